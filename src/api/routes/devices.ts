@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import type { DeviceInput } from '../../devices/device.js';
+import { MAX_ID_LENGTH } from '../../devices/device-input.js';
+import { DuplicateDeviceError, ImportError } from '../../devices/registry.js';
+import { ApiError } from '../errors.js';
+import type { ApiDeps } from '../server.js';
+import { credentialsView, deviceView } from '../views.js';
+
+/** A CSV of a million devices is about 100 MiB. */
+const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
+const MAX_PAGE = 10_000;
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH } },
+} as const;
+
+function conflict(err: DuplicateDeviceError, input: DeviceInput): ApiError {
+  const value = err.field === 'id' ? input.id : (input[err.field] ?? input.id);
+  return new ApiError(409, 'conflict', `${err.field} ${JSON.stringify(value)} is already used by another device`, { field: err.field });
+}
+
+export function deviceRoutes(app: FastifyInstance, { registry, log }: ApiDeps): void {
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+
+  app.post('/v1/devices', async (req, reply) => {
+    const problem = registry.validator.problem(req.body);
+    if (problem) throw new ApiError(400, 'bad-request', problem);
+    const input = req.body as DeviceInput;
+    try {
+      const device = registry.create(input);
+      log.info({ device: device.id }, 'device registered');
+      return reply.code(201).send({ ...deviceView(device), credentials: device.credentials });
+    } catch (err) {
+      if (err instanceof DuplicateDeviceError) throw conflict(err, input);
+      throw err;
+    }
+  });
+
+  app.get<{ Querystring: { limit: number; after?: string } }>(
+    '/v1/devices',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1000 },
+            after: { type: 'string', maxLength: MAX_ID_LENGTH },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const devices = registry.page(req.query.after, req.query.limit);
+      const next = devices.length === req.query.limit ? (devices.at(-1)?.id ?? null) : null;
+      return { devices: devices.map(deviceView), next };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req) => {
+    const device = registry.get(req.params.id);
+    if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+    return deviceView(device);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req, reply) => {
+    if (!registry.remove(req.params.id)) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+    log.info({ device: req.params.id }, 'device removed');
+    return reply.code(204).send();
+  });
+
+  app.post<{ Querystring: { credentials: boolean } }>(
+    '/v1/devices/import',
+    {
+      bodyLimit: IMPORT_BODY_LIMIT,
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { credentials: { type: 'boolean', default: false } },
+        },
+      },
+    },
+    async (req, reply) => {
+      if (typeof req.body !== 'string') throw new ApiError(415, 'unsupported-media-type', 'send the CSV with Content-Type: text/csv');
+      try {
+        const devices = registry.importCsv(req.body);
+        log.info({ count: devices.length }, 'devices imported');
+        return reply.code(201).send({ imported: devices.length, ...(req.query.credentials ? { credentials: devices.map(credentialsView) } : {}) });
+      } catch (err) {
+        if (err instanceof ImportError) throw new ApiError(400, 'bad-request', err.message, { row: err.row ?? null, line: err.line ?? null });
+        throw err;
+      }
+    },
+  );
+}

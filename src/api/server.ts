@@ -1,0 +1,53 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Clock } from '../clock.js';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { Logger } from '../log/logger.js';
+import type { Role, TokenAuth } from './auth.js';
+import { ApiError, installErrorHandling } from './errors.js';
+import { deviceRoutes } from './routes/devices.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface ApiDeps {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly auth: TokenAuth;
+  readonly registry: DeviceRegistry;
+  readonly version: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route; the default is the admin role. */
+    access?: 'public' | Role;
+  }
+}
+
+/** JSON bodies are small; CSV imports get their own, larger limit on their route. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** The admin HTTP API: thin routes over the features. */
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: JSON_BODY_LIMIT,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Unknown fields are errors, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  installErrorHandling(app);
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config.access ?? 'admin';
+    if (access === 'public') return;
+    const role = deps.auth.roleOf(req.headers.authorization);
+    if (role === undefined) throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token (see [api] token_file)');
+    if (role !== access) throw new ApiError(403, 'forbidden', `this token may not call ${req.method} ${req.routeOptions.url}`);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.routeOptions.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+  healthRoutes(app, deps);
+  deviceRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import type { DeviceCredentials } from '../../devices/device.js';
+import type { DeviceView } from '../../api/views.js';
+import { contextOf } from './context.js';
+import { formatPairs, formatTable } from './output.js';
+
+const path = (id: string) => `/v1/devices/${encodeURIComponent(id)}`;
+const binding = (d: DeviceView) => (d.binding ? `${d.binding.address}:${d.binding.port}` : '-');
+
+function devicePairs(d: DeviceView): [string, string][] {
+  return [
+    ['id', d.id],
+    ['online', d.online ? 'yes' : 'no'],
+    ['binding', binding(d)],
+    ['nat id', d.natId ?? '-'],
+    ['last seen', d.lastSeen ?? 'never'],
+    ['stun username', d.stunUsername],
+    ['cr username', d.crUsername],
+    ['cwmp username', d.cwmpUsername],
+    ['created', d.createdAt],
+    ['updated', d.updatedAt],
+  ];
+}
+
+export function deviceCommands(program: Command): void {
+  const device = program.command('device').description('register, inspect and remove devices');
+
+  device
+    .command('add <id>')
+    .description('register a device; credentials not given are generated and shown once')
+    .option('--stun-username <u>', 'STUN USERNAME (default: the device id)')
+    .option('--stun-password <p>', 'STUN password (default: generated)')
+    .option('--cr-username <u>', 'connection-request username (default: the device id)')
+    .option('--cr-password <p>', 'connection-request password (default: generated)')
+    .option('--cwmp-username <u>', 'CWMP HTTP username (default: the device id)')
+    .option('--cwmp-password <p>', 'CWMP HTTP password (default: generated)')
+    .action(async (id: string, opts: Partial<DeviceCredentials>, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const created = await ctx.client.request<DeviceView & { credentials: DeviceCredentials }>('POST', '/v1/devices', { json: { id, ...opts } });
+      if (ctx.json) return ctx.printJson(created);
+      const c = created.credentials;
+      ctx.print(`registered ${created.id}\n\ncredentials (shown only now; store them safely):\n`);
+      ctx.print(
+        formatPairs([
+          ['stun username', c.stunUsername],
+          ['stun password', c.stunPassword],
+          ['cr username', c.crUsername],
+          ['cr password', c.crPassword],
+          ['cwmp username', c.cwmpUsername],
+          ['cwmp password', c.cwmpPassword],
+        ]),
+      );
+    });
+
+  device
+    .command('show <id>')
+    .description('show one device: presence and usernames (never passwords)')
+    .action(async (id: string, _opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const d = await ctx.client.request<DeviceView>('GET', path(id));
+      if (ctx.json) return ctx.printJson(d);
+      ctx.print(formatPairs(devicePairs(d)));
+    });
+
+  device
+    .command('list')
+    .description('list all devices, in id order')
+    .action(async (_opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      // Page through the API and print as we go: the list may hold millions of devices.
+      let after: string | null = null;
+      let printed = 0;
+      do {
+        const query: string = after === null ? '' : `&after=${encodeURIComponent(after)}`;
+        const page: { devices: DeviceView[]; next: string | null } = await ctx.client.request('GET', `/v1/devices?limit=5000${query}`);
+        if (ctx.json) {
+          const items = page.devices.map((d) => `  ${JSON.stringify(d)}`).join(',\n');
+          if (items) ctx.print(`${printed === 0 ? '[\n' : ',\n'}${items}`);
+        } else {
+          // One table per page; the header only once.
+          const rows = page.devices.map((d) => [d.id, d.online ? 'yes' : 'no', binding(d), d.natId ?? '-', d.lastSeen ?? 'never']);
+          const table = formatTable(['ID', 'ONLINE', 'BINDING', 'NAT ID', 'LAST SEEN'], rows);
+          ctx.print(printed === 0 ? table : table.slice(table.indexOf('\n') + 1));
+        }
+        printed += page.devices.length;
+        after = page.next;
+      } while (after !== null);
+      if (ctx.json) ctx.print(printed === 0 ? '[]\n' : '\n]\n');
+    });
+
+  device
+    .command('remove <id>')
+    .description('remove a device and everything the daemon knows about it')
+    .action(async (id: string, _opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      await ctx.client.request('DELETE', path(id));
+      if (ctx.json) return ctx.printJson({ removed: id });
+      ctx.print(`removed ${id}\n`);
+    });
+}

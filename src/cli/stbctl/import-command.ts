@@ -1,0 +1,45 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { credentialsCsv } from '../../devices/csv-import.js';
+import type { DeviceCredentials } from '../../devices/device.js';
+import { CliError } from './cli-error.js';
+import { contextOf } from './context.js';
+
+export function importCommand(program: Command): void {
+  program
+    .command('devices')
+    .description('bulk operations on devices')
+    .command('import <file>')
+    .description('register every device of a CSV file in one transaction (a bad row refuses the whole file)')
+    .option('--credentials-out <file>', 'write every imported device with its complete credentials (generated ones included) to this CSV, mode 0600')
+    .addHelpText('after', '\nCSV header: id,stun_username,stun_password,cr_username,cr_password,cwmp_username,cwmp_password\nOnly "id" is required; empty cells are generated (usernames default to the id).')
+    .action(async (file: string, opts: { credentialsOut?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      let data: Buffer;
+      try {
+        data = await readFile(file);
+      } catch (err) {
+        throw new CliError('bad-file', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      // A progress bar only for a person watching a terminal; scripts get clean output.
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'uploading {bar} {percentage}% | {value}/{total} bytes', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+        : undefined;
+      bar?.start(data.length, 0);
+      const query = opts.credentialsOut ? '?credentials=true' : '';
+      let result: { imported: number; credentials?: ({ id: string } & DeviceCredentials)[] };
+      try {
+        result = await ctx.client.request('POST', `/v1/devices/import${query}`, {
+          body: { data, contentType: 'text/csv', onProgress: (sent) => bar?.update(sent) },
+        });
+      } finally {
+        bar?.stop();
+      }
+      if (opts.credentialsOut && result.credentials) {
+        await writeFile(opts.credentialsOut, credentialsCsv(result.credentials), { mode: 0o600 });
+      }
+      if (ctx.json) return ctx.printJson({ imported: result.imported });
+      ctx.print(`imported ${result.imported} devices${opts.credentialsOut ? `; credentials written to ${opts.credentialsOut}` : ''}\n`);
+    });
+}

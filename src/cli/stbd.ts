@@ -1,0 +1,77 @@
+import { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
+import { formatListen } from '../config/listen.js';
+import { startDaemon } from '../daemon.js';
+import { OperatorError } from '../errors.js';
+import { createLogger } from '../log/logger.js';
+import { packageVersion } from '../version.js';
+
+/** SIGTERM must finish within this, or systemd would have to SIGKILL us. */
+const STOP_DEADLINE_MS = 5_000;
+
+function fail(err: unknown): never {
+  if (err instanceof OperatorError) {
+    process.stderr.write(`stbd: ${err.message}\n`);
+  } else {
+    process.stderr.write(`stbd: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+}
+
+async function run(configFile: string): Promise<void> {
+  const config = loadConfig(configFile);
+  const log = createLogger(config.log.level);
+  const daemon = await startDaemon(config, log, systemClock);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop took too long; exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    daemon.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // A bug must not leave a half-working daemon: log it and exit so systemd restarts us.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(70);
+  });
+}
+
+const program = new Command('stbd')
+  .description('Set-top box management daemon (STUN keepalives, CWMP, device pool, certificate proxy)')
+  .version(packageVersion())
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_FILE)
+  .showHelpAfterError();
+
+program
+  .command('run', { isDefault: true })
+  .description('run the daemon (the default command)')
+  .action(async (_opts, cmd: Command) => {
+    await run(cmd.optsWithGlobals<{ config: string }>().config).catch(fail);
+  });
+
+program
+  .command('check-config')
+  .description('validate the configuration file without starting; exit 0 if it is usable')
+  .action((_opts, cmd: Command) => {
+    try {
+      const config = loadConfig(cmd.optsWithGlobals<{ config: string }>().config);
+      process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${config.store.path})\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+await program.parseAsync();

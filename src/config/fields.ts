@@ -1,0 +1,64 @@
+import { isAbsolute, resolve } from 'node:path';
+import { parseDuration } from './duration.js';
+import { type ListenAddress, parseListen } from './listen.js';
+
+/**
+ * One config key. `default` is written as it would be in the TOML file, and goes through the same
+ * `parse` as a given value, so defaults and files can never be read differently.
+ */
+export interface Field<T> {
+  readonly default: string;
+  /** Returns the typed value, or a Problem saying what is wrong with `value`. */
+  parse(value: unknown, ctx: ParseContext): T | Problem;
+}
+
+export interface ParseContext {
+  /** Relative paths in the config are resolved against this directory. */
+  readonly cwd: string;
+}
+
+export class Problem {
+  constructor(readonly message: string) {}
+}
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : `${JSON.stringify(v) ?? String(v)} (${typeof v})`);
+
+export function pathField(defaultPath: string): Field<string> {
+  return {
+    default: defaultPath,
+    parse(v, ctx) {
+      if (typeof v !== 'string' || v.trim() === '') return new Problem(`expected a non-empty file path, got ${show(v)}`);
+      return isAbsolute(v) ? v : resolve(ctx.cwd, v);
+    },
+  };
+}
+
+export function listenField(defaultText: string): Field<ListenAddress> {
+  return {
+    default: defaultText,
+    parse(v) {
+      const a = typeof v === 'string' ? parseListen(v) : undefined;
+      return a ?? new Problem(`expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got ${show(v)}`);
+    },
+  };
+}
+
+export function durationField(defaultText: string): Field<number> {
+  return {
+    default: defaultText,
+    parse(v) {
+      const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+      return ms ?? new Problem(`expected a duration such as "500ms", "30s", "10m", "12h" or "30d", got ${show(v)}`);
+    },
+  };
+}
+
+export function oneOfField<const T extends string>(values: readonly T[], defaultValue: T): Field<T> {
+  return {
+    default: defaultValue,
+    parse(v) {
+      if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+      return new Problem(`expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${show(v)}`);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { type Field, Problem } from './fields.js';
+import { OperatorError } from '../errors.js';
+import { type Config, configSchema } from './schema.js';
+
+/** The embedded default configuration shipped with the package (runs on a laptop, data under ./var/). */
+export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../config/stbd.toml', import.meta.url));
+
+/** A configuration that cannot be used; the message names the file, the key and what is wrong. */
+export class ConfigError extends OperatorError {
+  constructor(
+    readonly file: string,
+    readonly key: string | undefined,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${key === undefined ? '' : `${key}: `}${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(file: string, cwd: string = process.cwd()): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, undefined, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return parseConfig(text, file, cwd);
+}
+
+const isTable = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+/** Validates TOML text against configSchema. Unknown sections and keys are errors: a typo must not pass silently. */
+export function parseConfig(text: string, file: string, cwd: string): Config {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      throw new ConfigError(file, undefined, `TOML syntax error at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`);
+    }
+    throw err;
+  }
+  const sections = configSchema as Record<string, Record<string, Field<unknown>>>;
+  for (const [name, value] of Object.entries(doc)) {
+    if (!(name in sections)) {
+      throw new ConfigError(file, isTable(value) ? `[${name}]` : name, `unknown ${isTable(value) ? 'section' : 'key'} (known sections: ${Object.keys(sections).join(', ')})`);
+    }
+    if (!isTable(value)) throw new ConfigError(file, name, `must be a [${name}] section, not a value`);
+  }
+  const out: Record<string, unknown> = { file };
+  for (const [name, fields] of Object.entries(sections)) {
+    const given = (doc[name] ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(given)) {
+      if (!(key in fields)) {
+        throw new ConfigError(file, `[${name}] ${key}`, `unknown key (known keys in [${name}]: ${Object.keys(fields).join(', ')})`);
+      }
+    }
+    const section: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(fields)) {
+      const parsed = field.parse(key in given ? given[key] : field.default, { cwd });
+      if (parsed instanceof Problem) throw new ConfigError(file, `[${name}] ${key}`, parsed.message);
+      section[key] = parsed;
+    }
+    out[name] = section;
+  }
+  return out as Config;
+}

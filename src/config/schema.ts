@@ -1,0 +1,36 @@
+import { durationField, type Field, listenField, oneOfField, pathField } from './fields.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/**
+ * Every key stbd understands, by section, with its default. Keys are spelled as in the TOML file.
+ * config/stbd.toml lists the same keys with the same defaults (a test keeps the two in step).
+ */
+export const configSchema = {
+  store: {
+    path: pathField('./var/stbd.db'),
+    synchronous: oneOfField(['normal', 'full'], 'normal'),
+    busy_timeout: durationField('5s'),
+  },
+  api: {
+    listen: listenField('127.0.0.1:7557'),
+    token_file: pathField('./var/api.token'),
+  },
+  stun: {
+    listen: listenField('0.0.0.0:3478'),
+  },
+  cwmp: {
+    listen: listenField('0.0.0.0:7547'),
+  },
+  log: {
+    level: oneOfField(LOG_LEVELS, 'info'),
+  },
+} satisfies Record<string, Record<string, Field<unknown>>>;
+
+type Schema = typeof configSchema;
+type ValueOf<F> = F extends Field<infer T> ? T : never;
+
+/** The validated configuration: every key present and typed; paths absolute; durations in ms. */
+export type Config = { readonly file: string } & {
+  readonly [S in keyof Schema]: { readonly [K in keyof Schema[S]]: ValueOf<Schema[S][K]> };
+};

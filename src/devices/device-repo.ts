@@ -1,0 +1,128 @@
+import type { Database } from '../store/database.js';
+import type { DeviceRecord } from './device.js';
+
+/** A credential or id that another device already uses. */
+export class DuplicateDeviceError extends Error {
+  constructor(readonly field: 'id' | 'stunUsername' | 'cwmpUsername') {
+    super(`${field} is already used by another device`);
+    this.name = 'DuplicateDeviceError';
+  }
+}
+
+interface Row {
+  id: string;
+  stun_username: string;
+  stun_password: string;
+  cr_username: string;
+  cr_password: string;
+  cwmp_username: string;
+  cwmp_password: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMNS = 'id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at';
+
+const fromRow = (r: Row): DeviceRecord => ({
+  id: r.id,
+  credentials: {
+    stunUsername: r.stun_username,
+    stunPassword: r.stun_password,
+    crUsername: r.cr_username,
+    crPassword: r.cr_password,
+    cwmpUsername: r.cwmp_username,
+    cwmpPassword: r.cwmp_password,
+  },
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const toParams = (d: DeviceRecord) => [
+  d.id,
+  d.credentials.stunUsername,
+  d.credentials.stunPassword,
+  d.credentials.crUsername,
+  d.credentials.crPassword,
+  d.credentials.cwmpUsername,
+  d.credentials.cwmpPassword,
+  d.createdAt,
+  d.updatedAt,
+];
+
+/** All SQL about devices. */
+export class DeviceRepo {
+  readonly #db: Database;
+  readonly #insert;
+  readonly #get;
+  readonly #page;
+  readonly #pageAfter;
+  readonly #delete;
+  readonly #count;
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.#insert = db.prepare(`INSERT INTO devices (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#get = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
+    this.#page = db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM devices ORDER BY id LIMIT ?`);
+    this.#pageAfter = db.prepare<[string, number], Row>(`SELECT ${COLUMNS} FROM devices WHERE id > ? ORDER BY id LIMIT ?`);
+    this.#delete = db.prepare('DELETE FROM devices WHERE id = ?');
+    this.#count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices');
+  }
+
+  /** @throws DuplicateDeviceError */
+  insert(device: DeviceRecord): void {
+    try {
+      this.#insert.run(toParams(device));
+    } catch (err) {
+      throw this.#duplicateOf(err, device) ?? err;
+    }
+  }
+
+  /** Maps SQLite's uniqueness failures to the field a caller can fix (the id first); anything else is not ours. */
+  #duplicateOf(err: unknown, device: DeviceRecord): DuplicateDeviceError | undefined {
+    const code = (err as { code?: string }).code;
+    if (code !== 'SQLITE_CONSTRAINT_PRIMARYKEY' && code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
+    if (this.#get.get(device.id)) return new DuplicateDeviceError('id');
+    const msg = (err as Error).message;
+    if (msg.includes('devices.stun_username')) return new DuplicateDeviceError('stunUsername');
+    if (msg.includes('devices.cwmp_username')) return new DuplicateDeviceError('cwmpUsername');
+    return undefined;
+  }
+
+  /**
+   * Inserts all devices in one transaction, or none. On a duplicate, `onDuplicate` receives the index
+   * of the offending device and the error, and what it throws aborts the transaction.
+   */
+  insertAll(devices: readonly DeviceRecord[], onDuplicate: (index: number, err: DuplicateDeviceError) => never): void {
+    this.#db.transaction(() => {
+      devices.forEach((d, i) => {
+        try {
+          this.#insert.run(toParams(d));
+        } catch (err) {
+          const dup = this.#duplicateOf(err, d);
+          if (dup) onDuplicate(i, dup);
+          throw err;
+        }
+      });
+    })();
+  }
+
+  get(id: string): DeviceRecord | undefined {
+    const row = this.#get.get(id);
+    return row && fromRow(row);
+  }
+
+  /** Devices in id order, strictly after `after` when given. */
+  page(after: string | undefined, limit: number): DeviceRecord[] {
+    const rows = after === undefined ? this.#page.all(limit) : this.#pageAfter.all(after, limit);
+    return rows.map(fromRow);
+  }
+
+  delete(id: string): boolean {
+    return this.#delete.run(id).changes > 0;
+  }
+
+  count(): number {
+    return this.#count.get()?.n ?? 0;
+  }
+}

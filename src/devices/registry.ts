@@ -1,0 +1,85 @@
+import type { Clock } from '../clock.js';
+import { parseDeviceCsv, ImportError, CSV_COLUMNS } from './csv-import.js';
+import type { DeviceCredentials, DeviceInput, DeviceRecord } from './device.js';
+import { DeviceInputValidator } from './device-input.js';
+import { DeviceRepo, DuplicateDeviceError } from './device-repo.js';
+
+export { DuplicateDeviceError, ImportError };
+
+/**
+ * The device registry: who the devices are and their credentials. Missing credentials are generated:
+ * usernames default to the device id, passwords come from `newSecret` (crypto.randomBytes).
+ */
+export class DeviceRegistry {
+  readonly validator = new DeviceInputValidator();
+  readonly #repo: DeviceRepo;
+  readonly #clock: Clock;
+  readonly #newSecret: () => string;
+  /** Kept in memory: /health is polled often and count(*) over millions of rows is not free. */
+  #count: number;
+
+  constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string) {
+    this.#repo = repo;
+    this.#clock = clock;
+    this.#newSecret = newSecret;
+    this.#count = repo.count();
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  #complete(input: DeviceInput, now: number): DeviceRecord {
+    const credentials: DeviceCredentials = {
+      stunUsername: input.stunUsername ?? input.id,
+      stunPassword: input.stunPassword ?? this.#newSecret(),
+      crUsername: input.crUsername ?? input.id,
+      crPassword: input.crPassword ?? this.#newSecret(),
+      cwmpUsername: input.cwmpUsername ?? input.id,
+      cwmpPassword: input.cwmpPassword ?? this.#newSecret(),
+    };
+    return { id: input.id, credentials, createdAt: now, updatedAt: now };
+  }
+
+  /**
+   * Registers a device (input already validated against deviceInputSchema).
+   * @throws DuplicateDeviceError
+   */
+  create(input: DeviceInput): DeviceRecord {
+    const device = this.#complete(input, this.#clock.now());
+    this.#repo.insert(device);
+    this.#count++;
+    return device;
+  }
+
+  get(id: string): DeviceRecord | undefined {
+    return this.#repo.get(id);
+  }
+
+  page(after: string | undefined, limit: number): DeviceRecord[] {
+    return this.#repo.page(after, limit);
+  }
+
+  remove(id: string): boolean {
+    const removed = this.#repo.delete(id);
+    if (removed) this.#count--;
+    return removed;
+  }
+
+  /**
+   * Imports a device CSV in one transaction: every row, or (on the first bad row) none.
+   * @throws ImportError naming the row, its line and the problem
+   */
+  importCsv(text: string): DeviceRecord[] {
+    const rows = parseDeviceCsv(text, this.validator);
+    const now = this.#clock.now();
+    const devices = rows.map((r) => this.#complete(r.input, now));
+    this.#repo.insertAll(devices, (i, dup) => {
+      const column = Object.entries(CSV_COLUMNS).find(([, f]) => f === dup.field)?.[0] ?? dup.field;
+      const value = dup.field === 'id' ? devices[i]?.id : devices[i]?.credentials[dup.field];
+      throw new ImportError(rows[i]?.row, rows[i]?.line, `${column} ${JSON.stringify(value)} is already used (by a registered device or an earlier row)`);
+    });
+    this.#count += devices.length;
+    return devices;
+  }
+}

@@ -1,0 +1,96 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { OperatorError } from '../errors.js';
+import { type Migration, MIGRATIONS } from './migrations.js';
+
+export type Database = BetterSqlite3.Database;
+
+export interface OpenOptions {
+  readonly synchronous: 'normal' | 'full';
+  readonly busyTimeoutMs: number;
+  /** Tests pass their own history; the daemon uses MIGRATIONS. */
+  readonly migrations?: readonly Migration[];
+}
+
+/** The database cannot be used. The message says which file and why, in words an operator can act on. */
+export class StoreError extends OperatorError {
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(`database ${path}: ${problem}`);
+    this.name = 'StoreError';
+  }
+}
+
+const EXPLAIN: Record<string, string> = {
+  SQLITE_NOTADB: 'the file is not an SQLite database (corrupt, or some other file)',
+  SQLITE_CORRUPT: 'the database file is corrupt',
+  SQLITE_CANTOPEN: 'cannot open the file (missing directory, a directory in its place, or no permission)',
+  SQLITE_READONLY: 'the file or its directory is not writable',
+  SQLITE_READONLY_DIRECTORY: 'the directory holding the database is not writable',
+  SQLITE_IOERR: 'an I/O error occurred (disk full or failing?)',
+  SQLITE_FULL: 'the disk is full',
+  SQLITE_BUSY: 'the database is locked by another process',
+  SQLITE_PERM: 'permission denied',
+};
+
+function explain(err: unknown): string {
+  const code = (err as { code?: string }).code ?? '';
+  const known = EXPLAIN[code] ?? EXPLAIN[code.replace(/_[A-Z]+$/, '')];
+  const detail = err instanceof Error ? err.message : String(err);
+  return known ? `${known} [${code}: ${detail}]` : detail;
+}
+
+/**
+ * Opens (creating if needed) the SQLite database: WAL, foreign keys, busy timeout, migrations.
+ * Any failure becomes a StoreError so the daemon can exit with one clear line.
+ */
+export function openDatabase(path: string, options: OpenOptions): Database {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StoreError(path, `cannot create its directory ${dirname(path)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let db: Database | undefined;
+  try {
+    // The database holds device secrets. Creating it 0600 first makes SQLite give its -wal and -shm files the same mode.
+    closeSync(openSync(path, 'a', 0o600));
+  } catch (err) {
+    throw new StoreError(path, `cannot create or open the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    db = new BetterSqlite3(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
+    migrate(db, path, options.migrations ?? MIGRATIONS);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(path, explain(err));
+  }
+}
+
+function migrate(db: Database, path: string, migrations: readonly Migration[]): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new StoreError(path, `schema version ${current} is newer than this stbd knows (${latest}); run a newer stbd or restore a backup`);
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}
+
+/** The schema version of an open database. */
+export function schemaVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}

@@ -1,0 +1,29 @@
+/**
+ * The schema's history. A migration is never edited once released: add a new one instead.
+ * `version` is stored in SQLite's user_version; each migration runs in its own transaction.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'device registry',
+    sql: `
+      CREATE TABLE devices (
+        id            TEXT PRIMARY KEY,
+        stun_username TEXT NOT NULL UNIQUE,
+        stun_password TEXT NOT NULL,
+        cr_username   TEXT NOT NULL,
+        cr_password   TEXT NOT NULL,
+        cwmp_username TEXT NOT NULL UNIQUE,
+        cwmp_password TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
+];

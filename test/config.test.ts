@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parse as parseToml } from 'smol-toml';
+import { parseDuration } from '../src/config/duration.js';
+import { parseListen } from '../src/config/listen.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
+import { run, STBD } from './helpers/daemon.js';
+
+const errorOf = (text: string): string => {
+  try {
+    parseConfig(text, '/etc/stbd/stbd.toml', '/srv');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+t.test('the embedded default config lists every key with the schema default, and loads', async (t) => {
+  const doc = parseToml(readFileSync(DEFAULT_CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
+  const fromSchema = Object.fromEntries(
+    Object.entries(configSchema).map(([s, fields]) => [s, Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f.default]))]),
+  );
+  t.same(doc, fromSchema);
+  const config = loadConfig(DEFAULT_CONFIG_FILE, '/home/op/stbd');
+  t.equal(config.store.path, '/home/op/stbd/var/stbd.db', 'relative paths resolve against the working directory');
+  t.same(config.api.listen, { host: '127.0.0.1', port: 7557 });
+  t.same(config.stun.listen, { host: '0.0.0.0', port: 3478 });
+  t.same(config.cwmp.listen, { host: '0.0.0.0', port: 7547 });
+  t.equal(config.api.token_file, '/home/op/stbd/var/api.token');
+  t.equal(config.store.busy_timeout, 5000);
+  t.equal(config.log.level, 'info');
+});
+
+t.test('an empty file means all defaults; given values override them', async (t) => {
+  const c = parseConfig('[api]\nlisten = "[::1]:9000"\n[store]\npath = "/var/lib/stbd/stbd.db"\nbusy_timeout = "250ms"\n', 'f', '/srv');
+  t.same(c.api.listen, { host: '::1', port: 9000 });
+  t.equal(c.store.path, '/var/lib/stbd/stbd.db');
+  t.equal(c.store.busy_timeout, 250);
+  t.equal(parseConfig('', 'f', '/srv').log.level, 'info');
+});
+
+t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
+  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, stun, cwmp, log)');
+  t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file)');
+  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, stun, cwmp, log)');
+  t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
+  t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
+  t.match(errorOf('[stun]\nlisten = "0.0.0.0:70000"\n'), /\[stun\] listen: expected .*got "0.0.0.0:70000"/);
+  t.match(errorOf('[cwmp]\nlisten = "999.1.1.1:7547"\n'), /\[cwmp\] listen: expected/);
+  t.equal(errorOf('[store]\nbusy_timeout = "5"\n'), '/etc/stbd/stbd.toml: [store] busy_timeout: expected a duration such as "500ms", "30s", "10m", "12h" or "30d", got "5"');
+  t.equal(errorOf('[log]\nlevel = "loud"\n'), '/etc/stbd/stbd.toml: [log] level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got "loud"');
+  t.equal(errorOf('[store]\npath = ""\n'), '/etc/stbd/stbd.toml: [store] path: expected a non-empty file path, got ""');
+  t.match(errorOf('[store]\npath = \n'), /^\/etc\/stbd\/stbd\.toml: TOML syntax error at line 2, column \d+: /);
+  t.equal(errorOf('store = 1\n'), '/etc/stbd/stbd.toml: store: must be a [store] section, not a value');
+});
+
+t.test('a missing file is named', async (t) => {
+  t.throws(() => loadConfig('/nonexistent/stbd.toml'), { message: '/nonexistent/stbd.toml: cannot read the file (ENOENT)' });
+});
+
+t.test('durations and listen addresses', async (t) => {
+  t.equal(parseDuration('30s'), 30_000);
+  t.equal(parseDuration('10m'), 600_000);
+  t.equal(parseDuration('30d'), 30 * 86_400_000);
+  t.equal(parseDuration('500ms'), 500);
+  for (const bad of ['30', 's', '1.5s', '-1s', '30 s', '1w', '']) t.equal(parseDuration(bad), undefined, bad);
+  t.same(parseListen('[::]:3478'), { host: '::', port: 3478 });
+  t.same(parseListen('localhost:1'), { host: 'localhost', port: 1 });
+  for (const bad of ['::1:3478', '[127.0.0.1]:1', '1.2.3.4', '1.2.3.4:', 'example.com:80']) t.equal(parseListen(bad), undefined, bad);
+});
+
+t.test('stbd check-config validates without starting', async (t) => {
+  const dir = t.testdir({ 'good.toml': '[api]\nlisten = "127.0.0.1:7600"\n', 'bad.toml': '[api]\nlisten = "nowhere"\n' });
+  const good = await run(STBD, ['check-config', '--config', join(dir, 'good.toml')]);
+  t.equal(good.code, 0);
+  t.match(good.stdout, /good\.toml: OK/);
+  const bad = await run(STBD, ['check-config', '--config', join(dir, 'bad.toml')]);
+  t.equal(bad.code, 1);
+  t.equal(bad.stderr, `stbd: ${join(dir, 'bad.toml')}: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "nowhere"\n`);
+  const missing = await run(STBD, ['check-config', '--config', join(dir, 'none.toml')]);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /none\.toml: cannot read the file \(ENOENT\)/);
+});
+
+t.test('stbd refuses to start on a bad config, naming the key', async (t) => {
+  const dir = t.testdir({ 'bad.toml': '[log]\nlevel = 3\n' });
+  const r = await run(STBD, ['--config', join(dir, 'bad.toml')]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `stbd: ${join(dir, 'bad.toml')}: [log] level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got 3 (number)\n`);
+});

@@ -1,0 +1,98 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const STBD = join(ROOT, 'bin', 'stbd');
+export const STBCTL = join(ROOT, 'bin', 'stbctl');
+
+/** Writes a config for a daemon that keeps everything in `dir` and listens on an ephemeral port. */
+export function writeTestConfig(dir: string, extra = ''): string {
+  const file = join(dir, 'stbd.toml');
+  writeFileSync(
+    file,
+    `[store]
+path = "${join(dir, 'stbd.db')}"
+[api]
+listen = "127.0.0.1:0"
+token_file = "${join(dir, 'api.token')}"
+[log]
+level = "debug"
+${extra}`,
+  );
+  return file;
+}
+
+/**
+ * The environment for bin/ programs: the test runner's loaders (NODE_OPTIONS) are left out, since the
+ * programs run the built JavaScript, and so are STBD_* variables a developer may have set.
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN']) delete env[k];
+  return env;
+}
+
+export interface SpawnedDaemon {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  /** Every line the daemon printed on stdout so far (JSON log lines). */
+  readonly logs: string[];
+  stderr(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs bin/stbd (the real, built daemon) and waits for its "stbd started" line. */
+export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
+  const proc = spawn(STBD, ['--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+  const logs: string[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line);
+      const entry = JSON.parse(line) as { msg?: string; api?: string };
+      if (entry.msg === 'stbd started' && entry.api) resolve(Number(entry.api.split(':').at(-1)));
+    });
+    void exited.then((code) => reject(new Error(`stbd exited with ${code} before starting: ${stderr}`)));
+    // The "stbd started" line is logged at info: a config with a quieter [log] level would wait forever.
+    setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`stbd did not log "stbd started" within 15 s: ${stderr}`));
+    }, 15_000).unref();
+  });
+  return {
+    proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    stderr: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a bin/ program to completion. */
+export function run(bin: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...childEnv(), ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

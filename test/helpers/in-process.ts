@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import type { Clock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config/load.js';
+import { type RunningDaemon, startDaemon } from '../../src/daemon.js';
+import { createLogger } from '../../src/log/logger.js';
+import { writeTestConfig } from './daemon.js';
+
+/** A clock the test moves by hand. */
+export class ManualClock implements Clock {
+  constructor(public ms = Date.parse('2026-01-01T00:00:00Z')) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface InProcessDaemon {
+  readonly daemon: RunningDaemon;
+  readonly url: string;
+  readonly token: string;
+  readonly clock: ManualClock;
+  /** Everything logged so far, as text (JSON lines). */
+  logText(): string;
+  /** fetch against the API with the admin token unless `token` says otherwise. */
+  api(method: string, path: string, opts?: { json?: unknown; body?: string; contentType?: string; token?: string | null }): Promise<{ status: number; body: any }>;
+}
+
+/** Starts the real daemon (the composition root) inside the test process, on an ephemeral port. */
+export async function startInProcess(dir: string): Promise<InProcessDaemon> {
+  const config = loadConfig(writeTestConfig(dir), dir);
+  let logs = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs += chunk.toString();
+      cb();
+    },
+  });
+  const clock = new ManualClock();
+  const daemon = await startDaemon(config, createLogger('debug', sink), clock);
+  const url = `http://127.0.0.1:${daemon.api.port}`;
+  const token = readFileSync(config.api.token_file, 'utf8').trim();
+  return {
+    daemon,
+    url,
+    token,
+    clock,
+    logText: () => logs,
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = {};
+      const tok = opts.token === undefined ? token : opts.token;
+      if (tok !== null) headers['authorization'] = `Bearer ${tok}`;
+      let body: string | undefined;
+      if (opts.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(opts.json);
+      } else if (opts.body !== undefined) {
+        headers['content-type'] = opts.contentType ?? 'text/csv';
+        body = opts.body;
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, body: body ?? null });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+  };
+}
