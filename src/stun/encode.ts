@@ -1,0 +1,55 @@
+import { attributeValue, type StunAttribute, typeOf } from './attributes.js';
+import { AttributeType, HEADER_LENGTH, MESSAGE_INTEGRITY_LENGTH } from './constants.js';
+import { fingerprintOf } from './decode.js';
+import { computeIntegrity, type IntegrityVariant } from './integrity.js';
+
+export interface OutgoingMessage {
+  readonly type: number;
+  /** 16 bytes: RFC 3489's id, or the magic cookie + RFC 5389's 96-bit id (see StunPacket.transactionId). */
+  readonly transactionId: Buffer;
+  /** Attributes in order, without MESSAGE-INTEGRITY and FINGERPRINT (those are computed here). */
+  readonly attributes: readonly StunAttribute[];
+  /** Appends MESSAGE-INTEGRITY keyed with `key`, laid out as `variant`. */
+  readonly integrity?: { readonly key: Buffer | string; readonly variant: IntegrityVariant };
+  /** Appends FINGERPRINT (RFC 5389). */
+  readonly fingerprint?: boolean;
+  /** The byte used to pad attribute values to 4 bytes; RFC 5389 says any value (RFC 5769's vectors use 0x20). */
+  readonly padding?: number;
+}
+
+const padded = (n: number) => (n + 3) & ~3;
+
+/** Encodes a STUN message. Throws TypeError only on a programming error (e.g. an unparsable address). */
+export function encode(msg: OutgoingMessage): Buffer {
+  if (msg.transactionId.length !== 16) throw new TypeError('transactionId must be 16 bytes (cookie + id for RFC 5389)');
+  const values = msg.attributes.map((a) => ({ type: typeOf(a), value: attributeValue(a, msg.transactionId) }));
+  let size = HEADER_LENGTH;
+  for (const { value } of values) size += 4 + padded(value.length);
+  const miStart = size;
+  if (msg.integrity) size += 4 + MESSAGE_INTEGRITY_LENGTH;
+  const fpStart = size;
+  if (msg.fingerprint) size += 8;
+
+  const out = Buffer.alloc(size, msg.padding ?? 0);
+  out.writeUInt16BE(msg.type, 0);
+  out.writeUInt16BE(size - HEADER_LENGTH, 2);
+  msg.transactionId.copy(out, 4);
+  let at = HEADER_LENGTH;
+  for (const { type, value } of values) {
+    out.writeUInt16BE(type, at);
+    out.writeUInt16BE(value.length, at + 2);
+    value.copy(out, at + 4);
+    at += 4 + padded(value.length);
+  }
+  if (msg.integrity) {
+    out.writeUInt16BE(AttributeType.MESSAGE_INTEGRITY, miStart);
+    out.writeUInt16BE(MESSAGE_INTEGRITY_LENGTH, miStart + 2);
+    computeIntegrity(out, miStart, msg.integrity.key, msg.integrity.variant).copy(out, miStart + 4);
+  }
+  if (msg.fingerprint) {
+    out.writeUInt16BE(AttributeType.FINGERPRINT, fpStart);
+    out.writeUInt16BE(4, fpStart + 2);
+    out.writeUInt32BE(fingerprintOf(out, fpStart), fpStart + 4);
+  }
+  return out;
+}
