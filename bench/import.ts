@@ -6,8 +6,7 @@
  *
  *   npm run bench:import [-- ROWS]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,8 +34,7 @@ async function baseline(): Promise<number> {
 }
 
 async function throughStbctl(): Promise<number> {
-  const config = writeTestConfig(dir);
-  writeFileSync(config, readFileSync(config, 'utf8').replace('level = "debug"', 'level = "info"'));
+  const config = writeTestConfig(dir, { log: { level: 'info' } });
   const daemon = await spawnDaemon(config);
   try {
     const t0 = performance.now();

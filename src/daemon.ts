@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { loadOrCreateToken } from './api/token-file.js';
@@ -8,52 +9,81 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRepo } from './devices/device-repo.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { generateSecret } from './devices/secrets.js';
-import { OperatorError } from './errors.js';
+import { ListenError } from './errors.js';
+import { KeepaliveService } from './keepalive/keepalive-service.js';
 import type { Logger } from './log/logger.js';
 import { openDatabase } from './store/database.js';
+import { DeadlineRepo } from './store/deadline-repo.js';
+import { Scheduler } from './timer/scheduler.js';
+import type { TimerHost } from './timer/timers.js';
 import { packageVersion } from './version.js';
-
-export class ListenError extends OperatorError {
-  constructor(key: string, at: ListenAddress, err: NodeJS.ErrnoException) {
-    const why = { EADDRINUSE: 'the address is already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'no such local address' }[err.code ?? ''];
-    super(`cannot listen on ${formatListen(at)} (${key}): ${why ?? err.message} [${err.code ?? 'error'}]`);
-    this.name = 'ListenError';
-  }
-}
 
 export interface RunningDaemon {
   /** Where the admin API actually listens (the port is known even when the config said 0). */
   readonly api: ListenAddress;
-  /** Graceful stop: stop accepting, finish in-flight requests, flush, close the database. */
+  readonly keepalive: KeepaliveService;
+  /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
 
+export interface DaemonDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Real timers by default; tests pass a host they can step. */
+  readonly timerHost?: TimerHost;
+}
+
 /** The composition root: builds every part from the config and starts it. */
-export async function startDaemon(config: Config, log: Logger, clock: Clock): Promise<RunningDaemon> {
+export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps): Promise<RunningDaemon> {
+  const host = timerHost ? { host: timerHost } : {};
   const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+  const stops: (() => Promise<void> | void)[] = [() => void db.close()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
   try {
     const token = loadOrCreateToken(config.api.token_file);
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
     const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret);
-    const app = buildApi({ log, clock, auth: new TokenAuth([{ token, role: 'admin' }]), registry, version: packageVersion() });
+
+    const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    scheduler.start();
+    stops.push(() => scheduler.stop());
+
+    const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
+    const keepalive = new KeepaliveService(
+      { db, registry, clock, log, metrics, ...host },
+      { listen: config.stun.listen, listenV6: config.stun.listen_v6, integrity: config.stun.integrity, reauthAfterMs: config.stun.reauth_after, offlineAfterMs, answerAnonymous: config.stun.answer_anonymous },
+    );
+    await keepalive.start();
+    stops.push(() => keepalive.stop());
+
+    const app = buildApi({ log, clock, auth: new TokenAuth([{ token, role: 'admin' }]), registry, keepalive, metrics, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
       await app.close();
       throw new ListenError('[api] listen', config.api.listen, err as NodeJS.ErrnoException);
     }
+    stops.push(() => app.close());
     const bound = app.server.address() as AddressInfo;
     const api = { host: bound.address, port: bound.port };
-    log.info({ api: formatListen(api), store: config.store.path, devices: registry.count, version: packageVersion() }, 'stbd started');
+    log.info(
+      { api: formatListen(api), stun: keepalive.addresses, store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      'stbd started',
+    );
     return {
       api,
+      keepalive,
       async stop() {
-        await app.close();
-        db.close();
+        await stopAll();
         log.info('stbd stopped');
       },
     };
   } catch (err) {
-    db.close();
+    await stopAll();
     throw err;
   }
 }

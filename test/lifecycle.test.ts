@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { run, spawnDaemon, STBCTL, writeTestConfig } from './helpers/daemon.js';
+import { run, spawnDaemon, STBCTL, STBD, writeTestConfig } from './helpers/daemon.js';
 
 const token = (dir: string) => readFileSync(join(dir, 'api.token'), 'utf8').trim();
 
@@ -49,10 +49,8 @@ t.test('a port already in use: a clear message and a non-zero exit', async (t) =
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   t.teardown(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const dir = t.testdir();
-  const config = writeTestConfig(dir);
-  writeFileSync(config, readFileSync(config, 'utf8').replace('127.0.0.1:0', `127.0.0.1:${port}`));
-  const r = await run(join(STBCTL, '..', 'stbd'), ['--config', config]);
+  const config = writeTestConfig(t.testdir(), { api: { listen: `127.0.0.1:${port}` } });
+  const r = await run(STBD, ['--config', config]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `stbd: cannot listen on 127.0.0.1:${port} ([api] listen): the address is already in use [EADDRINUSE]\n`);
 });

@@ -79,8 +79,8 @@ t.test('stbctl against a running daemon', async (t) => {
   });
 
   t.test('address and token from --config alone, from flags, from the environment', async (t) => {
-    const clientConfig = join(dir, 'client.toml');
-    writeFileSync(clientConfig, readFileSync(config, 'utf8').replace('127.0.0.1:0', `127.0.0.1:${daemon.port}`));
+    // A config naming the daemon's real port (its own says 0) and the same token file.
+    const clientConfig = writeTestConfig(t.testdir(), { api: { listen: `127.0.0.1:${daemon.port}`, token_file: join(dir, 'api.token') } });
     const viaConfig = await run(STBCTL, ['--config', clientConfig, 'device', 'show', '00259E-STB-1', '--json']);
     t.equal(viaConfig.code, 0, viaConfig.stderr);
     const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();

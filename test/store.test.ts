@@ -80,8 +80,7 @@ t.test('stbd exits non-zero with one clear line, no stack trace, on a corrupt da
 
 t.test('stbd exits non-zero with one clear line when the database cannot be created', async (t) => {
   const dir = t.testdir({ blocker: 'a file where a directory should be' });
-  const config = writeTestConfig(dir, '');
-  writeFileSync(config, `[store]\npath = "${join(dir, 'blocker', 'stbd.db')}"\n[api]\nlisten = "127.0.0.1:0"\ntoken_file = "${join(dir, 'api.token')}"\n`);
+  const config = writeTestConfig(dir, { store: { path: join(dir, 'blocker', 'stbd.db') } });
   const r = await run(STBD, ['--config', config]);
   t.equal(r.code, 1);
   t.match(r.stderr, /^stbd: database .*blocker\/stbd\.db: cannot create its directory .*blocker \((EEXIST|ENOTDIR)\)\n$/);

@@ -169,7 +169,7 @@ t.test('every attribute round-trips', async (t) => {
 });
 
 t.test('IPv6 text ⇄ bytes', async (t) => {
-  for (const [text, canonical] of [
+  const cases: [string, string][] = [
     ['2001:db8::1', '2001:db8::1'],
     ['::', '::'],
     ['::1', '::1'],
@@ -177,9 +177,8 @@ t.test('IPv6 text ⇄ bytes', async (t) => {
     ['2001:0db8:0000:0000:0001:0000:0000:0001', '2001:db8::1:0:0:1'],
     ['::ffff:192.0.2.1', '::ffff:192.0.2.1'],
     ['::ffff:c000:201', '::ffff:192.0.2.1'],
-  ]) {
-    t.equal(bytesToIpv6(ipv6ToBytes(text as string)!), canonical, text);
-  }
+  ];
+  for (const [text, canonical] of cases) t.equal(bytesToIpv6(ipv6ToBytes(text)!), canonical, text);
   t.equal(ipv6ToBytes('1.2.3.4'), undefined);
 });
 

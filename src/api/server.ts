@@ -1,17 +1,22 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Clock } from '../clock.js';
+import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export interface ApiDeps {
   readonly log: Logger;
   readonly clock: Clock;
   readonly auth: TokenAuth;
   readonly registry: DeviceRegistry;
+  readonly keepalive: KeepaliveService;
+  readonly metrics: Registry;
   readonly version: string;
 }
 
@@ -48,6 +53,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     req.log.debug({ method: req.method, url: req.routeOptions.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
   healthRoutes(app, deps);
+  metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   return app;
 }

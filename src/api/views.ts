@@ -1,17 +1,20 @@
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
+import type { PresenceView } from '../keepalive/presence.js';
+
+const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 /**
  * A device as the API shows it: identity, usernames, presence. Passwords never appear here; they are
  * returned once, by the call that creates the device.
- * Presence fields are part of the contract; the keepalive listener fills them once it runs.
  */
-export function deviceView(d: DeviceRecord) {
+export function deviceView(d: DeviceRecord, p: PresenceView | undefined) {
   return {
     id: d.id,
-    online: false,
-    binding: null as { address: string; port: number } | null,
-    natId: null as string | null,
-    lastSeen: null as string | null,
+    online: p?.online ?? false,
+    binding: p?.binding ? { address: p.binding.address, port: p.binding.port } : null,
+    natId: p?.natId ?? null,
+    lastSeen: iso(p?.lastSeen),
+    bindingChangedAt: iso(p?.bindingChangedAt),
     stunUsername: d.credentials.stunUsername,
     crUsername: d.credentials.crUsername,
     cwmpUsername: d.credentials.cwmpUsername,

@@ -22,7 +22,7 @@ function fail(err: unknown): never {
 async function run(configFile: string): Promise<void> {
   const config = loadConfig(configFile);
   const log = createLogger(config.log.level);
-  const daemon = await startDaemon(config, log, systemClock);
+  const daemon = await startDaemon({ config, log, clock: systemClock });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

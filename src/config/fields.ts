@@ -7,7 +7,7 @@ import { type ListenAddress, parseListen } from './listen.js';
  * `parse` as a given value, so defaults and files can never be read differently.
  */
 export interface Field<T> {
-  readonly default: string;
+  readonly default: string | boolean;
   /** Returns the typed value, or a Problem saying what is wrong with `value`. */
   parse(value: unknown, ctx: ParseContext): T | Problem;
 }
@@ -43,12 +43,13 @@ export function listenField(defaultText: string): Field<ListenAddress> {
   };
 }
 
-export function durationField(defaultText: string): Field<number> {
+export function durationField(defaultText: string, minMs = 0): Field<number> {
   return {
     default: defaultText,
     parse(v) {
       const ms = typeof v === 'string' ? parseDuration(v) : undefined;
-      return ms ?? new Problem(`expected a duration such as "500ms", "30s", "10m", "12h" or "30d", got ${show(v)}`);
+      if (ms === undefined) return new Problem(`expected a duration such as "500ms", "30s", "10m", "12h" or "30d", got ${show(v)}`);
+      return ms >= minMs ? ms : new Problem(`must be at least ${minMs} ms, got ${show(v)}`);
     },
   };
 }
@@ -60,5 +61,33 @@ export function oneOfField<const T extends string>(values: readonly T[], default
       if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
       return new Problem(`expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${show(v)}`);
     },
+  };
+}
+
+/** A duration that may be left empty (""), meaning "derived from other keys". */
+export function optionalDurationField(defaultText: string, minMs = 0): Field<number | undefined> {
+  const inner = durationField('0s', minMs);
+  return {
+    default: defaultText,
+    parse: (v, ctx) => (v === '' ? undefined : inner.parse(v, ctx)),
+  };
+}
+
+/** An IPv6 listen address ("[::]:3478"), or "" for none. */
+export function optionalIpv6ListenField(defaultText: string): Field<ListenAddress | undefined> {
+  return {
+    default: defaultText,
+    parse(v) {
+      if (v === '') return undefined;
+      const a = typeof v === 'string' ? parseListen(v) : undefined;
+      return a?.host.includes(':') ? a : new Problem(`expected "" (off) or "[IPv6]:PORT" (e.g. "[::]:3478"), got ${show(v)}`);
+    },
+  };
+}
+
+export function booleanField(defaultValue: boolean): Field<boolean> {
+  return {
+    default: defaultValue,
+    parse: (v) => (typeof v === 'boolean' ? v : new Problem(`expected true or false, got ${show(v)}`)),
   };
 }

@@ -1,4 +1,4 @@
-import { durationField, type Field, listenField, oneOfField, pathField } from './fields.js';
+import { booleanField, durationField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, pathField } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -18,6 +18,12 @@ export const configSchema = {
   },
   stun: {
     listen: listenField('0.0.0.0:3478'),
+    listen_v6: optionalIpv6ListenField(''),
+    integrity: oneOfField(['binding', 'always'], 'binding'),
+    answer_anonymous: booleanField(true),
+    reauth_after: durationField('10m'),
+    keepalive_period: durationField('30s', 1000),
+    offline_after: optionalDurationField('', 1000),
   },
   cwmp: {
     listen: listenField('0.0.0.0:7547'),

@@ -56,6 +56,7 @@ export class DeviceRepo {
   readonly #get;
   readonly #page;
   readonly #pageAfter;
+  readonly #pageSeen;
   readonly #delete;
   readonly #count;
 
@@ -65,6 +66,10 @@ export class DeviceRepo {
     this.#get = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
     this.#page = db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM devices ORDER BY id LIMIT ?`);
     this.#pageAfter = db.prepare<[string, number], Row>(`SELECT ${COLUMNS} FROM devices WHERE id > ? ORDER BY id LIMIT ?`);
+    this.#pageSeen = db.prepare<[string, number, number], Row>(
+      `SELECT ${COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')} FROM devices d JOIN presence p ON p.device_id = d.id
+       WHERE d.id > ? AND p.last_seen >= ? ORDER BY d.id LIMIT ?`,
+    );
     this.#delete = db.prepare('DELETE FROM devices WHERE id = ?');
     this.#count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices');
   }
@@ -112,8 +117,9 @@ export class DeviceRepo {
     return row && fromRow(row);
   }
 
-  /** Devices in id order, strictly after `after` when given. */
-  page(after: string | undefined, limit: number): DeviceRecord[] {
+  /** Devices in id order, strictly after `after` when given; with `seenSince`, only those seen since then. */
+  page(after: string | undefined, limit: number, seenSince?: number): DeviceRecord[] {
+    if (seenSince !== undefined) return this.#pageSeen.all(after ?? '', seenSince, limit).map(fromRow);
     const rows = after === undefined ? this.#page.all(limit) : this.#pageAfter.all(after, limit);
     return rows.map(fromRow);
   }

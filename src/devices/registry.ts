@@ -6,6 +6,12 @@ import { DeviceRepo, DuplicateDeviceError } from './device-repo.js';
 
 export { DuplicateDeviceError, ImportError };
 
+/** Hears about every change to the registry, after it is committed (e.g. the keepalive path's in-memory table). */
+export interface RegistryListener {
+  added(devices: readonly DeviceRecord[]): void;
+  removed(id: string): void;
+}
+
 /**
  * The device registry: who the devices are and their credentials. Missing credentials are generated:
  * usernames default to the device id, passwords come from `newSecret` (crypto.randomBytes).
@@ -17,6 +23,7 @@ export class DeviceRegistry {
   readonly #newSecret: () => string;
   /** Kept in memory: /health is polled often and count(*) over millions of rows is not free. */
   #count: number;
+  readonly #listeners: RegistryListener[] = [];
 
   constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string) {
     this.#repo = repo;
@@ -27,6 +34,10 @@ export class DeviceRegistry {
 
   get count(): number {
     return this.#count;
+  }
+
+  subscribe(listener: RegistryListener): void {
+    this.#listeners.push(listener);
   }
 
   #complete(input: DeviceInput, now: number): DeviceRecord {
@@ -49,6 +60,7 @@ export class DeviceRegistry {
     const device = this.#complete(input, this.#clock.now());
     this.#repo.insert(device);
     this.#count++;
+    for (const l of this.#listeners) l.added([device]);
     return device;
   }
 
@@ -56,13 +68,17 @@ export class DeviceRegistry {
     return this.#repo.get(id);
   }
 
-  page(after: string | undefined, limit: number): DeviceRecord[] {
-    return this.#repo.page(after, limit);
+  /** A page in id order; with `seenSince`, only devices whose persisted last keepalive is at or after it. */
+  page(after: string | undefined, limit: number, seenSince?: number): DeviceRecord[] {
+    return this.#repo.page(after, limit, seenSince);
   }
 
   remove(id: string): boolean {
     const removed = this.#repo.delete(id);
-    if (removed) this.#count--;
+    if (removed) {
+      this.#count--;
+      for (const l of this.#listeners) l.removed(id);
+    }
     return removed;
   }
 
@@ -80,6 +96,7 @@ export class DeviceRegistry {
       throw new ImportError(rows[i]?.row, rows[i]?.line, `${column} ${JSON.stringify(value)} is already used (by a registered device or an earlier row)`);
     });
     this.#count += devices.length;
+    for (const l of this.#listeners) l.added(devices);
     return devices;
   }
 }

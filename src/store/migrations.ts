@@ -26,4 +26,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'presence and durable deadlines',
+    sql: `
+      CREATE TABLE presence (
+        device_id          TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+        last_seen          INTEGER NOT NULL,
+        source_address     TEXT,
+        source_port        INTEGER,
+        authenticated_at   INTEGER,
+        integrity_variant  TEXT,
+        binding_address    TEXT,
+        binding_port       INTEGER,
+        binding_changed_at INTEGER
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE timer_deadlines (
+        kind   TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX timer_deadlines_due ON timer_deadlines (due_at, kind, key);
+    `,
+  },
 ];

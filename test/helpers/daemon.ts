@@ -8,20 +8,25 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const STBD = join(ROOT, 'bin', 'stbd');
 export const STBCTL = join(ROOT, 'bin', 'stbctl');
 
-/** Writes a config for a daemon that keeps everything in `dir` and listens on an ephemeral port. */
-export function writeTestConfig(dir: string, extra = ''): string {
+export type ConfigOverrides = Record<string, Record<string, string | number | boolean>>;
+
+/**
+ * Writes a config for a daemon that keeps everything in `dir` and listens on ephemeral ports of 127.0.0.1.
+ * `overrides` adds or replaces keys, section by section.
+ */
+export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): string {
+  const sections: ConfigOverrides = {
+    store: { path: join(dir, 'stbd.db') },
+    api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token') },
+    stun: { listen: '127.0.0.1:0' },
+    log: { level: 'debug' },
+  };
+  for (const [name, keys] of Object.entries(overrides)) sections[name] = { ...sections[name], ...keys };
   const file = join(dir, 'stbd.toml');
-  writeFileSync(
-    file,
-    `[store]
-path = "${join(dir, 'stbd.db')}"
-[api]
-listen = "127.0.0.1:0"
-token_file = "${join(dir, 'api.token')}"
-[log]
-level = "debug"
-${extra}`,
-  );
+  const toml = Object.entries(sections)
+    .map(([name, keys]) => `[${name}]\n${Object.entries(keys).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n')}\n`)
+    .join('');
+  writeFileSync(file, toml);
   return file;
 }
 

@@ -4,7 +4,8 @@ import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log/logger.js';
-import { writeTestConfig } from './daemon.js';
+import type { TimerHost } from '../../src/timer/timers.js';
+import { type ConfigOverrides, writeTestConfig } from './daemon.js';
 
 /** A clock the test moves by hand. */
 export class ManualClock implements Clock {
@@ -22,15 +23,36 @@ export interface InProcessDaemon {
   readonly url: string;
   readonly token: string;
   readonly clock: ManualClock;
+  readonly timers: ManualTimers;
   /** Everything logged so far, as text (JSON lines). */
   logText(): string;
   /** fetch against the API with the admin token unless `token` says otherwise. */
   api(method: string, path: string, opts?: { json?: unknown; body?: string; contentType?: string; token?: string | null }): Promise<{ status: number; body: any }>;
 }
 
-/** Starts the real daemon (the composition root) inside the test process, on an ephemeral port. */
-export async function startInProcess(dir: string): Promise<InProcessDaemon> {
-  const config = loadConfig(writeTestConfig(dir), dir);
+/** Host timers that fire only when the test says so (together with a ManualClock, time moves by hand). */
+export class ManualTimers implements TimerHost {
+  #pending = new Map<number, () => void>();
+  #next = 0;
+  setTimeout(fn: () => void): unknown {
+    const id = this.#next++;
+    this.#pending.set(id, fn);
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#pending.delete(handle as number);
+  }
+  /** Runs every timer armed so far (not those they arm in turn). */
+  fire(): void {
+    const due = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const fn of due) fn();
+  }
+}
+
+/** Starts the real daemon (the composition root) inside the test process, on ephemeral ports. */
+export async function startInProcess(dir: string, overrides: ConfigOverrides = {}): Promise<InProcessDaemon> {
+  const config = loadConfig(writeTestConfig(dir, overrides), dir);
   let logs = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -39,7 +61,8 @@ export async function startInProcess(dir: string): Promise<InProcessDaemon> {
     },
   });
   const clock = new ManualClock();
-  const daemon = await startDaemon(config, createLogger('debug', sink), clock);
+  const timers = new ManualTimers();
+  const daemon = await startDaemon({ config, log: createLogger('debug', sink), clock, timerHost: timers });
   const url = `http://127.0.0.1:${daemon.api.port}`;
   const token = readFileSync(config.api.token_file, 'utf8').trim();
   return {
@@ -47,6 +70,7 @@ export async function startInProcess(dir: string): Promise<InProcessDaemon> {
     url,
     token,
     clock,
+    timers,
     logText: () => logs,
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { DeviceInput } from '../../devices/device.js';
+import type { DeviceInput, DeviceRecord } from '../../devices/device.js';
 import { MAX_ID_LENGTH } from '../../devices/device-input.js';
 import { DuplicateDeviceError, ImportError } from '../../devices/registry.js';
 import { ApiError } from '../errors.js';
@@ -21,7 +21,9 @@ function conflict(err: DuplicateDeviceError, input: DeviceInput): ApiError {
   return new ApiError(409, 'conflict', `${err.field} ${JSON.stringify(value)} is already used by another device`, { field: err.field });
 }
 
-export function deviceRoutes(app: FastifyInstance, { registry, log }: ApiDeps): void {
+export function deviceRoutes(app: FastifyInstance, { registry, keepalive, clock, log }: ApiDeps): void {
+  const view = (d: DeviceRecord) => deviceView(d, keepalive.presenceOf(d.id));
+
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
   app.post('/v1/devices', async (req, reply) => {
@@ -31,14 +33,14 @@ export function deviceRoutes(app: FastifyInstance, { registry, log }: ApiDeps): 
     try {
       const device = registry.create(input);
       log.info({ device: device.id }, 'device registered');
-      return reply.code(201).send({ ...deviceView(device), credentials: device.credentials });
+      return reply.code(201).send({ ...view(device), credentials: device.credentials });
     } catch (err) {
       if (err instanceof DuplicateDeviceError) throw conflict(err, input);
       throw err;
     }
   });
 
-  app.get<{ Querystring: { limit: number; after?: string } }>(
+  app.get<{ Querystring: { limit: number; after?: string; online?: boolean } }>(
     '/v1/devices',
     {
       schema: {
@@ -48,21 +50,30 @@ export function deviceRoutes(app: FastifyInstance, { registry, log }: ApiDeps): 
           properties: {
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1000 },
             after: { type: 'string', maxLength: MAX_ID_LENGTH },
+            online: { type: 'boolean' },
           },
         },
       },
     },
     async (req) => {
-      const devices = registry.page(req.query.after, req.query.limit);
-      const next = devices.length === req.query.limit ? (devices.at(-1)?.id ?? null) : null;
-      return { devices: devices.map(deviceView), next };
+      const { after, limit, online } = req.query;
+      if (!online) {
+        const devices = registry.page(after, limit);
+        return { devices: devices.map(view), next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
+      }
+      // Candidates come from SQLite (after a flush, so it has every keepalive so far); memory has the last
+      // word on who is online right now.
+      await keepalive.flush();
+      const candidates = registry.page(after, limit, clock.now() - keepalive.offlineAfterMs - 2_000);
+      const devices = candidates.map(view).filter((d) => d.online);
+      return { devices, next: candidates.length === limit ? (candidates.at(-1)?.id ?? null) : null };
     },
   );
 
   app.get<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req) => {
     const device = registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
-    return deviceView(device);
+    return view(device);
   });
 
   app.delete<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req, reply) => {

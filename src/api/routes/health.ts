@@ -7,6 +7,6 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     status: 'ok',
     version: deps.version,
     uptimeSeconds: Math.floor((deps.clock.now() - startedAt) / 1000),
-    devices: { registered: deps.registry.count },
+    devices: { registered: deps.registry.count, online: deps.keepalive.onlineCount },
   }));
 }

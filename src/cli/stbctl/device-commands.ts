@@ -14,6 +14,7 @@ function devicePairs(d: DeviceView): [string, string][] {
     ['binding', binding(d)],
     ['nat id', d.natId ?? '-'],
     ['last seen', d.lastSeen ?? 'never'],
+    ['binding changed', d.bindingChangedAt ?? '-'],
     ['stun username', d.stunUsername],
     ['cr username', d.crUsername],
     ['cwmp username', d.cwmpUsername],
@@ -65,13 +66,14 @@ export function deviceCommands(program: Command): void {
   device
     .command('list')
     .description('list all devices, in id order')
-    .action(async (_opts, cmd: Command) => {
+    .option('--online', 'only devices that are online now')
+    .action(async (opts: { online?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       // Page through the API and print as we go: the list may hold millions of devices.
       let after: string | null = null;
       let printed = 0;
       do {
-        const query: string = after === null ? '' : `&after=${encodeURIComponent(after)}`;
+        const query: string = (after === null ? '' : `&after=${encodeURIComponent(after)}`) + (opts.online ? '&online=true' : '');
         const page: { devices: DeviceView[]; next: string | null } = await ctx.client.request('GET', `/v1/devices?limit=5000${query}`);
         if (ctx.json) {
           const items = page.devices.map((d) => `  ${JSON.stringify(d)}`).join(',\n');

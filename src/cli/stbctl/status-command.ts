@@ -6,7 +6,7 @@ interface Health {
   status: string;
   version: string;
   uptimeSeconds: number;
-  devices: { registered: number };
+  devices: { registered: number; online: number };
 }
 
 export function statusCommand(program: Command): void {
@@ -21,7 +21,7 @@ export function statusCommand(program: Command): void {
         formatPairs([
           ['stbd', `${h.status} (version ${h.version}) at ${ctx.client.target.baseUrl}`],
           ['uptime', `${h.uptimeSeconds} s`],
-          ['devices', `${h.devices.registered} registered`],
+          ['devices', `${h.devices.registered} registered, ${h.devices.online} online`],
         ]),
       );
     });

@@ -1,0 +1,272 @@
+import type { IntegrityVariant } from '../stun/integrity.js';
+import { ipv4ToUint, uintToIpv4 } from './ipv4.js';
+
+/** A public address and port as the daemon sees it (after the STB's NAT). */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What the rest of the daemon may know about a device's presence. */
+export interface PresenceView {
+  readonly online: boolean;
+  /** Unix ms of the last accepted keepalive, or null. */
+  readonly lastSeen: number | null;
+  /** Where UDP Connection Requests go: learnt only from requests carrying CONNECTION-REQUEST-BINDING. */
+  readonly binding: Endpoint | null;
+  /** The public IP of the binding: devices behind one NAT gateway share it. */
+  readonly natId: string | null;
+  readonly bindingChangedAt: number | null;
+}
+
+/** What is persisted per device (the presence table) and restored at start. */
+export interface PresenceRecord {
+  readonly lastSeen: number;
+  readonly source: Endpoint | null;
+  readonly authenticatedAt: number | null;
+  readonly variant: IntegrityVariant | null;
+  readonly binding: Endpoint | null;
+  readonly bindingChangedAt: number | null;
+}
+
+export interface PresenceEvents {
+  online(slot: number): void;
+  offline(slot: number): void;
+  /** `reported`: the STB said so (BINDING-CHANGE); otherwise the daemon saw a new address. */
+  bindingChanged(slot: number, from: Endpoint | null, to: Endpoint | null, reported: boolean): void;
+}
+
+const ONLINE = 1;
+const HAS_SOURCE = 2;
+const SOURCE_V6 = 4;
+const HAS_BINDING = 8;
+const BINDING_V6 = 16;
+const TIMER = 32;
+const DIRTY = 64;
+
+const VARIANTS: readonly (IntegrityVariant | null)[] = [null, 'rfc5389', 'rfc3489', 'zero-length'];
+
+/**
+ * Presence of every device, in typed arrays indexed by DeviceTable slots (tens of bytes per device).
+ * Pure bookkeeping: time comes in as arguments; offline detection is driven from outside through
+ * `needsOfflineCheck`/`checkOffline`; changes are collected for the batched flush via `takeDirty`.
+ */
+export class Presence {
+  #flags = new Uint8Array(0);
+  #variant = new Uint8Array(0);
+  #lastSeen = new Float64Array(0);
+  #authAt = new Float64Array(0);
+  #changedAt = new Float64Array(0);
+  #srcV4 = new Uint32Array(0);
+  #srcPort = new Uint16Array(0);
+  #bindV4 = new Uint32Array(0);
+  #bindPort = new Uint16Array(0);
+  /** IPv6 addresses (rare for STBs) live beside the arrays. */
+  readonly #srcV6 = new Map<number, string>();
+  readonly #bindV6 = new Map<number, string>();
+  #dirty: number[] = [];
+  #online = 0;
+
+  constructor(
+    private readonly offlineAfterMs: number,
+    private readonly events: PresenceEvents,
+  ) {}
+
+  get onlineCount(): number {
+    return this.#online;
+  }
+
+  /** Makes room for slots [0, n). */
+  ensureCapacity(n: number): void {
+    if (n <= this.#flags.length) return;
+    const size = Math.max(n, Math.ceil(this.#flags.length * 1.5), 1024);
+    const grow = <A extends Uint8Array | Float64Array | Uint32Array | Uint16Array>(a: A, make: (k: number) => A) => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    this.#flags = grow(this.#flags, (k) => new Uint8Array(k));
+    this.#variant = grow(this.#variant, (k) => new Uint8Array(k));
+    this.#lastSeen = grow(this.#lastSeen, (k) => new Float64Array(k));
+    this.#authAt = grow(this.#authAt, (k) => new Float64Array(k));
+    this.#changedAt = grow(this.#changedAt, (k) => new Float64Array(k));
+    this.#srcV4 = grow(this.#srcV4, (k) => new Uint32Array(k));
+    this.#srcPort = grow(this.#srcPort, (k) => new Uint16Array(k));
+    this.#bindV4 = grow(this.#bindV4, (k) => new Uint32Array(k));
+    this.#bindPort = grow(this.#bindPort, (k) => new Uint16Array(k));
+  }
+
+  /** Did (slot) pass MESSAGE-INTEGRITY from exactly this address and port within `windowMs`? */
+  isTrusted(slot: number, from: Endpoint, now: number, windowMs: number): boolean {
+    const f = this.#flags[slot] as number;
+    if (!(f & HAS_SOURCE) || this.#srcPort[slot] !== from.port || now - (this.#authAt[slot] as number) >= windowMs) return false;
+    return f & SOURCE_V6 ? this.#srcV6.get(slot) === from.address : this.#srcV4[slot] === ipv4ToUint(from.address);
+  }
+
+  /** The MESSAGE-INTEGRITY layout this device used last, to try first next time. */
+  variantOf(slot: number): IntegrityVariant | null {
+    return VARIANTS[this.#variant[slot] as number] ?? null;
+  }
+
+  /**
+   * Records an accepted keepalive. `authenticated`: the variant that verified its MESSAGE-INTEGRITY (the
+   * source becomes trusted), or null. `connectionRequestBinding`: the request carried 0xC001, so its source
+   * is where connection requests must go. `bindingChange`: it carried 0xC002.
+   */
+  accept(slot: number, from: Endpoint, now: number, authenticated: IntegrityVariant | null, connectionRequestBinding: boolean, bindingChange: boolean): void {
+    let f = this.#flags[slot] as number;
+    this.#lastSeen[slot] = now;
+    if (authenticated) {
+      f = this.#setEndpoint(slot, f, from, true);
+      this.#authAt[slot] = now;
+      this.#variant[slot] = VARIANTS.indexOf(authenticated);
+    }
+    let changed = bindingChange;
+    let previous: Endpoint | null = null;
+    if (connectionRequestBinding) {
+      previous = this.#binding(slot, f);
+      if (!previous || previous.port !== from.port || previous.address !== from.address) {
+        f = this.#setEndpoint(slot, f, from, false);
+        changed = true;
+      }
+    }
+    if (changed) this.#changedAt[slot] = now;
+    if (!(f & ONLINE)) {
+      f |= ONLINE;
+      this.#online++;
+      this.#flags[slot] = f;
+      this.events.online(slot);
+    }
+    if (changed) this.events.bindingChanged(slot, previous, this.#binding(slot, f), bindingChange);
+    if (!(f & DIRTY)) {
+      f |= DIRTY;
+      this.#dirty.push(slot);
+    }
+    this.#flags[slot] = f;
+  }
+
+  /** True once per online period: the caller then schedules `checkOffline(slot)` at `offlineDueAt(slot)`. */
+  needsOfflineCheck(slot: number): boolean {
+    const f = this.#flags[slot] as number;
+    if (!(f & ONLINE) || f & TIMER) return false;
+    this.#flags[slot] = f | TIMER;
+    return true;
+  }
+
+  offlineDueAt(slot: number): number {
+    return (this.#lastSeen[slot] as number) + this.offlineAfterMs;
+  }
+
+  /**
+   * The offline timer of `slot` fired. Marks the device offline if it has been silent long enough and
+   * returns false; returns true if it is still online (the caller schedules another check).
+   */
+  checkOffline(slot: number, now: number): boolean {
+    const f = (this.#flags[slot] as number) & ~TIMER;
+    this.#flags[slot] = f;
+    if (!(f & ONLINE)) return false;
+    if (now - (this.#lastSeen[slot] as number) < this.offlineAfterMs) {
+      this.#flags[slot] = f | TIMER;
+      return true;
+    }
+    this.#flags[slot] = f & ~ONLINE;
+    this.#online--;
+    this.#markDirty(slot);
+    this.events.offline(slot);
+    return false;
+  }
+
+  view(slot: number): PresenceView {
+    const f = this.#flags[slot] as number;
+    const lastSeen = this.#lastSeen[slot] as number;
+    const binding = this.#binding(slot, f);
+    const changedAt = this.#changedAt[slot] as number;
+    return { online: (f & ONLINE) !== 0, lastSeen: lastSeen || null, binding, natId: binding?.address ?? null, bindingChangedAt: changedAt || null };
+  }
+
+  /** Where UDP Connection Requests for `slot` must go, if known. */
+  binding(slot: number): Endpoint | null {
+    return this.#binding(slot, this.#flags[slot] as number);
+  }
+
+  record(slot: number): PresenceRecord {
+    const f = this.#flags[slot] as number;
+    const authAt = this.#authAt[slot] as number;
+    const changedAt = this.#changedAt[slot] as number;
+    return {
+      lastSeen: this.#lastSeen[slot] as number,
+      source: f & HAS_SOURCE ? { address: f & SOURCE_V6 ? (this.#srcV6.get(slot) as string) : uintToIpv4(this.#srcV4[slot] as number), port: this.#srcPort[slot] as number } : null,
+      authenticatedAt: authAt || null,
+      variant: this.variantOf(slot),
+      binding: this.#binding(slot, f),
+      bindingChangedAt: changedAt || null,
+    };
+  }
+
+  /** Restores a persisted record at start; online if its last keepalive is recent enough. */
+  restore(slot: number, r: PresenceRecord, now: number): void {
+    let f = 0;
+    this.#lastSeen[slot] = r.lastSeen;
+    this.#authAt[slot] = r.authenticatedAt ?? 0;
+    this.#changedAt[slot] = r.bindingChangedAt ?? 0;
+    this.#variant[slot] = Math.max(0, VARIANTS.indexOf(r.variant));
+    if (r.source) f = this.#setEndpoint(slot, f, r.source, true);
+    if (r.binding) f = this.#setEndpoint(slot, f, r.binding, false);
+    if (now - r.lastSeen < this.offlineAfterMs) {
+      f |= ONLINE;
+      this.#online++;
+    }
+    this.#flags[slot] = f;
+  }
+
+  /** The device was removed: forget it (it stays out of the flush). */
+  forget(slot: number): void {
+    if ((this.#flags[slot] as number) & ONLINE) this.#online--;
+    this.#flags[slot] = 0;
+    this.#srcV6.delete(slot);
+    this.#bindV6.delete(slot);
+  }
+
+  /** Slots changed since the last call, for the batched flush. */
+  takeDirty(): number[] {
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const slot of dirty) this.#flags[slot] = (this.#flags[slot] as number) & ~DIRTY;
+    return dirty;
+  }
+
+  get dirtyCount(): number {
+    return this.#dirty.length;
+  }
+
+  #markDirty(slot: number): void {
+    const f = this.#flags[slot] as number;
+    if (f & DIRTY) return;
+    this.#flags[slot] = f | DIRTY;
+    this.#dirty.push(slot);
+  }
+
+  #binding(slot: number, f: number): Endpoint | null {
+    if (!(f & HAS_BINDING)) return null;
+    const address = f & BINDING_V6 ? (this.#bindV6.get(slot) as string) : uintToIpv4(this.#bindV4[slot] as number);
+    return { address, port: this.#bindPort[slot] as number };
+  }
+
+  /** Stores `e` as the slot's trusted source (`source`) or connection-request binding; returns the new flags. */
+  #setEndpoint(slot: number, f: number, e: Endpoint, source: boolean): number {
+    const [has, v6flag, v4, port, v6] = source
+      ? ([HAS_SOURCE, SOURCE_V6, this.#srcV4, this.#srcPort, this.#srcV6] as const)
+      : ([HAS_BINDING, BINDING_V6, this.#bindV4, this.#bindPort, this.#bindV6] as const);
+    const n = ipv4ToUint(e.address);
+    if (n === undefined) {
+      v6.set(slot, e.address);
+      f |= v6flag;
+    } else {
+      v4[slot] = n;
+      v6.delete(slot);
+      f &= ~v6flag;
+    }
+    port[slot] = e.port;
+    return f | has;
+  }
+}

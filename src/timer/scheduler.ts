@@ -1,0 +1,154 @@
+import type { Clock } from '../clock.js';
+import type { TimerHandle } from './wheel.js';
+import { type TimerHost, Timers } from './timers.js';
+
+/** A deadline that must survive restarts: a feature's `kind` and its own `key` (a pool entry, a certificate…). */
+export interface Deadline {
+  readonly kind: string;
+  readonly key: string;
+  readonly dueAt: number;
+}
+
+/** Where durable deadlines live (SQLite in the daemon). */
+export interface DeadlineStore {
+  /** Inserts or replaces the deadline of (kind, key). */
+  put(deadline: Deadline): void;
+  /** Deletes (kind, key), but only while it is still due at `dueAt` (it may have been moved meanwhile). */
+  deleteIfDue(deadline: Deadline): void;
+  delete(kind: string, key: string): void;
+  /** Deadlines due before `time`, in due order, after the `after` cursor, at most `limit`. */
+  dueBefore(time: number, limit: number, after?: Deadline): Deadline[];
+}
+
+export type DeadlineHandler = (key: string, dueAt: number) => void | Promise<void>;
+
+export interface SchedulerOptions {
+  readonly clock: Clock;
+  readonly store: DeadlineStore;
+  readonly onError: (err: unknown, context: string) => void;
+  readonly tickMs?: number;
+  readonly slots?: number;
+  readonly host?: TimerHost;
+}
+
+type Entry = { readonly fn: () => void };
+const PAGE = 10_000;
+
+/**
+ * Timers for the whole daemon, on one wheel. In-memory timers (`at`) are for near, disposable work
+ * (retries, timeouts). Durable deadlines (`set`) are written to the store and only the ones due within the
+ * wheel's horizon are held in memory; the rest are loaded as they come near, so days-long waits and
+ * restarts are safe. A durable deadline is deleted after its handler succeeds; one whose handler fails
+ * stays and is tried again at the next refill (handlers must therefore be idempotent).
+ */
+export class Scheduler {
+  readonly #timers: Timers<Entry>;
+  readonly #clock: Clock;
+  readonly #store: DeadlineStore;
+  readonly #onError: SchedulerOptions['onError'];
+  readonly #handlers = new Map<string, DeadlineHandler>();
+  /** Durable deadlines currently in the wheel, by kind\0key. */
+  readonly #loaded = new Map<string, { dueAt: number; handle: TimerHandle }>();
+  #refill: TimerHandle | undefined;
+
+  constructor(opts: SchedulerOptions) {
+    this.#clock = opts.clock;
+    this.#store = opts.store;
+    this.#onError = opts.onError;
+    this.#timers = new Timers<Entry>({
+      clock: opts.clock,
+      tickMs: opts.tickMs ?? 100,
+      slots: opts.slots ?? 65_536,
+      fire: (e) => e.fn(),
+      onError: (err) => opts.onError(err, 'timer'),
+      ...(opts.host ? { host: opts.host } : {}),
+    });
+  }
+
+  get horizonMs(): number {
+    return this.#timers.horizonMs;
+  }
+
+  /** Runs `fn` at `dueAt` (in memory only). @throws RangeError past the horizon. */
+  at(dueAt: number, fn: () => void): TimerHandle {
+    return this.#timers.schedule(dueAt, { fn });
+  }
+
+  cancel(handle: TimerHandle): boolean {
+    return this.#timers.cancel(handle);
+  }
+
+  /** Registers the handler of a durable deadline kind (before `start`). */
+  handle(kind: string, handler: DeadlineHandler): void {
+    this.#handlers.set(kind, handler);
+  }
+
+  /** Sets (or moves) the durable deadline of (kind, key). Call inside the caller's transaction to make it atomic. */
+  set(kind: string, key: string, dueAt: number): void {
+    this.#store.put({ kind, key, dueAt });
+    this.#unload(kind, key);
+    if (dueAt < this.#clock.now() + this.horizonMs) this.#load({ kind, key, dueAt });
+  }
+
+  clear(kind: string, key: string): void {
+    this.#store.delete(kind, key);
+    this.#unload(kind, key);
+  }
+
+  /** Loads what is due within the horizon (overdue deadlines fire at once) and keeps refilling. */
+  start(): void {
+    this.#timers.start();
+    this.#refillNow();
+  }
+
+  stop(): void {
+    if (this.#refill !== undefined) this.#timers.cancel(this.#refill);
+    this.#timers.stop();
+  }
+
+  /** Fires what is due now (the host timer does this; tests that move the clock call it). */
+  tick(): void {
+    this.#timers.tick();
+  }
+
+  #refillNow(): void {
+    const until = this.#clock.now() + this.horizonMs;
+    let after: Deadline | undefined;
+    for (;;) {
+      const page = this.#store.dueBefore(until, PAGE, after);
+      for (const d of page) if (!this.#loaded.has(keyOf(d.kind, d.key))) this.#load(d);
+      if (page.length < PAGE) break;
+      after = page.at(-1);
+    }
+    this.#refill = this.#timers.schedule(this.#clock.now() + this.horizonMs / 2, { fn: () => this.#refillNow() });
+  }
+
+  #load(d: Deadline): void {
+    const handle = this.#timers.schedule(d.dueAt, { fn: () => this.#fireDurable(d) });
+    this.#loaded.set(keyOf(d.kind, d.key), { dueAt: d.dueAt, handle });
+  }
+
+  #unload(kind: string, key: string): void {
+    const k = keyOf(kind, key);
+    const loaded = this.#loaded.get(k);
+    if (loaded) this.#timers.cancel(loaded.handle);
+    this.#loaded.delete(k);
+  }
+
+  #fireDurable(d: Deadline): void {
+    this.#loaded.delete(keyOf(d.kind, d.key));
+    const handler = this.#handlers.get(d.kind);
+    if (!handler) return this.#onError(new Error(`no handler for deadline kind ${JSON.stringify(d.kind)}`), d.kind);
+    const done = () => this.#store.deleteIfDue(d);
+    const failed = (err: unknown) => this.#onError(err, `${d.kind} ${d.key}`);
+    try {
+      const result = handler(d.key, d.dueAt);
+      if (result instanceof Promise) result.then(done, failed);
+      else done();
+    } catch (err) {
+      failed(err);
+    }
+  }
+}
+
+const keyOf = (kind: string, key: string) => `${kind}\u0000${key}`;
