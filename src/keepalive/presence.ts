@@ -122,9 +122,8 @@ export class Presence {
       this.#variant[slot] = VARIANTS.indexOf(authenticated);
     }
     let changed = bindingChange;
-    let previous: Endpoint | null = null;
+    const previous = connectionRequestBinding || bindingChange ? this.#binding(slot, f) : null;
     if (connectionRequestBinding) {
-      previous = this.#binding(slot, f);
       if (!previous || previous.port !== from.port || previous.address !== from.address) {
         f = this.#setEndpoint(slot, f, from, false);
         changed = true;

@@ -54,8 +54,9 @@ export class Timers<T> {
 
   /** Fires `payload` at `dueAt`. @throws RangeError past the horizon (`now + horizonMs`). */
   schedule(dueAt: number, payload: T): TimerHandle {
-    // An idle wheel's cursor stands where it stopped: bring it to now so the horizon is measured from now.
-    if (this.#wheel.size === 0) this.tick();
+    // An idle wheel's cursor stands where it stopped: bring it up to now (not past it, so that something due
+    // now still fires at a tick() now) so that the horizon is measured from now.
+    if (this.#wheel.size === 0) this.#wheel.advance(this.#clock.now() - this.#wheel.tickMs, this.#fire);
     const handle = this.#wheel.schedule(dueAt, payload);
     this.#arm();
     return handle;

@@ -26,6 +26,7 @@ export class TimerWheel<T> {
   readonly horizonMs: number;
   readonly #mask: number;
   readonly #heads: Int32Array;
+  readonly #tails: Int32Array;
   #next = new Int32Array(0);
   #prev = new Int32Array(0);
   #slotOf = new Int32Array(0);
@@ -44,6 +45,7 @@ export class TimerWheel<T> {
     this.horizonMs = (opts.slots - 1) * opts.tickMs;
     this.#mask = opts.slots - 1;
     this.#heads = new Int32Array(opts.slots).fill(NONE);
+    this.#tails = new Int32Array(opts.slots).fill(NONE);
     this.#cursor = Math.floor(opts.now / opts.tickMs);
   }
 
@@ -68,11 +70,13 @@ export class TimerWheel<T> {
     const slot = tick & this.#mask;
     this.#payload[i] = payload;
     this.#slotOf[i] = slot;
-    this.#prev[i] = NONE;
-    const head = this.#heads[slot] as number;
-    this.#next[i] = head;
-    if (head !== NONE) this.#prev[head] = i;
-    this.#heads[slot] = i;
+    // Appended at the tail: entries due at the same tick fire in the order they were scheduled.
+    const tail = this.#tails[slot] as number;
+    this.#prev[i] = tail;
+    this.#next[i] = NONE;
+    if (tail === NONE) this.#heads[slot] = i;
+    else this.#next[tail] = i;
+    this.#tails[slot] = i;
     this.#size++;
     return (this.#gen[i] as number) * INDEX_BITS + i;
   }
@@ -103,6 +107,7 @@ export class TimerWheel<T> {
         const slot = (this.#cursor + k) & this.#mask;
         if (this.#heads[slot] !== NONE) chains.push(this.#heads[slot] as number);
         this.#heads[slot] = NONE;
+        this.#tails[slot] = NONE;
       }
       this.#cursor = target + 1;
       let fired = 0;
@@ -114,6 +119,7 @@ export class TimerWheel<T> {
       const slot = this.#cursor & this.#mask;
       const head = this.#heads[slot] as number;
       this.#heads[slot] = NONE;
+      this.#tails[slot] = NONE;
       this.#cursor++;
       if (head !== NONE) fired += this.#fireChain(head, fire);
     }
@@ -149,9 +155,11 @@ export class TimerWheel<T> {
   #unlink(i: number): void {
     const prev = this.#prev[i] as number;
     const next = this.#next[i] as number;
-    if (prev === NONE) this.#heads[this.#slotOf[i] as number] = next;
+    const slot = this.#slotOf[i] as number;
+    if (prev === NONE) this.#heads[slot] = next;
     else this.#next[prev] = next;
-    if (next !== NONE) this.#prev[next] = prev;
+    if (next === NONE) this.#tails[slot] = prev;
+    else this.#prev[next] = prev;
   }
 
   #release(i: number): void {

@@ -1,0 +1,189 @@
+import t from 'tap';
+import { DeviceTable } from '../src/keepalive/device-table.js';
+import { KeepaliveHandler } from '../src/keepalive/keepalive-handler.js';
+import { type Endpoint, Presence } from '../src/keepalive/presence.js';
+import { decode, DecodeError, INTEGRITY_VARIANTS, MessageType, parseAttributes, type StunAttribute, verifyIntegrity } from '../src/stun/index.js';
+import { cpeRequest } from './helpers/cpe.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+// tr111.md §1: RFC 3489, USERNAME "stun-user" padded with spaces, CONNECTION-REQUEST-BINDING, no integrity.
+const TR111_EXAMPLE = hex(`00010028 00112233 44556677 8899aabb ccddeeff
+  0006000c 7374756e 2d757365 72202020
+  c0010014 64736c66 6f72756d 2e6f7267 2f54522d 31313120`);
+
+const FROM = { address: '203.0.113.7', port: 50123, family: 'IPv4' as const };
+const MINUTE = 60_000;
+
+function setup(integrity: 'binding' | 'always' = 'binding', answerAnonymous = true) {
+  const table = new DeviceTable();
+  const events: string[] = [];
+  const presence = new Presence(90_000, {
+    online: (s) => events.push(`online ${s}`),
+    offline: (s) => events.push(`offline ${s}`),
+    bindingChanged: (s, from, to, reported) => events.push(`binding ${s} ${from?.port ?? '-'}->${to?.port ?? '-'}${reported ? ' reported' : ''}`),
+  });
+  const slot = table.add({ id: 'stb-1', stunUsername: 'stun-user', stunPassword: 'stun-pass' });
+  presence.ensureCapacity(table.slotCount);
+  const handler = new KeepaliveHandler(table, presence, { integrity, reauthAfterMs: 10 * MINUTE, answerAnonymous });
+  return { table, presence, handler, slot, events };
+}
+
+function answer(bytes: Buffer | undefined): { type: number; attrs: StunAttribute[]; packet: Exclude<ReturnType<typeof decode>, DecodeError> } {
+  if (!bytes) throw new Error('no response');
+  const packet = decode(bytes);
+  if (packet instanceof DecodeError) throw new Error(`bad response: ${packet.code}`);
+  const attrs = parseAttributes(packet);
+  if (attrs instanceof DecodeError) throw new Error('bad response attributes');
+  return { type: packet.type, attrs, packet };
+}
+
+t.test('tr111.md example: challenged first, then believed after MESSAGE-INTEGRITY, then trusted', async (t) => {
+  const { handler, presence, slot, events } = setup();
+  const first = handler.handle(TR111_EXAMPLE, FROM, 0);
+  t.equal(first.outcome, 'challenged');
+  const r1 = answer(first.response);
+  t.equal(r1.type, MessageType.BindingError);
+  t.same(r1.attrs, [{ kind: 'ERROR-CODE', code: 401, reason: 'Unauthorized' }]);
+  t.same(r1.packet.transactionId, TR111_EXAMPLE.subarray(4, 20), 'the RFC 3489 transaction id is echoed');
+  t.equal(presence.view(slot).online, false, 'a challenge changes nothing');
+
+  const signed = handler.handle(cpeRequest({ username: 'stun-user', padUsername: true, connectionRequestBinding: true, integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 1000);
+  t.equal(signed.outcome, 'answered');
+  const r2 = answer(signed.response);
+  t.equal(r2.type, MessageType.BindingSuccess);
+  t.same(r2.attrs[0], { kind: 'MAPPED-ADDRESS', address: { family: 'IPv4', address: '203.0.113.7', port: 50123 } });
+  t.equal(verifyIntegrity(r2.packet, 'stun-pass', ['rfc3489']), 'rfc3489', 'the response is signed in the layout the CPE used');
+  t.same(presence.view(slot), { online: true, lastSeen: 1000, binding: { address: '203.0.113.7', port: 50123 }, natId: '203.0.113.7', bindingChangedAt: 1000 });
+
+  // The very bytes of the example, from the same address and port: trusted now, answered with the sender's address.
+  const again = handler.handle(TR111_EXAMPLE, FROM, 2000);
+  t.equal(again.outcome, 'answered');
+  const r3 = answer(again.response);
+  t.same(r3.attrs, [{ kind: 'MAPPED-ADDRESS', address: { family: 'IPv4', address: '203.0.113.7', port: 50123 } }]);
+  t.ok(again.response!.length <= 2 * TR111_EXAMPLE.length);
+  t.equal(presence.view(slot).lastSeen, 2000);
+  t.same(events, ['online 0', 'binding 0 -->50123']);
+});
+
+t.test('every MESSAGE-INTEGRITY layout of tr111.md §1 is accepted, RFC 3489 and RFC 5389 alike', async (t) => {
+  for (const dialect of ['rfc3489', 'rfc5389'] as const) {
+    for (const variant of INTEGRITY_VARIANTS) {
+      const { handler, presence, slot } = setup();
+      const req = cpeRequest({ dialect, username: 'stun-user', connectionRequestBinding: true, integrity: { password: 'stun-pass', variant } });
+      const r = handler.handle(req, FROM, 5);
+      t.equal(r.outcome, 'answered', `${dialect} ${variant}`);
+      const res = answer(r.response);
+      const kinds = res.attrs.map((a) => a.kind);
+      t.same(kinds, dialect === 'rfc5389' ? ['XOR-MAPPED-ADDRESS', 'MESSAGE-INTEGRITY', 'FINGERPRINT'] : ['MAPPED-ADDRESS', 'MESSAGE-INTEGRITY'], `${dialect} ${variant}: answered in its dialect`);
+      t.equal(verifyIntegrity(res.packet, 'stun-pass', [variant]), variant);
+      t.equal(presence.variantOf(slot), variant, 'remembered, to be tried first next time');
+    }
+  }
+});
+
+t.test('a wrong password and an unknown username get byte-identical 401s and change nothing', async (t) => {
+  const { handler, presence, slot, events } = setup();
+  const id = Buffer.alloc(16, 7);
+  const wrong = handler.handle(cpeRequest({ username: 'stun-user', transactionId: id, integrity: { password: 'guess', variant: 'rfc3489' } }), FROM, 10);
+  const unknown = handler.handle(cpeRequest({ username: 'stun-usr', transactionId: id, integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 10);
+  const unknownPlain = handler.handle(cpeRequest({ username: 'nobody', transactionId: id }), FROM, 10);
+  t.equal(wrong.outcome, 'rejected');
+  t.equal(unknown.outcome, 'rejected');
+  t.same(wrong.response, unknown.response);
+  t.same(unknownPlain.response, unknown.response);
+  t.same(presence.view(slot), { online: false, lastSeen: null, binding: null, natId: null, bindingChangedAt: null });
+  t.same(presence.takeDirty(), [], 'nothing to flush');
+  t.same(events, []);
+});
+
+t.test('[stun] integrity = "always": no trust without MESSAGE-INTEGRITY', async (t) => {
+  const { handler } = setup('always');
+  const signed = cpeRequest({ username: 'stun-user', integrity: { password: 'stun-pass', variant: 'zero-length' } });
+  t.equal(handler.handle(signed, FROM, 0).outcome, 'answered');
+  t.equal(handler.handle(cpeRequest({ username: 'stun-user' }), FROM, 1).outcome, 'challenged');
+});
+
+t.test('"binding": trust is per (device, address, port) and expires after reauth_after', async (t) => {
+  const { handler } = setup();
+  handler.handle(cpeRequest({ username: 'stun-user', integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 0);
+  const plain = cpeRequest({ username: 'stun-user' });
+  t.equal(handler.handle(plain, FROM, 9 * MINUTE).outcome, 'answered');
+  t.equal(handler.handle(plain, { ...FROM, port: FROM.port + 1 }, 9 * MINUTE).outcome, 'challenged', 'another port');
+  t.equal(handler.handle(plain, { ...FROM, address: '203.0.113.8' }, 9 * MINUTE).outcome, 'challenged', 'another address');
+  t.equal(handler.handle(plain, FROM, 10 * MINUTE).outcome, 'challenged', 'trust expired');
+});
+
+t.test('the connection-request binding is learnt only from requests carrying 0xC001', async (t) => {
+  const { handler, presence, slot, events } = setup('always');
+  const auth = { password: 'stun-pass', variant: 'rfc3489' as const };
+  handler.handle(cpeRequest({ username: 'stun-user', integrity: auth }), FROM, 0);
+  t.equal(presence.view(slot).binding, null, 'a keepalive without 0xC001 says nothing about the binding');
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, bindingChange: true, integrity: auth }), { ...FROM, port: 40000 }, 1);
+  t.same(presence.view(slot).binding, { address: '203.0.113.7', port: 40000 });
+  handler.handle(cpeRequest({ username: 'stun-user', integrity: auth }), { ...FROM, port: 40001 }, 2);
+  t.same(presence.view(slot).binding, { address: '203.0.113.7', port: 40000 }, 'unchanged by other ports');
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: auth }), { address: '198.51.100.1', port: 40002, family: 'IPv4' }, 3);
+  t.same(presence.view(slot), { online: true, lastSeen: 3, binding: { address: '198.51.100.1', port: 40002 }, natId: '198.51.100.1', bindingChangedAt: 3 });
+  handler.handle(cpeRequest({ username: 'stun-user', bindingChange: true, integrity: auth }), FROM, 4);
+  t.same(events, ['online 0', 'binding 0 -->40000 reported', 'binding 0 40000->40002', 'binding 0 40002->40002 reported']);
+});
+
+t.test('devices behind one gateway share the NAT id', async (t) => {
+  const { handler, presence, table } = setup('always');
+  const second = table.add({ id: 'stb-2', stunUsername: 'second', stunPassword: 'pw2' });
+  presence.ensureCapacity(table.slotCount);
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: { password: 'stun-pass', variant: 'rfc3489' } }), { ...FROM, port: 1111 }, 0);
+  handler.handle(cpeRequest({ username: 'second', connectionRequestBinding: true, integrity: { password: 'pw2', variant: 'rfc3489' } }), { ...FROM, port: 2222 }, 0);
+  t.equal(presence.view(0).natId, '203.0.113.7');
+  t.equal(presence.view(second).natId, '203.0.113.7');
+});
+
+t.test('unknown comprehension-required attributes: 420 for RFC 5389 clients, ignored for RFC 3489 agents', async (t) => {
+  const { handler, presence, slot } = setup('always');
+  const extra = [{ kind: 'OTHER' as const, type: 0x0024, value: Buffer.alloc(4) }];
+  const auth = { password: 'stun-pass', variant: 'rfc5389' as const };
+  const r = handler.handle(cpeRequest({ dialect: 'rfc5389', username: 'stun-user', extra, integrity: auth }), FROM, 0);
+  t.equal(r.outcome, 'rejected');
+  const res = answer(r.response);
+  t.same(res.attrs.slice(0, 2), [{ kind: 'ERROR-CODE', code: 420, reason: 'Unknown Attribute' }, { kind: 'UNKNOWN-ATTRIBUTES', types: [0x0024] }]);
+  t.equal(presence.view(slot).online, false);
+  const legacy = handler.handle(cpeRequest({ username: 'stun-user', extra, integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 0);
+  t.equal(legacy.outcome, 'answered');
+  const optional = handler.handle(cpeRequest({ dialect: 'rfc5389', username: 'stun-user', extra: [{ kind: 'SOFTWARE', value: 'agent' }], integrity: auth }), FROM, 0);
+  t.equal(optional.outcome, 'answered', 'comprehension-optional attributes are fine');
+});
+
+t.test('anonymous Binding Requests: the mapped address only (or 401), never state', async (t) => {
+  const { handler, presence } = setup();
+  const r = handler.handle(cpeRequest({ dialect: 'rfc5389' }), FROM, 0);
+  t.equal(r.outcome, 'anonymous');
+  t.same(answer(r.response).attrs.map((a) => a.kind), ['XOR-MAPPED-ADDRESS', 'FINGERPRINT']);
+  t.equal(presence.onlineCount, 0);
+  const strict = setup('binding', false);
+  const refused = strict.handler.handle(cpeRequest({}), FROM, 0);
+  t.equal(refused.outcome, 'rejected');
+  t.equal(answer(refused.response).attrs[0]?.kind, 'ERROR-CODE');
+});
+
+t.test('no response is ever larger than twice its request', async (t) => {
+  const { handler } = setup();
+  const v6: Endpoint & { family: 'IPv6' } = { address: '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', port: 65535, family: 'IPv6' };
+  const requests = [cpeRequest({ dialect: 'rfc5389', fingerprint: false }), cpeRequest({ dialect: 'rfc3489' }), cpeRequest({ dialect: 'rfc5389', username: 'x', fingerprint: false })];
+  for (const req of requests) {
+    for (const from of [FROM, v6]) {
+      const r = handler.handle(req, from, 0);
+      if (r.response) t.ok(r.response.length <= 2 * req.length, `${r.response.length} <= 2 × ${req.length}`);
+    }
+  }
+  const bare6 = handler.handle(cpeRequest({ dialect: 'rfc5389', fingerprint: false }), v6, 0);
+  t.equal(bare6.response, undefined, 'a 20-byte request from IPv6 cannot be answered within 40 bytes: no answer');
+});
+
+t.test('malformed datagrams are dropped without an answer', async (t) => {
+  const { handler } = setup();
+  for (const bytes of [Buffer.alloc(0), Buffer.from('GET / HTTP/1.1\r\n\r\n'), hex('0101 0000 2112a442 000000000000000000000000'), TR111_EXAMPLE.subarray(0, 30)]) {
+    const r = handler.handle(bytes, FROM, 0);
+    t.equal(r.outcome, 'malformed');
+    t.equal(r.response, undefined);
+  }
+});
