@@ -120,7 +120,8 @@ t.test('keepalives over real UDP', async (t) => {
         bytes = randomBytes(i % 200);
       } else {
         bytes = Buffer.from(seeds[(i / 2) % 2] as Buffer);
-        bytes[(i * 7919) % bytes.length] ^= 1 + (i % 255);
+        const at = (i * 7919) % bytes.length;
+        bytes[at] = (bytes[at] as number) ^ (1 + (i % 255));
       }
       flood.socket.send(bytes, stunPort, '127.0.0.1');
       // The daemon shares this process: let it read before the socket buffer overflows.

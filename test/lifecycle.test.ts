@@ -2,7 +2,9 @@ import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { cpeRequest } from './helpers/cpe.js';
 import { run, spawnDaemon, STBCTL, STBD, writeTestConfig } from './helpers/daemon.js';
+import { UdpPeer } from './helpers/udp.js';
 
 const token = (dir: string) => readFileSync(join(dir, 'api.token'), 'utf8').trim();
 
@@ -22,6 +24,31 @@ t.test('SIGTERM stops gracefully (exit 0) and data written before it is there af
   const shown = await run(STBCTL, ['--api', second.url, '--token', token(dir), 'device', 'show', 'keep-me', '--json']);
   t.equal(shown.code, 0);
   t.equal(JSON.parse(shown.stdout).stunUsername, JSON.parse(added.stdout).credentials.stunUsername);
+});
+
+t.test('presence survives a SIGTERM restart', async (t) => {
+  const dir = t.testdir();
+  const config = writeTestConfig(dir);
+  const first = await spawnDaemon(config);
+  const ctl = (d: { url: string }, ...args: string[]) => run(STBCTL, ['--api', d.url, '--token', token(dir), ...args, '--json']);
+  t.equal((await ctl(first, 'device', 'add', 'stb-9', '--stun-password', 'pw-9')).code, 0);
+  const cpe = await UdpPeer.open();
+  t.teardown(() => cpe.close());
+  const answer = await cpe.exchange(cpeRequest({ username: 'stb-9', connectionRequestBinding: true, integrity: { password: 'pw-9', variant: 'rfc3489' } }), first.stunPort);
+  t.ok(answer, 'answered');
+  const before = JSON.parse((await ctl(first, 'device', 'show', 'stb-9')).stdout);
+  t.match(before, { online: true, binding: { address: '127.0.0.1', port: cpe.port }, natId: '127.0.0.1' });
+  t.equal(await first.stop('SIGTERM'), 0);
+
+  const second = await spawnDaemon(config);
+  t.teardown(() => second.stop());
+  const after = JSON.parse((await ctl(second, 'device', 'show', 'stb-9')).stdout);
+  t.same(after, before, 'online, binding, NAT id and last keepalive as they were');
+  // The trusted source survived too: a plain keepalive from the same port needs no new challenge.
+  const plain = await cpe.exchange(cpeRequest({ username: 'stb-9' }), second.stunPort);
+  t.equal(plain?.readUInt16BE(0), 0x0101);
+  const online = JSON.parse((await ctl(second, 'device', 'list', '--online')).stdout);
+  t.same(online.map((d: { id: string }) => d.id), ['stb-9']);
 });
 
 t.test('SIGINT stops gracefully too', async (t) => {

@@ -44,6 +44,8 @@ export interface SpawnedDaemon {
   readonly proc: ChildProcess;
   readonly url: string;
   readonly port: number;
+  /** The UDP port of the STUN keepalive listener. */
+  readonly stunPort: number;
   /** Every line the daemon printed on stdout so far (JSON log lines). */
   readonly logs: string[];
   stderr(): string;
@@ -58,11 +60,11 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, stunPort] = await new Promise<[number, number]>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
-      const entry = JSON.parse(line) as { msg?: string; api?: string };
-      if (entry.msg === 'stbd started' && entry.api) resolve(Number(entry.api.split(':').at(-1)));
+      const entry = JSON.parse(line) as { msg?: string; api?: string; stun?: { v4?: { port: number } } };
+      if (entry.msg === 'stbd started' && entry.api) resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0]);
     });
     void exited.then((code) => reject(new Error(`stbd exited with ${code} before starting: ${stderr}`)));
     // The "stbd started" line is logged at info: a config with a quieter [log] level would wait forever.
@@ -74,6 +76,7 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
   return {
     proc,
     port,
+    stunPort,
     url: `http://127.0.0.1:${port}`,
     logs,
     stderr: () => stderr,
