@@ -81,3 +81,12 @@ t.test('a port already in use: a clear message and a non-zero exit', async (t) =
   t.equal(r.code, 1);
   t.equal(r.stderr, `stbd: cannot listen on 127.0.0.1:${port} ([api] listen): the address is already in use [EADDRINUSE]\n`);
 });
+
+t.test('a STUN port already in use: a clear message naming [stun] listen', async (t) => {
+  const blocker = await UdpPeer.open();
+  t.teardown(() => blocker.close());
+  const config = writeTestConfig(t.testdir(), { stun: { listen: `127.0.0.1:${blocker.port}` } });
+  const r = await run(STBD, ['--config', config]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `stbd: cannot listen on 127.0.0.1:${blocker.port} ([stun] listen): the address is already in use [EADDRINUSE]\n`);
+});
