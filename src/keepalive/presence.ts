@@ -1,5 +1,5 @@
 import type { IntegrityVariant } from '../stun/integrity.js';
-import { ipv4ToUint, uintToIpv4 } from './ipv4.js';
+import { ipv4ToUint, uintToIpv4 } from '../stun/address.js';
 
 /** A public address and port as the daemon sees it (after the STB's NAT). */
 export interface Endpoint {

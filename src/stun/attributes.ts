@@ -1,4 +1,4 @@
-import { bytesToIpv6, ipv4ToBytes, ipv6ToBytes, type TransportAddress } from './address.js';
+import { bytesToIpv6, ipv4ToUint, ipv6ToBytes, type TransportAddress } from './address.js';
 import { AttributeType as T, MAGIC_COOKIE } from './constants.js';
 import { DecodeError, type RawAttribute, type StunPacket } from './decode.js';
 
@@ -111,13 +111,21 @@ export function parseAttributes(packet: StunPacket): StunAttribute[] | DecodeErr
 }
 
 function writeAddress(a: TransportAddress, xorKey: Buffer | undefined): Buffer {
-  const v4 = a.family === 'IPv4';
-  const ip = v4 ? ipv4ToBytes(a.address) : ipv6ToBytes(a.address);
-  if (!ip) throw new TypeError(`not an ${a.family} address: ${a.address}`);
-  const out = Buffer.alloc(v4 ? 8 : 20);
-  out[1] = v4 ? 0x01 : 0x02;
+  if (a.family === 'IPv4') {
+    const ip = ipv4ToUint(a.address);
+    if (ip === undefined) throw new TypeError(`not an IPv4 address: ${a.address}`);
+    const out = Buffer.allocUnsafe(8);
+    out.writeUInt16BE(0x0001, 0);
+    out.writeUInt16BE(xorKey ? a.port ^ (MAGIC_COOKIE >>> 16) : a.port, 2);
+    out.writeUInt32BE(xorKey ? (ip ^ xorKey.readUInt32BE(0)) >>> 0 : ip, 4);
+    return out;
+  }
+  const ip = ipv6ToBytes(a.address);
+  if (!ip) throw new TypeError(`not an IPv6 address: ${a.address}`);
+  const out = Buffer.alloc(20);
+  out[1] = 0x02;
   out.writeUInt16BE(xorKey ? a.port ^ (MAGIC_COOKIE >>> 16) : a.port, 2);
-  for (let i = 0; i < ip.length; i++) out[4 + i] = xorKey ? (ip[i] as number) ^ (xorKey[i] as number) : (ip[i] as number);
+  for (let i = 0; i < 16; i++) out[4 + i] = xorKey ? (ip[i] as number) ^ (xorKey[i] as number) : (ip[i] as number);
   return out;
 }
 
