@@ -187,3 +187,18 @@ t.test('malformed datagrams are dropped without an answer', async (t) => {
     t.equal(r.response, undefined);
   }
 });
+
+t.test('what reaches the store when: significant changes within a second, last-seen moves by the slower sweep', async (t) => {
+  const { handler, presence, slot } = setup();
+  const auth = { password: 'stun-pass', variant: 'rfc3489' as const };
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: auth }), FROM, 0);
+  t.same(presence.takeDirty(), [slot], 'online with a binding: flushed within a second');
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true }), FROM, 30_000);
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: auth }), FROM, 60_000);
+  t.same(presence.takeDirty(), [], 'the same binding and source: nothing urgent');
+  t.same(presence.takeStale(), [slot], 'but the last-seen time is written by the sweep');
+  t.same(presence.takeStale(), []);
+  handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: auth }), { ...FROM, port: 1 }, 90_000);
+  t.same(presence.takeDirty(), [slot], 'a new binding is urgent again');
+  t.same(presence.takeStale(), [], 'and written in full, so not stale');
+});

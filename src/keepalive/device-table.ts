@@ -5,26 +5,51 @@ export interface KeepaliveCredentials {
   readonly stunPassword: string;
 }
 
-const NO_SLOT = -1;
+const EMPTY = 0;
+const TOMBSTONE = -1;
+const REMOVED = 0xffff;
+
+/** FNV-1a over bytes: cheap, and good enough for an open-addressing table of usernames. */
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+  return h >>> 0;
+}
 
 /**
- * Who may send keepalives, held compactly enough for millions of devices: every device gets a slot
- * number; ids live in one array, STUN passwords in one byte arena, and one Map finds a slot by STUN
- * username. Presence (presence.ts) keeps its own arrays indexed by the same slots.
- * Slots of removed devices are not reused until restart, so a late timer for a slot can never hit
- * another device.
+ * Who may send keepalives, held compactly enough for millions of devices (about 70 bytes each): every
+ * device gets a slot number; its STUN username, id (when it differs) and STUN password live as bytes
+ * in one arena, and an open-addressing index of slot numbers finds a slot by username bytes, straight
+ * from the datagram, without making a string. Presence (presence.ts) keeps its own arrays indexed by
+ * the same slots. Slots of removed devices are not reused until restart, so a late timer for a slot
+ * can never hit another device.
  */
 export class DeviceTable {
-  readonly #slotByUsername = new Map<string, number>();
-  /** Only for devices whose id differs from their STUN username (by default they are equal). */
-  readonly #slotByOtherId = new Map<string, number>();
-  readonly #usernameOfOther = new Map<number, string>();
-  #ids: (string | null)[] = [];
-  #pwOffset = new Uint32Array(1024);
-  #pwLength = new Uint16Array(1024);
-  #arena = Buffer.alloc(64 * 1024);
+  #arena: Buffer;
   #arenaUsed = 0;
+  /** Per slot: where its bytes start, and the lengths of username, id (0: same as the username) and password. */
+  #start: Uint32Array;
+  #userLen: Uint16Array;
+  #idLen: Uint16Array;
+  #pwLen: Uint16Array;
+  #slots = 0;
   #count = 0;
+  /** Open addressing: slot + 1, EMPTY or TOMBSTONE; kept at most half full. */
+  #index = new Int32Array(1024);
+  #indexUsed = 0;
+  /** The few devices whose id differs from their STUN username, by id. */
+  readonly #otherIds = new Map<string, number>();
+  readonly #scratch = Buffer.allocUnsafe(4096);
+
+  constructor(expectedDevices = 0) {
+    const n = Math.max(1024, expectedDevices);
+    this.#arena = Buffer.allocUnsafe(n * 48);
+    this.#start = new Uint32Array(n);
+    this.#userLen = new Uint16Array(n);
+    this.#idLen = new Uint16Array(n);
+    this.#pwLen = new Uint16Array(n);
+    this.#resizeIndex(n * 2);
+  }
 
   /** Devices present (removed ones not counted). */
   get count(): number {
@@ -33,71 +58,128 @@ export class DeviceTable {
 
   /** Slots handed out so far, removed ones included: arrays indexed by slot need this length. */
   get slotCount(): number {
-    return this.#ids.length;
+    return this.#slots;
   }
 
+  /** Adds a device (its STUN username must not be in the table already) and returns its slot. */
   add(device: KeepaliveCredentials): number {
-    const slot = this.#ids.length;
-    if (slot >= this.#pwOffset.length) this.#grow();
-    this.#ids.push(device.id === device.stunUsername ? device.stunUsername : device.id);
-    this.#slotByUsername.set(device.stunUsername, slot);
-    if (device.id !== device.stunUsername) {
-      this.#slotByOtherId.set(device.id, slot);
-      this.#usernameOfOther.set(slot, device.stunUsername);
-    }
-    const pw = Buffer.from(device.stunPassword, 'utf8');
-    if (this.#arenaUsed + pw.length > this.#arena.length) {
-      const bigger = Buffer.alloc(Math.max(this.#arena.length * 2, this.#arenaUsed + pw.length));
-      this.#arena.copy(bigger, 0, 0, this.#arenaUsed);
-      this.#arena = bigger;
-    }
-    pw.copy(this.#arena, this.#arenaUsed);
-    this.#pwOffset[slot] = this.#arenaUsed;
-    this.#pwLength[slot] = pw.length;
-    this.#arenaUsed += pw.length;
+    const slot = this.#slots;
+    if (slot >= this.#start.length) this.#growSlots();
+    const sameId = device.id === device.stunUsername;
+    const need = Buffer.byteLength(device.stunUsername) + (sameId ? 0 : Buffer.byteLength(device.id)) + Buffer.byteLength(device.stunPassword);
+    if (this.#arenaUsed + need > this.#arena.length) this.#growArena(need);
+    const start = this.#arenaUsed;
+    const userLen = this.#arena.write(device.stunUsername, start);
+    const idLen = sameId ? 0 : this.#arena.write(device.id, start + userLen);
+    const pwLen = this.#arena.write(device.stunPassword, start + userLen + idLen);
+    this.#arenaUsed += userLen + idLen + pwLen;
+    this.#start[slot] = start;
+    this.#userLen[slot] = userLen;
+    this.#idLen[slot] = idLen;
+    this.#pwLen[slot] = pwLen;
+    this.#slots++;
     this.#count++;
+    if (!sameId) this.#otherIds.set(device.id, slot);
+    if ((this.#indexUsed + 1) * 2 > this.#index.length) this.#resizeIndex(this.#index.length * 2);
+    this.#insert(slot);
     return slot;
   }
 
   remove(id: string): number | undefined {
     const slot = this.slotOfId(id);
     if (slot === undefined) return undefined;
-    this.#slotByUsername.delete(this.#usernameOfOther.get(slot) ?? id);
-    this.#slotByOtherId.delete(id);
-    this.#usernameOfOther.delete(slot);
-    this.#ids[slot] = null;
+    const start = this.#start[slot] as number;
+    const i = this.#probe(this.#arena, start, start + (this.#userLen[slot] as number));
+    if (i >= 0) this.#index[i] = TOMBSTONE;
+    this.#otherIds.delete(id);
+    this.#userLen[slot] = REMOVED;
     this.#count--;
     return slot;
   }
 
+  /** The slot whose STUN username is `buf[start, end)`, e.g. a USERNAME value inside a datagram. */
+  slotOfUsernameBytes(buf: Buffer, start: number, end: number): number | undefined {
+    const i = this.#probe(buf, start, end);
+    return i < 0 ? undefined : (this.#index[i] as number) - 1;
+  }
+
   slotOfUsername(username: string): number | undefined {
-    return this.#slotByUsername.get(username);
+    const len = this.#scratch.write(username, 0);
+    if (len >= this.#scratch.length - 4) return this.slotOfUsernameBytes(Buffer.from(username), 0, Buffer.byteLength(username));
+    return this.slotOfUsernameBytes(this.#scratch, 0, len);
   }
 
   slotOfId(id: string): number | undefined {
-    const slot = this.#slotByUsername.get(id) ?? NO_SLOT;
-    if (slot !== NO_SLOT && this.#ids[slot] === id) return slot;
-    return this.#slotByOtherId.get(id);
+    const other = this.#otherIds.get(id);
+    if (other !== undefined) return other;
+    const slot = this.slotOfUsername(id);
+    // The username matched, but the device's id may be another string than its username.
+    return slot !== undefined && this.#idLen[slot] === 0 ? slot : undefined;
   }
 
-  /** The device id of a slot, or null if the device was removed. */
+  /** The device id of a slot, or null if the device was removed. Allocates: not for the per-datagram path. */
   idOf(slot: number): string | null {
-    return this.#ids[slot] ?? null;
+    if (slot >= this.#slots || this.#userLen[slot] === REMOVED) return null;
+    const userLen = this.#userLen[slot] as number;
+    const start = this.#start[slot] as number;
+    const idLen = this.#idLen[slot] as number;
+    return idLen === 0 ? this.#arena.toString('utf8', start, start + userLen) : this.#arena.toString('utf8', start + userLen, start + userLen + idLen);
   }
 
   /** The STUN password as HMAC key. A view into the arena: do not keep it. */
   passwordOf(slot: number): Buffer {
-    const off = this.#pwOffset[slot] as number;
-    return this.#arena.subarray(off, off + (this.#pwLength[slot] as number));
+    const off = (this.#start[slot] as number) + (this.#userLen[slot] as number) + (this.#idLen[slot] as number);
+    return this.#arena.subarray(off, off + (this.#pwLen[slot] as number));
   }
 
-  #grow(): void {
-    const n = this.#pwOffset.length * 2;
-    const off = new Uint32Array(n);
-    off.set(this.#pwOffset);
-    this.#pwOffset = off;
-    const len = new Uint16Array(n);
-    len.set(this.#pwLength);
-    this.#pwLength = len;
+  /** Index position holding the slot whose username is `buf[start, end)`, or -1. */
+  #probe(buf: Buffer, start: number, end: number): number {
+    const mask = this.#index.length - 1;
+    const len = end - start;
+    for (let i = hashBytes(buf, start, end) & mask; ; i = (i + 1) & mask) {
+      const entry = this.#index[i] as number;
+      if (entry === EMPTY) return -1;
+      if (entry === TOMBSTONE) continue;
+      const slot = entry - 1;
+      if (this.#userLen[slot] !== len) continue;
+      const at = this.#start[slot] as number;
+      if (this.#arena.compare(buf, start, end, at, at + len) === 0) return i;
+    }
+  }
+
+  #insert(slot: number): void {
+    const mask = this.#index.length - 1;
+    const start = this.#start[slot] as number;
+    let i = hashBytes(this.#arena, start, start + (this.#userLen[slot] as number)) & mask;
+    while (this.#index[i] !== EMPTY && this.#index[i] !== TOMBSTONE) i = (i + 1) & mask;
+    if (this.#index[i] === EMPTY) this.#indexUsed++;
+    this.#index[i] = slot + 1;
+  }
+
+  #resizeIndex(minCapacity: number): void {
+    let capacity = 1024;
+    while (capacity < minCapacity) capacity *= 2;
+    this.#index = new Int32Array(capacity);
+    this.#indexUsed = 0;
+    for (let slot = 0; slot < this.#slots; slot++) if (this.#userLen[slot] !== REMOVED) this.#insert(slot);
+  }
+
+  #growSlots(): void {
+    const n = this.#start.length * 2;
+    const grow = <A extends Uint32Array | Uint16Array>(a: A, make: (k: number) => A) => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.#start = grow(this.#start, (k) => new Uint32Array(k));
+    this.#userLen = grow(this.#userLen, (k) => new Uint16Array(k));
+    this.#idLen = grow(this.#idLen, (k) => new Uint16Array(k));
+    this.#pwLen = grow(this.#pwLen, (k) => new Uint16Array(k));
+  }
+
+  #growArena(need: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(this.#arena.length * 2, this.#arenaUsed + need));
+    this.#arena.copy(bigger, 0, 0, this.#arenaUsed);
+    this.#arena = bigger;
   }
 }

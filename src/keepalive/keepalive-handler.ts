@@ -39,8 +39,11 @@ const VARIANT_ORDER: Record<StunPacket['dialect'], readonly IntegrityVariant[]> 
 
 const UNAUTHORIZED: StunAttribute = { kind: 'ERROR-CODE', code: 401, reason: 'Unauthorized' };
 
-/** Trailing spaces and NULs some agents pad USERNAME with (counted in its length) are not part of it. */
-const trimUsername = (s: string) => s.replace(/[ \0]+$/, '');
+/** Where USERNAME ends once the trailing spaces and NULs some agents pad it with (and count in its length) are cut. */
+function trimmedEnd(bytes: Buffer, start: number, end: number): number {
+  while (end > start && (bytes[end - 1] === 0x20 || bytes[end - 1] === 0x00)) end--;
+  return end;
+}
 
 /**
  * One keepalive datagram in, at most one response out (seed 001 steps 3–4, tr111.md §1). Decides who sent
@@ -60,7 +63,8 @@ export class KeepaliveHandler {
     if (packet.type !== MessageType.BindingRequest) return { outcome: 'malformed', reason: `message type 0x${packet.type.toString(16)} is not a Binding Request` };
     const limit = 2 * packet.bytes.length;
 
-    let username: string | undefined;
+    let userStart = -1;
+    let userEnd = -1;
     let crBinding = false;
     let bindingChange = false;
     const unknown: number[] = [];
@@ -68,7 +72,10 @@ export class KeepaliveHandler {
     const end = packet.integrityIndex >= 0 ? packet.integrityIndex : packet.attributes.length;
     for (let i = 0; i < end; i++) {
       const a = packet.attributes[i]!;
-      if (a.type === AttributeType.USERNAME) username ??= trimUsername(packet.bytes.toString('utf8', a.offset, a.offset + a.length));
+      if (a.type === AttributeType.USERNAME && userStart < 0) {
+        userStart = a.offset;
+        userEnd = trimmedEnd(packet.bytes, a.offset, a.offset + a.length);
+      }
       else if (a.type === AttributeType.CONNECTION_REQUEST_BINDING) crBinding = true;
       else if (a.type === AttributeType.BINDING_CHANGE) bindingChange = true;
       // Answering "from another address or port" needs a second address stbd does not have: RFC 5389/5780
@@ -82,17 +89,18 @@ export class KeepaliveHandler {
       return { outcome: 'rejected', reason: 'unknown comprehension-required attributes', ...(response ? { response } : {}) };
     }
 
-    const slot = username === undefined ? undefined : this.devices.slotOfUsername(username);
+    const hasUsername = userStart >= 0;
+    const slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
     let verified: IntegrityVariant | undefined;
     if (packet.integrityIndex >= 0) {
       verified = slot === undefined ? undefined : verifyIntegrity(packet, this.devices.passwordOf(slot), this.#order(slot, packet));
       // A wrong MESSAGE-INTEGRITY and an unknown USERNAME get the very same answer: usernames cannot be probed.
       if (verified === undefined) return this.#unauthorized(packet, limit, 'rejected', slot === undefined ? 'unknown username' : 'wrong MESSAGE-INTEGRITY');
-    } else if (username === undefined && this.options.answerAnonymous) {
+    } else if (!hasUsername && this.options.answerAnonymous) {
       const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], undefined, limit);
       return { outcome: 'anonymous', ...(response ? { response } : {}) };
     } else if (slot === undefined) {
-      return this.#unauthorized(packet, limit, 'rejected', username === undefined ? 'no USERNAME' : 'unknown username');
+      return this.#unauthorized(packet, limit, 'rejected', hasUsername ? 'unknown username' : 'no USERNAME');
     } else if (this.options.integrity === 'always' || !this.presence.isTrusted(slot, from, now, this.options.reauthAfterMs)) {
       return this.#unauthorized(packet, limit, 'challenged', 'MESSAGE-INTEGRITY required');
     }

@@ -45,6 +45,12 @@ export class SendError extends Error {
 }
 
 const FLUSH_INTERVAL_MS = 1_000;
+/**
+ * Keepalives that only move a device's last-seen time are written this often (and at shutdown), not
+ * every second: at one row per keepalive the store would cost more than the keepalives themselves.
+ * After a crash such a device may look offline until its next keepalive.
+ */
+const STALE_SWEEP_MS = 5 * 60_000;
 /** Rows per transaction: about half a millisecond of SQLite work, so keepalives never wait long behind a flush. */
 const FLUSH_CHUNK = 250;
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -56,7 +62,7 @@ const RECEIVE_BUFFER = 4 * 1024 * 1024;
  */
 export class KeepaliveService {
   readonly stats: KeepaliveStats = newStats();
-  readonly #table = new DeviceTable();
+  readonly #table: DeviceTable;
   readonly #presence: Presence;
   readonly #handler: KeepaliveHandler;
   readonly #repo: PresenceRepo;
@@ -67,25 +73,30 @@ export class KeepaliveService {
   readonly #opts: KeepaliveOptions;
   #sockets: { v4?: Socket; v6?: Socket } = {};
   #flushTimer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  /** Writes run one after another (each in chunks); this is the last one queued. */
+  #writing: Promise<void> = Promise.resolve();
+  #flushQueued = false;
 
   constructor(deps: KeepaliveDeps, opts: KeepaliveOptions) {
     this.#deps = deps;
     this.#opts = opts;
     this.#log = deps.log.child({ component: 'keepalive' });
     this.#repo = new PresenceRepo(deps.db);
+    this.#table = new DeviceTable(deps.registry.count);
+    const debug = () => this.#log.isLevelEnabled('debug');
     this.#presence = new Presence(opts.offlineAfterMs, {
       online: (slot) => {
         this.stats.wentOnline++;
-        this.#log.debug({ device: this.#table.idOf(slot) }, 'device online');
+        if (debug()) this.#log.debug({ device: this.#table.idOf(slot) }, 'device online');
       },
       offline: (slot) => {
         this.stats.wentOffline++;
-        this.#log.debug({ device: this.#table.idOf(slot) }, 'device offline');
+        if (debug()) this.#log.debug({ device: this.#table.idOf(slot) }, 'device offline');
       },
       bindingChanged: (slot, from, to, reported) => {
         this.stats.bindingChanges++;
-        this.#log.debug({ device: this.#table.idOf(slot), from, to, reported }, 'binding changed');
+        if (debug()) this.#log.debug({ device: this.#table.idOf(slot), from, to, reported }, 'binding changed');
       },
     });
     this.#handler = new KeepaliveHandler(this.#table, this.#presence, { integrity: opts.integrity, reauthAfterMs: opts.reauthAfterMs, answerAnonymous: opts.answerAnonymous });
@@ -106,8 +117,12 @@ export class KeepaliveService {
     return this.#presence.onlineCount;
   }
 
-  get offlineAfterMs(): number {
-    return this.#opts.offlineAfterMs;
+  /**
+   * Every device online now has a persisted last-seen time at or after this (after `flush()`): a cheap
+   * first filter in SQL, before presence in memory decides.
+   */
+  persistedSeenSince(now: number): number {
+    return now - this.#opts.offlineAfterMs - STALE_SWEEP_MS - 2 * FLUSH_INTERVAL_MS;
   }
 
   /** Where the sockets are bound (the ports are known even when the config said 0). */
@@ -142,16 +157,18 @@ export class KeepaliveService {
     this.#sockets.v4 = await this.#bind('udp4', this.#opts.listen, '[stun] listen');
     if (this.#opts.listenV6) this.#sockets.v6 = await this.#bind('udp6', this.#opts.listenV6, '[stun] listen_v6');
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
+    this.#sweepTimer = setInterval(() => void this.#write(() => this.#presence.takeStale()), STALE_SWEEP_MS).unref();
   }
 
   /** Closes the sockets and writes every pending presence change. */
   async stop(): Promise<void> {
     clearInterval(this.#flushTimer);
+    clearInterval(this.#sweepTimer);
     this.#offline.stop();
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
-    await this.#flushing;
-    this.#writeChunk(this.#presence.takeDirty());
+    await this.#writing;
+    this.#writeChunk([...this.#presence.takeDirty(), ...this.#presence.takeStale()]);
   }
 
   presenceOf(deviceId: string): PresenceView | undefined {
@@ -174,25 +191,33 @@ export class KeepaliveService {
     return binding;
   }
 
-  /** Writes the presence changes made since the last flush, a chunk per event-loop turn. */
+  /** Writes the significant presence changes made since the last flush (the flush timer calls it every second). */
   flush(): Promise<void> {
-    if (this.#flushing || this.#presence.dirtyCount === 0) return this.#flushing ?? Promise.resolve();
-    const started = process.hrtime.bigint();
-    const dirty = this.#presence.takeDirty();
-    this.#flushing = (async () => {
+    if (this.#flushQueued) return this.#writing;
+    this.#flushQueued = true;
+    return this.#write(() => {
+      this.#flushQueued = false;
+      return this.#presence.takeDirty();
+    });
+  }
+
+  /** Queues a write of the slots `take` returns when its turn comes, a chunk per event-loop turn. */
+  #write(take: () => number[]): Promise<void> {
+    this.#writing = this.#writing.then(async () => {
+      const started = process.hrtime.bigint();
       try {
-        for (let i = 0; i < dirty.length; i += FLUSH_CHUNK) {
+        const slots = take();
+        if (slots.length === 0) return;
+        for (let i = 0; i < slots.length; i += FLUSH_CHUNK) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-          this.#writeChunk(dirty.slice(i, i + FLUSH_CHUNK));
+          this.#writeChunk(slots.slice(i, i + FLUSH_CHUNK));
         }
         this.#flushHistogram.observe(Number(process.hrtime.bigint() - started) / 1e9);
       } catch (err) {
-        this.#log.error({ err }, 'presence flush failed');
-      } finally {
-        this.#flushing = undefined;
+        this.#log.error({ err }, 'presence write failed');
       }
-    })();
-    return this.#flushing;
+    });
+    return this.#writing;
   }
 
   #writeChunk(slots: readonly number[]): void {

@@ -42,14 +42,19 @@ const SOURCE_V6 = 4;
 const HAS_BINDING = 8;
 const BINDING_V6 = 16;
 const TIMER = 32;
+/** Changed in a way the store must learn within a second (online again, new binding, new trusted source). */
 const DIRTY = 64;
+/** Only last-seen or trust times moved: written by the slower sweep (and at shutdown). */
+const STALE = 128;
 
 const VARIANTS: readonly (IntegrityVariant | null)[] = [null, 'rfc5389', 'rfc3489', 'zero-length'];
 
 /**
  * Presence of every device, in typed arrays indexed by DeviceTable slots (tens of bytes per device).
  * Pure bookkeeping: time comes in as arguments; offline detection is driven from outside through
- * `needsOfflineCheck`/`checkOffline`; changes are collected for the batched flush via `takeDirty`.
+ * `needsOfflineCheck`/`checkOffline`; changes are collected for the batched writes via `takeDirty`
+ * (what must reach the store quickly) and `takeStale` (keepalives that only moved the last-seen time:
+ * writing those as they come would cost one SQLite row per keepalive).
  */
 export class Presence {
   #flags = new Uint8Array(0);
@@ -98,8 +103,11 @@ export class Presence {
 
   /** Did (slot) pass MESSAGE-INTEGRITY from exactly this address and port within `windowMs`? */
   isTrusted(slot: number, from: Endpoint, now: number, windowMs: number): boolean {
-    const f = this.#flags[slot] as number;
-    if (!(f & HAS_SOURCE) || this.#srcPort[slot] !== from.port || now - (this.#authAt[slot] as number) >= windowMs) return false;
+    return now - (this.#authAt[slot] as number) < windowMs && this.#isSource(slot, this.#flags[slot] as number, from);
+  }
+
+  #isSource(slot: number, f: number, from: Endpoint): boolean {
+    if (!(f & HAS_SOURCE) || this.#srcPort[slot] !== from.port) return false;
     return f & SOURCE_V6 ? this.#srcV6.get(slot) === from.address : this.#srcV4[slot] === ipv4ToUint(from.address);
   }
 
@@ -115,9 +123,13 @@ export class Presence {
    */
   accept(slot: number, from: Endpoint, now: number, authenticated: IntegrityVariant | null, connectionRequestBinding: boolean, bindingChange: boolean): void {
     let f = this.#flags[slot] as number;
+    let significant = !(f & ONLINE);
     this.#lastSeen[slot] = now;
     if (authenticated) {
-      f = this.#setEndpoint(slot, f, from, true);
+      if (!this.#isSource(slot, f, from)) {
+        f = this.#setEndpoint(slot, f, from, true);
+        significant = true;
+      }
       this.#authAt[slot] = now;
       this.#variant[slot] = VARIANTS.indexOf(authenticated);
     }
@@ -129,7 +141,10 @@ export class Presence {
         changed = true;
       }
     }
-    if (changed) this.#changedAt[slot] = now;
+    if (changed) {
+      this.#changedAt[slot] = now;
+      significant = true;
+    }
     if (!(f & ONLINE)) {
       f |= ONLINE;
       this.#online++;
@@ -137,9 +152,11 @@ export class Presence {
       this.events.online(slot);
     }
     if (changed) this.events.bindingChanged(slot, previous, this.#binding(slot, f), bindingChange);
-    if (!(f & DIRTY)) {
+    if (significant && !(f & DIRTY)) {
       f |= DIRTY;
       this.#dirty.push(slot);
+    } else if (!(f & DIRTY)) {
+      f |= STALE;
     }
     this.#flags[slot] = f;
   }
@@ -226,12 +243,25 @@ export class Presence {
     this.#bindV6.delete(slot);
   }
 
-  /** Slots changed since the last call, for the batched flush. */
+  /** Slots changed significantly since the last call, for the flush every second. */
   takeDirty(): number[] {
     const dirty = this.#dirty;
     this.#dirty = [];
-    for (const slot of dirty) this.#flags[slot] = (this.#flags[slot] as number) & ~DIRTY;
+    for (const slot of dirty) this.#flags[slot] = (this.#flags[slot] as number) & ~(DIRTY | STALE);
     return dirty;
+  }
+
+  /** Slots whose only change since they were last written is their last-seen or trust time. */
+  takeStale(): number[] {
+    const stale: number[] = [];
+    const flags = this.#flags;
+    for (let slot = 0; slot < flags.length; slot++) {
+      if ((flags[slot] as number) & STALE) {
+        flags[slot] = (flags[slot] as number) & ~STALE;
+        stale.push(slot);
+      }
+    }
+    return stale;
   }
 
   get dirtyCount(): number {

@@ -64,7 +64,7 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, clock,
       // Candidates come from SQLite (after a flush, so it has every keepalive so far); memory has the last
       // word on who is online right now.
       await keepalive.flush();
-      const candidates = registry.page(after, limit, clock.now() - keepalive.offlineAfterMs - 2_000);
+      const candidates = registry.page(after, limit, keepalive.persistedSeenSince(clock.now()));
       const devices = candidates.map(view).filter((d) => d.online);
       return { devices, next: candidates.length === limit ? (candidates.at(-1)?.id ?? null) : null };
     },
