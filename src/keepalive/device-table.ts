@@ -142,9 +142,15 @@ export class DeviceTable {
       if (entry === TOMBSTONE) continue;
       const slot = entry - 1;
       if (this.#userLen[slot] !== len) continue;
-      const at = this.#start[slot] as number;
-      if (this.#arena.compare(buf, start, end, at, at + len) === 0) return i;
+      if (this.#equals(buf, start, this.#start[slot] as number, len)) return i;
     }
+  }
+
+  /** Byte comparison in JS: for usernames of a few dozen bytes it beats a call into Buffer.compare. */
+  #equals(buf: Buffer, start: number, at: number, len: number): boolean {
+    const arena = this.#arena;
+    for (let k = 0; k < len; k++) if (buf[start + k] !== arena[at + k]) return false;
+    return true;
   }
 
   #insert(slot: number): void {

@@ -111,6 +111,11 @@ export class Presence {
     return f & SOURCE_V6 ? this.#srcV6.get(slot) === from.address : this.#srcV4[slot] === ipv4ToUint(from.address);
   }
 
+  #isBinding(slot: number, f: number, from: Endpoint): boolean {
+    if (!(f & HAS_BINDING) || this.#bindPort[slot] !== from.port) return false;
+    return f & BINDING_V6 ? this.#bindV6.get(slot) === from.address : this.#bindV4[slot] === ipv4ToUint(from.address);
+  }
+
   /** The MESSAGE-INTEGRITY layout this device used last, to try first next time. */
   variantOf(slot: number): IntegrityVariant | null {
     return VARIANTS[this.#variant[slot] as number] ?? null;
@@ -134,12 +139,13 @@ export class Presence {
       this.#variant[slot] = VARIANTS.indexOf(authenticated);
     }
     let changed = bindingChange;
-    const previous = connectionRequestBinding || bindingChange ? this.#binding(slot, f) : null;
-    if (connectionRequestBinding) {
-      if (!previous || previous.port !== from.port || previous.address !== from.address) {
-        f = this.#setEndpoint(slot, f, from, false);
-        changed = true;
-      }
+    let previous: Endpoint | null = null;
+    if (connectionRequestBinding && !this.#isBinding(slot, f, from)) {
+      previous = this.#binding(slot, f);
+      f = this.#setEndpoint(slot, f, from, false);
+      changed = true;
+    } else if (bindingChange) {
+      previous = this.#binding(slot, f);
     }
     if (changed) {
       this.#changedAt[slot] = now;

@@ -110,65 +110,86 @@ export function parseAttributes(packet: StunPacket): StunAttribute[] | DecodeErr
   return out;
 }
 
-function writeAddress(a: TransportAddress, xorKey: Buffer | undefined): Buffer {
+/** The length of an attribute's value (before padding). */
+export function valueLength(a: StunAttribute): number {
+  switch (a.kind) {
+    case 'MAPPED-ADDRESS':
+    case 'XOR-MAPPED-ADDRESS':
+      return a.address.family === 'IPv4' ? 8 : 20;
+    case 'USERNAME':
+    case 'SOFTWARE':
+      return Buffer.byteLength(a.value, 'utf8');
+    case 'CONNECTION-REQUEST-BINDING':
+      return a.value.length;
+    case 'MESSAGE-INTEGRITY':
+      return a.hmac.length;
+    case 'FINGERPRINT':
+    case 'CHANGE-REQUEST':
+      return 4;
+    case 'ERROR-CODE':
+      return 4 + Buffer.byteLength(a.reason, 'utf8');
+    case 'UNKNOWN-ATTRIBUTES':
+      return 2 * a.types.length;
+    case 'BINDING-CHANGE':
+      return 0;
+    case 'OTHER':
+      return a.value.length;
+  }
+}
+
+function writeAddress(a: TransportAddress, out: Buffer, at: number, xorKey: Buffer | undefined): void {
+  out.writeUInt16BE(a.family === 'IPv4' ? 0x0001 : 0x0002, at);
+  out.writeUInt16BE(xorKey ? a.port ^ (MAGIC_COOKIE >>> 16) : a.port, at + 2);
   if (a.family === 'IPv4') {
     const ip = ipv4ToUint(a.address);
     if (ip === undefined) throw new TypeError(`not an IPv4 address: ${a.address}`);
-    const out = Buffer.allocUnsafe(8);
-    out.writeUInt16BE(0x0001, 0);
-    out.writeUInt16BE(xorKey ? a.port ^ (MAGIC_COOKIE >>> 16) : a.port, 2);
-    out.writeUInt32BE(xorKey ? (ip ^ xorKey.readUInt32BE(0)) >>> 0 : ip, 4);
-    return out;
+    out.writeUInt32BE(xorKey ? (ip ^ xorKey.readUInt32BE(0)) >>> 0 : ip, at + 4);
+    return;
   }
   const ip = ipv6ToBytes(a.address);
   if (!ip) throw new TypeError(`not an IPv6 address: ${a.address}`);
-  const out = Buffer.alloc(20);
-  out[1] = 0x02;
-  out.writeUInt16BE(xorKey ? a.port ^ (MAGIC_COOKIE >>> 16) : a.port, 2);
-  for (let i = 0; i < 16; i++) out[4 + i] = xorKey ? (ip[i] as number) ^ (xorKey[i] as number) : (ip[i] as number);
-  return out;
+  for (let i = 0; i < 16; i++) out[at + 4 + i] = xorKey ? (ip[i] as number) ^ (xorKey[i] as number) : (ip[i] as number);
 }
 
-/** The value bytes of an attribute (no header, no padding). `transactionId` is the 16 bytes of the message. */
-export function attributeValue(a: StunAttribute, transactionId: Buffer): Buffer {
+/**
+ * Writes an attribute's value (no header, no padding) at `at`; `valueLength(a)` bytes must be free there.
+ * `transactionId` is the message's 16 bytes (the XOR key of XOR-MAPPED-ADDRESS).
+ */
+export function writeValue(a: StunAttribute, out: Buffer, at: number, transactionId: Buffer): void {
   switch (a.kind) {
     case 'MAPPED-ADDRESS':
-      return writeAddress(a.address, undefined);
+      return writeAddress(a.address, out, at, undefined);
     case 'XOR-MAPPED-ADDRESS':
-      return writeAddress(a.address, transactionId);
+      return writeAddress(a.address, out, at, transactionId);
     case 'USERNAME':
     case 'SOFTWARE':
-      return Buffer.from(a.value, 'utf8');
+      out.write(a.value, at, 'utf8');
+      return;
     case 'CONNECTION-REQUEST-BINDING':
-      return Buffer.from(a.value, 'latin1');
+      out.write(a.value, at, 'latin1');
+      return;
     case 'MESSAGE-INTEGRITY':
-      return a.hmac;
-    case 'FINGERPRINT': {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE(a.crc >>> 0);
-      return b;
-    }
-    case 'ERROR-CODE': {
-      const reason = Buffer.from(a.reason, 'utf8');
-      const b = Buffer.alloc(4 + reason.length);
-      b[2] = Math.floor(a.code / 100) & 0x07;
-      b[3] = a.code % 100;
-      reason.copy(b, 4);
-      return b;
-    }
-    case 'UNKNOWN-ATTRIBUTES': {
-      const b = Buffer.alloc(a.types.length * 2);
-      a.types.forEach((t, i) => b.writeUInt16BE(t, i * 2));
-      return b;
-    }
-    case 'CHANGE-REQUEST': {
-      const b = Buffer.alloc(4);
-      b[3] = (a.changeIp ? 0x04 : 0) | (a.changePort ? 0x02 : 0);
-      return b;
-    }
+      a.hmac.copy(out, at);
+      return;
+    case 'FINGERPRINT':
+      out.writeUInt32BE(a.crc >>> 0, at);
+      return;
+    case 'ERROR-CODE':
+      out.writeUInt16BE(0, at);
+      out[at + 2] = Math.floor(a.code / 100) & 0x07;
+      out[at + 3] = a.code % 100;
+      out.write(a.reason, at + 4, 'utf8');
+      return;
+    case 'UNKNOWN-ATTRIBUTES':
+      a.types.forEach((t, i) => out.writeUInt16BE(t, at + i * 2));
+      return;
+    case 'CHANGE-REQUEST':
+      out.writeUInt32BE((a.changeIp ? 0x04 : 0) | (a.changePort ? 0x02 : 0), at);
+      return;
     case 'BINDING-CHANGE':
-      return Buffer.alloc(0);
+      return;
     case 'OTHER':
-      return a.value;
+      a.value.copy(out, at);
+      return;
   }
 }

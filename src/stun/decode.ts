@@ -58,7 +58,7 @@ export function decode(datagram: Buffer): StunPacket | DecodeError {
   }
   const dialect: Dialect = datagram.readUInt32BE(4) === MAGIC_COOKIE ? 'rfc5389' : 'rfc3489';
   if (dialect === 'rfc5389' && length % 4 !== 0) return new DecodeError('bad-attribute-length', 'RFC 5389 message length is not a multiple of 4');
-  const bytes = datagram.subarray(0, HEADER_LENGTH + length);
+  const bytes = datagram.length === HEADER_LENGTH + length ? datagram : datagram.subarray(0, HEADER_LENGTH + length);
   let attributes = readAttributes(bytes, true);
   // Some RFC 3489 agents do not pad attribute values: read again without alignment before giving up.
   if (attributes instanceof DecodeError && dialect === 'rfc3489') attributes = readAttributes(bytes, false);

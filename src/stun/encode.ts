@@ -1,4 +1,4 @@
-import { attributeValue, type StunAttribute, typeOf } from './attributes.js';
+import { type StunAttribute, typeOf, valueLength, writeValue } from './attributes.js';
 import { AttributeType, HEADER_LENGTH, MESSAGE_INTEGRITY_LENGTH } from './constants.js';
 import { fingerprintOf } from './decode.js';
 import { computeIntegrity, type IntegrityVariant } from './integrity.js';
@@ -22,9 +22,8 @@ const padded = (n: number) => (n + 3) & ~3;
 /** Encodes a STUN message. Throws TypeError only on a programming error (e.g. an unparsable address). */
 export function encode(msg: OutgoingMessage): Buffer {
   if (msg.transactionId.length !== 16) throw new TypeError('transactionId must be 16 bytes (cookie + id for RFC 5389)');
-  const values = msg.attributes.map((a) => ({ type: typeOf(a), value: attributeValue(a, msg.transactionId) }));
   let size = HEADER_LENGTH;
-  for (const { value } of values) size += 4 + padded(value.length);
+  for (const a of msg.attributes) size += 4 + padded(valueLength(a));
   const miStart = size;
   if (msg.integrity) size += 4 + MESSAGE_INTEGRITY_LENGTH;
   const fpStart = size;
@@ -35,11 +34,12 @@ export function encode(msg: OutgoingMessage): Buffer {
   out.writeUInt16BE(size - HEADER_LENGTH, 2);
   msg.transactionId.copy(out, 4);
   let at = HEADER_LENGTH;
-  for (const { type, value } of values) {
-    out.writeUInt16BE(type, at);
-    out.writeUInt16BE(value.length, at + 2);
-    value.copy(out, at + 4);
-    at += 4 + padded(value.length);
+  for (const a of msg.attributes) {
+    const length = valueLength(a);
+    out.writeUInt16BE(typeOf(a), at);
+    out.writeUInt16BE(length, at + 2);
+    writeValue(a, out, at + 4, msg.transactionId);
+    at += 4 + padded(length);
   }
   if (msg.integrity) {
     out.writeUInt16BE(AttributeType.MESSAGE_INTEGRITY, miStart);
