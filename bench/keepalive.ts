@@ -1,0 +1,370 @@
+/**
+ * bench:keepalive — the STUN keepalive path of the real daemon against the Node ceiling for the job.
+ *
+ *   npm run bench:keepalive [-- --quick]
+ *
+ * --quick: 100,000 devices and shorter runs. BENCH_DEVICES=N sets the registered devices, BENCH_POOL=N
+ * how many of them send (default 20,000). BENCH_STBD_NODE_ARGS passes Node flags to the daemon
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" for a profile, or "--max-semi-space-size=64").
+ *
+ * One invocation runs, all on 127.0.0.1, with the server pinned to core 0 and the load generator
+ * (bench/load-generator.ts) to core 1:
+ *   1. the generator against a trivial UDP echo (its own ceiling);
+ *   2. the minimal hand-written responder (bench/minimal-responder.ts): plain rate, latency at 10k/s;
+ *   3. bin/stbd with N registered devices (default 1,000,000): start-up time, RSS, authenticated rate
+ *      (MESSAGE-INTEGRITY checked, answered with MESSAGE-INTEGRITY and FINGERPRINT), trusted-binding
+ *      keepalive rate (no MESSAGE-INTEGRITY, from the source that authenticated) and latency at 10k/s;
+ * and prints the figures against the targets, then one JSON line with everything.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { openDatabase } from '../src/store/database.js';
+import { MAGIC_COOKIE } from '../src/stun/index.js';
+import { cpeRequest } from '../test/helpers/cpe.js';
+import { ROOT, STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import type { GeneratorArgs, Phase, PhaseResult } from './load-generator.js';
+
+const QUICK = process.argv.includes('--quick');
+const DEVICES = Number(process.env.BENCH_DEVICES ?? (QUICK ? 100_000 : 1_000_000));
+/** Devices that send during the runs (spread over the whole table); each has a fixed source socket. */
+const POOL = Math.min(DEVICES, Number(process.env.BENCH_POOL ?? 20_000));
+const SOCKETS = 16;
+const WINDOW = 128;
+const RATE = 10_000;
+const WARMUP_MS = 1_000;
+const MAX_MS = QUICK ? 3_000 : 5_000;
+const LATENCY_MS = QUICK ? 5_000 : 10_000;
+const BINDING_SUCCESS = 0x0101;
+
+if (!Number.isInteger(DEVICES) || DEVICES < 1) throw new Error(`BENCH_DEVICES must be a positive integer, got ${process.env.BENCH_DEVICES}`);
+// A pool smaller than a few windows would resend datagrams still in flight (their ids would collide).
+if (!Number.isInteger(POOL) || POOL < 4 * WINDOW) throw new Error(`need at least ${4 * WINDOW} sending devices (BENCH_DEVICES, BENCH_POOL), got ${POOL}`);
+
+const PINNED = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+/** argv prefixed with taskset when available; unpinned otherwise (said in the report). */
+const onCore = (core: number, argv: string[]) => (PINNED ? ['taskset', '-c', String(core), ...argv] : argv);
+const env = () => {
+  const e = { ...process.env };
+  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN']) delete e[k];
+  return e;
+};
+const nodeScript = (file: string) => [process.execPath, '--import', 'tsx', join(ROOT, 'bench', file)];
+
+const children = new Set<ChildProcess>();
+function start(argv: string[]): ChildProcess {
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+function killAll(): void {
+  for (const c of children) c.kill('SIGKILL');
+}
+const dir = mkdtempSync(join(tmpdir(), 'stbd-bench-keepalive-'));
+// Also on Ctrl-C: no child may outlive the benchmark, and the 1M-device database goes with it.
+process.once('exit', () => {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
+/** Resolves with the first stdout line for which `pick` returns a value; rejects on exit or timeout. */
+function waitLine<T>(proc: ChildProcess, what: string, timeoutMs: number, pick: (line: string) => T | undefined): Promise<T> {
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: nothing after ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    // Keeps reading after the match, so a chatty child never blocks on a full pipe.
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const v = pick(line);
+      if (v !== undefined) {
+        clearTimeout(timer);
+        resolve(v);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}: ${stderr}`));
+    });
+  });
+}
+const json = (line: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+};
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+// ---- the device table, and the datagrams the pool devices send ----
+
+const idOf = (i: number) => `00259E-BenchSTB-${String(i + 1).padStart(8, '0')}`;
+
+/** Inserts `n` devices straight into SQLite (one statement, one transaction); returns the pool's credentials. */
+function buildDatabase(path: string, n: number): { username: string; password: string }[] {
+  const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 5000 });
+  try {
+    const insert = db.prepare('INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const random = randomBytes(18 * n); // 18 random bytes = 24 base64url characters per password
+    const stride = Math.floor(n / POOL);
+    const pool: { username: string; password: string }[] = [];
+    const now = Date.now();
+    db.transaction(() => {
+      for (let i = 0; i < n; i++) {
+        const id = idOf(i);
+        const password = random.toString('base64url', 18 * i, 18 * i + 18);
+        // Only the STUN password matters to the keepalive path; the other two reuse it.
+        insert.run(id, id, password, id, password, id, password, now, now);
+        if (i % stride === 0 && pool.length < POOL) pool.push({ username: id, password });
+      }
+    })();
+    return pool;
+  } finally {
+    db.close();
+  }
+}
+
+/** A transaction id carrying the pool index in its last 4 bytes (the generator matches responses by it). */
+function transactionId(i: number, dialect: 'rfc3489' | 'rfc5389'): Buffer {
+  const tid = randomBytes(16);
+  if (dialect === 'rfc5389') tid.writeUInt32BE(MAGIC_COOKIE, 0);
+  tid.writeUInt32BE(i, 12);
+  return tid;
+}
+
+function writePool(file: string, datagrams: readonly Buffer[]): string {
+  const parts: Buffer[] = [];
+  for (const d of datagrams) parts.push(Buffer.from([d.length >> 8, d.length & 255]), d);
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
+// ---- processes ----
+
+async function startResponder(mode: 'stun' | 'echo'): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = start(onCore(0, [...nodeScript('minimal-responder.ts'), mode]));
+  const port = await waitLine(proc, `minimal responder (${mode})`, 20_000, (l) => json(l)?.port as number | undefined);
+  return { proc, port };
+}
+
+interface Stbd {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  /** The admin API, host:port (serves /metrics). */
+  readonly api: string;
+  readonly startupMs: number;
+}
+
+/** bin/stbd on core 0; start-up is from spawn to its "stbd started" log line. */
+async function startStbd(config: string): Promise<Stbd> {
+  const t0 = performance.now();
+  // BENCH_STBD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon.
+  const nodeArgs = (process.env.BENCH_STBD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = start(onCore(0, [process.execPath, ...nodeArgs, STBD, '--config', config]));
+  const started = await waitLine(proc, 'stbd', 120_000, (l) => {
+    const e = json(l) as { msg?: string; api?: string; stun?: { v4?: { port: number } } } | undefined;
+    return e?.msg === 'stbd started' && e.api && e.stun?.v4 ? { api: e.api, port: e.stun.v4.port } : undefined;
+  });
+  return { proc, ...started, startupMs: performance.now() - t0 };
+}
+
+/** stbd's Prometheus metrics, sample (name with labels) to value. */
+async function scrape(api: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const sp = line.lastIndexOf(' ');
+    if (line && !line.startsWith('#') && sp > 0) samples.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return samples;
+}
+
+/** What stbd itself counted between two scrapes: outcomes, presence flushes and GC pauses. */
+function counted(before: Map<string, number>, after: Map<string, number>) {
+  const d = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const gc = (kind: string) => `stbd_nodejs_gc_duration_seconds_%{kind="${kind}"}`;
+  return {
+    received: d('stbd_keepalive_received_total'),
+    answered: d('stbd_keepalive_answered_total'),
+    challenged: d('stbd_keepalive_challenged_total'),
+    rejected: d('stbd_keepalive_rejected_total'),
+    flushes: d('stbd_presence_flush_duration_seconds_count'),
+    flushMs: d('stbd_presence_flush_duration_seconds_sum') * 1000,
+    minorGcs: d(gc('minor').replace('%', 'count')),
+    minorGcMs: d(gc('minor').replace('%', 'sum')) * 1000,
+    majorGcs: d(gc('major').replace('%', 'count')) + d(gc('incremental').replace('%', 'count')),
+    majorGcMs: (d(gc('major').replace('%', 'sum')) + d(gc('incremental').replace('%', 'sum'))) * 1000,
+  };
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs the generator on core 1 through `phases`; resolves with one result per phase. */
+async function generate(port: number, serverPid: number, pools: Record<string, string>, phases: Phase[]): Promise<Map<string, PhaseResult>> {
+  const args: GeneratorArgs = { port, sockets: SOCKETS, serverPid, pools, phases };
+  const proc = start(onCore(1, [...nodeScript('load-generator.ts'), JSON.stringify(args)]));
+  const budget = phases.reduce((ms, p) => ms + (p.warmupMs ?? 0) + (p.durationMs ?? 0) + 5_000, 30_000);
+  const results = new Map<string, PhaseResult>();
+  await waitLine(proc, 'load generator', budget, (line) => {
+    const r = json(line) as PhaseResult | undefined;
+    if (!r) return undefined;
+    results.set(r.name, r);
+    process.stderr.write(`  ${r.name}: ${r.rps.toLocaleString('en')} req/s, loss ${(r.loss * 100).toFixed(3)}%, p99 ${r.p99Ms} ms\n`);
+    return results.size === phases.length ? true : undefined;
+  });
+  return results;
+}
+
+/** Throughput runs are repeated (`#1`, `#2`) and the best kept: the machine is shared and noisy. */
+const maxPhases = (name: string, pool: string, expectType?: number): Phase[] =>
+  [1, 2].map((k) => ({ name: `${name}#${k}`, pool, mode: 'max', window: WINDOW, warmupMs: k === 1 ? WARMUP_MS : 0, durationMs: MAX_MS, ...(expectType ? { expectType } : {}) }));
+const ratePhase = (name: string, pool: string, expectType: number): Phase => ({ name, pool, mode: 'rate', rate: RATE, warmupMs: WARMUP_MS, durationMs: LATENCY_MS, expectType });
+
+/** The best of the repeated runs of `name` (or the single run of that name). */
+function best(results: Map<string, PhaseResult>, name: string): PhaseResult {
+  const runs = [...results.values()].filter((r) => r.name === name || r.name.startsWith(`${name}#`));
+  if (runs.length === 0) throw new Error(`no result for ${name}`);
+  return runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+}
+
+/** Server CPU time per answered request, in µs: a cost figure that noise on the other core does not move. */
+const usPerRequest = (r: PhaseResult) => (r.serverCpu === null || r.rps === 0 ? NaN : (r.serverCpu * 1e4) / r.rps);
+/** Which side ran out of CPU in a closed-loop run. */
+const boundBy = (r: PhaseResult) => ((r.serverCpu ?? 0) >= 90 ? 'server' : r.generatorCpu >= 90 ? 'generator' : 'neither (noise?)');
+
+// ---- the run ----
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+try {
+  log(`bench:keepalive: ${DEVICES.toLocaleString('en')} devices${PINNED ? '' : ' (taskset missing: processes NOT pinned)'}; temp dir ${dir}`);
+
+  // The empty daemon: what every per-device figure is an increment over.
+  mkdirSync(join(dir, 'empty'));
+  const empty = await startStbd(writeTestConfig(join(dir, 'empty'), { log: { level: 'info' } }));
+  const emptyRss = rssBytes(empty.proc.pid!);
+  await stop(empty.proc);
+
+  let t = performance.now();
+  const credentials = buildDatabase(join(dir, 'stbd.db'), DEVICES);
+  const dbBuildMs = performance.now() - t;
+  log(`  database: ${(dbBuildMs / 1000).toFixed(1)} s`);
+  const pools = {
+    auth: writePool(join(dir, 'auth.pool'), credentials.map((c, i) => cpeRequest({ dialect: 'rfc5389', username: c.username, connectionRequestBinding: true, integrity: { password: c.password, variant: 'rfc5389' }, transactionId: transactionId(i, 'rfc5389') }))),
+    keepalive: writePool(join(dir, 'keepalive.pool'), credentials.map((c, i) => cpeRequest({ dialect: 'rfc3489', username: c.username, transactionId: transactionId(i, 'rfc3489') }))),
+  };
+
+  log('  UDP echo (generator ceiling)');
+  const echo = await startResponder('echo');
+  const echoRuns = await generate(echo.port, echo.proc.pid!, pools, maxPhases('echo', 'keepalive'));
+  await stop(echo.proc);
+
+  log('  minimal responder');
+  const minimal = await startResponder('stun');
+  const plain = await generate(minimal.port, minimal.proc.pid!, pools, [...maxPhases('plain-max', 'keepalive', BINDING_SUCCESS), ratePhase('plain-10k', 'keepalive', BINDING_SUCCESS)]);
+  await stop(minimal.proc);
+
+  log('  stbd');
+  const stbd = await startStbd(writeTestConfig(dir, { stun: { listen: '127.0.0.1:0' }, log: { level: 'info' } }));
+  const rssStarted = rssBytes(stbd.proc.pid!);
+  // Every pool device first authenticates once from its own socket, so its keepalives from there are
+  // trusted; a new generator has new sockets, hence the prime in both.
+  const prime: Phase = { name: 'prime', pool: 'auth', mode: 'once', window: WINDOW, expectType: BINDING_SUCCESS };
+  const scrape0 = await scrape(stbd.api);
+  const runs = await generate(stbd.port, stbd.proc.pid!, pools, [...maxPhases('auth-max', 'auth', BINDING_SUCCESS), prime, ...maxPhases('trusted-max', 'keepalive', BINDING_SUCCESS)]);
+  const scrape1 = await scrape(stbd.api);
+  for (const [k, v] of await generate(stbd.port, stbd.proc.pid!, pools, [prime, ratePhase('trusted-10k', 'keepalive', BINDING_SUCCESS)])) runs.set(k === 'prime' ? 'prime-10k' : k, v);
+  const scrape2 = await scrape(stbd.api);
+  const inMax = counted(scrape0, scrape1);
+  const inRate = counted(scrape1, scrape2);
+  const rssLoaded = rssBytes(stbd.proc.pid!);
+  t = performance.now();
+  await stop(stbd.proc);
+  const stopMs = performance.now() - t;
+
+  // ---- report ----
+  const all = new Map([...echoRuns, ...plain, ...runs]);
+  const r = (name: string) => best(all, name);
+  const plainMax = r('plain-max');
+  const ratio = (name: string) => r(name).rps / plainMax.rps;
+  const costRatio = (name: string) => usPerRequest(plainMax) / usPerRequest(r(name));
+  const perDevice = Math.max(rssStarted, rssLoaded) / DEVICES;
+  const targets = [
+    { what: 'authenticated / plain rate', value: ratio('auth-max'), shown: ratio('auth-max').toFixed(2), limit: '>= 0.75', pass: ratio('auth-max') >= 0.75 },
+    { what: 'trusted keepalive / plain rate', value: ratio('trusted-max'), shown: ratio('trusted-max').toFixed(2), limit: '>= 0.90', pass: ratio('trusted-max') >= 0.9 },
+    { what: `stbd p99 at ${RATE / 1000}k req/s`, value: r('trusted-10k').p99Ms, shown: `${r('trusted-10k').p99Ms.toFixed(3)} ms`, limit: '<= 2 ms', pass: r('trusted-10k').p99Ms <= 2 },
+    { what: 'RSS per registered device', value: perDevice, shown: `${perDevice.toFixed(0)} B`, limit: '<= 250 B', pass: perDevice <= 250 },
+    { what: 'start-up', value: stbd.startupMs / 1000, shown: `${(stbd.startupMs / 1000).toFixed(2)} s`, limit: '<= 3 s', pass: stbd.startupMs <= 3000 },
+  ];
+
+  const num = (x: number) => x.toLocaleString('en');
+  const fix = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const cols = (label: string, ...c: string[]) => `${label.padEnd(33)}${c.map((x, i) => x.padStart([9, 8, 8, 8, 7, 9, 5, 7][i] ?? 8)).join(' ')}`;
+  const row = (label: string, x: PhaseResult) =>
+    cols(label, num(x.rps), `${fix(x.loss * 100)}%`, fix(x.p50Ms), fix(x.p99Ms), String(x.errors), x.serverCpu === null ? '-' : `${x.serverCpu}/${x.serverSysCpu}%`, `${x.generatorCpu}%`, fix(usPerRequest(x), 1));
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const perDev = (b: number) => `${(b / DEVICES).toFixed(0)} B/device, +${((b - emptyRss) / DEVICES).toFixed(0)} over empty`;
+  const out = [
+    '',
+    `stbd keepalive benchmark: ${num(DEVICES)} registered devices, ${num(POOL)} sending, ${SOCKETS} sockets, window ${WINDOW}, ${PINNED ? 'server on core 0, generator on core 1' : 'NOT pinned (no taskset)'}`,
+    cols('run', 'req/s', 'loss', 'p50 ms', 'p99 ms', 'errors', 'srv/sys', 'gen', 'srv us/req'),
+    row('UDP echo (generator ceiling)', r('echo')),
+    row('minimal responder, max', plainMax),
+    row(`minimal responder, ${RATE / 1000}k/s`, r('plain-10k')),
+    row('stbd authenticated, max', r('auth-max')),
+    row('stbd trusted keepalive, max', r('trusted-max')),
+    row(`stbd trusted keepalive, ${RATE / 1000}k/s`, r('trusted-10k')),
+    `max runs: best of 2 x ${MAX_MS / 1000} s (window ${WINDOW}); ${RATE / 1000}k/s runs: ${LATENCY_MS / 1000} s open loop. srv/sys: server CPU total/kernel, gen: generator CPU,`,
+    `% of one core over the measured window; srv us/req: server CPU per answered request. Prime: ${num(r('prime').received)}/${num(POOL)} devices authenticated.`,
+    `bound by: echo ${boundBy(r('echo'))}, minimal ${boundBy(plainMax)}, authenticated ${boundBy(r('auth-max'))}, trusted ${boundBy(r('trusted-max'))}; generator ceiling / plain rate ${(r('echo').rps / plainMax.rps).toFixed(2)}x`,
+    `by CPU cost (plain us/req / stbd us/req): authenticated ${fix(costRatio('auth-max'), 2)}, trusted ${fix(costRatio('trusted-max'), 2)}`,
+    ...[['max runs', inMax] as const, [`${RATE / 1000}k/s run`, inRate] as const].map(
+      ([what, c]) =>
+        `stbd counted in the ${what}: received ${num(c.received)}, answered ${num(c.answered)}, challenged ${num(c.challenged)}, rejected ${num(c.rejected)}; ` +
+        `${c.flushes} presence flushes (${fix(c.flushMs / c.flushes, 1)} ms each, wall); GC ${c.minorGcs} minor (${fix(c.minorGcMs / c.minorGcs, 2)} ms each), ${c.majorGcs} major (${fix(c.majorGcMs / c.majorGcs, 1)} ms each)`,
+    ),
+    `start-up: ${(stbd.startupMs / 1000).toFixed(2)} s spawn to "stbd started" (empty daemon ${(empty.startupMs / 1000).toFixed(2)} s); stop ${(stopMs / 1000).toFixed(2)} s; DB build ${(dbBuildMs / 1000).toFixed(1)} s`,
+    `RSS: empty ${mb(emptyRss)}; started ${mb(rssStarted)} (${perDev(rssStarted)}); after load ${mb(rssLoaded)} (${perDev(rssLoaded)})`,
+    '',
+    ...targets.map((x) => `${x.what.padEnd(33)}${x.shown.padStart(11)}  target ${x.limit.padEnd(9)} ${x.pass ? 'PASS' : 'MISS'}`),
+  ];
+  console.log(out.join('\n'));
+  console.log(
+    JSON.stringify({
+      devices: DEVICES,
+      pool: POOL,
+      sockets: SOCKETS,
+      window: WINDOW,
+      pinned: PINNED,
+      runs: Object.fromEntries(all),
+      best: Object.fromEntries(['echo', 'plain-max', 'plain-10k', 'auth-max', 'trusted-max', 'trusted-10k'].map((n) => [n, r(n).name])),
+      serverUsPerRequest: Object.fromEntries(['plain-max', 'auth-max', 'trusted-max'].map((n) => [n, usPerRequest(r(n))])),
+      startupMs: Math.round(stbd.startupMs),
+      emptyStartupMs: Math.round(empty.startupMs),
+      stopMs: Math.round(stopMs),
+      dbBuildMs: Math.round(dbBuildMs),
+      rss: { empty: emptyRss, started: rssStarted, loaded: rssLoaded },
+      stbdCounted: { maxRuns: inMax, rateRun: inRate },
+      targets: Object.fromEntries(targets.map((x) => [x.what, { value: x.value, target: x.limit, pass: x.pass }])),
+    }),
+  );
+} finally {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+}
