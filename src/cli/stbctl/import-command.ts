@@ -31,7 +31,19 @@ export function importCommand(program: Command): void {
       let result: { imported: number; credentials?: ({ id: string } & DeviceCredentials)[] };
       try {
         result = await ctx.client.request('POST', `/v1/devices/import${query}`, {
-          body: { data, contentType: 'text/csv', onProgress: (sent) => bar?.update(sent) },
+          body: {
+            data,
+            contentType: 'text/csv',
+            onProgress: (sent) => {
+              if (!bar) return;
+              bar.update(sent);
+              // Uploaded: the rest is the daemon's one transaction; say so rather than sit at 100 %.
+              if (sent === data.length) {
+                bar.stop();
+                process.stderr.write('stbd is validating and importing the file in one transaction...\n');
+              }
+            },
+          },
         });
       } finally {
         bar?.stop();
