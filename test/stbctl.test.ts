@@ -14,7 +14,7 @@ t.test('stbctl against a running daemon', async (t) => {
   const ctl = (...args: string[]) => run(STBCTL, ['--config', config, '--api', daemon.url, ...args]);
   const json = async (...args: string[]) => {
     const r = await ctl(...args, '--json');
-    t.equal(r.code, 0, `stbctl ${args.join(' ')} exits 0 (stderr: ${r.stderr})`);
+    t.equal(r.code, 0, `stbctl ${args.join(' ')} exits 0 (stderr: ${r.stderr}, stdout: ${r.stdout.slice(0, 300)})`);
     return JSON.parse(r.stdout);
   };
 

@@ -1,3 +1,5 @@
+import { grown } from '../typed-arrays.js';
+
 /** Credentials the keepalive path needs for one device. */
 export interface KeepaliveCredentials {
   readonly id: string;
@@ -33,7 +35,6 @@ export class DeviceTable {
   #idLen: Uint16Array;
   #pwLen: Uint16Array;
   #slots = 0;
-  #count = 0;
   /** Open addressing: slot + 1, EMPTY or TOMBSTONE; kept at most half full. */
   #index = new Int32Array(1024);
   #indexUsed = 0;
@@ -49,11 +50,6 @@ export class DeviceTable {
     this.#idLen = new Uint16Array(n);
     this.#pwLen = new Uint16Array(n);
     this.#resizeIndex(n * 2);
-  }
-
-  /** Devices present (removed ones not counted). */
-  get count(): number {
-    return this.#count;
   }
 
   /** Slots handed out so far, removed ones included: arrays indexed by slot need this length. */
@@ -78,7 +74,6 @@ export class DeviceTable {
     this.#idLen[slot] = idLen;
     this.#pwLen[slot] = pwLen;
     this.#slots++;
-    this.#count++;
     if (!sameId) this.#otherIds.set(device.id, slot);
     if ((this.#indexUsed + 1) * 2 > this.#index.length) this.#resizeIndex(this.#index.length * 2);
     this.#insert(slot);
@@ -93,7 +88,6 @@ export class DeviceTable {
     if (i >= 0) this.#index[i] = TOMBSTONE;
     this.#otherIds.delete(id);
     this.#userLen[slot] = REMOVED;
-    this.#count--;
     return slot;
   }
 
@@ -172,15 +166,10 @@ export class DeviceTable {
 
   #growSlots(): void {
     const n = this.#start.length * 2;
-    const grow = <A extends Uint32Array | Uint16Array>(a: A, make: (k: number) => A) => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.#start = grow(this.#start, (k) => new Uint32Array(k));
-    this.#userLen = grow(this.#userLen, (k) => new Uint16Array(k));
-    this.#idLen = grow(this.#idLen, (k) => new Uint16Array(k));
-    this.#pwLen = grow(this.#pwLen, (k) => new Uint16Array(k));
+    this.#start = grown(this.#start, n);
+    this.#userLen = grown(this.#userLen, n);
+    this.#idLen = grown(this.#idLen, n);
+    this.#pwLen = grown(this.#pwLen, n);
   }
 
   #growArena(need: number): void {

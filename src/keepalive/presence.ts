@@ -1,5 +1,6 @@
 import type { IntegrityVariant } from '../stun/integrity.js';
 import { ipv4ToUint, uintToIpv4 } from '../stun/address.js';
+import { grown } from '../typed-arrays.js';
 
 /** A public address and port as the daemon sees it (after the STB's NAT). */
 export interface Endpoint {
@@ -85,20 +86,15 @@ export class Presence {
   ensureCapacity(n: number): void {
     if (n <= this.#flags.length) return;
     const size = Math.max(n, Math.ceil(this.#flags.length * 1.5), 1024);
-    const grow = <A extends Uint8Array | Float64Array | Uint32Array | Uint16Array>(a: A, make: (k: number) => A) => {
-      const b = make(size);
-      b.set(a);
-      return b;
-    };
-    this.#flags = grow(this.#flags, (k) => new Uint8Array(k));
-    this.#variant = grow(this.#variant, (k) => new Uint8Array(k));
-    this.#lastSeen = grow(this.#lastSeen, (k) => new Float64Array(k));
-    this.#authAt = grow(this.#authAt, (k) => new Float64Array(k));
-    this.#changedAt = grow(this.#changedAt, (k) => new Float64Array(k));
-    this.#srcV4 = grow(this.#srcV4, (k) => new Uint32Array(k));
-    this.#srcPort = grow(this.#srcPort, (k) => new Uint16Array(k));
-    this.#bindV4 = grow(this.#bindV4, (k) => new Uint32Array(k));
-    this.#bindPort = grow(this.#bindPort, (k) => new Uint16Array(k));
+    this.#flags = grown(this.#flags, size);
+    this.#variant = grown(this.#variant, size);
+    this.#lastSeen = grown(this.#lastSeen, size);
+    this.#authAt = grown(this.#authAt, size);
+    this.#changedAt = grown(this.#changedAt, size);
+    this.#srcV4 = grown(this.#srcV4, size);
+    this.#srcPort = grown(this.#srcPort, size);
+    this.#bindV4 = grown(this.#bindV4, size);
+    this.#bindPort = grown(this.#bindPort, size);
   }
 
   /** Did (slot) pass MESSAGE-INTEGRITY from exactly this address and port within `windowMs`? */
@@ -268,10 +264,6 @@ export class Presence {
       }
     }
     return stale;
-  }
-
-  get dirtyCount(): number {
-    return this.#dirty.length;
   }
 
   #markDirty(slot: number): void {

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 /** An IP address and port as seen on the wire. */
 export interface TransportAddress {
@@ -92,5 +92,3 @@ export function bytesToIpv6(bytes: Buffer): string {
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
-
-export const familyOf = (ip: string): 'IPv4' | 'IPv6' | undefined => (isIPv4(ip) ? 'IPv4' : isIPv6(ip) ? 'IPv6' : undefined);

@@ -1,3 +1,5 @@
+import { grown } from '../typed-arrays.js';
+
 /** Opaque handle of a scheduled entry; stale handles (fired or cancelled) are recognised and ignored. */
 export type TimerHandle = number;
 
@@ -184,14 +186,9 @@ export class TimerWheel<T> {
   #grow(): void {
     const capacity = Math.max(1024, this.#next.length * 2);
     if (capacity > INDEX_BITS) throw new RangeError('timer wheel is full');
-    const grow = <A extends Int32Array | Uint32Array>(a: A, make: (n: number) => A): A => {
-      const b = make(capacity);
-      b.set(a);
-      return b;
-    };
-    this.#next = grow(this.#next, (n) => new Int32Array(n));
-    this.#prev = grow(this.#prev, (n) => new Int32Array(n));
-    this.#slotOf = grow(this.#slotOf, (n) => new Int32Array(n));
-    this.#gen = grow(this.#gen, (n) => new Uint32Array(n));
+    this.#next = grown(this.#next, capacity);
+    this.#prev = grown(this.#prev, capacity);
+    this.#slotOf = grown(this.#slotOf, capacity);
+    this.#gen = grown(this.#gen, capacity);
   }
 }
