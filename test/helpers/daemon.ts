@@ -61,17 +61,28 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const [port, stunPort] = await new Promise<[number, number]>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      logs.push(line);
-      const entry = JSON.parse(line) as { msg?: string; api?: string; stun?: { v4?: { port: number } } };
-      if (entry.msg === 'stbd started' && entry.api) resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0]);
-    });
-    void exited.then((code) => reject(new Error(`stbd exited with ${code} before starting: ${stderr}`)));
     // The "stbd started" line is logged at info: a config with a quieter [log] level would wait forever.
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`stbd did not log "stbd started" within 15 s: ${stderr}`));
-    }, 15_000).unref();
+    }, 15_000);
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line);
+      let entry: { msg?: string; api?: string; stun?: { v4?: { port: number } } } = {};
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return; // not a log line
+      }
+      if (entry.msg === 'stbd started' && entry.api) {
+        clearTimeout(timer);
+        resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0]);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`stbd exited with ${code} before starting: ${stderr}`));
+    });
   });
   return {
     proc,
