@@ -1,0 +1,56 @@
+import t from 'tap';
+import { DeviceTable } from '../src/keepalive/device-table.js';
+
+t.test('lookups by username (string or datagram bytes) and by id', async (t) => {
+  const table = new DeviceTable();
+  const a = table.add({ id: 'OUI-Class-1', stunUsername: 'OUI-Class-1', stunPassword: 'pa' });
+  const b = table.add({ id: 'OUI-Class-2', stunUsername: 'stun-2', stunPassword: 'pb' });
+  const c = table.add({ id: 'ünï', stunUsername: 'ünï', stunPassword: 'pässwörd' });
+  t.equal(table.slotOfUsername('OUI-Class-1'), a);
+  t.equal(table.slotOfUsername('stun-2'), b);
+  t.equal(table.slotOfUsername('OUI-Class-2'), undefined, 'an id is not a username');
+  t.equal(table.slotOfId('OUI-Class-2'), b);
+  t.equal(table.slotOfId('stun-2'), undefined, 'a username is not an id');
+  t.equal(table.slotOfId('ünï'), c);
+  const datagram = Buffer.from('xxxxstun-2yyyy');
+  t.equal(table.slotOfUsernameBytes(datagram, 4, 10), b);
+  t.equal(table.slotOfUsernameBytes(datagram, 4, 9), undefined);
+  t.equal(table.idOf(b), 'OUI-Class-2');
+  t.equal(table.idOf(c), 'ünï');
+  t.equal(table.passwordOf(c).toString(), 'pässwörd');
+  t.equal(table.passwordOf(a).toString(), 'pa');
+});
+
+t.test('removal, then the same username again, gets a new slot', async (t) => {
+  const table = new DeviceTable();
+  const first = table.add({ id: 'd1', stunUsername: 'd1', stunPassword: 'old' });
+  t.equal(table.remove('d1'), first);
+  t.equal(table.slotOfUsername('d1'), undefined);
+  t.equal(table.idOf(first), null, 'a removed slot has no id');
+  t.equal(table.remove('d1'), undefined);
+  const second = table.add({ id: 'd1', stunUsername: 'd1', stunPassword: 'new' });
+  t.not(second, first, 'slots are never reused');
+  t.equal(table.slotOfUsername('d1'), second);
+  t.equal(table.passwordOf(second).toString(), 'new');
+  const other = table.add({ id: 'x', stunUsername: 'ux', stunPassword: 'p' });
+  t.equal(table.remove('x'), other);
+  t.equal(table.slotOfUsername('ux'), undefined);
+  t.equal(table.slotOfId('x'), undefined);
+});
+
+t.test('grows past its initial size and keeps every device findable', async (t) => {
+  const table = new DeviceTable(10);
+  const n = 50_000;
+  for (let i = 0; i < n; i++) table.add({ id: `dev-${i}`, stunUsername: `dev-${i}`, stunPassword: `pw-${i}`.repeat(3) });
+  for (let i = 0; i < n; i += 2) table.remove(`dev-${i}`);
+  let found = 0;
+  let gone = 0;
+  for (let i = 0; i < n; i++) {
+    const slot = table.slotOfUsername(`dev-${i}`);
+    if (i % 2 === 0) gone += slot === undefined ? 1 : 0;
+    else if (slot === i && table.passwordOf(slot).toString() === `pw-${i}`.repeat(3)) found++;
+  }
+  t.equal(found, n / 2, 'every remaining device, with its password');
+  t.equal(gone, n / 2, 'no removed one');
+  t.equal(table.slotCount, n);
+});
