@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { httpRequestText, TransportError } from '../../http-request.js';
 import { CliError } from './cli-error.js';
 import type { ApiTarget } from './target.js';
 
@@ -18,69 +17,29 @@ const NETWORK_HINT: Record<string, string> = {
   EHOSTUNREACH: 'host unreachable',
 };
 
-const UPLOAD_CHUNK = 256 * 1024;
-
-/**
- * A thin HTTP+JSON client for the admin API; every failure becomes a CliError with a useful message.
- * node:http rather than fetch: fetch refuses some ports outright ("bad port") and cannot report upload progress.
- */
+/** A thin HTTP+JSON client for the admin API; every failure becomes a CliError with a useful message. */
 export class ApiClient {
   constructor(readonly target: ApiTarget) {}
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const headers: Record<string, string | number> = {};
+    const headers: Record<string, string> = {};
     if (opts.auth !== false) headers['authorization'] = `Bearer ${this.target.token()}`;
-    let body: Buffer | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = Buffer.from(JSON.stringify(opts.json));
-    } else if (opts.body) {
-      headers['content-type'] = opts.body.contentType;
-      body = opts.body.data;
+    let res;
+    try {
+      res = await httpRequestText({ method, url: `${this.target.baseUrl}${path}`, headers, json: opts.json, ...(opts.body ? { raw: opts.body } : {}) });
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      throw new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code] ?? err.message}`);
     }
-    if (body) headers['content-length'] = body.length;
-    const url = new URL(`${this.target.baseUrl}${path}`);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = send(url, { method, headers }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code ?? ''] ?? err.message}`));
-      });
-      writeBody(req, body, opts.body?.onProgress);
-    });
-
     let data: unknown;
     try {
-      data = text === '' ? undefined : JSON.parse(text);
+      data = res.text === '' ? undefined : JSON.parse(res.text);
     } catch {
-      throw new CliError('bad-response', `stbd at ${this.target.baseUrl} answered ${status} with a body that is not JSON`);
+      throw new CliError('bad-response', `stbd at ${this.target.baseUrl} answered ${res.status} with a body that is not JSON`);
     }
-    if (status >= 200 && status < 300) return data as T;
+    if (res.status >= 200 && res.status < 300) return data as T;
     const e = (data ?? {}) as { error?: string; message?: string };
-    if (status === 401) throw new CliError('unauthorized', `the API refused the token (401): ${e.message ?? 'unauthorized'}`);
-    throw new CliError(e.error ?? `http-${status}`, e.message ?? `HTTP ${status}`);
+    if (res.status === 401) throw new CliError('unauthorized', `the API refused the token (401): ${e.message ?? 'unauthorized'}`);
+    throw new CliError(e.error ?? `http-${res.status}`, e.message ?? `HTTP ${res.status}`);
   }
-}
-
-/** Writes the body in chunks, respecting back-pressure, so progress reflects what the socket took. */
-function writeBody(req: import('node:http').ClientRequest, body: Buffer | undefined, onProgress?: (sent: number) => void): void {
-  if (!body) return void req.end();
-  let offset = 0;
-  const pump = () => {
-    while (offset < body.length) {
-      const end = Math.min(offset + UPLOAD_CHUNK, body.length);
-      const more = req.write(body.subarray(offset, end));
-      offset = end;
-      onProgress?.(offset);
-      if (!more) return void req.once('drain', pump);
-    }
-    req.end();
-  };
-  pump();
 }
