@@ -50,4 +50,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX timer_deadlines_due ON timer_deadlines (due_at, kind, key);
     `,
   },
+  {
+    version: 3,
+    name: 'builtin certificate authority and CAS certificates',
+    sql: `
+      CREATE TABLE ca (
+        name       TEXT PRIMARY KEY,
+        cert_pem   TEXT NOT NULL,
+        key_sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE cas_certificates (
+        certificate_id  TEXT PRIMARY KEY,
+        device_id       TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        serial          TEXT NOT NULL,
+        cert_pem        TEXT NOT NULL,
+        key_sealed      BLOB NOT NULL,
+        issued_at       INTEGER NOT NULL,
+        revoked_at      INTEGER
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX cas_certificates_device ON cas_certificates (device_id);
+    `,
+  },
 ];

@@ -1,0 +1,68 @@
+import { X509Certificate } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { CaRepo } from './ca-repo.js';
+import type { SealedBox } from './sealed-box.js';
+import { buildCertificate, newKeyPair, newSerial } from './x509.js';
+
+const NAME = 'builtin';
+const CA_YEARS = 20;
+
+export interface IssuedCertificate {
+  readonly serial: string;
+  readonly certPem: string;
+  /** The new private key, PEM. The caller seals it before storing it. */
+  readonly privateKeyPem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/**
+ * The daemon's own certificate authority: created on first use (RSA-2048, self-signed, 20 years), its
+ * private key sealed at rest (AES-256-GCM under the master key). Issues end-entity certificates
+ * (node-forge builds them; node:crypto makes the keys and verifies).
+ */
+export class BuiltinCa {
+  readonly #privateKeyPem: string;
+  readonly #x509: X509Certificate;
+
+  private constructor(
+    readonly certPem: string,
+    privateKeyPem: string,
+  ) {
+    this.#privateKeyPem = privateKeyPem;
+    this.#x509 = new X509Certificate(certPem);
+  }
+
+  static async open(repo: CaRepo, box: SealedBox, clock: Clock): Promise<BuiltinCa> {
+    let stored = repo.get(NAME);
+    if (!stored) {
+      const keys = await newKeyPair();
+      const now = new Date(clock.now());
+      const certPem = buildCertificate(
+        { commonName: 'stbd builtin CA', publicKeyPem: keys.publicKeyPem, serial: newSerial(), notBefore: now, notAfter: new Date(now.getTime() + CA_YEARS * 365 * 86_400_000), isCa: true },
+        { privateKeyPem: keys.privateKeyPem },
+      );
+      repo.insert(NAME, { certPem, keySealed: box.seal(Buffer.from(keys.privateKeyPem), `ca|${NAME}`) }, clock.now());
+      stored = repo.get(NAME)!;
+    }
+    const privateKeyPem = box.open(stored.keySealed, `ca|${NAME}`).toString();
+    return new BuiltinCa(stored.certPem, privateKeyPem);
+  }
+
+  /** Issues a certificate for `commonName`, valid from `notBefore` to `notAfter`, with a fresh key pair. */
+  async issue(commonName: string, notBefore: Date, notAfter: Date): Promise<IssuedCertificate> {
+    const keys = await newKeyPair();
+    const serial = newSerial();
+    const certPem = buildCertificate({ commonName, publicKeyPem: keys.publicKeyPem, serial, notBefore, notAfter, isCa: false }, { certPem: this.certPem, privateKeyPem: this.#privateKeyPem });
+    return { serial, certPem, privateKeyPem: keys.privateKeyPem, notBefore, notAfter };
+  }
+
+  /** Was `certPem` signed by this CA? (Validity dates and revocation are the caller's to check.) */
+  signed(certPem: string): boolean {
+    try {
+      return new X509Certificate(certPem).verify(this.#x509.publicKey);
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { BuiltinCa } from '../ca/builtin-ca.js';
+import type { SealedBox } from '../ca/sealed-box.js';
+import type { Clock } from '../clock.js';
+import type { Cas } from './cas.js';
+import type { CasCertificateRepo } from './cas-certificate-repo.js';
+
+/** Associated data binding a sealed private key to its certificate, device and key version. */
+export const keyContext = (certificateId: string, deviceId: string) => `cas|${certificateId}|${deviceId}|1`;
+
+/**
+ * The default CAS: the daemon's own CA issues the device's conditional-access certificate on
+ * registration and revokes it on deregistration. Certificates and sealed private keys live in SQLite.
+ * Idempotent by key: a repeated registration returns the certificate issued the first time.
+ */
+export class BuiltinCas implements Cas {
+  constructor(
+    private readonly repo: CasCertificateRepo,
+    private readonly ca: BuiltinCa,
+    private readonly box: SealedBox,
+    private readonly clock: Clock,
+    private readonly validityMs: number,
+  ) {}
+
+  async register(deviceId: string, idempotencyKey: string): Promise<{ certificateId: string }> {
+    const existing = this.repo.byIdempotencyKey(idempotencyKey);
+    if (existing) return { certificateId: existing.certificateId };
+    const now = this.clock.now();
+    const issued = await this.ca.issue(deviceId, new Date(now), new Date(now + this.validityMs));
+    const certificateId = randomUUID();
+    this.repo.insertOnce({
+      certificateId,
+      deviceId,
+      idempotencyKey,
+      serial: issued.serial,
+      certPem: issued.certPem,
+      keySealed: this.box.seal(Buffer.from(issued.privateKeyPem), keyContext(certificateId, deviceId)),
+      issuedAt: now,
+    });
+    // Two registrations with one key racing: the first insert wins, and both answer with it.
+    return { certificateId: this.repo.byIdempotencyKey(idempotencyKey)!.certificateId };
+  }
+
+  async deregister(_deviceId: string, certificateId: string): Promise<void> {
+    this.repo.revoke(certificateId, this.clock.now());
+  }
+}
