@@ -41,7 +41,8 @@ export class BuiltinCas implements Cas {
     return { certificateId: this.repo.byIdempotencyKey(idempotencyKey)!.certificateId };
   }
 
-  async deregister(_deviceId: string, certificateId: string): Promise<void> {
+  // Revocation is idempotent by itself: the key adds nothing here.
+  async deregister(_deviceId: string, certificateId: string, _idempotencyKey: string): Promise<void> {
     this.repo.revoke(certificateId, this.clock.now());
   }
 }
