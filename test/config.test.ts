@@ -43,9 +43,9 @@ t.test('an empty file means all defaults; given values override them', async (t)
 });
 
 t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
-  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, stun, cwmp, log)');
-  t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file)');
-  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, stun, cwmp, log)');
+  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, stun, cwmp, pool, cas, ca, log)');
+  t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file)');
+  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, stun, cwmp, pool, cas, ca, log)');
   t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
   t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
   t.match(errorOf('[stun]\nlisten = "0.0.0.0:70000"\n'), /\[stun\] listen: expected .*got "0.0.0.0:70000"/);
@@ -55,6 +55,13 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.equal(errorOf('[store]\npath = ""\n'), '/etc/stbd/stbd.toml: [store] path: expected a non-empty file path, got ""');
   t.match(errorOf('[store]\npath = \n'), /^\/etc\/stbd\/stbd\.toml: TOML syntax error at line 2, column \d+: /);
   t.equal(errorOf('store = 1\n'), '/etc/stbd/stbd.toml: store: must be a [store] section, not a value');
+  t.equal(errorOf('[pool]\nmax_bound_per_account = 0\n'), '/etc/stbd/stbd.toml: [pool] max_bound_per_account: expected a whole number from 1 to 100000, got 0 (number)');
+  t.equal(errorOf('[pool]\nmax_pooled_per_account = 2.5\n'), '/etc/stbd/stbd.toml: [pool] max_pooled_per_account: expected a whole number from 1 to 100000, got 2.5 (number)');
+  t.equal(errorOf('[stun]\nkeepalive_period = "500ms"\n'), '/etc/stbd/stbd.toml: [stun] keepalive_period: must be at least 1000 ms, got "500ms"');
+  t.equal(errorOf('[stun]\nlisten_v6 = "0.0.0.0:3478"\n'), '/etc/stbd/stbd.toml: [stun] listen_v6: expected "" (off) or "[IPv6]:PORT" (e.g. "[::]:3478"), got "0.0.0.0:3478"');
+  t.equal(errorOf('[stun]\nanswer_anonymous = "yes"\n'), '/etc/stbd/stbd.toml: [stun] answer_anonymous: expected true or false, got "yes"');
+  t.equal(errorOf('[cas]\nkind = "http"\n'), '/etc/stbd/stbd.toml: [cas] url: expected the CAS\'s http(s) URL when [cas] kind = "http", got ""');
+  t.equal(errorOf('[cas]\nkind = "http"\nurl = "https://cas.example.net/api"\n'), '/etc/stbd/stbd.toml: [cas] token_file: required when [cas] kind = "http" (the file holding its bearer token)');
 });
 
 t.test('a missing file is named', async (t) => {

@@ -42,7 +42,8 @@ export class BuiltinCas implements Cas {
   }
 
   // Revocation is idempotent by itself: the key adds nothing here.
-  async deregister(_deviceId: string, certificateId: string, _idempotencyKey: string): Promise<void> {
-    this.repo.revoke(certificateId, this.clock.now());
+  async deregister(deviceId: string, certificateId: string | null, _idempotencyKey: string): Promise<void> {
+    if (certificateId === null) this.repo.revokeDevice(deviceId, this.clock.now());
+    else this.repo.revoke(certificateId, this.clock.now());
   }
 }

@@ -29,6 +29,7 @@ export class CasCertificateRepo {
   readonly #byId;
   readonly #insert;
   readonly #revoke;
+  readonly #revokeDevice;
 
   constructor(db: Database) {
     this.#byKey = db.prepare<[string], Row>('SELECT * FROM cas_certificates WHERE idempotency_key = ?');
@@ -38,6 +39,7 @@ export class CasCertificateRepo {
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
     );
     this.#revoke = db.prepare('UPDATE cas_certificates SET revoked_at = ? WHERE certificate_id = ? AND revoked_at IS NULL');
+    this.#revokeDevice = db.prepare('UPDATE cas_certificates SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL');
   }
 
   byIdempotencyKey(key: string): CasCertificate | undefined {
@@ -57,5 +59,10 @@ export class CasCertificateRepo {
 
   revoke(certificateId: string, at: number): void {
     this.#revoke.run(at, certificateId);
+  }
+
+  /** Revokes every certificate of a device still in force. */
+  revokeDevice(deviceId: string, at: number): void {
+    this.#revokeDevice.run(at, deviceId);
   }
 }

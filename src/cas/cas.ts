@@ -5,8 +5,11 @@
  */
 export interface Cas {
   register(deviceId: string, idempotencyKey: string): Promise<{ readonly certificateId: string }>;
-  /** Resolves once the CAS confirms the device is deregistered (already being so counts). */
-  deregister(deviceId: string, certificateId: string, idempotencyKey: string): Promise<void>;
+  /**
+   * Resolves once the CAS confirms the device is deregistered (already being so counts). A null
+   * certificate id means whatever the device holds (after a registration whose outcome is unknown).
+   */
+  deregister(deviceId: string, certificateId: string | null, idempotencyKey: string): Promise<void>;
 }
 
 /** A CAS call that failed. `retryable`: worth trying again later (unreachable, timeout, 5xx); otherwise refused. */

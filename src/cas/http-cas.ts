@@ -12,8 +12,8 @@ export interface HttpCasOptions {
 /**
  * An external CAS over HTTP+JSON. The contract (README, "CAS over HTTP"):
  * - `POST {url}/registrations` `{"device": ID}` → 200/201 `{"certificateId": "…"}`
- * - `POST {url}/deregistrations` `{"device": ID, "certificateId": "…"}` → 200/204; 404 (nothing to
- *   deregister) counts as done
+ * - `POST {url}/deregistrations` `{"device": ID, "certificateId": "…" | null}` → 200/204; 404 (nothing to
+ *   deregister) counts as done; a null certificate id means whatever the device holds
  * - every call carries `Authorization: Bearer TOKEN` and `Idempotency-Key: KEY`; a repeated key must
  *   return the first answer and change nothing
  * - no answer within the timeout, a connection failure or a 5xx/429 is retried later; any other status
@@ -31,7 +31,7 @@ export class HttpCas implements Cas {
     return { certificateId };
   }
 
-  async deregister(deviceId: string, certificateId: string, idempotencyKey: string): Promise<void> {
+  async deregister(deviceId: string, certificateId: string | null, idempotencyKey: string): Promise<void> {
     await this.#call('deregistrations', { device: deviceId, certificateId }, idempotencyKey, true);
   }
 

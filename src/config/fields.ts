@@ -7,7 +7,7 @@ import { type ListenAddress, parseListen } from './listen.js';
  * `parse` as a given value, so defaults and files can never be read differently.
  */
 export interface Field<T> {
-  readonly default: string | boolean;
+  readonly default: string | boolean | number;
   /** Returns the typed value, or a Problem saying what is wrong with `value`. */
   parse(value: unknown, ctx: ParseContext): T | Problem;
 }
@@ -89,5 +89,30 @@ export function booleanField(defaultValue: boolean): Field<boolean> {
   return {
     default: defaultValue,
     parse: (v) => (typeof v === 'boolean' ? v : new Problem(`expected true or false, got ${show(v)}`)),
+  };
+}
+
+export function integerField(defaultValue: number, min: number, max: number): Field<number> {
+  return {
+    default: defaultValue,
+    parse: (v) =>
+      typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : new Problem(`expected a whole number from ${min} to ${max}, got ${show(v)}`),
+  };
+}
+
+/** Free text (may be empty); its meaning is checked where it is used, with the key named. */
+export function stringField(defaultValue: string): Field<string> {
+  return {
+    default: defaultValue,
+    parse: (v) => (typeof v === 'string' ? v : new Problem(`expected a string, got ${show(v)}`)),
+  };
+}
+
+/** A file path, or "" for none. */
+export function optionalPathField(defaultPath: string): Field<string | undefined> {
+  const inner = pathField('x');
+  return {
+    default: defaultPath,
+    parse: (v, ctx) => (v === '' ? undefined : inner.parse(v, ctx)),
   };
 }

@@ -67,5 +67,15 @@ export function parseConfig(text: string, file: string, cwd: string): Config {
     }
     out[name] = section;
   }
-  return out as Config;
+  const config = out as Config;
+  crossCheck(config);
+  return config;
+}
+
+/** Rules that involve more than one key. */
+function crossCheck(c: Config): void {
+  if (c.cas.kind === 'http') {
+    if (!/^https?:\/\/[^/\s]+/.test(c.cas.url)) throw new ConfigError(c.file, '[cas] url', `expected the CAS's http(s) URL when [cas] kind = "http", got ${JSON.stringify(c.cas.url)}`);
+    if (!c.cas.token_file) throw new ConfigError(c.file, '[cas] token_file', 'required when [cas] kind = "http" (the file holding its bearer token)');
+  }
 }

@@ -1,4 +1,4 @@
-import { booleanField, durationField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, pathField } from './fields.js';
+import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, pathField } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -15,6 +15,7 @@ export const configSchema = {
   api: {
     listen: listenField('127.0.0.1:7557'),
     token_file: pathField('./var/api.token'),
+    bss_token_file: pathField('./var/bss.token'),
   },
   stun: {
     listen: listenField('0.0.0.0:3478'),
@@ -27,6 +28,22 @@ export const configSchema = {
   },
   cwmp: {
     listen: listenField('0.0.0.0:7547'),
+  },
+  pool: {
+    max_bound_per_account: integerField(5, 1, 100_000),
+    max_pooled_per_account: integerField(3, 1, 100_000),
+    recycle_after: durationField('7d', 1000),
+  },
+  cas: {
+    kind: oneOfField(['builtin', 'http'], 'builtin'),
+    url: stringField(''),
+    token_file: optionalPathField(''),
+    timeout: durationField('5s', 100),
+    certificate_validity: durationField('3650d', 86_400_000),
+  },
+  ca: {
+    master_key_file: pathField('./var/master.key'),
+    create_master_key: booleanField(true),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),

@@ -73,4 +73,51 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cas_certificates_device ON cas_certificates (device_id);
     `,
   },
+  {
+    version: 4,
+    name: 'device binding and the recycling pool',
+    sql: `
+      CREATE TABLE bindings (
+        device_id      TEXT PRIMARY KEY,
+        account        TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('registering', 'active')),
+        via            TEXT NOT NULL CHECK (via IN ('pool', 'cas')),
+        certificate_id TEXT,
+        bound_at       INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX bindings_account ON bindings (account);
+      CREATE TABLE pool_entries (
+        device_id      TEXT PRIMARY KEY,
+        account        TEXT NOT NULL,
+        certificate_id TEXT,
+        pooled_at      INTEGER NOT NULL,
+        recycle_at     INTEGER NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('pooled', 'deregistering')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        last_error     TEXT
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX pool_entries_account ON pool_entries (account);
+      CREATE TABLE cas_outbox (
+        id              INTEGER PRIMARY KEY,
+        op              TEXT NOT NULL CHECK (op IN ('register', 'deregister')),
+        device_id       TEXT NOT NULL,
+        certificate_id  TEXT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT
+      ) STRICT;
+      CREATE INDEX cas_outbox_device ON cas_outbox (device_id, id);
+      CREATE TABLE pool_audit (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        event     TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        account   TEXT,
+        detail    TEXT
+      ) STRICT;
+      CREATE INDEX pool_audit_device ON pool_audit (device_id, id);
+    `,
+  },
 ];
