@@ -2,7 +2,15 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
-import { loadOrCreateToken } from './api/token-file.js';
+import { loadOrCreateToken, readToken } from './api/token-file.js';
+import { BuiltinCa } from './ca/builtin-ca.js';
+import { CaRepo } from './ca/ca-repo.js';
+import { loadMasterKey } from './ca/master-key.js';
+import { SealedBox } from './ca/sealed-box.js';
+import { BuiltinCas } from './cas/builtin-cas.js';
+import type { Cas } from './cas/cas.js';
+import { CasCertificateRepo } from './cas/cas-certificate-repo.js';
+import { HttpCas } from './cas/http-cas.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
@@ -12,7 +20,10 @@ import { generateSecret } from './devices/secrets.js';
 import { ListenError } from './errors.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import type { Logger } from './log/logger.js';
-import { openDatabase } from './store/database.js';
+import { registerPoolMetrics } from './pool/pool-metrics.js';
+import { PoolRepo } from './pool/pool-repo.js';
+import { PoolService } from './pool/pool-service.js';
+import { type Database, openDatabase } from './store/database.js';
 import { DeadlineRepo } from './store/deadline-repo.js';
 import { Scheduler } from './timer/scheduler.js';
 import type { TimerHost } from './timer/timers.js';
@@ -44,13 +55,30 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   };
   try {
     const token = loadOrCreateToken(config.api.token_file);
+    const bssToken = loadOrCreateToken(config.api.bss_token_file);
+    const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
     const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const poolRepo = new PoolRepo(db);
+    const pool = new PoolService(
+      {
+        repo: poolRepo,
+        cas: makeCas(config, db, box, clock),
+        registry,
+        scheduler,
+        clock,
+        log: log.child({ component: 'pool' }),
+        metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
+      },
+      { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
+    );
     scheduler.start();
     stops.push(() => scheduler.stop());
+    pool.start();
+    stops.push(() => pool.stop());
 
     const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
     const keepalive = new KeepaliveService(
@@ -60,7 +88,11 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await keepalive.start();
     stops.push(() => keepalive.stop());
 
-    const app = buildApi({ log, clock, auth: new TokenAuth([{ token, role: 'admin' }]), registry, keepalive, metrics, version: packageVersion() });
+    const auth = new TokenAuth([
+      { token, role: 'admin' },
+      { token: bssToken, role: 'bss' },
+    ]);
+    const app = buildApi({ log, clock, auth, registry, keepalive, pool, metrics, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -86,4 +118,12 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await stopAll();
     throw err;
   }
+}
+
+/** The CAS adapter `[cas] kind` chooses. */
+function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock): Cas {
+  if (config.cas.kind === 'http') {
+    return new HttpCas({ url: config.cas.url, token: readToken(config.cas.token_file!), timeoutMs: config.cas.timeout });
+  }
+  return new BuiltinCas(new CasCertificateRepo(db), () => BuiltinCa.open(new CaRepo(db), box, clock), box, clock, config.cas.certificate_validity);
 }

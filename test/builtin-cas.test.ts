@@ -20,7 +20,7 @@ t.test('the builtin CA and CAS', async (t) => {
   const clock = new ManualClock(Date.parse('2026-11-21T00:00:00Z'));
   const ca = await BuiltinCa.open(new CaRepo(db), box, clock);
   const repo = new CasCertificateRepo(db);
-  const cas = new BuiltinCas(repo, ca, box, clock, 365 * DAY);
+  const cas = new BuiltinCas(repo, async () => ca, box, clock, 365 * DAY);
 
   t.test('the CA is created once and found again', async (t) => {
     const again = await BuiltinCa.open(new CaRepo(db), box, clock);

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Who a bearer token speaks for. More roles (BSS, media system) arrive with their features. */
-export type Role = 'admin';
+/** Who a bearer token speaks for: the operator (everything), or the business management system (binding and the pool). */
+export type Role = 'admin' | 'bss';
 
 /**
  * Bearer-token check in constant time. Tokens are compared as SHA-256 digests so that neither

@@ -3,12 +3,14 @@ import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
+import type { PoolService } from '../pool/pool-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { poolRoutes } from './routes/pool.js';
 
 export interface ApiDeps {
   readonly log: Logger;
@@ -16,13 +18,14 @@ export interface ApiDeps {
   readonly auth: TokenAuth;
   readonly registry: DeviceRegistry;
   readonly keepalive: KeepaliveService;
+  readonly pool: PoolService;
   readonly metrics: Registry;
   readonly version: string;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Who may call the route; the default is the admin role. */
+    /** Who may call the route: anyone, the BSS (and the admin), or the admin only (the default). */
     access?: 'public' | Role;
   }
 }
@@ -47,7 +50,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (access === 'public') return;
     const role = deps.auth.roleOf(req.headers.authorization);
     if (role === undefined) throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token (see [api] token_file)');
-    if (role !== access) throw new ApiError(403, 'forbidden', `this token may not call ${req.method} ${req.routeOptions.url}`);
+    if (role !== 'admin' && role !== access) throw new ApiError(403, 'forbidden', `this token may not call ${req.method} ${req.routeOptions.url}`);
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.routeOptions.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
@@ -55,5 +58,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   healthRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
+  poolRoutes(app, deps);
   return app;
 }

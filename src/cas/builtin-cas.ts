@@ -14,19 +14,30 @@ export const keyContext = (certificateId: string, deviceId: string) => `cas|${ce
  * Idempotent by key: a repeated registration returns the certificate issued the first time.
  */
 export class BuiltinCas implements Cas {
+  #ca: Promise<BuiltinCa> | undefined;
+
+  /** `openCa` runs on the first registration (creating the CA then, if it is new), not at start-up. */
   constructor(
     private readonly repo: CasCertificateRepo,
-    private readonly ca: BuiltinCa,
+    private readonly openCa: () => Promise<BuiltinCa>,
     private readonly box: SealedBox,
     private readonly clock: Clock,
     private readonly validityMs: number,
   ) {}
 
+  #caOnce(): Promise<BuiltinCa> {
+    this.#ca ??= this.openCa().catch((err: unknown) => {
+      this.#ca = undefined;
+      throw err;
+    });
+    return this.#ca;
+  }
+
   async register(deviceId: string, idempotencyKey: string): Promise<{ certificateId: string }> {
     const existing = this.repo.byIdempotencyKey(idempotencyKey);
     if (existing) return { certificateId: existing.certificateId };
     const now = this.clock.now();
-    const issued = await this.ca.issue(deviceId, new Date(now), new Date(now + this.validityMs));
+    const issued = await (await this.#caOnce()).issue(deviceId, new Date(now), new Date(now + this.validityMs));
     const certificateId = randomUUID();
     this.repo.insertOnce({
       certificateId,

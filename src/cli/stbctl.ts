@@ -3,6 +3,7 @@ import { packageVersion } from '../version.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
+import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
@@ -19,6 +20,7 @@ const program = new Command('stbctl')
 statusCommand(program);
 deviceCommands(program);
 importCommand(program);
+poolCommands(program);
 
 try {
   await program.parseAsync();

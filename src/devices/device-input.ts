@@ -3,8 +3,8 @@ import { describeSchemaError } from '../validate.js';
 import type { DeviceInput } from './device.js';
 
 /** No control or unassigned characters; no white space at either end (it would be lost in CSV and STUN). */
-const PRINTABLE = '^[^\\p{C}\\s](?:[^\\p{C}]*[^\\p{C}\\s])?$';
-const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength, pattern: PRINTABLE }) as const;
+export const PRINTABLE_PATTERN = '^[^\\p{C}\\s](?:[^\\p{C}]*[^\\p{C}\\s])?$';
+const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength, pattern: PRINTABLE_PATTERN }) as const;
 
 export const MAX_ID_LENGTH = 256;
 export const MAX_CREDENTIAL_LENGTH = 128;

@@ -17,8 +17,9 @@ export type ConfigOverrides = Record<string, Record<string, string | number | bo
 export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): string {
   const sections: ConfigOverrides = {
     store: { path: join(dir, 'stbd.db') },
-    api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token') },
+    api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token'), bss_token_file: join(dir, 'bss.token') },
     stun: { listen: '127.0.0.1:0' },
+    ca: { master_key_file: join(dir, 'master.key') },
     log: { level: 'debug' },
   };
   for (const [name, keys] of Object.entries(overrides)) sections[name] = { ...sections[name], ...keys };
