@@ -41,6 +41,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     bodyLimit: JSON_BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Ids in paths are up to 256 characters, more once URL-encoded; the route schemas enforce the real limits.
+    routerOptions: { maxParamLength: 4096 },
     // Unknown fields are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   });

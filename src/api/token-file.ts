@@ -8,7 +8,7 @@ export class TokenFileError extends OperatorError {
     readonly path: string,
     problem: string,
   ) {
-    super(`API token file ${path}: ${problem}`);
+    super(`token file ${path}: ${problem}`);
     this.name = 'TokenFileError';
   }
 }
