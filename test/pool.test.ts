@@ -129,3 +129,16 @@ t.test('tokens and bad input', async (t) => {
   t.equal((await bind(' padded', 'stb-1')).status, 400, 'account with white space at the end');
   t.same((await d.api('GET', '/v1/pool/history')).body.events, [], 'nothing happened');
 });
+
+t.test('with the builtin CAS (the default): registration issues a certificate, recycling revokes it', async (t) => {
+  const d = await startInProcess(t.testdir(), { pool: { recycle_after: '1h' } });
+  t.teardown(() => d.daemon.stop());
+  await d.api('POST', '/v1/devices', { json: { id: 'stb-b1' } });
+  t.same((await d.api('PUT', '/v1/accounts/acct/devices/stb-b1')).body, { result: 'registered' });
+  const bound = (await d.api('GET', '/v1/pool/history?device=stb-b1')).body.events[0].detail as string;
+  t.match(bound, /^registered by the CAS \(certificate [0-9a-f-]{36}\)$/);
+  t.equal((await d.api('DELETE', '/v1/accounts/acct/devices/stb-b1')).status, 200);
+  d.clock.advance(3_600_000);
+  t.ok(await until(d, async () => (await d.api('GET', '/v1/pool')).body.entries.length === 0, 1000), 'recycled');
+  t.match((await d.api('GET', '/v1/pool/history?device=stb-b1')).body.events[0], { event: 'recycled', detail: /^CAS deregistered certificate [0-9a-f-]{36}$/ });
+});

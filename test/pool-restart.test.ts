@@ -1,0 +1,57 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { run, spawnDaemon, STBCTL, writeTestConfig } from './helpers/daemon.js';
+import { FakeCas } from './helpers/fake-cas.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('stbctl bind/unbind/pool, and kill -9 in the middle of recycling loses and duplicates nothing', async (t) => {
+  const dir = t.testdir();
+  const cas = await FakeCas.start('cas-token-0123456789');
+  t.teardown(() => cas.stop());
+  writeFileSync(join(dir, 'cas.token'), 'cas-token-0123456789\n');
+  const config = writeTestConfig(dir, {
+    pool: { recycle_after: '1s', max_pooled_per_account: 5 },
+    cas: { kind: 'http', url: cas.url, token_file: join(dir, 'cas.token'), timeout: '300ms' },
+  });
+  let daemon = await spawnDaemon(config);
+  t.teardown(() => daemon.stop('SIGKILL'));
+  const ctl = async (...args: string[]) => {
+    const r = await run(STBCTL, ['--config', config, '--api', daemon.url, ...args, '--json']);
+    return { code: r.code, body: JSON.parse(r.stdout || 'null') };
+  };
+  const devices = ['stb-a', 'stb-b', 'stb-c'];
+  for (const id of devices) t.equal((await ctl('device', 'add', id)).code, 0);
+
+  for (const id of devices) t.same(await ctl('bind', 'acct-1', id), { code: 0, body: { result: 'registered' } });
+  const refused = await ctl('bind', 'acct-2', 'stb-a');
+  t.equal(refused.code, 1);
+  t.match(refused.body, { error: 'bound-elsewhere', message: /bound to another account/ });
+  const unbound = await ctl('unbind', 'acct-1', 'stb-a');
+  t.match(unbound, { code: 0, body: { result: 'unbound', recycleAt: /^\d{4}-\d\d-\d\dT/ } });
+  t.match(await ctl('unbind', 'acct-1', 'stb-a'), { code: 1, body: { error: 'not-bound' } });
+
+  // The CAS hangs: the recycling deregistrations are sent but never answered...
+  cas.mode = 'hang';
+  for (const id of ['stb-b', 'stb-c']) t.equal((await ctl('unbind', 'acct-1', id)).code, 0);
+  const list = await ctl('pool', 'list', '--account', 'acct-1');
+  t.same(list.body.map((e: { device: string }) => e.device), devices);
+  t.match(list.body[0], { device: 'stb-a', account: 'acct-1', pooledAt: /Z$/, recycleAt: /Z$/, state: /^(pooled|deregistering)$/ });
+  for (let i = 0; i < 100 && cas.calls.filter((c) => c.path === '/deregistrations').length < 3; i++) await sleep(50);
+  t.equal(cas.calls.filter((c) => c.path === '/deregistrations').length >= 3, true, 'all three deregistrations are in flight');
+  // ...and stbd is killed outright.
+  t.equal(await daemon.stop('SIGKILL'), null);
+
+  cas.mode = 'ok';
+  daemon = await spawnDaemon(config);
+  let left: unknown[] = devices;
+  for (let i = 0; i < 100 && left.length > 0; i++) {
+    await sleep(100);
+    left = (await ctl('pool', 'list')).body;
+  }
+  t.same(left, [], 'after the restart every entry is recycled');
+  t.same(cas.effects, { registrations: 3, deregistrations: 3 }, 'exactly one effective registration and deregistration each');
+  const history = (await ctl('pool', 'history', '--device', 'stb-b')).body.map((e: { event: string }) => e.event);
+  t.same(history.slice(0, 2), ['recycled', 'recycling']);
+});
