@@ -125,6 +125,7 @@ t.test('tokens and bad input', async (t) => {
   const unknown = await bind('acct-A', 'no-such-device');
   t.same([unknown.status, unknown.body.error], [400, 'unknown-device']);
   t.equal((await bind('a'.repeat(129), 'stb-1')).status, 400, 'oversize account');
+  t.equal((await bind('', 'stb-1')).status, 400, 'empty account');
   t.equal((await bind('acct-A', 'x'.repeat(257))).status, 400, 'oversize device id');
   t.equal((await bind(' padded', 'stb-1')).status, 400, 'account with white space at the end');
   t.same((await d.api('GET', '/v1/pool/history')).body.events, [], 'nothing happened');
