@@ -90,7 +90,7 @@ export class PoolRepo {
       list: p<[string, number]>('SELECT * FROM pool_entries WHERE device_id > ? ORDER BY device_id LIMIT ?'),
       listAccount: p<[string, string, number]>('SELECT * FROM pool_entries WHERE account = ? AND device_id > ? ORDER BY device_id LIMIT ?'),
       countEntries: p<[]>('SELECT count(*) AS n FROM pool_entries'),
-      countDeregistering: p<[]>("SELECT count(*) AS n FROM pool_entries WHERE state = 'deregistering'"),
+      countDeregistering: p<[]>("SELECT count(*) AS n FROM pool_entries INDEXED BY pool_entries_deregistering WHERE state = 'deregistering'"),
       insertOutbox: p<[string, string, string | null, string, number, number]>(
         'INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING',
       ),
