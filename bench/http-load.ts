@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { procCpuMs, selfCpuMs, sleep } from './processes.js';
 
 export interface HttpLoadArgs {
   readonly port: number;
@@ -154,21 +155,11 @@ function nodeClient(port: number, token: string, concurrency: number): { send: S
   return { send, close: () => agent.destroy() };
 }
 
-/** utime + stime of a process in ms (clock ticks are 10 ms on Linux). */
-function procCpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-const selfCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+/** User + kernel CPU of a process so far, in ms, or null if it is gone. */
+const cpuTotal = (pid: number): number | null => {
+  const c = procCpuMs(pid);
+  return c && c.user + c.sys;
 };
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 class Window {
   readonly hist = new Uint32Array(HIST_BUCKETS + 1);
@@ -182,7 +173,7 @@ class Window {
   constructor(
     readonly name: string,
     private readonly serverPid: number,
-    readonly server0 = procCpuMs(serverPid),
+    readonly server0 = cpuTotal(serverPid),
   ) {}
 
   record(method: string, ms: number, error: string | null): void {
@@ -199,7 +190,7 @@ class Window {
 
   result(): WindowResult {
     const ms = performance.now() - this.t0;
-    const server1 = procCpuMs(this.serverPid);
+    const server1 = cpuTotal(this.serverPid);
     const pct = (p: number) => {
       const rank = Math.max(1, Math.ceil(p * this.ops));
       let seen = 0;

@@ -16,17 +16,17 @@
  *      keepalive rate (no MESSAGE-INTEGRITY, from the source that authenticated) and latency at 10k/s;
  * and prints the figures against the targets, then one JSON line with everything.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../src/store/database.js';
 import { MAGIC_COOKIE } from '../src/stun/index.js';
 import { cpeRequest } from '../test/helpers/cpe.js';
-import { ROOT, STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
 import type { GeneratorArgs, Phase, PhaseResult } from './load-generator.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -45,33 +45,7 @@ if (!Number.isInteger(DEVICES) || DEVICES < 1) throw new Error(`BENCH_DEVICES mu
 // A pool smaller than a few windows would resend datagrams still in flight (their ids would collide).
 if (!Number.isInteger(POOL) || POOL < 4 * WINDOW) throw new Error(`need at least ${4 * WINDOW} sending devices (BENCH_DEVICES, BENCH_POOL), got ${POOL}`);
 
-const PINNED = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-/** argv prefixed with taskset when available; unpinned otherwise (said in the report). */
-const onCore = (core: number, argv: string[]) => (PINNED ? ['taskset', '-c', String(core), ...argv] : argv);
-const env = () => {
-  const e = { ...process.env };
-  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN']) delete e[k];
-  return e;
-};
-const nodeScript = (file: string) => [process.execPath, '--import', 'tsx', join(ROOT, 'bench', file)];
-
-const children = new Set<ChildProcess>();
-function start(argv: string[]): ChildProcess {
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  return proc;
-}
-function killAll(): void {
-  for (const c of children) c.kill('SIGKILL');
-}
-const dir = mkdtempSync(join(tmpdir(), 'stbd-bench-keepalive-'));
-// Also on Ctrl-C: no child may outlive the benchmark, and the 1M-device database goes with it.
-process.once('exit', () => {
-  killAll();
-  rmSync(dir, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+const dir = scratchDir('stbd-bench-keepalive-');
 
 /** Resolves with the first stdout line for which `pick` returns a value; rejects on exit or timeout. */
 function waitLine<T>(proc: ChildProcess, what: string, timeoutMs: number, pick: (line: string) => T | undefined): Promise<T> {
@@ -101,10 +75,6 @@ const json = (line: string): Record<string, unknown> | undefined => {
   }
 };
 
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) * 1024;
-}
 
 // ---- the device table, and the datagrams the pool devices send ----
 

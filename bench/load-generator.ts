@@ -13,6 +13,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { procCpuMs, selfCpuMs, sleep } from './processes.js';
 
 export interface Phase {
   readonly name: string;
@@ -65,23 +66,6 @@ function readPool(file: string): Buffer[] {
   return out;
 }
 
-/** utime and stime of a process, in ms (clock ticks are 10 ms on Linux). */
-function procCpuMs(pid: number): { user: number; sys: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 };
-  } catch {
-    return null;
-  }
-}
-
-const selfCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Lets the event loop poll I/O, then continues (keeps the sending loop responsive to responses). */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -25,16 +25,16 @@
  *      node:http server (bench/minimal-http.ts: the ceiling), then against the stbd of step 3;
  * and prints the figures against the targets, then one JSON line with everything.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import BetterSqlite3 from 'better-sqlite3';
 import { openDatabase } from '../src/store/database.js';
-import { ROOT, STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
 import type { HttpLoadArgs, WindowResult } from './http-load.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -58,33 +58,7 @@ const DAY = 24 * HOUR;
 if (!Number.isInteger(ENTRIES) || ENTRIES < 10_000) throw new Error(`BENCH_ENTRIES must be an integer >= 10000, got ${process.env.BENCH_ENTRIES}`);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1 || CONCURRENCY > 1024) throw new Error(`BENCH_CONCURRENCY must be 1..1024, got ${process.env.BENCH_CONCURRENCY}`);
 
-const PINNED = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-/** argv prefixed with taskset when available; unpinned otherwise (said in the report). */
-const onCore = (core: number, argv: string[]) => (PINNED ? ['taskset', '-c', String(core), ...argv] : argv);
-const env = () => {
-  const e = { ...process.env };
-  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN']) delete e[k];
-  return e;
-};
-const nodeScript = (file: string) => [process.execPath, '--import', 'tsx', join(ROOT, 'bench', file)];
-
-const children = new Set<ChildProcess>();
-function start(argv: string[]): ChildProcess {
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  return proc;
-}
-function killAll(): void {
-  for (const c of children) c.kill('SIGKILL');
-}
-const dir = mkdtempSync(join(tmpdir(), 'stbd-bench-pool-'));
-// Also on Ctrl-C: no child may outlive the benchmark, and the databases go with it.
-process.once('exit', () => {
-  killAll();
-  rmSync(dir, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+const dir = scratchDir('stbd-bench-pool-');
 
 const json = (line: string): Record<string, unknown> | undefined => {
   try {
@@ -125,10 +99,6 @@ function waitFor<T>(proc: ChildProcess, what: string, timeoutMs: number, stderr:
   });
 }
 
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) * 1024;
-}
 
 async function stop(proc: ChildProcess): Promise<number> {
   if (proc.exitCode !== null || proc.signalCode !== null) return 0;
