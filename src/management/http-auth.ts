@@ -1,35 +1,10 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { digestResponse, parseAuthParams } from '../http-digest.js';
 
 /** What an Authorization header claims. */
 export type Credentials =
   | { readonly scheme: 'basic'; readonly username: string; readonly password: string }
   | { readonly scheme: 'digest'; readonly username: string; readonly params: Readonly<Record<string, string>> };
-
-const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-
-/** Splits `k1="v1", k2=v2` (quoted strings may hold commas and escaped quotes). */
-function authParams(s: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let i = 0;
-  while (i < s.length) {
-    while (s[i] === ' ' || s[i] === ',') i++;
-    const eq = s.indexOf('=', i);
-    if (eq < 0) break;
-    const key = s.slice(i, eq).trim().toLowerCase();
-    i = eq + 1;
-    let value = '';
-    if (s[i] === '"') {
-      for (i++; i < s.length && s[i] !== '"'; i++) value += s[i] === '\\' ? (s[++i] ?? '') : s[i];
-      i++;
-    } else {
-      const end = s.indexOf(',', i);
-      value = s.slice(i, end < 0 ? s.length : end).trim();
-      i = end < 0 ? s.length : end;
-    }
-    out[key] = value;
-  }
-  return out;
-}
 
 /** Reads an Authorization header; undefined if absent or not Basic/Digest. */
 export function parseAuthorization(header: string | undefined): Credentials | undefined {
@@ -43,7 +18,7 @@ export function parseAuthorization(header: string | undefined): Credentials | un
     return colon < 0 ? undefined : { scheme: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
   if (scheme === 'digest') {
-    const params = authParams(rest);
+    const params = parseAuthParams(rest);
     return params['username'] === undefined ? undefined : { scheme: 'digest', username: params['username'], params };
   }
   return undefined;
@@ -83,9 +58,8 @@ export class CpeHttpAuth {
     const p = credentials.params;
     const nonce = p['nonce'] ?? '';
     if (!this.#freshNonce(nonce) || p['realm'] !== this.realm || p['uri'] !== uri || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
-    const ha1 = md5(`${credentials.username}:${this.realm}:${password}`);
-    const ha2 = md5(`${method}:${p['uri'] ?? ''}`);
-    const expected = p['qop'] === 'auth' ? md5(`${ha1}:${nonce}:${p['nc'] ?? ''}:${p['cnonce'] ?? ''}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    const qop = p['qop'] === 'auth' ? { nc: p['nc'] ?? '', cnonce: p['cnonce'] ?? '' } : undefined;
+    const expected = digestResponse({ username: credentials.username, password, realm: this.realm, method, uri, nonce, ...(qop ? { qop } : {}) });
     return equal(expected, (p['response'] ?? '').toLowerCase());
   }
 
