@@ -20,6 +20,7 @@ import { generateSecret } from './devices/secrets.js';
 import { ListenError } from './errors.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import type { Logger } from './log/logger.js';
+import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolRepo } from './pool/pool-repo.js';
 import { PoolService } from './pool/pool-service.js';
@@ -33,6 +34,7 @@ export interface RunningDaemon {
   /** Where the admin API actually listens (the port is known even when the config said 0). */
   readonly api: ListenAddress;
   readonly keepalive: KeepaliveService;
+  readonly management: ManagementService;
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -75,24 +77,42 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
     );
-    scheduler.start();
-    stops.push(() => scheduler.stop());
-    pool.start();
-    stops.push(() => pool.stop());
-
     const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
     const keepalive = new KeepaliveService(
       { db, registry, clock, log, metrics, ...host },
       { listen: config.stun.listen, listenV6: config.stun.listen_v6, integrity: config.stun.integrity, reauthAfterMs: config.stun.reauth_after, offlineAfterMs, answerAnonymous: config.stun.answer_anonymous },
     );
+    const c = config.cwmp;
+    const management = new ManagementService(
+      { db, registry, keepalive, scheduler, clock, log, metrics },
+      {
+        listen: c.listen,
+        bodyLimit: c.body_limit,
+        sessionTimeoutMs: c.session_timeout,
+        autoRegister: c.auto_register,
+        stunAddress: c.stun_address,
+        stunPort: c.stun_port,
+        keepalivePeriodMs: config.stun.keepalive_period,
+        taskExpiryMs: c.task_expiry,
+        connectionRequestRetryMs: c.connection_request_retry,
+        connectionRequestTimeoutMs: c.connection_request_timeout,
+      },
+    );
+
+    scheduler.start();
+    stops.push(() => scheduler.stop());
+    pool.start();
+    stops.push(() => pool.stop());
     await keepalive.start();
     stops.push(() => keepalive.stop());
+    await management.start();
+    stops.push(() => management.stop());
 
     const auth = new TokenAuth([
       { token, role: 'admin' },
       { token: bssToken, role: 'bss' },
     ]);
-    const app = buildApi({ log, clock, auth, registry, keepalive, pool, metrics, version: packageVersion() });
+    const app = buildApi({ log, clock, auth, registry, keepalive, pool, management, metrics, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -103,12 +123,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const bound = app.server.address() as AddressInfo;
     const api = { host: bound.address, port: bound.port };
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
       api,
       keepalive,
+      management,
       async stop() {
         await stopAll();
         log.info('stbd stopped');

@@ -15,6 +15,7 @@ export interface HttpRequest {
 export interface HttpResponse {
   readonly status: number;
   readonly text: string;
+  readonly headers: IncomingMessage['headers'];
 }
 
 /** No answer at all: the connection failed, was reset, or timed out. `code` is the errno (ECONNREFUSED, ETIMEDOUT…). */
@@ -51,7 +52,7 @@ export function httpRequestText(r: HttpRequest): Promise<HttpResponse> {
     const req = send(url, { method: r.method, headers }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       res.on('error', (err: NodeJS.ErrnoException) => reject(new TransportError(err.code ?? 'ECONNRESET', err.message)));
     });
     req.on('error', (err: NodeJS.ErrnoException) => reject(new TransportError(err.code ?? 'EIO', err.message)));

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { PoolService } from '../pool/pool-service.js';
+import type { ManagementService } from '../management/management-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
@@ -11,6 +12,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
+import { taskRoutes } from './routes/tasks.js';
 
 export interface ApiDeps {
   readonly log: Logger;
@@ -19,6 +21,7 @@ export interface ApiDeps {
   readonly registry: DeviceRegistry;
   readonly keepalive: KeepaliveService;
   readonly pool: PoolService;
+  readonly management: ManagementService;
   readonly metrics: Registry;
   readonly version: string;
 }
@@ -61,5 +64,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   poolRoutes(app, deps);
+  taskRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,7 @@
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
+import type { CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
+import { isSecretParameter, type Task } from '../management/task.js';
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
@@ -26,3 +28,48 @@ export function deviceView(d: DeviceRecord, p: PresenceView | undefined) {
 export type DeviceView = ReturnType<typeof deviceView>;
 
 export const credentialsView = (d: DeviceRecord): { id: string } & DeviceCredentials => ({ id: d.id, ...d.credentials });
+
+/** A task as the API shows it: secrets in the request redacted, times ISO, why it is still pending. */
+export function taskView(t: Task, pending: string | undefined) {
+  const r = t.request;
+  const request =
+    r.kind === 'setParameterValues'
+      ? { ...r, values: r.values.map((v) => (isSecretParameter(v.name) ? { ...v, value: '(secret)' } : v)) }
+      : r.kind === 'download' && r.password
+        ? { ...r, password: '(secret)' }
+        : r;
+  return {
+    id: t.id,
+    device: t.deviceId,
+    kind: r.kind,
+    request,
+    origin: t.origin,
+    status: t.status,
+    idempotencyKey: t.idempotencyKey,
+    createdAt: iso(t.createdAt),
+    expiresAt: iso(t.expiresAt),
+    sentAt: iso(t.sentAt),
+    finishedAt: iso(t.finishedAt),
+    attempts: t.attempts,
+    ...(t.result === null ? {} : { result: t.result }),
+    ...(t.fault === null ? {} : { fault: t.fault }),
+    ...(pending === undefined ? {} : { pending }),
+  };
+}
+
+/** What the management channel knows of a device: its last Inform and last known parameter values. */
+export function managementView(s: CwmpDeviceState | undefined, parameters: readonly StoredParameter[]) {
+  return {
+    lastInformAt: iso(s?.lastInformAt),
+    lastEvents: s?.lastEvents ?? [],
+    deviceInfo: s ? { manufacturer: s.manufacturer, oui: s.oui, productClass: s.productClass, serialNumber: s.serialNumber } : null,
+    dataModel: s?.dataModel ?? null,
+    cwmpVersion: s?.cwmpVersion ?? null,
+    sourceAddress: s?.sourceAddress ?? null,
+    connectionRequestUrl: s?.connectionRequestUrl ?? null,
+    behindNat: s?.behindNat ?? null,
+    natId: s?.natId ?? null,
+    keepaliveProvisioned: s ? s.stunProvisioned !== null : null,
+    parameters: parameters.map((p) => ({ name: p.name, value: p.value, type: p.type, updatedAt: iso(p.updatedAt) })),
+  };
+}

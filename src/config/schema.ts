@@ -28,6 +28,14 @@ export const configSchema = {
   },
   cwmp: {
     listen: listenField('0.0.0.0:7547'),
+    auto_register: booleanField(false),
+    session_timeout: durationField('30s', 1000),
+    body_limit: integerField(1_048_576, 4096, 64 * 1_048_576),
+    stun_address: stringField(''),
+    stun_port: integerField(0, 0, 65_535),
+    task_expiry: durationField('7d', 1000),
+    connection_request_retry: durationField('1s', 10),
+    connection_request_timeout: durationField('30s', 100),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),

@@ -54,6 +54,7 @@ export class DeviceRepo {
   readonly #db: Database;
   readonly #insert;
   readonly #get;
+  readonly #byCwmpUsername;
   readonly #page;
   readonly #pageAfter;
   readonly #pageSeen;
@@ -64,6 +65,7 @@ export class DeviceRepo {
     this.#db = db;
     this.#insert = db.prepare(`INSERT INTO devices (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#get = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
+    this.#byCwmpUsername = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE cwmp_username = ?`);
     this.#page = db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM devices ORDER BY id LIMIT ?`);
     this.#pageAfter = db.prepare<[string, number], Row>(`SELECT ${COLUMNS} FROM devices WHERE id > ? ORDER BY id LIMIT ?`);
     this.#pageSeen = db.prepare<[string, number, number], Row>(
@@ -114,6 +116,11 @@ export class DeviceRepo {
 
   get(id: string): DeviceRecord | undefined {
     const row = this.#get.get(id);
+    return row && fromRow(row);
+  }
+
+  byCwmpUsername(username: string): DeviceRecord | undefined {
+    const row = this.#byCwmpUsername.get(username);
     return row && fromRow(row);
   }
 

@@ -68,6 +68,11 @@ export class DeviceRegistry {
     return this.#repo.get(id);
   }
 
+  /** The device whose CWMP sessions authenticate as `username`. */
+  byCwmpUsername(username: string): DeviceRecord | undefined {
+    return this.#repo.byCwmpUsername(username);
+  }
+
   /** A page in id order; with `seenSince`, only devices whose persisted last keepalive is at or after it. */
   page(after: string | undefined, limit: number, seenSince?: number): DeviceRecord[] {
     return this.#repo.page(after, limit, seenSince);

@@ -40,6 +40,17 @@ export interface CpeMessage {
   readonly body: CpeBody;
 }
 
+/** The arguments of a Download RPC (TR-069 A.3.2.8) an operator chooses. */
+export interface DownloadArgs {
+  readonly url: string;
+  /** e.g. "1 Firmware Upgrade Image", "3 Vendor Configuration File". */
+  readonly fileType: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly fileSize?: number;
+  readonly targetFileName?: string;
+}
+
 export class SoapError extends Error {
   override name = 'SoapError';
 }
@@ -162,6 +173,18 @@ export class CwmpSoap {
     return this.#envelope(version, id, { 'cwmp:InformResponse': { MaxEnvelopes: 1 } });
   }
 
+  transferCompleteResponse(version: CwmpVersion, id: string | undefined): string {
+    return this.#envelope(version, id, { 'cwmp:TransferCompleteResponse': '' });
+  }
+
+  /** Our answer to a CPE's GetRPCMethods: the methods an ACS offers. */
+  getRPCMethodsResponse(version: CwmpVersion, id: string | undefined): string {
+    const methods = ['Inform', 'GetRPCMethods', 'TransferComplete'];
+    return this.#envelope(version, id, {
+      'cwmp:GetRPCMethodsResponse': { MethodList: { '@soapenc:arrayType': `xsd:string[${methods.length}]`, string: methods } },
+    });
+  }
+
   getParameterValues(version: CwmpVersion, id: string, names: readonly string[]): string {
     return this.#envelope(version, id, {
       'cwmp:GetParameterValues': { ParameterNames: { '@soapenc:arrayType': `xsd:string[${names.length}]`, string: [...names] } },
@@ -180,7 +203,40 @@ export class CwmpSoap {
     });
   }
 
+  getParameterNames(version: CwmpVersion, id: string, path: string, nextLevel: boolean): string {
+    return this.#envelope(version, id, { 'cwmp:GetParameterNames': { ParameterPath: path, NextLevel: nextLevel ? 'true' : 'false' } });
+  }
+
+  addObject(version: CwmpVersion, id: string, objectName: string, parameterKey: string): string {
+    return this.#envelope(version, id, { 'cwmp:AddObject': { ObjectName: objectName, ParameterKey: parameterKey } });
+  }
+
+  deleteObject(version: CwmpVersion, id: string, objectName: string, parameterKey: string): string {
+    return this.#envelope(version, id, { 'cwmp:DeleteObject': { ObjectName: objectName, ParameterKey: parameterKey } });
+  }
+
   reboot(version: CwmpVersion, id: string, commandKey: string): string {
     return this.#envelope(version, id, { 'cwmp:Reboot': { CommandKey: commandKey } });
+  }
+
+  factoryReset(version: CwmpVersion, id: string): string {
+    return this.#envelope(version, id, { 'cwmp:FactoryReset': '' });
+  }
+
+  download(version: CwmpVersion, id: string, d: DownloadArgs, commandKey: string): string {
+    return this.#envelope(version, id, {
+      'cwmp:Download': {
+        CommandKey: commandKey,
+        FileType: d.fileType,
+        URL: d.url,
+        Username: d.username ?? '',
+        Password: d.password ?? '',
+        FileSize: d.fileSize ?? 0,
+        TargetFileName: d.targetFileName ?? '',
+        DelaySeconds: 0,
+        SuccessURL: '',
+        FailureURL: '',
+      },
+    });
   }
 }

@@ -122,4 +122,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX pool_audit_device ON pool_audit (device_id, id);
     `,
   },
+  {
+    version: 5,
+    name: 'management channel: CWMP state, last known parameters, tasks',
+    sql: `
+      CREATE TABLE cwmp_devices (
+        device_id         TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+        manufacturer      TEXT NOT NULL,
+        oui               TEXT NOT NULL,
+        product_class     TEXT NOT NULL,
+        serial_number     TEXT NOT NULL,
+        data_model        TEXT NOT NULL CHECK (data_model IN ('InternetGatewayDevice.', 'Device.')),
+        cwmp_version      TEXT NOT NULL,
+        last_inform_at    INTEGER NOT NULL,
+        last_events       TEXT NOT NULL,
+        source_address    TEXT NOT NULL,
+        cr_url            TEXT,
+        behind_nat        INTEGER NOT NULL,
+        nat_id            TEXT,
+        stun_provisioned  TEXT
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE device_parameters (
+        device_id  TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE tasks (
+        id              INTEGER PRIMARY KEY,
+        device_id       TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        kind            TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        origin          TEXT NOT NULL CHECK (origin IN ('api', 'provisioning')),
+        status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'done', 'fault', 'expired', 'cancelled')),
+        idempotency_key TEXT UNIQUE,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        sent_at         INTEGER,
+        finished_at     INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        result          TEXT,
+        fault_code      INTEGER,
+        fault_message   TEXT
+      ) STRICT;
+      -- Per-device FIFO of open work, and the devices that have any.
+      CREATE INDEX tasks_open ON tasks (device_id, id) WHERE status IN ('queued', 'sent');
+      CREATE INDEX tasks_device ON tasks (device_id, id);
+    `,
+  },
 ];

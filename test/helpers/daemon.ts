@@ -19,6 +19,7 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
     store: { path: join(dir, 'stbd.db') },
     api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token'), bss_token_file: join(dir, 'bss.token') },
     stun: { listen: '127.0.0.1:0' },
+    cwmp: { listen: '127.0.0.1:0' },
     ca: { master_key_file: join(dir, 'master.key') },
     log: { level: 'debug' },
   };
@@ -47,6 +48,8 @@ export interface SpawnedDaemon {
   readonly port: number;
   /** The UDP port of the STUN keepalive listener. */
   readonly stunPort: number;
+  /** The TCP port of the CWMP endpoint. */
+  readonly cwmpPort: number;
   /** Every line the daemon printed on stdout so far (JSON log lines). */
   readonly logs: string[];
   stderr(): string;
@@ -61,7 +64,7 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const [port, stunPort] = await new Promise<[number, number]>((resolve, reject) => {
+  const [port, stunPort, cwmpPort] = await new Promise<[number, number, number]>((resolve, reject) => {
     // The "stbd started" line is logged at info: a config with a quieter [log] level would wait forever.
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
@@ -69,7 +72,7 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
     }, 15_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
-      let entry: { msg?: string; api?: string; stun?: { v4?: { port: number } } } = {};
+      let entry: { msg?: string; api?: string; cwmp?: string; stun?: { v4?: { port: number } } } = {};
       try {
         entry = JSON.parse(line);
       } catch {
@@ -77,7 +80,7 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
       }
       if (entry.msg === 'stbd started' && entry.api) {
         clearTimeout(timer);
-        resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0]);
+        resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0, Number(entry.cwmp?.split(':').at(-1) ?? 0)]);
       }
     });
     void exited.then((code) => {
@@ -89,6 +92,7 @@ export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
     proc,
     port,
     stunPort,
+    cwmpPort,
     url: `http://127.0.0.1:${port}`,
     logs,
     stderr: () => stderr,

@@ -4,7 +4,7 @@ import { MAX_ID_LENGTH } from '../../devices/device-input.js';
 import { DuplicateDeviceError, ImportError } from '../../devices/registry.js';
 import { ApiError } from '../errors.js';
 import type { ApiDeps } from '../server.js';
-import { credentialsView, deviceView } from '../views.js';
+import { credentialsView, deviceView, managementView } from '../views.js';
 
 /** A CSV of a million devices is about 100 MiB. */
 const IMPORT_BODY_LIMIT = 256 * 1024 * 1024;
@@ -21,7 +21,7 @@ function conflict(err: DuplicateDeviceError, input: DeviceInput): ApiError {
   return new ApiError(409, 'conflict', `${err.field} ${JSON.stringify(value)} is already used by another device`, { field: err.field });
 }
 
-export function deviceRoutes(app: FastifyInstance, { registry, keepalive, clock, log }: ApiDeps): void {
+export function deviceRoutes(app: FastifyInstance, { registry, keepalive, management, clock, log }: ApiDeps): void {
   const view = (d: DeviceRecord) => deviceView(d, keepalive.presenceOf(d.id));
 
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT }, (_req, body, done) => done(null, body));
@@ -73,7 +73,7 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, clock,
   app.get<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req) => {
     const device = registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
-    return view(device);
+    return { ...view(device), management: managementView(management.state.get(device.id), management.state.parameters(device.id)) };
   });
 
   app.delete<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req, reply) => {

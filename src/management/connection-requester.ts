@@ -1,0 +1,180 @@
+import type { Clock } from '../clock.js';
+import type { DeviceRecord } from '../devices/device.js';
+import type { Endpoint } from '../keepalive/presence.js';
+import type { PresenceView } from '../keepalive/presence.js';
+import type { Logger } from '../log/logger.js';
+import type { Scheduler } from '../timer/scheduler.js';
+import type { TimerHandle } from '../timer/wheel.js';
+import type { CwmpDeviceState } from './cwmp-device-repo.js';
+import { type ConnectionRequestSequencer, encodeConnectionRequest } from './udp-connection-request.js';
+
+/** Why a device's queued work is (still) waiting, as the CLI shows it. */
+export interface ConnectionRequestStatus {
+  readonly state: 'sending' | 'answered' | 'unanswered' | 'offline' | 'failed';
+  readonly via: 'udp' | 'http' | null;
+  readonly attempts: number;
+  /** Unix ms when this state began. */
+  readonly since: number;
+  readonly message: string;
+}
+
+export interface ConnectionRequesterDeps {
+  readonly keepalive: {
+    presenceOf(deviceId: string): PresenceView | undefined;
+    sendToBinding(deviceId: string, bytes: Buffer): Promise<Endpoint>;
+  };
+  readonly device: (id: string) => DeviceRecord | undefined;
+  readonly cwmpState: (id: string) => CwmpDeviceState | undefined;
+  readonly httpRequest: (url: string, user: { username: string; password: string }, timeoutMs: number) => Promise<void>;
+  readonly sequencer: ConnectionRequestSequencer;
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly onSent?: (via: 'udp' | 'http') => void;
+}
+
+export interface ConnectionRequesterOptions {
+  /** First resend interval; doubles up to 8× this. */
+  readonly retryMs: number;
+  /** Give up after this long without the device's session. */
+  readonly timeoutMs: number;
+}
+
+interface Attempt {
+  readonly startedAt: number;
+  readonly via: 'udp' | 'http';
+  attempts: number;
+  handle: TimerHandle | undefined;
+  /** An HTTP request the device accepted needs no repeating: only the wait for its session goes on. */
+  delivered: boolean;
+}
+
+const MAX_BACKOFF_FACTOR = 8;
+
+/**
+ * Seed 001 step 5: makes a device open a CWMP session. Behind NAT (or whenever it keeps a STUN binding) a
+ * signed UDP Connection Request goes from the STUN socket to the binding, again and again with backoff,
+ * until the device's session arrives (`answered`) or the timeout passes. A device reachable directly gets
+ * an HTTP Connection Request. An offline device is left for its next periodic Inform.
+ */
+export class ConnectionRequester {
+  readonly #d: ConnectionRequesterDeps;
+  readonly #o: ConnectionRequesterOptions;
+  readonly #running = new Map<string, Attempt>();
+  /** The latest outcome per device, until its next session (bounded by devices with open tasks). */
+  readonly #status = new Map<string, ConnectionRequestStatus>();
+
+  constructor(deps: ConnectionRequesterDeps, opts: ConnectionRequesterOptions) {
+    this.#d = deps;
+    this.#o = opts;
+  }
+
+  status(deviceId: string): ConnectionRequestStatus | undefined {
+    return this.#status.get(deviceId);
+  }
+
+  /** Asks the device to call in, unless a request is already under way. */
+  request(deviceId: string): void {
+    if (this.#running.has(deviceId)) return;
+    const now = this.#d.clock.now();
+    const presence = this.#d.keepalive.presenceOf(deviceId);
+    const state = this.#d.cwmpState(deviceId);
+    let via: Attempt['via'];
+    if (presence?.online && presence.binding) via = 'udp';
+    else if (state?.connectionRequestUrl && !state.behindNat) via = 'http';
+    else {
+      const why = presence?.binding ? 'it has sent no keepalive lately' : state?.behindNat ? 'it is behind NAT and has no STUN binding yet' : 'it has no known connection-request address';
+      this.#set(deviceId, { state: 'offline', via: null, attempts: 0, since: now, message: `device offline (${why}): its tasks wait for its next periodic Inform` });
+      return;
+    }
+    const attempt: Attempt = { startedAt: now, via, attempts: 0, handle: undefined, delivered: false };
+    this.#running.set(deviceId, attempt);
+    this.#send(deviceId, attempt);
+  }
+
+  /** The device opened a session: stop asking. */
+  answered(deviceId: string): void {
+    const attempt = this.#running.get(deviceId);
+    this.#stopAttempt(deviceId);
+    if (attempt) this.#set(deviceId, { state: 'answered', via: attempt.via, attempts: attempt.attempts, since: this.#d.clock.now(), message: `the device answered after ${attempt.attempts} connection request(s)` });
+    else this.#status.delete(deviceId);
+  }
+
+  /** The device has no open work any more: forget its status. */
+  forget(deviceId: string): void {
+    this.#stopAttempt(deviceId);
+    this.#status.delete(deviceId);
+  }
+
+  stop(): void {
+    for (const id of [...this.#running.keys()]) this.#stopAttempt(id);
+  }
+
+  #stopAttempt(deviceId: string): void {
+    const attempt = this.#running.get(deviceId);
+    if (attempt?.handle !== undefined) this.#d.scheduler.cancel(attempt.handle);
+    this.#running.delete(deviceId);
+  }
+
+  #send(deviceId: string, attempt: Attempt): void {
+    const { clock, log } = this.#d;
+    attempt.handle = undefined;
+    if (this.#running.get(deviceId) !== attempt) return;
+    const now = clock.now();
+    if (now - attempt.startedAt >= this.#o.timeoutMs) {
+      this.#running.delete(deviceId);
+      const message = `the device did not answer ${attempt.attempts} ${attempt.via.toUpperCase()} connection request(s) in ${Math.round(this.#o.timeoutMs / 1000)} s; its tasks stay queued until it calls in`;
+      this.#set(deviceId, { state: 'unanswered', via: attempt.via, attempts: attempt.attempts, since: now, message });
+      log.warn({ device: deviceId, via: attempt.via, attempts: attempt.attempts }, 'connection requests unanswered');
+      return;
+    }
+    if (attempt.delivered) {
+      attempt.handle = this.#d.scheduler.at(attempt.startedAt + this.#o.timeoutMs, () => this.#send(deviceId, attempt));
+      return;
+    }
+    attempt.attempts++;
+    const sent = attempt.via === 'udp' ? this.#udp(deviceId) : this.#http(deviceId);
+    sent.then(
+      () => {
+        this.#d.onSent?.(attempt.via);
+        if (attempt.via === 'http') attempt.delivered = true;
+        if (this.#running.get(deviceId) === attempt) {
+          this.#set(deviceId, { state: 'sending', via: attempt.via, attempts: attempt.attempts, since: attempt.startedAt, message: `${attempt.attempts} ${attempt.via.toUpperCase()} connection request(s) sent; waiting for the device's session` });
+        }
+      },
+      (err: Error) => {
+        log.warn({ device: deviceId, via: attempt.via, err: err.message }, 'connection request failed');
+        if (this.#running.get(deviceId) === attempt) {
+          this.#set(deviceId, { state: 'failed', via: attempt.via, attempts: attempt.attempts, since: now, message: `connection request failed: ${err.message}` });
+        }
+      },
+    );
+    // UDP is lossy and the CPE never answers the datagram: only its session tells us it arrived.
+    const backoff = this.#o.retryMs * Math.min(MAX_BACKOFF_FACTOR, 2 ** (attempt.attempts - 1));
+    const due = Math.min(now + backoff, attempt.startedAt + this.#o.timeoutMs);
+    attempt.handle = this.#d.scheduler.at(due, () => this.#send(deviceId, attempt));
+  }
+
+  async #udp(deviceId: string): Promise<void> {
+    const device = this.#d.device(deviceId);
+    if (!device) throw new Error('device removed');
+    const presence = this.#d.keepalive.presenceOf(deviceId);
+    const binding = presence?.binding;
+    if (!binding) throw new Error('no STUN binding');
+    const c = device.credentials;
+    const req = this.#d.sequencer.next(deviceId, c.crUsername);
+    await this.#d.keepalive.sendToBinding(deviceId, encodeConnectionRequest(req, c.crPassword, binding.address, binding.port));
+  }
+
+  async #http(deviceId: string): Promise<void> {
+    const device = this.#d.device(deviceId);
+    const url = this.#d.cwmpState(deviceId)?.connectionRequestUrl;
+    if (!device || !url) throw new Error('no connection-request URL');
+    const c = device.credentials;
+    await this.#d.httpRequest(url, { username: c.crUsername, password: c.crPassword }, Math.min(this.#o.timeoutMs, 10_000));
+  }
+
+  #set(deviceId: string, s: ConnectionRequestStatus): void {
+    this.#status.set(deviceId, s);
+  }
+}

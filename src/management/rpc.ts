@@ -1,0 +1,97 @@
+import type { CpeBody, CwmpSoap, CwmpVersion, ParameterValue } from './cwmp-soap.js';
+import type { DataModelRoot, Task, TaskFault, TaskRequest } from './task.js';
+
+/** The key a task's RPC carries (ParameterKey / CommandKey), to find the task again in a TransferComplete. */
+export const commandKey = (taskId: number): string => `stbd-${taskId}`;
+export const taskOfCommandKey = (key: string): number | undefined => {
+  const m = /^stbd-(\d+)$/.exec(key);
+  return m ? Number(m[1]) : undefined;
+};
+
+/** The path a refresh reads: the one asked for, else the device's whole tree. */
+export const refreshPath = (request: Extract<TaskRequest, { kind: 'refresh' }>, root: DataModelRoot | undefined): string => request.path ?? root ?? '';
+
+/** The SOAP envelope of a task's RPC. The cwmp:ID is the task id. */
+export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, root: DataModelRoot | undefined): string {
+  const id = String(task.id);
+  const key = commandKey(task.id);
+  const r = task.request;
+  switch (r.kind) {
+    case 'getParameterValues':
+      return soap.getParameterValues(version, id, r.names);
+    case 'refresh':
+      return soap.getParameterValues(version, id, [refreshPath(r, root)]);
+    case 'setParameterValues':
+      return soap.setParameterValues(version, id, r.values, key);
+    case 'getParameterNames':
+      return soap.getParameterNames(version, id, r.path, r.nextLevel);
+    case 'addObject':
+      return soap.addObject(version, id, r.path, key);
+    case 'deleteObject':
+      return soap.deleteObject(version, id, r.path, key);
+    case 'reboot':
+      return soap.reboot(version, id, key);
+    case 'factoryReset':
+      return soap.factoryReset(version, id);
+    case 'download':
+      return soap.download(version, id, r, key);
+  }
+}
+
+const RESPONSE_OF: Record<TaskRequest['kind'], string> = {
+  getParameterValues: 'GetParameterValuesResponse',
+  refresh: 'GetParameterValuesResponse',
+  setParameterValues: 'SetParameterValuesResponse',
+  getParameterNames: 'GetParameterNamesResponse',
+  addObject: 'AddObjectResponse',
+  deleteObject: 'DeleteObjectResponse',
+  reboot: 'RebootResponse',
+  factoryReset: 'FactoryResetResponse',
+  download: 'DownloadResponse',
+};
+
+/** What a CPE's answer means for a task: a result (with any parameter values read), or a fault. */
+export type Outcome = { readonly ok: true; readonly result: unknown; readonly values: readonly ParameterValue[] } | { readonly ok: false; readonly fault: TaskFault };
+
+type Node = Record<string, unknown>;
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' && v !== null && '#text' in v ? String((v as Node)['#text']) : '');
+const int = (v: unknown): number => Number(text(v)) || 0;
+const list = (v: unknown): Node[] => (Array.isArray(v) ? (v as Node[]) : v === undefined || v === '' ? [] : [v as Node]);
+
+/** Interprets the CPE's answer (a …Response or a Fault) to a task's RPC. */
+export function outcomeOf(soap: CwmpSoap, task: Task, body: CpeBody): Outcome {
+  if (body.kind === 'Fault') return { ok: false, fault: { code: body.code, message: body.message } };
+  const expected = RESPONSE_OF[task.request.kind];
+  if (body.kind !== 'Response' || body.method !== expected) {
+    const got = body.kind === 'Response' ? body.method : body.kind;
+    return { ok: false, fault: { code: 0, message: `the CPE answered ${got} to ${expected.replace(/Response$/, '')}` } };
+  }
+  const b = body.body;
+  switch (task.request.kind) {
+    case 'getParameterValues':
+    case 'refresh': {
+      const values = soap.parameterValues(b);
+      return { ok: true, result: { parameters: values }, values };
+    }
+    case 'setParameterValues': {
+      const values = task.request.values;
+      return { ok: true, result: { status: int(b['Status']) }, values };
+    }
+    case 'getParameterNames': {
+      const parameters = list((b['ParameterList'] as Node | undefined)?.['ParameterInfoStruct']).map((p) => ({
+        name: text(p['Name']),
+        writable: ['1', 'true'].includes(text(p['Writable']).toLowerCase()),
+      }));
+      return { ok: true, result: { parameters }, values: [] };
+    }
+    case 'addObject':
+      return { ok: true, result: { instanceNumber: int(b['InstanceNumber']), status: int(b['Status']) }, values: [] };
+    case 'deleteObject':
+      return { ok: true, result: { status: int(b['Status']) }, values: [] };
+    case 'download':
+      return { ok: true, result: { status: int(b['Status']), startTime: text(b['StartTime']) || null, completeTime: text(b['CompleteTime']) || null }, values: [] };
+    case 'reboot':
+    case 'factoryReset':
+      return { ok: true, result: {}, values: [] };
+  }
+}

@@ -1,0 +1,118 @@
+import type { Database } from '../store/database.js';
+import type { Task, TaskFault, TaskOrigin, TaskRequest, TaskStatus } from './task.js';
+
+type Row = Record<string, unknown>;
+
+const task = (r: Row): Task => ({
+  id: r['id'] as number,
+  deviceId: r['device_id'] as string,
+  request: JSON.parse(r['request'] as string) as TaskRequest,
+  origin: r['origin'] as TaskOrigin,
+  status: r['status'] as TaskStatus,
+  idempotencyKey: r['idempotency_key'] as string | null,
+  createdAt: r['created_at'] as number,
+  expiresAt: r['expires_at'] as number,
+  sentAt: r['sent_at'] as number | null,
+  finishedAt: r['finished_at'] as number | null,
+  attempts: r['attempts'] as number,
+  result: r['result'] === null ? null : JSON.parse(r['result'] as string),
+  fault: r['fault_code'] === null ? null : { code: r['fault_code'] as number, message: r['fault_message'] as string },
+});
+
+export interface NewTask {
+  readonly deviceId: string;
+  readonly request: TaskRequest;
+  readonly origin: TaskOrigin;
+  readonly idempotencyKey: string | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** All SQL of the task queue. State changes are guarded by the expected current status. */
+export class TaskRepo {
+  readonly #s;
+
+  constructor(readonly db: Database) {
+    const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
+    this.#s = {
+      insert: p<[string, string, string, string, string | null, number, number]>(
+        `INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at)
+         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING *`,
+      ),
+      get: p<[number]>('SELECT * FROM tasks WHERE id = ?'),
+      byKey: p<[string]>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      ofDevice: p<[string, number, number]>('SELECT * FROM tasks WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
+      nextOpen: p<[string]>(`SELECT * FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') ORDER BY id LIMIT 1`),
+      openDevices: p<[]>(`SELECT DISTINCT device_id FROM tasks WHERE status IN ('queued', 'sent')`),
+      hasOpen: p<[string]>(`SELECT 1 FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') LIMIT 1`),
+      send: p<[number, number]>(`UPDATE tasks SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued' RETURNING *`),
+      requeue: p<[number]>(`UPDATE tasks SET status = 'queued' WHERE id = ? AND status = 'sent' RETURNING *`),
+      finish: p<[string, number, string | null, number | null, string | null, number, string]>(
+        `UPDATE tasks SET status = ?, finished_at = ?, result = ?, fault_code = ?, fault_message = ?
+         WHERE id = ? AND status = ? RETURNING *`,
+      ),
+      setResult: p<[string | null, number]>('UPDATE tasks SET result = ? WHERE id = ? RETURNING *'),
+      counts: p<[]>('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
+    };
+  }
+
+  insert(t: NewTask): Task {
+    return task(this.#s.insert.get(t.deviceId, t.request.kind, JSON.stringify(t.request), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt)!);
+  }
+
+  get(id: number): Task | undefined {
+    const r = this.#s.get.get(id);
+    return r && task(r);
+  }
+
+  byIdempotencyKey(key: string): Task | undefined {
+    const r = this.#s.byKey.get(key);
+    return r && task(r);
+  }
+
+  /** A device's tasks, newest first, with ids below `before`. */
+  ofDevice(deviceId: string, before: number, limit: number): Task[] {
+    return this.#s.ofDevice.all(deviceId, before, limit).map(task);
+  }
+
+  /** The head of the device's FIFO: its oldest queued or sent task. */
+  nextOpen(deviceId: string): Task | undefined {
+    const r = this.#s.nextOpen.get(deviceId);
+    return r && task(r);
+  }
+
+  hasOpen(deviceId: string): boolean {
+    return this.#s.hasOpen.get(deviceId) !== undefined;
+  }
+
+  devicesWithOpenTasks(): string[] {
+    return this.#s.openDevices.all().map((r) => r['device_id'] as string);
+  }
+
+  /** queued → sent; undefined when it was not queued any more. */
+  markSent(id: number, at: number): Task | undefined {
+    const r = this.#s.send.get(at, id);
+    return r && task(r);
+  }
+
+  /** sent → queued (its session was lost before the answer). */
+  requeue(id: number): Task | undefined {
+    const r = this.#s.requeue.get(id);
+    return r && task(r);
+  }
+
+  /** `from` → a finished status; undefined when the task was not in `from` any more. */
+  finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Task | undefined {
+    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(result), fault?.code ?? null, fault?.message ?? null, id, from);
+    return r && task(r);
+  }
+
+  setResult(id: number, result: unknown): Task | undefined {
+    const r = this.#s.setResult.get(JSON.stringify(result), id);
+    return r && task(r);
+  }
+
+  countsByStatus(): Record<string, number> {
+    return Object.fromEntries(this.#s.counts.all().map((r) => [r['status'] as string, r['n'] as number]));
+  }
+}

@@ -1,0 +1,55 @@
+import type { DownloadArgs, ParameterValue } from './cwmp-soap.js';
+
+/** What an operator (or provisioning) asks a device to do: one CWMP RPC each. */
+export type TaskRequest =
+  | { readonly kind: 'getParameterValues'; readonly names: readonly string[] }
+  | { readonly kind: 'setParameterValues'; readonly values: readonly ParameterValue[] }
+  | { readonly kind: 'getParameterNames'; readonly path: string; readonly nextLevel: boolean }
+  | { readonly kind: 'addObject'; readonly path: string }
+  | { readonly kind: 'deleteObject'; readonly path: string }
+  | { readonly kind: 'reboot' }
+  | { readonly kind: 'factoryReset' }
+  | ({ readonly kind: 'download' } & DownloadArgs)
+  /** Re-read a subtree (the device's whole tree without a path) into the last known values. */
+  | { readonly kind: 'refresh'; readonly path?: string };
+
+export type TaskKind = TaskRequest['kind'];
+
+export const TASK_KINDS = ['getParameterValues', 'setParameterValues', 'getParameterNames', 'addObject', 'deleteObject', 'reboot', 'factoryReset', 'download', 'refresh'] as const satisfies readonly TaskKind[];
+
+/** queued → sent → done | fault; queued → expired | cancelled; sent → queued when the session is lost. */
+export type TaskStatus = 'queued' | 'sent' | 'done' | 'fault' | 'expired' | 'cancelled';
+
+export const FINISHED: ReadonlySet<TaskStatus> = new Set(['done', 'fault', 'expired', 'cancelled']);
+
+export type TaskOrigin = 'api' | 'provisioning';
+
+export interface TaskFault {
+  /** CWMP fault code (9000–9899), or 0 when the failure is not the CPE's own fault code. */
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface Task {
+  readonly id: number;
+  readonly deviceId: string;
+  readonly request: TaskRequest;
+  readonly origin: TaskOrigin;
+  readonly status: TaskStatus;
+  readonly idempotencyKey: string | null;
+  /** Unix ms. */
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly sentAt: number | null;
+  readonly finishedAt: number | null;
+  /** How many CWMP sessions the RPC was sent in (a session lost before the answer sends it again). */
+  readonly attempts: number;
+  readonly result: unknown;
+  readonly fault: TaskFault | null;
+}
+
+/** The tree root a data model uses: TR-098 or TR-181. */
+export type DataModelRoot = 'InternetGatewayDevice.' | 'Device.';
+
+/** Parameter names whose values are secrets: never shown back by the API or logged. */
+export const isSecretParameter = (name: string): boolean => /Password$/.test(name);
