@@ -19,6 +19,7 @@ const variant = (k: string, properties: Record<string, unknown> = {}, required: 
 export const taskInputSchema = {
   type: 'object',
   required: ['kind'],
+  properties: { kind: { type: 'string' } },
   discriminator: { propertyName: 'kind' },
   oneOf: [
     variant('getParameterValues', { names: { type: 'array', minItems: 1, maxItems: 1000, items: name } }, ['names']),
