@@ -8,7 +8,7 @@ import { startInProcess } from './helpers/in-process.js';
 import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import { UdpPeer } from './helpers/udp.js';
 
-async function setup(t: Tap.Test) {
+async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }) {
   const d = await startInProcess(t.testdir(), { cwmp: { connection_request_retry: '1s', connection_request_timeout: '10s' } });
   t.teardown(() => d.daemon.stop());
   const dev = (await d.api('POST', '/v1/devices', { json: { id: 'stb-1', crPassword: 'crpass', cwmpPassword: 'cwmp-pw' } })).body;

@@ -16,7 +16,7 @@ t.test('tasks survive restarts: queued before a SIGTERM, or in flight at kill -9
       headers: { authorization: `Bearer ${token()}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
       body: json === undefined ? null : JSON.stringify(json),
     });
-    return { status: res.status, body: await res.json() };
+    return { status: res.status, body: (await res.json()) as { id: number } };
   };
   await api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'pw' });
   const a = await api('POST', '/v1/devices/stb-1/tasks', { kind: 'getParameterValues', names: ['A.B'] });

@@ -5,7 +5,7 @@ import type { ConfigOverrides } from './helpers/daemon.js';
 
 const IGD = 'InternetGatewayDevice.ManagementServer.';
 
-async function setup(t: Tap.Test, overrides: ConfigOverrides = {}) {
+async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }, overrides: ConfigOverrides = {}) {
   const d = await startInProcess(t.testdir(), overrides);
   t.teardown(() => d.daemon.stop());
   const cwmpUrl = `http://127.0.0.1:${d.daemon.management.address!.port}/acs`;
@@ -159,6 +159,9 @@ t.test('tasks: cancel, expiry, idempotency keys, validation, unknown device', as
   t.equal(again.status, 200, 'the same request with the same key: the same task');
   t.equal(again.body.id, a.body.id);
   t.match(await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'factoryReset', idempotencyKey: 'k1' } }), { status: 409, body: { error: 'idempotency-conflict' } });
+  await addDevice(d, 'stb-2');
+  t.equal((await d.api('POST', '/v1/devices/stb-2/tasks', { json: { kind: 'factoryReset', idempotencyKey: 'k1' } })).status, 201, 'keys are per device');
+  t.match(await d.api('GET', '/v1/devices/nope/tasks'), { status: 404 });
 
   t.match(await d.api('POST', `/v1/tasks/${a.body.id}/cancel`), { status: 200, body: { status: 'cancelled' } });
   t.match(await d.api('POST', `/v1/tasks/${a.body.id}/cancel`), { status: 409, body: { error: 'not-cancellable' } });

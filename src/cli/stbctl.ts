@@ -5,6 +5,7 @@ import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
 import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
+import { taskCommands } from './stbctl/task-commands.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 const program = new Command('stbctl')
@@ -21,6 +22,7 @@ statusCommand(program);
 deviceCommands(program);
 importCommand(program);
 poolCommands(program);
+taskCommands(program);
 
 try {
   await program.parseAsync();

@@ -61,17 +61,17 @@ export class TaskQueue {
   }
 
   /**
-   * Queues a task. With an idempotency key already used: the same request for the same device gives the
-   * existing task (`created: false`); anything else is a conflict.
+   * Queues a task. With an idempotency key the device already used: the same request gives the existing
+   * task (`created: false`); another request is a conflict. Keys are per device.
    */
   queue(deviceId: string, request: TaskRequest, opts: QueueOptions = {}): { task: Task; created: boolean } {
     const { repo, clock, scheduler } = this.#d;
     if (!this.#d.deviceExists(deviceId)) throw new TaskError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`);
     const key = opts.idempotencyKey ?? null;
     const outcome = repo.db.transaction(() => {
-      const existing = key === null ? undefined : repo.byIdempotencyKey(key);
+      const existing = key === null ? undefined : repo.byIdempotencyKey(deviceId, key);
       if (existing) {
-        if (existing.deviceId !== deviceId || !isDeepStrictEqual(existing.request, request)) {
+        if (!isDeepStrictEqual(existing.request, request)) {
           throw new TaskError('idempotency-conflict', `idempotency key ${JSON.stringify(key)} was used for task ${existing.id}, a different request`);
         }
         return { task: existing, created: false };

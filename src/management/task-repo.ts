@@ -40,7 +40,7 @@ export class TaskRepo {
          VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING *`,
       ),
       get: p<[number]>('SELECT * FROM tasks WHERE id = ?'),
-      byKey: p<[string]>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      byKey: p<[string, string]>('SELECT * FROM tasks WHERE device_id = ? AND idempotency_key = ?'),
       ofDevice: p<[string, number, number]>('SELECT * FROM tasks WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
       nextOpen: p<[string]>(`SELECT * FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') ORDER BY id LIMIT 1`),
       openDevices: p<[]>(`SELECT DISTINCT device_id FROM tasks WHERE status IN ('queued', 'sent')`),
@@ -65,8 +65,8 @@ export class TaskRepo {
     return r && task(r);
   }
 
-  byIdempotencyKey(key: string): Task | undefined {
-    const r = this.#s.byKey.get(key);
+  byIdempotencyKey(deviceId: string, key: string): Task | undefined {
+    const r = this.#s.byKey.get(deviceId, key);
     return r && task(r);
   }
 

@@ -157,7 +157,7 @@ export const MIGRATIONS: readonly Migration[] = [
         request         TEXT NOT NULL,
         origin          TEXT NOT NULL CHECK (origin IN ('api', 'provisioning')),
         status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'done', 'fault', 'expired', 'cancelled')),
-        idempotency_key TEXT UNIQUE,
+        idempotency_key TEXT,
         created_at      INTEGER NOT NULL,
         expires_at      INTEGER NOT NULL,
         sent_at         INTEGER,
@@ -170,6 +170,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Per-device FIFO of open work, and the devices that have any.
       CREATE INDEX tasks_open ON tasks (device_id, id) WHERE status IN ('queued', 'sent');
       CREATE INDEX tasks_device ON tasks (device_id, id);
+      -- Idempotency keys are the caller's, per device (a bulk run reuses one key for many devices).
+      CREATE UNIQUE INDEX tasks_idempotency ON tasks (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
     `,
   },
 ];

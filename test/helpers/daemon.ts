@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const STBD = join(ROOT, 'bin', 'stbd');
 export const STBCTL = join(ROOT, 'bin', 'stbctl');
+export const STBSIM = join(ROOT, 'bin', 'stbsim');
 
 export type ConfigOverrides = Record<string, Record<string, string | number | boolean>>;
 
@@ -58,8 +59,10 @@ export interface SpawnedDaemon {
 }
 
 /** Runs bin/stbd (the real, built daemon) and waits for its "stbd started" line. */
-export async function spawnDaemon(configFile: string): Promise<SpawnedDaemon> {
-  const proc = spawn(STBD, ['--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+export async function spawnDaemon(configFile: string, opts: { wrap?: readonly string[] } = {}): Promise<SpawnedDaemon> {
+  // `wrap` runs it under another command, e.g. `ip netns exec NS`.
+  const [cmd, ...args] = [...(opts.wrap ?? []), STBD, '--config', configFile];
+  const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
   const logs: string[] = [];
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

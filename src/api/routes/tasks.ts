@@ -24,7 +24,7 @@ function refused(err: unknown): never {
 }
 
 /** Tasks: queue a CWMP command for a device, read it (long-poll with ?wait=SECONDS), list, cancel. */
-export function taskRoutes(app: FastifyInstance, { management }: ApiDeps): void {
+export function taskRoutes(app: FastifyInstance, { management, registry }: ApiDeps): void {
   const validator = new TaskInputValidator();
   const view = (t: Task) => taskView(t, management.pending(t));
   const waited = async (t: Task, seconds: number) => view((await management.tasks.wait(t.id, seconds * 1000)) ?? t);
@@ -61,6 +61,7 @@ export function taskRoutes(app: FastifyInstance, { management }: ApiDeps): void 
       },
     },
     async (req) => {
+      if (!registry.get(req.params.id)) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
       const tasks = management.tasks.ofDevice(req.params.id, req.query.before, req.query.limit);
       return { tasks: tasks.map(view), next: tasks.length === req.query.limit ? (tasks.at(-1)?.id ?? null) : null };
     },

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import type { DeviceCredentials } from '../../devices/device.js';
-import type { DeviceView } from '../../api/views.js';
+import type { DeviceView, managementView } from '../../api/views.js';
 import { contextOf } from './context.js';
 import { formatPairs, formatTable } from './output.js';
+
+type ManagementView = ReturnType<typeof managementView>;
 
 const path = (id: string) => `/v1/devices/${encodeURIComponent(id)}`;
 const binding = (d: DeviceView) => (d.binding ? `${d.binding.address}:${d.binding.port}` : '-');
@@ -21,6 +23,29 @@ function devicePairs(d: DeviceView): [string, string][] {
     ['created', d.createdAt],
     ['updated', d.updatedAt],
   ];
+}
+
+const yesNo = (v: boolean | null) => (v === null ? 'unknown' : v ? 'yes' : 'no');
+
+/** What the management channel knows: the last Inform, NAT detection, and the last known parameter values. */
+function managementText(m: ManagementView): string {
+  const info = m.deviceInfo;
+  const pairs = formatPairs([
+    ['last inform', m.lastInformAt ?? 'never'],
+    ['last events', m.lastEvents.length > 0 ? m.lastEvents.join(', ') : '-'],
+    ['device info', info ? `${info.manufacturer} ${info.oui}-${info.productClass}-${info.serialNumber}` : '-'],
+    ['data model', m.dataModel ?? '-'],
+    ['cwmp version', m.cwmpVersion ?? '-'],
+    ['source address', m.sourceAddress ?? '-'],
+    ['conn. request url', m.connectionRequestUrl ?? '-'],
+    ['behind nat', m.behindNat && m.natId ? `yes (nat id ${m.natId})` : yesNo(m.behindNat)],
+    ['keepalive provisioned', yesNo(m.keepaliveProvisioned)],
+  ]);
+  const params =
+    m.parameters.length === 0
+      ? 'last known parameters: none (stbctl refresh ID reads them)\n'
+      : `last known parameters:\n${formatTable(['NAME', 'VALUE', 'UPDATED'], m.parameters.map((p) => [p.name, p.value, p.updatedAt ?? '-']))}`;
+  return `\nmanagement (TR-069):\n${pairs}\n${params}`;
 }
 
 export function deviceCommands(program: Command): void {
@@ -55,12 +80,13 @@ export function deviceCommands(program: Command): void {
 
   device
     .command('show <id>')
-    .description('show one device: presence and usernames (never passwords)')
+    .description('show one device: presence, usernames (never passwords), its last Inform and its last known parameter values')
     .action(async (id: string, _opts, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const d = await ctx.client.request<DeviceView>('GET', path(id));
+      const d = await ctx.client.request<DeviceView & { management?: ManagementView }>('GET', path(id));
       if (ctx.json) return ctx.printJson(d);
       ctx.print(formatPairs(devicePairs(d)));
+      if (d.management) ctx.print(managementText(d.management));
     });
 
   device

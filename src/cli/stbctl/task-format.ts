@@ -1,0 +1,95 @@
+import type { taskView } from '../../api/views.js';
+import { formatTable } from './output.js';
+
+/** A task as the API shows it (GET /v1/tasks/N). */
+export type TaskView = ReturnType<typeof taskView>;
+
+interface Parameters {
+  readonly parameters?: readonly { readonly name: string; readonly value?: string; readonly writable?: boolean }[];
+}
+interface Status {
+  readonly status?: number;
+  readonly instanceNumber?: number;
+  readonly startTime?: string | null;
+  readonly completeTime?: string | null;
+  readonly transfer?: { readonly faultCode: number; readonly faultString: string };
+}
+
+/** Queued or sent: the device has not answered yet. */
+export const isOpen = (t: Pick<TaskView, 'status'>): boolean => t.status === 'queued' || t.status === 'sent';
+
+/** What `--json` prints for one task: `{id, status, result?, fault?, pending?}`. */
+export function briefOf(t: TaskView) {
+  return {
+    id: t.id,
+    status: t.status,
+    ...(t.result === undefined ? {} : { result: t.result }),
+    ...(t.fault === undefined ? {} : { fault: t.fault }),
+    ...(t.pending === undefined ? {} : { pending: t.pending }),
+  };
+}
+
+/** A CWMP fault as one phrase; code 0 is a failure that is not the CPE's own fault code. */
+export const faultText = (f: { code: number; message: string }): string => (f.code === 0 ? f.message : `fault ${f.code}: ${f.message}`);
+
+const statusNote = (status: number | undefined) => (status === 1 ? '; takes effect after a reboot (status 1)' : ` (status ${status ?? 0})`);
+
+/** Why a task is not done, in one phrase (fault, expiry, cancellation, or why it still waits). */
+export function problemOf(t: TaskView): string {
+  if (t.fault) return faultText(t.fault);
+  if (t.status === 'expired') return `expired at ${t.expiresAt} before the device called in`;
+  if (t.status === 'cancelled') return 'cancelled';
+  return t.pending ?? t.status;
+}
+
+/** A done task's result as a person reads it: tables for parameter lists, a line otherwise. */
+export function renderResult(t: TaskView): string {
+  const r = (t.result ?? {}) as Parameters & Status;
+  const req = t.request;
+  switch (req.kind) {
+    case 'getParameterValues':
+    case 'refresh': {
+      const params = r.parameters ?? [];
+      if (params.length === 0) return 'no parameters\n';
+      return formatTable(['NAME', 'VALUE'], params.map((p) => [p.name, p.value ?? '']));
+    }
+    case 'getParameterNames': {
+      const params = r.parameters ?? [];
+      if (params.length === 0) return 'no parameters\n';
+      return formatTable(['NAME', 'WRITABLE'], params.map((p) => [p.name, p.writable ? 'yes' : 'no']));
+    }
+    case 'setParameterValues':
+      return `applied${statusNote(r.status)}\n`;
+    case 'addObject':
+      return `created ${req.path}${r.instanceNumber ?? '?'}.${statusNote(r.status)}\n`;
+    case 'deleteObject':
+      return `deleted ${req.path}${statusNote(r.status)}\n`;
+    case 'reboot':
+      return `done: ${t.device} accepted the reboot\n`;
+    case 'factoryReset':
+      return `done: ${t.device} accepted the factory reset\n`;
+    case 'download':
+      return `${downloadText(t, r)}\n`;
+  }
+}
+
+function downloadText(t: TaskView, r: Status): string {
+  if (r.status !== 1) return `download complete (started ${r.startTime ?? '?'}, completed ${r.completeTime ?? '?'})`;
+  if (r.transfer) return 'download complete (reported later in a TransferComplete)';
+  return `download accepted; the device reports completion later in a TransferComplete (see: stbctl task show ${t.id})`;
+}
+
+/** A task's outcome in one line, for tables: a short result, the fault, or why it is still pending. */
+export function detailOf(t: TaskView): string {
+  if (t.status !== 'done') return problemOf(t);
+  const r = (t.result ?? {}) as Parameters & Status;
+  switch (t.kind) {
+    case 'getParameterValues':
+      return (r.parameters ?? []).map((p) => `${p.name}=${p.value ?? ''}`).join(', ');
+    case 'refresh':
+    case 'getParameterNames':
+      return `${r.parameters?.length ?? 0} parameters`;
+    default:
+      return renderResult(t).trimEnd();
+  }
+}

@@ -1,0 +1,186 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CWMP_VERSIONS } from '../sim/cpe-soap.js';
+import { credentialsOf, deviceIds, simDeviceCsv } from '../sim/credentials.js';
+import { DEFAULTS, parseHostPort, resolveOptions, SimOptionError, type SimulatorOptions } from '../sim/options.js';
+import { Simulator } from '../sim/simulator.js';
+import { statusLine } from '../sim/status-line.js';
+import { packageVersion } from '../version.js';
+import { ApiClient } from './stbctl/api-client.js';
+import { CliError } from './stbctl/cli-error.js';
+import { resolveTarget, type TargetOptions } from './stbctl/target.js';
+
+/** Exit codes: 0 success, 1 the run failed (e.g. registration), 2 the command line was wrong. */
+
+const number = (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
+  return n;
+};
+const hostPort = (v: string) => {
+  try {
+    return parseHostPort(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+interface RawOptions extends TargetOptions {
+  count: number;
+  start: number;
+  prefix: string;
+  secret: string;
+  dataModel: NonNullable<SimulatorOptions['dataModel']>;
+  acs: string;
+  auth: NonNullable<SimulatorOptions['auth']>;
+  cwmpVersion: NonNullable<SimulatorOptions['cwmpVersion']>;
+  informInterval: number;
+  keepaliveInterval?: number;
+  rebootDelay: number;
+  downloadDelay: number;
+  sessionTimeout: number;
+  retryDelay: number;
+  behindNat: boolean;
+  bind: string;
+  advertiseHost?: string;
+  httpCr: boolean;
+  stun?: { host: string; port: number };
+  bootInform: boolean;
+  loss: number;
+  dropCr: number;
+  responseDelay: number;
+  faultRate: number;
+  register: boolean;
+}
+
+function simulatorOptions(o: RawOptions): SimulatorOptions {
+  return {
+    count: o.count,
+    start: o.start,
+    prefix: o.prefix,
+    secret: o.secret,
+    dataModel: o.dataModel,
+    acsUrl: o.acs,
+    auth: o.auth,
+    cwmpVersion: o.cwmpVersion,
+    informIntervalS: o.informInterval,
+    rebootDelayMs: o.rebootDelay,
+    downloadDelayMs: o.downloadDelay,
+    sessionTimeoutMs: o.sessionTimeout,
+    retryDelayMs: o.retryDelay,
+    behindNat: o.behindNat,
+    bind: o.bind,
+    httpCr: o.httpCr,
+    bootInform: o.bootInform,
+    loss: o.loss,
+    dropCr: o.dropCr,
+    responseDelayMs: o.responseDelay,
+    faultRate: o.faultRate,
+    ...(o.keepaliveInterval !== undefined ? { keepaliveIntervalS: o.keepaliveInterval } : {}),
+    ...(o.advertiseHost !== undefined ? { advertiseHost: o.advertiseHost } : {}),
+    ...(o.stun ? { stun: o.stun } : {}),
+  };
+}
+
+/** The identity options, shared by the run and `csv`. */
+function identityOptions(cmd: Command): Command {
+  return cmd
+    .option('-n, --count <n>', 'number of simulated STBs', number, DEFAULTS.count)
+    .option('--start <i>', 'index of the first STB (ids are PREFIX + index zero-padded to 4 digits)', number, DEFAULTS.start)
+    .option('--prefix <text>', 'device id prefix', DEFAULTS.prefix)
+    .option('--secret <text>', 'secret all credentials are derived from (HMAC-SHA256), so stbd can be told them', DEFAULTS.secret);
+}
+
+/** POST /v1/devices for every device; 409 (already registered) is fine. */
+async function register(o: RawOptions): Promise<void> {
+  const client = new ApiClient(resolveTarget(o, process.env));
+  const ids = deviceIds(o);
+  let created = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      try {
+        await client.request('POST', '/v1/devices', { json: { id, ...credentialsOf(o.secret, id) } });
+        created++;
+      } catch (err) {
+        if (!(err instanceof CliError && err.code === 'conflict')) throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, ids.length) }, worker));
+  process.stderr.write(`stbsim: registered ${created} device(s) with stbd at ${client.target.baseUrl} (${ids.length - created} already there)\n`);
+}
+
+async function run(o: RawOptions): Promise<void> {
+  const options = simulatorOptions(o);
+  resolveOptions(options); // a bad value is a usage error: before registering anything
+  if (o.register) await register(o);
+  const sim = new Simulator(options);
+  await sim.start();
+  const n = sim.devices.length;
+  process.stderr.write(`stbsim: ${n} STB(s) ${sim.devices[0]?.id}…${sim.devices.at(-1)?.id} → ACS ${sim.options.acsUrl}, CR ports on ${sim.options.bind}\n`);
+  const status = setInterval(() => process.stderr.write(`stbsim: ${statusLine(n, sim.stats)}\n`), 5000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  clearInterval(status);
+  await sim.stop();
+  process.stderr.write(`stbsim: stopped. ${statusLine(n, sim.stats)}\n`);
+}
+
+const program = identityOptions(
+  new Command('stbsim')
+    .description(
+      'Simulates set-top boxes for stbd: each STB sends STUN keepalives (TR-111) from its own UDP port, takes UDP ' +
+        '(and with --http-cr HTTP) Connection Requests on that port, and runs CWMP (TR-069) sessions against the ACS. ' +
+        'Runs until SIGINT/SIGTERM, with a status line every 5 s on stderr.',
+    )
+    .version(packageVersion()),
+)
+  .addOption(new Option('--data-model <model>', 'TR-098 (InternetGatewayDevice.), TR-181 (Device.) or both alternately').choices(['tr098', 'tr181', 'mixed']).default(DEFAULTS.dataModel))
+  .option('--acs <url>', 'ACS (stbd CWMP endpoint) URL', DEFAULTS.acsUrl)
+  .addOption(new Option('--auth <scheme>', 'CWMP HTTP authentication: answer Digest challenges, or send Basic up front').choices(['digest', 'basic']).default(DEFAULTS.auth))
+  .addOption(new Option('--cwmp-version <v>', 'CWMP namespace version of our messages (urn:dslforum-org:cwmp-V)').choices([...CWMP_VERSIONS]).default(DEFAULTS.cwmpVersion))
+  .option('--inform-interval <s>', 'periodic Inform interval in seconds (PeriodicInformInterval, until the ACS sets it)', number, DEFAULTS.informIntervalS)
+  .option('--keepalive-interval <s>', 'STUN keepalive period in seconds (default: STUNMinimumKeepAlivePeriod, 30)', number)
+  .option('--stun <host:port>', 'pre-provision STUN: keepalives to this server from the start (else when the ACS enables them)', hostPort)
+  .option('--behind-nat', 'report NATDetected=true whenever STUN is on (loopback has no real NAT)', false)
+  .option('--bind <ip>', 'local address of the STBs\' UDP/HTTP sockets', DEFAULTS.bind)
+  .option('--advertise-host <host>', 'host in ConnectionRequestURL (default: --bind)')
+  .option('--http-cr', 'also accept HTTP connection requests (Digest, realm "stbsim") on each STB\'s port, over TCP', false)
+  .option('--no-boot-inform', 'do not Inform at start; wait for a connection request or the periodic timer')
+  .option('--reboot-delay <ms>', 'how long a Reboot keeps the STB down', number, DEFAULTS.rebootDelayMs)
+  .option('--download-delay <ms>', 'time from a Download to its TransferComplete', number, DEFAULTS.downloadDelayMs)
+  .option('--session-timeout <ms>', 'how long to wait for each ACS answer before the session fails', number, DEFAULTS.sessionTimeoutMs)
+  .option('--retry-delay <ms>', 'base of the retry backoff after a failed session (n-th retry: base·2^(n-1) to twice that)', number, DEFAULTS.retryDelayMs)
+  .option('--loss <p>', 'probability of losing each incoming UDP connection request and each outgoing STUN packet', number, DEFAULTS.loss)
+  .option('--drop-cr <n>', 'drop the first N UDP connection requests each STB receives', number, DEFAULTS.dropCr)
+  .option('--response-delay <ms>', 'wait this long before answering each RPC', number, DEFAULTS.responseDelayMs)
+  .option('--fault-rate <p>', 'probability of answering an RPC with fault 9002 (Internal error)', number, DEFAULTS.faultRate)
+  .option('--register', 'first register the STBs with stbd\'s admin API (409 already registered is fine)', false)
+  .option('-c, --config <file>', 'with --register: read [api] listen and [api] token_file from this stbd config file')
+  .option('--api <url>', 'with --register: admin API base URL (env STBD_API)')
+  .option('--token <token>', 'with --register: admin API bearer token (env STBD_TOKEN)')
+  .allowExcessArguments(false)
+  .exitOverride()
+  .action(async (_opts, cmd: Command) => run(cmd.opts<RawOptions>()));
+
+program
+  .command('csv')
+  .description('print the device CSV for `stbctl devices import FILE` (ids and credentials of --count STBs) and exit')
+  .action((_opts, cmd: Command) => {
+    const o = cmd.optsWithGlobals<RawOptions>();
+    resolveOptions({ count: o.count, start: o.start });
+    process.stdout.write(simDeviceCsv(o));
+  });
+
+try {
+  await program.parseAsync();
+  process.exit(0);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`stbsim: ${message}\n`);
+  process.exit(err instanceof SimOptionError || (err instanceof CliError && err.code === 'bad-usage') ? 2 : 1);
+}
