@@ -18,7 +18,7 @@ t.test('through a real NAT: the command reaches the STB only when the connection
   });
   const daemon = await spawnDaemon(config, { wrap: net.wrap(net.server) });
   t.teardown(() => daemon.stop('SIGKILL'));
-  const inServer = (bin: string, ...args: string[]) => run('ip', [...net.wrap(net.server), bin, ...args]);
+  const inServer = (bin: string, ...args: string[]) => run('ip', [...net.wrap(net.server).slice(1), bin, ...args]);
   const ctl = async (...args: string[]) => {
     const r = await inServer(STBCTL, '--config', config, '--api', daemon.url, ...args, '--json');
     return { code: r.code, body: JSON.parse(r.stdout || 'null'), stderr: r.stderr };
@@ -34,7 +34,7 @@ t.test('through a real NAT: the command reaches the STB only when the connection
   const [id, , , crUser, crPass] = row!.split(',') as [string, string, string, string, string];
 
   // The STB boots at home with STUN off: the daemon must find it behind NAT and provision keepalives.
-  const stb: ChildProcess = spawn('ip', [...net.wrap(net.home), STBSIM, ...sim, '--acs', `http://${NatTopology.SERVER}:7547/`, '--bind', NatTopology.HOME, '--keepalive-interval', '1'], {
+  const stb: ChildProcess = spawn('ip', [...net.wrap(net.home).slice(1), STBSIM, ...sim, '--acs', `http://${NatTopology.SERVER}:7547/`, '--bind', NatTopology.HOME, '--keepalive-interval', '1'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     cwd: ROOT,
   });

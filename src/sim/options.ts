@@ -1,0 +1,110 @@
+import { isIP } from 'node:net';
+import { CWMP_VERSIONS, type CwmpVersion } from './cpe-soap.js';
+
+export type DataModelChoice = 'tr098' | 'tr181' | 'mixed';
+
+/** Everything a Simulator can be told; every field has a default (see DEFAULTS). */
+export interface SimulatorOptions {
+  readonly count?: number;
+  readonly start?: number;
+  readonly prefix?: string;
+  readonly secret?: string;
+  readonly dataModel?: DataModelChoice;
+  readonly acsUrl?: string;
+  readonly auth?: 'digest' | 'basic';
+  readonly cwmpVersion?: CwmpVersion;
+  readonly informIntervalS?: number;
+  /** Overrides STUNMinimumKeepAlivePeriod as the keepalive period (seconds; fractions allowed). */
+  readonly keepaliveIntervalS?: number;
+  readonly rebootDelayMs?: number;
+  readonly downloadDelayMs?: number;
+  /** How long to wait for the ACS's answer to one POST before the session counts as failed. */
+  readonly sessionTimeoutMs?: number;
+  /** TR-069 retry backoff base (m): the n-th retry waits m·2^(n-1) to twice that. */
+  readonly retryDelayMs?: number;
+  readonly behindNat?: boolean;
+  readonly bind?: string;
+  /** The host in ConnectionRequestURL; default: `bind`. */
+  readonly advertiseHost?: string;
+  readonly httpCr?: boolean;
+  /** Pre-provisioned STUN server. */
+  readonly stun?: { readonly host: string; readonly port: number };
+  /** Inform ("1 BOOT") at start; false waits for a connection request or the periodic timer. */
+  readonly bootInform?: boolean;
+  readonly loss?: number;
+  readonly dropCr?: number;
+  readonly responseDelayMs?: number;
+  readonly faultRate?: number;
+  readonly random?: () => number;
+  /** Unix ms (CurrentTime, UpTime, TransferComplete times). */
+  readonly now?: () => number;
+}
+
+type Filled<T> = { readonly [K in keyof T]-?: T[K] };
+export type ResolvedOptions = Filled<Omit<SimulatorOptions, 'keepaliveIntervalS' | 'advertiseHost' | 'stun'>> &
+  Pick<SimulatorOptions, 'keepaliveIntervalS' | 'stun'> & { readonly advertiseHost: string };
+
+export const DEFAULTS = {
+  count: 1,
+  start: 1,
+  prefix: 'sim-',
+  secret: 'stbsim',
+  dataModel: 'tr098',
+  acsUrl: 'http://127.0.0.1:7547/',
+  auth: 'digest',
+  cwmpVersion: '1-0',
+  informIntervalS: 300,
+  rebootDelayMs: 500,
+  downloadDelayMs: 1000,
+  sessionTimeoutMs: 30_000,
+  retryDelayMs: 5000,
+  behindNat: false,
+  bind: '127.0.0.1',
+  httpCr: false,
+  bootInform: true,
+  loss: 0,
+  dropCr: 0,
+  responseDelayMs: 0,
+  faultRate: 0,
+} as const satisfies SimulatorOptions;
+
+/** A bad option value, named by its command-line flag. */
+export class SimOptionError extends Error {
+  override name = 'SimOptionError';
+}
+
+const fail = (flag: string, want: string, got: unknown): never => {
+  throw new SimOptionError(`${flag} must be ${want}, got ${JSON.stringify(got)}`);
+};
+const integer = (flag: string, v: number, min: number) => (Number.isSafeInteger(v) && v >= min ? v : fail(flag, min === 0 ? 'an integer ≥ 0' : `an integer ≥ ${min}`, v));
+const nonNegative = (flag: string, v: number) => (Number.isFinite(v) && v >= 0 ? v : fail(flag, 'a number ≥ 0', v));
+const probability = (flag: string, v: number) => (Number.isFinite(v) && v >= 0 && v <= 1 ? v : fail(flag, 'a probability between 0 and 1', v));
+
+/** Fills in the defaults and checks every value. @throws SimOptionError */
+export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
+  const r = { ...DEFAULTS, random: Math.random, now: Date.now, ...o };
+  integer('--count', r.count, 1);
+  integer('--start', r.start, 0);
+  integer('--inform-interval', r.informIntervalS, 0);
+  for (const [flag, v] of [['--reboot-delay', r.rebootDelayMs], ['--download-delay', r.downloadDelayMs], ['--response-delay', r.responseDelayMs], ['--retry-delay', r.retryDelayMs]] as const) nonNegative(flag, v);
+  if (!(r.sessionTimeoutMs > 0)) fail('--session-timeout', 'a number > 0', r.sessionTimeoutMs);
+  if (r.keepaliveIntervalS !== undefined && !(r.keepaliveIntervalS > 0)) fail('--keepalive-interval', 'a number of seconds > 0', r.keepaliveIntervalS);
+  integer('--drop-cr', r.dropCr, 0);
+  probability('--loss', r.loss);
+  probability('--fault-rate', r.faultRate);
+  if (!['tr098', 'tr181', 'mixed'].includes(r.dataModel)) fail('--data-model', 'tr098, tr181 or mixed', r.dataModel);
+  if (!['digest', 'basic'].includes(r.auth)) fail('--auth', 'digest or basic', r.auth);
+  if (!(CWMP_VERSIONS as readonly string[]).includes(r.cwmpVersion)) fail('--cwmp-version', `one of ${CWMP_VERSIONS.join(', ')}`, r.cwmpVersion);
+  if (isIP(r.bind) === 0) fail('--bind', 'an IP address', r.bind);
+  if (!/^https?:\/\/[^/]+/.test(r.acsUrl) || !URL.canParse(r.acsUrl)) fail('--acs', 'an http:// URL', r.acsUrl);
+  if (r.stun && (r.stun.host === '' || !Number.isInteger(r.stun.port) || r.stun.port < 1 || r.stun.port > 65535)) fail('--stun', 'HOST:PORT', `${r.stun.host}:${r.stun.port}`);
+  return { ...r, advertiseHost: o.advertiseHost ?? r.bind };
+}
+
+/** "HOST:PORT" or "[IPv6]:PORT" → parts. @throws SimOptionError */
+export function parseHostPort(text: string, flag = '--stun'): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) return fail(flag, 'HOST:PORT (e.g. 127.0.0.1:3478)', text);
+  return { host: (m[1] ?? m[2]) as string, port };
+}

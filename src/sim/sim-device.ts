@@ -1,0 +1,422 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TransportAddress } from '../stun/address.js';
+import { MessageType } from '../stun/constants.js';
+import { decode, DecodeError } from '../stun/decode.js';
+import type { CpeSoap, AcsMessage, CwmpVersion } from './cpe-soap.js';
+import { credentialsOf, type SimCredentials } from './credentials.js';
+import { CwmpAgent, type InformEvent } from './cwmp-agent.js';
+import { CwmpFault, FaultCode } from './cwmp-fault.js';
+import { runSession } from './cwmp-session.js';
+import { type DataModel, MANUFACTURER, MODEL_PATHS, type ModelPaths, OUI, PRODUCT_CLASS, treeDefinition } from './data-model.js';
+import { HttpCrServer } from './http-cr-server.js';
+import type { ResolvedOptions } from './options.js';
+import { ParamTree } from './param-tree.js';
+import { type AfterSession, handleRpc } from './rpc-handler.js';
+import { SessionHttp } from './session-http.js';
+import type { SimEventMap, SimStats } from './sim-events.js';
+import { type StunConfig, StunAgent } from './stun-agent.js';
+import { UdpCrValidator } from './udp-cr.js';
+
+export interface SimDeviceDeps {
+  readonly id: string;
+  readonly model: DataModel;
+  readonly options: ResolvedOptions;
+  readonly stats: SimStats;
+  readonly soap: CpeSoap;
+  emit<K extends keyof SimEventMap>(event: K, ...args: SimEventMap[K]): void;
+}
+
+interface PendingTransfer {
+  readonly commandKey: string;
+  readonly faultCode: number;
+  readonly faultString: string;
+  readonly startTime: string;
+  readonly completeTime: string;
+}
+
+const ev = (code: string, commandKey = ''): InformEvent => ({ code, commandKey });
+const BOOT = ev('1 BOOT');
+const BOOTSTRAP = ev('0 BOOTSTRAP');
+
+/**
+ * One simulated STB: its parameter tree, the UDP socket that sends STUN keepalives and receives UDP
+ * Connection Requests, an optional HTTP connection-request endpoint on the same port number, and the
+ * CWMP agent that opens sessions and answers RPCs.
+ */
+export class SimDevice {
+  readonly id: string;
+  readonly model: DataModel;
+  readonly credentials: SimCredentials;
+  readonly tree: ParamTree;
+  readonly paths: ModelPaths;
+  /** The last session: its Inform events, outcome and the RPCs it carried. */
+  lastSession: SimEventMap['session-end'][0] | undefined;
+
+  readonly #d: SimDeviceDeps;
+  readonly #o: ResolvedOptions;
+  readonly #stun: StunAgent;
+  readonly #agent: CwmpAgent;
+  readonly #cr = new UdpCrValidator();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #socket: Socket | undefined;
+  #http: HttpCrServer | undefined;
+  #abort: AbortController | undefined;
+  #crReceived = 0;
+  #down = false;
+  #bootedAt = 0;
+  #bootstrapped = false;
+  #informId = 0;
+  #stunKey = '';
+  #periodicKey = '';
+  #transfer: PendingTransfer | undefined;
+
+  constructor(deps: SimDeviceDeps) {
+    this.#d = deps;
+    this.#o = deps.options;
+    this.id = deps.id;
+    this.model = deps.model;
+    this.credentials = credentialsOf(this.#o.secret, deps.id);
+    this.paths = MODEL_PATHS[deps.model];
+    const c = this.credentials;
+    const stun = this.#o.stun ? { ...this.#o.stun, username: c.stunUsername, password: c.stunPassword } : undefined;
+    this.tree = new ParamTree(
+      treeDefinition(deps.model, {
+        id: deps.id,
+        acsUrl: this.#o.acsUrl,
+        cwmpUsername: c.cwmpUsername,
+        cwmpPassword: c.cwmpPassword,
+        crUsername: c.crUsername,
+        crPassword: c.crPassword,
+        informIntervalS: this.#o.informIntervalS,
+        wanAddress: this.#o.advertiseHost,
+        ...(stun ? { stun } : {}),
+      }),
+    );
+    this.#stun = new StunAgent({
+      send: (bytes, port, host) => this.#socket?.send(bytes, port, host, () => {}),
+      onBinding: (address, changed) => this.#onBinding(address, changed),
+      onOutcome: (o) => {
+        const s = this.#d.stats;
+        if (o === 'sent') s.stunSent++;
+        else if (o === 'lost') s.stunLost++;
+        else if (o === 'timeout') s.stunTimeouts++;
+        else s.stunResponses++;
+        if (o === 'unauthorized') s.stun401++;
+        this.#d.emit('stun', { device: this.id, outcome: o });
+      },
+      loss: this.#o.loss,
+      random: this.#o.random,
+    });
+    this.#agent = new CwmpAgent({
+      session: (events, retryCount) => this.#session(events, retryCount),
+      abort: () => this.#abort?.abort(),
+      random: this.#o.random,
+      retryDelayMs: this.#o.retryDelayMs,
+    });
+  }
+
+  /** The UDP (and HTTP) connection-request port. */
+  get crPort(): number | undefined {
+    return this.#socket?.address().port;
+  }
+
+  /** The mapped address of the last STUN success response. */
+  get stunBinding(): TransportAddress | undefined {
+    return this.#stun.binding;
+  }
+
+  /** Events not yet delivered by an Inform. */
+  get pendingEvents(): readonly InformEvent[] {
+    return this.#agent.pending;
+  }
+
+  /** True between a reboot's "down" and "up". */
+  get rebooting(): boolean {
+    return this.#down;
+  }
+
+  #ms(name: string): string {
+    return `${this.paths.root}ManagementServer.${name}`;
+  }
+
+  async start(): Promise<void> {
+    const socket = createSocket(isIPv6(this.#o.bind) ? 'udp6' : 'udp4');
+    socket.on('message', (msg) => this.#onDatagram(msg));
+    // Send failures (unreachable STUN server, say) are the network's business: keepalives retransmit.
+    socket.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, this.#o.bind, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.#socket = socket;
+    const port = socket.address().port;
+    if (this.#o.httpCr) {
+      this.#http = new HttpCrServer({
+        credentials: () => this.#crCredentials(),
+        onAccepted: () => this.#crAccepted('http'),
+        onRejected: () => {
+          this.#d.stats.crRejected['bad-auth']++;
+          this.#d.emit('cr-rejected', { device: this.id, transport: 'http', reason: 'bad-auth' });
+        },
+      });
+      await this.#http.listen(port, this.#o.bind);
+    }
+    const host = isIPv6(this.#o.advertiseHost) ? `[${this.#o.advertiseHost}]` : this.#o.advertiseHost;
+    this.tree.setInternal(this.#ms('ConnectionRequestURL'), `http://${host}:${port}/`);
+    const events = this.#bootstrapped ? [BOOT] : [BOOTSTRAP, BOOT];
+    this.#bootstrapped = true;
+    this.#boot(events, this.#o.bootInform);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#stun.stop();
+    this.#stunKey = '';
+    await this.#agent.stop();
+    await this.#http?.close();
+    this.#http = undefined;
+    const socket = this.#socket;
+    this.#socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /**
+   * SetParameterValues as the ACS would send it, outside a session: keepalives and the periodic timer
+   * follow the new values. @throws CwmpFault
+   */
+  setParameters(values: readonly { readonly name: string; readonly value: string }[], parameterKey = ''): readonly string[] {
+    const changed = this.tree.setValues(values, parameterKey);
+    this.#applyChanges(changed);
+    return changed;
+  }
+
+  #applyChanges(changed: readonly string[] | undefined): void {
+    if (!changed || changed.length === 0) return;
+    this.#applyStun();
+    this.#applyPeriodic();
+  }
+
+  /** Resolves when no session is running. */
+  idle(): Promise<void> {
+    return this.#agent.idle();
+  }
+
+  #boot(events: InformEvent[], inform: boolean): void {
+    this.#bootedAt = this.#o.now();
+    this.#down = false;
+    this.#applyStun();
+    this.#applyPeriodic();
+    this.#agent.start();
+    if (inform) this.#agent.trigger(...events);
+    else this.#agent.queue(...events);
+  }
+
+  #later(ms: number, fn: () => void | Promise<void>): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      void fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  // ---- STUN and connection requests ----
+
+  #stunConfig(): StunConfig | undefined {
+    const v = (n: string) => this.tree.value(this.#ms(n)) ?? '';
+    const port = Number(v('STUNServerPort'));
+    if (v('STUNEnable') !== 'true' || !(port > 0)) return undefined;
+    // An empty STUNServerAddress means the ACS's host (TR-098/TR-181).
+    const host = v('STUNServerAddress') || new URL(v('URL') || this.#o.acsUrl).hostname.replace(/^\[|\]$/g, '');
+    const periodS = this.#o.keepaliveIntervalS ?? (Number(v('STUNMinimumKeepAlivePeriod')) || 30);
+    return { host, port, username: v('STUNUsername') || this.credentials.stunUsername, password: v('STUNPassword') || this.credentials.stunPassword, intervalMs: periodS * 1000 };
+  }
+
+  /** (Re)starts keepalives when their parameters changed; a reboot always restarts them. */
+  #applyStun(): void {
+    const config = this.#stunConfig();
+    const key = JSON.stringify(config ?? null);
+    if (key === this.#stunKey) return;
+    this.#stunKey = key;
+    this.#stun.configure(config);
+    this.tree.setInternal(this.#ms('NATDetected'), String(config !== undefined && this.#o.behindNat));
+    if (!config) this.tree.setInternal(this.#ms('UDPConnectionRequestAddress'), '');
+  }
+
+  /** Re-arms the periodic timer when PeriodicInformEnable/Interval changed (the agent re-arms it at boot). */
+  #applyPeriodic(): void {
+    const enabled = this.tree.value(this.#ms('PeriodicInformEnable')) === 'true';
+    const intervalMs = Number(this.tree.value(this.#ms('PeriodicInformInterval'))) * 1000;
+    const key = `${enabled}/${intervalMs}`;
+    if (key === this.#periodicKey) return;
+    this.#periodicKey = key;
+    this.#agent.setPeriodic(enabled, intervalMs);
+  }
+
+  #onBinding(address: TransportAddress, changed: boolean): void {
+    const local = this.#socket?.address();
+    const natted = this.#o.behindNat || address.address !== local?.address || address.port !== local?.port;
+    this.tree.setInternal(this.#ms('NATDetected'), String(natted));
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.tree.setInternal(this.#ms('UDPConnectionRequestAddress'), `${host}:${address.port}`);
+    this.#d.emit('stun-binding', { device: this.id, address, changed });
+  }
+
+  #crCredentials(): { username: string; password: string } {
+    return { username: this.tree.value(this.#ms('ConnectionRequestUsername')) ?? '', password: this.tree.value(this.#ms('ConnectionRequestPassword')) ?? '' };
+  }
+
+  #onDatagram(msg: Buffer): void {
+    if (this.#down) return;
+    const packet = decode(msg);
+    if (!(packet instanceof DecodeError) && (packet.type === MessageType.BindingSuccess || packet.type === MessageType.BindingError)) {
+      this.#stun.handle(packet);
+      return;
+    }
+    // Anything else is taken for a connection request: a bad one is counted as bad-format.
+    const { stats, emit } = this.#d;
+    const drop = this.#crReceived++ < this.#o.dropCr ? 'drop-cr' : this.#o.loss > 0 && this.#o.random() < this.#o.loss ? 'loss' : undefined;
+    if (drop) {
+      stats.crDropped++;
+      emit('cr-dropped', { device: this.id, why: drop });
+      return;
+    }
+    const verdict = this.#cr.check(msg, this.#crCredentials());
+    if (verdict.ok) return this.#crAccepted('udp');
+    stats.crRejected[verdict.reason]++;
+    emit('cr-rejected', { device: this.id, transport: 'udp', reason: verdict.reason });
+  }
+
+  #crAccepted(transport: 'udp' | 'http'): void {
+    this.#d.stats.crAccepted++;
+    this.#d.emit('cr-accepted', { device: this.id, transport });
+    this.#agent.trigger(ev('6 CONNECTION REQUEST'));
+  }
+
+  // ---- CWMP sessions ----
+
+  #iso(ms = this.#o.now()): string {
+    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  #informXml(events: readonly InformEvent[], retryCount: number): string {
+    const r = this.paths.root;
+    const names = [`${r}DeviceInfo.HardwareVersion`, `${r}DeviceInfo.SoftwareVersion`, `${r}DeviceInfo.ProvisioningCode`, this.#ms('ConnectionRequestURL'), this.#ms('ParameterKey')];
+    if (this.tree.value(this.#ms('STUNEnable')) === 'true') names.push(this.#ms('NATDetected'), this.#ms('UDPConnectionRequestAddress'));
+    names.push(this.paths.wanAddress);
+    return this.#d.soap.inform(this.#o.cwmpVersion, `${this.id}-${++this.#informId}`, {
+      deviceId: { manufacturer: MANUFACTURER, oui: OUI, productClass: PRODUCT_CLASS, serialNumber: this.id },
+      events,
+      currentTime: this.#iso(),
+      retryCount,
+      parameters: this.tree.getValues(names),
+    });
+  }
+
+  async #session(events: readonly InformEvent[], retryCount: number): Promise<void> {
+    const { stats, emit, soap } = this.#d;
+    emit('session-start', { device: this.id, events, retryCount });
+    stats.informs++;
+    const abort = new AbortController();
+    this.#abort = abort;
+    const ms = (n: string) => this.tree.value(this.#ms(n)) ?? '';
+    const http = new SessionHttp({ url: ms('URL') || this.#o.acsUrl, auth: this.#o.auth, username: ms('Username'), password: ms('Password'), timeoutMs: this.#o.sessionTimeoutMs, signal: abort.signal });
+    const transfer = this.#transfer;
+    const after: AfterSession[] = [];
+    const rpcs: string[] = [];
+    try {
+      const result = await runSession(http, soap, {
+        inform: this.#informXml(events, retryCount),
+        ...(transfer ? { transferComplete: soap.transferComplete(this.#o.cwmpVersion, `${this.id}-${++this.#informId}`, transfer) } : {}),
+        answer: (m) => {
+          rpcs.push(m.method);
+          return this.#answer(m, after, abort.signal);
+        },
+      });
+      if (result.transferCompleteDelivered && this.#transfer === transfer) this.#transfer = undefined;
+    } catch (err) {
+      stats.sessionsFailed++;
+      this.lastSession = { device: this.id, ok: false, events, rpcs, error: (err as Error).message };
+      emit('session-end', this.lastSession);
+      throw err;
+    } finally {
+      http.close();
+      this.#abort = undefined;
+    }
+    stats.sessionsOk++;
+    this.lastSession = { device: this.id, ok: true, events, rpcs };
+    emit('session-end', this.lastSession);
+    // After the session has ended (the agent's bookkeeping included): a CPE never reboots mid-session.
+    if (after.length > 0) this.#later(0, () => this.#afterSession(after));
+  }
+
+  async #answer(msg: AcsMessage, after: AfterSession[], signal: AbortSignal): Promise<string> {
+    const { stats, emit, soap } = this.#d;
+    stats.rpcs[msg.method] = (stats.rpcs[msg.method] ?? 0) + 1;
+    if (this.#o.responseDelayMs > 0) await sleep(this.#o.responseDelayMs, undefined, { signal }).catch(() => {});
+    const version: CwmpVersion = msg.version;
+    try {
+      if (this.#o.faultRate > 0 && this.#o.random() < this.#o.faultRate) throw new CwmpFault(FaultCode.InternalError);
+      this.tree.setInternal(`${this.paths.root}DeviceInfo.UpTime`, String(Math.max(0, Math.floor((this.#o.now() - this.#bootedAt) / 1000))));
+      const result = handleRpc(this.tree, msg);
+      this.#applyChanges(result.changed);
+      if (result.after) after.push(result.after);
+      emit('rpc', { device: this.id, method: msg.method });
+      return soap.envelope(version, msg.id, result.method, result.content);
+    } catch (err) {
+      const fault = err instanceof CwmpFault ? err : new CwmpFault(FaultCode.InternalError, (err as Error).message);
+      stats.faultsSent++;
+      emit('rpc', { device: this.id, method: msg.method, fault: fault.code });
+      return soap.fault(version, msg.id, fault);
+    }
+  }
+
+  async #afterSession(actions: readonly AfterSession[]): Promise<void> {
+    const sessionEnd = this.#iso();
+    for (const a of actions) {
+      if (a.kind === 'download') {
+        this.#later(this.#o.downloadDelayMs, () => {
+          const failed = a.url.includes('fail');
+          this.#transfer = {
+            commandKey: a.commandKey,
+            faultCode: failed ? FaultCode.DownloadFailure : 0,
+            faultString: failed ? 'Download failure' : '',
+            startTime: sessionEnd,
+            completeTime: this.#iso(),
+          };
+          this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
+        });
+      }
+    }
+    const reset = actions.some((a) => a.kind === 'factory-reset');
+    const reboot = actions.find((a) => a.kind === 'reboot');
+    if (reset) await this.#reboot([BOOTSTRAP, BOOT], true);
+    else if (reboot) await this.#reboot([ev('M Reboot', reboot.commandKey), BOOT], false);
+  }
+
+  /** Goes down (no keepalives, deaf to connection requests), loses its STUN state, comes back and Informs. */
+  async #reboot(events: InformEvent[], factoryReset: boolean): Promise<void> {
+    this.#down = true;
+    this.#d.emit('reboot', { device: this.id, phase: 'down' });
+    this.#stun.stop();
+    this.#stunKey = '';
+    await this.#agent.stop();
+    // What a reboot makes moot; a factory reset forgets everything.
+    this.#agent.discard(factoryReset ? this.#agent.pending.map((e) => e.code) : ['6 CONNECTION REQUEST', '2 PERIODIC']);
+    if (factoryReset) {
+      const crUrl = this.tree.value(this.#ms('ConnectionRequestURL')) ?? '';
+      this.tree.reset();
+      this.tree.setInternal(this.#ms('ConnectionRequestURL'), crUrl);
+      this.#transfer = undefined;
+    }
+    this.#later(this.#o.rebootDelayMs, () => {
+      this.#d.emit('reboot', { device: this.id, phase: 'up' });
+      this.#boot(events, true);
+    });
+  }
+}

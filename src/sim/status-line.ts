@@ -1,0 +1,16 @@
+import { type SimStats, totalRejected } from './sim-events.js';
+
+/** One line for a human watching a run: sessions, connection requests, STUN. */
+export function statusLine(devices: number, s: SimStats): string {
+  const rejected = Object.entries(s.crRejected)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return [
+    `${devices} device${devices === 1 ? '' : 's'}`,
+    `sessions ${s.sessionsOk} ok, ${s.sessionsFailed} failed`,
+    `RPCs ${Object.values(s.rpcs).reduce((a, b) => a + b, 0)} (${s.faultsSent} faults)`,
+    `CRs ${s.crAccepted} accepted, ${totalRejected(s)} rejected${rejected ? ` (${rejected})` : ''}, ${s.crDropped} dropped`,
+    `STUN ${s.stunSent} sent, ${s.stunResponses} answered, ${s.stun401} 401, ${s.stunTimeouts} timed out`,
+  ].join(' · ');
+}
