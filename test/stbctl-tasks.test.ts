@@ -241,6 +241,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
       [['get', 'ghost', VERSION, '--wait', '301'], /option '--wait <seconds>' argument '301' is invalid\. expected seconds from 0 to 300/],
       [['add-object', 'ghost', `${IGD}X`], /PATH must be an object path ending in "\."/],
       [['task', 'cancel', 'abc'], /TASK must be a task id/],
+      [['factory-reset', '--all-online'], /factory-reset of many devices needs --yes/],
     ];
     const results = await Promise.all(cases.map(([args]) => ctl(...args)));
     results.forEach((r, i) => {

@@ -150,6 +150,7 @@ const SPECS: readonly TaskSpec[] = [
     description: 'reset the device to its factory settings (FactoryReset): it loses its configuration',
     min: 0,
     max: 0,
+    options: [new Option('--yes', 'required with --all-online or --from: resetting many devices at once is deliberate')],
     build: () => ({ kind: 'factoryReset' }),
   },
   {
@@ -258,6 +259,7 @@ function taskCommand(program: Command, spec: TaskSpec): void {
     const id = bulk ? undefined : args[0];
     const operands = bulk ? args : args.slice(1);
     const hint = bulk ? BULK_HINT : '';
+    if (bulk && spec.name === 'factory-reset' && opts['yes'] !== true) usage('factory-reset of many devices needs --yes');
     if (operands.length < spec.min) usage(`missing ${spec.operands} (see stbctl ${spec.name} --help)`);
     if (operands.length > spec.max) usage(`too many arguments${spec.operands ? ` (expected ${spec.operands})` : ''}${hint}`);
     const body: TaskBody = {
