@@ -4,6 +4,12 @@ import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { loadOrCreateToken, readToken } from './api/token-file.js';
 import { BuiltinCa } from './ca/builtin-ca.js';
+import { BuiltinCertAuthority } from './ca/builtin-cert-authority.js';
+import type { CertificateAuthority } from './ca/cert-authority.js';
+import { HttpCertAuthority } from './ca/http-cert-authority.js';
+import { CertRepo } from './certs/cert-repo.js';
+import { CertService } from './certs/cert-service.js';
+import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { CaRepo } from './ca/ca-repo.js';
 import { loadMasterKey } from './ca/master-key.js';
 import { SealedBox } from './ca/sealed-box.js';
@@ -35,6 +41,7 @@ export interface RunningDaemon {
   readonly api: ListenAddress;
   readonly keepalive: KeepaliveService;
   readonly management: ManagementService;
+  readonly certs: CertService;
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -64,16 +71,26 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once).
+    let ca: Promise<BuiltinCa> | undefined;
+    const openCa = () =>
+      (ca ??= BuiltinCa.open(new CaRepo(db), box, clock).catch((err: unknown) => {
+        ca = undefined;
+        throw err;
+      }));
+    // The pool revokes a recycled device's certificates; the proxy is built after it.
+    let certs: CertService | undefined;
     const poolRepo = new PoolRepo(db);
     const pool = new PoolService(
       {
         repo: poolRepo,
-        cas: makeCas(config, db, box, clock),
+        cas: makeCas(config, db, box, clock, openCa),
         registry,
         scheduler,
         clock,
         log: log.child({ component: 'pool' }),
         metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
+        onRecycled: (deviceId) => certs?.revokeDevice(deviceId),
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
     );
@@ -98,6 +115,26 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         connectionRequestTimeoutMs: c.connection_request_timeout,
       },
     );
+    certs = new CertService(
+      {
+        repo: new CertRepo(db),
+        ca: makeCertAuthority(config, openCa),
+        box,
+        scheduler,
+        clock,
+        log: log.child({ component: 'certs' }),
+        deviceExists: (id) => registry.get(id) !== undefined,
+        notify: (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest(management.state.get(deviceId)?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
+      },
+      { validityMs: config.certs.validity, renewFraction: config.certs.renew_at_percent / 100, renewJitter: config.certs.renew_jitter_percent / 100 },
+    );
+    const certService = certs;
+    management.tasks.subscribe({
+      finished: (t) => {
+        const certId = certOfNotice(t);
+        if (certId !== undefined) void certService.noticeAnswered(certId, t.id, t.status === 'done');
+      },
+    });
 
     scheduler.start();
     stops.push(() => scheduler.stop());
@@ -130,6 +167,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       api,
       keepalive,
       management,
+      certs: certService,
       async stop() {
         await stopAll();
         log.info('stbd stopped');
@@ -141,10 +179,16 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   }
 }
 
+/** The CA of the certificate proxy, as `[ca] kind` chooses. */
+function makeCertAuthority(config: Config, openCa: () => Promise<BuiltinCa>): CertificateAuthority {
+  if (config.ca.kind === 'http') return new HttpCertAuthority({ url: config.ca.url, token: readToken(config.ca.token_file!), timeoutMs: config.ca.timeout });
+  return new BuiltinCertAuthority(openCa);
+}
+
 /** The CAS adapter `[cas] kind` chooses. */
-function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock): Cas {
+function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>): Cas {
   if (config.cas.kind === 'http') {
     return new HttpCas({ url: config.cas.url, token: readToken(config.cas.token_file!), timeoutMs: config.cas.timeout });
   }
-  return new BuiltinCas(new CasCertificateRepo(db), () => BuiltinCa.open(new CaRepo(db), box, clock), box, clock, config.cas.certificate_validity);
+  return new BuiltinCas(new CasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
 }

@@ -78,4 +78,11 @@ function crossCheck(c: Config): void {
     if (!/^https?:\/\/[^/\s]+/.test(c.cas.url)) throw new ConfigError(c.file, '[cas] url', `expected the CAS's http(s) URL when [cas] kind = "http", got ${JSON.stringify(c.cas.url)}`);
     if (!c.cas.token_file) throw new ConfigError(c.file, '[cas] token_file', 'required when [cas] kind = "http" (the file holding its bearer token)');
   }
+  if (c.ca.kind === 'http') {
+    if (!/^https?:\/\/[^/\s]+/.test(c.ca.url)) throw new ConfigError(c.file, '[ca] url', `expected the CA's http(s) URL when [ca] kind = "http", got ${JSON.stringify(c.ca.url)}`);
+    if (!c.ca.token_file) throw new ConfigError(c.file, '[ca] token_file', 'required when [ca] kind = "http" (the file holding its bearer token)');
+  }
+  if ((c.certs.tls_cert_file === undefined) !== (c.certs.tls_key_file === undefined)) {
+    throw new ConfigError(c.file, c.certs.tls_cert_file === undefined ? '[certs] tls_cert_file' : '[certs] tls_key_file', 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
+  }
 }

@@ -52,6 +52,19 @@ export const configSchema = {
   ca: {
     master_key_file: pathField('./var/master.key'),
     create_master_key: booleanField(true),
+    kind: oneOfField(['builtin', 'http'], 'builtin'),
+    url: stringField(''),
+    token_file: optionalPathField(''),
+    timeout: durationField('10s', 100),
+  },
+  certs: {
+    listen: listenField('0.0.0.0:7548'),
+    tls_cert_file: optionalPathField(''),
+    tls_key_file: optionalPathField(''),
+    validity: durationField('365d', 60_000),
+    renew_at_percent: integerField(67, 1, 99),
+    renew_jitter_percent: integerField(5, 0, 50),
+    media_token_file: pathField('./var/media.token'),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),

@@ -22,7 +22,8 @@ export type TaskStatus = 'queued' | 'sent' | 'done' | 'fault' | 'expired' | 'can
 
 export const FINISHED: ReadonlySet<TaskStatus> = new Set(['done', 'fault', 'expired', 'cancelled']);
 
-export type TaskOrigin = 'api' | 'provisioning';
+/** Who queued a task: an operator, NAT provisioning, or the certificate proxy (update notices). */
+export type TaskOrigin = 'api' | 'provisioning' | 'certs';
 
 export interface TaskFault {
   /** CWMP fault code (9000–9899), or 0 when the failure is not the CPE's own fault code. */

@@ -30,7 +30,7 @@ export class CasOutbox {
   #idle: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly deps: { repo: PoolRepo; cas: Cas; clock: Clock; scheduler: Scheduler; log: Logger; metrics: PoolMetrics; random?: () => number },
+    private readonly deps: { repo: PoolRepo; cas: Cas; clock: Clock; scheduler: Scheduler; log: Logger; metrics: PoolMetrics; random?: () => number; onRecycled?: (deviceId: string) => void },
   ) {}
 
   /** Looks for due work now (after a state change queued some). */
@@ -109,6 +109,7 @@ export class CasOutbox {
     if (recycled) {
       metrics.recycled.inc();
       log.info({ device: row.deviceId, account: recycled.account }, 'pool entry recycled: CAS deregistration confirmed');
+      this.deps.onRecycled?.(row.deviceId);
     }
   }
 }

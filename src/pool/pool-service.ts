@@ -38,6 +38,8 @@ export interface PoolDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: PoolMetrics;
+  /** Called once a device is recycled (its CAS certificate deregistered): its certificates must stop being served. */
+  readonly onRecycled?: (deviceId: string) => void;
 }
 
 const RECYCLE = 'pool-recycle';

@@ -155,7 +155,7 @@ export const MIGRATIONS: readonly Migration[] = [
         device_id       TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
         kind            TEXT NOT NULL,
         request         TEXT NOT NULL,
-        origin          TEXT NOT NULL CHECK (origin IN ('api', 'provisioning')),
+        origin          TEXT NOT NULL CHECK (origin IN ('api', 'provisioning', 'certs')),
         status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'done', 'fault', 'expired', 'cancelled')),
         idempotency_key TEXT,
         created_at      INTEGER NOT NULL,
@@ -172,6 +172,40 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_device ON tasks (device_id, id);
       -- Idempotency keys are the caller's, per device (a bulk run reuses one key for many devices).
       CREATE UNIQUE INDEX tasks_idempotency ON tasks (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    `,
+  },
+  {
+    version: 6,
+    name: 'certificate proxy',
+    sql: `
+      CREATE TABLE certificates (
+        id          TEXT PRIMARY KEY,
+        device_id   TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('valid', 'expired', 'revoked', 'update-pending')),
+        serial      TEXT NOT NULL,
+        cert_pem    TEXT NOT NULL,
+        -- AES-256-GCM under the master key; the certificate id, device id and version are its associated data.
+        key_sealed  BLOB NOT NULL,
+        not_before  INTEGER NOT NULL,
+        not_after   INTEGER NOT NULL,
+        renew_at    INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        notice_task INTEGER
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX certificates_device ON certificates (device_id, id);
+      CREATE TABLE certificate_versions (
+        certificate_id TEXT NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+        version        INTEGER NOT NULL,
+        serial         TEXT NOT NULL,
+        cert_pem       TEXT NOT NULL,
+        not_before     INTEGER NOT NULL,
+        not_after      INTEGER NOT NULL,
+        issued_at      INTEGER NOT NULL,
+        reason         TEXT NOT NULL,
+        PRIMARY KEY (certificate_id, version)
+      ) STRICT, WITHOUT ROWID;
     `,
   },
 ];

@@ -21,6 +21,7 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
     api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token'), bss_token_file: join(dir, 'bss.token') },
     stun: { listen: '127.0.0.1:0' },
     cwmp: { listen: '127.0.0.1:0' },
+    certs: { listen: '127.0.0.1:0', media_token_file: join(dir, 'media.token') },
     ca: { master_key_file: join(dir, 'master.key') },
     log: { level: 'debug' },
   };

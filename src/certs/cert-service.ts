@@ -1,0 +1,254 @@
+import { randomBytes, verify as verifySignature, X509Certificate } from 'node:crypto';
+import { CaError, type CertificateAuthority } from '../ca/cert-authority.js';
+import type { SealedBox } from '../ca/sealed-box.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log/logger.js';
+import type { Scheduler } from '../timer/scheduler.js';
+import { type CertificateRecord, type CertificateVersion, keyContext, renewAtOf } from './certificate.js';
+import type { CertRepo } from './cert-repo.js';
+import type { KeyInformation } from './key-wrap.js';
+
+export class CertError extends Error {
+  constructor(
+    readonly code: 'not-found' | 'conflict' | 'unknown-device' | 'revoked' | 'ca-unavailable' | 'ca-refused',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CertError';
+  }
+}
+
+/** What the proxy answers an authenticated STB (seed 002 step 4). */
+export type Lookup =
+  | { readonly status: 'not-found' }
+  | { readonly status: 'expired' | 'revoked'; readonly record: CertificateRecord }
+  | { readonly status: 'valid'; readonly record: CertificateRecord; readonly key: KeyInformation };
+
+/** What the media system learns (seed 002 step 5). */
+export type Verdict = { readonly valid: true; readonly notAfter: number } | { readonly valid: false; readonly reason: 'unknown' | 'expired' | 'revoked' | 'mismatch' };
+
+export interface CertServiceDeps {
+  readonly repo: CertRepo;
+  readonly ca: CertificateAuthority;
+  readonly box: SealedBox;
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly deviceExists: (id: string) => boolean;
+  /** Sends the owning STB a "certificate needs update" notice (seed 002 step 6); returns the task id. */
+  readonly notify: (deviceId: string, certId: string) => number;
+  readonly random?: () => number;
+  readonly onExpiredUnacknowledged?: () => void;
+}
+
+export interface CertServiceOptions {
+  readonly validityMs: number;
+  /** Renewal falls due after this fraction of the lifetime… */
+  readonly renewFraction: number;
+  /** …plus up to this fraction more, at random. */
+  readonly renewJitter: number;
+}
+
+const RENEW = 'cert-renew';
+const EXPIRY = 'cert-expiry';
+
+/**
+ * The certificate proxy's state machine. Certificates and their sealed keys live in SQLite; renewal and
+ * expiry are durable deadlines. A renewal falls due → `update-pending` and a notice to the STB; its
+ * acknowledgement → a new version from the CA (`valid` again). A certificate past notAfter is `expired`.
+ */
+export class CertService {
+  readonly #d: CertServiceDeps;
+  readonly #o: CertServiceOptions;
+  /** One CA call per certificate at a time: concurrent callers share it. */
+  readonly #inFlight = new Map<string, Promise<CertificateRecord>>();
+
+  constructor(deps: CertServiceDeps, opts: CertServiceOptions) {
+    this.#d = deps;
+    this.#o = opts;
+    deps.scheduler.handle(RENEW, (id, dueAt) => this.#renewalDue(id, dueAt));
+    deps.scheduler.handle(EXPIRY, (id, dueAt) => this.#expiryDue(id, dueAt));
+  }
+
+  get(id: string): CertificateRecord | undefined {
+    return this.#d.repo.get(id);
+  }
+
+  page(after: string, limit: number): CertificateRecord[] {
+    return this.#d.repo.page(after, limit);
+  }
+
+  ofDevice(deviceId: string): CertificateRecord[] {
+    return this.#d.repo.ofDevice(deviceId);
+  }
+
+  versions(id: string): CertificateVersion[] {
+    return this.#d.repo.versions(id);
+  }
+
+  countsByStatus(): Record<string, number> {
+    return this.#d.repo.countsByStatus();
+  }
+
+  /** A new certificate for `deviceId` under `certId` (generated when absent). @throws CertError */
+  issue(deviceId: string, certId?: string): Promise<CertificateRecord> {
+    if (!this.#d.deviceExists(deviceId)) return Promise.reject(new CertError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`));
+    const id = certId ?? `cert-${randomBytes(12).toString('base64url')}`;
+    if (this.#d.repo.get(id)) return Promise.reject(new CertError('conflict', `certificate ${JSON.stringify(id)} already exists`));
+    return this.#once(id, () => this.#fetch(id, deviceId, 1, 'issue'));
+  }
+
+  /** A new version of an existing certificate, from the CA. @throws CertError */
+  renew(certId: string, reason = 'renewal'): Promise<CertificateRecord> {
+    const current = this.#d.repo.get(certId);
+    if (!current) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)}`));
+    if (current.status === 'revoked') return Promise.reject(new CertError('revoked', `certificate ${JSON.stringify(certId)} is revoked`));
+    return this.#once(certId, () => this.#fetch(certId, current.deviceId, current.version + 1, reason));
+  }
+
+  /**
+   * The STB acknowledged `not-found` or `expired` (seed 002 step 4): fetch the certificate from the CA.
+   * A certificate id another STB owns is refused as not found.
+   */
+  fetchFor(deviceId: string, certId: string): Promise<CertificateRecord> {
+    const current = this.#d.repo.get(certId);
+    if (!current) return this.issue(deviceId, certId);
+    if (current.deviceId !== deviceId) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)} for this STB`));
+    if (current.status === 'valid' && current.notAfter > this.#d.clock.now()) return Promise.resolve(current);
+    return this.renew(certId, 'fetch');
+  }
+
+  revoke(certId: string): CertificateRecord {
+    const { repo, clock, scheduler, log } = this.#d;
+    const done = repo.db.transaction(() => {
+      const r = repo.revoke(certId, clock.now());
+      if (r) {
+        scheduler.clear(RENEW, certId);
+        scheduler.clear(EXPIRY, certId);
+      }
+      return r;
+    })();
+    if (done) {
+      log.info({ cert: certId, device: done.deviceId }, 'certificate revoked');
+      return done;
+    }
+    const r = repo.get(certId);
+    if (!r) throw new CertError('not-found', `no certificate ${JSON.stringify(certId)}`);
+    return r;
+  }
+
+  /** Revokes every certificate of a device (it was recycled: its keys must not be served again). */
+  revokeDevice(deviceId: string): number {
+    let n = 0;
+    for (const c of this.#d.repo.ofDevice(deviceId)) if (c.status !== 'revoked' && this.revoke(c.id)) n++;
+    return n;
+  }
+
+  /** Seed 002 step 4, after authentication: the certificate's status, and its key when it is usable. */
+  lookup(deviceId: string, certId: string): Lookup {
+    const r = this.#d.repo.get(certId);
+    if (!r || r.deviceId !== deviceId) return { status: 'not-found' };
+    if (r.status === 'revoked') return { status: 'revoked', record: r };
+    if (r.status === 'expired' || r.notAfter <= this.#d.clock.now()) return { status: 'expired', record: r };
+    // update-pending is still served while it is valid: the STB must keep working until it acknowledges.
+    const sealed = this.#d.repo.sealedKey(r.id, r.version);
+    if (!sealed) return { status: 'not-found' };
+    const privateKeyPem = this.#d.box.open(sealed, keyContext(r.id, r.deviceId, r.version)).toString('utf8');
+    return { status: 'valid', record: r, key: { certificatePem: r.certPem, privateKeyPem } };
+  }
+
+  /**
+   * Seed 002 step 5: the media system submits what the STB presented: the certificate, and its signature
+   * (with the certificate's key) over the media system's login challenge.
+   */
+  verify(certId: string, presented: { certificatePem: string; challenge: string; signature: string }): Verdict {
+    const r = this.#d.repo.get(certId);
+    if (!r) return { valid: false, reason: 'unknown' };
+    if (r.status === 'revoked') return { valid: false, reason: 'revoked' };
+    if (r.status === 'expired' || r.notAfter <= this.#d.clock.now()) return { valid: false, reason: 'expired' };
+    let ok = false;
+    try {
+      const given = new X509Certificate(presented.certificatePem);
+      ok = given.fingerprint256 === new X509Certificate(r.certPem).fingerprint256 && verifySignature('sha256', Buffer.from(presented.challenge), given.publicKey, Buffer.from(presented.signature, 'base64'));
+    } catch {
+      ok = false;
+    }
+    return ok ? { valid: true, notAfter: r.notAfter } : { valid: false, reason: 'mismatch' };
+  }
+
+  /** The STB acknowledged its update notice (the notice task finished): fetch the renewed certificate. */
+  async noticeAnswered(certId: string, noticeTask: number, acknowledged: boolean): Promise<void> {
+    const r = this.#d.repo.get(certId);
+    if (!r || r.noticeTask !== noticeTask || r.status !== 'update-pending') return;
+    if (!acknowledged) {
+      this.#d.log.warn({ cert: certId, device: r.deviceId, task: noticeTask }, 'certificate update notice not acknowledged; served until it expires');
+      return;
+    }
+    try {
+      await this.renew(certId);
+    } catch (err) {
+      this.#d.log.error({ cert: certId, err: (err as Error).message }, 'renewal after the acknowledgement failed; retried at the next renewal check');
+      this.#d.scheduler.set(RENEW, certId, this.#d.clock.now() + 60_000);
+    }
+  }
+
+  #once(id: string, fn: () => Promise<CertificateRecord>): Promise<CertificateRecord> {
+    let p = this.#inFlight.get(id);
+    if (!p) {
+      p = fn().finally(() => this.#inFlight.delete(id));
+      this.#inFlight.set(id, p);
+    }
+    return p;
+  }
+
+  async #fetch(id: string, deviceId: string, version: number, reason: string): Promise<CertificateRecord> {
+    const { ca, box, repo, clock, scheduler, log } = this.#d;
+    const now = clock.now();
+    let issued;
+    try {
+      issued = await ca.issue({ certificateId: id, deviceId, version, notBefore: new Date(now), notAfter: new Date(now + this.#o.validityMs) });
+    } catch (err) {
+      if (err instanceof CaError) throw new CertError(err.retryable ? 'ca-unavailable' : 'ca-refused', err.message);
+      throw err;
+    }
+    const notBefore = issued.notBefore.getTime();
+    const notAfter = issued.notAfter.getTime();
+    const renewAt = renewAtOf(notBefore, notAfter, this.#o.renewFraction, this.#o.renewJitter, this.#d.random ?? Math.random);
+    const stored = repo.db.transaction(() => {
+      const ok = repo.store({ id, deviceId, version, serial: issued.serial, certPem: issued.certPem, keySealed: box.seal(Buffer.from(issued.privateKeyPem), keyContext(id, deviceId, version)), notBefore, notAfter, renewAt, at: clock.now(), reason });
+      if (ok) {
+        scheduler.set(RENEW, id, renewAt);
+        scheduler.set(EXPIRY, id, notAfter);
+      }
+      return ok;
+    })();
+    if (!stored) throw new CertError('conflict', `certificate ${JSON.stringify(id)} changed while the CA was issuing`);
+    log.info({ cert: id, device: deviceId, version, reason, notAfter: new Date(notAfter).toISOString(), renewAt: new Date(renewAt).toISOString() }, 'certificate stored');
+    return repo.get(id)!;
+  }
+
+  #renewalDue(id: string, dueAt: number): void {
+    const { repo, clock, log } = this.#d;
+    const r = repo.get(id);
+    if (!r || r.status === 'revoked' || r.status === 'expired' || r.renewAt > dueAt) return;
+    const pending = r.status === 'update-pending' ? r : repo.setStatus(id, r.version, 'valid', 'update-pending', clock.now());
+    if (!pending) return;
+    const task = this.#d.notify(r.deviceId, id);
+    repo.setNoticeTask(id, task, clock.now());
+    log.info({ cert: id, device: r.deviceId, task }, 'certificate needs update: notice sent to the STB');
+  }
+
+  #expiryDue(id: string, dueAt: number): void {
+    const { repo, clock, log } = this.#d;
+    const r = repo.get(id);
+    if (!r || r.notAfter > dueAt || (r.status !== 'valid' && r.status !== 'update-pending')) return;
+    const expired = repo.setStatus(id, r.version, r.status, 'expired', clock.now());
+    if (!expired) return;
+    if (r.status === 'update-pending') {
+      this.#d.onExpiredUnacknowledged?.();
+      log.warn({ cert: id, device: r.deviceId, task: r.noticeTask }, 'certificate expired: the STB never acknowledged its update notice');
+    } else {
+      log.warn({ cert: id, device: r.deviceId }, 'certificate expired');
+    }
+  }
+}
