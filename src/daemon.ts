@@ -7,8 +7,11 @@ import { BuiltinCa } from './ca/builtin-ca.js';
 import { BuiltinCertAuthority } from './ca/builtin-cert-authority.js';
 import type { CertificateAuthority } from './ca/cert-authority.js';
 import { HttpCertAuthority } from './ca/http-cert-authority.js';
+import { registerCertMetrics } from './certs/cert-metrics.js';
 import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
+import { builtinServerTls, loadTlsFiles } from './certs/server-tls.js';
+import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { CaRepo } from './ca/ca-repo.js';
 import { loadMasterKey } from './ca/master-key.js';
@@ -42,6 +45,8 @@ export interface RunningDaemon {
   readonly keepalive: KeepaliveService;
   readonly management: ManagementService;
   readonly certs: CertService;
+  /** Where the STB certificate endpoint (HTTPS) listens. */
+  readonly certsEndpoint: ListenAddress;
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -65,6 +70,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   try {
     const token = loadOrCreateToken(config.api.token_file);
     const bssToken = loadOrCreateToken(config.api.bss_token_file);
+    const mediaToken = loadOrCreateToken(config.certs.media_token_file);
     const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
@@ -115,9 +121,11 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         connectionRequestTimeoutMs: c.connection_request_timeout,
       },
     );
+    const certRepo = new CertRepo(db);
+    const certMetrics = registerCertMetrics(metrics, () => certRepo.countsByStatus());
     certs = new CertService(
       {
-        repo: new CertRepo(db),
+        repo: certRepo,
         ca: makeCertAuthority(config, openCa),
         box,
         scheduler,
@@ -125,6 +133,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         log: log.child({ component: 'certs' }),
         deviceExists: (id) => registry.get(id) !== undefined,
         notify: (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest(management.state.get(deviceId)?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
+        onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
       { validityMs: config.certs.validity, renewFraction: config.certs.renew_at_percent / 100, renewJitter: config.certs.renew_jitter_percent / 100 },
     );
@@ -144,12 +153,29 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     stops.push(() => keepalive.stop());
     await management.start();
     stops.push(() => management.stop());
+    const { tls_cert_file: certFile, tls_key_file: keyFile } = config.certs;
+    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: new CaRepo(db), box, clock, openCa });
+    const stbEndpoint = new StbEndpoint(
+      {
+        certs: certService,
+        // The STB's CWMP password: the secret it already shares with stbd (seed 002 steps 3 and 4).
+        secretOf: (id) => registry.get(id)?.credentials.cwmpPassword,
+        clock,
+        log: log.child({ component: 'certs' }),
+        metrics: certMetrics,
+      },
+      { listen: config.certs.listen, tls },
+    );
+    await stbEndpoint.start();
+    log.info({ source: tls.source, notAfter: tls.notAfter.toISOString() }, 'STB certificate endpoint: server certificate loaded');
+    stops.push(() => stbEndpoint.stop());
 
     const auth = new TokenAuth([
       { token, role: 'admin' },
       { token: bssToken, role: 'bss' },
+      { token: mediaToken, role: 'media' },
     ]);
-    const app = buildApi({ log, clock, auth, registry, keepalive, pool, management, metrics, version: packageVersion() });
+    const app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -160,7 +186,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const bound = app.server.address() as AddressInfo;
     const api = { host: bound.address, port: bound.port };
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
@@ -168,6 +194,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       keepalive,
       management,
       certs: certService,
+      certsEndpoint: stbEndpoint.address!,
       async stop() {
         await stopAll();
         log.info('stbd stopped');

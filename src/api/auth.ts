@@ -1,7 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Who a bearer token speaks for: the operator (everything), or the business management system (binding and the pool). */
-export type Role = 'admin' | 'bss';
+/**
+ * Who a bearer token speaks for: the operator (everything), the business management system (binding and
+ * the pool), or the media system (certificate verification only).
+ */
+export type Role = 'admin' | 'bss' | 'media';
 
 /**
  * Bearer-token check in constant time. Tokens are compared as SHA-256 digests so that neither

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
@@ -8,6 +9,7 @@ import type { ManagementService } from '../management/management-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
+import { certRoutes } from './routes/certs.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -22,13 +24,14 @@ export interface ApiDeps {
   readonly keepalive: KeepaliveService;
   readonly pool: PoolService;
   readonly management: ManagementService;
+  readonly certs: CertService;
   readonly metrics: Registry;
   readonly version: string;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Who may call the route: anyone, the BSS (and the admin), or the admin only (the default). */
+    /** Who may call the route: anyone, the BSS or the media system (and the admin), or the admin only (the default). */
     access?: 'public' | Role;
   }
 }
@@ -65,5 +68,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   deviceRoutes(app, deps);
   poolRoutes(app, deps);
   taskRoutes(app, deps);
+  certRoutes(app, deps);
   return app;
 }

@@ -1,3 +1,4 @@
+import type { CertificateRecord } from '../certs/certificate.js';
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
 import type { CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
@@ -71,5 +72,22 @@ export function managementView(s: CwmpDeviceState | undefined, parameters: reado
     natId: s?.natId ?? null,
     keepaliveProvisioned: s ? s.stunProvisioned !== null : null,
     parameters: parameters.map((p) => ({ name: p.name, value: p.value, type: p.type, updatedAt: iso(p.updatedAt) })),
+  };
+}
+
+/** A certificate as the API shows it: never its key (that goes to its STB only, wrapped). */
+export function certificateView(c: CertificateRecord) {
+  return {
+    id: c.id,
+    device: c.deviceId,
+    version: c.version,
+    status: c.status,
+    serial: c.serial,
+    notBefore: iso(c.notBefore),
+    notAfter: iso(c.notAfter),
+    renewAt: iso(c.renewAt),
+    createdAt: iso(c.createdAt),
+    updatedAt: iso(c.updatedAt),
+    noticeTask: c.noticeTask,
   };
 }

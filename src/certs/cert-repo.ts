@@ -49,7 +49,7 @@ export class CertRepo {
       ),
       replace: p<[number, string, string, Buffer, number, number, number, number, string, number]>(
         `UPDATE certificates SET version = ?, status = 'valid', serial = ?, cert_pem = ?, key_sealed = ?, not_before = ?, not_after = ?,
-           renew_at = ?, updated_at = ?, notice_task = NULL WHERE id = ? AND version = ?`,
+           renew_at = ?, updated_at = ?, notice_task = NULL WHERE id = ? AND version = ? AND status != 'revoked'`,
       ),
       version: p<[string, number, string, string, number, number, number, string]>(
         `INSERT INTO certificate_versions (certificate_id, version, serial, cert_pem, not_before, not_after, issued_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -73,7 +73,10 @@ export class CertRepo {
     return this.#s.sealedKey.get(id, version)?.['key_sealed'] as Buffer | undefined;
   }
 
-  /** A new certificate (version 1), or the next version of an existing one; false if someone else got there first. */
+  /**
+   * A new certificate (version 1), or the next version of an existing one; false if someone else got there
+   * first, or the certificate was revoked while the CA was issuing (a revocation is final).
+   */
   store(v: NewVersion): boolean {
     return this.db.transaction(() => {
       if (v.version === 1) {

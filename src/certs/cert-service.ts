@@ -222,7 +222,10 @@ export class CertService {
       }
       return ok;
     })();
-    if (!stored) throw new CertError('conflict', `certificate ${JSON.stringify(id)} changed while the CA was issuing`);
+    if (!stored) {
+      if (repo.get(id)?.status === 'revoked') throw new CertError('revoked', `certificate ${JSON.stringify(id)} was revoked while the CA was issuing`);
+      throw new CertError('conflict', `certificate ${JSON.stringify(id)} changed while the CA was issuing`);
+    }
     log.info({ cert: id, device: deviceId, version, reason, notAfter: new Date(notAfter).toISOString(), renewAt: new Date(renewAt).toISOString() }, 'certificate stored');
     return repo.get(id)!;
   }

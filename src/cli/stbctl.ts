@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
+import { certCommands } from './stbctl/cert-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
@@ -23,6 +24,7 @@ deviceCommands(program);
 importCommand(program);
 poolCommands(program);
 taskCommands(program);
+certCommands(program);
 
 try {
   await program.parseAsync();

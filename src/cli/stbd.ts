@@ -1,9 +1,15 @@
+import { X509Certificate } from 'node:crypto';
 import { Command } from 'commander';
+import { BuiltinCa } from '../ca/builtin-ca.js';
+import { CaRepo } from '../ca/ca-repo.js';
+import { loadMasterKey } from '../ca/master-key.js';
+import { SealedBox, SealError } from '../ca/sealed-box.js';
 import { systemClock } from '../clock.js';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { formatListen } from '../config/listen.js';
 import { startDaemon } from '../daemon.js';
 import { OperatorError } from '../errors.js';
+import { openDatabase } from '../store/database.js';
 import { createLogger } from '../log/logger.js';
 import { packageVersion } from '../version.js';
 
@@ -72,6 +78,53 @@ program
     } catch (err) {
       fail(err);
     }
+  });
+
+/** The name BuiltinCa stores its row under (src/ca/builtin-ca.ts). */
+const BUILTIN_CA = 'builtin';
+
+/**
+ * Creates the builtin CA now, as the daemon would on first use (same store, same master key), and prints
+ * its certificate. SQLite WAL and CaRepo's insert-unless-present make it safe beside a running daemon.
+ */
+async function caInit(configFile: string): Promise<void> {
+  const config = loadConfig(configFile);
+  const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+  const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+  try {
+    const repo = new CaRepo(db);
+    const existed = repo.get(BUILTIN_CA) !== undefined;
+    let ca: BuiltinCa;
+    try {
+      ca = await BuiltinCa.open(repo, box, systemClock);
+    } catch (err) {
+      if (err instanceof SealError) {
+        throw new OperatorError(`the builtin CA in ${config.store.path} cannot be opened with the master key ${config.ca.master_key_file} (a different key sealed it)`);
+      }
+      throw err;
+    }
+    const x = new X509Certificate(ca.certPem);
+    const lines = [
+      existed ? `builtin CA already existed in ${config.store.path}` : `builtin CA created in ${config.store.path}`,
+      `subject      ${x.subject.replaceAll('\n', ', ')}`,
+      `serial       ${x.serialNumber}`,
+      `not before   ${new Date(x.validFrom).toISOString()}`,
+      `not after    ${new Date(x.validTo).toISOString()}`,
+      `sha-256      ${x.fingerprint256}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    db.close();
+  }
+}
+
+program
+  .command('ca')
+  .description('the builtin certificate authority')
+  .command('init')
+  .description("create the builtin CA now (in [store] path, its key sealed with [ca] master_key_file) and print its certificate; if it exists, print it and say so (exit 0)")
+  .action(async (_opts, cmd: Command) => {
+    await caInit(cmd.optsWithGlobals<{ config: string }>().config).catch(fail);
   });
 
 await program.parseAsync();

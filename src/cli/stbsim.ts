@@ -49,6 +49,10 @@ interface RawOptions extends TargetOptions {
   dropCr: number;
   responseDelay: number;
   faultRate: number;
+  certs?: string;
+  certIdPrefix: string;
+  fetchCertEvery?: number;
+  certNoticeDelay: number;
   register: boolean;
 }
 
@@ -75,6 +79,10 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     dropCr: o.dropCr,
     responseDelayMs: o.responseDelay,
     faultRate: o.faultRate,
+    certIdPrefix: o.certIdPrefix,
+    certNoticeDelayMs: o.certNoticeDelay,
+    ...(o.certs !== undefined ? { certsUrl: o.certs } : {}),
+    ...(o.fetchCertEvery !== undefined ? { fetchCertEveryS: o.fetchCertEvery } : {}),
     ...(o.keepaliveInterval !== undefined ? { keepaliveIntervalS: o.keepaliveInterval } : {}),
     ...(o.advertiseHost !== undefined ? { advertiseHost: o.advertiseHost } : {}),
     ...(o.stun ? { stun: o.stun } : {}),
@@ -118,7 +126,8 @@ async function run(o: RawOptions): Promise<void> {
   const sim = new Simulator(options);
   await sim.start();
   const n = sim.devices.length;
-  process.stderr.write(`stbsim: ${n} STB(s) ${sim.devices[0]?.id}…${sim.devices.at(-1)?.id} → ACS ${sim.options.acsUrl}, CR ports on ${sim.options.bind}\n`);
+  const certs = sim.options.certsUrl === undefined ? '' : `, certificates from ${sim.options.certsUrl}${sim.options.fetchCertEveryS === undefined ? '' : ` every ${sim.options.fetchCertEveryS} s`}`;
+  process.stderr.write(`stbsim: ${n} STB(s) ${sim.devices[0]?.id}…${sim.devices.at(-1)?.id} → ACS ${sim.options.acsUrl}, CR ports on ${sim.options.bind}${certs}\n`);
   const status = setInterval(() => process.stderr.write(`stbsim: ${statusLine(n, sim.stats)}\n`), 5000);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -134,6 +143,8 @@ const program = identityOptions(
     .description(
       'Simulates set-top boxes for stbd: each STB sends STUN keepalives (TR-111) from its own UDP port, takes UDP ' +
         '(and with --http-cr HTTP) Connection Requests on that port, and runs CWMP (TR-069) sessions against the ACS. ' +
+        'With --certs, STBs fetch their media certificate from the certificate proxy (--fetch-cert-every, and after each ' +
+        '"certificate needs update" notice, the vendor parameter X_STBD_Certificate.UpdateRequired). ' +
         'Runs until SIGINT/SIGTERM, with a status line every 5 s on stderr.',
     )
     .version(packageVersion()),
@@ -158,6 +169,10 @@ const program = identityOptions(
   .option('--drop-cr <n>', 'drop the first N UDP connection requests each STB receives', number, DEFAULTS.dropCr)
   .option('--response-delay <ms>', 'wait this long before answering each RPC', number, DEFAULTS.responseDelayMs)
   .option('--fault-rate <p>', 'probability of answering an RPC with fault 9002 (Internal error)', number, DEFAULTS.faultRate)
+  .option('--certs <url>', 'the certificate proxy\'s STB endpoint ([certs] listen), e.g. https://127.0.0.1:7548; its TLS certificate is not verified')
+  .option('--cert-id-prefix <text>', 'each STB\'s certificate id is this prefix + its device id', DEFAULTS.certIdPrefix)
+  .option('--fetch-cert-every <s>', 'fetch the certificate (proof, unwrap, sign once, forget the key) every this many seconds; needs --certs', number)
+  .option('--cert-notice-delay <ms>', 'after a "certificate needs update" notice, fetch this long after the session (also the retry backoff base)', number, DEFAULTS.certNoticeDelayMs)
   .option('--register', 'first register the STBs with stbd\'s admin API (409 already registered is fine)', false)
   .option('-c, --config <file>', 'with --register: read [api] listen and [api] token_file from this stbd config file')
   .option('--api <url>', 'with --register: admin API base URL (env STBD_API)')

@@ -1,3 +1,4 @@
+import { UPDATE_PARAMETER } from '../certs/update-notice.js';
 import type { ParamDef, TableDef, TreeDefinition } from './param-tree.js';
 
 export type DataModel = 'tr098' | 'tr181';
@@ -81,6 +82,8 @@ export function treeDefinition(model: DataModel, f: DeviceFacts): TreeDefinition
     u(`${ms}UDPConnectionRequestAddressNotificationLimit`, 0),
     s(`${r}Time.NTPServer1`, 'pool.ntp.org', true),
     s(paths.wanAddress, f.wanAddress),
+    // The certificate proxy's "certificate needs update" notice (seed 002 step 6): the ACS writes the certificate id.
+    s(`${r}${UPDATE_PARAMETER}`, '', true),
   ];
   const forwarding: TableDef = {
     path: paths.forwarding,

@@ -1,6 +1,7 @@
 /** The STB simulator: a TR-069/TR-111 CPE (STUN keepalives, UDP and HTTP connection requests, CWMP). */
 export { Simulator } from './simulator.js';
-export { SimDevice } from './sim-device.js';
+export { SimDevice, type CertificateState } from './sim-device.js';
+export { CertClient, type CertFetchResult, type PresentedCertificate } from './cert-client.js';
 export { type SimulatorOptions, type ResolvedOptions, SimOptionError, DEFAULTS, parseHostPort } from './options.js';
 export { type SimEventMap, type SimStats, totalRejected } from './sim-events.js';
 export { credentialsOf, deviceIdOf, deviceIds, simDeviceCsv, DEVICE_CSV_HEADER, type SimCredentials, type DeviceRange } from './credentials.js';

@@ -35,14 +35,22 @@ export interface SimulatorOptions {
   readonly dropCr?: number;
   readonly responseDelayMs?: number;
   readonly faultRate?: number;
+  /** The certificate proxy's STB endpoint, e.g. https://127.0.0.1:7548 (the server certificate is not verified). */
+  readonly certsUrl?: string;
+  /** Certificate ids are this prefix + the device id ("media-sim-0001"): what the media system would tell the STB. */
+  readonly certIdPrefix?: string;
+  /** Fetch the certificate every this many seconds (first at a random point of the first period). */
+  readonly fetchCertEveryS?: number;
+  /** After a "certificate needs update" notice: wait this long after the session, then fetch; also the base of the retry backoff. */
+  readonly certNoticeDelayMs?: number;
   readonly random?: () => number;
   /** Unix ms (CurrentTime, UpTime, TransferComplete times). */
   readonly now?: () => number;
 }
 
 type Filled<T> = { readonly [K in keyof T]-?: T[K] };
-export type ResolvedOptions = Filled<Omit<SimulatorOptions, 'keepaliveIntervalS' | 'advertiseHost' | 'stun'>> &
-  Pick<SimulatorOptions, 'keepaliveIntervalS' | 'stun'> & { readonly advertiseHost: string };
+type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS';
+export type ResolvedOptions = Filled<Omit<SimulatorOptions, Optional | 'advertiseHost'>> & Pick<SimulatorOptions, Optional> & { readonly advertiseHost: string };
 
 export const DEFAULTS = {
   count: 1,
@@ -66,6 +74,8 @@ export const DEFAULTS = {
   dropCr: 0,
   responseDelayMs: 0,
   faultRate: 0,
+  certIdPrefix: 'media-',
+  certNoticeDelayMs: 100,
 } as const satisfies SimulatorOptions;
 
 /** A bad option value, named by its command-line flag. */
@@ -86,7 +96,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   integer('--count', r.count, 1);
   integer('--start', r.start, 0);
   integer('--inform-interval', r.informIntervalS, 0);
-  for (const [flag, v] of [['--reboot-delay', r.rebootDelayMs], ['--download-delay', r.downloadDelayMs], ['--response-delay', r.responseDelayMs], ['--retry-delay', r.retryDelayMs]] as const) nonNegative(flag, v);
+  for (const [flag, v] of [['--reboot-delay', r.rebootDelayMs], ['--download-delay', r.downloadDelayMs], ['--response-delay', r.responseDelayMs], ['--retry-delay', r.retryDelayMs], ['--cert-notice-delay', r.certNoticeDelayMs]] as const) nonNegative(flag, v);
   if (!(r.sessionTimeoutMs > 0)) fail('--session-timeout', 'a number > 0', r.sessionTimeoutMs);
   if (r.keepaliveIntervalS !== undefined && !(r.keepaliveIntervalS > 0)) fail('--keepalive-interval', 'a number of seconds > 0', r.keepaliveIntervalS);
   integer('--drop-cr', r.dropCr, 0);
@@ -97,6 +107,11 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   if (!(CWMP_VERSIONS as readonly string[]).includes(r.cwmpVersion)) fail('--cwmp-version', `one of ${CWMP_VERSIONS.join(', ')}`, r.cwmpVersion);
   if (isIP(r.bind) === 0) fail('--bind', 'an IP address', r.bind);
   if (!/^https?:\/\/[^/]+/.test(r.acsUrl) || !URL.canParse(r.acsUrl)) fail('--acs', 'an http:// URL', r.acsUrl);
+  if (r.certsUrl !== undefined && (!/^https?:\/\/[^/]+/.test(r.certsUrl) || !URL.canParse(r.certsUrl))) fail('--certs', 'an https:// (or http://) URL', r.certsUrl);
+  if (r.fetchCertEveryS !== undefined) {
+    if (!(r.fetchCertEveryS > 0) || !Number.isFinite(r.fetchCertEveryS)) fail('--fetch-cert-every', 'a number of seconds > 0', r.fetchCertEveryS);
+    if (r.certsUrl === undefined) throw new SimOptionError('--fetch-cert-every needs --certs URL');
+  }
   if (r.stun && (r.stun.host === '' || !Number.isInteger(r.stun.port) || r.stun.port < 1 || r.stun.port > 65535)) fail('--stun', 'HOST:PORT', `${r.stun.host}:${r.stun.port}`);
   return { ...r, advertiseHost: o.advertiseHost ?? r.bind };
 }

@@ -1,5 +1,6 @@
 import { type AcsMessage, listOf, parameterInfoList, parameterList, textOf, type XmlNode } from './cpe-soap.js';
 import { CwmpFault, FaultCode } from './cwmp-fault.js';
+import { UPDATE_PARAMETER } from '../certs/update-notice.js';
 import type { ParamTree } from './param-tree.js';
 
 /** The RPCs the simulated CPE answers (GetRPCMethods lists them). */
@@ -19,7 +20,9 @@ export const SUPPORTED_RPCS = [
 export type AfterSession =
   | { readonly kind: 'reboot'; readonly commandKey: string }
   | { readonly kind: 'factory-reset' }
-  | { readonly kind: 'download'; readonly commandKey: string; readonly url: string };
+  | { readonly kind: 'download'; readonly commandKey: string; readonly url: string }
+  /** X_STBD_Certificate.UpdateRequired was set: fetch that certificate again once the session is over. */
+  | { readonly kind: 'cert-update'; readonly certId: string };
 
 export interface RpcResult {
   /** The response element's local name, e.g. "GetParameterValuesResponse". */
@@ -59,7 +62,9 @@ export function handleRpc(tree: ParamTree, msg: AcsMessage): RpcResult {
     case 'SetParameterValues': {
       const values = listOf((a['ParameterList'] as XmlNode | undefined)?.['ParameterValueStruct']).map((p) => ({ name: textOf(p['Name']), value: textOf(p['Value']) }));
       const changed = tree.setValues(values, arg(a, 'ParameterKey'));
-      return { method: 'SetParameterValuesResponse', content: { Status: 0 }, changed };
+      // Every write of the notice counts, even one with the value it already had (a second notice).
+      const notice = values.findLast((v) => v.name === `${tree.root}${UPDATE_PARAMETER}` && v.value !== '');
+      return { method: 'SetParameterValuesResponse', content: { Status: 0 }, changed, ...(notice ? { after: { kind: 'cert-update', certId: notice.value } } : {}) };
     }
     case 'GetParameterNames':
       return { method: 'GetParameterNamesResponse', content: { ParameterList: parameterInfoList(tree.getNames(arg(a, 'ParameterPath'), booleanArg(a, 'NextLevel'))) } };

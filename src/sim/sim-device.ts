@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TransportAddress } from '../stun/address.js';
 import { MessageType } from '../stun/constants.js';
 import { decode, DecodeError } from '../stun/decode.js';
+import { CertClient, type CertFetchResult } from './cert-client.js';
 import type { CpeSoap, AcsMessage, CwmpVersion } from './cpe-soap.js';
 import { credentialsOf, type SimCredentials } from './credentials.js';
 import { CwmpAgent, type InformEvent } from './cwmp-agent.js';
@@ -39,6 +40,17 @@ interface PendingTransfer {
 const ev = (code: string, commandKey = ''): InformEvent => ({ code, commandKey });
 const BOOT = ev('1 BOOT');
 const BOOTSTRAP = ev('0 BOOTSTRAP');
+/** Fetches after a certificate update notice while the proxy still serves the old version (backoff doubles). */
+const NOTICE_FETCHES = 8;
+
+/** What a device remembers of its certificate: never the key. */
+export interface CertificateState {
+  readonly certId: string;
+  readonly version: number;
+  /** ISO time. */
+  readonly notAfter: string;
+  readonly updatePending: boolean;
+}
 
 /**
  * One simulated STB: its parameter tree, the UDP socket that sends STUN keepalives and receives UDP
@@ -53,6 +65,8 @@ export class SimDevice {
   readonly paths: ModelPaths;
   /** The last session: its Inform events, outcome and the RPCs it carried. */
   lastSession: SimEventMap['session-end'][0] | undefined;
+  /** The certificate the media system tells this STB to present (seed 002 step 1). */
+  certId: string;
 
   readonly #d: SimDeviceDeps;
   readonly #o: ResolvedOptions;
@@ -71,6 +85,11 @@ export class SimDevice {
   #stunKey = '';
   #periodicKey = '';
   #transfer: PendingTransfer | undefined;
+  #certificate: CertificateState | undefined;
+  /** Certificate fetches run one after another. */
+  #certChain: Promise<unknown> = Promise.resolve();
+  #certAbort: AbortController | undefined;
+  #live = false;
 
   constructor(deps: SimDeviceDeps) {
     this.#d = deps;
@@ -78,6 +97,7 @@ export class SimDevice {
     this.id = deps.id;
     this.model = deps.model;
     this.credentials = credentialsOf(this.#o.secret, deps.id);
+    this.certId = `${this.#o.certIdPrefix}${deps.id}`;
     this.paths = MODEL_PATHS[deps.model];
     const c = this.credentials;
     const stun = this.#o.stun ? { ...this.#o.stun, username: c.stunUsername, password: c.stunPassword } : undefined;
@@ -132,6 +152,11 @@ export class SimDevice {
     return this.#agent.pending;
   }
 
+  /** The certificate last fetched (id, version, validity), or undefined: the key itself is never kept. */
+  get certificate(): CertificateState | undefined {
+    return this.#certificate;
+  }
+
   /** True between a reboot's "down" and "up". */
   get rebooting(): boolean {
     return this.#down;
@@ -154,6 +179,9 @@ export class SimDevice {
       });
     });
     this.#socket = socket;
+    this.#live = true;
+    this.#certAbort = new AbortController();
+    this.#armCertFetch(true);
     const port = socket.address().port;
     if (this.#o.httpCr) {
       this.#http = new HttpCrServer({
@@ -174,6 +202,8 @@ export class SimDevice {
   }
 
   async stop(): Promise<void> {
+    this.#live = false;
+    this.#certAbort?.abort();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#stun.stop();
@@ -184,6 +214,64 @@ export class SimDevice {
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await this.#certChain;
+  }
+
+  /**
+   * Seed 002 steps 2–5 from the STB's side: asks the certificate proxy for `certId` (default: this.certId);
+   * on not-found/expired acknowledges and asks again; on valid unwraps the key, signs `challenge` (default:
+   * random) with it once and forgets it. The result carries what a media system would verify. Emits `cert`.
+   * Fetches run one at a time, in call order. Never rejects.
+   */
+  fetchCertificate(opts: { readonly certId?: string; readonly challenge?: string } = {}): Promise<CertFetchResult> {
+    const run = async (): Promise<CertFetchResult> => {
+      const certId = opts.certId ?? this.certId;
+      const { stats, emit } = this.#d;
+      const url = this.#o.certsUrl;
+      const result: CertFetchResult =
+        url === undefined
+          ? { status: 'error', certId, error: 'no certificate proxy URL (--certs URL)' }
+          : await new CertClient({
+              url,
+              stbId: this.id,
+              secret: () => this.tree.value(this.#ms('Password')) ?? this.credentials.cwmpPassword,
+              timeoutMs: this.#o.sessionTimeoutMs,
+              now: this.#o.now,
+              ...(this.#certAbort ? { signal: this.#certAbort.signal } : {}),
+              onRequest: () => stats.certRequests++,
+            }).fetch(certId, opts.challenge);
+      if (result.status === 'valid') {
+        stats.certsValid++;
+        this.#certificate = { certId, version: result.version, notAfter: result.notAfter, updatePending: result.updatePending };
+      } else {
+        stats.certsFailed++;
+        if (result.status !== 'error' && this.#certificate?.certId === certId) this.#certificate = undefined;
+      }
+      emit('cert', { device: this.id, ...result });
+      return result;
+    };
+    const p = this.#certChain.then(run);
+    this.#certChain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** --fetch-cert-every: the first fetch at a random point of the first period (STBs do not all ask at once). */
+  #armCertFetch(first: boolean): void {
+    const every = this.#o.fetchCertEveryS;
+    if (every === undefined) return;
+    this.#later(every * 1000 * (first ? this.#o.random() : 1), async () => {
+      if (!this.#down) await this.fetchCertificate();
+      if (this.#live) this.#armCertFetch(false);
+    });
+  }
+
+  /** After an update notice: fetch until the proxy serves the renewed certificate (it renews after our answer). */
+  async #fetchAfterNotice(certId: string, attempt: number): Promise<void> {
+    if (!this.#live) return;
+    const r = await this.fetchCertificate({ certId });
+    const stale = r.status === 'error' || (r.status === 'valid' && r.updatePending);
+    if (!stale || attempt + 1 >= NOTICE_FETCHES || !this.#live) return;
+    this.#later((this.#o.certNoticeDelayMs || 50) * 2 ** attempt, () => this.#fetchAfterNotice(certId, attempt + 1));
   }
 
   /**
@@ -366,6 +454,10 @@ export class SimDevice {
       const result = handleRpc(this.tree, msg);
       this.#applyChanges(result.changed);
       if (result.after) after.push(result.after);
+      if (result.after?.kind === 'cert-update') {
+        stats.certNotices++;
+        emit('cert-update-notice', { device: this.id, certId: result.after.certId });
+      }
       emit('rpc', { device: this.id, method: msg.method });
       return soap.envelope(version, msg.id, result.method, result.content);
     } catch (err) {
@@ -391,6 +483,8 @@ export class SimDevice {
           };
           this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
         });
+      } else if (a.kind === 'cert-update') {
+        this.#later(this.#o.certNoticeDelayMs, () => this.#fetchAfterNotice(a.certId, 0));
       }
     }
     const reset = actions.some((a) => a.kind === 'factory-reset');

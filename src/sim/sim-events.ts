@@ -1,4 +1,5 @@
 import type { TransportAddress } from '../stun/address.js';
+import type { CertFetchResult } from './cert-client.js';
 import type { InformEvent } from './cwmp-agent.js';
 import type { StunOutcome } from './stun-agent.js';
 import { CR_REJECT_REASONS, type CrRejectReason } from './udp-cr.js';
@@ -28,6 +29,10 @@ export interface SimEventMap {
   stun: [{ readonly device: string; readonly outcome: StunOutcome }];
   /** The device went down ("rebooting") and came back up. */
   reboot: [{ readonly device: string; readonly phase: 'down' | 'up' }];
+  /** A certificate fetch finished (seed 002): what the proxy answered last, and for `valid` what the STB presented. */
+  cert: [{ readonly device: string } & CertFetchResult];
+  /** The ACS set X_STBD_Certificate.UpdateRequired ("certificate needs update"); a fetch follows after the session. */
+  'cert-update-notice': [{ readonly device: string; readonly certId: string }];
 }
 
 /** Counters over every device of a simulator. */
@@ -49,6 +54,12 @@ export interface SimStats {
   stun401: number;
   /** Transactions that got no answer after every retransmission. */
   stunTimeouts: number;
+  /** Requests sent to the certificate proxy (proofs and acknowledgements). */
+  certRequests: number;
+  /** Certificate fetches that ended with a usable certificate, and those that did not. */
+  certsValid: number;
+  certsFailed: number;
+  certNotices: number;
 }
 
 export function newStats(): SimStats {
@@ -67,6 +78,10 @@ export function newStats(): SimStats {
     stunResponses: 0,
     stun401: 0,
     stunTimeouts: 0,
+    certRequests: 0,
+    certsValid: 0,
+    certsFailed: 0,
+    certNotices: 0,
   };
 }
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { CertFetchResult } from './cert-client.js';
 import { CpeSoap } from './cpe-soap.js';
 import { deviceIdOf, simDeviceCsv } from './credentials.js';
 import type { DataModel } from './data-model.js';
@@ -60,6 +61,24 @@ export class Simulator extends EventEmitter<SimEventMap> {
   /** Resolves when no device has a session running. */
   async idle(): Promise<void> {
     await Promise.all(this.devices.map((d) => d.idle()));
+  }
+
+  /**
+   * Every device fetches its certificate (see SimDevice.fetchCertificate), `concurrency` at a time;
+   * the results in device order.
+   */
+  async fetchCertificates(concurrency = 16): Promise<CertFetchResult[]> {
+    const devices = this.devices;
+    const results: CertFetchResult[] = new Array(devices.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < devices.length) {
+        const i = next++;
+        results[i] = await (devices[i] as SimDevice).fetchCertificate();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, devices.length)) }, worker));
+    return results;
   }
 
   /** The CSV to register these devices with the daemon (`stbctl devices import`). */

@@ -12,5 +12,6 @@ export function statusLine(devices: number, s: SimStats): string {
     `RPCs ${Object.values(s.rpcs).reduce((a, b) => a + b, 0)} (${s.faultsSent} faults)`,
     `CRs ${s.crAccepted} accepted, ${totalRejected(s)} rejected${rejected ? ` (${rejected})` : ''}, ${s.crDropped} dropped`,
     `STUN ${s.stunSent} sent, ${s.stunResponses} answered, ${s.stun401} 401, ${s.stunTimeouts} timed out`,
+    ...(s.certRequests > 0 || s.certNotices > 0 ? [`certs ${s.certsValid} fetched, ${s.certsFailed} failed, ${s.certNotices} update notices`] : []),
   ].join(' · ');
 }

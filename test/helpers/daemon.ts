@@ -52,6 +52,8 @@ export interface SpawnedDaemon {
   readonly stunPort: number;
   /** The TCP port of the CWMP endpoint. */
   readonly cwmpPort: number;
+  /** The TCP port of the STB certificate endpoint (HTTPS). */
+  readonly certsPort: number;
   /** Every line the daemon printed on stdout so far (JSON log lines). */
   readonly logs: string[];
   stderr(): string;
@@ -68,7 +70,7 @@ export async function spawnDaemon(configFile: string, opts: { wrap?: readonly st
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const [port, stunPort, cwmpPort] = await new Promise<[number, number, number]>((resolve, reject) => {
+  const [port, stunPort, cwmpPort, certsPort] = await new Promise<[number, number, number, number]>((resolve, reject) => {
     // The "stbd started" line is logged at info: a config with a quieter [log] level would wait forever.
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
@@ -76,7 +78,7 @@ export async function spawnDaemon(configFile: string, opts: { wrap?: readonly st
     }, 15_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
-      let entry: { msg?: string; api?: string; cwmp?: string; stun?: { v4?: { port: number } } } = {};
+      let entry: { msg?: string; api?: string; cwmp?: string; certs?: string; stun?: { v4?: { port: number } } } = {};
       try {
         entry = JSON.parse(line);
       } catch {
@@ -84,7 +86,7 @@ export async function spawnDaemon(configFile: string, opts: { wrap?: readonly st
       }
       if (entry.msg === 'stbd started' && entry.api) {
         clearTimeout(timer);
-        resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0, Number(entry.cwmp?.split(':').at(-1) ?? 0)]);
+        resolve([Number(entry.api.split(':').at(-1)), entry.stun?.v4?.port ?? 0, Number(entry.cwmp?.split(':').at(-1) ?? 0), Number(entry.certs?.split(':').at(-1) ?? 0)]);
       }
     });
     void exited.then((code) => {
@@ -97,6 +99,7 @@ export async function spawnDaemon(configFile: string, opts: { wrap?: readonly st
     port,
     stunPort,
     cwmpPort,
+    certsPort,
     url: `http://127.0.0.1:${port}`,
     logs,
     stderr: () => stderr,

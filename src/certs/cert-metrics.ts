@@ -1,0 +1,32 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CertStatus } from './certificate.js';
+
+export interface CertMetrics {
+  /** STB endpoint answers, by status (valid, not-found, expired, revoked, auth-failed, issued, bad-request…). */
+  readonly requests: Counter<'status'>;
+  readonly expiredUnacknowledged: Counter;
+}
+
+const STATUSES: readonly CertStatus[] = ['valid', 'update-pending', 'expired', 'revoked'];
+
+/** The certificate proxy's metrics; the gauge reads SQLite when Prometheus scrapes. */
+export function registerCertMetrics(registry: Registry, counts: () => Record<string, number>): CertMetrics {
+  new Gauge({
+    name: 'stbd_certificates',
+    help: 'certificates the proxy stores, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      const n = counts();
+      for (const s of STATUSES) this.set({ status: s }, n[s] ?? 0);
+    },
+  });
+  return {
+    requests: new Counter({ name: 'stbd_certificate_requests_total', help: 'answers of the STB certificate endpoint, by status', labelNames: ['status'], registers: [registry] }),
+    expiredUnacknowledged: new Counter({
+      name: 'stbd_certificates_expired_unacknowledged_total',
+      help: 'certificates that expired while their STB had not acknowledged the update notice',
+      registers: [registry],
+    }),
+  };
+}
