@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
@@ -93,8 +93,12 @@ export class CwmpSessions {
 
   handle(req: CpeRequest): CpeReply {
     let session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
+    const hasBody = req.body.trim() !== '';
+    // A session can only begin with an authenticated Inform: challenge first, parse after (most CPEs send
+    // their first Inform without credentials, and parsing is the dearest step of a session).
+    if (!session && hasBody && !req.authorization) return { status: 401, challenge: this.#d.auth.challenge() };
     let message: CpeMessage | undefined;
-    if (req.body.trim() !== '') {
+    if (hasBody) {
       try {
         message = this.#d.soap.parse(req.body);
       } catch (err) {
@@ -174,7 +178,7 @@ export class CwmpSessions {
       },
       inform.parameters.filter((p) => !isSecretParameter(p.name)),
     );
-    const session: Session = { token: randomBytes(16).toString('base64url'), device, version: message.version, dataModel, connection: req.connection, current: undefined, timeout: undefined };
+    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, current: undefined, timeout: undefined };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);

@@ -87,6 +87,8 @@ export class CwmpSoap {
     parseTagValue: false,
     trimValues: true,
     processEntities: true,
+    // isArray looks at tag names only: no path strings built for every tag.
+    jPath: false,
     isArray: (name) => LIST_ELEMENTS.has(name.replace(/^[^:]*:/, '')),
   });
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
