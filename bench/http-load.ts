@@ -20,9 +20,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { procCpuMs, selfCpuMs, sleep } from './processes.js';
+import { type LatencyFigures, LatencyWindow } from './latency-window.js';
+import { sleep } from './processes.js';
+import { RawConnection, REQUEST_TIMEOUT_MS } from './raw-connection.js';
 
 export interface HttpLoadArgs {
   readonly port: number;
@@ -38,104 +39,17 @@ export interface HttpLoadArgs {
   readonly client: 'raw' | 'node';
 }
 
-export interface WindowResult {
-  readonly name: string;
+export interface WindowResult extends LatencyFigures {
   /** Answered requests whose answer arrived in the window. */
   readonly ops: number;
   readonly binds: number;
   readonly unbinds: number;
-  /** Answers other than 200 (and transport errors), in the window. */
-  readonly errors: number;
-  /** The first error seen, for the report. */
-  readonly firstError: string | null;
   /** Successful operations per second. */
   readonly opsPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  /** CPU use over the window, in % of one core. */
-  readonly generatorCpu: number;
-  readonly serverCpu: number | null;
 }
 
 type Reply = { status: number; body: string };
 type Send = (method: 'PUT' | 'DELETE', path: string) => Promise<Reply>;
-
-const REQUEST_TIMEOUT_MS = 10_000;
-const HIST_BUCKET_US = 10;
-const HIST_BUCKETS = 1_000_000; // 10 µs buckets up to 10 s
-
-/** One keep-alive connection with one request in flight; responses are read by Content-Length. */
-class RawConnection {
-  #socket: Socket | undefined;
-  #buf: Buffer = Buffer.alloc(0);
-  #pending: { resolve: (r: Reply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
-
-  constructor(
-    private readonly port: number,
-    private readonly headers: string,
-  ) {}
-
-  async #open(): Promise<Socket> {
-    const socket = connect({ port: this.port, host: '127.0.0.1', noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    const fail = (err: Error) => {
-      if (this.#socket === socket) this.#socket = undefined;
-      this.#settle(undefined, err);
-    };
-    socket.on('error', fail);
-    socket.on('close', () => fail(new Error('connection closed by the server')));
-    this.#buf = Buffer.alloc(0);
-    return (this.#socket = socket);
-  }
-
-  async send(method: string, path: string): Promise<Reply> {
-    const socket = this.#socket ?? (await this.#open());
-    return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        this.#settle(undefined, new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`));
-      }, REQUEST_TIMEOUT_MS);
-      this.#pending = { resolve, reject, timer };
-      socket.write(`${method} ${path} HTTP/1.1\r\n${this.headers}\r\n`);
-    });
-  }
-
-  #settle(reply: Reply | undefined, err?: Error): void {
-    const p = this.#pending;
-    if (!p) return;
-    this.#pending = undefined;
-    clearTimeout(p.timer);
-    if (reply) p.resolve(reply);
-    else p.reject(err ?? new Error('no answer'));
-  }
-
-  #onData(chunk: Buffer): void {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    const headEnd = this.#buf.indexOf('\r\n\r\n');
-    if (headEnd < 0) return;
-    const head = this.#buf.toString('latin1', 0, headEnd);
-    const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    if (!m) {
-      this.#socket?.destroy();
-      return this.#settle(undefined, new Error(`answer without Content-Length: ${head.slice(0, 200)}`));
-    }
-    const end = headEnd + 4 + Number(m[1]);
-    if (this.#buf.length < end) return;
-    const status = Number(head.slice(9, 12));
-    const body = this.#buf.toString('utf8', headEnd + 4, end);
-    this.#buf = this.#buf.subarray(end);
-    this.#settle({ status, body });
-  }
-
-  close(): void {
-    this.#socket?.destroy();
-  }
-}
 
 function nodeClient(port: number, token: string, concurrency: number): { send: Send; close(): void } {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -155,67 +69,20 @@ function nodeClient(port: number, token: string, concurrency: number): { send: S
   return { send, close: () => agent.destroy() };
 }
 
-/** User + kernel CPU of a process so far, in ms, or null if it is gone. */
-const cpuTotal = (pid: number): number | null => {
-  const c = procCpuMs(pid);
-  return c && c.user + c.sys;
-};
-
-class Window {
-  readonly hist = new Uint32Array(HIST_BUCKETS + 1);
-  ops = 0;
+/** A window that also counts binds (PUT) and unbinds (DELETE). */
+class Window extends LatencyWindow {
   binds = 0;
   unbinds = 0;
-  errors = 0;
-  firstError: string | null = null;
-  readonly t0 = performance.now();
-  readonly self0 = selfCpuMs();
-  constructor(
-    readonly name: string,
-    private readonly serverPid: number,
-    readonly server0 = cpuTotal(serverPid),
-  ) {}
 
-  record(method: string, ms: number, error: string | null): void {
-    if (error !== null) {
-      this.errors++;
-      this.firstError ??= error;
-      return;
-    }
-    this.ops++;
+  recordCall(method: string, ms: number, error: string | null): void {
+    if (!this.record(ms, error)) return;
     if (method === 'PUT') this.binds++;
     else this.unbinds++;
-    this.hist[Math.min(HIST_BUCKETS, Math.floor((ms * 1000) / HIST_BUCKET_US))]!++;
   }
 
   result(): WindowResult {
-    const ms = performance.now() - this.t0;
-    const server1 = cpuTotal(this.serverPid);
-    const pct = (p: number) => {
-      const rank = Math.max(1, Math.ceil(p * this.ops));
-      let seen = 0;
-      for (let b = 0; b <= HIST_BUCKETS; b++) {
-        seen += this.hist[b]!;
-        if (seen >= rank) return ((b + 0.5) * HIST_BUCKET_US) / 1000;
-      }
-      return NaN;
-    };
-    let maxB = 0;
-    for (let b = HIST_BUCKETS; b > 0 && maxB === 0; b--) if (this.hist[b]! > 0) maxB = b;
-    return {
-      name: this.name,
-      ops: this.ops,
-      binds: this.binds,
-      unbinds: this.unbinds,
-      errors: this.errors,
-      firstError: this.firstError,
-      opsPerSec: Math.round((this.ops * 1000) / ms),
-      p50Ms: pct(0.5),
-      p99Ms: pct(0.99),
-      maxMs: ((maxB + 1) * HIST_BUCKET_US) / 1000,
-      generatorCpu: Math.round(((selfCpuMs() - this.self0) * 100) / ms),
-      serverCpu: this.server0 === null || server1 === null ? null : Math.round(((server1 - this.server0) * 100) / ms),
-    };
+    const { name, ok, errors, firstError, perSec, ...latency } = this.figures();
+    return { name, ops: ok, binds: this.binds, unbinds: this.unbinds, errors, firstError, opsPerSec: perSec, ...latency };
   }
 }
 
@@ -241,9 +108,12 @@ async function main(): Promise<void> {
     let send: Send;
     if (node) send = node.send;
     else {
-      const conn = new RawConnection(args.port, headers);
+      const conn = new RawConnection(args.port);
       raws.push(conn);
-      send = (method, path) => conn.send(method, path);
+      send = (method, path) => {
+        const request = `${method} ${path} HTTP/1.1\r\n${headers}\r\n`;
+        return conn.open ? conn.send(request) : conn.connect().then(() => conn.send(request));
+      };
     }
     const call = async (method: 'PUT' | 'DELETE', path: string) => {
       const t0 = performance.now();
@@ -254,7 +124,7 @@ async function main(): Promise<void> {
       } catch (err) {
         error = `${method} ${path}: ${(err as Error).message}`;
       }
-      window?.record(method, performance.now() - t0, error);
+      window?.recordCall(method, performance.now() - t0, error);
     };
     for (let j = 0; !stopping; j++) {
       const device = mine[j % mine.length]!;

@@ -1,0 +1,559 @@
+/**
+ * bench:management — the CWMP management channel of the real daemon with N simulated online STBs
+ * (default 10,000): command round trips through the API, and Inform-only CWMP sessions per second on one
+ * core beside a minimal Node HTTP server parsing the same Inform bodies (the baseline).
+ *
+ *   npm run bench:management [-- --quick]
+ *
+ * --quick: 1,000 devices and shorter runs. BENCH_DEVICES=N sets the device count; BENCH_CONCURRENCY the
+ * Inform load's CPE clients (default 32); BENCH_CWMP_CONNECTION=reuse keeps one connection per client
+ * across sessions (default: a connection per session, as CPEs do); BENCH_STBD_NODE_ARGS passes Node flags
+ * to the daemon (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ *
+ * One invocation, all on 127.0.0.1, every server pinned to core 0, the generators, the simulator and this
+ * process to core 1:
+ *   1. the Inform load (bench/cwmp-load.ts) against bench/minimal-cwmp.ts: the baseline;
+ *   2. bin/stbd (log level warn) on an empty database; the N devices imported through the API's CSV
+ *      import, with the simulator's deterministic credentials;
+ *   3. the simulator (bench/sim-process.ts: src/sim's Simulator) with the N devices: STUN pre-provisioned
+ *      to stbd, keepalives every N/500 s (500 keepalives/s in all, spread over the period), no boot Inform;
+ *      wait until stbd counts them all online (GET /health);
+ *   4. the Inform load against stbd, Digest (warm-up until every device has had a session), then Basic;
+ *   5. command round trips as stbctl sends them: POST /v1/devices/ID/tasks?wait=10, a getParameterValues of
+ *      DeviceInfo.SoftwareVersion for a random device: the API → a UDP connection request from the STUN
+ *      socket → the simulated device's CWMP session (Inform "6 CONNECTION REQUEST" with Digest) → the
+ *      GetParameterValues → the answer. One at a time, then 20 at a time (never two on one device).
+ *      Every answer must be status "done" with the device's value;
+ * and prints the figures against the targets, then one JSON line with everything.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { simDeviceCsv } from '../src/sim/index.js';
+import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import type { CwmpLoadArgs, WindowResult } from './cwmp-load.js';
+import { killAll, nodeScript, onCore, PINNED, procCpuMs, rssBytes, scratchDir, selfCpuMs, sleep, start } from './processes.js';
+import type { SimArgs, SimStatus } from './sim-process.js';
+
+const QUICK = process.argv.includes('--quick');
+const DEVICES = Number(process.env.BENCH_DEVICES ?? (QUICK ? 1_000 : 10_000));
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const CONNECTION = process.env.BENCH_CWMP_CONNECTION === 'reuse' ? 'reuse' : 'session';
+const PREFIX = 'sim-';
+const SECRET = 'bench-management';
+/** 500 keepalives/s in all, whatever the device count (at least 1 s apart per device). */
+const KEEPALIVE_S = Math.max(1, Math.round(DEVICES / 500));
+const SIM_GROUPS = Math.min(100, Math.max(1, Math.floor(DEVICES / 10)));
+const WARMUP_MS = QUICK ? 1_000 : 2_000;
+const WINDOWS = 2;
+const WINDOW_MS = QUICK ? 2_000 : 5_000;
+const SEQUENTIAL = QUICK ? 100 : 500;
+const PARALLEL = 20;
+const PARALLEL_TOTAL = QUICK ? 400 : 2_000;
+const ROUND_TRIP_WARMUP = 50;
+const WAIT_S = 10;
+const PARAMETER = 'InternetGatewayDevice.DeviceInfo.SoftwareVersion';
+const EXPECTED_VALUE = '1.0.0';
+const TARGET = { p99Ms: 50, sessionsPerSec: 2_000, ratio: 0.5 };
+/** Other processes taking more than this much of the servers' core make a phase suspect. */
+const NOISY_PCT = 5;
+
+if (!Number.isInteger(DEVICES) || DEVICES < 100) throw new Error(`BENCH_DEVICES must be an integer >= 100, got ${process.env.BENCH_DEVICES}`);
+if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1 || CONCURRENCY > DEVICES) throw new Error(`BENCH_CONCURRENCY must be 1..${DEVICES}, got ${process.env.BENCH_CONCURRENCY}`);
+
+const dir = scratchDir('stbd-bench-management-');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+// ---- child processes ----
+
+const json = (line: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Every stdout line of `proc` goes to the current listener; keeps the pipes drained. */
+function lines(proc: ChildProcess): { stderr(): string; on(listener: (line: string) => void): void } {
+  let stderr = '';
+  let listener: (line: string) => void = () => {};
+  proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  createInterface({ input: proc.stdout! }).on('line', (l) => listener(l));
+  return { stderr: () => stderr, on: (l) => (listener = l) };
+}
+
+/** Resolves when `test` returns a value for a stdout line; rejects on exit or timeout. */
+function waitForLine<T>(proc: ChildProcess, out: ReturnType<typeof lines>, what: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => finish(undefined, new Error(`${what}: nothing after ${timeoutMs} ms: ${out.stderr()}`)), timeoutMs);
+    const onExit = (code: number | null) => finish(undefined, new Error(`${what} exited with ${code}: ${out.stderr()}`));
+    function finish(v: T | undefined, err?: Error) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      proc.off('exit', onExit);
+      out.on(() => {});
+      if (err) reject(err);
+      else resolve(v as T);
+    }
+    proc.once('exit', onExit);
+    out.on((line) => {
+      const v = test(line);
+      if (v !== undefined) finish(v);
+    });
+  });
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+// ---- the admin API, as stbctl calls it ----
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function api(port: number, token: string, method: string, path: string, body?: { type: string; data: string }): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+    if (body) {
+      headers['content-type'] = body.type;
+      headers['content-length'] = Buffer.byteLength(body.data);
+    }
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent, timeout: 60_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
+    req.on('error', reject);
+    req.end(body?.data);
+  });
+}
+
+/** stbd's Prometheus metrics, sample (name with labels) to value. */
+async function scrape(port: number): Promise<Map<string, number>> {
+  const { text } = await api(port, '', 'GET', '/metrics');
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const sp = line.lastIndexOf(' ');
+    if (line && !line.startsWith('#') && sp > 0) samples.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return samples;
+}
+
+async function health(port: number): Promise<{ registered: number; online: number } | undefined> {
+  try {
+    const r = await api(port, '', 'GET', '/health');
+    return r.status === 200 ? (JSON.parse(r.text) as { devices: { registered: number; online: number } }).devices : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- the phases ----
+
+/** Runs the Inform load on core 1 against `port`; resolves with its windows. */
+async function informLoad(name: string, port: number, serverPid: number, auth: 'digest' | 'basic', prime: boolean): Promise<WindowResult[]> {
+  log(`  Inform sessions: ${name}`);
+  const args: CwmpLoadArgs = { port, serverPid, prefix: PREFIX, start: 1, count: DEVICES, secret: SECRET, concurrency: CONCURRENCY, auth, connection: CONNECTION, prime, warmupMs: WARMUP_MS, windows: WINDOWS, windowMs: WINDOW_MS };
+  const proc = start(onCore(1, [...nodeScript('cwmp-load.ts'), JSON.stringify(args)]));
+  const out = lines(proc);
+  const results: WindowResult[] = [];
+  await waitForLine(proc, out, `Inform load (${name})`, 90_000 + WARMUP_MS + WINDOWS * WINDOW_MS + 30_000, (line) => {
+    const r = json(line);
+    if (!r) return undefined;
+    if (r['done'] === true) return true;
+    const w = r as unknown as WindowResult;
+    results.push(w);
+    log(`    window ${w.name}: ${w.sessionsPerSec.toLocaleString('en')} sessions/s, p50 ${w.p50Ms} ms, p99 ${w.p99Ms} ms, errors ${w.errors}, server CPU ${w.serverCpu}%, generator CPU ${w.generatorCpu}% (warm-up ${(w.warmupMs / 1000).toFixed(1)} s${w.primed ? ', every device primed' : ''})${w.firstError ? `; first error: ${w.firstError}` : ''}`);
+    return undefined;
+  });
+  if (results.length !== WINDOWS) throw new Error(`Inform load (${name}): ${results.length} windows, expected ${WINDOWS}`);
+  return results;
+}
+
+interface RoundTrips {
+  readonly name: string;
+  readonly count: number;
+  readonly concurrency: number;
+  readonly ms: number;
+  readonly perSec: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly notDone: number;
+  readonly firstProblem: string | null;
+  /** From the task's own times (ms resolution): queued → sent (the connection request and the device's
+   * Inform), sent → finished (the GetParameterValues answered), and the rest (API, long-poll, HTTP). */
+  readonly split: { readonly toSent: Percentiles; readonly toFinished: Percentiles; readonly rest: Percentiles };
+  /** CPU use over the phase, in % of one core: stbd, the simulator, this process (the API client). */
+  readonly cpu: { readonly stbd: number; readonly sim: number; readonly client: number };
+}
+
+interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
+const percentiles = (xs: number[]): Percentiles => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s.at(-1) ?? NaN };
+};
+
+/** Busy time of each core so far (user, nice, system: what processes ran), in ms, from /proc/stat. */
+function coreBusyMs(): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (\d+) (\d+) (\d+)/.exec(line);
+    if (m) out[Number(m[1])] = (Number(m[2]) + Number(m[3]) + Number(m[4])) * 10;
+  }
+  return out;
+}
+
+/**
+ * What ran on core `core` besides `pids` over a phase, in % of the core: the machine is shared, and a
+ * phase in which something else took the server's core measures that, not stbd.
+ */
+function otherLoad(core: number, pids: () => number[]): () => number {
+  const t0 = performance.now();
+  const busy0 = coreBusyMs()[core] ?? NaN;
+  const ours0 = pids().reduce((a, p) => a + cpuOf(p), 0);
+  return () => {
+    const ms = performance.now() - t0;
+    const busy = (coreBusyMs()[core] ?? NaN) - busy0;
+    const ours = pids().reduce((a, p) => a + cpuOf(p), 0) - ours0;
+    return Math.max(0, Math.round(((busy - ours) * 100) / ms));
+  };
+}
+
+/** User + kernel CPU of a process so far, in ms (NaN once it is gone). */
+const cpuOf = (pid: number) => {
+  const c = procCpuMs(pid);
+  return c ? c.user + c.sys : NaN;
+};
+
+const deviceId = (i: number) => `${PREFIX}${String(i + 1).padStart(4, '0')}`;
+
+/** `total` commands, `concurrency` at a time, each for a random device not already busy. */
+async function roundTrips(name: string, port: number, token: string, total: number, concurrency: number, pids: { stbd: number; sim: number }): Promise<RoundTrips> {
+  const busy = new Set<number>();
+  const latencies: number[] = [];
+  const toSent: number[] = [];
+  const toFinished: number[] = [];
+  const rest: number[] = [];
+  let notDone = 0;
+  let firstProblem: string | null = null;
+  let issued = 0;
+  const body = JSON.stringify({ kind: 'getParameterValues', names: [PARAMETER] });
+  const worker = async () => {
+    while (issued < total) {
+      issued++;
+      let i: number;
+      do i = Math.floor(Math.random() * DEVICES);
+      while (busy.has(i));
+      busy.add(i);
+      const id = deviceId(i);
+      const t0 = performance.now();
+      let problem: string | null = null;
+      try {
+        const r = await api(port, token, 'POST', `/v1/devices/${encodeURIComponent(id)}/tasks?wait=${WAIT_S}`, { type: 'application/json', data: body });
+        const total = performance.now() - t0;
+        const t = json(r.text) as { status?: string; createdAt?: string; sentAt?: string; finishedAt?: string; result?: { parameters?: { name: string; value: string }[] } } | undefined;
+        const value = t?.result?.parameters?.find((p) => p.name === PARAMETER)?.value;
+        if (r.status !== 201 || t?.status !== 'done' || value !== EXPECTED_VALUE) problem = `${id}: HTTP ${r.status} ${r.text.slice(0, 300)}`;
+        else {
+          const [c, s, f] = [t.createdAt, t.sentAt, t.finishedAt].map((x) => Date.parse(x ?? '')) as [number, number, number];
+          toSent.push(s - c);
+          toFinished.push(f - s);
+          rest.push(total - (f - c));
+        }
+      } catch (err) {
+        problem = `${id}: ${(err as Error).message}`;
+      }
+      latencies.push(performance.now() - t0);
+      busy.delete(i);
+      if (problem) {
+        notDone++;
+        firstProblem ??= problem;
+      }
+    }
+  };
+  const cpu0 = { stbd: cpuOf(pids.stbd), sim: cpuOf(pids.sim), client: selfCpuMs() };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  const ms = performance.now() - t0;
+  const pct = (x: number) => Math.round((x * 100) / ms);
+  const cpu = { stbd: pct(cpuOf(pids.stbd) - cpu0.stbd), sim: pct(cpuOf(pids.sim) - cpu0.sim), client: pct(selfCpuMs() - cpu0.client) };
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(p * latencies.length) - 1))]!;
+  return { name, count: latencies.length, concurrency, ms, perSec: (latencies.length * 1000) / ms, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: latencies.at(-1)!, notDone, firstProblem, split: { toSent: percentiles(toSent), toFinished: percentiles(toFinished), rest: percentiles(rest) }, cpu };
+}
+
+/** One line on a round-trip phase: latency, rate, and who spent how much CPU per command. */
+const describe = (r: RoundTrips) => {
+  const perCommand = (pct: number) => ((pct / 100) * r.ms) / r.count;
+  return (
+    `${r.name}: ${r.count} commands, p50 ${r.p50Ms.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms, ` +
+    `${Math.round(r.perSec)}/s, not done ${r.notDone}; p50/p99 queued->sent ${r.split.toSent.p50}/${r.split.toSent.p99} ms, sent->done ${r.split.toFinished.p50}/${r.split.toFinished.p99} ms, ` +
+    `API and long-poll ${r.split.rest.p50.toFixed(1)}/${r.split.rest.p99.toFixed(1)} ms; CPU stbd ${r.cpu.stbd}% (${perCommand(r.cpu.stbd).toFixed(2)} ms/command), ` +
+    `simulator ${r.cpu.sim}% (${perCommand(r.cpu.sim).toFixed(2)} ms), API client ${r.cpu.client}% (${perCommand(r.cpu.client).toFixed(2)} ms)`
+  );
+};
+
+// ---- the run ----
+
+const best = (runs: readonly WindowResult[]) => runs.reduce((a, b) => (b.sessionsPerSec > a.sessionsPerSec ? b : a));
+/** Server CPU time per session, in µs: a cost figure that noise on the other core does not move. */
+const usPerSession = (r: WindowResult) => (r.serverCpu === null || r.sessionsPerSec === 0 ? NaN : (r.serverCpu * 1e4) / r.sessionsPerSec);
+
+try {
+  const commandLine = `npm run bench:management${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  // This process issues the commands: it belongs with the generators on core 1, all its threads included.
+  if (PINNED) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  log(`bench:management: ${DEVICES.toLocaleString('en')} simulated devices${PINNED ? '' : ' (taskset missing: processes NOT pinned)'}; temp dir ${dir}`);
+
+  // 1. The baseline.
+  log('  minimal node:http CWMP server (baseline)');
+  const minimal = start(onCore(0, nodeScript('minimal-cwmp.ts')));
+  const minimalOut = lines(minimal);
+  const minimalPort = await waitForLine(minimal, minimalOut, 'minimal server', 20_000, (l) => json(l)?.['port'] as number | undefined);
+  const otherBase = otherLoad(0, () => [minimal.pid!]);
+  const baseRuns = await informLoad('baseline, Digest header (not checked)', minimalPort, minimal.pid!, 'digest', true);
+  const noise: Record<string, number> = { baseline: otherBase() };
+  await stop(minimal);
+
+  // 2. stbd and the devices.
+  log('  stbd');
+  const [apiPort, cwmpPort, stunPort] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
+  mkdirSync(join(dir, 'stbd'));
+  const config = writeTestConfig(join(dir, 'stbd'), {
+    api: { listen: `127.0.0.1:${apiPort}` },
+    stun: { listen: `127.0.0.1:${stunPort}`, keepalive_period: `${KEEPALIVE_S}s` },
+    cwmp: { listen: `127.0.0.1:${cwmpPort}` },
+    log: { level: 'warn' },
+  });
+  const nodeArgs = (process.env.BENCH_STBD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const stbdStarted = performance.now();
+  const stbd = start(onCore(0, [process.execPath, ...nodeArgs, STBD, '--config', config]));
+  const stbdOut = lines(stbd);
+  const stbdWarnings: string[] = [];
+  stbdOut.on((l) => {
+    if (stbdWarnings.length < 20) stbdWarnings.push(l);
+  });
+  for (;;) {
+    if (stbd.exitCode !== null) throw new Error(`stbd exited with ${stbd.exitCode}: ${stbdOut.stderr()}`);
+    if (await health(apiPort)) break;
+    if (performance.now() - stbdStarted > 30_000) throw new Error(`stbd: no /health answer within 30 s: ${stbdOut.stderr()}`);
+    await sleep(50);
+  }
+  const token = readFileSync(join(dir, 'stbd', 'api.token'), 'utf8').trim();
+  const importT0 = performance.now();
+  const imported = await api(apiPort, token, 'POST', '/v1/devices/import', { type: 'text/csv', data: simDeviceCsv({ prefix: PREFIX, start: 1, count: DEVICES, secret: SECRET }) });
+  if (imported.status !== 201) throw new Error(`import: HTTP ${imported.status} ${imported.text.slice(0, 300)}`);
+  const importMs = performance.now() - importT0;
+  log(`    ${(JSON.parse(imported.text) as { imported: number }).imported.toLocaleString('en')} devices imported in ${(importMs / 1000).toFixed(2)} s`);
+
+  // 3. The simulated devices, online.
+  const staggerMs = (KEEPALIVE_S * 1000) / SIM_GROUPS;
+  log(`  simulator: ${DEVICES.toLocaleString('en')} devices in ${SIM_GROUPS} groups started ${Math.round(staggerMs)} ms apart, keepalive every ${KEEPALIVE_S} s`);
+  const simArgs: SimArgs = {
+    count: DEVICES,
+    prefix: PREFIX,
+    secret: SECRET,
+    acsUrl: `http://127.0.0.1:${cwmpPort}/`,
+    stun: { host: '127.0.0.1', port: stunPort },
+    keepaliveIntervalS: KEEPALIVE_S,
+    informIntervalS: 86_400,
+    groups: SIM_GROUPS,
+    staggerMs,
+    statusMs: 1_000,
+  };
+  const sim = start(onCore(1, [...nodeScript('sim-process.ts'), JSON.stringify(simArgs)]));
+  const simOut = lines(sim);
+  let simStatus: SimStatus | undefined;
+  const watchSim = (l: string) => {
+    const s = json(l) as SimStatus | undefined;
+    if (s && typeof s.started === 'number') simStatus = s;
+  };
+  simOut.on(watchSim);
+  const simT0 = performance.now();
+  const onlineLimitMs = KEEPALIVE_S * 1000 + 60_000;
+  let online = 0;
+  for (;;) {
+    if (sim.exitCode !== null) throw new Error(`simulator exited with ${sim.exitCode}: ${simOut.stderr()}`);
+    online = (await health(apiPort))?.online ?? 0;
+    if (online >= DEVICES) break;
+    if (performance.now() - simT0 > onlineLimitMs) break;
+    await sleep(250);
+  }
+  const onlineMs = performance.now() - simT0;
+  const s0 = simStatus;
+  log(`    ${online.toLocaleString('en')} of ${DEVICES.toLocaleString('en')} online after ${(onlineMs / 1000).toFixed(1)} s${s0 ? ` (simulator: ${s0.started} started, ${s0.bound} bound, ${s0.stats.stunSent} STUN sent, ${s0.stats.stun401} 401, ${s0.stats.stunTimeouts} timeouts, RSS ${(s0.rss / 2 ** 20).toFixed(0)} MiB)` : ''}`);
+  if (online < DEVICES) throw new Error(`only ${online} of ${DEVICES} devices online after ${Math.round(onlineMs / 1000)} s: ${simOut.stderr()}`);
+  const rssOnline = { stbd: rssBytes(stbd.pid!), sim: rssBytes(sim.pid!) };
+
+  // 4. Inform sessions through stbd.
+  const m0 = await scrape(apiPort);
+  const otherDigest = otherLoad(0, () => [stbd.pid!]);
+  const digestRuns = await informLoad('stbd, Digest', cwmpPort, stbd.pid!, 'digest', true);
+  noise['digest'] = otherDigest();
+  const otherBasic = otherLoad(0, () => [stbd.pid!]);
+  const basicRuns = await informLoad('stbd, Basic (preemptive)', cwmpPort, stbd.pid!, 'basic', false);
+  noise['basic'] = otherBasic();
+  const m1 = await scrape(apiPort);
+  const stillOnline = (await health(apiPort))?.online ?? 0;
+
+  // 5. Command round trips.
+  log(`  command round trips (${online.toLocaleString('en')} online)`);
+  const pids = { stbd: stbd.pid!, sim: sim.pid! };
+  // What the online devices cost with no command running (keepalives, the simulator's timers), once the
+  // Inform load's after-effects (GC, flushes) have settled.
+  await sleep(1_000);
+  const idle0 = { stbd: cpuOf(stbd.pid!), sim: cpuOf(sim.pid!), t: performance.now() };
+  await sleep(QUICK ? 1_000 : 3_000);
+  const idleMs = performance.now() - idle0.t;
+  const background = { stbd: Math.round(((cpuOf(stbd.pid!) - idle0.stbd) * 100) / idleMs), sim: Math.round(((cpuOf(sim.pid!) - idle0.sim) * 100) / idleMs) };
+  log(`    background with no commands: stbd ${background.stbd}%, simulator ${background.sim}% of a core`);
+  const simBefore = simStatus;
+  const otherRoundTrips = otherLoad(0, () => [stbd.pid!]);
+  const otherRoundTripsCore1 = otherLoad(1, () => [sim.pid!, process.pid]);
+  const warm = await roundTrips('warm-up', apiPort, token, ROUND_TRIP_WARMUP, 1, pids);
+  const sequential = await roundTrips('one at a time', apiPort, token, SEQUENTIAL, 1, pids);
+  log(`    ${describe(sequential)}`);
+  const parallel = await roundTrips(`${PARALLEL} at a time`, apiPort, token, PARALLEL_TOTAL, PARALLEL, pids);
+  log(`    ${describe(parallel)}`);
+  noise['roundTrips'] = otherRoundTrips();
+  noise['roundTrips, core 1'] = otherRoundTripsCore1();
+  await sleep(1_200); // one more simulator status line
+  const simAfter = simStatus;
+  const m2 = await scrape(apiPort);
+  const onlineAfter = (await health(apiPort))?.online ?? 0;
+  const rssAfter = { stbd: rssBytes(stbd.pid!), sim: rssBytes(sim.pid!) };
+  sim.stdin!.end();
+  await stop(stbd);
+  await stop(sim);
+
+  // ---- report ----
+  const delta = (a: Map<string, number>, b: Map<string, number>, k: string) => (b.get(k) ?? 0) - (a.get(k) ?? 0);
+  const base = best(baseRuns);
+  const digest = best(digestRuns);
+  const basic = best(basicRuns);
+  const num = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en') : '-');
+  const fix = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const commands = warm.count + sequential.count + parallel.count;
+  const simDelta = (k: 'crAccepted' | 'sessionsOk' | 'sessionsFailed' | 'stunTimeouts' | 'crRejected' | 'crDropped') => (simAfter && simBefore ? simAfter.stats[k] - simBefore.stats[k] : NaN);
+  const checks = {
+    sessionsCompleted: delta(m0, m1, 'stbd_cwmp_sessions_total{result="completed"}'),
+    sessionsLost: delta(m0, m1, 'stbd_cwmp_sessions_total{result="lost"}'),
+    sessionsRefused: delta(m0, m1, 'stbd_cwmp_sessions_total{result="refused"}'),
+    commands,
+    tasksDone: delta(m1, m2, 'stbd_tasks_finished_total{status="done"}'),
+    udpConnectionRequests: delta(m1, m2, 'stbd_connection_requests_total{via="udp"}'),
+    simCrAccepted: simDelta('crAccepted'),
+    simSessionsOk: simDelta('sessionsOk'),
+    simSessionsFailed: simDelta('sessionsFailed'),
+    simCrRejected: simDelta('crRejected'),
+    simStunTimeouts: simDelta('stunTimeouts'),
+    onlineDuringInformLoad: stillOnline,
+    onlineAfter,
+  };
+  const ratio = digest.sessionsPerSec / base.sessionsPerSec;
+  const rtPass = (r: RoundTrips) => r.p99Ms <= TARGET.p99Ms && r.notDone === 0;
+  const sessPass = (r: WindowResult) => r.sessionsPerSec >= TARGET.sessionsPerSec && r.sessionsPerSec / base.sessionsPerSec >= TARGET.ratio && r.errors === 0;
+  const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
+  const row = (figure: string, stbdV: string, baseV: string, ratioV: string, target: string, result = '') =>
+    `${figure.padEnd(44)}${stbdV.padStart(18)}${baseV.padStart(12)}${ratioV.padStart(8)}  ${target.padEnd(22)}${result}`;
+  const rt = (r: RoundTrips) => `${fix(r.p50Ms, 1)} / ${fix(r.p99Ms, 1)} ms`;
+  const sessions = (r: WindowResult) => `${num(r.sessionsPerSec)}/s`;
+  const connectionWords = CONNECTION === 'session' ? 'a TCP connection per session' : 'one keep-alive connection per client';
+  const out = [
+    '',
+    `stbd management benchmark: ${num(DEVICES)} simulated online devices, ${PINNED ? 'servers on core 0; generators, simulator and API client on core 1' : 'NOT pinned (no taskset)'}`,
+    `command: ${commandLine}`,
+    '',
+    row('figure', 'stbd', 'baseline', 'ratio', 'target'),
+    row('Inform sessions/s, Digest (1 core)', sessions(digest), sessions(base), `${fix(ratio)}x`, '>= 2,000/s, >= 0.5x', verdict(sessPass(digest))),
+    row('Inform sessions/s, Basic (preemptive)', sessions(basic), sessions(base), `${fix(basic.sessionsPerSec / base.sessionsPerSec)}x`, '(Digest cost)'),
+    row('  server CPU per session, Digest / Basic', `${fix(usPerSession(digest), 0)} / ${fix(usPerSession(basic), 0)} us`, `${fix(usPerSession(base), 0)} us`, `${fix(usPerSession(base) / usPerSession(digest))}x`, '(by CPU)'),
+    row(`  session p50 / p99, Digest (${CONCURRENCY} clients)`, `${fix(digest.p50Ms, 1)} / ${fix(digest.p99Ms, 1)} ms`, `${fix(base.p50Ms, 1)} / ${fix(base.p99Ms, 1)}`, '', ''),
+    row('command round trip p50 / p99, one at a time', rt(sequential), '-', '', '<= 50 ms p99', verdict(rtPass(sequential))),
+    row(`command round trip p50 / p99, ${PARALLEL} at a time`, rt(parallel), '-', '', '<= 50 ms p99', verdict(rtPass(parallel))),
+    '',
+    `Inform sessions: ${CONCURRENCY} CPE clients, ${connectionWords}; Inform (8 parameters, "2 PERIODIC") with Authorization, then the empty POST with the cookie -> 204;`,
+    `  best of ${WINDOWS} windows of ${WINDOW_MS / 1000} s after a warm-up in which every device had a session (stbd Digest ${fix(digest.warmupMs / 1000, 1)} s).`,
+    `  server/generator CPU in % of one core: baseline ${base.serverCpu}%/${base.generatorCpu}%, stbd Digest ${digest.serverCpu}%/${digest.generatorCpu}%, Basic ${basic.serverCpu}%/${basic.generatorCpu}%.`,
+    `  stbd meanwhile answers the simulator's ${num(DEVICES / KEEPALIVE_S)} keepalives/s (${background.stbd}% of its core with nothing else to do); the baseline has no such work.`,
+    `  errors: baseline ${base.errors}, Digest ${digest.errors}, Basic ${basic.errors}; stbd counted ${num(checks.sessionsCompleted)} sessions completed, ${checks.sessionsLost} lost, ${checks.sessionsRefused} refused; ${num(stillOnline)} devices still online after.`,
+    ...[digest, basic, base].filter((r) => r.firstError).map((r) => `  first error: ${r.firstError}`),
+    `Round trips: POST /v1/devices/ID/tasks?wait=${WAIT_S} getParameterValues ${PARAMETER}, random devices, after ${warm.count} warm-up commands;`,
+    `  background with ${num(DEVICES)} online and no commands: stbd ${background.stbd}%, simulator ${background.sim}% of a core; simulator event-loop lag: worst ${simAfter?.maxEventLoopLagMs ?? '-'} ms, ${simAfter && simBefore ? simAfter.lateTicks - simBefore.lateTicks : '-'} ticks > 20 ms late during the round trips`,
+    `  ${describe(sequential)}`,
+    `  ${describe(parallel)}`,
+    `  not done: ${sequential.notDone + parallel.notDone + warm.notDone}; stbd: ${num(checks.tasksDone)} tasks done, ${num(checks.udpConnectionRequests)} UDP connection requests for ${num(commands)} commands; simulator: ${num(checks.simCrAccepted)} accepted, ${checks.simCrRejected} rejected, ${num(checks.simSessionsOk)} sessions ok, ${checks.simSessionsFailed} failed.`,
+    ...[warm, sequential, parallel].filter((r) => r.firstProblem).map((r) => `  first problem (${r.name}): ${r.firstProblem}`),
+    `Devices: ${num(DEVICES)} imported in ${fix(importMs / 1000)} s; all online ${fix(onlineMs / 1000, 1)} s after the simulator started (${SIM_GROUPS} groups over ${KEEPALIVE_S} s, keepalive every ${KEEPALIVE_S} s = ${num(DEVICES / KEEPALIVE_S)}/s);`,
+    `  RSS with all online: stbd ${mb(rssOnline.stbd)}, simulator ${mb(rssOnline.sim)}; at the end: stbd ${mb(rssAfter.stbd)}, simulator ${mb(rssAfter.sim)}; ${num(onlineAfter)} online at the end, simulator STUN timeouts during the round trips ${checks.simStunTimeouts}.`,
+    `Other processes on core 0 (the servers'; for round trips also core 1: the simulator's and API client's), in % of the core (the machine is shared): ${Object.entries(noise).map(([k, v]) => `${k} ${v}%`).join(', ')}${Object.values(noise).some((v) => v > NOISY_PCT) ? ` -- over ${NOISY_PCT}%: figures disturbed, run again` : ''}.`,
+    ...(stbdWarnings.length > 0 ? [`stbd logged ${stbdWarnings.length}${stbdWarnings.length === 20 ? '+' : ''} warnings, first: ${stbdWarnings[0]!.slice(0, 300)}`] : []),
+  ];
+  console.log(out.join('\n'));
+  console.log(
+    JSON.stringify({
+      command: commandLine,
+      devices: DEVICES,
+      pinned: PINNED,
+      concurrency: CONCURRENCY,
+      connection: CONNECTION,
+      informSessions: { baseline: baseRuns, digest: digestRuns, basic: basicRuns, ratio, usPerSession: { baseline: usPerSession(base), digest: usPerSession(digest), basic: usPerSession(basic) } },
+      roundTrips: { sequential, parallel, warmup: warm, background },
+      checks,
+      otherLoad: noise,
+      importMs,
+      onlineMs,
+      rss: { online: rssOnline, end: rssAfter },
+      targets: {
+        informSessions: { value: digest.sessionsPerSec, ratio, target: '>= 2000/s and >= 0.5x', pass: sessPass(digest) },
+        roundTripSequentialP99: { value: sequential.p99Ms, target: '<= 50 ms', pass: rtPass(sequential) },
+        roundTripParallelP99: { value: parallel.p99Ms, target: '<= 50 ms', pass: rtPass(parallel) },
+      },
+    }),
+  );
+} finally {
+  agent.destroy();
+  killAll();
+}
