@@ -78,7 +78,8 @@ t.test('fetch, verify, renewal notice, acknowledgement, renewed version', async 
   for (const [i, e] of v2.entries()) {
     if (e.status !== 'valid') continue;
     t.equal(e.certId, `media-${ids[i]}`);
-    t.equal(sim.devices[i]!.certificate?.version, e.version, 'the device remembers the version, not the key');
+    // Renewal falls due every 0.6 s here: by now the STB may be on a later version still.
+    t.ok((sim.devices[i]!.certificate?.version ?? 0) >= e.version, 'the device remembers the version, not the key');
     t.not(e.presented.certificatePem, first[i]!.status === 'valid' ? first[i]!.presented.certificatePem : '', 'a new certificate');
   }
   t.ok(
