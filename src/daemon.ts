@@ -5,12 +5,13 @@ import { buildApi } from './api/server.js';
 import { loadOrCreateToken, readToken } from './api/token-file.js';
 import { BuiltinCa } from './ca/builtin-ca.js';
 import { BuiltinCertAuthority } from './ca/builtin-cert-authority.js';
+import { SigningPool } from './ca/signing-pool.js';
 import type { CertificateAuthority } from './ca/cert-authority.js';
 import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
 import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
-import { builtinServerTls, loadTlsFiles } from './certs/server-tls.js';
+import { builtinServerTls, endpointNames, loadTlsFiles } from './certs/server-tls.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { CaRepo } from './ca/ca-repo.js';
@@ -77,10 +78,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
-    // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once).
+    // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
+    // signs on worker threads (started on the first certificate), never on the event loop.
+    const signer = new SigningPool();
+    stops.push(() => signer.close());
     let ca: Promise<BuiltinCa> | undefined;
     const openCa = () =>
-      (ca ??= BuiltinCa.open(new CaRepo(db), box, clock).catch((err: unknown) => {
+      (ca ??= BuiltinCa.open(new CaRepo(db), box, clock, signer).catch((err: unknown) => {
         ca = undefined;
         throw err;
       }));
@@ -154,7 +158,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await management.start();
     stops.push(() => management.stop());
     const { tls_cert_file: certFile, tls_key_file: keyFile } = config.certs;
-    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: new CaRepo(db), box, clock, openCa });
+    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: new CaRepo(db), box, clock, openCa, names: endpointNames(config.certs.listen) });
     const stbEndpoint = new StbEndpoint(
       {
         certs: certService,

@@ -1,9 +1,12 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { BuiltinCa } from '../ca/builtin-ca.js';
 import type { CaRepo } from '../ca/ca-repo.js';
 import type { SealedBox } from '../ca/sealed-box.js';
+import type { ServerNames } from '../ca/x509.js';
 import type { Clock } from '../clock.js';
+import type { ListenAddress } from '../config/listen.js';
 import { OperatorError } from '../errors.js';
 
 /** The STB endpoint's TLS identity, PEM. */
@@ -27,6 +30,7 @@ const NAME = 'certs-endpoint';
 const VALIDITY_MS = 10 * 365 * 86_400_000;
 /** At start, a stored server certificate with less than this left is replaced by a new one. */
 const RENEW_BEFORE_MS = 30 * 86_400_000;
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
 function read(key: string, path: string): string {
   try {
@@ -61,12 +65,31 @@ export interface BuiltinTlsDeps {
   readonly box: SealedBox;
   readonly clock: Clock;
   readonly openCa: () => Promise<BuiltinCa>;
+  /** The names the certificate must be valid for (see endpointNames). */
+  readonly names: ServerNames;
 }
 
 /**
- * A server certificate from the builtin CA (CN "stbd certificate proxy", 10 years), made once and kept in
- * the `ca` table with its key sealed, so restarts present the same certificate (STBs may pin it). Rows are
- * generations (`certs-endpoint.1`, `.2`, …): one that is about to expire is followed by a new one at start.
+ * The names the builtin server certificate carries: "localhost", 127.0.0.1 and ::1, and the `[certs] listen`
+ * address when it is a specific IP (a wildcard says nothing about the address STBs use).
+ */
+export function endpointNames(listen: ListenAddress): ServerNames {
+  const ips = ['127.0.0.1', '::1'];
+  if (isIP(listen.host) !== 0 && listen.host !== '0.0.0.0' && listen.host !== '::' && !ips.includes(listen.host)) ips.push(listen.host);
+  return { dnsNames: ['localhost'], ips };
+}
+
+/** Is `x509` a TLS server certificate (serverAuth) for every one of `names`? */
+function serves(x509: X509Certificate, names: ServerNames): boolean {
+  return (x509.keyUsage ?? []).includes(SERVER_AUTH) && names.dnsNames.every((n) => x509.checkHost(n, { wildcards: false }) === n) && names.ips.every((ip) => x509.checkIP(ip) !== undefined);
+}
+
+/**
+ * A TLS server certificate from the builtin CA (CN "stbd certificate proxy", extended key usage serverAuth,
+ * subjectAltName `names`, 10 years), made once and kept in the `ca` table with its key sealed, so restarts
+ * present the same certificate (STBs may pin it). Rows are generations (`certs-endpoint.1`, `.2`, …): at
+ * start, one about to expire, or not a server certificate for `names` (made for another listen address, or
+ * by an stbd that issued it with the client profile), is followed by a new one.
  */
 export async function builtinServerTls(d: BuiltinTlsDeps): Promise<ServerTls> {
   for (let generation = 1; ; generation++) {
@@ -75,13 +98,14 @@ export async function builtinServerTls(d: BuiltinTlsDeps): Promise<ServerTls> {
     let stored = d.repo.get(name);
     if (!stored) {
       const now = d.clock.now();
-      const issued = await (await d.openCa()).issue(SERVER_COMMON_NAME, new Date(now), new Date(now + VALIDITY_MS));
+      const issued = await (await d.openCa()).issue(SERVER_COMMON_NAME, new Date(now), new Date(now + VALIDITY_MS), d.names);
       d.repo.insert(name, { certPem: issued.certPem, keySealed: d.box.seal(Buffer.from(issued.privateKeyPem), context) }, now);
       // Two daemons racing on one database: both use whichever row was stored first.
       stored = d.repo.get(name)!;
     }
-    const notAfter = new Date(new X509Certificate(stored.certPem).validTo);
-    if (notAfter.getTime() - d.clock.now() > RENEW_BEFORE_MS) {
+    const x509 = new X509Certificate(stored.certPem);
+    const notAfter = new Date(x509.validTo);
+    if (notAfter.getTime() - d.clock.now() > RENEW_BEFORE_MS && serves(x509, d.names)) {
       return { cert: stored.certPem, key: d.box.open(stored.keySealed, context).toString('utf8'), source: 'builtin', notAfter };
     }
   }
