@@ -121,6 +121,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         stunPort: c.stun_port,
         keepalivePeriodMs: config.stun.keepalive_period,
         taskExpiryMs: c.task_expiry,
+        taskRetentionMs: c.task_retention,
         connectionRequestRetryMs: c.connection_request_retry,
         connectionRequestTimeoutMs: c.connection_request_timeout,
       },

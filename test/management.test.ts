@@ -180,6 +180,17 @@ t.test('tasks: cancel, expiry, idempotency keys, validation, unknown device', as
   t.match(await d.api('GET', '/v1/tasks/abc'), { status: 400 });
   const list = await d.api('GET', '/v1/devices/stb-1/tasks');
   t.same(list.body.tasks.map((x: { status: string }) => x.status), ['expired', 'cancelled'], 'newest first');
+
+  // [cwmp] task_retention (30 days): finished tasks go; open ones stay.
+  const open = await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot', expiresIn: 365 * 86_400 } });
+  d.clock.advance(31 * 86_400_000);
+  for (let i = 0; i < 3; i++) {
+    d.clock.advance(3_600_000);
+    d.timers.fire();
+  }
+  t.match(await d.api('GET', `/v1/tasks/${a.body.id}`), { status: 404 }, 'a cancelled task past its retention is gone');
+  t.match(await d.api('GET', `/v1/tasks/${open.body.id}`), { status: 200, body: { status: 'queued' } });
+  t.match(d.logText(), /finished tasks past their retention deleted/);
 });
 
 for (const [root, model] of [

@@ -34,6 +34,7 @@ export const configSchema = {
     stun_address: stringField(''),
     stun_port: integerField(0, 0, 65_535),
     task_expiry: durationField('7d', 1000),
+    task_retention: durationField('30d', 60_000),
     connection_request_retry: durationField('1s', 10),
     connection_request_timeout: durationField('30s', 100),
   },

@@ -42,6 +42,7 @@ export interface ManagementOptions {
   readonly stunPort: number;
   readonly keepalivePeriodMs: number;
   readonly taskExpiryMs: number;
+  readonly taskRetentionMs: number;
   readonly connectionRequestRetryMs: number;
   readonly connectionRequestTimeoutMs: number;
 }
@@ -67,7 +68,7 @@ export class ManagementService {
     const { db, registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
     this.state = new CwmpDeviceRepo(db);
-    this.tasks = new TaskQueue({ repo: new TaskRepo(db), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs });
+    this.tasks = new TaskQueue({ repo: new TaskRepo(db), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {
@@ -125,9 +126,11 @@ export class ManagementService {
     const bound = this.#app.server.address() as AddressInfo;
     this.#address = { host: bound.address, port: bound.port };
     for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
+    this.tasks.startRetention();
   }
 
   async stop(): Promise<void> {
+    this.tasks.stopRetention();
     this.requester.stop();
     await this.#app.close();
     this.sessions.stop();

@@ -40,7 +40,12 @@ export interface TaskQueueDeps {
   readonly log: Logger;
   readonly deviceExists: (id: string) => boolean;
   readonly defaultExpiryMs: number;
+  /** Finished tasks are deleted this long after they finished. */
+  readonly retentionMs: number;
 }
+
+const PURGE_EVERY_MS = 3_600_000;
+const PURGE_CHUNK = 1000;
 
 /**
  * The durable per-device FIFO of CWMP work. SQLite holds every task and its state; this class enforces
@@ -50,6 +55,7 @@ export class TaskQueue {
   readonly #d: TaskQueueDeps;
   readonly #listeners: TaskListener[] = [];
   readonly #waiters = new Map<number, Set<(t: Task) => void>>();
+  #purgeTimer: TimerHandle | undefined;
 
   constructor(deps: TaskQueueDeps) {
     this.#d = deps;
@@ -187,6 +193,20 @@ export class TaskQueue {
         done(this.#d.repo.get(id) ?? t);
       });
     });
+  }
+
+  /** Purges finished tasks older than the retention now and every hour (in chunks: no long write lock). */
+  startRetention(): void {
+    const { repo, clock, scheduler, log } = this.#d;
+    let purged = 0;
+    for (let n = PURGE_CHUNK; n === PURGE_CHUNK; purged += n) n = repo.purgeFinished(clock.now() - this.#d.retentionMs, PURGE_CHUNK);
+    if (purged > 0) log.info({ purged }, 'finished tasks past their retention deleted');
+    this.#purgeTimer = scheduler.at(clock.now() + PURGE_EVERY_MS, () => this.startRetention());
+  }
+
+  stopRetention(): void {
+    if (this.#purgeTimer !== undefined) this.#d.scheduler.cancel(this.#purgeTimer);
+    this.#purgeTimer = undefined;
   }
 
   /** Ends every long-poll now (shutdown): each gets the task as it is. */

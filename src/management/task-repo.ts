@@ -53,6 +53,9 @@ export class TaskRepo {
       ),
       setResult: p<[string | null, number]>('UPDATE tasks SET result = ? WHERE id = ? RETURNING *'),
       counts: p<[]>('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
+      purge: p<[number, number]>(
+        `DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE status IN ('done', 'fault', 'expired', 'cancelled') AND finished_at < ? LIMIT ?)`,
+      ),
     };
   }
 
@@ -110,6 +113,11 @@ export class TaskRepo {
   setResult(id: number, result: unknown): Task | undefined {
     const r = this.#s.setResult.get(JSON.stringify(result), id);
     return r && task(r);
+  }
+
+  /** Deletes up to `limit` tasks finished before `before`; returns how many. */
+  purgeFinished(before: number, limit: number): number {
+    return this.#s.purge.run(before, limit).changes;
   }
 
   countsByStatus(): Record<string, number> {

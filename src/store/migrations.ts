@@ -170,6 +170,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Per-device FIFO of open work, and the devices that have any.
       CREATE INDEX tasks_open ON tasks (device_id, id) WHERE status IN ('queued', 'sent');
       CREATE INDEX tasks_device ON tasks (device_id, id);
+      -- Finished tasks are purged after [cwmp] task_retention.
+      CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status IN ('done', 'fault', 'expired', 'cancelled');
       -- Idempotency keys are the caller's, per device (a bulk run reuses one key for many devices).
       CREATE UNIQUE INDEX tasks_idempotency ON tasks (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
     `,
