@@ -10,7 +10,7 @@ import { startDaemon } from '../src/daemon.js';
 import { createLogger } from '../src/log/logger.js';
 import { postHttps, TestStb } from './helpers/certs.js';
 import { type ConfigOverrides, writeTestConfig } from './helpers/daemon.js';
-import { type InProcessDaemon, ManualClock, startInProcess } from './helpers/in-process.js';
+import { type InProcessDaemon, ManualClock, startInProcess, until } from './helpers/in-process.js';
 import { faultXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 
 const DAY = 86_400_000;
@@ -30,17 +30,6 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   const mediaToken = readFileSync(join(dir, 'media.token'), 'utf8').trim();
   const verify = (id: string, json: unknown, token: string | null = mediaToken) => d.api('POST', `/v1/certificates/${encodeURIComponent(id)}/verify`, { json, token });
   return { d, dir, port, stb, stb2, mediaToken, verify };
-}
-
-/** Lets the daemon's timers and CA calls run (the clock moving `stepMs` a round) until `done()`. */
-async function until(d: InProcessDaemon, done: () => Promise<boolean> | boolean, stepMs = 0): Promise<boolean> {
-  for (let i = 0; i < 300; i++) {
-    if (await done()) return true;
-    d.clock.advance(stepMs);
-    d.timers.fire();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return false;
 }
 
 const status = async (d: InProcessDaemon, id: string) => (await d.api('GET', `/v1/certificates/${encodeURIComponent(id)}`)).body?.status as string | undefined;

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { FakeCas } from './helpers/fake-cas.js';
-import { type InProcessDaemon, startInProcess } from './helpers/in-process.js';
+import { startInProcess, until } from './helpers/in-process.js';
 
 const HOUR = 3_600_000;
 
@@ -22,17 +22,6 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   const unbind = (account: string, device: string) => d.api('DELETE', `/v1/accounts/${encodeURIComponent(account)}/devices/${encodeURIComponent(device)}`, { token: bss });
   const pool_ = async (account?: string) => (await d.api('GET', `/v1/pool${account ? `?account=${account}` : ''}`, { token: bss })).body.entries as { device: string; state: string; lastError: string | null }[];
   return { d, cas, bss, bind, unbind, pool: pool_ };
-}
-
-/** Lets the daemon's timers and the CAS calls run (the clock moving `stepMs` a round) until `done()`, for a bounded number of rounds. */
-async function until(d: InProcessDaemon, done: () => Promise<boolean> | boolean, stepMs = 0): Promise<boolean> {
-  for (let i = 0; i < 300; i++) {
-    if (await done()) return true;
-    d.clock.advance(stepMs);
-    d.timers.fire();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return false;
 }
 
 t.test('seed 000, steps 1–7, each with its answer', async (t) => {

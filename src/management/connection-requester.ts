@@ -1,7 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { DeviceRecord } from '../devices/device.js';
-import type { Endpoint } from '../keepalive/presence.js';
-import type { PresenceView } from '../keepalive/presence.js';
+import type { Endpoint, PresenceView } from '../keepalive/presence.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';

@@ -90,3 +90,17 @@ export async function startInProcess(dir: string, overrides: ConfigOverrides = {
     },
   };
 }
+
+/**
+ * Lets the daemon's timers and its async work (CAS and CA calls) run, the clock moving `stepMs` a round,
+ * until `done()`, for a bounded number of rounds. Resolves false if it never was.
+ */
+export async function until(d: InProcessDaemon, done: () => Promise<boolean> | boolean, stepMs = 0): Promise<boolean> {
+  for (let i = 0; i < 300; i++) {
+    if (await done()) return true;
+    d.clock.advance(stepMs);
+    d.timers.fire();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}
