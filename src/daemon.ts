@@ -30,6 +30,7 @@ import { generateSecret } from './devices/secrets.js';
 import { ListenError } from './errors.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import type { Logger } from './log/logger.js';
+import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolRepo } from './pool/pool-repo.js';
@@ -124,6 +125,10 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         taskRetentionMs: c.task_retention,
         connectionRequestRetryMs: c.connection_request_retry,
         connectionRequestTimeoutMs: c.connection_request_timeout,
+        bootstrapCredentials: c.bootstrap_credentials_file ? loadBootstrapCredentials(c.bootstrap_credentials_file) : new Map(),
+        bootstrapReuse: c.bootstrap_reuse,
+        provisioningAttempts: c.provisioning_attempts,
+        subtreeBatchSize: c.subtree_batch_size,
       },
     );
     const certRepo = new CertRepo(db);

@@ -18,7 +18,7 @@ t.test('tasks survive restarts: queued before a SIGTERM, or in flight at kill -9
     });
     return { status: res.status, body: (await res.json()) as { id: number } };
   };
-  await api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'pw' });
+  await api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'pw', crPassword: 'cr-pw' });
   const a = await api('POST', '/v1/devices/stb-1/tasks', { kind: 'getParameterValues', names: ['A.B'] });
   const b = await api('POST', '/v1/devices/stb-1/tasks', { kind: 'getParameterValues', names: ['A.C'] });
   t.equal(await daemon.stop('SIGTERM'), 0);

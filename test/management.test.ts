@@ -68,7 +68,9 @@ t.test('auto_register: an unknown CPE is registered with generated credentials a
   t.notMatch(rpc.body, /factory-pw/);
   const tasks = await d.api('GET', '/v1/devices/00D09E-STB-S7/tasks');
   t.equal(tasks.body.tasks[0].origin, 'provisioning');
-  t.equal(tasks.body.tasks[0].request.values[0].value, '(secret)', 'the API never shows the password');
+  const pushed = tasks.body.tasks[0].request.values as { name: string; value: string }[];
+  t.same(pushed.map((v) => v.name.slice(IGD.length)), ['Username', 'Password', 'ConnectionRequestUsername', 'ConnectionRequestPassword'], 'its own CWMP login and connection-request credentials');
+  t.equal(pushed.find((v) => v.name.endsWith('.Password'))?.value, '(secret)', 'the API never shows the password');
 });
 
 t.test('a queued task goes out in the next session; its answer completes it and updates the known values', async (t) => {

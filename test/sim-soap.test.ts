@@ -93,7 +93,7 @@ t.test("the daemon's RPCs, answered by the simulator", async (t) => {
   t.equal(tree.value(`${MS}ParameterKey`), 'key-7');
 
   const bad = roundTrip(tree, acs.setParameterValues('1-0', 'req-3', [{ name: `${MS}Nope`, value: '1', type: 'xsd:string' }], 'k'));
-  t.same([bad.id, bad.body], ['req-3', { kind: 'Fault', code: 9005, message: 'Invalid parameter name' }]);
+  t.same([bad.id, bad.body], ['req-3', { kind: 'Fault', code: 9005, message: 'Invalid parameter name', details: [{ parameter: 'InternetGatewayDevice.ManagementServer.Nope', code: 9005, message: 'Invalid parameter name' }] }]);
 
   const reboot = cpe.parse(acs.reboot('1-1', 'req-4', 'rb-9'));
   t.same(handleRpc(tree, reboot).after, { kind: 'reboot', commandKey: 'rb-9' });
@@ -104,7 +104,7 @@ t.test('a SetParameterValues fault lists every parameter', async (t) => {
   const xml = cpe.fault('1-0', 'x', new CwmpFault(9003, 'Invalid arguments', [{ name: 'A', code: 9008, message: 'ro' }, { name: 'B', code: 9007, message: 'bad' }]));
   t.match(xml, /<SetParameterValuesFault><ParameterName>A<\/ParameterName><FaultCode>9008<\/FaultCode>/);
   t.match(xml, /<faultcode>Client<\/faultcode>/);
-  t.same(acs.parse(xml).body, { kind: 'Fault', code: 9003, message: 'Invalid arguments' });
+  t.same(acs.parse(xml).body, { kind: 'Fault', code: 9003, message: 'Invalid arguments', details: [{ parameter: 'A', code: 9008, message: 'ro' }, { parameter: 'B', code: 9007, message: 'bad' }] });
   t.match(cpe.fault('1-0', undefined, new CwmpFault(9002)), /<faultcode>Server<\/faultcode>.*<FaultString>Internal error<\/FaultString>/);
 });
 

@@ -95,7 +95,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
     });
     return { status: res.status, body: await res.json() };
   };
-  for (const id of ['cpe-1', 'ghost']) t.equal((await api('POST', '/v1/devices', { id, cwmpPassword: `${id}-pw` })).status, 201);
+  for (const id of ['cpe-1', 'ghost']) t.equal((await api('POST', '/v1/devices', { id, cwmpPassword: `${id}-pw`, crPassword: `${id}-cr` })).status, 201);
 
   const cpe = new CallableCpe(`http://127.0.0.1:${daemon.cwmpPort}/acs`, 'cpe-1', 'cpe-1-pw');
   await cpe.start();

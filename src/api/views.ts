@@ -1,7 +1,7 @@
 import type { CertificateRecord } from '../certs/certificate.js';
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
-import type { CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
+import type { CpeEvent, CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
 import { isSecretParameter, type Task } from '../management/task.js';
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
@@ -59,7 +59,8 @@ export function taskView(t: Task, pending: string | undefined) {
 }
 
 /** What the management channel knows of a device: its last Inform and last known parameter values. */
-export function managementView(s: CwmpDeviceState | undefined, parameters: readonly StoredParameter[]) {
+export function managementView(s: CwmpDeviceState | undefined, parameters: readonly StoredParameter[], events: readonly CpeEvent[] = [], credentialsPending = false) {
+  const p = s?.provisioning;
   return {
     lastInformAt: iso(s?.lastInformAt),
     lastEvents: s?.lastEvents ?? [],
@@ -71,6 +72,17 @@ export function managementView(s: CwmpDeviceState | undefined, parameters: reado
     behindNat: s?.behindNat ?? null,
     natId: s?.natId ?? null,
     keepaliveProvisioned: s ? s.stunProvisioned !== null : null,
+    /** stbd's own settings on the CPE: stopped after repeated faults until `stbctl provision`. */
+    provisioning: p
+      ? {
+          state: p.stopped ? 'stopped' : p.failures > 0 ? 'retrying' : 'ok',
+          failures: p.failures,
+          lastFault: p.lastFault ? { ...p.lastFault, at: iso(p.lastFault.at) } : null,
+          credentialsPending,
+        }
+      : null,
+    partialPathUnsupported: s?.partialPathUnsupported ?? null,
+    cpeEvents: events.map((e) => ({ at: iso(e.at), method: e.method, detail: e.detail })),
     parameters: parameters.map((p) => ({ name: p.name, value: p.value, type: p.type, updatedAt: iso(p.updatedAt) })),
   };
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OperatorError } from '../errors.js';
+import { readSecretFile, SecretFileError } from '../secret-file.js';
 
 export class MasterKeyError extends OperatorError {
   constructor(path: string, problem: string) {
@@ -28,13 +29,10 @@ export function loadMasterKey(path: string, create: boolean): Buffer {
   }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8').trim();
+    text = readSecretFile('[ca] master_key_file', path).trim();
   } catch (err) {
-    throw new MasterKeyError(path, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw err instanceof SecretFileError ? new MasterKeyError(path, err.problem) : err;
   }
   if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new MasterKeyError(path, 'expected 64 hexadecimal characters (32 bytes)');
-  // Like ssh with private keys: a key others can read is no longer a secret, so refuse to use it.
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) throw new MasterKeyError(path, `mode ${mode.toString(8).padStart(4, '0')} lets others read or change it; chmod 600 it`);
   return Buffer.from(text, 'hex');
 }

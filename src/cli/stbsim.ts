@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CWMP_VERSIONS } from '../sim/cpe-soap.js';
 import { credentialsOf, deviceIds, simDeviceCsv } from '../sim/credentials.js';
-import { DEFAULTS, parseHostPort, resolveOptions, SimOptionError, type SimulatorOptions } from '../sim/options.js';
+import { DEFAULTS, parseCredentials, parseHostPort, resolveOptions, SimOptionError, type SimulatorOptions } from '../sim/options.js';
 import { Simulator } from '../sim/simulator.js';
 import { statusLine } from '../sim/status-line.js';
 import { packageVersion } from '../version.js';
@@ -16,13 +16,18 @@ const number = (v: string): number => {
   if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
   return n;
 };
-const hostPort = (v: string) => {
-  try {
-    return parseHostPort(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-};
+/** A SimOptionError from a parser, as commander's usage error. */
+const argument =
+  <T>(parse: (v: string) => T) =>
+  (v: string): T => {
+    try {
+      return parse(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+const hostPort = argument((v) => parseHostPort(v));
+const credentials = argument(parseCredentials);
 
 interface RawOptions extends TargetOptions {
   count: number;
@@ -49,6 +54,9 @@ interface RawOptions extends TargetOptions {
   dropCr: number;
   responseDelay: number;
   faultRate: number;
+  factoryCredentials?: { username: string; password: string };
+  partialPath: boolean;
+  contentType: string;
   certs?: string;
   certIdPrefix: string;
   fetchCertEvery?: number;
@@ -79,6 +87,8 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     dropCr: o.dropCr,
     responseDelayMs: o.responseDelay,
     faultRate: o.faultRate,
+    partialPath: o.partialPath,
+    contentType: o.contentType,
     certIdPrefix: o.certIdPrefix,
     certNoticeDelayMs: o.certNoticeDelay,
     ...(o.certs !== undefined ? { certsUrl: o.certs } : {}),
@@ -86,6 +96,7 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     ...(o.keepaliveInterval !== undefined ? { keepaliveIntervalS: o.keepaliveInterval } : {}),
     ...(o.advertiseHost !== undefined ? { advertiseHost: o.advertiseHost } : {}),
     ...(o.stun ? { stun: o.stun } : {}),
+    ...(o.factoryCredentials ? { factoryCredentials: o.factoryCredentials } : {}),
   };
 }
 
@@ -108,7 +119,10 @@ async function register(o: RawOptions): Promise<void> {
     while (next < ids.length) {
       const id = ids[next++] as string;
       try {
-        await client.request('POST', '/v1/devices', { json: { id, ...credentialsOf(o.secret, id) } });
+        const { cwmpUsername, cwmpPassword, ...others } = credentialsOf(o.secret, id);
+        // With factory credentials the STB does not know its derived CWMP pair: the ACS sets its own.
+        const json = { id, ...others, ...(o.factoryCredentials ? {} : { cwmpUsername, cwmpPassword }) };
+        await client.request('POST', '/v1/devices', { json });
         created++;
       } catch (err) {
         if (!(err instanceof CliError && err.code === 'conflict')) throw err;
@@ -169,6 +183,21 @@ const program = identityOptions(
   .option('--drop-cr <n>', 'drop the first N UDP connection requests each STB receives', number, DEFAULTS.dropCr)
   .option('--response-delay <ms>', 'wait this long before answering each RPC', number, DEFAULTS.responseDelayMs)
   .option('--fault-rate <p>', 'probability of answering an RPC with fault 9002 (Internal error)', number, DEFAULTS.faultRate)
+  .option(
+    '--factory-credentials <user:pass>',
+    'every STB leaves the factory with ManagementServer.Username/Password USER/PASS (one pair for all, as real CPE models ' +
+      'have; PASS may be empty) instead of its derived CWMP credentials, and logs in with it until the ACS sets its own; ' +
+      'a FactoryReset brings it back. Run stbd with a bootstrap credentials file listing the pair ([cwmp] ' +
+      'bootstrap_credentials_file) and usually [cwmp] auto_register; --register then registers the STBs without CWMP credentials',
+    credentials,
+  )
+  .option('--no-partial-path', 'answer a GetParameterValues that names a partial path ("….") with fault 9005, as some CPEs do (GetParameterNames still works)')
+  .option(
+    '--content-type <value>',
+    'Content-Type of the CWMP POSTs, sent verbatim (e.g. xml, "text/xml,charset=utf-8", application/soap+xml; "" sends none). ' +
+      'A charset of ISO-8859-1 or latin1 in it makes the bodies ISO-8859-1, XML declaration included',
+    DEFAULTS.contentType,
+  )
   .option('--certs <url>', 'the certificate proxy\'s STB endpoint ([certs] listen), e.g. https://127.0.0.1:7548; its TLS certificate is not verified')
   .option('--cert-id-prefix <text>', 'each STB\'s certificate id is this prefix + its device id', DEFAULTS.certIdPrefix)
   .option('--fetch-cert-every <s>', 'fetch the certificate (proof, unwrap, sign once, forget the key) every this many seconds; needs --certs', number)

@@ -37,6 +37,10 @@ export const configSchema = {
     task_retention: durationField('30d', 60_000),
     connection_request_retry: durationField('1s', 10),
     connection_request_timeout: durationField('30s', 100),
+    bootstrap_credentials_file: optionalPathField(''),
+    bootstrap_reuse: booleanField(true),
+    provisioning_attempts: integerField(3, 1, 100),
+    subtree_batch_size: integerField(32, 1, 1000),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),

@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.js';
-import type { DeviceRecord } from './device.js';
+import type { CredentialRotation, DeviceRecord } from './device.js';
 
 /** A credential or id that another device already uses. */
 export class DuplicateDeviceError extends Error {
@@ -19,9 +19,28 @@ interface Row {
   cwmp_password: string;
   created_at: number;
   updated_at: number;
+  credentials_pushed_at: number | null;
+  cr_generated: number;
 }
 
-const COLUMNS = 'id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at';
+interface RotationRow {
+  device_id: string;
+  cwmp_password: string;
+  cr_password: string;
+  interim: 'none' | 'password' | 'any';
+  interim_password: string | null;
+  created_at: number;
+}
+
+const rotationOf = (r: RotationRow): CredentialRotation => ({
+  deviceId: r.device_id,
+  cwmpPassword: r.cwmp_password,
+  crPassword: r.cr_password,
+  interim: r.interim === 'password' ? { kind: 'password', password: r.interim_password ?? '' } : { kind: r.interim },
+  createdAt: r.created_at,
+});
+
+const COLUMNS = 'id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, credentials_pushed_at, cr_generated';
 
 const fromRow = (r: Row): DeviceRecord => ({
   id: r.id,
@@ -35,6 +54,8 @@ const fromRow = (r: Row): DeviceRecord => ({
   },
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  credentialsPushedAt: r.credentials_pushed_at,
+  crGenerated: r.cr_generated === 1,
 });
 
 const toParams = (d: DeviceRecord) => [
@@ -47,6 +68,8 @@ const toParams = (d: DeviceRecord) => [
   d.credentials.cwmpPassword,
   d.createdAt,
   d.updatedAt,
+  d.credentialsPushedAt,
+  d.crGenerated ? 1 : 0,
 ];
 
 /** All SQL about devices. */
@@ -60,10 +83,11 @@ export class DeviceRepo {
   readonly #pageSeen;
   readonly #delete;
   readonly #count;
+  readonly #rotation;
 
   constructor(db: Database) {
     this.#db = db;
-    this.#insert = db.prepare(`INSERT INTO devices (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#insert = db.prepare(`INSERT INTO devices (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#get = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
     this.#byCwmpUsername = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE cwmp_username = ?`);
     this.#page = db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM devices ORDER BY id LIMIT ?`);
@@ -74,6 +98,40 @@ export class DeviceRepo {
     );
     this.#delete = db.prepare('DELETE FROM devices WHERE id = ?');
     this.#count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices');
+    this.#rotation = {
+      get: db.prepare<[string], RotationRow>('SELECT * FROM credential_rotations WHERE device_id = ?'),
+      insert: db.prepare<[string, string, string, string, string | null, number], RotationRow>(
+        `INSERT INTO credential_rotations (device_id, cwmp_password, cr_password, interim, interim_password, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING RETURNING *`,
+      ),
+      delete: db.prepare<[string, string]>('DELETE FROM credential_rotations WHERE device_id = ? AND cwmp_password = ?'),
+      apply: db.prepare<[string, string, number, number, string], Row>(
+        `UPDATE devices SET cwmp_password = ?, cr_password = ?, credentials_pushed_at = ?, updated_at = ? WHERE id = ? RETURNING ${COLUMNS}`,
+      ),
+    };
+  }
+
+  rotation(deviceId: string): CredentialRotation | undefined {
+    const r = this.#rotation.get.get(deviceId);
+    return r && rotationOf(r);
+  }
+
+  /** Starts a rotation unless one is pending (then returns that one). */
+  startRotation(r: CredentialRotation): CredentialRotation {
+    const interimPassword = r.interim.kind === 'password' ? r.interim.password : null;
+    const row = this.#rotation.insert.get(r.deviceId, r.cwmpPassword, r.crPassword, r.interim.kind, interimPassword, r.createdAt) ?? this.#rotation.get.get(r.deviceId);
+    return rotationOf(row!);
+  }
+
+  /** Makes the pending rotation (if it still carries `cwmpPassword`) the device's credentials. */
+  commitRotation(deviceId: string, cwmpPassword: string, at: number): DeviceRecord | undefined {
+    return this.#db.transaction(() => {
+      const r = this.#rotation.get.get(deviceId);
+      if (!r || r.cwmp_password !== cwmpPassword) return undefined;
+      this.#rotation.delete.run(deviceId, cwmpPassword);
+      const row = this.#rotation.apply.get(r.cwmp_password, r.cr_password, at, at, deviceId);
+      return row && fromRow(row);
+    })();
   }
 
   /** @throws DuplicateDeviceError */

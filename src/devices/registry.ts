@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { parseDeviceCsv, ImportError, CSV_COLUMNS } from './csv-import.js';
-import type { DeviceCredentials, DeviceInput, DeviceRecord } from './device.js';
+import type { CredentialRotation, DeviceCredentials, DeviceInput, DeviceRecord } from './device.js';
 import { DeviceInputValidator } from './device-input.js';
 import { DeviceRepo, DuplicateDeviceError } from './device-repo.js';
 
@@ -49,7 +49,7 @@ export class DeviceRegistry {
       cwmpUsername: input.cwmpUsername ?? input.id,
       cwmpPassword: input.cwmpPassword ?? this.#newSecret(),
     };
-    return { id: input.id, credentials, createdAt: now, updatedAt: now };
+    return { id: input.id, credentials, createdAt: now, updatedAt: now, credentialsPushedAt: null, crGenerated: input.crPassword === undefined };
   }
 
   /**
@@ -71,6 +71,32 @@ export class DeviceRegistry {
   /** The device whose CWMP sessions authenticate as `username`. */
   byCwmpUsername(username: string): DeviceRecord | undefined {
     return this.#repo.byCwmpUsername(username);
+  }
+
+  /** The credentials being pushed to the device, if any. */
+  rotationOf(id: string): CredentialRotation | undefined {
+    return this.#repo.rotation(id);
+  }
+
+  /**
+   * Starts pushing credentials to a device (a pending rotation is kept as it is). `fresh`: new passwords
+   * (a bootstrap login: whatever the device held before may be known elsewhere); otherwise the device's own
+   * (first use: they were generated at registration and the CPE has not got them yet).
+   */
+  startRotation(device: DeviceRecord, interim: CredentialRotation['interim'], fresh: boolean): CredentialRotation {
+    const c = device.credentials;
+    return this.#repo.startRotation({
+      deviceId: device.id,
+      cwmpPassword: fresh ? this.#newSecret() : c.cwmpPassword,
+      crPassword: fresh ? this.#newSecret() : c.crPassword,
+      interim,
+      createdAt: this.#clock.now(),
+    });
+  }
+
+  /** The CPE has the rotation's credentials: they become the device's. Undefined when no such rotation is pending. */
+  commitRotation(id: string, cwmpPassword: string): DeviceRecord | undefined {
+    return this.#repo.commitRotation(id, cwmpPassword, this.#clock.now());
   }
 
   /** A page in id order; with `seenSince`, only devices whose persisted last keepalive is at or after it. */

@@ -9,7 +9,7 @@ import { type ConnectionRequestSequencer, encodeConnectionRequest } from './udp-
 
 /** Why a device's queued work is (still) waiting, as the CLI shows it. */
 export interface ConnectionRequestStatus {
-  readonly state: 'sending' | 'answered' | 'unanswered' | 'offline' | 'failed';
+  readonly state: 'sending' | 'answered' | 'refused' | 'unanswered' | 'offline' | 'failed';
   readonly via: 'udp' | 'http' | null;
   readonly attempts: number;
   /** Unix ms when this state began. */
@@ -29,7 +29,8 @@ export interface ConnectionRequesterDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly onSent?: (via: 'udp' | 'http') => void;
+  /** sent: a request went out; failed: it could not be sent; answered: the device's session followed. */
+  readonly onResult?: (via: 'udp' | 'http', result: 'sent' | 'failed' | 'answered') => void;
 }
 
 export interface ConnectionRequesterOptions {
@@ -95,8 +96,22 @@ export class ConnectionRequester {
   answered(deviceId: string): void {
     const attempt = this.#running.get(deviceId);
     this.#stopAttempt(deviceId);
-    if (attempt) this.#set(deviceId, { state: 'answered', via: attempt.via, attempts: attempt.attempts, since: this.#d.clock.now(), message: `the device answered after ${attempt.attempts} connection request(s)` });
-    else this.#status.delete(deviceId);
+    if (attempt) {
+      this.#d.onResult?.(attempt.via, 'answered');
+      this.#set(deviceId, { state: 'answered', via: attempt.via, attempts: attempt.attempts, since: this.#d.clock.now(), message: `the device answered after ${attempt.attempts} connection request(s)` });
+    } else this.#status.delete(deviceId);
+  }
+
+  /**
+   * The device called in but its CWMP login was refused: asking again cannot help until its credentials
+   * are right, so stop, and say so (not "did not answer").
+   */
+  refused(deviceId: string, reason: string): void {
+    const attempt = this.#running.get(deviceId);
+    if (!attempt && !this.#status.has(deviceId)) return;
+    this.#stopAttempt(deviceId);
+    const s = this.#status.get(deviceId);
+    this.#set(deviceId, { state: 'refused', via: attempt?.via ?? s?.via ?? null, attempts: attempt?.attempts ?? s?.attempts ?? 0, since: this.#d.clock.now(), message: `the device called in but its CWMP login was refused: ${reason}` });
   }
 
   /** The device has no open work any more: forget its status. */
@@ -135,13 +150,14 @@ export class ConnectionRequester {
     const sent = attempt.via === 'udp' ? this.#udp(deviceId) : this.#http(deviceId);
     sent.then(
       () => {
-        this.#d.onSent?.(attempt.via);
+        this.#d.onResult?.(attempt.via, 'sent');
         if (attempt.via === 'http') attempt.delivered = true;
         if (this.#running.get(deviceId) === attempt) {
           this.#set(deviceId, { state: 'sending', via: attempt.via, attempts: attempt.attempts, since: attempt.startedAt, message: `${attempt.attempts} ${attempt.via.toUpperCase()} connection request(s) sent; waiting for the device's session` });
         }
       },
       (err: Error) => {
+        this.#d.onResult?.(attempt.via, 'failed');
         log.warn({ device: deviceId, via: attempt.via, err: err.message }, 'connection request failed');
         if (this.#running.get(deviceId) === attempt) {
           this.#set(deviceId, { state: 'failed', via: attempt.via, attempts: attempt.attempts, since: now, message: `connection request failed: ${err.message}` });

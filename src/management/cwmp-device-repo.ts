@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import type { CwmpVersion, ParameterValue } from './cwmp-soap.js';
-import type { DataModelRoot } from './task.js';
+import type { DataModelRoot, TaskFault } from './task.js';
 
 /** What the last Inform told us about a device, and what we decided from it. */
 export interface CwmpDeviceState {
@@ -21,7 +21,33 @@ export interface CwmpDeviceState {
   readonly natId: string | null;
   /** Fingerprint of the STUN settings we last provisioned successfully, or null. */
   readonly stunProvisioned: string | null;
+  /** Fingerprint of the connection-request credentials the CPE last accepted, or null. */
+  readonly credentialsProvisioned: string | null;
+  readonly provisioning: ProvisioningState;
+  /** The CPE cannot answer a GetParameterValues of a partial path: subtrees are read name by name. */
+  readonly partialPathUnsupported: boolean;
 }
+
+/** How provisioning fares: CPE faults in a row, and whether stbd has stopped asking. */
+export interface ProvisioningState {
+  readonly failures: number;
+  readonly stopped: boolean;
+  /** The last fault, with the task that carried it. */
+  readonly lastFault: (TaskFault & { readonly task: number; readonly at: number }) | null;
+}
+
+/** A request the CPE made on its own (AutonomousTransferComplete, DUStateChangeComplete, …). */
+export interface CpeEvent {
+  readonly at: number;
+  readonly method: string;
+  readonly detail: unknown;
+}
+
+/** What recordInform takes: the Inform's facts (the rest of the state is stbd's own). */
+export type InformFacts = Omit<CwmpDeviceState, 'stunProvisioned' | 'credentialsProvisioned' | 'provisioning' | 'partialPathUnsupported'>;
+
+/** CPE requests kept per device (older ones are dropped). */
+const EVENTS_KEPT = 20;
 
 export interface StoredParameter extends ParameterValue {
   readonly updatedAt: number;
@@ -44,6 +70,13 @@ const state = (r: Row): CwmpDeviceState => ({
   behindNat: r['behind_nat'] === 1,
   natId: r['nat_id'] as string | null,
   stunProvisioned: r['stun_provisioned'] as string | null,
+  credentialsProvisioned: r['credentials_provisioned'] as string | null,
+  provisioning: {
+    failures: r['provisioning_failures'] as number,
+    stopped: r['provisioning_stopped'] === 1,
+    lastFault: r['provisioning_fault'] ? (JSON.parse(r['provisioning_fault'] as string) as ProvisioningState['lastFault']) : null,
+  },
+  partialPathUnsupported: r['partial_path_unsupported'] === 1,
 });
 
 /** SQL of the per-device CWMP state and the last known parameter values. */
@@ -65,6 +98,20 @@ export class CwmpDeviceRepo {
          RETURNING *`,
       ),
       provisioned: p<[string | null, string]>('UPDATE cwmp_devices SET stun_provisioned = ? WHERE device_id = ?'),
+      credentialsProvisioned: p<[string | null, string]>('UPDATE cwmp_devices SET credentials_provisioned = ? WHERE device_id = ?'),
+      provisioningOk: p<[string]>(`UPDATE cwmp_devices SET provisioning_failures = 0, provisioning_stopped = 0 WHERE device_id = ?`),
+      provisioningRetry: p<[string]>(`UPDATE cwmp_devices SET provisioning_failures = 0, provisioning_stopped = 0 WHERE device_id = ? RETURNING *`),
+      provisioningFault: p<[string, number, string]>(
+        `UPDATE cwmp_devices SET provisioning_failures = provisioning_failures + 1, provisioning_fault = ?,
+           provisioning_stopped = CASE WHEN provisioning_failures + 1 >= ? THEN 1 ELSE 0 END
+         WHERE device_id = ? RETURNING *`,
+      ),
+      partialPath: p<[number, string]>('UPDATE cwmp_devices SET partial_path_unsupported = ? WHERE device_id = ?'),
+      addEvent: p<[string, number, string, string]>('INSERT INTO cpe_events (device_id, at, method, detail) VALUES (?, ?, ?, ?)'),
+      trimEvents: p<[string, string, number]>(
+        `DELETE FROM cpe_events WHERE device_id = ? AND id <= (SELECT id FROM cpe_events WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+      ),
+      events: p<[string, number]>('SELECT at, method, detail FROM cpe_events WHERE device_id = ? ORDER BY id DESC LIMIT ?'),
       // Unchanged values are not rewritten: periodic Informs repeat the same few parameters.
       putParam: p<[string, string, string, string, number]>(
         `INSERT INTO device_parameters (device_id, name, value, type, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -82,7 +129,7 @@ export class CwmpDeviceRepo {
   }
 
   /** Records an Inform (state and parameters) in one transaction. */
-  recordInform(s: Omit<CwmpDeviceState, 'stunProvisioned'>, parameters: readonly ParameterValue[]): CwmpDeviceState {
+  recordInform(s: InformFacts, parameters: readonly ParameterValue[]): CwmpDeviceState {
     return this.db.transaction(() => {
       const row = this.#s.upsert.get(
         s.deviceId,
@@ -106,6 +153,44 @@ export class CwmpDeviceRepo {
 
   setStunProvisioned(deviceId: string, fingerprint: string | null): void {
     this.#s.provisioned.run(fingerprint, deviceId);
+  }
+
+  setCredentialsProvisioned(deviceId: string, fingerprint: string | null): void {
+    this.#s.credentialsProvisioned.run(fingerprint, deviceId);
+  }
+
+  /** The CPE accepted a provisioning task: the run of faults is over. */
+  provisioningSucceeded(deviceId: string): void {
+    this.#s.provisioningOk.run(deviceId);
+  }
+
+  /** The CPE faulted a provisioning task; stopped once `maxFailures` are reached in a row. */
+  provisioningFailed(deviceId: string, fault: NonNullable<ProvisioningState['lastFault']>, maxFailures: number): CwmpDeviceState | undefined {
+    const r = this.#s.provisioningFault.get(JSON.stringify(fault), maxFailures, deviceId);
+    return r && state(r);
+  }
+
+  /** An operator asks for provisioning again (stbctl provision): the count of faults starts over. */
+  retryProvisioning(deviceId: string): CwmpDeviceState | undefined {
+    const r = this.#s.provisioningRetry.get(deviceId);
+    return r && state(r);
+  }
+
+  setPartialPathUnsupported(deviceId: string, unsupported: boolean): void {
+    this.#s.partialPath.run(unsupported ? 1 : 0, deviceId);
+  }
+
+  /** Records a request the CPE made on its own; only the newest few per device are kept. */
+  recordCpeEvent(deviceId: string, at: number, method: string, detail: unknown): void {
+    this.db.transaction(() => {
+      this.#s.addEvent.run(deviceId, at, method, JSON.stringify(detail));
+      this.#s.trimEvents.run(deviceId, deviceId, EVENTS_KEPT);
+    })();
+  }
+
+  /** The newest CPE requests first. */
+  cpeEvents(deviceId: string, limit = EVENTS_KEPT): CpeEvent[] {
+    return this.#s.events.all(deviceId, limit).map((r) => ({ at: r['at'] as number, method: r['method'] as string, detail: JSON.parse(r['detail'] as string) as unknown }));
   }
 
   /**

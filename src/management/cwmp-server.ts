@@ -1,16 +1,21 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
-import type { CpeReply, CpeRequest, CwmpSessions } from './cwmp-sessions.js';
+import type { CpeReply, CwmpSessions } from './cwmp-sessions.js';
 
 export const SESSION_COOKIE = 'stbd_session';
 
-const cookieOf = (header: string | undefined): string | undefined => {
-  for (const part of (header ?? '').split(';')) {
+/**
+ * Our session cookie from a Cookie header: `a=b; stbd_session=T`, quoted values, RFC 2965's
+ * `$Version="1"; stbd_session="T"; $Path="/"`, and `,` between cookies as old stacks write them.
+ */
+export function sessionCookieOf(header: string | undefined): string | undefined {
+  for (const part of (header ?? '').split(/[;,]/)) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
   }
   return undefined;
-};
+}
 
 /** The host name (without port) the CPE put in its Host header. */
 const hostOf = (header: string | undefined): string => {
@@ -19,55 +24,124 @@ const hostOf = (header: string | undefined): string => {
 };
 
 /**
- * The CWMP endpoint (HTTP on `[cwmp] listen`): a thin transport over CwmpSessions. Any path is accepted,
- * as CPEs are configured with whatever ACS URL the operator typed.
+ * The body's text in the charset the CPE declared: a `charset` parameter in Content-Type (however it is
+ * punctuated), else the XML declaration's encoding, else UTF-8. An unknown charset is read as UTF-8.
  */
-export function buildCwmpServer(sessions: CwmpSessions, log: Logger, bodyLimit: number): FastifyInstance {
-  const app = Fastify({
-    // No fastify logger: it would make a child logger per request, a measurable share of a session's cost.
-    // The handlers log through `log` themselves.
-    logger: false,
-    bodyLimit,
-    return503OnClosing: true,
-    forceCloseConnections: true,
-  });
-  app.removeAllContentTypeParsers();
-  // CPEs send text/xml, application/xml, or nothing at all on the empty POST: the body is read as text.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  const toRequest = (req: FastifyRequest): CpeRequest => ({
-    cookie: cookieOf(req.headers.cookie),
-    connection: req.raw.socket,
-    authorization: req.headers.authorization,
-    method: req.method,
-    uri: req.raw.url ?? '/',
-    body: typeof req.body === 'string' ? req.body : '',
-    sourceAddress: req.raw.socket.remoteAddress ?? '',
-    host: hostOf(req.headers.host),
-  });
-  const send = (reply: FastifyReply, r: CpeReply) => {
+export function decodeBody(bytes: Buffer, contentType: string | undefined): string {
+  const declared =
+    /charset\s*=\s*["']?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ?? /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([\w.:-]+)["']/.exec(bytes.subarray(0, 200).toString('latin1'))?.[1];
+  try {
+    return new TextDecoder(declared ?? 'utf-8').decode(bytes);
+  } catch {
+    return new TextDecoder('utf-8').decode(bytes);
+  }
+}
+
+/**
+ * The CWMP endpoint (HTTP on `[cwmp] listen`) on node:http: CPEs send whatever Content-Type they like (or
+ * none), so no framework's media-type checks stand between them and the session logic. Any path is
+ * accepted, as CPEs are configured with whatever ACS URL the operator typed.
+ */
+export class CwmpServer {
+  readonly #server: Server;
+  #closing = false;
+
+  constructor(
+    private readonly sessions: CwmpSessions,
+    private readonly log: Logger,
+    private readonly bodyLimit: number,
+  ) {
+    this.#server = createServer((req, res) => this.#request(req, res));
+  }
+
+  get address(): AddressInfo | undefined {
+    const a = this.#server.address();
+    return typeof a === 'object' && a !== null ? a : undefined;
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const failed = (err: Error) => reject(err);
+      this.#server.once('error', failed);
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', failed);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting; requests arriving meanwhile get 503; open connections are closed. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (!this.#server.listening) return;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closing) return this.#send(res, 503, 'text/plain', 'shutting down\n', { connection: 'close' });
+    if (req.method !== 'POST') return this.#send(res, 405, 'text/plain', 'CWMP sessions are HTTP POSTs\n', { allow: 'POST' });
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.bodyLimit) return this.#tooLarge(req, res);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.bodyLimit) {
+        req.removeAllListeners('data');
+        this.#tooLarge(req, res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > this.bodyLimit || res.headersSent) return;
+      let reply: CpeReply;
+      try {
+        reply = this.sessions.handle({
+          cookie: sessionCookieOf(req.headers.cookie),
+          connection: req.socket,
+          authorization: req.headers.authorization,
+          method: req.method ?? 'POST',
+          uri: req.url ?? '/',
+          body: decodeBody(Buffer.concat(chunks), req.headers['content-type']),
+          sourceAddress: req.socket.remoteAddress ?? '',
+          host: hostOf(req.headers.host),
+        });
+      } catch (err) {
+        this.log.error({ err }, 'CWMP request failed');
+        return this.#send(res, 500, 'text/plain', 'internal error\n');
+      }
+      this.#reply(res, reply);
+    });
+    req.on('error', () => req.socket.destroy());
+  }
+
+  #tooLarge(req: IncomingMessage, res: ServerResponse): void {
+    this.log.warn({ source: req.socket.remoteAddress, limit: this.bodyLimit }, 'CWMP body over the limit; session ended');
+    this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket);
+    // The rest of the body is not read: the connection goes with the answer.
+    this.#send(res, 413, 'text/plain', `body over the limit of ${this.bodyLimit} bytes\n`, { connection: 'close' });
+    res.on('finish', () => req.socket.destroy());
+  }
+
+  #reply(res: ServerResponse, r: CpeReply): void {
     switch (r.status) {
       case 200:
-        if (r.cookie !== undefined) reply.header('set-cookie', `${SESSION_COOKIE}=${r.cookie}; Path=/; HttpOnly`);
-        return reply.code(200).type('text/xml; charset="utf-8"').send(r.body);
+        return this.#send(res, 200, 'text/xml; charset="utf-8"', r.body, r.cookie === undefined ? {} : { 'set-cookie': `${SESSION_COOKIE}=${r.cookie}; Path=/; HttpOnly` });
       case 204:
-        return reply.code(204).send();
+        res.writeHead(204).end();
+        return;
       case 401:
-        return reply.code(401).header('www-authenticate', r.challenge).type('text/plain').send('authentication required\n');
+        return this.#send(res, 401, 'text/plain', 'authentication required\n', { 'www-authenticate': r.challenge });
       case 400:
-        return reply.code(400).type('text/plain').send(`${r.message}\n`);
+        return this.#send(res, 400, 'text/plain', `${r.message}\n`);
     }
-  };
-  app.post('/*', async (req, reply) => send(reply, sessions.handle(toRequest(req))));
-  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
-    const status = err.statusCode ?? 500;
-    if (status === 413) {
-      log.warn({ source: req.raw.socket.remoteAddress, limit: bodyLimit }, 'CWMP body over the limit; session ended');
-      sessions.abandon(cookieOf(req.headers.cookie), req.raw.socket);
-    } else if (status >= 500) {
-      log.error({ err }, 'CWMP request failed');
-    }
-    return reply.code(status).type('text/plain').send(`${status >= 500 ? 'internal error' : err.message}\n`);
-  });
-  app.setNotFoundHandler((_req, reply) => reply.code(405).header('allow', 'POST').type('text/plain').send('CWMP sessions are HTTP POSTs\n'));
-  return app;
+  }
+
+  #send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+    const bytes = Buffer.from(body, 'utf8');
+    res.writeHead(status, { 'content-type': type, 'content-length': bytes.length, ...headers }).end(bytes);
+  }
 }

@@ -6,12 +6,14 @@ import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
+import { type CpeLogins, cwmpDeviceId, type Login } from './cpe-logins.js';
 import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
-import { type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
+import { type CpeBody, type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
 import { type CpeHttpAuth, parseAuthorization } from './http-auth.js';
 import { dataModelOf, detectNat } from './nat-detection.js';
 import type { Provisioning } from './provisioning.js';
 import { outcomeOf, refreshPath, rpcEnvelope, taskOfCommandKey } from './rpc.js';
+import { readsSubtree, SubtreeRead, type SubtreeStep } from './subtree-read.js';
 import { type DataModelRoot, isSecretParameter, type Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
 
@@ -44,12 +46,18 @@ interface Session {
   readonly dataModel: DataModelRoot;
   readonly connection: object;
   current: Task | undefined;
+  /** The current task read name by name, for CPEs that cannot read a partial path at once. */
+  read: SubtreeRead | undefined;
+  /** The RPC of `read` in flight, and how many were sent (their cwmp:ID). */
+  step: SubtreeStep | undefined;
+  steps: number;
   timeout: TimerHandle | undefined;
 }
 
 export interface CwmpSessionsDeps {
   readonly soap: CwmpSoap;
   readonly auth: CpeHttpAuth;
+  readonly logins: CpeLogins;
   readonly registry: DeviceRegistry;
   readonly tasks: TaskQueue;
   readonly state: CwmpDeviceRepo;
@@ -58,12 +66,31 @@ export interface CwmpSessionsDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly metrics?: { session(result: 'completed' | 'lost' | 'refused'): void };
+  readonly metrics?: {
+    session(result: 'completed' | 'lost' | 'refused'): void;
+    bootstrap(result: 'accepted' | 'refused'): void;
+  };
 }
 
 export interface CwmpSessionsOptions {
   readonly sessionTimeoutMs: number;
   readonly autoRegister: boolean;
+  /** A device that already got its own credentials may log in with a factory pair again (after a reset). */
+  readonly bootstrapReuse: boolean;
+  /** GetParameterValues batch size when a subtree is read name by name. */
+  readonly subtreeBatchSize: number;
+}
+
+/** Refused logins whose body is read to say why (a DeviceId mismatch): once a minute per device, at most. */
+const DIAGNOSE_EVERY_MS = 60_000;
+const DIAGNOSE_MEMORY = 10_000;
+
+/** A CWMP session refused after its Inform was read: the 401 and the reason. */
+class Refusal {
+  constructor(
+    readonly reason: string,
+    readonly device?: DeviceRecord,
+  ) {}
 }
 
 /**
@@ -77,6 +104,8 @@ export class CwmpSessions {
   readonly #byToken = new Map<string, Session>();
   readonly #byDevice = new Map<string, Session>();
   readonly #byConnection = new WeakMap<object, Session>();
+  readonly #diagnosed = new Map<string, number>();
+  #stopping = false;
 
   constructor(deps: CwmpSessionsDeps, opts: CwmpSessionsOptions) {
     this.#d = deps;
@@ -92,36 +121,17 @@ export class CwmpSessions {
   }
 
   handle(req: CpeRequest): CpeReply {
-    let session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
+    const session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
     const hasBody = req.body.trim() !== '';
-    // A session can only begin with an authenticated Inform: challenge first, parse after (most CPEs send
-    // their first Inform without credentials, and parsing is the dearest step of a session).
-    if (!session && hasBody && !req.authorization) return { status: 401, challenge: this.#d.auth.challenge() };
-    let message: CpeMessage | undefined;
-    if (hasBody) {
-      try {
-        message = this.#d.soap.parse(req.body);
-      } catch (err) {
-        if (!(err instanceof SoapError)) throw err;
-        this.#d.log.warn({ device: session?.device.id, source: req.sourceAddress, err: err.message }, 'malformed CWMP body; session ended');
-        if (session) this.#end(session, 'lost');
-        return { status: 400, message: err.message };
-      }
-    }
-    if (message?.body.kind === 'Inform') return this.#inform(req, message as CpeMessage & { body: Inform }, session);
-    if (!session) {
-      this.#d.log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
-      return { status: 400, message: 'no session: a CWMP session begins with an Inform' };
-    }
-    this.#touch(session);
-    const body = message?.body;
-    if (body?.kind === 'TransferComplete') {
-      this.#transferComplete(session, body);
-      return { status: 200, body: this.#d.soap.transferCompleteResponse(session.version, message?.id) };
-    }
-    if (body?.kind === 'GetRPCMethods') return { status: 200, body: this.#d.soap.getRPCMethodsResponse(session.version, message?.id) };
-    if (body) this.#answer(session, body);
-    return this.#next(session);
+    // A session can only begin with an authenticated Inform: challenge first, parse after. Most CPEs send
+    // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
+    if (!session && !req.authorization) return this.#challenge();
+    if (session && !hasBody) return this.#continue(session, undefined);
+    if (!session) return this.#begin(req, hasBody);
+    const message = this.#parse(req, session);
+    if ('status' in message) return message;
+    if (message.body.kind === 'Inform') return this.#begin(req, true, message as CpeMessage & { body: Inform }, session);
+    return this.#continue(session, message);
   }
 
   /** Ends the session a refused request belonged to (an oversize body). */
@@ -132,30 +142,129 @@ export class CwmpSessions {
 
   /** Ends every session (shutdown): RPCs in flight go back to their queues. */
   stop(): void {
+    this.#stopping = true;
     for (const s of [...this.#byToken.values()]) this.#end(s, 'lost', false);
   }
 
-  #inform(req: CpeRequest, message: CpeMessage & { body: Inform }, previous: Session | undefined): CpeReply {
-    const { registry, auth, log } = this.#d;
-    const inform = message.body;
-    const credentials = parseAuthorization(req.authorization);
-    if (!credentials) return { status: 401, challenge: auth.challenge() };
-    let device = registry.byCwmpUsername(credentials.username);
-    let registered = false;
-    if (!device) {
-      if (!this.#o.autoRegister) {
-        log.warn({ username: credentials.username, source: req.sourceAddress }, 'CWMP session refused: unknown username');
-        this.#d.metrics?.session('refused');
-        return { status: 401, challenge: auth.challenge() };
-      }
-      device = this.#register(inform, credentials.username, req.sourceAddress);
-      if (!device) return { status: 401, challenge: auth.challenge() };
-      registered = true;
-    } else if (!auth.verify(credentials, device.credentials.cwmpPassword, req.method, req.uri)) {
-      log.warn({ device: device.id, scheme: credentials.scheme, source: req.sourceAddress }, 'CWMP session refused: wrong credentials');
-      this.#d.metrics?.session('refused');
-      return { status: 401, challenge: auth.challenge() };
+  #challenge(): CpeReply {
+    return { status: 401, challenge: this.#d.auth.challenge() };
+  }
+
+  #parse(req: CpeRequest, session: Session | undefined): CpeMessage | CpeReply {
+    try {
+      return this.#d.soap.parse(req.body);
+    } catch (err) {
+      if (!(err instanceof SoapError)) throw err;
+      this.#d.log.warn({ device: session?.device.id, source: req.sourceAddress, err: err.message }, 'malformed CWMP body; session ended');
+      if (session) this.#end(session, 'lost');
+      return { status: 400, message: err.message };
     }
+  }
+
+  /** An Inform: authenticate from the headers, then read it and open the session. */
+  #begin(req: CpeRequest, hasBody: boolean, parsed?: CpeMessage & { body: Inform }, previous?: Session): CpeReply {
+    const { log } = this.#d;
+    const credentials = parseAuthorization(req.authorization);
+    if (!credentials) return this.#challenge();
+    const outcome = this.#d.logins.authenticate(credentials, req.method, req.uri);
+    if (!outcome.ok) {
+      const reason = outcome.device && hasBody ? (this.#diagnose(outcome.device, req.body) ?? outcome.reason) : outcome.reason;
+      return this.#refuse(new Refusal(reason, outcome.device), req, credentials.username);
+    }
+    if (!hasBody) {
+      log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
+      return { status: 400, message: 'no session: a CWMP session begins with an Inform' };
+    }
+    const message = parsed ?? this.#parse(req, previous);
+    if ('status' in message) return message;
+    if (message.body.kind !== 'Inform') {
+      log.warn({ source: req.sourceAddress, method: message.body.kind }, 'CWMP request outside a session');
+      return { status: 400, message: 'no session: a CWMP session begins with an Inform' };
+    }
+    const inform = message.body;
+    const found = this.#deviceOf(outcome.login, inform, req.sourceAddress);
+    if (found instanceof Refusal) return this.#refuse(found, req, credentials.username);
+    return this.#open(req, message as CpeMessage & { body: Inform }, found.device, outcome.login.kind === 'device' && outcome.login.rotated, previous);
+  }
+
+  #refuse(r: Refusal, req: CpeRequest, username: string): CpeReply {
+    this.#d.log.warn({ device: r.device?.id, username, source: req.sourceAddress }, `CWMP session refused: ${r.reason}`);
+    this.#d.metrics?.session('refused');
+    if (r.device) this.#d.requester.refused(r.device.id, r.reason);
+    return this.#challenge();
+  }
+
+  /** Which device an authenticated Inform is: checked against what the login says, registered on first use. */
+  #deviceOf(login: Login, inform: Inform, source: string): { device: DeviceRecord } | Refusal {
+    const { registry, log } = this.#d;
+    const id = cwmpDeviceId(inform.deviceId);
+    if (login.kind === 'device') {
+      const mismatch = this.#mismatch(login.device, inform);
+      return mismatch ? new Refusal(mismatch, login.device) : { device: login.device };
+    }
+    if (login.kind === 'bootstrap') {
+      let device = registry.get(id);
+      if (!device && !this.#o.autoRegister) {
+        this.#d.metrics?.bootstrap('refused');
+        return new Refusal(`bootstrap login from DeviceId ${id}, which is not registered (register it, or set [cwmp] auto_register = true)`);
+      }
+      if (device && device.credentialsPushedAt !== null && !this.#o.bootstrapReuse) {
+        this.#d.metrics?.bootstrap('refused');
+        return new Refusal(`device ${id} already has its own credentials and came back with the factory pair; [cwmp] bootstrap_reuse = false refuses that`, device);
+      }
+      device ??= this.#register(id, {}, source);
+      if (!device) return new Refusal(`bootstrap login from DeviceId ${JSON.stringify(id)}, which cannot be registered`);
+      registry.startRotation(device, { kind: 'none' }, true);
+      log.info({ device: device.id, username: login.username, source }, 'bootstrap login with a factory credential: the device gets its own');
+      this.#d.metrics?.bootstrap('accepted');
+      return { device };
+    }
+    if (registry.get(id)) return new Refusal(`auto-registration of ${id} refused: the id is already registered under another CWMP username`);
+    const device = this.#register(id, { cwmpUsername: login.username }, source);
+    if (!device) return new Refusal('auto-registration refused');
+    registry.startRotation(device, login.interim, false);
+    return { device };
+  }
+
+  /** The Inform's DeviceId against the one the device has reported before. */
+  #mismatch(device: DeviceRecord, inform: Inform): string | undefined {
+    const known = this.#d.state.get(device.id);
+    const d = inform.deviceId;
+    if (!known || (known.oui === d.oui && known.productClass === d.productClass && known.serialNumber === d.serialNumber)) return undefined;
+    const claimed = cwmpDeviceId(d);
+    const own = cwmpDeviceId(known);
+    return `CWMP username ${JSON.stringify(device.credentials.cwmpUsername)} belongs to device ${device.id} (DeviceId ${own}), but a CPE with DeviceId ${claimed} presented it; CPEs that share factory credentials need them listed in [cwmp] bootstrap_credentials_file`;
+  }
+
+  /** Why a known device's login failed, when its body says more than "wrong credentials" (rate-limited parse). */
+  #diagnose(device: DeviceRecord, body: string): string | undefined {
+    const now = this.#d.clock.now();
+    if (now - (this.#diagnosed.get(device.id) ?? -Infinity) < DIAGNOSE_EVERY_MS) return undefined;
+    if (this.#diagnosed.size >= DIAGNOSE_MEMORY) this.#diagnosed.clear();
+    this.#diagnosed.set(device.id, now);
+    try {
+      const m = this.#d.soap.parse(body);
+      return m.body.kind === 'Inform' ? this.#mismatch(device, m.body) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #register(id: string, credentials: { cwmpUsername?: string }, source: string): DeviceRecord | undefined {
+    const input = { id, ...credentials };
+    const problem = this.#d.registry.validator.problem(input);
+    if (problem) {
+      this.#d.log.warn({ id, source, problem }, 'auto-registration refused');
+      return undefined;
+    }
+    const device = this.#d.registry.create(input);
+    this.#d.log.info({ device: id, source }, 'device auto-registered');
+    return device;
+  }
+
+  #open(req: CpeRequest, message: CpeMessage & { body: Inform }, device: DeviceRecord, rotated: boolean, previous: Session | undefined): CpeReply {
+    const { log } = this.#d;
+    const inform = message.body;
     if (previous) this.#end(previous, 'lost', false);
     const old = this.#byDevice.get(device.id);
     if (old) {
@@ -178,36 +287,47 @@ export class CwmpSessions {
       },
       inform.parameters.filter((p) => !isSecretParameter(p.name)),
     );
-    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, current: undefined, timeout: undefined };
+    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);
     this.#touch(session);
     this.#d.requester.answered(device.id);
     log.debug({ device: device.id, events: state.lastEvents, behindNat: state.behindNat, natId: state.natId }, 'Inform');
-    this.#d.provisioning.onInform(device, state, req.host, registered);
+    this.#d.provisioning.onInform(device, state, req.host, rotated);
     return { status: 200, body: this.#d.soap.informResponse(message.version, message.id), cookie: session.token };
   }
 
-  /** auto_register: a device we do not know, named as CWMP names devices (OUI-ProductClass-SerialNumber). */
-  #register(inform: Inform, username: string, source: string): DeviceRecord | undefined {
-    const { oui, productClass, serialNumber } = inform.deviceId;
-    const id = [oui, productClass, serialNumber].filter((s) => s !== '').join('-');
-    const input = { id, cwmpUsername: username };
-    const problem = this.#d.registry.validator.problem(input);
-    if (problem || this.#d.registry.get(id)) {
-      this.#d.log.warn({ id, username, source, problem: problem ?? 'id already registered under another CWMP username' }, 'auto-registration refused');
-      return undefined;
+  /** A POST inside a session: a CPE request, an answer to our RPC, or the empty POST asking for more. */
+  #continue(session: Session, message: CpeMessage | undefined): CpeReply {
+    this.#touch(session);
+    const { soap } = this.#d;
+    if (!message) return this.#next(session);
+    const { body, id } = message;
+    switch (body.kind) {
+      case 'TransferComplete':
+        this.#transferComplete(session, body);
+        return { status: 200, body: soap.transferCompleteResponse(session.version, id) };
+      case 'GetRPCMethods':
+        return { status: 200, body: soap.getRPCMethodsResponse(session.version, id) };
+      case 'Notification':
+        this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), body.method, body.detail);
+        this.#d.log.info({ device: session.device.id, method: body.method }, 'CPE request recorded');
+        return { status: 200, body: soap.acknowledge(session.version, id, body.method) };
+      case 'Unsupported':
+        // TR-069 A.5.1: an ACS answers what it does not implement with fault 8000, and the session goes on.
+        this.#d.log.info({ device: session.device.id, method: body.method }, 'CPE request not supported: answered with fault 8000');
+        return { status: 200, body: soap.fault(session.version, id, 8000, 'Method not supported') };
+      default:
+        return this.#answer(session, body) ?? this.#next(session);
     }
-    const device = this.#d.registry.create(input);
-    this.#d.log.info({ device: id, source }, 'device auto-registered');
-    return device;
   }
 
-  #transferComplete(session: Session, body: Extract<CpeMessage['body'], { kind: 'TransferComplete' }>): void {
+  #transferComplete(session: Session, body: Extract<CpeBody, { kind: 'TransferComplete' }>): void {
     const id = taskOfCommandKey(body.commandKey);
     const task = id === undefined ? undefined : this.#d.tasks.get(id);
     if (!task || task.deviceId !== session.device.id || task.request.kind !== 'download') {
+      this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), 'TransferComplete', { commandKey: body.commandKey, fault: { code: body.faultCode, message: body.faultString } });
       this.#d.log.info({ device: session.device.id, commandKey: body.commandKey }, 'TransferComplete for no task of ours');
       return;
     }
@@ -216,24 +336,92 @@ export class CwmpSessions {
     this.#d.tasks.amend(task.id, result, body.faultCode === 0 ? null : { code: body.faultCode, message: body.faultString || 'transfer failed' });
   }
 
-  #answer(session: Session, body: NonNullable<CpeMessage['body']>): void {
+  /** The CPE's answer to the RPC in flight; a reply when the task needs another RPC in this session. */
+  #answer(session: Session, body: CpeBody): CpeReply | undefined {
     const task = session.current;
     if (!task) {
       this.#d.log.warn({ device: session.device.id, kind: body.kind }, 'CPE answer to no RPC of ours');
-      return;
+      return undefined;
+    }
+    if (session.read) return this.#readStep(session, task, body);
+    const partial = this.#partialRead(task);
+    if (partial && body.kind === 'Fault') {
+      // Many CPEs fault a partial path they cannot walk: read the subtree name by name instead.
+      this.#d.log.info({ device: session.device.id, task: task.id, fault: body.code }, 'partial-path read refused; reading the subtree name by name');
+      session.read = new SubtreeRead(partial.map((n) => n || session.dataModel), this.#o.subtreeBatchSize);
+      return this.#sendStep(session, task);
     }
     session.current = undefined;
     const outcome = outcomeOf(this.#d.soap, task, body);
     if (!outcome.ok) {
       this.#d.tasks.fail(task, outcome.fault);
-      return;
+      return undefined;
     }
+    this.#done(session, task, outcome.values, outcome.result);
+    return undefined;
+  }
+
+  /** The names a task reads when it reads a subtree (refresh, or a GetParameterValues of a partial path). */
+  #partialRead(task: Task): readonly string[] | undefined {
+    const r = task.request;
+    // '' is the whole tree: the session's data model root.
+    if (r.kind === 'refresh') return [r.path ?? ''];
+    if (r.kind === 'getParameterValues' && readsSubtree(r.names)) return r.names;
+    return undefined;
+  }
+
+  #readStep(session: Session, task: Task, body: CpeBody): CpeReply | undefined {
+    const read = session.read!;
+    if (body.kind === 'Fault' || body.kind !== 'Response') {
+      this.#finishRead(session);
+      const outcome = outcomeOf(this.#d.soap, task, body);
+      this.#d.tasks.fail(task, outcome.ok ? { code: 0, message: `the CPE answered ${body.kind}` } : outcome.fault);
+      return undefined;
+    }
+    if (session.step?.kind === 'names') {
+      read.names(this.#d.soap.parameterNames(body.body).map((p) => p.name));
+    } else {
+      read.values(this.#d.soap.parameterValues(body.body));
+    }
+    return this.#sendStep(session, task);
+  }
+
+  /** The next RPC of a name-by-name read, or the task's completion once every value is in. */
+  #sendStep(session: Session, task: Task): CpeReply | undefined {
+    const read = session.read!;
+    const step = read.step();
+    session.step = step;
+    if (step) {
+      const id = `${task.id}.${++session.steps}`;
+      const body =
+        step.kind === 'names'
+          ? this.#d.soap.getParameterNames(session.version, id, step.path, false)
+          : this.#d.soap.getParameterValues(session.version, id, step.names);
+      return { status: 200, body };
+    }
+    const values = [...read.result];
+    this.#finishRead(session);
+    if (!this.#d.state.get(session.device.id)?.partialPathUnsupported) {
+      this.#d.state.setPartialPathUnsupported(session.device.id, true);
+      this.#d.log.info({ device: session.device.id }, 'the CPE cannot read partial paths: subtrees are read name by name from now on');
+    }
+    this.#done(session, task, values, { parameters: values });
+    return undefined;
+  }
+
+  #finishRead(session: Session): void {
+    session.current = undefined;
+    session.read = undefined;
+    session.step = undefined;
+  }
+
+  #done(session: Session, task: Task, read: readonly { name: string; value: string; type: string }[], result: unknown): void {
     const now = this.#d.clock.now();
-    const values = outcome.values.filter((v) => !isSecretParameter(v.name));
+    const values = read.filter((v) => !isSecretParameter(v.name));
     const r = task.request;
     if (r.kind === 'refresh') this.#d.state.putParameters(session.device.id, values, now, refreshPath(r, session.dataModel));
     else if (values.length > 0) this.#d.state.putParameters(session.device.id, values, now);
-    this.#d.tasks.complete(task, outcome.result);
+    this.#d.tasks.complete(task, result);
   }
 
   #next(session: Session): CpeReply {
@@ -243,6 +431,13 @@ export class CwmpSessions {
       return { status: 204 };
     }
     session.current = task;
+    const partial = this.#partialRead(task);
+    if (partial && this.#d.state.get(session.device.id)?.partialPathUnsupported) {
+      session.read = new SubtreeRead(partial.map((n) => n || session.dataModel), this.#o.subtreeBatchSize);
+      const reply = this.#sendStep(session, task);
+      if (reply) return reply;
+      return this.#next(session);
+    }
     return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, session.dataModel) };
   }
 
@@ -266,10 +461,12 @@ export class CwmpSessions {
     if (session.timeout !== undefined) this.#d.scheduler.cancel(session.timeout);
     this.#d.metrics?.session(result);
     const task = session.current;
-    session.current = undefined;
+    const reading = session.read !== undefined;
+    this.#finishRead(session);
     if (!task) return;
+    // A CPE that drops the session rather than answer a partial-path read: read name by name next time.
+    if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task)) this.#d.state.setPartialPathUnsupported(session.device.id, true);
     const again = this.#d.tasks.requeue(task);
     if (again?.status === 'queued' && callBack) this.#d.requester.request(session.device.id);
   }
 }
-

@@ -18,18 +18,34 @@ export interface Inform {
   readonly retryCount: number;
 }
 
+/** One parameter a SetParameterValues fault names (TR-069 A.3.2.1). */
+export interface ParameterFault {
+  readonly parameter: string;
+  readonly code: number;
+  readonly message: string;
+}
+
 export interface Fault {
   readonly kind: 'Fault';
   /** The CWMP fault code (e.g. 9005 Invalid parameter name), or 0 if the CPE sent only a SOAP fault. */
   readonly code: number;
   readonly message: string;
+  /** SetParameterValuesFault entries, when the CPE named the parameters at fault. */
+  readonly details: readonly ParameterFault[];
 }
+
+/** CPE requests an ACS must accept and acknowledge (TR-069 A.3.3): stbd records them on the device. */
+export const RECORDED_CPE_METHODS = ['AutonomousTransferComplete', 'DUStateChangeComplete', 'AutonomousDUStateChangeComplete'] as const;
+export type RecordedCpeMethod = (typeof RECORDED_CPE_METHODS)[number];
 
 /** What a CPE may POST: its own requests, or its answer to the RPC it was sent. */
 export type CpeBody =
   | Inform
   | { readonly kind: 'TransferComplete'; readonly commandKey: string; readonly faultCode: number; readonly faultString: string }
   | { readonly kind: 'GetRPCMethods' }
+  | { readonly kind: 'Notification'; readonly method: RecordedCpeMethod; readonly detail: Readonly<Record<string, unknown>> }
+  /** A CPE request stbd does not implement (Kicked, RequestDownload, a vendor method): answered with fault 8000. */
+  | { readonly kind: 'Unsupported'; readonly method: string }
   | { readonly kind: 'Response'; readonly method: string; readonly body: Record<string, unknown> }
   | Fault;
 
@@ -55,10 +71,12 @@ export class SoapError extends Error {
   override name = 'SoapError';
 }
 
-const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'SetParameterValuesFault', 'string']);
+const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'SetParameterValuesFault', 'OpResultStruct', 'AutonOpResultStruct', 'string']);
 const CWMP_NS = /^urn:dslforum-org:cwmp-(1-[0-4])$/;
 
 type Node = Record<string, unknown>;
+
+const localName = (k: string): string => k.slice(k.indexOf(':') + 1);
 
 /** Drops namespace prefixes from element and attribute names (the CPE chooses its prefixes). */
 function unprefix(value: unknown): unknown {
@@ -69,12 +87,38 @@ function unprefix(value: unknown): unknown {
   return out;
 }
 
-const text = (v: unknown): string => {
+/**
+ * Values keep their white space (a CPE's value is what it sent); names, codes and keys are trimmed, as
+ * pretty-printing CPEs indent them.
+ */
+const raw = (v: unknown): string => {
   if (typeof v === 'string') return v;
   if (typeof v === 'object' && v !== null && '#text' in v) return String((v as Node)['#text']);
   return '';
 };
-const list = (v: unknown): Node[] => (Array.isArray(v) ? (v as Node[]) : v === undefined || v === '' ? [] : [v as Node]);
+const text = (v: unknown): string => raw(v).trim();
+const isBlank = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.trim() === '');
+const list = (v: unknown): Node[] => (Array.isArray(v) ? (v as unknown[]).filter((x) => !isBlank(x)) as Node[] : isBlank(v) ? [] : [v as Node]);
+const child = (v: unknown, name: string): Node | undefined => {
+  const c = typeof v === 'object' && v !== null ? (v as Node)[name] : undefined;
+  return typeof c === 'object' && c !== null ? (c as Node) : undefined;
+};
+const elementOf = (node: unknown, local: string): [string, unknown] | undefined =>
+  typeof node === 'object' && node !== null ? Object.entries(node).find(([k]) => !k.startsWith('@') && localName(k) === local) : undefined;
+
+/** The CWMP version a namespace declaration on `node` names, for `prefix` ('' for the default namespace), or any. */
+function declared(node: unknown, prefix: string | undefined): CwmpVersion | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  for (const [k, v] of Object.entries(node)) {
+    if (k !== '@xmlns' && !k.startsWith('@xmlns:')) continue;
+    if (prefix !== undefined && k !== (prefix === '' ? '@xmlns' : `@xmlns:${prefix}`)) continue;
+    const m = CWMP_NS.exec(String(v).trim());
+    if (m) return m[1] as CwmpVersion;
+  }
+  return undefined;
+}
+
+const faultOf = (f: Node | undefined) => ({ code: Number(text(f?.['FaultCode'])) || 0, message: text(f?.['FaultString']) });
 
 /**
  * A CWMP SOAP parser and builder (TR-069) on fast-xml-parser: no regex parsing of SOAP. Construct once and
@@ -85,11 +129,13 @@ export class CwmpSoap {
     ignoreAttributes: false,
     attributeNamePrefix: '@',
     parseTagValue: false,
-    trimValues: true,
+    trimValues: false,
     processEntities: true,
+    // Numeric character references (&#233; &#x26;) as well as the five named entities.
+    htmlEntities: true,
     // isArray looks at tag names only: no path strings built for every tag.
     jPath: false,
-    isArray: (name) => LIST_ELEMENTS.has(name.replace(/^[^:]*:/, '')),
+    isArray: (name) => LIST_ELEMENTS.has(localName(name)),
   });
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
 
@@ -101,21 +147,37 @@ export class CwmpSoap {
     } catch (err) {
       throw new SoapError(`malformed XML: ${(err as Error).message.split('\n')[0]}`);
     }
-    const envelopeKey = Object.keys(doc).find((k) => k === 'Envelope' || k.endsWith(':Envelope'));
-    if (!envelopeKey) throw new SoapError('no SOAP Envelope');
-    const rawEnvelope = doc[envelopeKey] as Node;
-    let version: CwmpVersion | undefined;
-    for (const [k, v] of Object.entries(rawEnvelope)) {
-      const m = k.startsWith('@xmlns') ? CWMP_NS.exec(String(v)) : null;
-      if (m) version = m[1] as CwmpVersion;
-    }
+    const [, rawEnvelope] = elementOf(doc, 'Envelope') ?? [];
+    if (typeof rawEnvelope !== 'object' || rawEnvelope === null) throw new SoapError('no SOAP Envelope');
+    const [, rawBody] = elementOf(rawEnvelope, 'Body') ?? [];
+    if (typeof rawBody !== 'object' || rawBody === null) throw new SoapError('no SOAP Body');
+    const [rawMethod, rawContent] = Object.entries(rawBody).find(([k]) => !k.startsWith('@')) ?? [];
+    if (!rawMethod) throw new SoapError('empty SOAP Body');
+    const [, rawHeader] = elementOf(rawEnvelope, 'Header') ?? [];
+    const [, rawId] = elementOf(rawHeader, 'ID') ?? [];
     const envelope = unprefix(rawEnvelope) as Node;
-    const body = envelope['Body'] as Node | undefined;
-    if (typeof body !== 'object' || body === null) throw new SoapError('no SOAP Body');
-    const [method, content] = Object.entries(body).find(([k]) => !k.startsWith('@')) ?? [];
-    if (!method) throw new SoapError('empty SOAP Body');
     const id = text((envelope['Header'] as Node | undefined)?.['ID']) || undefined;
-    return { version: version ?? '1-0', id, body: this.#body(method, (content ?? {}) as Node) };
+    const version = this.#version(rawMethod, rawContent, rawBody, rawHeader, rawId, rawEnvelope);
+    return { version, id, body: this.#body(localName(rawMethod), (unprefix(rawContent) ?? {}) as Node) };
+  }
+
+  /**
+   * The version the CPE actually uses: the namespace of the RPC element's prefix, resolved from the element
+   * outwards; failing that (a SOAP Fault, say) any cwmp namespace declared on the way, the ID header included.
+   */
+  #version(method: string, content: unknown, body: object, header: unknown, id: unknown, envelope: object): CwmpVersion {
+    const prefix = method.includes(':') ? method.slice(0, method.indexOf(':')) : '';
+    const scopes = [content, body, envelope];
+    for (const scope of scopes) {
+      const v = declared(scope, prefix);
+      if (v) return v;
+    }
+    const [, detailFault] = elementOf(elementOf(content, 'detail')?.[1], 'Fault') ?? [];
+    for (const scope of [detailFault, content, id, header, body, envelope]) {
+      const v = declared(scope, undefined);
+      if (v) return v;
+    }
+    return '1-0';
   }
 
   #body(method: string, c: Node): CpeBody {
@@ -125,25 +187,64 @@ export class CwmpSoap {
         return {
           kind: 'Inform',
           deviceId: { manufacturer: text(d['Manufacturer']), oui: text(d['OUI']), productClass: text(d['ProductClass']), serialNumber: text(d['SerialNumber']) },
-          events: list((c['Event'] as Node | undefined)?.['EventStruct']).map((e) => ({ code: text(e['EventCode']), commandKey: text(e['CommandKey']) })),
+          events: list(child(c, 'Event')?.['EventStruct']).map((e) => ({ code: text(e['EventCode']), commandKey: text(e['CommandKey']) })),
           parameters: this.#parameterValues(c['ParameterList']),
           retryCount: Number(text(c['RetryCount'])) || 0,
         };
       }
       case 'TransferComplete': {
-        const f = (c['FaultStruct'] ?? {}) as Node;
-        return { kind: 'TransferComplete', commandKey: text(c['CommandKey']), faultCode: Number(text(f['FaultCode'])) || 0, faultString: text(f['FaultString']) };
+        const f = faultOf(child(c, 'FaultStruct'));
+        return { kind: 'TransferComplete', commandKey: text(c['CommandKey']), faultCode: f.code, faultString: f.message };
       }
       case 'GetRPCMethods':
         return { kind: 'GetRPCMethods' };
+      case 'AutonomousTransferComplete':
+        return {
+          kind: 'Notification',
+          method,
+          detail: {
+            announceUrl: text(c['AnnounceURL']),
+            transferUrl: text(c['TransferURL']),
+            isDownload: ['1', 'true'].includes(text(c['IsDownload']).toLowerCase()),
+            fileType: text(c['FileType']),
+            fileSize: Number(text(c['FileSize'])) || 0,
+            targetFileName: text(c['TargetFileName']),
+            fault: faultOf(child(c, 'FaultStruct')),
+            startTime: text(c['StartTime']),
+            completeTime: text(c['CompleteTime']),
+          },
+        };
+      case 'DUStateChangeComplete':
+      case 'AutonomousDUStateChangeComplete': {
+        const results = list(child(c, 'Results')?.[method === 'DUStateChangeComplete' ? 'OpResultStruct' : 'AutonOpResultStruct']).map((r) => ({
+          uuid: text(r['UUID']),
+          deploymentUnitRef: text(r['DeploymentUnitRef']),
+          version: text(r['Version']),
+          currentState: text(r['CurrentState']),
+          ...(r['OperationPerformed'] === undefined ? {} : { operationPerformed: text(r['OperationPerformed']) }),
+          fault: faultOf(child(r, 'Fault')),
+          startTime: text(r['StartTime']),
+          completeTime: text(r['CompleteTime']),
+        }));
+        return { kind: 'Notification', method, detail: { ...(method === 'DUStateChangeComplete' ? { commandKey: text(c['CommandKey']) } : {}), results } };
+      }
       case 'Fault': {
-        const cwmp = ((c['detail'] as Node | undefined)?.['Fault'] ?? {}) as Node;
-        return { kind: 'Fault', code: Number(text(cwmp['FaultCode'])) || 0, message: text(cwmp['FaultString']) || text(c['faultstring']) };
+        const cwmp = child(child(c, 'detail'), 'Fault');
+        const details = list(cwmp?.['SetParameterValuesFault']).map((f) => ({ parameter: text(f['ParameterName']), ...faultOf(f) }));
+        const f = faultOf(cwmp);
+        return { kind: 'Fault', code: f.code, message: f.message || text(c['faultstring']), details };
       }
       default:
-        if (!method.endsWith('Response')) throw new SoapError(`unsupported CPE method ${method}`);
-        return { kind: 'Response', method, body: c };
+        return method.endsWith('Response') ? { kind: 'Response', method, body: c } : { kind: 'Unsupported', method };
     }
+  }
+
+  /** The ParameterInfoStruct list of a GetParameterNamesResponse. */
+  parameterNames(response: Record<string, unknown>): { name: string; writable: boolean }[] {
+    return list(child({ l: response['ParameterList'] }, 'l')?.['ParameterInfoStruct']).map((p) => ({
+      name: text(p['Name']),
+      writable: ['1', 'true'].includes(text(p['Writable']).toLowerCase()),
+    }));
   }
 
   /** The ParameterValueStruct list of an Inform or a GetParameterValuesResponse. */
@@ -152,9 +253,10 @@ export class CwmpSoap {
   }
 
   #parameterValues(parameterList: unknown): ParameterValue[] {
-    return list((parameterList as Node | undefined)?.['ParameterValueStruct']).map((p) => {
+    return list(child({ l: parameterList }, 'l')?.['ParameterValueStruct']).map((p) => {
       const v = p['Value'];
-      return { name: text(p['Name']), value: text(v), type: typeof v === 'object' && v !== null ? String((v as Node)['@type'] ?? 'xsd:string') : 'xsd:string' };
+      const type = typeof v === 'object' && v !== null ? String((v as Node)['@type'] ?? 'xsd:string').trim() : 'xsd:string';
+      return { name: text(p['Name']), value: raw(v), type };
     });
   }
 
@@ -179,9 +281,21 @@ export class CwmpSoap {
     return this.#envelope(version, id, { 'cwmp:TransferCompleteResponse': '' });
   }
 
+  /** The empty acknowledgement of a recorded CPE request (AutonomousTransferCompleteResponse, …). */
+  acknowledge(version: CwmpVersion, id: string | undefined, method: RecordedCpeMethod): string {
+    return this.#envelope(version, id, { [`cwmp:${method}Response`]: '' });
+  }
+
+  /** An ACS fault (TR-069 A.5.1: 8000 Method not supported, …) answering a CPE request. */
+  fault(version: CwmpVersion, id: string | undefined, code: number, message: string): string {
+    return this.#envelope(version, id, {
+      'soap:Fault': { faultcode: 'Server', faultstring: 'CWMP fault', detail: { 'cwmp:Fault': { FaultCode: code, FaultString: message } } },
+    });
+  }
+
   /** Our answer to a CPE's GetRPCMethods: the methods an ACS offers. */
   getRPCMethodsResponse(version: CwmpVersion, id: string | undefined): string {
-    const methods = ['Inform', 'GetRPCMethods', 'TransferComplete'];
+    const methods = ['Inform', 'GetRPCMethods', 'TransferComplete', ...RECORDED_CPE_METHODS];
     return this.#envelope(version, id, {
       'cwmp:GetRPCMethodsResponse': { MethodList: { '@soapenc:arrayType': `xsd:string[${methods.length}]`, string: methods } },
     });

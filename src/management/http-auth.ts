@@ -30,6 +30,20 @@ const equal = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+const pathOf = (target: string): string | undefined => {
+  try {
+    return new URL(target, 'http://host').pathname;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Does a Digest `uri` name the request target? CPE stacks write it in absolute form
+ * (`http://host:port/path?q`) or leave out the query string: the same path is enough.
+ */
+export const sameTarget = (digestUri: string, requestUri: string): boolean => digestUri === requestUri || (digestUri !== '' && pathOf(digestUri) === pathOf(requestUri));
+
 /**
  * HTTP Basic and Digest (RFC 2617/7616, MD5, qop=auth) for CPE sessions. Nonces are stateless: a
  * timestamp and random bytes signed with a per-process key, valid for `nonceTtlMs`, so no table of
@@ -57,9 +71,11 @@ export class CpeHttpAuth {
     if (credentials.scheme === 'basic') return equal(credentials.password, password);
     const p = credentials.params;
     const nonce = p['nonce'] ?? '';
-    if (!this.#freshNonce(nonce) || p['realm'] !== this.realm || p['uri'] !== uri || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
+    const digestUri = p['uri'] ?? '';
+    if (!this.#freshNonce(nonce) || p['realm'] !== this.realm || !sameTarget(digestUri, uri) || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
     const qop = p['qop'] === 'auth' ? { nc: p['nc'] ?? '', cnonce: p['cnonce'] ?? '' } : undefined;
-    const expected = digestResponse({ username: credentials.username, password, realm: this.realm, method, uri, nonce, ...(qop ? { qop } : {}) });
+    // The response is over the uri as the client wrote it.
+    const expected = digestResponse({ username: credentials.username, password, realm: this.realm, method, uri: digestUri, nonce, ...(qop ? { qop } : {}) });
     return equal(expected, (p['response'] ?? '').toLowerCase());
   }
 

@@ -10,7 +10,8 @@ import type { Database } from '../store/database.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import { ConnectionRequester } from './connection-requester.js';
 import { CwmpDeviceRepo } from './cwmp-device-repo.js';
-import { buildCwmpServer } from './cwmp-server.js';
+import { CpeLogins } from './cpe-logins.js';
+import { CwmpServer } from './cwmp-server.js';
 import { CwmpSessions } from './cwmp-sessions.js';
 import { CwmpSoap } from './cwmp-soap.js';
 import { CpeHttpAuth } from './http-auth.js';
@@ -45,6 +46,11 @@ export interface ManagementOptions {
   readonly taskRetentionMs: number;
   readonly connectionRequestRetryMs: number;
   readonly connectionRequestTimeoutMs: number;
+  /** Factory CWMP username → password ([cwmp] bootstrap_credentials_file). */
+  readonly bootstrapCredentials: ReadonlyMap<string, string>;
+  readonly bootstrapReuse: boolean;
+  readonly provisioningAttempts: number;
+  readonly subtreeBatchSize: number;
 }
 
 /**
@@ -57,7 +63,7 @@ export class ManagementService {
   readonly state: CwmpDeviceRepo;
   readonly requester: ConnectionRequester;
   readonly sessions: CwmpSessions;
-  readonly #app;
+  readonly #server: CwmpServer;
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   #address: ListenAddress | undefined;
@@ -80,14 +86,31 @@ export class ManagementService {
         scheduler,
         clock,
         log,
-        onSent: (via) => m.connectionRequests.inc({ via }),
+        onResult: (via, result) => m.connectionRequests.inc({ via, result }),
       },
       { retryMs: opts.connectionRequestRetryMs, timeoutMs: opts.connectionRequestTimeoutMs },
     );
-    const provisioning = new Provisioning({ tasks: this.tasks, state: this.state, stunAdvert: (host) => this.#stunAdvert(host), log });
+    const provisioning = new Provisioning(
+      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
+      { maxFailures: opts.provisioningAttempts },
+    );
+    const auth = new CpeHttpAuth('stbd', () => clock.now());
     this.sessions = new CwmpSessions(
-      { soap: new CwmpSoap(), auth: new CpeHttpAuth('stbd', () => clock.now()), registry, tasks: this.tasks, state: this.state, provisioning, requester: this.requester, scheduler, clock, log, metrics: { session: (result) => m.sessions.inc({ result }) } },
-      { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister },
+      {
+        soap: new CwmpSoap(),
+        auth,
+        logins: new CpeLogins({ auth, registry, bootstrap: opts.bootstrapCredentials, autoRegister: opts.autoRegister }),
+        registry,
+        tasks: this.tasks,
+        state: this.state,
+        provisioning,
+        requester: this.requester,
+        scheduler,
+        clock,
+        log,
+        metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }) },
+      },
+      { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
     );
     this.tasks.subscribe({
       queued: (t) => {
@@ -99,7 +122,7 @@ export class ManagementService {
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
-    this.#app = buildCwmpServer(this.sessions, log, opts.bodyLimit);
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit);
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0). */
@@ -115,15 +138,27 @@ export class ManagementService {
     return this.requester.status(t.deviceId)?.message ?? 'waiting for the device to call in';
   }
 
+  /**
+   * An operator asks for provisioning again: the count of refusals starts over and the device is asked to
+   * call in (provisioning happens in its next session).
+   */
+  provisionAgain(deviceId: string): { readonly called: boolean; readonly message: string } {
+    const s = this.state.retryProvisioning(deviceId);
+    if (!s) return { called: false, message: 'the device has not called in yet: it is provisioned in its first session' };
+    this.requester.request(deviceId);
+    const called = this.requester.status(deviceId)?.state !== 'offline';
+    return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
+  }
+
   /** Listens, then asks every device with queued work to call in (work queued before a restart). */
   async start(): Promise<void> {
     try {
-      await this.#app.listen({ host: this.#o.listen.host, port: this.#o.listen.port });
+      await this.#server.listen(this.#o.listen.host, this.#o.listen.port);
     } catch (err) {
-      await this.#app.close();
+      await this.#server.close();
       throw new ListenError('[cwmp] listen', this.#o.listen, err as NodeJS.ErrnoException);
     }
-    const bound = this.#app.server.address() as AddressInfo;
+    const bound = this.#server.address as AddressInfo;
     this.#address = { host: bound.address, port: bound.port };
     for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
     this.tasks.startRetention();
@@ -132,7 +167,7 @@ export class ManagementService {
   async stop(): Promise<void> {
     this.tasks.stopRetention();
     this.requester.stop();
-    await this.#app.close();
+    await this.#server.close();
     this.sessions.stop();
     this.tasks.releaseWaiters();
   }
@@ -153,6 +188,12 @@ function registerManagementMetrics(registry: Registry, active: () => number) {
   return {
     sessions: new Counter({ name: 'stbd_cwmp_sessions_total', help: 'CWMP sessions, by how they ended (completed, lost, refused)', labelNames: ['result'] as const, registers: [registry] }),
     tasks: new Counter({ name: 'stbd_tasks_finished_total', help: 'tasks finished, by final status', labelNames: ['status'] as const, registers: [registry] }),
-    connectionRequests: new Counter({ name: 'stbd_connection_requests_total', help: 'connection requests sent, by transport (udp, http)', labelNames: ['via'] as const, registers: [registry] }),
+    connectionRequests: new Counter({
+      name: 'stbd_connection_requests_total',
+      help: 'connection requests, by transport (udp, http) and result (sent; failed: could not be sent; answered: a session followed)',
+      labelNames: ['via', 'result'] as const,
+      registers: [registry],
+    }),
+    bootstrap: new Counter({ name: 'stbd_cwmp_bootstrap_logins_total', help: 'CWMP logins with a factory credential, by result (accepted, refused)', labelNames: ['result'] as const, registers: [registry] }),
   };
 }

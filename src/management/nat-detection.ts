@@ -51,7 +51,7 @@ export interface StunAdvert {
 }
 
 /** The ManagementServer values that make a device keep its NAT binding open towards our STUN socket. */
-export function keepaliveParameters(root: DataModelRoot, c: DeviceCredentials, stun: StunAdvert): ParameterValue[] {
+export function keepaliveParameters(root: DataModelRoot, c: Pick<DeviceCredentials, 'stunUsername' | 'stunPassword'>, stun: StunAdvert): ParameterValue[] {
   const ms = `${root}ManagementServer.`;
   const str = (name: string, value: string) => ({ name: ms + name, value, type: 'xsd:string' });
   return [
@@ -62,8 +62,24 @@ export function keepaliveParameters(root: DataModelRoot, c: DeviceCredentials, s
     str('STUNPassword', c.stunPassword),
     { name: `${ms}STUNMinimumKeepAlivePeriod`, value: String(stun.minKeepAlive), type: 'xsd:unsignedInt' },
     { name: `${ms}STUNMaximumKeepAlivePeriod`, value: String(stun.maxKeepAlive), type: 'xsd:int' },
-    str('ConnectionRequestUsername', c.crUsername),
-    str('ConnectionRequestPassword', c.crPassword),
+  ];
+}
+
+/** The credentials a CPE checks connection requests (UDP and HTTP) against. */
+export function connectionRequestParameters(root: DataModelRoot, username: string, password: string): ParameterValue[] {
+  const ms = `${root}ManagementServer.`;
+  return [
+    { name: `${ms}ConnectionRequestUsername`, value: username, type: 'xsd:string' },
+    { name: `${ms}ConnectionRequestPassword`, value: password, type: 'xsd:string' },
+  ];
+}
+
+/** The CWMP login a CPE uses for its sessions. */
+export function cwmpLoginParameters(root: DataModelRoot, username: string, password: string): ParameterValue[] {
+  const ms = `${root}ManagementServer.`;
+  return [
+    { name: `${ms}Username`, value: username, type: 'xsd:string' },
+    { name: `${ms}Password`, value: password, type: 'xsd:string' },
   ];
 }
 

@@ -1,51 +1,104 @@
 import type { DeviceRecord } from '../devices/device.js';
+import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { CwmpDeviceRepo, CwmpDeviceState } from './cwmp-device-repo.js';
-import { fingerprint, keepaliveParameters, type StunAdvert } from './nat-detection.js';
+import type { ParameterValue } from './cwmp-soap.js';
+import { connectionRequestParameters, cwmpLoginParameters, fingerprint, keepaliveParameters, type StunAdvert } from './nat-detection.js';
 import { FINISHED, type Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
 
 export interface ProvisioningDeps {
   readonly tasks: TaskQueue;
   readonly state: CwmpDeviceRepo;
+  readonly registry: Pick<DeviceRegistry, 'rotationOf' | 'commitRotation'>;
   /** What to advertise, given the host name the CPE used to reach the CWMP endpoint. */
   readonly stunAdvert: (host: string) => StunAdvert;
   readonly log: Logger;
 }
 
+export interface ProvisioningOptions {
+  /** Sessions in a row whose provisioning the CPE faults before stbd stops asking. */
+  readonly maxFailures: number;
+}
+
+const endsWith = (suffixes: readonly string[]) => (v: ParameterValue) => suffixes.some((s) => v.name.endsWith(`.ManagementServer.${s}`));
+const isStun = endsWith(['STUNEnable', 'STUNServerAddress', 'STUNServerPort', 'STUNUsername', 'STUNPassword', 'STUNMinimumKeepAlivePeriod', 'STUNMaximumKeepAlivePeriod']);
+const isCr = endsWith(['ConnectionRequestUsername', 'ConnectionRequestPassword']);
+const isCwmpPassword = endsWith(['Password']);
+
 /**
- * Seed 001 step 2: a device found behind NAT gets our STUN and connection-request settings, once per
- * distinct set of values (a config or credentials change provisions again). An auto-registered device
- * first gets the CWMP password we generated for it.
+ * What stbd itself sets on CPEs, in one SetParameterValues per session, each part once per distinct set of
+ * values (config or credentials changes provision again):
+ * - credentials being pushed (after a bootstrap or first-use login): ManagementServer.Username/Password;
+ * - the connection-request credentials, whenever the CPE may not have them (generated at registration);
+ * - behind NAT: the STUN keepalive settings (with the connection-request credentials UDP requests are signed with).
+ * A CPE that faults it `maxFailures` sessions in a row is left alone until an operator asks again.
  */
 export class Provisioning {
   readonly #d: ProvisioningDeps;
+  readonly #o: ProvisioningOptions;
 
-  constructor(deps: ProvisioningDeps) {
+  constructor(deps: ProvisioningDeps, opts: ProvisioningOptions) {
     this.#d = deps;
+    this.#o = opts;
     deps.tasks.subscribe({ finished: (t) => this.#finished(t) });
   }
 
-  onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, registered: boolean): void {
-    const ms = `${state.dataModel}ManagementServer.`;
-    if (registered) {
-      this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values: [{ name: `${ms}Password`, value: device.credentials.cwmpPassword, type: 'xsd:string' }] }, { origin: 'provisioning' });
+  /** `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair). */
+  onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean): void {
+    const { registry, log } = this.#d;
+    if (rotated) {
+      const r = registry.rotationOf(device.id);
+      if (r && registry.commitRotation(device.id, r.cwmpPassword)) this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
     }
-    if (!state.behindNat) return;
-    const values = keepaliveParameters(state.dataModel, device.credentials, this.#d.stunAdvert(host));
-    if (state.stunProvisioned === fingerprint(values) || this.#pending(device.id)) return;
-    this.#d.log.info({ device: device.id, natId: state.natId }, 'device behind NAT: provisioning keepalive parameters');
+    if (state.provisioning.stopped || this.#pending(device.id)) return;
+    const values = this.#wanted(device, state, host);
+    if (values.length === 0) return;
+    log.info({ device: device.id, natId: state.natId, parameters: values.length }, 'provisioning the device');
     this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
+  #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string): ParameterValue[] {
+    const root = state.dataModel;
+    const c = device.credentials;
+    const rotation = this.#d.registry.rotationOf(device.id);
+    const current = this.#d.state.get(device.id) ?? state;
+    const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
+    const values: ParameterValue[] = [];
+    if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));
+    const crWanted = rotation !== undefined || (device.crGenerated && fingerprint(cr) !== current.credentialsProvisioned);
+    // Behind NAT the connection-request credentials belong to the keepalive set: UDP connection requests
+    // are signed with them.
+    const keepalive = state.behindNat ? [...keepaliveParameters(root, c, this.#d.stunAdvert(host)), ...cr] : [];
+    if (keepalive.length > 0 && fingerprint(keepalive) !== current.stunProvisioned) values.push(...keepalive);
+    else if (crWanted) values.push(...cr);
+    return values;
+  }
+
   #pending(deviceId: string): boolean {
-    return this.#d.tasks.ofDevice(deviceId, undefined, 50).some((t) => t.origin === 'provisioning' && !FINISHED.has(t.status) && isKeepaliveSet(t));
+    return this.#d.tasks.ofDevice(deviceId, undefined, 50).some((t) => t.origin === 'provisioning' && !FINISHED.has(t.status) && t.request.kind === 'setParameterValues');
+  }
+
+  #accepted(deviceId: string, values: readonly ParameterValue[]): void {
+    const { state } = this.#d;
+    const cr = values.filter(isCr);
+    if (cr.length > 0) state.setCredentialsProvisioned(deviceId, fingerprint(cr));
+    if (values.some(isStun)) state.setStunProvisioned(deviceId, fingerprint(values.filter((v) => isStun(v) || isCr(v))));
   }
 
   #finished(t: Task): void {
-    if (t.origin !== 'provisioning' || t.status !== 'done' || !isKeepaliveSet(t) || t.request.kind !== 'setParameterValues') return;
-    this.#d.state.setStunProvisioned(t.deviceId, fingerprint(t.request.values));
+    if (t.origin !== 'provisioning' || t.request.kind !== 'setParameterValues') return;
+    const { state, registry, log } = this.#d;
+    if (t.status === 'done') {
+      const password = t.request.values.find(isCwmpPassword);
+      if (password && registry.commitRotation(t.deviceId, password.value)) log.info({ device: t.deviceId }, 'the CPE accepted its own credentials');
+      this.#accepted(t.deviceId, t.request.values);
+      state.provisioningSucceeded(t.deviceId);
+    } else if (t.status === 'fault' && t.fault) {
+      const s = state.provisioningFailed(t.deviceId, { ...t.fault, task: t.id, at: t.finishedAt ?? 0 }, this.#o.maxFailures);
+      if (s?.provisioning.stopped) {
+        log.warn({ device: t.deviceId, failures: s.provisioning.failures, fault: t.fault }, "provisioning stopped: the CPE refused it; 'stbctl provision' asks again");
+      }
+    }
   }
 }
-
-const isKeepaliveSet = (t: Task): boolean => t.request.kind === 'setParameterValues' && t.request.values.some((v) => v.name.endsWith('ManagementServer.STUNEnable'));

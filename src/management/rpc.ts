@@ -56,11 +56,10 @@ export type Outcome = { readonly ok: true; readonly result: unknown; readonly va
 type Node = Record<string, unknown>;
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' && v !== null && '#text' in v ? String((v as Node)['#text']) : '');
 const int = (v: unknown): number => Number(text(v)) || 0;
-const list = (v: unknown): Node[] => (Array.isArray(v) ? (v as Node[]) : v === undefined || v === '' ? [] : [v as Node]);
 
 /** Interprets the CPE's answer (a …Response or a Fault) to a task's RPC. */
 export function outcomeOf(soap: CwmpSoap, task: Task, body: CpeBody): Outcome {
-  if (body.kind === 'Fault') return { ok: false, fault: { code: body.code, message: body.message } };
+  if (body.kind === 'Fault') return { ok: false, fault: { code: body.code, message: body.message, ...(body.details.length > 0 ? { details: body.details } : {}) } };
   const expected = RESPONSE_OF[task.request.kind];
   if (body.kind !== 'Response' || body.method !== expected) {
     const got = body.kind === 'Response' ? body.method : body.kind;
@@ -77,13 +76,8 @@ export function outcomeOf(soap: CwmpSoap, task: Task, body: CpeBody): Outcome {
       const values = task.request.values;
       return { ok: true, result: { status: int(b['Status']) }, values };
     }
-    case 'getParameterNames': {
-      const parameters = list((b['ParameterList'] as Node | undefined)?.['ParameterInfoStruct']).map((p) => ({
-        name: text(p['Name']),
-        writable: ['1', 'true'].includes(text(p['Writable']).toLowerCase()),
-      }));
-      return { ok: true, result: { parameters }, values: [] };
-    }
+    case 'getParameterNames':
+      return { ok: true, result: { parameters: soap.parameterNames(b) }, values: [] };
     case 'addObject':
       return { ok: true, result: { instanceNumber: int(b['InstanceNumber']), status: int(b['Status']) }, values: [] };
     case 'deleteObject':

@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.js';
+import type { ParameterFault } from './cwmp-soap.js';
 import type { Task, TaskFault, TaskOrigin, TaskRequest, TaskStatus } from './task.js';
 
 type Row = Record<string, unknown>;
@@ -16,7 +17,10 @@ const task = (r: Row): Task => ({
   finishedAt: r['finished_at'] as number | null,
   attempts: r['attempts'] as number,
   result: r['result'] === null ? null : JSON.parse(r['result'] as string),
-  fault: r['fault_code'] === null ? null : { code: r['fault_code'] as number, message: r['fault_message'] as string },
+  fault:
+    r['fault_code'] === null
+      ? null
+      : { code: r['fault_code'] as number, message: r['fault_message'] as string, ...(r['fault_details'] ? { details: JSON.parse(r['fault_details'] as string) as ParameterFault[] } : {}) },
 });
 
 export interface NewTask {
@@ -47,8 +51,8 @@ export class TaskRepo {
       hasOpen: p<[string]>(`SELECT 1 FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') LIMIT 1`),
       send: p<[number, number]>(`UPDATE tasks SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued' RETURNING *`),
       requeue: p<[number]>(`UPDATE tasks SET status = 'queued' WHERE id = ? AND status = 'sent' RETURNING *`),
-      finish: p<[string, number, string | null, number | null, string | null, number, string]>(
-        `UPDATE tasks SET status = ?, finished_at = ?, result = ?, fault_code = ?, fault_message = ?
+      finish: p<[string, number, string | null, number | null, string | null, string | null, number, string]>(
+        `UPDATE tasks SET status = ?, finished_at = ?, result = ?, fault_code = ?, fault_message = ?, fault_details = ?
          WHERE id = ? AND status = ? RETURNING *`,
       ),
       setResult: p<[string | null, number]>('UPDATE tasks SET result = ? WHERE id = ? RETURNING *'),
@@ -106,7 +110,8 @@ export class TaskRepo {
 
   /** `from` → a finished status; undefined when the task was not in `from` any more. */
   finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Task | undefined {
-    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(result), fault?.code ?? null, fault?.message ?? null, id, from);
+    const details = fault?.details?.length ? JSON.stringify(fault.details) : null;
+    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(result), fault?.code ?? null, fault?.message ?? null, details, id, from);
     return r && task(r);
   }
 

@@ -1,4 +1,4 @@
-import type { DownloadArgs, ParameterValue } from './cwmp-soap.js';
+import type { DownloadArgs, ParameterFault, ParameterValue } from './cwmp-soap.js';
 
 /** What an operator (or provisioning) asks a device to do: one CWMP RPC each. */
 export type TaskRequest =
@@ -29,6 +29,8 @@ export interface TaskFault {
   /** CWMP fault code (9000–9899), or 0 when the failure is not the CPE's own fault code. */
   readonly code: number;
   readonly message: string;
+  /** The parameters a SetParameterValues fault named, each with its own code and text. */
+  readonly details?: readonly ParameterFault[];
 }
 
 export interface Task {

@@ -1,4 +1,5 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { type BodyCharset, UTF8 } from './body-charset.js';
 import type { CwmpFault } from './cwmp-fault.js';
 import type { ParameterInfo, ParameterValue } from './param-tree.js';
 
@@ -80,6 +81,13 @@ export class CpeSoap {
   });
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false });
 
+  /** `charset`: what our XML declarations say; SessionHttp encodes the bodies with it. */
+  constructor(readonly charset: BodyCharset = UTF8) {}
+
+  #document(envelope: XmlNode): string {
+    return `<?xml version="1.0" encoding="${this.charset.xmlName}"?>\n${this.#builder.build({ 'SOAP-ENV:Envelope': envelope }) as string}`;
+  }
+
   /** @throws AcsMessageError when the body is not a SOAP envelope with one element in its Body. */
   parse(xml: string): AcsMessage {
     let doc: XmlNode;
@@ -111,7 +119,7 @@ export class CpeSoap {
       ...(id === undefined ? {} : { 'SOAP-ENV:Header': { 'cwmp:ID': { '@SOAP-ENV:mustUnderstand': '1', '#text': id } } }),
       'SOAP-ENV:Body': { [`cwmp:${method}`]: content },
     };
-    return `<?xml version="1.0" encoding="UTF-8"?>\n${this.#builder.build({ 'SOAP-ENV:Envelope': envelope }) as string}`;
+    return this.#document(envelope);
   }
 
   inform(version: CwmpVersion, id: string, c: InformContent): string {
@@ -156,7 +164,7 @@ export class CpeSoap {
         },
       },
     };
-    return `<?xml version="1.0" encoding="UTF-8"?>\n${this.#builder.build({ 'SOAP-ENV:Envelope': envelope }) as string}`;
+    return this.#document(envelope);
   }
 }
 

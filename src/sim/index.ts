@@ -2,7 +2,7 @@
 export { Simulator } from './simulator.js';
 export { SimDevice, type CertificateState } from './sim-device.js';
 export { CertClient, type CertFetchResult, type PresentedCertificate } from './cert-client.js';
-export { type SimulatorOptions, type ResolvedOptions, SimOptionError, DEFAULTS, parseHostPort } from './options.js';
+export { type SimulatorOptions, type ResolvedOptions, SimOptionError, DEFAULTS, parseHostPort, parseCredentials } from './options.js';
 export { type SimEventMap, type SimStats, totalRejected } from './sim-events.js';
 export { credentialsOf, deviceIdOf, deviceIds, simDeviceCsv, DEVICE_CSV_HEADER, type SimCredentials, type DeviceRange } from './credentials.js';
 export { waitFor, WaitTimeout } from './wait-for.js';

@@ -35,6 +35,18 @@ export interface SimulatorOptions {
   readonly dropCr?: number;
   readonly responseDelayMs?: number;
   readonly faultRate?: number;
+  /**
+   * The ManagementServer.Username/Password every STB leaves the factory with (one pair for all, as real CPE
+   * models have), instead of its derived CWMP credentials. A FactoryReset brings it back.
+   */
+  readonly factoryCredentials?: { readonly username: string; readonly password: string };
+  /** false: a GetParameterValues naming a partial path ("….") is answered with fault 9005, as some CPEs do. */
+  readonly partialPath?: boolean;
+  /**
+   * The Content-Type of the STB's CWMP POSTs, verbatim ('' sends none). A charset of ISO-8859-1 (or latin1)
+   * anywhere in it makes the bodies ISO-8859-1, their XML declaration included.
+   */
+  readonly contentType?: string;
   /** The certificate proxy's STB endpoint, e.g. https://127.0.0.1:7548 (the server certificate is not verified). */
   readonly certsUrl?: string;
   /** Certificate ids are this prefix + the device id ("media-sim-0001"): what the media system would tell the STB. */
@@ -49,7 +61,7 @@ export interface SimulatorOptions {
 }
 
 type Filled<T> = { readonly [K in keyof T]-?: T[K] };
-type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS';
+type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS' | 'factoryCredentials';
 export type ResolvedOptions = Filled<Omit<SimulatorOptions, Optional | 'advertiseHost'>> & Pick<SimulatorOptions, Optional> & { readonly advertiseHost: string };
 
 export const DEFAULTS = {
@@ -74,6 +86,8 @@ export const DEFAULTS = {
   dropCr: 0,
   responseDelayMs: 0,
   faultRate: 0,
+  partialPath: true,
+  contentType: 'text/xml; charset="utf-8"',
   certIdPrefix: 'media-',
   certNoticeDelayMs: 100,
 } as const satisfies SimulatorOptions;
@@ -112,8 +126,25 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     if (!(r.fetchCertEveryS > 0) || !Number.isFinite(r.fetchCertEveryS)) fail('--fetch-cert-every', 'a number of seconds > 0', r.fetchCertEveryS);
     if (r.certsUrl === undefined) throw new SimOptionError('--fetch-cert-every needs --certs URL');
   }
+  if (r.factoryCredentials) checkCredentials(r.factoryCredentials.username, r.factoryCredentials.password);
+  // Node refuses to send a header with control characters (and a line break would be header injection).
+  if (typeof r.contentType !== 'string' || !/^[\t\x20-\x7e]*$/.test(r.contentType)) fail('--content-type', 'printable ASCII (or empty: no header)', r.contentType);
   if (r.stun && (r.stun.host === '' || !Number.isInteger(r.stun.port) || r.stun.port < 1 || r.stun.port > 65535)) fail('--stun', 'HOST:PORT', `${r.stun.host}:${r.stun.port}`);
   return { ...r, advertiseHost: o.advertiseHost ?? r.bind };
+}
+
+const CREDENTIALS = 'USER:PASS with a non-empty USER (PASS may be empty)';
+
+function checkCredentials(username: string, password: string): void {
+  // USER cannot hold ':' (Basic authentication splits there).
+  if (typeof username !== 'string' || typeof password !== 'string' || username === '' || username.includes(':')) fail('--factory-credentials', CREDENTIALS, `${username}:${password}`);
+}
+
+/** "USER:PASS" (split at the first ':', so PASS may hold ':') → parts. @throws SimOptionError */
+export function parseCredentials(text: string): { username: string; password: string } {
+  const colon = text.indexOf(':');
+  if (colon <= 0) return fail('--factory-credentials', CREDENTIALS, text);
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
 /** "HOST:PORT" or "[IPv6]:PORT" → parts. @throws SimOptionError */

@@ -33,6 +33,12 @@ export interface RpcResult {
   readonly after?: AfterSession;
 }
 
+/** What this CPE model can do beyond the basics. */
+export interface RpcCapabilities {
+  /** false: a GetParameterValues naming a partial path is answered with fault 9005, as some firmwares do. */
+  readonly partialPath: boolean;
+}
+
 /** The time CWMP uses for "unknown" (TR-069 §A.3.2.8 DownloadResponse). */
 const UNKNOWN_TIME = '0001-01-01T00:00:00Z';
 
@@ -49,7 +55,7 @@ function booleanArg(args: XmlNode, name: string): boolean {
  * Runs one ACS RPC against the device's tree and builds the response content. Pure apart from the tree.
  * @throws CwmpFault for a fault answer (unknown method: 9000).
  */
-export function handleRpc(tree: ParamTree, msg: AcsMessage): RpcResult {
+export function handleRpc(tree: ParamTree, msg: AcsMessage, can: RpcCapabilities = { partialPath: true }): RpcResult {
   const a = msg.args;
   switch (msg.method) {
     case 'GetRPCMethods':
@@ -57,6 +63,9 @@ export function handleRpc(tree: ParamTree, msg: AcsMessage): RpcResult {
     case 'GetParameterValues': {
       // <string> is always a list (see CpeSoap); its leaves parse as plain strings.
       const names = listOf((a['ParameterNames'] as XmlNode | undefined)?.['string']).map(textOf);
+      // "" (the whole tree) is a partial path too.
+      const partial = can.partialPath ? undefined : names.find((n) => n === '' || n.endsWith('.'));
+      if (partial !== undefined) throw new CwmpFault(FaultCode.InvalidParameterName, `partial paths are not supported: ${partial || '"" (the whole tree)'}`);
       return { method: 'GetParameterValuesResponse', content: { ParameterList: parameterList(tree.getValues(names)) } };
     }
     case 'SetParameterValues': {

@@ -1,11 +1,16 @@
 import { Agent, request } from 'node:http';
 import { answerChallenge } from '../http-digest.js';
+import type { BodyCharset } from './body-charset.js';
 
 export interface SessionHttpOptions {
   readonly url: string;
   readonly auth: 'digest' | 'basic';
   readonly username: string;
   readonly password: string;
+  /** The Content-Type of POSTs with a body, verbatim; '' sends none. */
+  readonly contentType: string;
+  /** How the bodies are encoded (it must agree with their XML declaration). */
+  readonly charset: BodyCharset;
   /** How long to wait for the ACS's answer to one POST. */
   readonly timeoutMs: number;
   /** Aborts the POST in flight (the simulator is stopping). */
@@ -52,10 +57,10 @@ export class SessionHttp {
   }
 
   #send(body: string, authorization: string | undefined): Promise<SessionReply & { challenge?: string }> {
-    const data = Buffer.from(body, 'utf8');
+    const data = this.o.charset.encode(body);
     const headers: Record<string, string | number> = { 'content-length': data.length };
     if (data.length > 0) {
-      headers['content-type'] = 'text/xml; charset="utf-8"';
+      if (this.o.contentType !== '') headers['content-type'] = this.o.contentType;
       headers['soapaction'] = '""';
     }
     if (authorization) headers['authorization'] = authorization;

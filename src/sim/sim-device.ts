@@ -105,8 +105,9 @@ export class SimDevice {
       treeDefinition(deps.model, {
         id: deps.id,
         acsUrl: this.#o.acsUrl,
-        cwmpUsername: c.cwmpUsername,
-        cwmpPassword: c.cwmpPassword,
+        // The factory defaults: tree.reset() (FactoryReset) brings them back.
+        cwmpUsername: this.#o.factoryCredentials?.username ?? c.cwmpUsername,
+        cwmpPassword: this.#o.factoryCredentials?.password ?? c.cwmpPassword,
         crUsername: c.crUsername,
         crPassword: c.crPassword,
         informIntervalS: this.#o.informIntervalS,
@@ -413,7 +414,17 @@ export class SimDevice {
     const abort = new AbortController();
     this.#abort = abort;
     const ms = (n: string) => this.tree.value(this.#ms(n)) ?? '';
-    const http = new SessionHttp({ url: ms('URL') || this.#o.acsUrl, auth: this.#o.auth, username: ms('Username'), password: ms('Password'), timeoutMs: this.#o.sessionTimeoutMs, signal: abort.signal });
+    const http = new SessionHttp({
+      url: ms('URL') || this.#o.acsUrl,
+      auth: this.#o.auth,
+      // Whatever the tree holds: the factory pair until the ACS sets its own.
+      username: ms('Username'),
+      password: ms('Password'),
+      contentType: this.#o.contentType,
+      charset: soap.charset,
+      timeoutMs: this.#o.sessionTimeoutMs,
+      signal: abort.signal,
+    });
     const transfer = this.#transfer;
     const after: AfterSession[] = [];
     const rpcs: string[] = [];
@@ -451,7 +462,7 @@ export class SimDevice {
     try {
       if (this.#o.faultRate > 0 && this.#o.random() < this.#o.faultRate) throw new CwmpFault(FaultCode.InternalError);
       this.tree.setInternal(`${this.paths.root}DeviceInfo.UpTime`, String(Math.max(0, Math.floor((this.#o.now() - this.#bootedAt) / 1000))));
-      const result = handleRpc(this.tree, msg);
+      const result = handleRpc(this.tree, msg, { partialPath: this.#o.partialPath });
       this.#applyChanges(result.changed);
       if (result.after) after.push(result.after);
       if (result.after?.kind === 'cert-update') {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { charsetOf } from './body-charset.js';
 import type { CertFetchResult } from './cert-client.js';
 import { CpeSoap } from './cpe-soap.js';
 import { deviceIdOf, simDeviceCsv } from './credentials.js';
@@ -23,8 +24,8 @@ export class Simulator extends EventEmitter<SimEventMap> {
   constructor(options: SimulatorOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    const soap = new CpeSoap();
     const o = this.options;
+    const soap = new CpeSoap(charsetOf(o.contentType));
     for (let i = 0; i < o.count; i++) {
       const id = deviceIdOf(o.prefix, o.start + i);
       const model: DataModel = o.dataModel === 'mixed' ? (i % 2 === 0 ? 'tr098' : 'tr181') : o.dataModel;

@@ -73,7 +73,16 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
   app.get<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req) => {
     const device = registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
-    return { ...view(device), management: managementView(management.state.get(device.id), management.state.parameters(device.id)) };
+    const state = management.state;
+    return { ...view(device), management: managementView(state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id) !== undefined) };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/devices/:id/provision', { schema: { params: idParams } }, async (req, reply) => {
+    const device = registry.get(req.params.id);
+    if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+    const outcome = management.provisionAgain(device.id);
+    log.info({ device: device.id, outcome }, 'provisioning asked again');
+    return reply.code(202).send({ device: device.id, ...outcome });
   });
 
   app.delete<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req, reply) => {

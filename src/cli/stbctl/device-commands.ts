@@ -40,12 +40,29 @@ function managementText(m: ManagementView): string {
     ['conn. request url', m.connectionRequestUrl ?? '-'],
     ['behind nat', m.behindNat && m.natId ? `yes (nat id ${m.natId})` : yesNo(m.behindNat)],
     ['keepalive provisioned', yesNo(m.keepaliveProvisioned)],
+    ['provisioning', provisioningText(m.provisioning)],
+    ...(m.partialPathUnsupported ? ([['partial-path reads', 'not supported: subtrees are read name by name']] as [string, string][]) : []),
   ]);
+  const events =
+    m.cpeEvents.length === 0
+      ? ''
+      : `requests the CPE made on its own (newest first):\n${formatTable(['AT', 'METHOD', 'DETAIL'], m.cpeEvents.map((e) => [e.at ?? '-', e.method, JSON.stringify(e.detail)]))}`;
   const params =
     m.parameters.length === 0
       ? 'last known parameters: none (stbctl refresh ID reads them)\n'
       : `last known parameters:\n${formatTable(['NAME', 'VALUE', 'UPDATED'], m.parameters.map((p) => [p.name, p.value, p.updatedAt ?? '-']))}`;
-  return `\nmanagement (TR-069):\n${pairs}\n${params}`;
+  return `\nmanagement (TR-069):\n${pairs}\n${events}${params}`;
+}
+
+/** Why provisioning stopped (or is retrying), with the CPE's own fault and the parameters it named. */
+function provisioningText(p: ManagementView['provisioning']): string {
+  if (!p) return '-';
+  const f = p.lastFault;
+  const fault = f ? `: fault ${f.code} ${f.message}${(f.details ?? []).map((d) => `; ${d.parameter}: ${d.code} ${d.message}`).join('')} (task ${f.task})` : '';
+  const pending = p.credentialsPending ? ', own credentials being pushed' : '';
+  if (p.state === 'stopped') return `stopped after ${p.failures} refusal(s)${fault}; 'stbctl provision ID' asks again${pending}`;
+  if (p.state === 'retrying') return `retrying (${p.failures} refusal(s) so far)${fault}${pending}`;
+  return `ok${pending}`;
 }
 
 export function deviceCommands(program: Command): void {
@@ -87,6 +104,16 @@ export function deviceCommands(program: Command): void {
       if (ctx.json) return ctx.printJson(d);
       ctx.print(formatPairs(devicePairs(d)));
       if (d.management) ctx.print(managementText(d.management));
+    });
+
+  program
+    .command('provision <id>')
+    .description("provision a device again (STUN keepalives, its credentials) after it refused: the count of refusals starts over and the device is asked to call in")
+    .action(async (id: string, _opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await ctx.client.request<{ device: string; called: boolean; message: string }>('POST', `${path(id)}/provision`);
+      if (ctx.json) return ctx.printJson(r);
+      ctx.print(`${r.device}: ${r.message}\n`);
     });
 
   device

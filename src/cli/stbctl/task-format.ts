@@ -30,7 +30,8 @@ export function briefOf(t: TaskView) {
 }
 
 /** A CWMP fault as one phrase; code 0 is a failure that is not the CPE's own fault code. */
-export const faultText = (f: { code: number; message: string }): string => (f.code === 0 ? f.message : `fault ${f.code}: ${f.message}`);
+export const faultText = (f: { code: number; message: string; details?: readonly { parameter: string; code: number; message: string }[] }): string =>
+  (f.code === 0 ? f.message : `fault ${f.code}: ${f.message}`) + (f.details ?? []).map((d) => `; ${d.parameter}: ${d.code} ${d.message}`).join('');
 
 const statusNote = (status: number | undefined) => (status === 1 ? '; takes effect after a reboot (status 1)' : ` (status ${status ?? 0})`);
 

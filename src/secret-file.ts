@@ -1,0 +1,32 @@
+import { readFileSync, statSync } from 'node:fs';
+import { OperatorError } from './errors.js';
+
+/** A file holding secrets that cannot be used: named by its config key, with what to do about it. */
+export class SecretFileError extends OperatorError {
+  constructor(
+    key: string,
+    path: string,
+    readonly problem: string,
+  ) {
+    super(`${key}: ${path}: ${problem}`);
+    this.name = 'SecretFileError';
+  }
+}
+
+/**
+ * Reads a file of secrets, refusing one that others may read or change (as ssh does with private keys):
+ * a secret others can read is no secret any more.
+ * @throws SecretFileError
+ */
+export function readSecretFile(key: string, path: string): string {
+  let text: string;
+  let mode: number;
+  try {
+    text = readFileSync(path, 'utf8');
+    mode = statSync(path).mode & 0o777;
+  } catch (err) {
+    throw new SecretFileError(key, path, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if ((mode & 0o077) !== 0) throw new SecretFileError(key, path, `mode ${mode.toString(8).padStart(4, '0')} lets others read or change it; chmod 600 it`);
+  return text;
+}
