@@ -1,5 +1,5 @@
 import t from 'tap';
-import { addDevice, basicInform, IGD, inform, message, rpcOf, setup, XML } from './helpers/cwmp-wire.js';
+import { addDevice, basicInform, IGD, inform, message, param, rpcOf, setup, XML } from './helpers/cwmp-wire.js';
 import { RawCpe } from './helpers/raw-cpe.js';
 
 /** CPE agents stbd did not write, on the wire: every exchange is hand-written bytes on a socket. */
@@ -80,3 +80,97 @@ t.test('every CPE method gets an answer and the session goes on to the queued RP
   t.match(shown.cpeEvents[0].detail, { results: [{ uuid: 'u-2', operationPerformed: 'Uninstall' }] });
 });
 
+
+t.test('values arrive as the CPE sent them: character references, named entities, white space, ISO-8859-1; written back escaped', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const cpe = new RawCpe(port);
+  const params = [
+    param(`${IGD}ConnectionRequestURL`, 'http://127.0.0.1:1/cr'),
+    param('InternetGatewayDevice.X_Acme.Refs', 'a&#x26;b &#233;t&#xE9; &lt;&gt;&amp;&quot;&apos;'),
+    param('InternetGatewayDevice.X_Acme.Padded', '  two spaces  '),
+  ].join('');
+  const latin1 = Buffer.concat([Buffer.from(inform({ serial: 'S1', params: params + param('InternetGatewayDevice.X_Acme.Name', 'caf\u00e9') }).replace('encoding="UTF-8"', 'encoding="ISO-8859-1"'), 'latin1')]);
+  t.equal((await cpe.request(latin1, [['Content-Type', 'text/xml; charset=ISO-8859-1'], ['Authorization', RawCpe.basic('stb-1', 'stb-1-pw')]])).status, 200);
+  const known = Object.fromEntries(((await d.api('GET', '/v1/devices/stb-1')).body.management.parameters as { name: string; value: string }[]).map((p) => [p.name, p.value]));
+  t.equal(known['InternetGatewayDevice.X_Acme.Refs'], 'a&b été <>&"\'');
+  t.equal(known['InternetGatewayDevice.X_Acme.Padded'], '  two spaces  ', 'white space kept');
+  t.equal(known['InternetGatewayDevice.X_Acme.Name'], 'café', 'decoded in the charset the CPE declared');
+  t.equal((await cpe.request('')).status, 204);
+  cpe.close();
+
+  // The charset may be named only by the XML declaration.
+  const other = new RawCpe(port);
+  const declOnly = Buffer.from(inform({ serial: 'S1', params: param('InternetGatewayDevice.X_Acme.Name', 'na\u00efve') }).replace('encoding="UTF-8"', 'encoding="ISO-8859-1"'), 'latin1');
+  t.equal((await other.request(declOnly, [['Content-Type', 'text/xml'], ['Authorization', RawCpe.basic('stb-1', 'stb-1-pw')]])).status, 200);
+  await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'setParameterValues', values: [{ name: 'InternetGatewayDevice.X_Acme.Name', value: ' a&b<c>"d\' café ' }] } });
+  const rpc = await other.request('');
+  t.match(rpc.headers['content-type'], /charset="utf-8"/);
+  t.ok(rpc.body.includes(Buffer.from('<Value xsi:type="xsd:string"> a&amp;b&lt;c&gt;&quot;d&apos; café </Value>', 'utf8')), 'escaped, UTF-8, white space kept');
+  const known2 = (await d.api('GET', '/v1/devices/stb-1')).body.management.parameters as { name: string; value: string }[];
+  t.equal(known2.find((p) => p.name === 'InternetGatewayDevice.X_Acme.Name')?.value, 'naïve');
+});
+
+t.test('the CWMP version is read where the CPE declares it, and answered in', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const body = (o: { env?: string; bodyNs?: string; id?: string; rpc?: string; prefix?: string }) => {
+    const p = o.prefix ?? 'cwmp';
+    const q = p === '' ? '' : `${p}:`;
+    return `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" ${XSI_NS} ${o.env ?? ''}><s:Header><${q}ID ${o.id ?? ''} s:mustUnderstand="1">7</${q}ID></s:Header><s:Body ${o.bodyNs ?? ''}><${q}Inform ${o.rpc ?? ''}><DeviceId><OUI>00D09E</OUI><ProductClass>STB</ProductClass><SerialNumber>S1</SerialNumber></DeviceId><Event></Event><ParameterList></ParameterList></${q}Inform></s:Body></s:Envelope>`;
+  };
+  const ns = (v: string, prefix = 'cwmp') => `xmlns${prefix === '' ? '' : `:${prefix}`}="urn:dslforum-org:cwmp-${v}"`;
+  const cases: [string, string][] = [
+    ['on the Envelope', body({ env: ns('1-1') })],
+    ['on the Body', body({ bodyNs: ns('1-2') })],
+    ['on the ID header element only', body({ id: ns('1-3'), rpc: ns('1-3') })],
+    ['on the RPC element', body({ rpc: ns('1-4'), id: ns('1-4') })],
+    ['as the default namespace', body({ prefix: '', env: ns('1-3', '') })],
+    ['the RPC element’s own wins over the Envelope’s', body({ env: ns('1-0'), rpc: ns('1-4'), id: ns('1-4') })],
+  ];
+  const expected = ['1-1', '1-2', '1-3', '1-4', '1-3', '1-4'];
+  for (const [i, [name, xml]] of cases.entries()) {
+    const cpe = new RawCpe(port);
+    const r = await basicInform(cpe, 'stb-1', 'stb-1-pw', xml);
+    t.equal(r.status, 200, name);
+    t.match(r.text, new RegExp(`xmlns:cwmp="urn:dslforum-org:cwmp-${expected[i]}"`), `${name}: answered in ${expected[i]}`);
+    cpe.close();
+  }
+  // A version declared on the ID element alone (a Fault answer, say) is still found.
+  const m = new (await import('../src/management/cwmp-soap.js')).CwmpSoap().parse(
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><c:ID xmlns:c="urn:dslforum-org:cwmp-1-3">1</c:ID></s:Header><s:Body><s:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring></s:Fault></s:Body></s:Envelope>`,
+  );
+  t.equal(m.version, '1-3');
+});
+const XSI_NS = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
+
+t.test('lenient where the field is: Digest uri in absolute form or without the query; quoted and RFC 2965 cookies', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const target = '/acs?serial=S1';
+  for (const [uri, status] of [
+    [`http://127.0.0.1:${port}/acs?serial=S1`, 200],
+    ['/acs', 200],
+    ['/acs?serial=S1', 200],
+    ['/elsewhere', 401],
+  ] as const) {
+    const cpe = new RawCpe(port);
+    const challenged = await cpe.request(inform({ serial: 'S1' }), XML, target);
+    const r = await cpe.request(inform({ serial: 'S1' }), [...XML, ['Authorization', RawCpe.digest(challenged.headers['www-authenticate']!, 'stb-1', 'stb-1-pw', uri)]], target);
+    t.equal(r.status, status, `uri ${uri}`);
+    cpe.close();
+  }
+  // A CPE that opens a new connection for each request is followed by its cookie, however it writes it.
+  for (const cookie of ['stbd_session="TOKEN"', '$Version="1"; stbd_session="TOKEN"; $Path="/"', 'other=1, stbd_session=TOKEN']) {
+    const first = new RawCpe(port);
+    const r = await basicInform(first, 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }));
+    const token = /stbd_session=([^;]+)/.exec(r.headers['set-cookie'] ?? '')?.[1] ?? '';
+    first.close();
+    const task = await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot' } });
+    const next = new RawCpe(port);
+    const rpc = await next.request('', [['Cookie', cookie.replace('TOKEN', token)]]);
+    t.same(rpcOf(rpc), { method: 'Reboot', id: String(task.body.id) }, `cookie ${cookie}`);
+    t.equal((await next.request(message('<cwmp:RebootResponse/>'), [...XML, ['Cookie', cookie.replace('TOKEN', token)]])).status, 204);
+    next.close();
+  }
+});
