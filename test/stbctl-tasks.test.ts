@@ -298,10 +298,16 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
     t.equal(r.code, 0, r.stderr);
     t.match(r.stdout, /^id\s+cpe-1\n/);
     t.match(r.stdout, /\nmanagement \(TR-069\):\nlast inform\s+\d{4}-\S+Z\nlast events\s+6 CONNECTION REQUEST\ndevice info\s+Acme 00D09E-STB-cpe-1\ndata model\s+InternetGatewayDevice\.\n/);
-    t.match(r.stdout, /\nbehind nat\s+no\nkeepalive provisioned\s+no\n/);
+    t.match(r.stdout, /\nbehind nat\s+no\nkeepalive provisioned\s+no\nprovisioning\s+ok\n/);
     t.match(r.stdout, /\nlast known parameters:\nNAME\s+VALUE\s+UPDATED\n/);
     t.match(r.stdout, /\nInternetGatewayDevice\.DeviceInfo\.SoftwareVersion\s+2\.5\.1\s+\d{4}-\S+Z\n/, 'the value from the last result');
     t.match(r.stdout, /\nInternetGatewayDevice\.Time\.NTPServer1\s+ntp\.example\.net\s+/);
+    const again = await ctl('provision', 'cpe-1');
+    t.equal(again.code, 0, again.stderr);
+    t.match(again.stdout, /^cpe-1: provisioning is retried (in the session the connection request asks for|at the device's next Inform)\n$/);
+    const never = await ctl('provision', 'ghost');
+    t.equal(never.stdout, 'ghost: the device has not called in yet: it is provisioned in its first session\n');
+    t.equal((await ctl('provision', 'nobody')).code, 1);
     const ghost = await ctl('device', 'show', 'ghost');
     t.match(ghost.stdout, /\nlast inform\s+never\n(.*\n)*behind nat\s+unknown\n(.*\n)*last known parameters: none/);
   });
