@@ -91,7 +91,9 @@ interface TaskJson {
 
 t.test('--factory-credentials: three STBs on one factory pair are registered by DeviceId, provisioned, managed; a factory reset starts over', async (t) => {
   const { daemon, ctl, api, stbsim } = await setup(t, { bootstrap: '# the model\'s factory pair\nfactory:secret\n' });
-  const sim = await stbsim(t, ['--factory-credentials', 'factory:secret', '--count', '3', '--http-cr', '--reboot-delay', '50', '--retry-delay', '500']);
+  // Behind NAT (as loopback cannot be, --behind-nat says so): stbd provisions STUN keepalives along with the
+  // credentials, and connection requests go over UDP to the binding.
+  const sim = await stbsim(t, ['--factory-credentials', 'factory:secret', '--count', '3', '--stun', `127.0.0.1:${daemon.stunPort}`, '--behind-nat', '--keepalive-interval', '1', '--reboot-delay', '50', '--retry-delay', '500']);
   const ids = ['sim-0001', 'sim-0002', 'sim-0003'].map((serial) => `${OUI}-${PRODUCT_CLASS}-${serial}`);
 
   const listed = await eventually('all three to be registered', async () => {
@@ -108,6 +110,13 @@ t.test('--factory-credentials: three STBs on one factory pair are registered by 
       const mine = tasks.filter((x) => x.origin === 'provisioning');
       return mine.some((x) => x.id > after && x.status === 'done') && mine;
     });
+  /** The device once a keepalive (with the STUN credentials stbd gave it) after `since` has kept it online. */
+  const online = (id: string, since = '1970-01-01T00:00:00Z') =>
+    eventually(`${id} online, a keepalive after ${since}`, async () => {
+      const d = (await api(`/v1/devices/${encodeURIComponent(id)}`)).body;
+      return d.online === true && Date.parse(d.lastSeen) > Date.parse(since) && d;
+    });
+  const valuesOf = (task: TaskJson) => Object.fromEntries((task.request.values ?? []).map((v) => [v.name.replace(`${IGD}ManagementServer.`, ''), v.value]));
   const first = new Map<string, TaskJson>();
   for (const id of ids) {
     const tasks = await provisioned(id);
@@ -115,11 +124,13 @@ t.test('--factory-credentials: three STBs on one factory pair are registered by 
     const task = tasks[0]!;
     first.set(id, task);
     t.match(task, { kind: 'setParameterValues', status: 'done' });
-    const values = Object.fromEntries((task.request.values ?? []).map((v) => [v.name.replace(`${IGD}ManagementServer.`, ''), v.value]));
+    const values = valuesOf(task);
     t.equal(values['Username'], id, `${id}: ManagementServer.Username is the device id`);
-    t.ok('Password' in values && 'ConnectionRequestUsername' in values && 'ConnectionRequestPassword' in values, `${id}: its own password and connection-request pair`);
-    const shown = await api(`/v1/devices/${encodeURIComponent(id)}`);
-    t.equal(shown.body.cwmpUsername, id);
+    for (const name of ['Password', 'ConnectionRequestUsername', 'ConnectionRequestPassword', 'STUNEnable', 'STUNUsername', 'STUNPassword']) t.ok(name in values, `${id}: sets ${name}`);
+    t.equal(values['STUNServerPort'], String(daemon.stunPort));
+    const shown = await online(id);
+    t.equal(shown.cwmpUsername, id);
+    t.equal(shown.management.keepaliveProvisioned, true);
   }
 
   const [a] = ids as [string];
@@ -136,6 +147,10 @@ t.test('--factory-credentials: three STBs on one factory pair are registered by 
   t.equal(reset.stdout, `done: ${a} accepted the factory reset\n`);
   const again = await provisioned(a, first.get(a)!.id);
   t.equal(again.length, 2, 'a new provisioning after the factory reset');
+  const renewed = valuesOf(again[0]!);
+  t.equal(renewed['Username'], a);
+  t.ok('Password' in renewed && 'STUNUsername' in renewed && 'ConnectionRequestPassword' in renewed, 'new credentials and the keepalive settings again (the reset lost them)');
+  await online(a, (again[0] as TaskJson & { finishedAt: string }).finishedAt);
   const state = (await api(`/v1/devices/${encodeURIComponent(a)}`)).body;
   t.match(state.management.lastEvents, ['0 BOOTSTRAP', '1 BOOT'], 'it came back with the factory pair: 0 BOOTSTRAP');
   t.equal(state.cwmpUsername, a);
@@ -150,6 +165,8 @@ t.test('--factory-credentials: three STBs on one factory pair are registered by 
     t.equal(tasks.length, 1, `${id}: still one provisioning task`);
   }
 
+  const bootstrapLogins = daemon.logs.filter((l) => l.includes('bootstrap login with a factory credential') && l.includes(`"device":"${a}"`));
+  t.equal(bootstrapLogins.length, 2, 'the daemon log shows the factory pair accepted twice for it: at first boot and after the reset');
   const log = daemon.logs.join('\n');
   t.notMatch(log, /wrong credentials/, 'no login was taken for wrong credentials');
   t.notMatch(log, /CWMP session refused/, `no session was refused (stbsim: ${sim.stderr()})`);
@@ -212,10 +229,10 @@ t.test('--content-type: odd, missing and ISO-8859-1 Content-Types; commands roun
       return d?.online === true && d.management?.lastInformAt != null;
     });
     const got = await ctl('get', id, `${IGD}DeviceInfo.SerialNumber`, '--wait', '20');
-    t.equal(got.code, 0, `${label}: ${got.stderr}`);
+    t.equal(got.code, 0, `${label}: stbctl get exits 0 ${got.stderr}`);
     t.match(got.stdout, new RegExp(`InternetGatewayDevice\\.DeviceInfo\\.SerialNumber\\s+${id}`), `${label}: get`);
     const set = await ctl('set', id, `${code}=café-${prefix}`, '--wait', '20');
-    t.equal(set.code, 0, `${label}: ${set.stderr}`);
+    t.equal(set.code, 0, `${label}: stbctl set exits 0 ${set.stderr}`);
     t.equal(set.stdout, 'applied (status 0)\n', `${label}: set`);
     const back = await ctl('get', id, code, '--wait', '20');
     t.equal(back.code, 0, back.stderr);

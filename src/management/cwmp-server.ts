@@ -50,8 +50,14 @@ export class CwmpServer {
     private readonly sessions: CwmpSessions,
     private readonly log: Logger,
     private readonly bodyLimit: number,
+    sessionTimeoutMs: number,
   ) {
     this.#server = createServer((req, res) => this.#request(req, res));
+    // A CPE may think for a while between two POSTs of one session (a large GetParameterValues): keep its
+    // connection as long as the session lives (Node's default is 5 s), since CPEs without cookies are
+    // followed by their connection.
+    this.#server.keepAliveTimeout = sessionTimeoutMs;
+    this.#server.headersTimeout = Math.max(60_000, sessionTimeoutMs + 1000);
   }
 
   get address(): AddressInfo | undefined {

@@ -122,7 +122,7 @@ export class ManagementService {
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit);
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs);
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0). */
