@@ -483,7 +483,7 @@ try {
     sessionsRefused: delta(m0, m1, 'stbd_cwmp_sessions_total{result="refused"}'),
     commands,
     tasksDone: delta(m1, m2, 'stbd_tasks_finished_total{status="done"}'),
-    udpConnectionRequests: delta(m1, m2, 'stbd_connection_requests_total{via="udp"}'),
+    udpConnectionRequests: delta(m1, m2, 'stbd_connection_requests_total{via="udp",result="sent"}'),
     simCrAccepted: simDelta('crAccepted'),
     simSessionsOk: simDelta('sessionsOk'),
     simSessionsFailed: simDelta('sessionsFailed'),

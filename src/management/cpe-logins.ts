@@ -15,7 +15,7 @@ export type Login =
 export type LoginOutcome = { readonly ok: true; readonly login: Login } | { readonly ok: false; readonly reason: string; readonly device?: DeviceRecord };
 
 /** The id CWMP gives a device: OUI-ProductClass-SerialNumber (ProductClass may be empty). */
-export const cwmpDeviceId = (d: Inform['deviceId']): string => [d.oui, d.productClass, d.serialNumber].filter((s) => s !== '').join('-');
+export const cwmpDeviceId = (d: Pick<Inform['deviceId'], 'oui' | 'productClass' | 'serialNumber'>): string => [d.oui, d.productClass, d.serialNumber].filter((s) => s !== '').join('-');
 
 export interface CpeLoginsDeps {
   readonly auth: CpeHttpAuth;

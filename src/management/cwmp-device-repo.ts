@@ -87,6 +87,7 @@ export class CwmpDeviceRepo {
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
       get: p<[string]>('SELECT * FROM cwmp_devices WHERE device_id = ?'),
+      identity: p<[string]>('SELECT oui, product_class, serial_number FROM cwmp_devices WHERE device_id = ?'),
       upsert: p<[string, string, string, string, string, string, string, number, string, string, string | null, number, string | null]>(
         `INSERT INTO cwmp_devices (device_id, manufacturer, oui, product_class, serial_number, data_model, cwmp_version,
            last_inform_at, last_events, source_address, cr_url, behind_nat, nat_id)
@@ -126,6 +127,12 @@ export class CwmpDeviceRepo {
   get(deviceId: string): CwmpDeviceState | undefined {
     const r = this.#s.get.get(deviceId);
     return r && state(r);
+  }
+
+  /** The DeviceId the device reported in its Informs (checked on every login: only these columns). */
+  identity(deviceId: string): { readonly oui: string; readonly productClass: string; readonly serialNumber: string } | undefined {
+    const r = this.#s.identity.get(deviceId);
+    return r && { oui: r['oui'] as string, productClass: r['product_class'] as string, serialNumber: r['serial_number'] as string };
   }
 
   /** Records an Inform (state and parameters) in one transaction. */

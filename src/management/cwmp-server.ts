@@ -30,10 +30,12 @@ const hostOf = (header: string | undefined): string => {
 export function decodeBody(bytes: Buffer, contentType: string | undefined): string {
   const declared =
     /charset\s*=\s*["']?([\w.:-]+)/i.exec(contentType ?? '')?.[1] ?? /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([\w.:-]+)["']/.exec(bytes.subarray(0, 200).toString('latin1'))?.[1];
+  const label = declared?.toLowerCase() ?? 'utf-8';
+  if (label === 'utf-8' || label === 'utf8') return bytes.toString('utf8').replace(/^\uFEFF/, '');
   try {
-    return new TextDecoder(declared ?? 'utf-8').decode(bytes);
+    return new TextDecoder(label).decode(bytes);
   } catch {
-    return new TextDecoder('utf-8').decode(bytes);
+    return bytes.toString('utf8');
   }
 }
 
@@ -104,6 +106,7 @@ export class CwmpServer {
     req.on('end', () => {
       if (size > this.bodyLimit || res.headersSent) return;
       let reply: CpeReply;
+      let body: string | undefined;
       try {
         reply = this.sessions.handle({
           cookie: sessionCookieOf(req.headers.cookie),
@@ -111,7 +114,10 @@ export class CwmpServer {
           authorization: req.headers.authorization,
           method: req.method ?? 'POST',
           uri: req.url ?? '/',
-          body: decodeBody(Buffer.concat(chunks), req.headers['content-type']),
+          // Decoded only when the session logic reads it (a 401 challenge does not).
+          get body() {
+            return (body ??= decodeBody(Buffer.concat(chunks), req.headers['content-type']));
+          },
           sourceAddress: req.socket.remoteAddress ?? '',
           host: hostOf(req.headers.host),
         });

@@ -122,10 +122,10 @@ export class CwmpSessions {
 
   handle(req: CpeRequest): CpeReply {
     const session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
-    const hasBody = req.body.trim() !== '';
-    // A session can only begin with an authenticated Inform: challenge first, parse after. Most CPEs send
+    // A session can only begin with an authenticated Inform: challenge first, read after. Most CPEs send
     // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
     if (!session && !req.authorization) return this.#challenge();
+    const hasBody = /\S/.test(req.body);
     if (session && !hasBody) return this.#continue(session, undefined);
     if (!session) return this.#begin(req, hasBody);
     const message = this.#parse(req, session);
@@ -228,7 +228,7 @@ export class CwmpSessions {
 
   /** The Inform's DeviceId against the one the device has reported before. */
   #mismatch(device: DeviceRecord, inform: Inform): string | undefined {
-    const known = this.#d.state.get(device.id);
+    const known = this.#d.state.identity(device.id);
     const d = inform.deviceId;
     if (!known || (known.oui === d.oui && known.productClass === d.productClass && known.serialNumber === d.serialNumber)) return undefined;
     const claimed = cwmpDeviceId(d);

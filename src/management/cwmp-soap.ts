@@ -120,30 +120,34 @@ function declared(node: unknown, prefix: string | undefined): CwmpVersion | unde
 
 const faultOf = (f: Node | undefined) => ({ code: Number(text(f?.['FaultCode'])) || 0, message: text(f?.['FaultString']) });
 
+const parserOptions = (characterReferences: boolean) => ({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  // Numeric character references (&#233; &#x26;) as well as the five named entities.
+  htmlEntities: characterReferences,
+  // isArray looks at tag names only: no path strings built for every tag.
+  jPath: false,
+  isArray: (name: string) => LIST_ELEMENTS.has(localName(name)),
+});
+
 /**
  * A CWMP SOAP parser and builder (TR-069) on fast-xml-parser: no regex parsing of SOAP. Construct once and
  * reuse: the parser and builder are configured here.
  */
 export class CwmpSoap {
-  readonly #parser = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@',
-    parseTagValue: false,
-    trimValues: false,
-    processEntities: true,
-    // Numeric character references (&#233; &#x26;) as well as the five named entities.
-    htmlEntities: true,
-    // isArray looks at tag names only: no path strings built for every tag.
-    jPath: false,
-    isArray: (name) => LIST_ELEMENTS.has(localName(name)),
-  });
+  readonly #parser = new XMLParser(parserOptions(false));
+  /** Decoding numeric character references costs a pass over every text: only for bodies that have one. */
+  readonly #parserWithRefs = new XMLParser(parserOptions(true));
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
 
   /** Parses a POST body from a CPE. @throws SoapError naming what is wrong. */
   parse(xml: string): CpeMessage {
     let doc: Node;
     try {
-      doc = this.#parser.parse(xml, true) as Node;
+      doc = (xml.includes('&#') ? this.#parserWithRefs : this.#parser).parse(xml, true) as Node;
     } catch (err) {
       throw new SoapError(`malformed XML: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -155,8 +159,7 @@ export class CwmpSoap {
     if (!rawMethod) throw new SoapError('empty SOAP Body');
     const [, rawHeader] = elementOf(rawEnvelope, 'Header') ?? [];
     const [, rawId] = elementOf(rawHeader, 'ID') ?? [];
-    const envelope = unprefix(rawEnvelope) as Node;
-    const id = text((envelope['Header'] as Node | undefined)?.['ID']) || undefined;
+    const id = text(rawId) || undefined;
     const version = this.#version(rawMethod, rawContent, rawBody, rawHeader, rawId, rawEnvelope);
     return { version, id, body: this.#body(localName(rawMethod), (unprefix(rawContent) ?? {}) as Node) };
   }

@@ -47,14 +47,18 @@ export class Provisioning {
   /** `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair). */
   onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean): void {
     const { registry, log } = this.#d;
+    let current = state;
     if (rotated) {
       const r = registry.rotationOf(device.id);
-      if (r && registry.commitRotation(device.id, r.cwmpPassword)) this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
+      if (r && registry.commitRotation(device.id, r.cwmpPassword)) {
+        this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
+        current = this.#d.state.get(device.id) ?? state;
+      }
     }
-    if (state.provisioning.stopped || this.#pending(device.id)) return;
-    const values = this.#wanted(device, state, host);
-    if (values.length === 0) return;
-    log.info({ device: device.id, natId: state.natId, parameters: values.length }, 'provisioning the device');
+    // Most Informs need nothing: decide that from memory and the state row before looking at the queue.
+    const values = this.#wanted(device, current, host);
+    if (values.length === 0 || current.provisioning.stopped || this.#pending(device.id)) return;
+    log.info({ device: device.id, natId: current.natId, parameters: values.length }, 'provisioning the device');
     this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
@@ -62,7 +66,7 @@ export class Provisioning {
     const root = state.dataModel;
     const c = device.credentials;
     const rotation = this.#d.registry.rotationOf(device.id);
-    const current = this.#d.state.get(device.id) ?? state;
+    const current = state;
     const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
     const values: ParameterValue[] = [];
     if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));
