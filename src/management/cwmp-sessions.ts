@@ -90,6 +90,8 @@ class Refusal {
   constructor(
     readonly reason: string,
     readonly device?: DeviceRecord,
+    /** The device itself called in (a stale password), not another CPE presenting its username. */
+    readonly calledIn = false,
   ) {}
 }
 
@@ -168,8 +170,8 @@ export class CwmpSessions {
     if (!credentials) return this.#challenge();
     const outcome = this.#d.logins.authenticate(credentials, req.method, req.uri);
     if (!outcome.ok) {
-      const reason = outcome.device && hasBody ? (this.#diagnose(outcome.device, req.body) ?? outcome.reason) : outcome.reason;
-      return this.#refuse(new Refusal(reason, outcome.device), req, credentials.username);
+      const mismatch = outcome.device && hasBody ? this.#diagnose(outcome.device, req.body) : undefined;
+      return this.#refuse(new Refusal(mismatch ?? outcome.reason, outcome.device, mismatch === undefined), req, credentials.username);
     }
     if (!hasBody) {
       log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
@@ -190,7 +192,7 @@ export class CwmpSessions {
   #refuse(r: Refusal, req: CpeRequest, username: string): CpeReply {
     this.#d.log.warn({ device: r.device?.id, username, source: req.sourceAddress }, `CWMP session refused: ${r.reason}`);
     this.#d.metrics?.session('refused');
-    if (r.device) this.#d.requester.refused(r.device.id, r.reason);
+    if (r.device && r.calledIn) this.#d.requester.refused(r.device.id, r.reason);
     return this.#challenge();
   }
 
