@@ -35,7 +35,9 @@ import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolRepo } from './pool/pool-repo.js';
 import { PoolService } from './pool/pool-service.js';
-import { type Database, openDatabase } from './store/database.js';
+import { type Database, ensureDirectory, openDatabase } from './store/database.js';
+import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
+import { NewFiles } from './new-files.js';
 import { DeadlineRepo } from './store/deadline-repo.js';
 import { Scheduler } from './timer/scheduler.js';
 import type { TimerHost } from './timer/timers.js';
@@ -64,11 +66,25 @@ export interface DaemonDeps {
 /** The composition root: builds every part from the config and starts it. */
 export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps): Promise<RunningDaemon> {
   const host = timerHost ? { host: timerHost } : {};
-  const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
-  const stops: (() => Promise<void> | void)[] = [() => void db.close()];
+  const store = config.store.path;
+  const created = new NewFiles([store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
+  const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();
   };
+  let db: Database;
+  try {
+    ensureDirectory(store);
+    const lock = acquireInstanceLock(store);
+    stops.push(() => lock.release());
+    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+    stops.push(() => void db.close());
+  } catch (err) {
+    await stopAll();
+    // Files that exist now but not at our start belong to the stbd that holds the lock.
+    if (!(err instanceof InstanceLockedError)) created.discard();
+    throw err;
+  }
   try {
     const token = loadOrCreateToken(config.api.token_file);
     const bssToken = loadOrCreateToken(config.api.bss_token_file);
@@ -212,6 +228,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     };
   } catch (err) {
     await stopAll();
+    created.discard();
     throw err;
   }
 }

@@ -43,16 +43,21 @@ function explain(err: unknown): string {
   return known ? `${known} [${code}: ${detail}]` : detail;
 }
 
-/**
- * Opens (creating if needed) the SQLite database: WAL, foreign keys, busy timeout, migrations.
- * Any failure becomes a StoreError so the daemon can exit with one clear line.
- */
-export function openDatabase(path: string, options: OpenOptions): Database {
+/** Creates the database's directory (0700: it holds device secrets). @throws StoreError */
+export function ensureDirectory(path: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new StoreError(path, `cannot create its directory ${dirname(path)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+}
+
+/**
+ * Opens (creating if needed) the SQLite database: WAL, foreign keys, busy timeout, migrations.
+ * Any failure becomes a StoreError so the daemon can exit with one clear line.
+ */
+export function openDatabase(path: string, options: OpenOptions): Database {
+  ensureDirectory(path);
   let db: Database | undefined;
   try {
     // The database holds device secrets. Creating it 0600 first makes SQLite give its -wal and -shm files the same mode.
