@@ -2,7 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
-import { loadOrCreateToken, readToken } from './api/token-file.js';
+import { loadOrCreateToken } from './api/token-file.js';
+import { readSecretToken } from './secret-file.js';
 import { BuiltinCa } from './ca/builtin-ca.js';
 import { BuiltinCertAuthority } from './ca/builtin-cert-authority.js';
 import { SigningPool } from './ca/signing-pool.js';
@@ -235,14 +236,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
 
 /** The CA of the certificate proxy, as `[ca] kind` chooses. */
 function makeCertAuthority(config: Config, openCa: () => Promise<BuiltinCa>): CertificateAuthority {
-  if (config.ca.kind === 'http') return new HttpCertAuthority({ url: config.ca.url, token: readToken(config.ca.token_file!), timeoutMs: config.ca.timeout });
+  if (config.ca.kind === 'http') return new HttpCertAuthority({ url: config.ca.url, token: readSecretToken('[ca] token_file', config.ca.token_file!), timeoutMs: config.ca.timeout });
   return new BuiltinCertAuthority(openCa);
 }
 
 /** The CAS adapter `[cas] kind` chooses. */
 function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>): Cas {
   if (config.cas.kind === 'http') {
-    return new HttpCas({ url: config.cas.url, token: readToken(config.cas.token_file!), timeoutMs: config.cas.timeout });
+    return new HttpCas({ url: config.cas.url, token: readSecretToken('[cas] token_file', config.cas.token_file!), timeoutMs: config.cas.timeout });
   }
   return new BuiltinCas(new CasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
 }

@@ -30,3 +30,13 @@ export function readSecretFile(key: string, path: string): string {
   if ((mode & 0o077) !== 0) throw new SecretFileError(key, path, `mode ${mode.toString(8).padStart(4, '0')} lets others read or change it; chmod 600 it`);
   return text;
 }
+
+/**
+ * A bearer token from a file of secrets (first line, at least 16 characters), e.g. the CAS's or the CA's.
+ * @throws SecretFileError
+ */
+export function readSecretToken(key: string, path: string): string {
+  const token = readSecretFile(key, path).split('\n')[0]?.trim() ?? '';
+  if (token.length < 16) throw new SecretFileError(key, path, 'the token is empty or shorter than 16 characters');
+  return token;
+}

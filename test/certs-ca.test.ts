@@ -14,7 +14,7 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   const dir = t.testdir();
   const ca = await FakeCa.start(TOKEN);
   t.teardown(() => ca.stop());
-  writeFileSync(join(dir, 'ca.token'), `${TOKEN}\n`);
+  writeFileSync(join(dir, 'ca.token'), `${TOKEN}\n`, { mode: 0o600 });
   const d = await startInProcess(dir, { ca: { kind: 'http', url: `${ca.url}/`, token_file: join(dir, 'ca.token'), timeout: '5s' } });
   t.teardown(() => d.daemon.stop());
   await d.api('POST', '/v1/devices', { json: { id: 'stb-1', cwmpPassword: 'stb-1-pw' } });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseToml } from 'smol-toml';
@@ -90,6 +90,40 @@ t.test('stbd check-config validates without starting', async (t) => {
   const missing = await run(STBD, ['check-config', '--config', join(dir, 'none.toml')]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /none\.toml: cannot read the file \(ENOENT\)/);
+});
+
+t.test('stbd check-config checks the files the config points to, naming each key', async (t) => {
+  const dir = t.testdir();
+  const at = (f: string) => join(dir, f);
+  const config = (body: string) => {
+    writeFileSync(at('c.toml'), body);
+    return run(STBD, ['check-config', '--config', at('c.toml')]);
+  };
+  const http = `[cas]\nkind = "http"\nurl = "http://cas:1/"\ntoken_file = "${at('cas.token')}"\n`;
+  let r = await config(http);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `stbd: ${at('c.toml')}: [cas] token_file: ${at('cas.token')}: cannot read it (ENOENT)\n`);
+  writeFileSync(at('cas.token'), 'cas-token-0123456789\n', { mode: 0o644 });
+  chmodSync(at('cas.token'), 0o644);
+  r = await config(http);
+  t.equal(r.stderr, `stbd: ${at('c.toml')}: [cas] token_file: ${at('cas.token')}: mode 0644 lets others read or change it; chmod 600 it\n`);
+  chmodSync(at('cas.token'), 0o600);
+  t.equal((await config(http)).code, 0, 'a private, non-empty token is fine');
+  writeFileSync(at('cas.token'), '\n');
+  t.match((await config(http)).stderr, /\[cas\] token_file: .*: the token is empty or shorter than 16 characters/);
+
+  // Every problem at once, each with its key.
+  r = await config(
+    [
+      `[ca]\nkind = "http"\nurl = "http://ca:1/"\ntoken_file = "${at('ca.token')}"\nmaster_key_file = "${at('master.key')}"\ncreate_master_key = false`,
+      `[certs]\ntls_cert_file = "${at('tls.crt')}"\ntls_key_file = "${at('tls.key')}"`,
+      `[cwmp]\nbootstrap_credentials_file = "${at('boot.creds')}"`,
+    ].join('\n') + '\n',
+  );
+  t.equal(r.code, 1);
+  for (const key of ['[ca] token_file', '[ca] master_key_file', '[cwmp] bootstrap_credentials_file', '[certs] tls_key_file', '[certs] tls_cert_file']) {
+    t.match(r.stderr, new RegExp(`: ${key.replace(/[[\]]/g, '\\$&')}: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S+: cannot read it \\(ENOENT\\)\n`), key);
+  }
 });
 
 t.test('stbd refuses to start on a bad config, naming the key', async (t) => {

@@ -10,7 +10,7 @@ t.test('stbctl bind/unbind/pool, and kill -9 in the middle of recycling loses an
   const dir = t.testdir();
   const cas = await FakeCas.start('cas-token-0123456789');
   t.teardown(() => cas.stop());
-  writeFileSync(join(dir, 'cas.token'), 'cas-token-0123456789\n');
+  writeFileSync(join(dir, 'cas.token'), 'cas-token-0123456789\n', { mode: 0o600 });
   const config = writeTestConfig(dir, {
     pool: { recycle_after: '1s', max_pooled_per_account: 5 },
     cas: { kind: 'http', url: cas.url, token_file: join(dir, 'cas.token'), timeout: '300ms' },

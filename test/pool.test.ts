@@ -10,7 +10,7 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   const dir = t.testdir();
   const cas = await FakeCas.start('cas-secret-0123456789');
   t.teardown(() => cas.stop());
-  writeFileSync(join(dir, 'cas.token'), 'cas-secret-0123456789\n');
+  writeFileSync(join(dir, 'cas.token'), 'cas-secret-0123456789\n', { mode: 0o600 });
   const d = await startInProcess(dir, {
     pool: { max_bound_per_account: 2, max_pooled_per_account: 2, recycle_after: '1h', ...pool },
     cas: { kind: 'http', url: cas.url, token_file: join(dir, 'cas.token'), timeout: '300ms' },

@@ -5,6 +5,7 @@ import { CaRepo } from '../ca/ca-repo.js';
 import { loadMasterKey } from '../ca/master-key.js';
 import { SealedBox, SealError } from '../ca/sealed-box.js';
 import { systemClock } from '../clock.js';
+import { checkReferencedFiles } from '../config/check-files.js';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { formatListen } from '../config/listen.js';
 import { startDaemon } from '../daemon.js';
@@ -70,10 +71,16 @@ program
 
 program
   .command('check-config')
-  .description('validate the configuration file without starting; exit 0 if it is usable')
+  .description('validate the configuration file, and the files it points to (tokens, keys, TLS files, bootstrap credentials), without starting; exit 0 if it is usable')
   .action((_opts, cmd: Command) => {
     try {
       const config = loadConfig(cmd.optsWithGlobals<{ config: string }>().config);
+      const problems = checkReferencedFiles(config);
+      if (problems.length > 0) {
+        for (const p of problems) process.stderr.write(`stbd: ${config.file}: ${p}\n`);
+        process.exitCode = 1;
+        return;
+      }
       process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${config.store.path})\n`);
     } catch (err) {
       fail(err);
