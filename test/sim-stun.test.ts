@@ -47,8 +47,10 @@ t.test('STUN provisioned by SetParameterValues, behind a (pretended) NAT', async
   await sim.start();
   t.teardown(() => sim.stop());
   t.equal(sim.stats.stunSent, 0, 'no keepalives before STUN is enabled');
-
   const ms = 'Device.ManagementServer.';
+  t.equal(device.tree.value(`${ms}NATDetected`), 'true', 'behind NAT it says so before STUN is on, so an ACS provisions it');
+  t.match(device.tree.value(`${ms}ConnectionRequestURL`), /^http:\/\/192\.168\.1\.2:\d+\/$/, 'and shows its LAN address');
+
   const binding = sim.waitFor('stun-binding');
   device.setParameters(
     [
@@ -67,7 +69,7 @@ t.test('STUN provisioned by SetParameterValues, behind a (pretended) NAT', async
   t.equal(device.tree.getValues([`${ms}STUNPassword`])[0]?.value, '', 'read back empty');
 
   device.setParameters([{ name: `${ms}STUNEnable`, value: 'false' }], 'stun-3');
-  t.equal(device.tree.value(`${ms}NATDetected`), 'false');
+  t.equal(device.tree.value(`${ms}NATDetected`), 'true', 'still behind NAT with STUN off');
   t.equal(device.tree.value(`${ms}UDPConnectionRequestAddress`), '');
 });
 

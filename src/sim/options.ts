@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import { CWMP_VERSIONS, type CwmpVersion } from './cpe-soap.js';
 
+/** The LAN address simulated STBs behind NAT report (RFC 1918; never contacted). */
+export const SIMULATED_LAN_HOST = '192.168.1.2';
+
 export type DataModelChoice = 'tr098' | 'tr181' | 'mixed';
 
 /** Everything a Simulator can be told; every field has a default (see DEFAULTS). */
@@ -24,7 +27,7 @@ export interface SimulatorOptions {
   readonly retryDelayMs?: number;
   readonly behindNat?: boolean;
   readonly bind?: string;
-  /** The host in ConnectionRequestURL; default: `bind`. */
+  /** The host in ConnectionRequestURL; default: `bind`, or a private LAN address with `behindNat`. */
   readonly advertiseHost?: string;
   readonly httpCr?: boolean;
   /** Pre-provisioned STUN server. */
@@ -130,7 +133,9 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   // Node refuses to send a header with control characters (and a line break would be header injection).
   if (typeof r.contentType !== 'string' || !/^[\t\x20-\x7e]*$/.test(r.contentType)) fail('--content-type', 'printable ASCII (or empty: no header)', r.contentType);
   if (r.stun && (r.stun.host === '' || !Number.isInteger(r.stun.port) || r.stun.port < 1 || r.stun.port > 65535)) fail('--stun', 'HOST:PORT', `${r.stun.host}:${r.stun.port}`);
-  return { ...r, advertiseHost: o.advertiseHost ?? r.bind };
+  // Behind a (simulated) NAT the STB knows only its LAN address: that is what its ConnectionRequestURL shows,
+  // and how stbd tells it is behind NAT even on loopback.
+  return { ...r, advertiseHost: o.advertiseHost ?? (r.behindNat ? SIMULATED_LAN_HOST : r.bind) };
 }
 
 const CREDENTIALS = 'USER:PASS with a non-empty USER (PASS may be empty)';

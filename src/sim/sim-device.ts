@@ -333,7 +333,8 @@ export class SimDevice {
     if (key === this.#stunKey) return;
     this.#stunKey = key;
     this.#stun.configure(config);
-    this.tree.setInternal(this.#ms('NATDetected'), String(config !== undefined && this.#o.behindNat));
+    // Behind NAT the STB says so from the start, STUN on or not (TR-111 allows NATDetected before STUN).
+    this.tree.setInternal(this.#ms('NATDetected'), String(this.#o.behindNat));
     if (!config) this.tree.setInternal(this.#ms('UDPConnectionRequestAddress'), '');
   }
 
@@ -397,6 +398,7 @@ export class SimDevice {
     const r = this.paths.root;
     const names = [`${r}DeviceInfo.HardwareVersion`, `${r}DeviceInfo.SoftwareVersion`, `${r}DeviceInfo.ProvisioningCode`, this.#ms('ConnectionRequestURL'), this.#ms('ParameterKey')];
     if (this.tree.value(this.#ms('STUNEnable')) === 'true') names.push(this.#ms('NATDetected'), this.#ms('UDPConnectionRequestAddress'));
+    else if (this.#o.behindNat) names.push(this.#ms('NATDetected'));
     names.push(this.paths.wanAddress);
     return this.#d.soap.inform(this.#o.cwmpVersion, `${this.id}-${++this.#informId}`, {
       deviceId: { manufacturer: MANUFACTURER, oui: OUI, productClass: PRODUCT_CLASS, serialNumber: this.id },
