@@ -93,7 +93,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
-    const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret);
+    const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret, config.devices.min_password_length);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It

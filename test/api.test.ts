@@ -155,3 +155,18 @@ t.test('admin API', async (t) => {
     t.equal(r.body.error, 'not-found');
   });
 });
+
+t.test('passwords an operator gives are at least [devices] min_password_length (12) long, by API and by CSV', async (t) => {
+  const d = await startInProcess(t.testdir(), { devices: { min_password_length: 12 } });
+  t.teardown(() => d.daemon.stop());
+  const short = await d.api('POST', '/v1/devices', { json: { id: 'a1', cwmpPassword: 'eleven-char' } });
+  t.equal(short.status, 400);
+  t.equal(short.body.message, 'cwmpPassword: shorter than 12 characters ([devices] min_password_length)');
+  t.equal((await d.api('POST', '/v1/devices', { json: { id: 'a1', cwmpPassword: 'twelve-chars' } })).status, 201);
+  t.equal((await d.api('POST', '/v1/devices', { json: { id: 'a2' } })).status, 201, 'generated ones are long enough');
+  const header = 'id,stun_username,stun_password,cr_username,cr_password,cwmp_username,cwmp_password';
+  const csv = await d.api('POST', '/v1/devices/import', { body: `${header}\nc1,,,,long-enough-pw,,\nc2,,,,short,,\n` });
+  t.equal(csv.status, 400);
+  t.match(csv.body.message, /row 2 \(line 3\): cr_password: shorter than 12 characters \(\[devices\] min_password_length\)/);
+  t.equal((await d.api('GET', '/v1/devices/c1')).status, 404, 'nothing imported');
+});

@@ -17,6 +17,9 @@ export const configSchema = {
     token_file: pathField('./var/api.token'),
     bss_token_file: pathField('./var/bss.token'),
   },
+  devices: {
+    min_password_length: integerField(12, 1, 128),
+  },
   stun: {
     listen: listenField('0.0.0.0:3478'),
     listen_v6: optionalIpv6ListenField(''),

@@ -25,18 +25,23 @@ export const deviceInputSchema = {
   },
 } as const;
 
-/** A compiled validator for DeviceInput; construct once and reuse. */
+const PASSWORDS = ['stunPassword', 'crPassword', 'cwmpPassword'] as const;
+
+/**
+ * A compiled validator for DeviceInput; construct once and reuse. Passwords an operator gives must be at
+ * least `minPasswordLength` long (generated ones always are).
+ */
 export class DeviceInputValidator {
   readonly #check;
 
-  constructor() {
+  constructor(private readonly minPasswordLength = 1) {
     this.#check = new Ajv({ allErrors: false, strict: true }).compile<DeviceInput>(deviceInputSchema);
   }
 
   /** Returns undefined when valid, else "field: problem" with fields named by `nameOf`. */
-  problem(input: unknown, nameOf?: (prop: string) => string): string | undefined {
-    if (this.#check(input)) return undefined;
-    const err = this.#check.errors?.[0] as ErrorObject;
-    return describeSchemaError(err, nameOf);
+  problem(input: unknown, nameOf: (prop: string) => string = (p) => p): string | undefined {
+    if (!this.#check(input)) return describeSchemaError(this.#check.errors?.[0] as ErrorObject, nameOf);
+    const short = PASSWORDS.find((k) => input[k] !== undefined && [...input[k]!].length < this.minPasswordLength);
+    return short && `${nameOf(short)}: shorter than ${this.minPasswordLength} characters ([devices] min_password_length)`;
   }
 }

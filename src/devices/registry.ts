@@ -17,7 +17,7 @@ export interface RegistryListener {
  * usernames default to the device id, passwords come from `newSecret` (crypto.randomBytes).
  */
 export class DeviceRegistry {
-  readonly validator = new DeviceInputValidator();
+  readonly validator: DeviceInputValidator;
   readonly #repo: DeviceRepo;
   readonly #clock: Clock;
   readonly #newSecret: () => string;
@@ -25,7 +25,8 @@ export class DeviceRegistry {
   #count: number;
   readonly #listeners: RegistryListener[] = [];
 
-  constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string) {
+  constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string, minPasswordLength = 1) {
+    this.validator = new DeviceInputValidator(minPasswordLength);
     this.#repo = repo;
     this.#clock = clock;
     this.#newSecret = newSecret;

@@ -19,6 +19,8 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
   const sections: ConfigOverrides = {
     store: { path: join(dir, 'stbd.db') },
     api: { listen: '127.0.0.1:0', token_file: join(dir, 'api.token'), bss_token_file: join(dir, 'bss.token') },
+    // Tests use short passwords that say whose they are (stb-1-pw); the length rule has its own test.
+    devices: { min_password_length: 1 },
     stun: { listen: '127.0.0.1:0' },
     cwmp: { listen: '127.0.0.1:0' },
     certs: { listen: '127.0.0.1:0', media_token_file: join(dir, 'media.token') },
