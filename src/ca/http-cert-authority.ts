@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { CallOutcomeRecorder } from '../call-outcome.js';
 import { httpRequestText, TransportError } from '../http-request.js';
 import { CaError, type CertificateAuthority, type IssueRequest, type IssuedCertificate } from './cert-authority.js';
 
@@ -17,9 +18,17 @@ export interface HttpCaOptions {
  * the private key sent with it.
  */
 export class HttpCertAuthority implements CertificateAuthority {
-  constructor(private readonly opts: HttpCaOptions) {}
+  /** `recorder` hears every call's outcome (for /health). */
+  constructor(
+    private readonly opts: HttpCaOptions,
+    private readonly recorder?: CallOutcomeRecorder,
+  ) {}
 
-  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+  issue(req: IssueRequest): Promise<IssuedCertificate> {
+    return this.recorder ? this.recorder.track(() => this.#issue(req)) : this.#issue(req);
+  }
+
+  async #issue(req: IssueRequest): Promise<IssuedCertificate> {
     const url = `${this.opts.url.replace(/\/$/, '')}/certificates`;
     let res;
     try {

@@ -1,4 +1,5 @@
 import { httpRequestText, TransportError } from '../http-request.js';
+import type { CallOutcomeRecorder } from '../call-outcome.js';
 import { type Cas, CasError } from './cas.js';
 
 export interface HttpCasOptions {
@@ -20,19 +21,31 @@ export interface HttpCasOptions {
  *   is a refusal
  */
 export class HttpCas implements Cas {
-  constructor(private readonly opts: HttpCasOptions) {}
+  /** `recorder` hears every call's outcome (for /health). */
+  constructor(
+    private readonly opts: HttpCasOptions,
+    private readonly recorder?: CallOutcomeRecorder,
+  ) {}
 
-  async register(deviceId: string, idempotencyKey: string): Promise<{ certificateId: string }> {
-    const body = await this.#call('registrations', { device: deviceId }, idempotencyKey, false);
-    const certificateId = (body as { certificateId?: unknown } | undefined)?.certificateId;
-    if (typeof certificateId !== 'string' || certificateId === '') {
-      throw new CasError(true, 'CAS registration answer has no certificateId');
-    }
-    return { certificateId };
+  register(deviceId: string, idempotencyKey: string): Promise<{ certificateId: string }> {
+    return this.#tracked(async () => {
+      const body = await this.#call('registrations', { device: deviceId }, idempotencyKey, false);
+      const certificateId = (body as { certificateId?: unknown } | undefined)?.certificateId;
+      if (typeof certificateId !== 'string' || certificateId === '') {
+        throw new CasError(true, 'CAS registration answer has no certificateId');
+      }
+      return { certificateId };
+    });
   }
 
-  async deregister(deviceId: string, certificateId: string | null, idempotencyKey: string): Promise<void> {
-    await this.#call('deregistrations', { device: deviceId, certificateId }, idempotencyKey, true);
+  deregister(deviceId: string, certificateId: string | null, idempotencyKey: string): Promise<void> {
+    return this.#tracked(async () => {
+      await this.#call('deregistrations', { device: deviceId, certificateId }, idempotencyKey, true);
+    });
+  }
+
+  #tracked<T>(call: () => Promise<T>): Promise<T> {
+    return this.recorder ? this.recorder.track(call) : call();
   }
 
   async #call(path: string, json: unknown, idempotencyKey: string, notFoundIsDone: boolean): Promise<unknown> {

@@ -103,6 +103,11 @@ export class StbEndpoint {
     return this.#address;
   }
 
+  /** Whether the server is bound now (`address` stays known after a stop). */
+  get listening(): boolean {
+    return this.#app.server.listening;
+  }
+
   async start(): Promise<void> {
     try {
       await this.#app.listen({ host: this.#o.listen.host, port: this.#o.listen.port });

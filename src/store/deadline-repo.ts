@@ -16,12 +16,14 @@ export class DeadlineRepo {
   readonly #delete;
   readonly #first;
   readonly #next;
+  readonly #summary;
 
   constructor(db: Database) {
     this.#put = db.prepare('INSERT INTO timer_deadlines (kind, key, due_at) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at');
     this.#deleteIfDue = db.prepare('DELETE FROM timer_deadlines WHERE kind = ? AND key = ? AND due_at = ?');
     this.#delete = db.prepare('DELETE FROM timer_deadlines WHERE kind = ? AND key = ?');
     this.#first = db.prepare<[number, number], Row>('SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < ? ORDER BY due_at, kind, key LIMIT ?');
+    this.#summary = db.prepare<[], { n: number; earliest: number | null }>('SELECT count(*) AS n, min(due_at) AS earliest FROM timer_deadlines');
     this.#next = db.prepare<[number, number, string, string, number], Row>(
       'SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < ? AND (due_at, kind, key) > (?, ?, ?) ORDER BY due_at, kind, key LIMIT ?',
     );
@@ -42,5 +44,10 @@ export class DeadlineRepo {
   dueBefore(time: number, limit: number, after?: Deadline): Deadline[] {
     const rows = after ? this.#next.all(time, after.dueAt, after.kind, after.key, limit) : this.#first.all(time, limit);
     return rows.map(toDeadline);
+  }
+
+  summary(): { count: number; earliestDueAt: number | undefined } {
+    const r = this.#summary.get()!;
+    return { count: r.n, earliestDueAt: r.earliest ?? undefined };
   }
 }

@@ -245,4 +245,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cpe_events_device ON cpe_events (device_id, id);
     `,
   },
+  {
+    version: 8,
+    name: 'health probe',
+    sql: `
+      -- One row /health rewrites to prove the database still takes writes.
+      CREATE TABLE health_probe (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        checked_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

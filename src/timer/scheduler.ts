@@ -18,6 +18,14 @@ export interface DeadlineStore {
   delete(kind: string, key: string): void;
   /** Deadlines due before `time`, in due order, after the `after` cursor, at most `limit`. */
   dueBefore(time: number, limit: number, after?: Deadline): Deadline[];
+  /** How many deadlines are stored, and the earliest due time among them. */
+  summary(): { count: number; earliestDueAt: number | undefined };
+}
+
+/** What is waiting: every durable deadline, and how late the most overdue one is (0 when none is). */
+export interface Backlog {
+  readonly pending: number;
+  readonly oldestOverdueMs: number;
 }
 
 export type DeadlineHandler = (key: string, dueAt: number) => void | Promise<void>;
@@ -93,6 +101,12 @@ export class Scheduler {
   clear(kind: string, key: string): void {
     this.#store.delete(kind, key);
     this.#unload(kind, key);
+  }
+
+  backlog(): Backlog {
+    const { count, earliestDueAt } = this.#store.summary();
+    const late = earliestDueAt === undefined ? 0 : this.#clock.now() - earliestDueAt;
+    return { pending: count, oldestOverdueMs: Math.max(0, late) };
   }
 
   /** Loads what is due within the horizon (overdue deadlines fire at once) and keeps refilling. */

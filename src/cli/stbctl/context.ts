@@ -8,6 +8,8 @@ export interface CommandContext {
   readonly json: boolean;
   print(text: string): void;
   printJson(value: unknown): void;
+  /** The exit code once the command returns normally (a command that throws exits 1 or 2 instead). */
+  setExitCode(code: number): void;
 }
 
 export function contextOf(cmd: Command): CommandContext {
@@ -17,5 +19,6 @@ export function contextOf(cmd: Command): CommandContext {
     json: opts.json === true,
     print: (text) => process.stdout.write(text),
     printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    setExitCode: (code) => void (process.exitCode = code),
   };
 }

@@ -1,0 +1,24 @@
+import { type Check, type CheckResult, type CheckStatus, worst } from './check.js';
+
+export interface HealthReport {
+  readonly status: CheckStatus;
+  readonly checks: Readonly<Record<string, CheckResult>>;
+}
+
+/** Runs every check; the daemon is as healthy as its worst part. */
+export class HealthService {
+  constructor(private readonly checks: Readonly<Record<string, Check>>) {}
+
+  report(): HealthReport {
+    const checks: Record<string, CheckResult> = {};
+    for (const [name, check] of Object.entries(this.checks)) {
+      try {
+        checks[name] = check();
+      } catch (err) {
+        // A check that throws is a bug in the check, but the part it watches is then unknown: say so.
+        checks[name] = { status: 'failing', detail: `the check itself failed: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }
+    return { status: worst(Object.values(checks).map((c) => c.status)), checks };
+  }
+}
