@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
@@ -22,6 +23,7 @@ import { BuiltinCas } from './cas/builtin-cas.js';
 import type { Cas } from './cas/cas.js';
 import { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { HttpCas } from './cas/http-cas.js';
+import { CallOutcomeRecorder } from './call-outcome.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
@@ -29,6 +31,11 @@ import { DeviceRepo } from './devices/device-repo.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError } from './errors.js';
+import { callCheck } from './health/call-check.js';
+import { HealthService } from './health/health-service.js';
+import { type Listener, listenersCheck } from './health/listeners-check.js';
+import { schedulerCheck } from './health/scheduler-check.js';
+import { storeCheck } from './health/store-check.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
@@ -36,10 +43,12 @@ import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolRepo } from './pool/pool-repo.js';
 import { PoolService } from './pool/pool-service.js';
+import { StoreBackup } from './store/backup.js';
 import { type Database, ensureDirectory, openDatabase } from './store/database.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
 import { NewFiles } from './new-files.js';
 import { DeadlineRepo } from './store/deadline-repo.js';
+import { HealthProbeRepo } from './store/health-probe-repo.js';
 import { Scheduler } from './timer/scheduler.js';
 import type { TimerHost } from './timer/timers.js';
 import { packageVersion } from './version.js';
@@ -108,11 +117,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       }));
     // The pool revokes a recycled device's certificates; the proxy is built after it.
     let certs: CertService | undefined;
+    // The HTTP adapters record their last call's outcome for /health; the builtin ones need no recorder.
+    const casCalls = config.cas.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
+    const caCalls = config.ca.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
     const poolRepo = new PoolRepo(db);
     const pool = new PoolService(
       {
         repo: poolRepo,
-        cas: makeCas(config, db, box, clock, openCa),
+        cas: makeCas(config, db, box, clock, openCa, casCalls),
         registry,
         scheduler,
         clock,
@@ -153,7 +165,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     certs = new CertService(
       {
         repo: certRepo,
-        ca: makeCertAuthority(config, openCa),
+        ca: makeCertAuthority(config, openCa, caCalls),
         box,
         scheduler,
         clock,
@@ -202,7 +214,23 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       { token: bssToken, role: 'bss' },
       { token: mediaToken, role: 'media' },
     ]);
-    const app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, version: packageVersion() });
+    // The API's own listener is read once the app exists (health is built before it).
+    let app: FastifyInstance | undefined;
+    const listeners: Listener[] = [
+      { name: 'stun', bound: () => keepalive.addresses.v4 && formatListen({ host: keepalive.addresses.v4.address, port: keepalive.addresses.v4.port }) },
+      ...(config.stun.listen_v6 ? [{ name: 'stun6', bound: () => keepalive.addresses.v6 && formatListen({ host: keepalive.addresses.v6.address, port: keepalive.addresses.v6.port }) }] : []),
+      { name: 'cwmp', bound: () => management.address && formatListen(management.address) },
+      { name: 'certs', bound: () => (stbEndpoint.listening && stbEndpoint.address ? formatListen(stbEndpoint.address) : undefined) },
+      { name: 'api', bound: () => boundAt(app?.server) },
+    ];
+    const health = new HealthService({
+      store: storeCheck(new HealthProbeRepo(db), clock),
+      listeners: listenersCheck(listeners),
+      cas: callCheck('CAS', casCalls, clock),
+      ca: callCheck('CA', caCalls, clock),
+      scheduler: schedulerCheck(() => scheduler.backlog()),
+    });
+    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -234,16 +262,22 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   }
 }
 
+/** Where a TCP server is bound now, or undefined when it is not listening. */
+function boundAt(server: { listening: boolean; address(): AddressInfo | string | null } | undefined): string | undefined {
+  const a = server?.listening ? server.address() : null;
+  return a !== null && typeof a === 'object' ? formatListen({ host: a.address, port: a.port }) : undefined;
+}
+
 /** The CA of the certificate proxy, as `[ca] kind` chooses. */
-function makeCertAuthority(config: Config, openCa: () => Promise<BuiltinCa>): CertificateAuthority {
-  if (config.ca.kind === 'http') return new HttpCertAuthority({ url: config.ca.url, token: readSecretToken('[ca] token_file', config.ca.token_file!), timeoutMs: config.ca.timeout });
+function makeCertAuthority(config: Config, openCa: () => Promise<BuiltinCa>, calls: CallOutcomeRecorder | undefined): CertificateAuthority {
+  if (config.ca.kind === 'http') return new HttpCertAuthority({ url: config.ca.url, token: readSecretToken('[ca] token_file', config.ca.token_file!), timeoutMs: config.ca.timeout }, calls);
   return new BuiltinCertAuthority(openCa);
 }
 
 /** The CAS adapter `[cas] kind` chooses. */
-function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>): Cas {
+function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>, calls: CallOutcomeRecorder | undefined): Cas {
   if (config.cas.kind === 'http') {
-    return new HttpCas({ url: config.cas.url, token: readSecretToken('[cas] token_file', config.cas.token_file!), timeoutMs: config.cas.timeout });
+    return new HttpCas({ url: config.cas.url, token: readSecretToken('[cas] token_file', config.cas.token_file!), timeoutMs: config.cas.timeout }, calls);
   }
   return new BuiltinCas(new CasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
 }

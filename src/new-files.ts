@@ -16,7 +16,13 @@ export class NewFiles {
 
   /** Removes the files created since, and the directories created since if they are empty. */
   discard(): void {
-    for (const f of this.#files) rmSync(f, { force: true });
+    for (const f of this.#files) {
+      try {
+        rmSync(f, { force: true });
+      } catch {
+        // Its directory cannot hold it (ENOTDIR, EACCES): nothing was created there.
+      }
+    }
     for (const d of this.#dirs) {
       try {
         if (readdirSync(d).length === 0) rmdirSync(d);

@@ -3,6 +3,8 @@ import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { HealthService } from '../health/health-service.js';
+import type { StoreBackup } from '../store/backup.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { PoolService } from '../pool/pool-service.js';
 import type { ManagementService } from '../management/management-service.js';
@@ -11,6 +13,7 @@ import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
 import { certRoutes } from './routes/certs.js';
 import { deviceRoutes } from './routes/devices.js';
+import { backupRoutes } from './routes/backup.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
@@ -26,6 +29,8 @@ export interface ApiDeps {
   readonly management: ManagementService;
   readonly certs: CertService;
   readonly metrics: Registry;
+  readonly health: HealthService;
+  readonly backup: StoreBackup;
   readonly version: string;
 }
 
@@ -64,6 +69,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     req.log.debug({ method: req.method, url: req.routeOptions.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
   healthRoutes(app, deps);
+  backupRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   poolRoutes(app, deps);

@@ -1,3 +1,6 @@
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { httpRequestText, TransportError } from '../../http-request.js';
 import { CliError } from './cli-error.js';
 import type { ApiTarget } from './target.js';
@@ -38,8 +41,46 @@ export class ApiClient {
       throw new CliError('bad-response', `stbd at ${this.target.baseUrl} answered ${res.status} with a body that is not JSON`);
     }
     if (res.status >= 200 && res.status < 300) return data as T;
+    throw this.#refusal(res.status, data);
+  }
+
+  /**
+   * GETs a binary body into `file` (mode 0600, written as FILE.partial then renamed, so a failed download
+   * never leaves a truncated FILE). Returns the bytes written.
+   */
+  async download(path: string, file: string): Promise<number> {
+    const partial = `${file}.partial`;
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${this.target.baseUrl}${path}`, { method: 'GET', headers: { authorization: `Bearer ${this.target.token()}` } }, resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => reject(new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code ?? ''] ?? err.message}`)));
+      req.end();
+    });
+    if (res.statusCode !== 200) {
+      let text = '';
+      for await (const chunk of res) text += String(chunk);
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = undefined;
+      }
+      throw this.#refusal(res.statusCode ?? 0, data);
+    }
+    let bytes = 0;
+    res.on('data', (c: Buffer) => (bytes += c.length));
+    try {
+      await pipeline(res, createWriteStream(partial, { mode: 0o600 }));
+      renameSync(partial, file);
+    } catch (err) {
+      rmSync(partial, { force: true });
+      throw new CliError('io', `cannot write ${file}: ${(err as Error).message}`);
+    }
+    return bytes;
+  }
+
+  #refusal(status: number, data: unknown): CliError {
     const e = (data ?? {}) as { error?: string; message?: string };
-    if (res.status === 401) throw new CliError('unauthorized', `the API refused the token (401): ${e.message ?? 'unauthorized'}`);
-    throw new CliError(e.error ?? `http-${res.status}`, e.message ?? `HTTP ${res.status}`);
+    if (status === 401) return new CliError('unauthorized', `the API refused the token (401): ${e.message ?? 'unauthorized'}`);
+    return new CliError(e.error ?? `http-${status}`, e.message ?? `HTTP ${status}`);
   }
 }
