@@ -38,7 +38,7 @@ async function throughStbctl(): Promise<number> {
   const daemon = await spawnDaemon(config);
   try {
     const t0 = performance.now();
-    const r = await run(STBCTL, ['--config', config, '--api', daemon.url, 'devices', 'import', csv, '--json']);
+    const r = await run(STBCTL, ['--config', config, '--api', daemon.url, 'devices', 'import', csv, '--discard-generated', '--json']);
     const ms = performance.now() - t0;
     if (r.code !== 0) throw new Error(`import failed: ${r.stderr}${r.stdout}`);
     return ms;

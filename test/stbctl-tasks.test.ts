@@ -168,7 +168,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
     t.same(tasks.out.map((x: { kind: string }) => x.kind), ['reboot', 'refresh', 'download', 'getParameterNames', 'deleteObject', 'addObject']);
     t.equal(tasks.out[2].request.password, '(secret)', 'the API never shows the password back');
     const table = await ctl('tasks', 'cpe-1', '--limit', '3');
-    t.match(table.stdout, /^ID\s+KIND\s+STATUS\s+CREATED\s+FINISHED\s+DETAIL\n\d+\s+reboot\s+done\s+\S+\s+\S+\s+done: cpe-1 accepted the reboot\n\d+\s+refresh\s+done .* 1 parameters\n\d+\s+download\s+done .* download accepted; .*\n\(older tasks: stbctl tasks cpe-1 --before \d+\)\n$/);
+    t.match(table.stdout, /^ID\s+KIND\s+ORIGIN\s+STATUS\s+CREATED\s+FINISHED\s+DETAIL\n\d+\s+reboot\s+operator\s+done\s+\S+\s+\S+\s+done: cpe-1 accepted the reboot\n\d+\s+refresh\s+operator\s+done .* 1 parameters\n\d+\s+download\s+operator\s+done .* download accepted; .*\n\(older tasks: stbctl tasks cpe-1 --before \d+\)\n$/);
   });
 
   t.test('no --wait: queued, with why it waits; --wait on a device that never calls in: still pending, exit 1', async (t) => {
@@ -220,14 +220,26 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
       json('reboot', 'nope'),
     ]);
     t.same(againJson.out, { error: 'not-cancellable', message: `task ${id} is cancelled: only a queued task can be cancelled` });
-    t.match(shown.stdout, /^ID\s+KIND\s+STATUS\s+CREATED\s+FINISHED\s+DETAIL\n\d+\s+getParameterValues\s+queued\s+\S+\s+-\s+device offline/);
-    t.match(shown.stdout, new RegExp(`\\n${id}\\s+reboot\\s+cancelled\\s+\\S+\\s+\\S+\\s+cancelled\\n`));
+    t.match(shown.stdout, /^ID\s+KIND\s+ORIGIN\s+STATUS\s+CREATED\s+FINISHED\s+DETAIL\n\d+\s+getParameterValues\s+operator\s+queued\s+\S+\s+-\s+device offline/);
+    t.match(shown.stdout, new RegExp(`\\n${id}\\s+reboot\\s+operator\\s+cancelled\\s+\\S+\\s+\\S+\\s+cancelled\\n`));
     t.equal(missing.code, 1);
     t.equal(missing.stderr, 'stbctl: no task 99999\n');
     t.equal(unknownDevice.code, 1);
     t.equal(unknownDevice.stderr, 'stbctl: device "nope" not found\n');
     t.equal(unknownQueue.code, 1);
-    t.match(unknownQueue.out, { error: 'unknown-device' });
+    t.match(unknownQueue.out, { error: 'unknown-device', message: 'device "nope" not found' });
+  });
+
+  t.test('--wait and --expires-in take durations (10s, 5m, 500ms) as well as seconds', async (t) => {
+    const q = await json('reboot', 'ghost', '--expires-in', '10m');
+    t.equal(q.code, 0, q.stderr);
+    const shown = await json('task', 'show', String(q.out.id), '--wait', '500ms');
+    t.equal(shown.code, 1, 'still queued after the wait');
+    t.equal(Date.parse(shown.out.expiresAt) - Date.parse(shown.out.createdAt), 600_000, '10m is 600 s');
+    const waited = await ctl('get', 'ghost', VERSION, '--wait', '500ms');
+    t.equal(waited.code, 1);
+    t.match(waited.stderr, /^stbctl: task \d+ still queued after 0\.5 s: /);
+    await ctl('task', 'cancel', String(q.out.id));
   });
 
   t.test('usage errors exit 2', async (t) => {
@@ -241,6 +253,11 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
       [['get', 'ghost', VERSION, '--wait', '301'], /option '--wait <seconds>' argument '301' is invalid\. expected seconds from 0 to 300/],
       [['add-object', 'ghost', `${IGD}X`], /PATH must be an object path ending in "\."/],
       [['task', 'cancel', 'abc'], /TASK must be a task id/],
+      [['task', 'show', '1', '--frob'], /^stbctl: unknown option '--frob'; see 'stbctl task show --help'\n$/],
+      [['task', 'show'], /^stbctl: missing required argument 'task'; see 'stbctl task show --help'\n$/],
+      [['get', 'ghost', VERSION, '--wait', '5h'], /^stbctl: option '--wait <seconds>' argument '5h' is invalid\. expected seconds from 0 to 300 \(e\.g\. 30, 10s, 5m, 500ms\); see 'stbctl get --help'\n$/],
+      [['reboot', 'ghost', '--expires-in', '500ms'], /^stbctl: option '--expires-in <seconds>' argument '500ms' is invalid\. expected whole seconds/],
+      [['tasks', 'ghost', '--limit', '0'], /^stbctl: option '--limit <n>' argument '0' is invalid.*; see 'stbctl tasks --help'\n$/],
       [['factory-reset', '--all-online'], /factory-reset of many devices needs --yes/],
     ];
     const results = await Promise.all(cases.map(([args]) => ctl(...args)));
@@ -248,9 +265,14 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
       const [args, message] = cases[i]!;
       t.equal(r.code, 2, `${args.join(' ')} exits 2`);
       t.match(r.stderr, message, args.join(' '));
+      t.match(r.stderr, /^stbctl: [^\n]*; see 'stbctl [a-z -]+ --help'\n$/, `${args.join(' ')}: one line naming the command's help`);
+      t.notMatch(r.stderr, /Usage:/, 'never the whole help text');
     });
     const j = await json('reboot');
-    t.same(j.out, { error: 'bad-usage', message: 'give a device ID, or --all-online, or --from FILE (see stbctl reboot --help)' });
+    t.same(j.out, { error: 'bad-usage', message: "give a device ID, or --all-online, or --from FILE; see 'stbctl reboot --help'" });
+    const badJson = await json('task', 'show', '--wait', 'soon', '1');
+    t.equal(badJson.code, 2);
+    t.match(badJson.out, { error: 'bad-usage', message: /^option '--wait <seconds>' argument 'soon' is invalid.*; see 'stbctl task show --help'$/ });
   });
 
   t.test('bulk --from FILE: one answers, one never calls in, one is unknown: table, summary, exit 1', async (t) => {
@@ -260,7 +282,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
     const r = await ctl('get', '--from', file, VERSION, '--wait', '1');
     t.equal(r.code, 1);
     t.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
-    t.match(r.stdout, /^DEVICE\s+TASK\s+STATUS\s+DETAIL\ncpe-1\s+\d+\s+done\s+InternetGatewayDevice\.DeviceInfo\.SoftwareVersion=2\.5\.1\nghost\s+\d+\s+queued\s+device offline .*\nnope\s+-\s+failed\s+device "nope" is not registered\n/);
+    t.match(r.stdout, /^DEVICE\s+TASK\s+STATUS\s+DETAIL\ncpe-1\s+\d+\s+done\s+InternetGatewayDevice\.DeviceInfo\.SoftwareVersion=2\.5\.1\nghost\s+\d+\s+queued\s+device offline .*\nnope\s+-\s+failed\s+device "nope" not found\n/);
     t.match(r.stdout, /\n3 devices: 1 done, 0 fault, 1 pending, 1 failed to queue\n$/);
 
     cpe.answer = (id) => faultXml(id, 9001, 'Request denied');
@@ -280,13 +302,22 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
     t.match(w.out, { total: 3, done: 0, fault: 1, pending: 1, failed: 1 });
     t.match(w.out.tasks[0], { device: 'cpe-1', status: 'fault', fault: { code: 9001 } });
 
-    const [none, missing, refused] = await Promise.all([
-      ctl('reboot', '--all-online', '--wait', '5'),
+    const empty = join(dir, 'empty.txt');
+    writeFileSync(empty, '# nobody yet\n\n');
+    const [none, missing, refused, emptyFile, emptyJson] = await Promise.all([
+      ctl('reboot', '--all-online', '--wait', '5s'),
       ctl('reboot', '--from', join(dir, 'missing.txt')),
       json('set', '--from', file, `${IGD}A=1`, '--type', `${IGD}A=xsd:${'x'.repeat(40)}`),
+      ctl('reboot', '--from', empty),
+      json('reboot', '--all-online'),
     ]);
-    t.equal(none.code, 0, 'nobody online: nothing to do');
-    t.equal(none.stdout, '0 devices: 0 done, 0 fault, 0 pending, 0 failed to queue\n');
+    t.equal(none.code, 1, 'nobody online: said so, exit 1');
+    t.equal(none.stdout, '');
+    t.equal(none.stderr, 'stbctl: no device is online\n');
+    t.equal(emptyFile.code, 1);
+    t.equal(emptyFile.stderr, `stbctl: ${empty} lists no device\n`);
+    t.equal(emptyJson.code, 1);
+    t.same(emptyJson.out, { error: 'empty-selection', message: 'no device is online' });
     t.equal(missing.code, 1);
     t.match(missing.stderr, /^stbctl: cannot read .*missing\.txt \(ENOENT\)\n$/);
     t.equal(refused.code, 1, 'a body the API refuses stops the run at the first device');

@@ -72,10 +72,17 @@ t.test('stbctl against a running daemon', async (t) => {
 
     const usage = await ctl('device', 'show');
     t.equal(usage.code, 2, 'a usage error exits 2');
-    t.match(usage.stderr, /missing required argument 'id'/);
+    t.equal(usage.stderr, "stbctl: missing required argument 'id'; see 'stbctl device show --help'\n", 'one line, never the whole help');
+    const unknownOption = await ctl('device', 'list', '--frob');
+    t.equal(unknownOption.code, 2);
+    t.equal(unknownOption.stderr, "stbctl: unknown option '--frob'; see 'stbctl device list --help'\n");
+    const unknownCommand = await ctl('frobnicate');
+    t.equal(unknownCommand.code, 2);
+    t.equal(unknownCommand.stderr, "stbctl: unknown command 'frobnicate'; see 'stbctl --help'\n");
 
     const badApi = await run(STBCTL, ['--api', 'localhost:7557', 'status']);
     t.equal(badApi.code, 2);
+    t.equal(badApi.stderr, `stbctl: --api/STBD_API must look like http://HOST:PORT, got "localhost:7557"; see 'stbctl status --help'\n`);
   });
 
   t.test('address and token from --config alone, from flags, from the environment', async (t) => {
@@ -89,6 +96,42 @@ t.test('stbctl against a running daemon', async (t) => {
     const viaEnv = await run(STBCTL, ['device', 'show', '00259E-STB-1', '--json'], { STBD_API: daemon.url, STBD_TOKEN: token });
     t.equal(viaEnv.code, 0);
     t.equal(JSON.parse(viaEnv.stdout).id, '00259E-STB-1');
+    const viaConfigEnv = await run(STBCTL, ['device', 'show', '00259E-STB-1', '--json'], { STBD_CONFIG: clientConfig });
+    t.equal(viaConfigEnv.code, 0, `STBD_CONFIG names the config (stderr: ${viaConfigEnv.stderr})`);
+    const flagBeatsEnv = await run(STBCTL, ['--config', join(dir, 'nowhere.toml'), 'device', 'list'], { STBD_CONFIG: clientConfig });
+    t.equal(flagBeatsEnv.code, 1, '--config comes before STBD_CONFIG');
+    t.match(flagBeatsEnv.stderr, /nowhere\.toml/);
+  });
+
+  t.test('top-level help: where the config is looked for, examples, exit codes', async (t) => {
+    const help = await ctl('--help');
+    t.equal(help.code, 0);
+    t.match(help.stdout, /--config FILE, else \$STBD_CONFIG, else \/etc\/stbd\/stbd\.toml when it exists, else config\/stbd\.toml/);
+    t.match(help.stdout, /\nExamples:\n  stbctl status\n/);
+    t.match(help.stdout, /\nExit codes: 0 ok, 1 the operation failed, 2 the command line was wrong \(usage\)\.\n$/);
+  });
+
+  t.test('account show: bound devices and those in the pool', async (t) => {
+    const empty = await ctl('account', 'show', 'acct-none');
+    t.equal(empty.code, 0, empty.stderr);
+    t.equal(empty.stdout, 'account acct-none\n\nbound: none\n\nin the pool: none\n');
+    t.same(await json('account', 'show', 'acct-none'), { account: 'acct-none', bound: [], pooled: [] });
+    const usage = await ctl('account', 'show');
+    t.equal(usage.code, 2);
+    t.equal(usage.stderr, "stbctl: missing required argument 'account'; see 'stbctl account show --help'\n");
+  });
+
+  t.test('devices import: one device is "1 device"', async (t) => {
+    const one = join(dir, 'one.csv');
+    writeFileSync(one, `${HEADER}\nsolo-1,,,,,,\n`);
+    const lost = await ctl('devices', 'import', one);
+    t.equal(lost.code, 1, 'generated passwords would be lost: refused');
+    t.equal(lost.stderr, `stbctl: 1 row of ${one} leaves a password empty, so stbd would generate it and it could never be shown again: give --credentials-out FILE to keep them, or --discard-generated; nothing was imported\n`);
+    t.equal((await ctl('device', 'show', 'solo-1')).code, 1, 'nothing imported');
+    const r = await ctl('devices', 'import', one, '--discard-generated');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, 'imported 1 device\n');
+    t.equal((await ctl('device', 'remove', 'solo-1')).code, 0);
   });
 
   t.test('devices import', async (t) => {

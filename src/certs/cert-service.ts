@@ -92,7 +92,7 @@ export class CertService {
 
   /** A new certificate for `deviceId` under `certId` (generated when absent). @throws CertError */
   issue(deviceId: string, certId?: string): Promise<CertificateRecord> {
-    if (!this.#d.deviceExists(deviceId)) return Promise.reject(new CertError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`));
+    if (!this.#d.deviceExists(deviceId)) return Promise.reject(new CertError('unknown-device', `device ${JSON.stringify(deviceId)} not found`));
     const id = certId ?? `cert-${randomBytes(12).toString('base64url')}`;
     if (this.#d.repo.get(id)) return Promise.reject(new CertError('conflict', `certificate ${JSON.stringify(id)} already exists`));
     return this.#once(id, () => this.#fetch(id, deviceId, 1, 'issue'));

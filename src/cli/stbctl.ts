@@ -1,39 +1,72 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
+import { accountCommands } from './stbctl/account-commands.js';
 import { certCommands } from './stbctl/cert-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
 import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
+import { SYSTEM_CONFIG_FILE } from './stbctl/target.js';
 import { taskCommands } from './stbctl/task-commands.js';
+import { oneLineUsageErrors, seeHelp } from './stbctl/usage-errors.js';
+import { backupCommand } from './stbctl/backup-command.js';
 
-/** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
-const program = new Command('stbctl')
-  .description('Admin CLI for stbd. The API address and token come from --api/--token, or --config FILE, or STBD_API/STBD_TOKEN, or the default config.')
-  .version(packageVersion())
-  .option('-c, --config <file>', 'read [api] listen and [api] token_file from this stbd config file')
-  .option('--api <url>', 'admin API base URL, e.g. http://127.0.0.1:7557 (env STBD_API)')
-  .option('--token <token>', 'admin API bearer token (env STBD_TOKEN)')
-  .option('--json', 'print machine-readable JSON')
-  .showHelpAfterError()
-  .exitOverride();
+const HELP = `
+Where the API is: --api and --token; else the config file's [api] listen and [api] token_file, the file
+being --config FILE, else $STBD_CONFIG, else ${SYSTEM_CONFIG_FILE} when it exists, else config/stbd.toml
+of this stbd installation. Without --config, $STBD_API and $STBD_TOKEN come before the config file.
 
-statusCommand(program);
-deviceCommands(program);
-importCommand(program);
-poolCommands(program);
-taskCommands(program);
-certCommands(program);
+Examples:
+  stbctl status
+  stbctl device show 00259E-STB-0001
+  stbctl get 00259E-STB-0001 Device.DeviceInfo.SoftwareVersion --wait 30s
+  stbctl reboot --from pilot.txt --wait 5m
+  stbctl --config /etc/stbd/stbd.toml tasks 00259E-STB-0001 --json
 
-try {
-  await program.parseAsync();
-} catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  const json = process.argv.includes('--json');
-  const code = err instanceof CliError ? err.code : 'internal';
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) process.stdout.write(`${JSON.stringify({ error: code, message })}\n`);
-  else process.stderr.write(`stbctl: ${message}\n`);
-  process.exit(code === 'bad-usage' ? 2 : 1);
+Exit codes: 0 ok, 1 the operation failed, 2 the command line was wrong (usage).`;
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('stbctl')
+    .description('Admin CLI for stbd.')
+    .version(packageVersion())
+    .option('-c, --config <file>', `the stbd config file to read [api] listen and [api] token_file from (env STBD_CONFIG; default ${SYSTEM_CONFIG_FILE} if it exists)`)
+    .option('--api <url>', 'admin API base URL, e.g. http://127.0.0.1:7557 (env STBD_API)')
+    .option('--token <token>', 'admin API bearer token (env STBD_TOKEN)')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText('after', HELP)
+    // Errors are printed below, in one line; subcommands inherit these settings when created.
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: () => {} });
+
+  statusCommand(program);
+  deviceCommands(program);
+  importCommand(program);
+  poolCommands(program);
+  accountCommands(program);
+  taskCommands(program);
+  certCommands(program);
+  backupCommand(program);
+  oneLineUsageErrors(program);
+
+  // The command whose action runs, for the help hint of the usage errors its action finds.
+  let running: Command | undefined;
+  program.hook('preAction', (_program, action) => {
+    running = action;
+  });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+    const json = argv.includes('--json');
+    const code = err instanceof CliError ? err.code : 'internal';
+    let message = err instanceof Error ? err.message : String(err);
+    if (code === 'bad-usage' && running && !message.includes(" --help'")) message += `; ${seeHelp(running)}`;
+    if (json) process.stdout.write(`${JSON.stringify({ error: code, message })}\n`);
+    else process.stderr.write(`stbctl: ${message}\n`);
+    process.exit(code === 'bad-usage' ? 2 : 1);
+  }
 }
+
+await main(process.argv);

@@ -7,6 +7,7 @@ import { statusLine } from '../sim/status-line.js';
 import { packageVersion } from '../version.js';
 import { ApiClient } from './stbctl/api-client.js';
 import { CliError } from './stbctl/cli-error.js';
+import { plural } from './stbctl/output.js';
 import { resolveTarget, type TargetOptions } from './stbctl/target.js';
 
 /** Exit codes: 0 success, 1 the run failed (e.g. registration), 2 the command line was wrong. */
@@ -130,7 +131,7 @@ async function register(o: RawOptions): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, ids.length) }, worker));
-  process.stderr.write(`stbsim: registered ${created} device(s) with stbd at ${client.target.baseUrl} (${ids.length - created} already there)\n`);
+  process.stderr.write(`stbsim: registered ${plural(created, 'device')} with stbd at ${client.target.baseUrl} (${ids.length - created} already there)\n`);
 }
 
 async function run(o: RawOptions): Promise<void> {
@@ -141,7 +142,7 @@ async function run(o: RawOptions): Promise<void> {
   await sim.start();
   const n = sim.devices.length;
   const certs = sim.options.certsUrl === undefined ? '' : `, certificates from ${sim.options.certsUrl}${sim.options.fetchCertEveryS === undefined ? '' : ` every ${sim.options.fetchCertEveryS} s`}`;
-  process.stderr.write(`stbsim: ${n} STB(s) ${sim.devices[0]?.id}…${sim.devices.at(-1)?.id} → ACS ${sim.options.acsUrl}, CR ports on ${sim.options.bind}${certs}\n`);
+  process.stderr.write(`stbsim: ${plural(n, 'STB')} ${sim.devices[0]?.id}…${sim.devices.at(-1)?.id} → ACS ${sim.options.acsUrl}, CR ports on ${sim.options.bind}${certs}\n`);
   const status = setInterval(() => process.stderr.write(`stbsim: ${statusLine(n, sim.stats)}\n`), 5000);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

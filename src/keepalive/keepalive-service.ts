@@ -182,7 +182,7 @@ export class KeepaliveService {
    */
   async sendToBinding(deviceId: string, bytes: Buffer): Promise<Endpoint> {
     const slot = this.#table.slotOfId(deviceId);
-    if (slot === undefined) throw new SendError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`);
+    if (slot === undefined) throw new SendError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const binding = this.#presence.binding(slot);
     if (!binding) throw new SendError('no-binding', `device ${JSON.stringify(deviceId)} has no connection-request binding yet`);
     const socket = isIPv4(binding.address) ? this.#sockets.v4 : this.#sockets.v6;

@@ -103,7 +103,7 @@ export class PoolService {
 
   async #bind(account: string, deviceId: string): Promise<'confirmed' | 'registered'> {
     const { repo, clock, registry, scheduler, log } = this.deps;
-    if (!registry.get(deviceId)) throw new PoolError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`);
+    if (!registry.get(deviceId)) throw new PoolError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const plan = repo.transaction((): Plan => {
       const now = clock.now();
       const bound = repo.binding(deviceId);

@@ -42,7 +42,7 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
  */
 function childEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN']) delete env[k];
+  for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN', 'STBD_CONFIG']) delete env[k];
   return env;
 }
 

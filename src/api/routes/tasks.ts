@@ -18,7 +18,9 @@ const deviceParams = { type: 'object', required: ['id'], properties: { id: { typ
 const taskParams = { type: 'object', required: ['task'], properties: { task: { type: 'integer', minimum: 1 } } } as const;
 
 const STATUS = { 'unknown-device': 404, 'not-found': 404, 'idempotency-conflict': 409, 'not-cancellable': 409 } as const;
-function refused(err: unknown): never {
+function refused(err: unknown, deviceId?: string): never {
+  // The queue's own wording for an unknown device differs; operators see one phrase everywhere.
+  if (err instanceof TaskError && err.code === 'unknown-device' && deviceId !== undefined) throw new ApiError(404, err.code, `device ${JSON.stringify(deviceId)} not found`);
   if (err instanceof TaskError) throw new ApiError(STATUS[err.code], err.code, err.message);
   throw err;
 }
@@ -42,7 +44,7 @@ export function taskRoutes(app: FastifyInstance, { management, registry }: ApiDe
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
         });
       } catch (err) {
-        refused(err);
+        refused(err, req.params.id);
       }
       return reply.code(outcome.created ? 201 : 200).send(await waited(outcome.task, req.query.wait));
     },

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { CliError } from './cli-error.js';
 import type { CommandContext } from './context.js';
-import { formatTable } from './output.js';
+import { formatTable, plural } from './output.js';
 import { briefOf, detailOf, isOpen, type TaskView } from './task-format.js';
 
 /** A task as POST /v1/devices/ID/tasks takes it (without the idempotency key, which is per device). */
@@ -83,6 +83,8 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
  */
 export async function runBulk(ctx: CommandContext, body: TaskBody, opts: BulkOptions): Promise<void> {
   const ids = opts.allOnline ? await onlineIds(ctx) : await idsFromFile(opts.from ?? '-');
+  // An empty selection is almost always a mistake (the wrong file, nothing online yet): not a quiet success.
+  if (ids.length === 0) throw new CliError('empty-selection', opts.allOnline ? 'no device is online' : `${opts.from === '-' || opts.from === undefined ? 'standard input' : opts.from} lists no device`);
   const entries: Entry[] = [...new Set(ids)].map((device) => ({ device }));
   const tally: Record<Outcome, number> = { done: 0, fault: 0, pending: 0, failed: 0, expired: 0, cancelled: 0 };
   // A progress bar only for a person watching a terminal; scripts get clean output.
@@ -166,5 +168,5 @@ export async function runBulk(ctx: CommandContext, body: TaskBody, opts: BulkOpt
     ctx.print(formatTable(['DEVICE', 'TASK', 'STATUS', 'DETAIL'], rows));
   }
   const extra = (['expired', 'cancelled'] as const).filter((k) => tally[k] > 0).map((k) => `, ${tally[k]} ${k}`);
-  ctx.print(`${total} device${total === 1 ? '' : 's'}: ${tally.done} done, ${tally.fault} fault, ${tally.pending} pending, ${tally.failed} failed to queue${extra.join('')}\n`);
+  ctx.print(`${plural(total, 'device')}: ${tally.done} done, ${tally.fault} fault, ${tally.pending} pending, ${tally.failed} failed to queue${extra.join('')}\n`);
 }

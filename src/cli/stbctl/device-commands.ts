@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { DeviceCredentials } from '../../devices/device.js';
 import type { DeviceView, managementView } from '../../api/views.js';
 import { contextOf } from './context.js';
-import { formatPairs, formatTable } from './output.js';
+import { formatPairs, formatTable, plural } from './output.js';
 
 type ManagementView = ReturnType<typeof managementView>;
 
@@ -60,8 +60,8 @@ function provisioningText(p: ManagementView['provisioning']): string {
   const f = p.lastFault;
   const fault = f ? `: fault ${f.code} ${f.message}${(f.details ?? []).map((d) => `; ${d.parameter}: ${d.code} ${d.message}`).join('')} (task ${f.task})` : '';
   const pending = p.credentialsPending ? ', own credentials being pushed' : '';
-  if (p.state === 'stopped') return `stopped after ${p.failures} refusal(s)${fault}; 'stbctl provision ID' asks again${pending}`;
-  if (p.state === 'retrying') return `retrying (${p.failures} refusal(s) so far)${fault}${pending}`;
+  if (p.state === 'stopped') return `stopped after ${plural(p.failures, 'refusal')}${fault}; 'stbctl provision ID' asks again${pending}`;
+  if (p.state === 'retrying') return `retrying (${plural(p.failures, 'refusal')} so far)${fault}${pending}`;
   return `ok${pending}`;
 }
 

@@ -5,6 +5,9 @@ export function formatTable(columns: readonly string[], rows: readonly (readonly
   return [line(columns), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** "1 device", "2 devices". */
+export const plural = (n: number, word: string, many = `${word}s`): string => `${n} ${n === 1 ? word : many}`;
+
 /** Prints `key  value` pairs, keys aligned. */
 export function formatPairs(pairs: readonly (readonly [string, string])[]): string {
   const width = Math.max(...pairs.map(([k]) => k.length));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load.js';
 import { connectHost, formatListen } from '../../config/listen.js';
 import { readToken } from '../../api/token-file.js';
@@ -12,16 +13,24 @@ export interface TargetOptions {
 
 export interface ApiTarget {
   readonly baseUrl: string;
-  /** Read lazily: `status` needs no token, and a missing token file should not stop it. */
+  /** Read lazily: only when a request carries it, so a bad --api is reported before a missing token file. */
   token(): string;
+}
+
+/** Where an installed stbd keeps its config (the systemd unit's). */
+export const SYSTEM_CONFIG_FILE = '/etc/stbd/stbd.toml';
+
+/** The config file: --config, then STBD_CONFIG, then the system one when it exists, then the package's own. */
+export function configFileOf(opts: TargetOptions, env: NodeJS.ProcessEnv): string {
+  return opts.config ?? (env['STBD_CONFIG'] || undefined) ?? (existsSync(SYSTEM_CONFIG_FILE) ? SYSTEM_CONFIG_FILE : DEFAULT_CONFIG_FILE);
 }
 
 /**
  * Where the API is and which token to use. Each of the two is taken from the first that has it:
- * the --api/--token flags; --config FILE when given; STBD_API/STBD_TOKEN; the embedded default config.
+ * the --api/--token flags; --config FILE when given; STBD_API/STBD_TOKEN; the config file found by configFileOf.
  */
 export function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv): ApiTarget {
-  const configFile = opts.config ?? DEFAULT_CONFIG_FILE;
+  const configFile = configFileOf(opts, env);
   const config = () => {
     try {
       return loadConfig(configFile);

@@ -1,12 +1,11 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { expirySeconds, MAX_WAIT_S, positiveInt, waitSeconds } from './arg-parsers.js';
 import { type BulkOptions, runBulk, type TaskBody } from './bulk.js';
 import { CliError } from './cli-error.js';
 import { type CommandContext, contextOf } from './context.js';
 import { formatPairs, formatTable } from './output.js';
-import { briefOf, detailOf, faultText, isOpen, problemOf, renderResult, type TaskView } from './task-format.js';
+import { briefOf, detailOf, faultText, isOpen, originOf, problemOf, renderResult, type TaskView } from './task-format.js';
 
-/** The API's cap on a long poll. */
-const MAX_WAIT_S = 300;
 const MAX_LIST = 1000;
 
 interface TaskOptions extends BulkOptions {
@@ -16,20 +15,6 @@ interface TaskOptions extends BulkOptions {
 const usage = (message: string): never => {
   throw new CliError('bad-usage', message);
 };
-
-/** --wait: seconds, fractions allowed, up to the API's cap. */
-function waitSeconds(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_WAIT_S) throw new InvalidArgumentError(`expected seconds from 0 to ${MAX_WAIT_S}.`);
-  return n;
-}
-
-function positiveInt(what: string, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) throw new InvalidArgumentError(`expected ${what} (a whole number from 1${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}).`);
-    return Number(v);
-  };
-}
 
 const taskId = (v: string): number => {
   if (!/^[1-9][0-9]*$/.test(v) || !Number.isSafeInteger(Number(v))) usage(`TASK must be a task id (a whole number from 1), got ${JSON.stringify(v)}`);
@@ -241,8 +226,8 @@ function taskCommand(program: Command, spec: TaskSpec): void {
     .argument('[ID]');
   if (spec.operands) cmd.argument(`[${spec.operands.replace(/^\[(.*)\]$/, '$1')}]`);
   cmd
-    .addOption(new Option('--wait <seconds>', `wait up to this long (0–${MAX_WAIT_S}) for the answer and print it`).argParser(waitSeconds).default(0))
-    .addOption(new Option('--expires-in <seconds>', 'give up if the device has not called in by then (default: the daemon\'s task expiry)').argParser(positiveInt('seconds')))
+    .addOption(new Option('--wait <seconds>', `wait up to this long (0–${MAX_WAIT_S} s; 30, 10s, 5m, 500ms) for the answer and print it`).argParser(waitSeconds).default(0))
+    .addOption(new Option('--expires-in <seconds>', 'give up if the device has not called in by then (3600, 90s, 10m, 12h; default: the daemon\'s task expiry)').argParser(expirySeconds))
     .addOption(new Option('--idempotency-key <key>', 'sending the same request with the same key again returns the first task instead of queueing another'))
     .addOption(new Option('--all-online', 'every device online now, instead of one ID'))
     .addOption(new Option('--from <file>', 'the devices listed in FILE (one id a line; "-" for stdin), instead of one ID'));
@@ -255,12 +240,12 @@ function taskCommand(program: Command, spec: TaskSpec): void {
     const ctx = contextOf(c);
     const bulk = opts.allOnline === true || opts.from !== undefined;
     if (opts.allOnline === true && opts.from !== undefined) usage('give either --all-online or --from FILE, not both');
-    if (!bulk && args.length === 0) usage(`give a device ID, or --all-online, or --from FILE (see stbctl ${spec.name} --help)`);
+    if (!bulk && args.length === 0) usage('give a device ID, or --all-online, or --from FILE');
     const id = bulk ? undefined : args[0];
     const operands = bulk ? args : args.slice(1);
     const hint = bulk ? BULK_HINT : '';
     if (bulk && spec.name === 'factory-reset' && opts['yes'] !== true) usage('factory-reset of many devices needs --yes');
-    if (operands.length < spec.min) usage(`missing ${spec.operands} (see stbctl ${spec.name} --help)`);
+    if (operands.length < spec.min) usage(`missing ${spec.operands}`);
     if (operands.length > spec.max) usage(`too many arguments${spec.operands ? ` (expected ${spec.operands})` : ''}${hint}`);
     const body: TaskBody = {
       ...spec.build(operands, opts, hint),
@@ -280,7 +265,7 @@ function taskPairs(t: TaskView): [string, string][] {
     ['device', t.device],
     ['kind', t.kind],
     ['request', Object.keys(args).length === 0 ? '-' : JSON.stringify(args)],
-    ['origin', t.origin],
+    ['origin', originOf(t)],
     ['status', t.status],
     ['idempotency key', t.idempotencyKey ?? '-'],
     ['created', t.createdAt ?? '-'],
@@ -309,8 +294,8 @@ export function taskCommands(program: Command): void {
       const q = new URLSearchParams({ limit: String(opts.limit), ...(opts.before === undefined ? {} : { before: String(opts.before) }) });
       const page = await ctx.client.request<{ tasks: TaskView[]; next: number | null }>('GET', `${devicePath(id)}/tasks?${q}`);
       if (ctx.json) return ctx.printJson(page.tasks);
-      const rows = page.tasks.map((t) => [String(t.id), t.kind, t.status, t.createdAt ?? '-', t.finishedAt ?? '-', shorten(detailOf(t))]);
-      ctx.print(formatTable(['ID', 'KIND', 'STATUS', 'CREATED', 'FINISHED', 'DETAIL'], rows));
+      const rows = page.tasks.map((t) => [String(t.id), t.kind, originOf(t), t.status, t.createdAt ?? '-', t.finishedAt ?? '-', shorten(detailOf(t))]);
+      ctx.print(formatTable(['ID', 'KIND', 'ORIGIN', 'STATUS', 'CREATED', 'FINISHED', 'DETAIL'], rows));
       if (page.next !== null) ctx.print(`(older tasks: stbctl tasks ${id} --before ${page.next})\n`);
     });
 
@@ -319,7 +304,7 @@ export function taskCommands(program: Command): void {
   task
     .command('show <task>')
     .description('show a task: its request, status and times, and its result, fault, or why it is still waiting')
-    .addOption(new Option('--wait <seconds>', `wait up to this long (0–${MAX_WAIT_S}) for the task to finish`).argParser(waitSeconds).default(0))
+    .addOption(new Option('--wait <seconds>', `wait up to this long (0–${MAX_WAIT_S} s; 30, 10s, 5m, 500ms) for the task to finish`).argParser(waitSeconds).default(0))
     .addHelpText('after', '\nExit 0 when the task is shown; with --wait, exit 1 unless the task is done by the end of the wait.')
     .action(async (arg: string, opts: { wait: number }, cmd: Command) => {
       const ctx = contextOf(cmd);

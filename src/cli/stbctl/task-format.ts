@@ -15,6 +15,9 @@ interface Status {
   readonly transfer?: { readonly faultCode: number; readonly faultString: string };
 }
 
+/** Who asked for a task: "api" is a person or script through the admin API, so an operator. */
+export const originOf = (t: Pick<TaskView, 'origin'>): string => (t.origin === 'api' ? 'operator' : t.origin);
+
 /** Queued or sent: the device has not answered yet. */
 export const isOpen = (t: Pick<TaskView, 'status'>): boolean => t.status === 'queued' || t.status === 'sent';
 
