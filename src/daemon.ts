@@ -5,7 +5,7 @@ import { TokenAuth } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { loadOrCreateToken } from './api/token-file.js';
 import { readSecretToken } from './secret-file.js';
-import { BuiltinCa } from './ca/builtin-ca.js';
+import { BUILTIN_CA_NAME, BuiltinCa } from './ca/builtin-ca.js';
 import { BuiltinCertAuthority } from './ca/builtin-cert-authority.js';
 import { SigningPool } from './ca/signing-pool.js';
 import type { CertificateAuthority } from './ca/cert-authority.js';
@@ -109,9 +109,10 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
     stops.push(() => signer.close());
+    const caRepo = new CaRepo(db);
     let ca: Promise<BuiltinCa> | undefined;
     const openCa = () =>
-      (ca ??= BuiltinCa.open(new CaRepo(db), box, clock, signer).catch((err: unknown) => {
+      (ca ??= BuiltinCa.open(caRepo, box, clock, signer).catch((err: unknown) => {
         ca = undefined;
         throw err;
       }));
@@ -193,7 +194,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await management.start();
     stops.push(() => management.stop());
     const { tls_cert_file: certFile, tls_key_file: keyFile } = config.certs;
-    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: new CaRepo(db), box, clock, openCa, names: endpointNames(config.certs.listen) });
+    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: caRepo, box, clock, openCa, names: endpointNames(config.certs.listen) });
     const stbEndpoint = new StbEndpoint(
       {
         certs: certService,
@@ -230,7 +231,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), builtinCaPem: () => caRepo.get(BUILTIN_CA_NAME)?.certPem, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {

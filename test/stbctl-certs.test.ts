@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -101,7 +102,9 @@ t.test('stbd ca init: creates the builtin CA once; prints it; bad config or key:
   const first = await run(STBD, ['ca', 'init', '--config', config]);
   t.equal(first.code, 0, first.stderr);
   t.match(first.stdout, new RegExp(`^builtin CA created in ${join(dir, 'stbd.db').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`));
-  t.match(first.stdout, /\nsubject +CN=stbd builtin CA\nserial +[0-9A-F]+\nnot before +\d{4}-\d\d-\d\dT[\d:.]+Z\nnot after +\d{4}-.+Z\nsha-256 +([0-9A-F]{2}:){31}[0-9A-F]{2}\n$/);
+  t.match(first.stdout, /\nsubject +CN=stbd builtin CA\nserial +[0-9A-F]+\nnot before +\d{4}-\d\d-\d\dT[\d:.]+Z\nnot after +\d{4}-.+Z\nsha-256 +([0-9A-F]{2}:){31}[0-9A-F]{2}\n\n-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/);
+  const pem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/.exec(first.stdout)?.[0] ?? '';
+  t.equal(new X509Certificate(pem).fingerprint256, /sha-256 +(\S+)/.exec(first.stdout)?.[1], 'the PEM is that certificate');
   const fingerprint = /sha-256 +(\S+)/.exec(first.stdout)?.[1];
 
   // A daemon on the same database uses that CA; ca init beside it only reads.
@@ -112,6 +115,11 @@ t.test('stbd ca init: creates the builtin CA once; prints it; bad config or key:
   t.match(second.stdout, /^builtin CA already existed in /);
   t.equal(/sha-256 +(\S+)/.exec(second.stdout)?.[1], fingerprint, 'the same CA');
   t.equal(second.stdout.split('\n').slice(1).join('\n'), first.stdout.split('\n').slice(1).join('\n'));
+  const show = await run(STBCTL, ['--config', config, '--api', daemon.url, 'ca', 'show', '--pem']);
+  t.equal(show.code, 0, show.stderr);
+  t.equal(show.stdout, pem, 'stbctl ca show --pem: only the PEM');
+  const full = await run(STBCTL, ['--config', config, '--api', daemon.url, 'ca', 'show']);
+  t.equal(full.stdout, first.stdout.split('\n').slice(1).join('\n'), 'stbctl ca show: the same facts and PEM as ca init');
 
   const missing = await run(STBD, ['ca', 'init', '--config', join(dir, 'nope.toml')]);
   t.equal(missing.code, 1);

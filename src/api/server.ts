@@ -14,6 +14,7 @@ import { ApiError, installErrorHandling } from './errors.js';
 import { certRoutes } from './routes/certs.js';
 import { deviceRoutes } from './routes/devices.js';
 import { backupRoutes } from './routes/backup.js';
+import { caRoutes } from './routes/ca.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   readonly metrics: Registry;
   readonly health: HealthService;
   readonly backup: StoreBackup;
+  /** The builtin CA's certificate, if it exists. */
+  readonly builtinCaPem: () => string | undefined;
   readonly version: string;
 }
 
@@ -70,6 +73,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   healthRoutes(app, deps);
   backupRoutes(app, deps);
+  caRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   poolRoutes(app, deps);

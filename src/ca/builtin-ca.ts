@@ -5,7 +5,9 @@ import type { SealedBox } from './sealed-box.js';
 import { type CertificateSigner, inlineSigner } from './signing-pool.js';
 import { newSerial, type ServerNames } from './x509.js';
 
-const NAME = 'builtin';
+/** The name BuiltinCa stores its row under in CaRepo. */
+export const BUILTIN_CA_NAME = 'builtin';
+const NAME = BUILTIN_CA_NAME;
 const CA_YEARS = 20;
 
 export interface IssuedCertificate {

@@ -11,6 +11,7 @@ import { SYSTEM_CONFIG_FILE } from './stbctl/target.js';
 import { taskCommands } from './stbctl/task-commands.js';
 import { oneLineUsageErrors, seeHelp } from './stbctl/usage-errors.js';
 import { backupCommand } from './stbctl/backup-command.js';
+import { caCommands } from './stbctl/ca-commands.js';
 
 const HELP = `
 Where the API is: --api and --token; else the config file's [api] listen and [api] token_file, the file
@@ -47,6 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
   taskCommands(program);
   certCommands(program);
   backupCommand(program);
+  caCommands(program);
   oneLineUsageErrors(program);
 
   // The command whose action runs, for the help hint of the usage errors its action finds.

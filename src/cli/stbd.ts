@@ -1,11 +1,11 @@
-import { X509Certificate } from 'node:crypto';
 import { Command } from 'commander';
-import { BuiltinCa } from '../ca/builtin-ca.js';
+import { BUILTIN_CA_NAME, BuiltinCa } from '../ca/builtin-ca.js';
 import { CaRepo } from '../ca/ca-repo.js';
 import { loadMasterKey } from '../ca/master-key.js';
 import { SealedBox, SealError } from '../ca/sealed-box.js';
 import { systemClock } from '../clock.js';
 import { checkReferencedFiles } from '../config/check-files.js';
+import { caCertificateText, caCertificateView } from '../ca/ca-certificate.js';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { formatListen } from '../config/listen.js';
 import { startDaemon } from '../daemon.js';
@@ -87,8 +87,6 @@ program
     }
   });
 
-/** The name BuiltinCa stores its row under (src/ca/builtin-ca.ts). */
-const BUILTIN_CA = 'builtin';
 
 /**
  * Creates the builtin CA now, as the daemon would on first use (same store, same master key), and prints
@@ -100,7 +98,7 @@ async function caInit(configFile: string): Promise<void> {
   const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
   try {
     const repo = new CaRepo(db);
-    const existed = repo.get(BUILTIN_CA) !== undefined;
+    const existed = repo.get(BUILTIN_CA_NAME) !== undefined;
     let ca: BuiltinCa;
     try {
       ca = await BuiltinCa.open(repo, box, systemClock);
@@ -110,16 +108,8 @@ async function caInit(configFile: string): Promise<void> {
       }
       throw err;
     }
-    const x = new X509Certificate(ca.certPem);
-    const lines = [
-      existed ? `builtin CA already existed in ${config.store.path}` : `builtin CA created in ${config.store.path}`,
-      `subject      ${x.subject.replaceAll('\n', ', ')}`,
-      `serial       ${x.serialNumber}`,
-      `not before   ${new Date(x.validFrom).toISOString()}`,
-      `not after    ${new Date(x.validTo).toISOString()}`,
-      `sha-256      ${x.fingerprint256}`,
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    const head = existed ? `builtin CA already existed in ${config.store.path}` : `builtin CA created in ${config.store.path}`;
+    process.stdout.write(`${head}\n${caCertificateText(caCertificateView(ca.certPem))}`);
   } finally {
     db.close();
   }
@@ -129,7 +119,7 @@ program
   .command('ca')
   .description('the builtin certificate authority')
   .command('init')
-  .description("create the builtin CA now (in [store] path, its key sealed with [ca] master_key_file) and print its certificate; if it exists, print it and say so (exit 0)")
+  .description("create the builtin CA now (in [store] path, its key sealed with [ca] master_key_file); print whether it was created or already existed, its subject, serial, validity and SHA-256 fingerprint, then the certificate as PEM (install it in STB trust stores) (exit 0)")
   .action(async (_opts, cmd: Command) => {
     await caInit(cmd.optsWithGlobals<{ config: string }>().config).catch(fail);
   });
