@@ -10,7 +10,7 @@ export interface HttpCaOptions {
 }
 
 /**
- * An external CA over HTTP+JSON. The contract (README, "External CA"):
+ * An external CA over HTTP+JSON. The contract: docs/protocols.md, "CA adapters":
  * `POST {url}/certificates` `{"certificateId", "device", "version", "notBefore", "notAfter"}` (ISO times) →
  * 200/201 `{"certificatePem", "privateKeyPem"}`; `Authorization: Bearer TOKEN`; `Idempotency-Key:
  * CERTID:VERSION` (a repeat must return the first answer). Timeouts, connection failures, 429 and 5xx are

@@ -11,7 +11,7 @@ export interface HttpCasOptions {
 }
 
 /**
- * An external CAS over HTTP+JSON. The contract (README, "CAS over HTTP"):
+ * An external CAS over HTTP+JSON. The contract: docs/protocols.md, "CAS adapters":
  * - `POST {url}/registrations` `{"device": ID}` → 200/201 `{"certificateId": "…"}`
  * - `POST {url}/deregistrations` `{"device": ID, "certificateId": "…" | null}` → 200/204; 404 (nothing to
  *   deregister) counts as done; a null certificate id means whatever the device holds
