@@ -30,7 +30,10 @@ t.test('the unit runs stbd with the production config, as its own user, restarti
 t.test('the production config is valid and keeps state in the StateDirectory', async (t) => {
   const c = loadConfig(join(ROOT, 'systemd', 'stbd.toml'));
   t.equal(c.store.path, '/var/lib/stbd/stbd.db');
-  t.equal(c.api.token_file, '/var/lib/stbd/api.token');
+  t.equal(c.api.token_file, '/etc/stbd/api.token', 'readable by the admin group');
+  t.equal(c.ca.master_key_file, '/run/credentials/stbd.service/master.key', 'the credential the unit loads');
+  t.equal(c.ca.create_master_key, false);
+  t.ok(unit.split('\n').includes('LoadCredential=master.key:/etc/stbd/master.key'));
   t.same(c.api.listen, { host: '127.0.0.1', port: 7557 });
 });
 
