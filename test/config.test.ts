@@ -6,7 +6,7 @@ import { parseDuration } from '../src/config/duration.js';
 import { parseListen } from '../src/config/listen.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../src/config/load.js';
 import { configSchema } from '../src/config/schema.js';
-import { run, STBD } from './helpers/daemon.js';
+import { ROOT, run, STBD } from './helpers/daemon.js';
 
 const errorOf = (text: string): string => {
   try {
@@ -131,4 +131,11 @@ t.test('stbd refuses to start on a bad config, naming the key', async (t) => {
   const r = await run(STBD, ['--config', join(dir, 'bad.toml')]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `stbd: ${join(dir, 'bad.toml')}: [log] level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got 3 (number)\n`);
+});
+
+t.test('docs/configuration.md documents every key', async (t) => {
+  const doc = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+  for (const [section, keys] of Object.entries(configSchema)) {
+    for (const key of Object.keys(keys)) t.ok(doc.includes(`\`[${section}] ${key}\``), `[${section}] ${key}`);
+  }
 });
