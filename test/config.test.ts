@@ -139,3 +139,15 @@ t.test('docs/configuration.md documents every key', async (t) => {
     for (const key of Object.keys(keys)) t.ok(doc.includes(`\`[${section}] ${key}\``), `[${section}] ${key}`);
   }
 });
+
+t.test('stbd: a usage error is one line with the help hint (exit 2); --help has examples and the exit codes', async (t) => {
+  const bad = await run(STBD, ['--bogus']);
+  t.equal(bad.code, 2);
+  t.equal(bad.stderr, "stbd: unknown option '--bogus'; see 'stbd --help'\n");
+  const sub = await run(STBD, ['check-config', '--nope']);
+  t.equal(sub.stderr, "stbd: unknown option '--nope'; see 'stbd check-config --help'\n");
+  const help = await run(STBD, ['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /\nExamples:\n {2}stbd\s/);
+  t.match(help.stdout, /\nExit codes: 0 ok .*1 it could not start .*2 the command line was wrong/s);
+});

@@ -22,7 +22,7 @@ const commands = [...README.matchAll(/<!-- walkthrough -->\n```sh\n([\s\S]*?)```
 type Step = (args: string[]) => Promise<void>;
 
 t.test('the README walkthrough works as printed', async (t) => {
-  t.ok(commands.length >= 9, `${commands.length} walkthrough commands found`);
+  t.ok(commands.length >= 13, `${commands.length} walkthrough commands found`);
   const dir = t.testdir();
   // The README's own config, with the state in the test's directory: same ports, same defaults.
   const config = writeTestConfig(dir, {
@@ -64,6 +64,20 @@ t.test('the README walkthrough works as printed', async (t) => {
   };
 
   const steps: Record<string, Step> = {
+    'npx stbctl status': async (args) => {
+      t.match(ok(await stbctl(args), 'status'), /^stbd\s+ok \(version [^)]+\) at http:\/\/127\.0\.0\.1:7557\n/);
+    },
+    'npx stbctl device add 00259E-STB-0001': async (args) => {
+      const out = ok(await stbctl(args), 'device add');
+      t.match(out, /^registered 00259E-STB-0001\n\ncredentials \(shown only now; store them safely\):\n/);
+      t.match(out, /cwmp password\s+\S{24}\n/, 'prints the generated credentials');
+    },
+    'npx stbctl device list': async (args) => {
+      t.match(ok(await stbctl(args), 'device list'), /^ID\s+ONLINE.*\n00259E-STB-0001\s+no\s/);
+    },
+    'npx stbctl device show 00259E-STB-0001 --json': async (args) => {
+      t.match(JSON.parse(ok(await stbctl(args), 'device show --json')), { id: '00259E-STB-0001', online: false, binding: null, management: {} });
+    },
     'npx stbsim --count 100 --register --behind-nat': async (args) => {
       await stbsim(args);
       await until('100 STBs online, provisioned behind NAT', async () => (JSON.parse(await online()) as unknown[]).length === 100, 60_000);

@@ -31,6 +31,8 @@ t.test('help, csv and usage errors', async (t) => {
   for (const flag of ['--count', '--prefix', '--start', '--secret', '--data-model', '--acs', '--auth', '--cwmp-version', '--inform-interval', '--keepalive-interval', '--reboot-delay', '--download-delay', '--session-timeout', '--behind-nat', '--advertise-host', '--http-cr', '--stun', '--no-boot-inform', '--loss', '--drop-cr', '--response-delay', '--fault-rate', '--bind', '--register', '--api', '--token', '--config']) {
     t.ok(help.stdout.includes(flag), `--help documents ${flag}`);
   }
+  t.match(help.stdout, /\nExamples:\n {2}stbsim --count 100 --register --behind-nat/);
+  t.match(help.stdout, /\nExit codes: 0 ok .*2 the command line was wrong\./);
 
   const csv = await run(STBSIM, ['csv', '--count', '2', '--prefix', 'box-', '--secret', 's3']);
   t.equal(csv.code, 0);

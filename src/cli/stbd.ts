@@ -5,6 +5,7 @@ import { loadMasterKey } from '../ca/master-key.js';
 import { SealedBox, SealError } from '../ca/sealed-box.js';
 import { systemClock } from '../clock.js';
 import { checkReferencedFiles } from '../config/check-files.js';
+import { seeHelp } from './stbctl/usage-errors.js';
 import { caCertificateText, caCertificateView } from '../ca/ca-certificate.js';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { formatListen } from '../config/listen.js';
@@ -60,7 +61,20 @@ const program = new Command('stbd')
   .description('Set-top box management daemon (STUN keepalives, CWMP, device pool, certificate proxy)')
   .version(packageVersion())
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_FILE)
-  .showHelpAfterError();
+  .addHelpText(
+    'after',
+    `
+Examples:
+  stbd                                         run on the embedded default config (state under ./var/)
+  stbd --config /etc/stbd/stbd.toml            run on a production config (as the systemd unit does)
+  stbd check-config --config /etc/stbd/stbd.toml
+  stbd ca init --config /etc/stbd/stbd.toml    create the builtin CA now and print its certificate
+
+Exit codes: 0 ok (stopped by SIGTERM or SIGINT), 1 it could not start or run (one line on stderr says
+why, naming the config key), 2 the command line was wrong.`,
+  )
+  .showHelpAfterError(false)
+  .configureOutput({ outputError: () => {} });
 
 program
   .command('run', { isDefault: true })
@@ -124,4 +138,14 @@ program
     await caInit(cmd.optsWithGlobals<{ config: string }>().config).catch(fail);
   });
 
+// Usage errors: one line and the help hint, exit 2 (the help itself would bury what is wrong).
+for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
+  cmd.exitOverride((err) => {
+    if (err.exitCode === 0 || err.code === 'commander.help' || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') process.exit(0);
+    // `run` is the default command: its options are stbd's own.
+    const hint = seeHelp(cmd).replace(/^see 'stbd run /, "see 'stbd ");
+    process.stderr.write(`stbd: ${err.message.replace(/^error: /, '').replace(/\.$/, '')}; ${hint}\n`);
+    process.exit(2);
+  });
+}
 await program.parseAsync();

@@ -209,6 +209,17 @@ const program = identityOptions(
   .option('--token <token>', 'with --register: admin API bearer token (env STBD_TOKEN)')
   .allowExcessArguments(false)
   .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Examples:
+  stbsim --count 100 --register --behind-nat          STBs behind a (simulated) NAT, registered through the API
+  stbsim --count 20 --factory-credentials acs:secret  CPEs sharing one factory login (stbd needs a bootstrap file)
+  stbsim --count 10 --loss 0.2 --drop-cr 2             a lossy network: lost keepalives and connection requests
+  stbsim csv --count 1000 > devices.csv                the devices' CSV for 'stbctl devices import'
+
+Exit codes: 0 ok (stopped with Ctrl-C), 1 the run failed (e.g. registration), 2 the command line was wrong.`,
+  )
   .action(async (_opts, cmd: Command) => run(cmd.opts<RawOptions>()));
 
 program
