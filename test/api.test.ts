@@ -170,3 +170,17 @@ t.test('passwords an operator gives are at least [devices] min_password_length (
   t.match(csv.body.message, /row 2 \(line 3\): cr_password: shorter than 12 characters \(\[devices\] min_password_length\)/);
   t.equal((await d.api('GET', '/v1/devices/c1')).status, 404, 'nothing imported');
 });
+
+t.test('bodies are bounded by route: a large CSV goes to the import route only', async (t) => {
+  const d = await startInProcess(t.testdir());
+  t.teardown(() => d.daemon.stop());
+  const big = `id\n${'x'.repeat(2 * 1024 * 1024)}\n`;
+  for (const path of ['/v1/certificates/c1/verify', '/v1/devices', '/v1/devices/x/tasks']) {
+    const r = await d.api('POST', path, { body: big, contentType: 'text/csv' });
+    t.equal(r.status, 413, `${path}: a 2 MB body is refused`);
+  }
+  const header = 'id,stun_username,stun_password,cr_username,cr_password,cwmp_username,cwmp_password';
+  const rows = Array.from({ length: 20_000 }, (_, i) => `bulk-${String(i).padStart(6, '0')},,,,,,`).join('\n');
+  const r = await d.api('POST', '/v1/devices/import', { body: `${header}\n${rows}\n${' '.repeat(1024 * 1024)}` , contentType: 'text/csv' });
+  t.not(r.status, 413, 'the import route takes more than 1 MiB');
+});
