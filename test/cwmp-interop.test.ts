@@ -174,3 +174,23 @@ t.test('lenient where the field is: Digest uri in absolute form or without the q
     next.close();
   }
 });
+
+t.test('no parsing before authentication: a bogus or wrong Authorization costs no parse of the body', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const parsed = async () => Number(/^stbd_cwmp_bodies_parsed_total (\d+)$/m.exec(await (await fetch(`${d.url}/metrics`)).text())?.[1]);
+  const heavy = inform({ serial: 'S1', params: Array.from({ length: 5000 }, (_, i) => param(`InternetGatewayDevice.X.P${i}`, 'v')).join('') });
+  const before = await parsed();
+  for (let i = 0; i < 5; i++) {
+    const cpe = new RawCpe(port);
+    t.equal((await cpe.request(heavy, [...XML, ['Authorization', 'Bogus abc']])).status, 401);
+    t.equal((await basicInform(cpe, 'nobody', 'x', heavy)).status, 401, 'an unknown user');
+    t.equal((await basicInform(cpe, 'stb-1', 'wrong', heavy)).status, 401, 'a wrong password');
+    cpe.close();
+  }
+  const afterRefusals = await parsed();
+  t.ok(afterRefusals - before <= 1, 'at most one parse, to say why a known device was refused (once a minute)');
+  const cpe = new RawCpe(port);
+  t.equal((await basicInform(cpe, 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 200);
+  t.equal(await parsed(), afterRefusals + 1, 'an accepted login is parsed, once');
+});

@@ -69,6 +69,8 @@ export interface CwmpSessionsDeps {
   readonly metrics?: {
     session(result: 'completed' | 'lost' | 'refused'): void;
     bootstrap(result: 'accepted' | 'refused'): void;
+    /** A body was parsed (only after its credentials were checked, or to explain a refusal, rate-limited). */
+    parsed(): void;
   };
 }
 
@@ -154,6 +156,7 @@ export class CwmpSessions {
 
   #parse(req: CpeRequest, session: Session | undefined): CpeMessage | CpeReply {
     try {
+      this.#d.metrics?.parsed();
       return this.#d.soap.parse(req.body);
     } catch (err) {
       if (!(err instanceof SoapError)) throw err;
@@ -245,6 +248,7 @@ export class CwmpSessions {
     if (this.#diagnosed.size >= DIAGNOSE_MEMORY) this.#diagnosed.clear();
     this.#diagnosed.set(device.id, now);
     try {
+      this.#d.metrics?.parsed();
       const m = this.#d.soap.parse(body);
       return m.body.kind === 'Inform' ? this.#mismatch(device, m.body) : undefined;
     } catch {

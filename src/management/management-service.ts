@@ -108,7 +108,7 @@ export class ManagementService {
         scheduler,
         clock,
         log,
-        metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }) },
+        metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }), parsed: () => m.parsed.inc() },
       },
       { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
     );
@@ -194,6 +194,7 @@ function registerManagementMetrics(registry: Registry, active: () => number) {
       labelNames: ['via', 'result'] as const,
       registers: [registry],
     }),
+    parsed: new Counter({ name: 'stbd_cwmp_bodies_parsed_total', help: 'CWMP bodies parsed (never before their credentials were checked)', registers: [registry] }),
     bootstrap: new Counter({ name: 'stbd_cwmp_bootstrap_logins_total', help: 'CWMP logins with a factory credential, by result (accepted, refused)', labelNames: ['result'] as const, registers: [registry] }),
   };
 }
