@@ -159,6 +159,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         bootstrapReuse: c.bootstrap_reuse,
         provisioningAttempts: c.provisioning_attempts,
         subtreeBatchSize: c.subtree_batch_size,
+        connectionRequestAllowBasic: c.connection_request_allow_basic,
       },
     );
     const certRepo = new CertRepo(db);

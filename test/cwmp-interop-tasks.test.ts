@@ -169,3 +169,35 @@ t.test('a device that called in but whose login was refused: the task says so, n
   t.match(metrics, /stbd_connection_requests_total\{via="http",result="sent"\} 2/);
   t.match(metrics, /stbd_connection_requests_total\{via="http",result="answered"\} 1/, 'only the session that followed counts as answered');
 });
+
+t.test('HTTP connection requests answer Digest only, unless [cwmp] connection_request_allow_basic', async (t) => {
+  const auths: string[] = [];
+  const server = createServer((req, res) => {
+    auths.push(req.headers.authorization ?? '');
+    if (!req.headers.authorization) res.writeHead(401, { 'www-authenticate': 'Basic realm="cpe"' }).end();
+    else res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const crUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/cr`;
+  const session = async (port: number) => {
+    const cpe = new RawCpe(port);
+    await basicInform(cpe, 'stb-1', 'stb-1-pw', inform({ serial: 'S1', params: param(`${IGD}ConnectionRequestURL`, crUrl) }));
+    t.equal((await cpe.request('')).status, 204);
+    cpe.close();
+  };
+
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  await session(port);
+  const task = await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot' } });
+  const pending = async () => (await d.api('GET', `/v1/tasks/${task.body.id}`)).body.pending as string;
+  t.ok(await until(d, async () => /Basic authentication, which sends its connection-request password in clear; \[cwmp\] connection_request_allow_basic = true allows it/.test(await pending())), 'refused by default, and the pending text says why');
+  t.notOk(auths.some((a) => a.startsWith('Basic')), 'no password sent in clear');
+
+  const allowed = await setup(t, { cwmp: { connection_request_allow_basic: true } });
+  await addDevice(allowed.d, 'stb-1');
+  await session(allowed.port);
+  await allowed.d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot' } });
+  t.ok(await until(allowed.d, () => auths.some((a) => a.startsWith('Basic'))), 'answered with Basic when allowed');
+});

@@ -44,6 +44,7 @@ export const configSchema = {
     bootstrap_reuse: booleanField(true),
     provisioning_attempts: integerField(3, 1, 100),
     subtree_batch_size: integerField(32, 1, 1000),
+    connection_request_allow_basic: booleanField(false),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { CwmpDeviceState } from './cwmp-device-repo.js';
+import { normalizeAddress } from './nat-detection.js';
 import { type ConnectionRequestSequencer, encodeConnectionRequest } from './udp-connection-request.js';
 
 /** Why a device's queued work is (still) waiting, as the CLI shows it. */
@@ -24,7 +25,7 @@ export interface ConnectionRequesterDeps {
   };
   readonly device: (id: string) => DeviceRecord | undefined;
   readonly cwmpState: (id: string) => CwmpDeviceState | undefined;
-  readonly httpRequest: (url: string, user: { username: string; password: string }, timeoutMs: number) => Promise<void>;
+  readonly httpRequest: (url: string, user: { username: string; password: string }, timeoutMs: number, allowBasic: boolean) => Promise<void>;
   readonly sequencer: ConnectionRequestSequencer;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -34,6 +35,8 @@ export interface ConnectionRequesterDeps {
 }
 
 export interface ConnectionRequesterOptions {
+  /** HTTP connection requests may answer a Basic challenge (the password goes in clear). */
+  readonly allowBasic: boolean;
   /** First resend interval; doubles up to 8× this. */
   readonly retryMs: number;
   /** Give up after this long without the device's session. */
@@ -183,10 +186,16 @@ export class ConnectionRequester {
 
   async #http(deviceId: string): Promise<void> {
     const device = this.#d.device(deviceId);
-    const url = this.#d.cwmpState(deviceId)?.connectionRequestUrl;
-    if (!device || !url) throw new Error('no connection-request URL');
+    const state = this.#d.cwmpState(deviceId);
+    const url = state?.connectionRequestUrl;
+    if (!device || !state || !url) throw new Error('no connection-request URL');
+    // A CPE chooses its URL: requests go only where its sessions come from, so no CPE can make stbd send
+    // requests into the operator's own network. (NAT detection already sends any other host to UDP; this
+    // holds even if that changes.)
+    const host = normalizeAddress(new URL(url).hostname);
+    if (host !== normalizeAddress(state.sourceAddress)) throw new Error(`its ConnectionRequestURL host ${host} is not the address its sessions come from (${state.sourceAddress})`);
     const c = device.credentials;
-    await this.#d.httpRequest(url, { username: c.crUsername, password: c.crPassword }, Math.min(this.#o.timeoutMs, 10_000));
+    await this.#d.httpRequest(url, { username: c.crUsername, password: c.crPassword }, Math.min(this.#o.timeoutMs, 10_000), this.#o.allowBasic);
   }
 
   #set(deviceId: string, s: ConnectionRequestStatus): void {

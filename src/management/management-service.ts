@@ -51,6 +51,7 @@ export interface ManagementOptions {
   readonly bootstrapReuse: boolean;
   readonly provisioningAttempts: number;
   readonly subtreeBatchSize: number;
+  readonly connectionRequestAllowBasic: boolean;
 }
 
 /**
@@ -88,7 +89,11 @@ export class ManagementService {
         log,
         onResult: (via, result) => m.connectionRequests.inc({ via, result }),
       },
-      { retryMs: opts.connectionRequestRetryMs, timeoutMs: opts.connectionRequestTimeoutMs },
+      {
+        retryMs: opts.connectionRequestRetryMs,
+        timeoutMs: opts.connectionRequestTimeoutMs,
+        allowBasic: opts.connectionRequestAllowBasic,
+      },
     );
     const provisioning = new Provisioning(
       { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
