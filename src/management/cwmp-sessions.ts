@@ -350,11 +350,11 @@ export class CwmpSessions {
       return undefined;
     }
     if (session.read) return this.#readStep(session, task, body);
-    const partial = this.#partialRead(task);
+    const partial = this.#partialRead(task, session.dataModel);
     if (partial && body.kind === 'Fault') {
       // Many CPEs fault a partial path they cannot walk: read the subtree name by name instead.
       this.#d.log.info({ device: session.device.id, task: task.id, fault: body.code }, 'partial-path read refused; reading the subtree name by name');
-      session.read = new SubtreeRead(partial.map((n) => n || session.dataModel), this.#o.subtreeBatchSize);
+      session.read = new SubtreeRead(partial, this.#o.subtreeBatchSize);
       return this.#sendStep(session, task);
     }
     session.current = undefined;
@@ -368,11 +368,11 @@ export class CwmpSessions {
   }
 
   /** The names a task reads when it reads a subtree (refresh, or a GetParameterValues of a partial path). */
-  #partialRead(task: Task): readonly string[] | undefined {
+  #partialRead(task: Task, root: DataModelRoot): readonly string[] | undefined {
     const r = task.request;
-    // '' is the whole tree: the session's data model root.
-    if (r.kind === 'refresh') return [r.path ?? ''];
-    if (r.kind === 'getParameterValues' && readsSubtree(r.names)) return r.names;
+    if (r.kind === 'refresh') return [refreshPath(r, root)];
+    // '' is the whole tree: the data model's root.
+    if (r.kind === 'getParameterValues' && readsSubtree(r.names)) return r.names.map((n) => n || root);
     return undefined;
   }
 
@@ -437,9 +437,9 @@ export class CwmpSessions {
       return { status: 204 };
     }
     session.current = task;
-    const partial = this.#partialRead(task);
+    const partial = this.#partialRead(task, session.dataModel);
     if (partial && this.#d.state.get(session.device.id)?.partialPathUnsupported) {
-      session.read = new SubtreeRead(partial.map((n) => n || session.dataModel), this.#o.subtreeBatchSize);
+      session.read = new SubtreeRead(partial, this.#o.subtreeBatchSize);
       const reply = this.#sendStep(session, task);
       if (reply) return reply;
       return this.#next(session);
@@ -471,7 +471,7 @@ export class CwmpSessions {
     this.#finishRead(session);
     if (!task) return;
     // A CPE that drops the session rather than answer a partial-path read: read name by name next time.
-    if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task)) this.#d.state.setPartialPathUnsupported(session.device.id, true);
+    if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task, session.dataModel)) this.#d.state.setPartialPathUnsupported(session.device.id, true);
     const again = this.#d.tasks.requeue(task);
     if (again?.status === 'queued' && callBack) this.#d.requester.request(session.device.id);
   }

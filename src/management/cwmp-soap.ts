@@ -99,10 +99,9 @@ const raw = (v: unknown): string => {
 const text = (v: unknown): string => raw(v).trim();
 const isBlank = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.trim() === '');
 const list = (v: unknown): Node[] => (Array.isArray(v) ? (v as unknown[]).filter((x) => !isBlank(x)) as Node[] : isBlank(v) ? [] : [v as Node]);
-const child = (v: unknown, name: string): Node | undefined => {
-  const c = typeof v === 'object' && v !== null ? (v as Node)[name] : undefined;
-  return typeof c === 'object' && c !== null ? (c as Node) : undefined;
-};
+/** The value as an element with children, or undefined (an empty or text-only element). */
+const asNode = (v: unknown): Node | undefined => (typeof v === 'object' && v !== null ? (v as Node) : undefined);
+const child = (v: unknown, name: string): Node | undefined => asNode(asNode(v)?.[name]);
 const elementOf = (node: unknown, local: string): [string, unknown] | undefined =>
   typeof node === 'object' && node !== null ? Object.entries(node).find(([k]) => !k.startsWith('@') && localName(k) === local) : undefined;
 
@@ -244,7 +243,7 @@ export class CwmpSoap {
 
   /** The ParameterInfoStruct list of a GetParameterNamesResponse. */
   parameterNames(response: Record<string, unknown>): { name: string; writable: boolean }[] {
-    return list(child({ l: response['ParameterList'] }, 'l')?.['ParameterInfoStruct']).map((p) => ({
+    return list(asNode(response['ParameterList'])?.['ParameterInfoStruct']).map((p) => ({
       name: text(p['Name']),
       writable: ['1', 'true'].includes(text(p['Writable']).toLowerCase()),
     }));
@@ -256,7 +255,7 @@ export class CwmpSoap {
   }
 
   #parameterValues(parameterList: unknown): ParameterValue[] {
-    return list(child({ l: parameterList }, 'l')?.['ParameterValueStruct']).map((p) => {
+    return list(asNode(parameterList)?.['ParameterValueStruct']).map((p) => {
       const v = p['Value'];
       const type = typeof v === 'object' && v !== null ? String((v as Node)['@type'] ?? 'xsd:string').trim() : 'xsd:string';
       return { name: text(p['Name']), value: raw(v), type };

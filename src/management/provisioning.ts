@@ -66,15 +66,14 @@ export class Provisioning {
     const root = state.dataModel;
     const c = device.credentials;
     const rotation = this.#d.registry.rotationOf(device.id);
-    const current = state;
     const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
     const values: ParameterValue[] = [];
     if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));
-    const crWanted = rotation !== undefined || (device.crGenerated && fingerprint(cr) !== current.credentialsProvisioned);
+    const crWanted = rotation !== undefined || (device.crGenerated && fingerprint(cr) !== state.credentialsProvisioned);
     // Behind NAT the connection-request credentials belong to the keepalive set: UDP connection requests
     // are signed with them.
     const keepalive = state.behindNat ? [...keepaliveParameters(root, c, this.#d.stunAdvert(host)), ...cr] : [];
-    if (keepalive.length > 0 && fingerprint(keepalive) !== current.stunProvisioned) values.push(...keepalive);
+    if (keepalive.length > 0 && fingerprint(keepalive) !== state.stunProvisioned) values.push(...keepalive);
     else if (crWanted) values.push(...cr);
     return values;
   }
