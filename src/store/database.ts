@@ -13,13 +13,13 @@ export interface OpenOptions {
   readonly migrations?: readonly Migration[];
 }
 
-/** The database cannot be used. The message says which file and why, in words an operator can act on. */
+/** The database cannot be used. The message says which one (a file, or a PostgreSQL server) and why, in words an operator can act on. */
 export class StoreError extends OperatorError {
   constructor(
-    readonly path: string,
+    readonly where: string,
     problem: string,
   ) {
-    super(`database ${path}: ${problem}`);
+    super(`database ${where}: ${problem}`);
     this.name = 'StoreError';
   }
 }

@@ -1,0 +1,103 @@
+import type * as Tap from 'tap';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A throwaway PostgreSQL server for the tests: its own data directory under the system temp dir, reached only
+ * through a Unix socket in that directory (no TCP port to collide on, and the socket reaches every network
+ * namespace). initdb refuses to run as root, so as root the server runs as the `postgres` user.
+ */
+export interface ThrowawayPostgres {
+  /** The directory holding the socket (libpq's `host` for a Unix socket). */
+  readonly socketDir: string;
+  readonly port: number;
+  readonly user: string;
+  /** A connection URL for database `db`. */
+  url(db: string): string;
+  /** pg_ctl stop; `immediate` is a crash (no checkpoint), as `kill -9` of the postmaster would be. */
+  stop(mode?: 'fast' | 'immediate'): void;
+  start(): void;
+  /** Stops the server and deletes its directory. */
+  destroy(): void;
+}
+
+/** The bin directory of the newest PostgreSQL installed (Debian keeps them under /usr/lib/postgresql/N/bin). */
+export function findPostgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) if (existsSync(join(root, v, 'bin', 'initdb'))) return join(root, v, 'bin');
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return existsSync(join(dir, 'initdb')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The uid and gid of the `postgres` user, if there is one. */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+export function startThrowawayPostgres(bin: string, port = 5432): ThrowawayPostgres {
+  const dir = mkdtempSync(join(tmpdir(), 'stbd-pg-'));
+  const data = join(dir, 'data');
+  const asRoot = userInfo().uid === 0;
+  const owner = asRoot ? postgresUser() : undefined;
+  if (asRoot && !owner) throw new Error('running as root, and there is no "postgres" user to run PostgreSQL as');
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const run = (tool: string, args: string[]) => {
+    const [cmd, argv] = owner ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
+    execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  };
+  const user = owner ? 'postgres' : userInfo().username;
+  run('initdb', ['-D', data, '-A', 'trust', '-U', user, '-E', 'UTF8', '--no-sync']);
+  const options = `-k ${dir} -p ${port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+  const start = () => run('pg_ctl', ['-w', '-D', data, '-l', join(dir, 'server.log'), '-o', options, 'start']);
+  const stop = (mode: 'fast' | 'immediate' = 'fast') => run('pg_ctl', ['-w', '-D', data, '-m', mode, 'stop']);
+  start();
+  return {
+    socketDir: dir,
+    port,
+    user,
+    url: (db) => `postgres://${user}@/${db}?host=${encodeURIComponent(dir)}&port=${port}`,
+    stop,
+    start,
+    destroy() {
+      try {
+        stop('immediate');
+      } catch {
+        // already stopped
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A throwaway server for one test file, stopped at its end; or undefined after a skip that says why
+ * (PostgreSQL not installed here; CI installs it). STBD_TEST_POSTGRES=off skips on purpose.
+ */
+export function postgresFor(t: Tap.Test): ThrowawayPostgres | undefined {
+  if (process.env['STBD_TEST_POSTGRES'] === 'off') {
+    skip(t, 'STBD_TEST_POSTGRES=off');
+    return undefined;
+  }
+  const bin = findPostgresBin();
+  if (!bin) {
+    skip(t, 'no PostgreSQL server installed here (Debian: apt-get install postgresql)');
+    return undefined;
+  }
+  const server = startThrowawayPostgres(bin);
+  t.teardown(() => server.destroy());
+  return server;
+}
+
+const skip = (t: Tap.Test, why: string) => void t.test('on PostgreSQL', { skip: `PostgreSQL half skipped: ${why}` }, () => undefined);
