@@ -8,7 +8,7 @@
  * (client c takes devices c, c + concurrency, …). One session, as a CPE runs it:
  *   1. POST the device's periodic Inform (bench/cwmp-bodies.ts) with its Authorization: Basic
  *      (preemptive), or Digest answering the nonce the client got once from a 401 at start (the daemon's
- *      nonces are stateless and valid 5 minutes), `response` computed per request with digestResponse
+ *      nonces are valid 5 minutes, each nonce count once), `response` computed per request with digestResponse
  *      (src/http-digest.ts), nc counting up; → 200 with the InformResponse and a session cookie;
  *   2. POST an empty body with the cookie → 204;
  * on a connection of its own (connection `session`, as CPEs do: connect, two POSTs, close) or on one

@@ -160,6 +160,12 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         provisioningAttempts: c.provisioning_attempts,
         subtreeBatchSize: c.subtree_batch_size,
         connectionRequestAllowBasic: c.connection_request_allow_basic,
+        digestAllowRfc2069: c.digest_allow_rfc2069,
+        digestNonceCapacity: c.digest_nonce_capacity,
+        challengesPerSecond: c.challenges_per_second,
+        challengeBurst: c.challenge_burst,
+        authFailuresPerMinute: c.auth_failures_per_minute,
+        authFailureBurst: c.auth_failure_burst,
       },
     );
     const certRepo = new CertRepo(db);

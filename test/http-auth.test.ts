@@ -1,20 +1,23 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
+import { DigestNonces } from '../src/management/digest-nonces.js';
 import { CpeHttpAuth, parseAuthorization } from '../src/management/http-auth.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
-/** What a CPE computes from a challenge (RFC 7616, qop=auth). */
-function digestHeader(challenge: string, username: string, password: string, method: string, uri: string, realmOverride?: string): string {
+/** What a CPE computes from a challenge (RFC 7616, qop=auth; without qop: RFC 2069). */
+function digestHeader(challenge: string, username: string, password: string, method: string, uri: string, realmOverride?: string, nc: string | null = '00000001'): string {
   const nonce = /nonce="([^"]+)"/.exec(challenge)![1]!;
   const realm = realmOverride ?? /realm="([^"]+)"/.exec(challenge)![1]!;
   const cnonce = '0a4f113b';
-  const nc = '00000001';
-  const response = md5(`${md5(`${username}:${realm}:${password}`)}:${nonce}:${nc}:${cnonce}:auth:${md5(`${method}:${uri}`)}`);
+  const ha1 = md5(`${username}:${realm}:${password}`);
+  const ha2 = md5(`${method}:${uri}`);
+  if (nc === null) return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${md5(`${ha1}:${nonce}:${ha2}`)}"`;
+  const response = md5(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
   return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}", response="${response}"`;
 }
 
-t.test('Digest: the right password passes; a wrong one, another realm, a forged or stale nonce fail', async (t) => {
+t.test('Digest: the right password passes; a wrong one, another realm, a forged nonce fail', async (t) => {
   let now = 1_000_000;
   const auth = new CpeHttpAuth('stbd', () => now);
   const challenge = auth.challenge();
@@ -27,9 +30,60 @@ t.test('Digest: the right password passes; a wrong one, another realm, a forged 
   t.notOk(auth.verify(parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', 'other'))!, 's3cret', 'POST', '/'));
   const forged = challenge.replace(/nonce="([^".]+)\./, 'nonce="zzzz.');
   t.notOk(auth.verify(parseAuthorization(digestHeader(forged, 'stb-1', 's3cret', 'POST', '/'))!, 's3cret', 'POST', '/'), 'a nonce stbd did not sign');
-  now += 5 * 60_000 + 1;
-  t.notOk(auth.verify(ok, 's3cret', 'POST', '/'), 'a stale nonce');
   t.notOk(new CpeHttpAuth('stbd', () => 1_000_000).verify(ok, 's3cret', 'POST', '/'), "another process's nonce");
+  t.notOk(auth.verify(parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, 'xyz'))!, 's3cret', 'POST', '/'), 'an nc that is not hex');
+  t.equal(auth.admit(ok), 'ok');
+  now += 5 * 60_000 + 1;
+  const late = parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, '00000002'))!;
+  t.ok(auth.verify(late, 's3cret', 'POST', '/'), 'an expired nonce with the right response is right...');
+  t.equal(auth.admit(late), 'stale', '...but stale: the CPE is sent a new one (stale=true)');
+  t.match(auth.challenge(true), /, stale=true$/);
+});
+
+t.test('Digest nonces: nc strictly increases; one (nonce, nc) is accepted once', async (t) => {
+  const auth = new CpeHttpAuth('stbd', () => 1_000_000);
+  const challenge = auth.challenge();
+  const withNc = (nc: string) => parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, nc))!;
+  t.equal(auth.admit(withNc('00000001')), 'ok');
+  t.equal(auth.admit(withNc('00000001')), 'replayed', 'the same nc again');
+  t.equal(auth.admit(withNc('00000002')), 'ok', 'the next nc');
+  t.equal(auth.admit(withNc('00000001')), 'replayed', 'an older nc');
+  t.equal(auth.admit(withNc('00000007')), 'ok', 'counts may skip');
+  t.equal(auth.admit(withNc('00000000')), 'replayed');
+  t.equal(auth.admit(parseAuthorization(digestHeader(auth.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, '00000000'))!), 'replayed', 'counts start at 1');
+});
+
+t.test('Digest without qop (RFC 2069): refused unless allowed, then each nonce once', async (t) => {
+  const strict = new CpeHttpAuth('stbd', () => 0);
+  const old = parseAuthorization(digestHeader(strict.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, null))!;
+  t.ok(strict.refusedRfc2069(old));
+  t.notOk(strict.verify(old, 's3cret', 'POST', '/'));
+  const lenient = new CpeHttpAuth('stbd', () => 0, { allowRfc2069: true });
+  const h = parseAuthorization(digestHeader(lenient.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, null))!;
+  t.notOk(lenient.refusedRfc2069(h));
+  t.ok(lenient.verify(h, 's3cret', 'POST', '/'));
+  t.equal(lenient.admit(h), 'ok');
+  t.equal(lenient.admit(h), 'replayed', 'no count to increase: the nonce is spent');
+});
+
+t.test('the used-nonce table is bounded; a forgotten nonce is stale, never fresh again', async (t) => {
+  let now = 100;
+  const nonces = new DigestNonces({ ttlMs: 60_000, capacity: 2, now: () => now });
+  const issued = (value: string, issuedAt: number) => ({ value, issuedAt });
+  t.equal(nonces.use(issued('n1', 5), 1), 'ok');
+  t.equal(nonces.use(issued('n2', 10), 1), 'ok');
+  t.equal(nonces.use(issued('n3', 20), 1), 'ok', 'n1 is forgotten');
+  t.equal(nonces.size, 2);
+  t.equal(nonces.use(issued('n1', 5), 2), 'stale', 'n1 again: stale, not a first use');
+  t.equal(nonces.use(issued('n0', 3), 1), 'stale', 'an unused nonce issued before the forgotten one: stale too');
+  t.equal(nonces.use(issued('n4', 30), 1), 'ok', 'one issued later is fine');
+  now = 60_030;
+  t.equal(nonces.use(issued('n4', 30), 2), 'ok', 'up to its lifetime');
+  now = 60_031;
+  t.equal(nonces.use(issued('n4', 30), 3), 'stale', 'then expired');
+  t.equal(nonces.use(issued('n5', 60_000), 1), 'ok');
+  t.equal(nonces.use(issued('n6', 60_100), 1), 'stale', 'issued in the future (a forged clock): stale');
+  t.throws(() => new DigestNonces({ ttlMs: 1, capacity: 0, now: () => 0 }), RangeError);
 });
 
 t.test('Basic, and headers that are not credentials', async (t) => {

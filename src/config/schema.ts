@@ -45,6 +45,12 @@ export const configSchema = {
     provisioning_attempts: integerField(3, 1, 100),
     subtree_batch_size: integerField(32, 1, 1000),
     connection_request_allow_basic: booleanField(false),
+    digest_allow_rfc2069: booleanField(false),
+    digest_nonce_capacity: integerField(100_000, 1000, 10_000_000),
+    challenges_per_second: integerField(20, 0, 1_000_000),
+    challenge_burst: integerField(200, 1, 1_000_000),
+    auth_failures_per_minute: integerField(60, 0, 1_000_000),
+    auth_failure_burst: integerField(30, 1, 1_000_000),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),

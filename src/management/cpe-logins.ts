@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { CredentialRotation, DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Inform } from './cwmp-soap.js';
@@ -12,7 +13,16 @@ export type Login =
   /** auto_register: a username nobody has; the device is registered from its Inform. */
   | { readonly kind: 'first-use'; readonly username: string; readonly interim: CredentialRotation['interim'] };
 
-export type LoginOutcome = { readonly ok: true; readonly login: Login } | { readonly ok: false; readonly reason: string; readonly device?: DeviceRecord };
+/**
+ * Why a login was refused, for counting and logging: wrong credentials (or an unknown user), a Digest
+ * (nonce, nc) used before, Digest without qop, a refusal once the Inform was read (another DeviceId,
+ * a factory pair stbd will not take, a registration it will not do); `stale`: right credentials on a nonce to renew (not a failure).
+ */
+export type RefusalKind = 'credentials' | 'replay' | 'rfc2069' | 'deviceid_mismatch' | 'bootstrap' | 'registration' | 'stale';
+
+export type LoginOutcome =
+  | { readonly ok: true; readonly login: Login }
+  | { readonly ok: false; readonly kind: Extract<RefusalKind, 'credentials' | 'replay' | 'rfc2069' | 'stale'>; readonly reason: string; readonly device?: DeviceRecord };
 
 /** The id CWMP gives a device: OUI-ProductClass-SerialNumber (ProductClass may be empty). */
 export const cwmpDeviceId = (d: Pick<Inform['deviceId'], 'oui' | 'productClass' | 'serialNumber'>): string => [d.oui, d.productClass, d.serialNumber].filter((s) => s !== '').join('-');
@@ -25,31 +35,58 @@ export interface CpeLoginsDeps {
   readonly autoRegister: boolean;
 }
 
+/** What a password check is tried against: a device's, or the decoy's. */
+interface Candidate {
+  readonly id: string;
+  readonly cwmpPassword: string;
+}
+
 /**
  * Checks a CPE's Basic or Digest credentials from the headers alone: against a factory pair, the device's
  * own password, or the credentials being pushed to it (and, while a push is pending, what the CPE had).
+ * An unknown username costs what a wrong password costs: the same checks run against a decoy, a
+ * per-process random password under an id no device can have, so timing does not tell who exists.
  */
 export class CpeLogins {
+  readonly #decoy: Candidate = { id: `\0decoy-${randomBytes(8).toString('hex')}`, cwmpPassword: randomBytes(24).toString('base64url') };
+
   constructor(private readonly d: CpeLoginsDeps) {}
 
   authenticate(credentials: Credentials, method: string, uri: string): LoginOutcome {
     const { auth, registry, bootstrap } = this.d;
+    if (auth.refusedRfc2069(credentials)) return { ok: false, kind: 'rfc2069', reason: 'Digest without qop (RFC 2069) is refused; [cwmp] digest_allow_rfc2069 = true accepts it' };
     const ok = (password: string) => auth.verify(credentials, password, method, uri);
     const { username } = credentials;
     const factory = bootstrap.get(username);
-    if (factory !== undefined && ok(factory)) return { ok: true, login: { kind: 'bootstrap', username } };
+    if (factory !== undefined && ok(factory)) return this.#admit(credentials, { kind: 'bootstrap', username });
     const device = registry.byCwmpUsername(username);
+    const match = this.#match(device ? { id: device.id, cwmpPassword: device.credentials.cwmpPassword } : this.#decoy, ok);
     if (device) {
-      if (ok(device.credentials.cwmpPassword)) return { ok: true, login: { kind: 'device', device, rotated: false } };
-      const r = registry.rotationOf(device.id);
-      if (r && ok(r.cwmpPassword)) return { ok: true, login: { kind: 'device', device, rotated: true } };
-      if (r && (r.interim.kind === 'any' || (r.interim.kind === 'password' && ok(r.interim.password)))) return { ok: true, login: { kind: 'device', device, rotated: false } };
-      return { ok: false, reason: 'wrong credentials', device };
+      if (match) return this.#admit(credentials, { kind: 'device', device, rotated: match === 'rotated' }, device);
+      return { ok: false, kind: 'credentials', reason: 'wrong credentials', device };
     }
-    if (factory !== undefined) return { ok: false, reason: 'wrong password for a bootstrap username' };
-    if (!this.d.autoRegister) return { ok: false, reason: 'unknown username' };
+    if (factory !== undefined) return { ok: false, kind: 'credentials', reason: 'wrong password for a bootstrap username' };
+    if (!this.d.autoRegister) return { ok: false, kind: 'credentials', reason: 'unknown username' };
     // First use: the CPE keeps its own password until it accepts ours. Basic shows it; Digest never does.
     const interim: CredentialRotation['interim'] = credentials.scheme === 'basic' ? { kind: 'password', password: credentials.password } : { kind: 'any' };
-    return { ok: true, login: { kind: 'first-use', username, interim } };
+    return this.#admit(credentials, { kind: 'first-use', username, interim });
+  }
+
+  /** Which of the candidate's passwords the credentials are: its own, the one being pushed, or the interim. */
+  #match(c: Candidate, ok: (password: string) => boolean): 'own' | 'rotated' | 'interim' | undefined {
+    if (ok(c.cwmpPassword)) return 'own';
+    const r = this.d.registry.rotationOf(c.id);
+    if (r && ok(r.cwmpPassword)) return 'rotated';
+    if (r && (r.interim.kind === 'any' || (r.interim.kind === 'password' && ok(r.interim.password)))) return 'interim';
+    return undefined;
+  }
+
+  /** Right credentials: is their Digest nonce still usable here (not replayed, not stale)? */
+  #admit(credentials: Credentials, login: Login, device?: DeviceRecord): LoginOutcome {
+    const verdict = this.d.auth.admit(credentials);
+    if (verdict === 'ok') return { ok: true, login };
+    const dev = device ? { device } : {};
+    if (verdict === 'stale') return { ok: false, kind: 'stale', reason: 'stale Digest nonce', ...dev };
+    return { ok: false, kind: 'replay', reason: 'Digest nonce count used before (a replayed Authorization)', ...dev };
   }
 }

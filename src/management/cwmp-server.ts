@@ -149,6 +149,9 @@ export class CwmpServer {
         return this.#send(res, 401, 'text/plain', 'authentication required\n', { 'www-authenticate': r.challenge });
       case 400:
         return this.#send(res, 400, 'text/plain', `${r.message}\n`);
+      case 503:
+        // Load shedding: the connection goes too, so a flood pays for a new one each time.
+        return this.#send(res, 503, 'text/plain', 'too many requests from this address; retry later\n', { 'retry-after': String(r.retryAfterSec), connection: 'close' });
     }
   }
 

@@ -6,10 +6,11 @@ import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
-import { type CpeLogins, cwmpDeviceId, type Login } from './cpe-logins.js';
+import { type CpeLogins, cwmpDeviceId, type Login, type RefusalKind } from './cpe-logins.js';
 import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
 import { type CpeBody, type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
 import { type CpeHttpAuth, parseAuthorization } from './http-auth.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { dataModelOf, detectNat } from './nat-detection.js';
 import type { Provisioning } from './provisioning.js';
 import { outcomeOf, refreshPath, rpcEnvelope, taskOfCommandKey } from './rpc.js';
@@ -37,7 +38,9 @@ export type CpeReply =
   | { readonly status: 200; readonly body: string; readonly cookie?: string }
   | { readonly status: 204 }
   | { readonly status: 401; readonly challenge: string }
-  | { readonly status: 400; readonly message: string };
+  | { readonly status: 400; readonly message: string }
+  /** The source is over a limit (LoginThrottle): come back later. */
+  | { readonly status: 503; readonly retryAfterSec: number };
 
 interface Session {
   readonly token: string;
@@ -58,6 +61,7 @@ export interface CwmpSessionsDeps {
   readonly soap: CwmpSoap;
   readonly auth: CpeHttpAuth;
   readonly logins: CpeLogins;
+  readonly throttle: LoginThrottle;
   readonly registry: DeviceRegistry;
   readonly tasks: TaskQueue;
   readonly state: CwmpDeviceRepo;
@@ -71,6 +75,8 @@ export interface CwmpSessionsDeps {
     bootstrap(result: 'accepted' | 'refused'): void;
     /** A body was parsed (only after its credentials were checked, or to explain a refusal, rate-limited). */
     parsed(): void;
+    /** A login refused, by why. */
+    refused(kind: Exclude<RefusalKind, 'stale'>): void;
   };
 }
 
@@ -90,6 +96,7 @@ const DIAGNOSE_MEMORY = 10_000;
 /** A CWMP session refused after its Inform was read: the 401 and the reason. */
 class Refusal {
   constructor(
+    readonly kind: Exclude<RefusalKind, 'stale'>,
     readonly reason: string,
     readonly device?: DeviceRecord,
     /** The device itself called in (a stale password), not another CPE presenting its username. */
@@ -128,7 +135,7 @@ export class CwmpSessions {
     const session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
     // A session can only begin with an authenticated Inform: challenge first, read after. Most CPEs send
     // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
-    if (!session && !req.authorization) return this.#challenge();
+    if (!session && !req.authorization) return this.#challenge(req);
     const hasBody = /\S/.test(req.body);
     if (session && !hasBody) return this.#continue(session, undefined);
     if (!session) return this.#begin(req, hasBody);
@@ -150,8 +157,15 @@ export class CwmpSessions {
     for (const s of [...this.#byToken.values()]) this.#end(s, 'lost', false);
   }
 
-  #challenge(): CpeReply {
-    return { status: 401, challenge: this.#d.auth.challenge() };
+  /** A 401 to a request without usable credentials, unless its source has had too many. */
+  #challenge(req: CpeRequest): CpeReply {
+    const wait = this.#d.throttle.challenge(req.sourceAddress);
+    return wait === undefined ? this.#unauthorized() : { status: 503, retryAfterSec: wait };
+  }
+
+  /** `stale`: the credentials were right but their nonce is to be renewed (RFC 7616 §3.3). */
+  #unauthorized(stale = false): CpeReply {
+    return { status: 401, challenge: this.#d.auth.challenge(stale) };
   }
 
   #parse(req: CpeRequest, session: Session | undefined): CpeMessage | CpeReply {
@@ -170,11 +184,18 @@ export class CwmpSessions {
   #begin(req: CpeRequest, hasBody: boolean, parsed?: CpeMessage & { body: Inform }, previous?: Session): CpeReply {
     const { log } = this.#d;
     const credentials = parseAuthorization(req.authorization);
-    if (!credentials) return this.#challenge();
+    if (!credentials) return this.#challenge(req);
+    const wait = this.#d.throttle.mayTry(req.sourceAddress);
+    if (wait !== undefined) return { status: 503, retryAfterSec: wait };
     const outcome = this.#d.logins.authenticate(credentials, req.method, req.uri);
     if (!outcome.ok) {
-      const mismatch = outcome.device && hasBody ? this.#diagnose(outcome.device, req.body) : undefined;
-      return this.#refuse(new Refusal(mismatch ?? outcome.reason, outcome.device, mismatch === undefined), req, credentials.username);
+      if (outcome.kind === 'stale') {
+        log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'stale Digest nonce: a new one is sent');
+        return this.#unauthorized(true);
+      }
+      const mismatch = outcome.kind === 'credentials' && outcome.device && hasBody ? this.#diagnose(outcome.device, req.body) : undefined;
+      const refusal = mismatch === undefined ? new Refusal(outcome.kind, outcome.reason, outcome.device, outcome.kind === 'credentials') : new Refusal('deviceid_mismatch', mismatch, outcome.device);
+      return this.#refuse(refusal, req, credentials.username);
     }
     if (!hasBody) {
       log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
@@ -193,10 +214,11 @@ export class CwmpSessions {
   }
 
   #refuse(r: Refusal, req: CpeRequest, username: string): CpeReply {
-    this.#d.log.warn({ device: r.device?.id, username, source: req.sourceAddress }, `CWMP session refused: ${r.reason}`);
+    this.#d.throttle.refused(req.sourceAddress, { kind: r.kind, reason: r.reason, username, ...(r.device ? { device: r.device.id } : {}) });
     this.#d.metrics?.session('refused');
+    this.#d.metrics?.refused(r.kind);
     if (r.device && r.calledIn) this.#d.requester.refused(r.device.id, r.reason);
-    return this.#challenge();
+    return this.#unauthorized();
   }
 
   /** Which device an authenticated Inform is: checked against what the login says, registered on first use. */
@@ -205,28 +227,28 @@ export class CwmpSessions {
     const id = cwmpDeviceId(inform.deviceId);
     if (login.kind === 'device') {
       const mismatch = this.#mismatch(login.device, inform);
-      return mismatch ? new Refusal(mismatch, login.device) : { device: login.device };
+      return mismatch ? new Refusal('deviceid_mismatch', mismatch, login.device) : { device: login.device };
     }
     if (login.kind === 'bootstrap') {
       let device = registry.get(id);
       if (!device && !this.#o.autoRegister) {
         this.#d.metrics?.bootstrap('refused');
-        return new Refusal(`bootstrap login from DeviceId ${id}, which is not registered (register it, or set [cwmp] auto_register = true)`);
+        return new Refusal('bootstrap', `bootstrap login from DeviceId ${id}, which is not registered (register it, or set [cwmp] auto_register = true)`);
       }
       if (device && device.credentialsPushedAt !== null && !this.#o.bootstrapReuse) {
         this.#d.metrics?.bootstrap('refused');
-        return new Refusal(`device ${id} already has its own credentials and came back with the factory pair; [cwmp] bootstrap_reuse = false refuses that`, device);
+        return new Refusal('bootstrap', `device ${id} already has its own credentials and came back with the factory pair; [cwmp] bootstrap_reuse = false refuses that`, device);
       }
       device ??= this.#register(id, {}, source);
-      if (!device) return new Refusal(`bootstrap login from DeviceId ${JSON.stringify(id)}, which cannot be registered`);
+      if (!device) return new Refusal('registration', `bootstrap login from DeviceId ${JSON.stringify(id)}, which cannot be registered`);
       registry.startRotation(device, { kind: 'none' }, true);
       log.info({ device: device.id, username: login.username, source }, 'bootstrap login with a factory credential: the device gets its own');
       this.#d.metrics?.bootstrap('accepted');
       return { device };
     }
-    if (registry.get(id)) return new Refusal(`auto-registration of ${id} refused: the id is already registered under another CWMP username`);
+    if (registry.get(id)) return new Refusal('registration', `auto-registration of ${id} refused: the id is already registered under another CWMP username`);
     const device = this.#register(id, { cwmpUsername: login.username }, source);
-    if (!device) return new Refusal('auto-registration refused');
+    if (!device) return new Refusal('registration', 'auto-registration refused');
     registry.startRotation(device, login.interim, false);
     return { device };
   }

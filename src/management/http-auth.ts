@@ -1,5 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { digestResponse, parseAuthParams } from '../http-digest.js';
+import { DigestNonces, type IssuedNonce, type NonceVerdict } from './digest-nonces.js';
 
 /** What an Authorization header claims. */
 export type Credentials =
@@ -24,11 +25,8 @@ export function parseAuthorization(header: string | undefined): Credentials | un
   return undefined;
 }
 
-const equal = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
+/** Constant-time equality that does not leak the length either (both sides are hashed first). */
+const equal = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 const pathOf = (target: string): string | undefined => {
   try {
@@ -44,46 +42,89 @@ const pathOf = (target: string): string | undefined => {
  */
 export const sameTarget = (digestUri: string, requestUri: string): boolean => digestUri === requestUri || (digestUri !== '' && pathOf(digestUri) === pathOf(requestUri));
 
+export interface CpeHttpAuthOptions {
+  /** How long a nonce may be used after it was issued. */
+  readonly nonceTtlMs?: number;
+  /** Used nonces remembered at most (see DigestNonces). */
+  readonly nonceCapacity?: number;
+  /** Accept Digest without qop (RFC 2069: no nonce count, so each nonce is accepted once). */
+  readonly allowRfc2069?: boolean;
+}
+
+export type { NonceVerdict };
+
+const NC = /^[0-9a-f]{1,8}$/i;
+
 /**
- * HTTP Basic and Digest (RFC 2617/7616, MD5, qop=auth) for CPE sessions. Nonces are stateless: a
- * timestamp and random bytes signed with a per-process key, valid for `nonceTtlMs`, so no table of
- * nonces grows with millions of CPEs.
+ * HTTP Basic and Digest (RFC 2617/7616, MD5, qop=auth) for CPE sessions. A nonce is its issue time and
+ * random bytes, signed with a per-process key: issuing one stores nothing. Checking a login is two
+ * steps: verify() (is the response right for this password? the caller may try several), then admit()
+ * once one is right (may this nonce be used now with this nc?).
  */
 export class CpeHttpAuth {
   readonly #key = randomBytes(32);
+  readonly #nonces: DigestNonces;
+  readonly #allowRfc2069: boolean;
 
   constructor(
     readonly realm: string,
     private readonly nowMs: () => number,
-    private readonly nonceTtlMs = 5 * 60_000,
-  ) {}
-
-  /** The WWW-Authenticate value of a 401 challenge. */
-  challenge(): string {
-    const ts = this.nowMs().toString(36);
-    const salt = randomBytes(6).toString('base64url');
-    const nonce = `${ts}.${salt}.${this.#mac(`${ts}.${salt}`)}`;
-    return `Digest realm="${this.realm}", qop="auth", algorithm=MD5, nonce="${nonce}"`;
+    options: CpeHttpAuthOptions = {},
+  ) {
+    this.#nonces = new DigestNonces({ ttlMs: options.nonceTtlMs ?? 5 * 60_000, capacity: options.nonceCapacity ?? 100_000, now: nowMs });
+    this.#allowRfc2069 = options.allowRfc2069 ?? false;
   }
 
-  /** Are these the device's credentials, for this request method and URI (as in the request line)? */
+  /** The WWW-Authenticate value of a 401 challenge; `stale`: the last credentials were right, their nonce is renewed. */
+  challenge(stale = false): string {
+    const head = `${this.nowMs().toString(36)}.${randomBytes(6).toString('base64url')}`;
+    return `Digest realm="${this.realm}", qop="auth", algorithm=MD5, nonce="${head}.${this.#mac(head)}"${stale ? ', stale=true' : ''}`;
+  }
+
+  /** Digest without qop (RFC 2069), refused unless allowed: the caller says so before checking any password. */
+  refusedRfc2069(credentials: Credentials): boolean {
+    return credentials.scheme === 'digest' && credentials.params['qop'] === undefined && !this.#allowRfc2069;
+  }
+
+  /**
+   * Are these the device's credentials, for this request method and URI (as in the request line)? For
+   * Digest: a nonce stbd signed, this realm and target, and the right response; whether the nonce may
+   * still be used is admit()'s question.
+   */
   verify(credentials: Credentials, password: string, method: string, uri: string): boolean {
     if (credentials.scheme === 'basic') return equal(credentials.password, password);
     const p = credentials.params;
     const nonce = p['nonce'] ?? '';
     const digestUri = p['uri'] ?? '';
-    if (!this.#freshNonce(nonce) || p['realm'] !== this.realm || !sameTarget(digestUri, uri) || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
-    const qop = p['qop'] === 'auth' ? { nc: p['nc'] ?? '', cnonce: p['cnonce'] ?? '' } : undefined;
+    if (!this.#issued(nonce) || p['realm'] !== this.realm || !sameTarget(digestUri, uri) || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
+    let qop: { nc: string; cnonce: string } | undefined;
+    if (p['qop'] === undefined) {
+      if (!this.#allowRfc2069) return false;
+    } else {
+      if (p['qop'] !== 'auth' || !NC.test(p['nc'] ?? '')) return false;
+      qop = { nc: p['nc']!, cnonce: p['cnonce'] ?? '' };
+    }
     // The response is over the uri as the client wrote it.
     const expected = digestResponse({ username: credentials.username, password, realm: this.realm, method, uri: digestUri, nonce, ...(qop ? { qop } : {}) });
     return equal(expected, (p['response'] ?? '').toLowerCase());
   }
 
-  #freshNonce(nonce: string): boolean {
-    const [ts, salt, mac] = nonce.split('.');
-    if (!ts || !salt || !mac || !equal(mac, this.#mac(`${ts}.${salt}`))) return false;
-    const age = this.nowMs() - parseInt(ts, 36);
-    return age >= 0 && age <= this.nonceTtlMs;
+  /** Credentials verify() accepted: may their nonce be used now, with this nc? Remembered if so. */
+  admit(credentials: Credentials): NonceVerdict {
+    if (credentials.scheme === 'basic') return 'ok';
+    const p = credentials.params;
+    const issued = this.#issued(p['nonce'] ?? '');
+    if (!issued) return 'stale';
+    // RFC 2069 has no count: its nonce is accepted once.
+    const nc = p['qop'] === undefined ? 1 : parseInt(p['nc'] ?? '', 16);
+    return this.#nonces.use(issued, nc);
+  }
+
+  /** The nonce's issue time, if stbd signed it. */
+  #issued(nonce: string): IssuedNonce | undefined {
+    const [ts, salt, mac, ...rest] = nonce.split('.');
+    if (!ts || !salt || !mac || rest.length > 0 || !equal(mac, this.#mac(`${ts}.${salt}`))) return undefined;
+    return { value: nonce, issuedAt: parseInt(ts, 36) };
   }
 
   #mac(s: string): string {

@@ -7,13 +7,16 @@ import { ListenError } from '../errors.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
+import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
+import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
 import { CwmpDeviceRepo } from './cwmp-device-repo.js';
 import { CpeLogins } from './cpe-logins.js';
 import { CwmpServer } from './cwmp-server.js';
 import { CwmpSessions } from './cwmp-sessions.js';
 import { CwmpSoap } from './cwmp-soap.js';
+import { LoginThrottle } from './login-throttle.js';
 import { CpeHttpAuth } from './http-auth.js';
 import { httpConnectionRequest } from './http-connection-request.js';
 import { Provisioning } from './provisioning.js';
@@ -52,7 +55,19 @@ export interface ManagementOptions {
   readonly provisioningAttempts: number;
   readonly subtreeBatchSize: number;
   readonly connectionRequestAllowBasic: boolean;
+  /** Digest without qop (RFC 2069) accepted. */
+  readonly digestAllowRfc2069: boolean;
+  /** Used Digest nonces remembered at most. */
+  readonly digestNonceCapacity: number;
+  /** Per source address; 0: no limit. */
+  readonly challengesPerSecond: number;
+  readonly challengeBurst: number;
+  readonly authFailuresPerMinute: number;
+  readonly authFailureBurst: number;
 }
+
+/** How often the aggregated refused-login lines are written. */
+const LOG_FLUSH_MS = 60_000;
 
 /**
  * The management channel (seed 001 steps 1, 2, 5, 6): the CWMP endpoint, the task queue, NAT detection
@@ -67,6 +82,8 @@ export class ManagementService {
   readonly #server: CwmpServer;
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
+  readonly #throttle: LoginThrottle;
+  #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
 
   constructor(deps: ManagementDeps, opts: ManagementOptions) {
@@ -99,12 +116,18 @@ export class ManagementService {
       { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
       { maxFailures: opts.provisioningAttempts },
     );
-    const auth = new CpeHttpAuth('stbd', () => clock.now());
+    const auth = new CpeHttpAuth('stbd', () => clock.now(), { allowRfc2069: opts.digestAllowRfc2069, nonceCapacity: opts.digestNonceCapacity });
+    const throttled = authThrottledCounter(metrics);
+    this.#throttle = new LoginThrottle(
+      { log, throttled: () => throttled.inc({ listener: 'cwmp' }) },
+      { challengesPerSecond: opts.challengesPerSecond, challengeBurst: opts.challengeBurst, failuresPerMinute: opts.authFailuresPerMinute, failureBurst: opts.authFailureBurst, now: () => clock.now() },
+    );
     this.sessions = new CwmpSessions(
       {
         soap: new CwmpSoap(),
         auth,
         logins: new CpeLogins({ auth, registry, bootstrap: opts.bootstrapCredentials, autoRegister: opts.autoRegister }),
+        throttle: this.#throttle,
         registry,
         tasks: this.tasks,
         state: this.state,
@@ -113,7 +136,7 @@ export class ManagementService {
         scheduler,
         clock,
         log,
-        metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }), parsed: () => m.parsed.inc() },
+        metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }), parsed: () => m.parsed.inc(), refused: (reason) => m.refused.inc({ reason }) },
       },
       { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
     );
@@ -167,14 +190,22 @@ export class ManagementService {
     this.#address = { host: bound.address, port: bound.port };
     for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
     this.tasks.startRetention();
+    this.#flushLogs();
   }
 
   async stop(): Promise<void> {
+    if (this.#flushTimer !== undefined) this.#d.scheduler.cancel(this.#flushTimer);
+    this.#throttle.drain();
     this.tasks.stopRetention();
     this.requester.stop();
     await this.#server.close();
     this.sessions.stop();
     this.tasks.releaseWaiters();
+  }
+
+  #flushLogs(): void {
+    this.#throttle.flush();
+    this.#flushTimer = this.#d.scheduler.at(this.#d.clock.now() + LOG_FLUSH_MS, () => this.#flushLogs());
   }
 
   #stunAdvert(host: string) {
@@ -200,6 +231,12 @@ function registerManagementMetrics(registry: Registry, active: () => number) {
       registers: [registry],
     }),
     parsed: new Counter({ name: 'stbd_cwmp_bodies_parsed_total', help: 'CWMP bodies parsed (never before their credentials were checked)', registers: [registry] }),
+    refused: new Counter({
+      name: 'stbd_cwmp_logins_refused_total',
+      help: 'CWMP logins refused, by reason (credentials, replay, rfc2069, deviceid_mismatch, bootstrap, registration)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     bootstrap: new Counter({ name: 'stbd_cwmp_bootstrap_logins_total', help: 'CWMP logins with a factory credential, by result (accepted, refused)', labelNames: ['result'] as const, registers: [registry] }),
   };
 }

@@ -25,6 +25,8 @@ export class RawCpe {
   constructor(
     readonly port: number,
     readonly host = '127.0.0.1',
+    /** The source address to connect from (another 127.0.0.0/8 address is another CPE's address). */
+    readonly localAddress?: string,
   ) {}
 
   get closed(): boolean {
@@ -65,7 +67,7 @@ export class RawCpe {
 
   async #connect(): Promise<Socket> {
     if (this.#socket) return this.#socket;
-    const socket = connect(this.port, this.host);
+    const socket = connect({ port: this.port, host: this.host, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
