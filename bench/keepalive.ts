@@ -235,8 +235,12 @@ try {
   const credentials = buildDatabase(join(dir, 'stbd.db'), DEVICES);
   const dbBuildMs = performance.now() - t;
   log(`  database: ${(dbBuildMs / 1000).toFixed(1)} s`);
+  const signed = (c: { username: string; password: string }, i: number) =>
+    cpeRequest({ dialect: 'rfc5389', username: c.username, connectionRequestBinding: true, integrity: { password: c.password, variant: 'rfc5389' }, transactionId: transactionId(i, 'rfc5389') });
   const pools = {
-    auth: writePool(join(dir, 'auth.pool'), credentials.map((c, i) => cpeRequest({ dialect: 'rfc5389', username: c.username, connectionRequestBinding: true, integrity: { password: c.password, variant: 'rfc5389' }, transactionId: transactionId(i, 'rfc5389') }))),
+    auth: writePool(join(dir, 'auth.pool'), credentials.map((c, i) => signed(c, i))),
+    // A signed keepalive is believed once: the second generator (new sockets) authenticates with new ids.
+    reauth: writePool(join(dir, 'reauth.pool'), credentials.map((c, i) => signed(c, i))),
     keepalive: writePool(join(dir, 'keepalive.pool'), credentials.map((c, i) => cpeRequest({ dialect: 'rfc3489', username: c.username, transactionId: transactionId(i, 'rfc3489') }))),
   };
 
@@ -259,7 +263,7 @@ try {
   const scrape0 = await scrape(stbd.api);
   const runs = await generate(stbd.port, stbd.proc.pid!, pools, [...maxPhases('auth-max', 'auth', BINDING_SUCCESS), prime, ...maxPhases('trusted-max', 'keepalive', BINDING_SUCCESS)]);
   const scrape1 = await scrape(stbd.api);
-  for (const [k, v] of await generate(stbd.port, stbd.proc.pid!, pools, [prime, ratePhase('trusted-10k', 'keepalive', BINDING_SUCCESS)])) runs.set(k === 'prime' ? 'prime-10k' : k, v);
+  for (const [k, v] of await generate(stbd.port, stbd.proc.pid!, pools, [{ ...prime, pool: 'reauth' }, ratePhase('trusted-10k', 'keepalive', BINDING_SUCCESS)])) runs.set(k === 'prime' ? 'prime-10k' : k, v);
   const scrape2 = await scrape(stbd.api);
   const inMax = counted(scrape0, scrape1);
   const inRate = counted(scrape1, scrape2);

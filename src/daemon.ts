@@ -138,7 +138,18 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
     const keepalive = new KeepaliveService(
       { db, registry, clock, log, metrics, ...host },
-      { listen: config.stun.listen, listenV6: config.stun.listen_v6, integrity: config.stun.integrity, reauthAfterMs: config.stun.reauth_after, offlineAfterMs, answerAnonymous: config.stun.answer_anonymous },
+      {
+        listen: config.stun.listen,
+        listenV6: config.stun.listen_v6,
+        integrity: config.stun.integrity,
+        reauthAfterMs: config.stun.reauth_after,
+        offlineAfterMs,
+        answerAnonymous: config.stun.answer_anonymous,
+        challengesPerSecond: config.stun.challenges_per_second,
+        challengeBurst: config.stun.challenge_burst,
+        authFailuresPerMinute: config.stun.auth_failures_per_minute,
+        authFailureBurst: config.stun.auth_failure_burst,
+      },
     );
     const c = config.cwmp;
     const management = new ManagementService(

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { DeviceTable } from '../src/keepalive/device-table.js';
-import { KeepaliveHandler } from '../src/keepalive/keepalive-handler.js';
+import { type HandlerDeps, KeepaliveHandler } from '../src/keepalive/keepalive-handler.js';
 import { type Endpoint, Presence } from '../src/keepalive/presence.js';
+import { ReplayMemory } from '../src/keepalive/replay-memory.js';
+import { TokenBuckets } from '../src/rate-limit/token-buckets.js';
 import { decode, DecodeError, INTEGRITY_VARIANTS, MessageType, parseAttributes, type StunAttribute, verifyIntegrity } from '../src/stun/index.js';
 import { cpeRequest } from './helpers/cpe.js';
 
@@ -14,7 +16,9 @@ const TR111_EXAMPLE = hex(`00010028 00112233 44556677 8899aabb ccddeeff
 const FROM = { address: '203.0.113.7', port: 50123, family: 'IPv4' as const };
 const MINUTE = 60_000;
 
-function setup(integrity: 'binding' | 'always' = 'binding', answerAnonymous = true) {
+const DECOY = Buffer.from('decoy-key-for-tests');
+
+function setup(integrity: 'binding' | 'always' = 'binding', answerAnonymous = true, extra: Partial<HandlerDeps> = {}) {
   const table = new DeviceTable();
   const events: string[] = [];
   const presence = new Presence(90_000, {
@@ -24,8 +28,15 @@ function setup(integrity: 'binding' | 'always' = 'binding', answerAnonymous = tr
   });
   const slot = table.add({ id: 'stb-1', stunUsername: 'stun-user', stunPassword: 'stun-pass' });
   presence.ensureCapacity(table.slotCount);
-  const handler = new KeepaliveHandler(table, presence, { integrity, reauthAfterMs: 10 * MINUTE, answerAnonymous });
-  return { table, presence, handler, slot, events };
+  const replays = new ReplayMemory();
+  replays.ensureCapacity(table.slotCount);
+  const clock = { ms: 0 };
+  const budget = (ratePerSec: number, burst: number) => new TokenBuckets({ ratePerSec, burst, capacity: 1000, now: () => clock.ms });
+  const handler = new KeepaliveHandler(
+    { devices: table, presence, replays, challenges: budget(100, 1000), failures: budget(10, 100), ...extra },
+    { integrity, reauthAfterMs: 10 * MINUTE, answerAnonymous, decoyKey: DECOY },
+  );
+  return { table, presence, handler, slot, events, clock };
 }
 
 function answer(bytes: Buffer | undefined): { type: number; attrs: StunAttribute[]; packet: Exclude<ReturnType<typeof decode>, DecodeError> } {
@@ -201,4 +212,101 @@ t.test('what reaches the store when: significant changes within a second, last-s
   handler.handle(cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: auth }), { ...FROM, port: 1 }, 90_000);
   t.same(presence.takeDirty(), [slot], 'a new binding is urgent again');
   t.same(presence.takeStale(), [], 'and written in full, so not stale');
+});
+
+t.test('a signed keepalive is believed once: the same bytes from another source are refused and change nothing', async (t) => {
+  const { handler, presence, slot, events } = setup();
+  const captured = cpeRequest({ username: 'stun-user', connectionRequestBinding: true, integrity: { password: 'stun-pass', variant: 'rfc3489' } });
+  t.equal(handler.handle(captured, FROM, 1000).outcome, 'answered');
+  presence.takeDirty();
+  const before = presence.view(slot);
+
+  const thief = { ...FROM, port: FROM.port + 1 };
+  const replayed = handler.handle(captured, thief, 2000);
+  t.equal(replayed.outcome, 'replayed');
+  t.same(answer(replayed.response).attrs, [{ kind: 'ERROR-CODE', code: 401, reason: 'Unauthorized' }]);
+  t.same(presence.view(slot), before, 'binding and last-seen unchanged');
+  t.notOk(presence.isTrusted(slot, thief, 2000, 10 * MINUTE), 'the other source is not trusted');
+  t.same(presence.takeDirty(), [], 'nothing to flush');
+  t.equal(handler.handle(captured, { ...FROM, address: '198.51.100.9' }, 2000).outcome, 'replayed', 'from another address too');
+
+  // RFC 5389 §7.2.1: the answer was lost, the client sends the same request again from the same source.
+  const again = handler.handle(captured, FROM, 3000);
+  t.equal(again.outcome, 'retransmitted');
+  const r = answer(again.response);
+  t.same(r.attrs[0], { kind: 'MAPPED-ADDRESS', address: { family: 'IPv4', address: '203.0.113.7', port: 50123 } });
+  t.equal(verifyIntegrity(r.packet, 'stun-pass', ['rfc3489']), 'rfc3489', 'answered as the first time, signed');
+  t.equal(presence.view(slot).lastSeen, 1000, 'but not taken as news of the device: a spoofed copy cannot keep it online');
+  t.same(events, ['online 0', 'binding 0 -->50123']);
+
+  // A fresh transaction from the device is news again.
+  t.equal(handler.handle(cpeRequest({ username: 'stun-user', integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 4000).outcome, 'answered');
+  t.equal(presence.view(slot).lastSeen, 4000);
+});
+
+t.test('the last four signed transaction ids of a device are remembered, in any dialect', async (t) => {
+  const { handler } = setup('always');
+  const sent = ['rfc3489', 'rfc5389', 'rfc3489', 'rfc5389', 'rfc3489'].map((dialect) =>
+    cpeRequest({ dialect: dialect as 'rfc3489' | 'rfc5389', username: 'stun-user', integrity: { password: 'stun-pass', variant: 'rfc3489' } }),
+  );
+  for (const [i, req] of sent.entries()) t.equal(handler.handle(req, FROM, i).outcome, 'answered');
+  const elsewhere = { ...FROM, port: 1 };
+  for (const req of sent.slice(1)) t.equal(handler.handle(req, elsewhere, 10).outcome, 'replayed');
+  // Keepalives carry no time: an id pushed out by four newer ones is unknown again (docs/protocols.md).
+  t.equal(handler.handle(sent[0]!, elsewhere, 10).outcome, 'answered');
+});
+
+t.test('an unknown username costs what a wrong password costs: the same check, with a decoy key', async (t) => {
+  const calls: { key: string; order: number }[] = [];
+  const verify: typeof verifyIntegrity = (packet, key, order) => {
+    calls.push({ key: Buffer.from(key).toString(), order: order?.length ?? 0 });
+    return verifyIntegrity(packet, key, order);
+  };
+  const { handler } = setup('binding', true, { verify });
+  const id = Buffer.alloc(16, 9);
+  const unknown = handler.handle(cpeRequest({ username: 'nobody', transactionId: id, integrity: { password: 'guess', variant: 'rfc3489' } }), FROM, 0);
+  const wrong = handler.handle(cpeRequest({ username: 'stun-user', transactionId: id, integrity: { password: 'guess', variant: 'rfc3489' } }), FROM, 0);
+  t.same(calls, [
+    { key: DECOY.toString(), order: 3 },
+    { key: 'stun-pass', order: 3 },
+  ]);
+  t.same([unknown.outcome, wrong.outcome], ['rejected', 'rejected']);
+  t.same(unknown.response, wrong.response);
+});
+
+t.test('a flood from one source: answered up to its allowance, then dropped unchecked; other sources still answered', async (t) => {
+  let checks = 0;
+  const verify: typeof verifyIntegrity = (...args) => (checks++, verifyIntegrity(...args));
+  const { handler, clock } = setup('binding', true, { verify });
+  const flooder = { ...FROM, address: '192.0.2.66' };
+  const bad = () => cpeRequest({ username: 'stun-user', integrity: { password: 'guess', variant: 'rfc3489' } });
+  // failures: 10 a second, 100 in a row.
+  for (let i = 0; i < 100; i++) t.equal(handler.handle(bad(), flooder, 0).outcome, 'rejected');
+  const last = handler.handle(bad(), { ...flooder, port: 9 }, 0);
+  t.same([last.outcome, last.response, checks], ['throttled', undefined, 100], 'the 101st is dropped before the HMAC, from any port');
+  t.equal(handler.handle(cpeRequest({ username: 'stun-user', integrity: { password: 'stun-pass', variant: 'rfc3489' } }), FROM, 0).outcome, 'answered', 'another source');
+  clock.ms += 100;
+  t.equal(handler.handle(bad(), flooder, 0).outcome, 'rejected', 'a token back after 100 ms');
+  t.equal(handler.handle(bad(), flooder, 0).outcome, 'throttled');
+
+  // challenges (401 to unsigned requests): 100 a second, 1000 in a row; a known and an unknown user spend alike.
+  for (let i = 0; i < 1000; i++) handler.handle(cpeRequest({ username: i % 2 ? 'stun-user' : 'nobody' }), flooder, 0);
+  t.equal(handler.handle(cpeRequest({ username: 'stun-user' }), flooder, 0).outcome, 'throttled');
+  t.equal(handler.handle(cpeRequest({ username: 'nobody' }), flooder, 0).outcome, 'throttled');
+  t.equal(handler.handle(cpeRequest({ username: 'stun-user' }), FROM, 0).outcome, 'answered', 'the trusted source is answered');
+  t.equal(handler.handle(cpeRequest({ dialect: 'rfc5389' }), flooder, 0).outcome, 'anonymous', 'anonymous requests are not refusals');
+});
+
+t.test('refusals say whose allowance they spent, and when it ran out', async (t) => {
+  const { handler } = setup();
+  const v6 = { address: '2001:db8:1:2:aaaa::1', port: 1, family: 'IPv6' as const };
+  const r = handler.handle(cpeRequest({ username: 'stun-user', integrity: { password: 'guess', variant: 'rfc3489' } }), v6, 0);
+  t.match(r, { outcome: 'rejected', source: '2001:db8:1:2::/64', failedLogin: true, claimed: 0 });
+  t.equal(r.overLimit, undefined);
+  for (let i = 0; i < 98; i++) handler.handle(cpeRequest({ username: 'nobody', integrity: { password: 'x', variant: 'rfc3489' } }), { ...v6, address: `2001:db8:1:2::${i + 2}` }, 0);
+  const lastOne = handler.handle(cpeRequest({ username: 'nobody', integrity: { password: 'x', variant: 'rfc3489' } }), v6, 0);
+  t.match(lastOne, { outcome: 'rejected', overLimit: 'failures', failedLogin: true });
+  t.equal(lastOne.claimed, undefined);
+  t.match(handler.handle(cpeRequest({ username: 'nobody' }), FROM, 0), { outcome: 'rejected', source: '203.0.113.7', failedLogin: true });
+  t.match(handler.handle(cpeRequest({ username: 'stun-user' }), FROM, 0), { outcome: 'challenged', source: '203.0.113.7' });
 });

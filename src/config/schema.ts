@@ -28,6 +28,10 @@ export const configSchema = {
     reauth_after: durationField('10m'),
     keepalive_period: durationField('30s', 1000),
     offline_after: optionalDurationField('', 1000),
+    challenges_per_second: integerField(100, 0, 1_000_000),
+    challenge_burst: integerField(1000, 1, 1_000_000),
+    auth_failures_per_minute: integerField(600, 0, 1_000_000),
+    auth_failure_burst: integerField(100, 1, 1_000_000),
   },
   cwmp: {
     listen: listenField('0.0.0.0:7547'),

@@ -1,4 +1,5 @@
 import { grown } from '../typed-arrays.js';
+import { fnv1a } from './fnv1a.js';
 
 /** Credentials the keepalive path needs for one device. */
 export interface KeepaliveCredentials {
@@ -10,13 +11,6 @@ export interface KeepaliveCredentials {
 const EMPTY = 0;
 const TOMBSTONE = -1;
 const REMOVED = 0xffff;
-
-/** FNV-1a over bytes: cheap, and good enough for an open-addressing table of usernames. */
-function hashBytes(buf: Buffer, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
-  return h >>> 0;
-}
 
 /**
  * Who may send keepalives, held compactly enough for millions of devices (about 70 bytes each): every
@@ -130,7 +124,7 @@ export class DeviceTable {
   #probe(buf: Buffer, start: number, end: number): number {
     const mask = this.#index.length - 1;
     const len = end - start;
-    for (let i = hashBytes(buf, start, end) & mask; ; i = (i + 1) & mask) {
+    for (let i = fnv1a(buf, start, end) & mask; ; i = (i + 1) & mask) {
       const entry = this.#index[i] as number;
       if (entry === EMPTY) return -1;
       if (entry === TOMBSTONE) continue;
@@ -150,7 +144,7 @@ export class DeviceTable {
   #insert(slot: number): void {
     const mask = this.#index.length - 1;
     const start = this.#start[slot] as number;
-    let i = hashBytes(this.#arena, start, start + (this.#userLen[slot] as number)) & mask;
+    let i = fnv1a(this.#arena, start, start + (this.#userLen[slot] as number)) & mask;
     while (this.#index[i] !== EMPTY && this.#index[i] !== TOMBSTONE) i = (i + 1) & mask;
     if (this.#index[i] === EMPTY) this.#indexUsed++;
     this.#index[i] = slot + 1;

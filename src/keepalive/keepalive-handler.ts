@@ -5,11 +5,17 @@ import { encode } from '../stun/encode.js';
 import { type IntegrityVariant, verifyIntegrity } from '../stun/integrity.js';
 import type { DeviceTable } from './device-table.js';
 import type { Endpoint, Presence } from './presence.js';
+import { ReplayMemory } from './replay-memory.js';
+import { sourceKey } from './source-key.js';
 
 export type IntegrityPolicy = 'binding' | 'always';
 
-/** What became of a datagram (the listener counts these). */
-export type Outcome = 'answered' | 'anonymous' | 'challenged' | 'rejected' | 'malformed';
+/**
+ * What became of a datagram (the listener counts these). `retransmitted`: a signed keepalive seen before,
+ * from the same source, answered again; `replayed`: one seen before from another source, refused;
+ * `throttled`: dropped unanswered, its source being over its allowance of refusals.
+ */
+export type Outcome = 'answered' | 'anonymous' | 'challenged' | 'rejected' | 'malformed' | 'retransmitted' | 'replayed' | 'throttled';
 
 export interface HandleResult {
   readonly outcome: Outcome;
@@ -19,6 +25,32 @@ export interface HandleResult {
   readonly reason?: string;
   /** The device slot whose keepalive was accepted. */
   readonly slot?: number;
+  /** Refusals only: whose allowance it spent (sourceKey), and whether that was the last of it. */
+  readonly source?: string;
+  readonly overLimit?: Allowance;
+  /** A refused login (unknown user, wrong MESSAGE-INTEGRITY, replay), and the device it named if any. */
+  readonly failedLogin?: boolean;
+  readonly claimed?: number;
+}
+
+export type Allowance = 'challenges' | 'failures';
+
+/** A per-source allowance (TokenBuckets): looked at before the work a refusal costs, spent when one is made. */
+export interface RefusalBudget {
+  peek(key: string): boolean;
+  take(key: string): boolean;
+}
+
+export interface HandlerDeps {
+  readonly devices: DeviceTable;
+  readonly presence: Presence;
+  readonly replays: ReplayMemory;
+  /** Spent by every error answer to a request without MESSAGE-INTEGRITY (401, 420). */
+  readonly challenges: RefusalBudget;
+  /** Spent by every signed request refused; while empty, signed requests from the source are not checked. */
+  readonly failures: RefusalBudget;
+  /** The MESSAGE-INTEGRITY check (a test may count its calls). */
+  readonly verify?: typeof verifyIntegrity;
 }
 
 export interface HandlerOptions {
@@ -26,6 +58,8 @@ export interface HandlerOptions {
   readonly reauthAfterMs: number;
   /** Answer requests without USERNAME (and without MESSAGE-INTEGRITY) like a plain STUN server. */
   readonly answerAnonymous: boolean;
+  /** HMAC key for unknown usernames, so that they cost what a wrong password costs. */
+  readonly decoyKey: Buffer;
 }
 
 /** Attribute types a Binding Request may carry that stbd understands (RFC 5389 clients get 420 for others). */
@@ -51,11 +85,18 @@ function trimmedEnd(bytes: Buffer, start: number, end: number): number {
  * datagram that is refused changes no state. No response is ever larger than twice its request.
  */
 export class KeepaliveHandler {
+  private readonly devices: DeviceTable;
+  private readonly presence: Presence;
+  readonly #verify: typeof verifyIntegrity;
+
   constructor(
-    private readonly devices: DeviceTable,
-    private readonly presence: Presence,
+    private readonly deps: HandlerDeps,
     private readonly options: HandlerOptions,
-  ) {}
+  ) {
+    this.devices = deps.devices;
+    this.presence = deps.presence;
+    this.#verify = deps.verify ?? verifyIntegrity;
+  }
 
   handle(datagram: Buffer, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }, now: number): HandleResult {
     const packet = decode(datagram);
@@ -85,30 +126,69 @@ export class KeepaliveHandler {
     }
     // RFC 3489 agents predate 420: their stray attributes are ignored (tr111.md: accept every variant).
     if (unknown.length > 0 && packet.dialect === 'rfc5389') {
-      const response = this.#respond(packet, MessageType.BindingError, [{ kind: 'ERROR-CODE', code: 420, reason: 'Unknown Attribute' }, { kind: 'UNKNOWN-ATTRIBUTES', types: unknown }], undefined, limit);
-      return { outcome: 'rejected', reason: 'unknown comprehension-required attributes', ...(response ? { response } : {}) };
+      return this.#refuse('challenges', from, () =>
+        this.#error(packet, [{ kind: 'ERROR-CODE', code: 420, reason: 'Unknown Attribute' }, { kind: 'UNKNOWN-ATTRIBUTES', types: unknown }], limit, 'rejected', 'unknown comprehension-required attributes'),
+      );
     }
 
     const hasUsername = userStart >= 0;
-    const slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
     let verified: IntegrityVariant | undefined;
+    let slot: number | undefined;
     if (packet.integrityIndex >= 0) {
-      verified = slot === undefined ? undefined : verifyIntegrity(packet, this.devices.passwordOf(slot), this.#order(slot, packet));
-      // A wrong MESSAGE-INTEGRITY and an unknown USERNAME get the very same answer: usernames cannot be probed.
-      if (verified === undefined) return this.#unauthorized(packet, limit, 'rejected', slot === undefined ? 'unknown username' : 'wrong MESSAGE-INTEGRITY');
-    } else if (!hasUsername && this.options.answerAnonymous) {
-      const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], undefined, limit);
-      return { outcome: 'anonymous', ...(response ? { response } : {}) };
-    } else if (slot === undefined) {
-      return this.#unauthorized(packet, limit, 'rejected', hasUsername ? 'unknown username' : 'no USERNAME');
-    } else if (this.options.integrity === 'always' || !this.presence.isTrusted(slot, from, now, this.options.reauthAfterMs)) {
-      return this.#unauthorized(packet, limit, 'challenged', 'MESSAGE-INTEGRITY required');
+      // Past its allowance a source's signed requests are dropped before the lookup and the HMAC.
+      const source = sourceKey(from);
+      if (!this.deps.failures.peek(source)) return { outcome: 'throttled', source };
+      slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
+      // An unknown USERNAME is checked against a decoy key, in the same order of layouts: it costs what a
+      // wrong password costs, and gets the very same answer, so usernames cannot be probed.
+      verified = this.#verify(packet, slot === undefined ? this.options.decoyKey : this.devices.passwordOf(slot), this.#order(slot, packet));
+      if (slot === undefined || verified === undefined) {
+        return this.#refused(source, this.#unauthorized(packet, limit, 'rejected', slot === undefined ? 'unknown username' : 'wrong MESSAGE-INTEGRITY'), slot);
+      }
+      const fingerprint = ReplayMemory.fingerprint(packet.bytes);
+      if (this.deps.replays.has(slot, fingerprint)) {
+        // The same transaction again: a retransmission (RFC 5389 §7.2.1) if from where it was believed, answered
+        // as before but not taken as news of the device; from anywhere else, captured bytes replayed.
+        if (!this.presence.isSource(slot, from)) return this.#refused(source, this.#unauthorized(packet, limit, 'replayed', 'transaction id already used'), slot);
+        const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], { key: this.devices.passwordOf(slot), variant: verified }, limit);
+        return { outcome: 'retransmitted', ...(response ? { response } : {}) };
+      }
+      this.deps.replays.remember(slot, fingerprint);
+    } else {
+      slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
+      // Below, one allowance for every unsigned request answered 401, known username or not: which one
+      // runs out first must not tell usernames apart either.
+      if (!hasUsername && this.options.answerAnonymous) {
+        const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], undefined, limit);
+        return { outcome: 'anonymous', ...(response ? { response } : {}) };
+      } else if (slot === undefined) {
+        const reason = hasUsername ? 'unknown username' : 'no USERNAME';
+        return this.#refuse('challenges', from, () => ({ ...this.#unauthorized(packet, limit, 'rejected', reason), ...(hasUsername ? { failedLogin: true } : {}) }));
+      } else if (this.options.integrity === 'always' || !this.presence.isTrusted(slot, from, now, this.options.reauthAfterMs)) {
+        return this.#refuse('challenges', from, () => this.#unauthorized(packet, limit, 'challenged', 'MESSAGE-INTEGRITY required'));
+      }
     }
 
-    this.presence.accept(slot!, from, now, verified ?? null, crBinding, bindingChange);
-    const integrity = verified ? { key: this.devices.passwordOf(slot!), variant: verified } : undefined;
+    this.presence.accept(slot, from, now, verified ?? null, crBinding, bindingChange);
+    const integrity = verified ? { key: this.devices.passwordOf(slot), variant: verified } : undefined;
     const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], integrity, limit);
-    return response ? { outcome: 'answered', response, slot: slot! } : { outcome: 'answered', reason: 'response would exceed twice the request', slot: slot! };
+    return response ? { outcome: 'answered', response, slot } : { outcome: 'answered', reason: 'response would exceed twice the request', slot };
+  }
+
+  /** An error answer that spends `budget`: dropped unanswered (and unbuilt) once the source's allowance is spent. */
+  #refuse(allowance: Allowance, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }, refusal: () => HandleResult): HandleResult {
+    const budget = this.deps[allowance];
+    const source = sourceKey(from);
+    // peek() first: it costs a flooded source the least (take() moves the key in the table).
+    if (!budget.peek(source)) return { outcome: 'throttled', source };
+    budget.take(source);
+    return { ...refusal(), source, ...(budget.peek(source) ? {} : { overLimit: allowance }) };
+  }
+
+  /** A signed request refused: spends the source's allowance of failures. */
+  #refused(source: string, result: HandleResult, slot: number | undefined): HandleResult {
+    this.deps.failures.take(source);
+    return { ...result, source, ...(this.deps.failures.peek(source) ? {} : { overLimit: 'failures' as const }), failedLogin: true, ...(slot === undefined ? {} : { claimed: slot }) };
   }
 
   /** The sender's address as the client's dialect reports it: MAPPED-ADDRESS (RFC 3489) or XOR-MAPPED-ADDRESS. */
@@ -117,14 +197,18 @@ export class KeepaliveHandler {
     return packet.dialect === 'rfc5389' ? { kind: 'XOR-MAPPED-ADDRESS', address } : { kind: 'MAPPED-ADDRESS', address };
   }
 
-  #order(slot: number, packet: StunPacket): readonly IntegrityVariant[] {
-    const last = this.presence.variantOf(slot);
+  #order(slot: number | undefined, packet: StunPacket): readonly IntegrityVariant[] {
+    const last = slot === undefined ? null : this.presence.variantOf(slot);
     const order = VARIANT_ORDER[packet.dialect];
     return last && last !== order[0] ? [last, ...order.filter((v) => v !== last)] : order;
   }
 
   #unauthorized(packet: StunPacket, limit: number, outcome: Outcome, reason: string): HandleResult {
-    const response = this.#respond(packet, MessageType.BindingError, [UNAUTHORIZED], undefined, limit);
+    return this.#error(packet, [UNAUTHORIZED], limit, outcome, reason);
+  }
+
+  #error(packet: StunPacket, attributes: readonly StunAttribute[], limit: number, outcome: Outcome, reason: string): HandleResult {
+    const response = this.#respond(packet, MessageType.BindingError, attributes, undefined, limit);
     return { outcome, reason, ...(response ? { response } : {}) };
   }
 

@@ -8,12 +8,15 @@ export interface KeepaliveStats {
   challenged: number;
   rejected: number;
   malformed: number;
+  retransmitted: number;
+  replayed: number;
+  throttled: number;
   wentOnline: number;
   wentOffline: number;
   bindingChanges: number;
 }
 
-export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0 });
+export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, retransmitted: 0, replayed: 0, throttled: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0 });
 
 /** Registers the keepalive metrics; returns the flush-duration histogram to observe. */
 export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveStats, online: () => number): Histogram {
@@ -33,6 +36,8 @@ export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveSta
   counter('stbd_keepalive_challenged_total', 'keepalives answered 401 because MESSAGE-INTEGRITY was required', () => stats.challenged);
   counter('stbd_keepalive_rejected_total', 'keepalives refused: unknown user, wrong MESSAGE-INTEGRITY, unknown attributes', () => stats.rejected);
   counter('stbd_keepalive_malformed_total', 'datagrams dropped because they are not a well-formed STUN Binding Request', () => stats.malformed);
+  counter('stbd_keepalive_retransmitted_total', 'signed keepalives seen before, from the same source (a lost answer), answered again without counting as presence', () => stats.retransmitted);
+  counter('stbd_keepalive_replayed_total', 'signed keepalives seen before, from another source (captured and replayed), refused with 401', () => stats.replayed);
   counter('stbd_presence_online_transitions_total', 'devices that came online', () => stats.wentOnline);
   counter('stbd_presence_offline_transitions_total', 'devices that went offline (no keepalive for [stun] offline_after)', () => stats.wentOffline);
   counter('stbd_presence_binding_changes_total', 'connection-request binding changes (BINDING-CHANGE, or a new address)', () => stats.bindingChanges);

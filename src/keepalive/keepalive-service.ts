@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -10,10 +11,14 @@ import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
 import { type TimerHost, Timers } from '../timer/timers.js';
 import { DeviceTable } from './device-table.js';
-import { type IntegrityPolicy, KeepaliveHandler } from './keepalive-handler.js';
+import { LogThrottle, type LogThrottleLine } from '../rate-limit/log-throttle.js';
+import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
+import { TokenBuckets } from '../rate-limit/token-buckets.js';
+import { type Allowance, type HandleResult, type IntegrityPolicy, KeepaliveHandler, type RefusalBudget } from './keepalive-handler.js';
 import { type KeepaliveStats, newStats, registerKeepaliveMetrics } from './keepalive-metrics.js';
 import { type Endpoint, Presence, type PresenceView } from './presence.js';
 import { PresenceRepo } from './presence-repo.js';
+import { ReplayMemory } from './replay-memory.js';
 
 export interface KeepaliveOptions {
   readonly listen: ListenAddress;
@@ -22,6 +27,12 @@ export interface KeepaliveOptions {
   readonly reauthAfterMs: number;
   readonly offlineAfterMs: number;
   readonly answerAnonymous: boolean;
+  /** Error answers (401, 420) to unsigned requests per second per source, and how many in a row; 0: no limit. */
+  readonly challengesPerSecond: number;
+  readonly challengeBurst: number;
+  /** Refused signed requests per minute per source, and how many in a row; 0: no limit. */
+  readonly authFailuresPerMinute: number;
+  readonly authFailureBurst: number;
 }
 
 export interface KeepaliveDeps {
@@ -54,6 +65,12 @@ const STALE_SWEEP_MS = 5 * 60_000;
 /** Rows per transaction: about half a millisecond of SQLite work, so keepalives never wait long behind a flush. */
 const FLUSH_CHUNK = 250;
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** Sources whose allowances are remembered (least recently refused forgotten first): about 100 bytes each. */
+const SOURCES = 65_536;
+const LOG_INTERVAL_MS = 60_000;
+const NO_LIMIT: RefusalBudget = { peek: () => true, take: () => true };
+
+type Refusal = { readonly reason: string; readonly device?: string | null } | { readonly limit: Allowance };
 
 /**
  * The keepalive path (seed 001 steps 3–4): UDP STUN sockets, authentication, presence, offline detection,
@@ -65,6 +82,9 @@ export class KeepaliveService {
   readonly #table: DeviceTable;
   readonly #presence: Presence;
   readonly #handler: KeepaliveHandler;
+  readonly #replays = new ReplayMemory();
+  readonly #lines: LogThrottle<Refusal>;
+  readonly #throttled: { inc(): void };
   readonly #repo: PresenceRepo;
   readonly #offline: Timers<number>;
   readonly #flushHistogram;
@@ -74,6 +94,7 @@ export class KeepaliveService {
   #sockets: { v4?: Socket; v6?: Socket } = {};
   #flushTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #logTimer: NodeJS.Timeout | undefined;
   /** Writes run one after another (each in chunks); this is the last one queued. */
   #writing: Promise<void> = Promise.resolve();
   #flushQueued = false;
@@ -99,7 +120,20 @@ export class KeepaliveService {
         if (debug()) this.#log.debug({ device: this.#table.idOf(slot), from, to, reported }, 'binding changed');
       },
     });
-    this.#handler = new KeepaliveHandler(this.#table, this.#presence, { integrity: opts.integrity, reauthAfterMs: opts.reauthAfterMs, answerAnonymous: opts.answerAnonymous });
+    const now = () => deps.clock.now();
+    const buckets = (ratePerSec: number, burst: number) => (ratePerSec > 0 ? new TokenBuckets({ ratePerSec, burst, capacity: SOURCES, now }) : NO_LIMIT);
+    this.#handler = new KeepaliveHandler(
+      {
+        devices: this.#table,
+        presence: this.#presence,
+        replays: this.#replays,
+        challenges: buckets(opts.challengesPerSecond, opts.challengeBurst),
+        failures: buckets(opts.authFailuresPerMinute / 60, opts.authFailureBurst),
+      },
+      { integrity: opts.integrity, reauthAfterMs: opts.reauthAfterMs, answerAnonymous: opts.answerAnonymous, decoyKey: randomBytes(20) },
+    );
+    this.#lines = new LogThrottle<Refusal>({ intervalMs: LOG_INTERVAL_MS, capacity: SOURCES, now, emit: (line) => this.#logRefusals(line) });
+    this.#throttled = authThrottledCounter(deps.metrics).labels({ listener: 'stun' });
     // Second resolution is plenty for offline detection; the wheel covers offline_after with room to spare.
     const slots = 2 ** Math.ceil(Math.log2(Math.ceil(opts.offlineAfterMs / 1000) + 2));
     this.#offline = new Timers<number>({
@@ -137,6 +171,7 @@ export class KeepaliveService {
   async start(): Promise<void> {
     const now = this.#deps.clock.now();
     this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
+    this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
     this.#repo.loadAll((device, record) => {
       const slot = this.#add(device);
       if (record) {
@@ -150,7 +185,9 @@ export class KeepaliveService {
       },
       removed: (id: string) => {
         const slot = this.#table.remove(id);
-        if (slot !== undefined) this.#presence.forget(slot);
+        if (slot === undefined) return;
+        this.#presence.forget(slot);
+        this.#replays.forget(slot);
       },
     });
     this.#offline.start();
@@ -158,12 +195,15 @@ export class KeepaliveService {
     if (this.#opts.listenV6) this.#sockets.v6 = await this.#bind('udp6', this.#opts.listenV6, '[stun] listen_v6');
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
     this.#sweepTimer = setInterval(() => void this.#write(() => this.#presence.takeStale()), STALE_SWEEP_MS).unref();
+    this.#logTimer = setInterval(() => this.#lines.flush(), LOG_INTERVAL_MS).unref();
   }
 
   /** Closes the sockets and writes every pending presence change. */
   async stop(): Promise<void> {
     clearInterval(this.#flushTimer);
     clearInterval(this.#sweepTimer);
+    clearInterval(this.#logTimer);
+    this.#lines.drain();
     this.#offline.stop();
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
@@ -232,6 +272,7 @@ export class KeepaliveService {
   #add(device: { id: string; stunUsername: string; stunPassword: string }): number {
     const slot = this.#table.add(device);
     this.#presence.ensureCapacity(this.#table.slotCount);
+    this.#replays.ensureCapacity(this.#table.slotCount);
     return slot;
   }
 
@@ -271,8 +312,33 @@ export class KeepaliveService {
     this.stats.received++;
     const result = this.#handler.handle(msg, { address, port, family }, this.#deps.clock.now());
     this.stats[result.outcome]++;
+    // Dropped unanswered, the cheapest thing to do with a flood.
+    if (result.outcome === 'throttled') {
+      this.#throttled.inc();
+      return;
+    }
     if (result.slot !== undefined) this.#armOffline(result.slot);
     if (result.response) socket.send(result.response, port, address);
-    if (result.reason && result.outcome !== 'challenged') this.#log.debug({ from: `${address}:${port}`, outcome: result.outcome, reason: result.reason }, 'keepalive refused');
+    this.#noteRefusal(result, address, port);
+  }
+
+  /** Refused logins and sources reaching their limit: one log line per source and kind a minute, with a count. */
+  #noteRefusal(result: HandleResult, address: string, port: number): void {
+    const { source, reason } = result;
+    if (result.failedLogin && source !== undefined && reason !== undefined) this.#lines.record(`${source} login`, { reason, ...(result.claimed === undefined ? {} : { device: this.#table.idOf(result.claimed) }) });
+    else if (reason && result.outcome !== 'challenged') this.#log.debug({ from: `${address}:${port}`, outcome: result.outcome, reason }, 'keepalive refused');
+    if (result.overLimit && source !== undefined) this.#lines.record(`${source} limit`, { limit: result.overLimit });
+  }
+
+  #logRefusals({ key, count, detail, since }: LogThrottleLine<Refusal>): void {
+    const source = key.slice(0, key.lastIndexOf(' '));
+    const period = count > 1 ? { count, since: new Date(since).toISOString() } : {};
+    if ('limit' in detail) {
+      const what = detail.limit === 'challenges' ? '401 answers ([stun] challenges_per_second)' : 'refused logins ([stun] auth_failures_per_minute)';
+      this.#log.warn({ source, ...period }, `STUN source reached its limit of ${what}${count > 1 ? ` ${count} times` : ''}: its requests are dropped unanswered until its allowance refills`);
+    } else {
+      const fields = { source, ...period, ...(detail.device ? { device: detail.device } : {}) };
+      this.#log.warn(fields, count > 1 ? `STUN keepalive refused ${count} times from this source since ${period.since}; the last: ${detail.reason}` : `STUN keepalive refused: ${detail.reason}`);
+    }
   }
 }

@@ -99,7 +99,12 @@ export class Presence {
 
   /** Did (slot) pass MESSAGE-INTEGRITY from exactly this address and port within `windowMs`? */
   isTrusted(slot: number, from: Endpoint, now: number, windowMs: number): boolean {
-    return now - (this.#authAt[slot] as number) < windowMs && this.#isSource(slot, this.#flags[slot] as number, from);
+    return now - (this.#authAt[slot] as number) < windowMs && this.isSource(slot, from);
+  }
+
+  /** Is `from` the address and port (slot) last passed MESSAGE-INTEGRITY from, however long ago? */
+  isSource(slot: number, from: Endpoint): boolean {
+    return this.#isSource(slot, this.#flags[slot] as number, from);
   }
 
   #isSource(slot: number, f: number, from: Endpoint): boolean {

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
-/** A UDP client on 127.0.0.1 that can send a datagram and wait for the next one to arrive. */
+/** A UDP client on 127.0.0.1 (or another loopback address) that sends to 127.0.0.1 and waits for the next datagram. */
 export class UdpPeer {
   readonly socket: Socket;
   readonly #queue: { msg: Buffer; rinfo: RemoteInfo }[] = [];
@@ -16,9 +16,9 @@ export class UdpPeer {
     });
   }
 
-  static async open(port = 0): Promise<UdpPeer> {
+  static async open(port = 0, host = '127.0.0.1'): Promise<UdpPeer> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(port, host, resolve));
     return new UdpPeer(socket);
   }
 
