@@ -1,4 +1,5 @@
 import t from 'tap';
+import { BoundedTable } from '../src/rate-limit/bounded-table.js';
 import { LogThrottle, type LogThrottleLine } from '../src/rate-limit/log-throttle.js';
 import { TokenBuckets } from '../src/rate-limit/token-buckets.js';
 
@@ -83,10 +84,32 @@ t.test('log lines: a full table emits the evicted count; drain emits everything 
   lt.record('a', null);
   lt.record('a', null);
   lt.record('b', null);
-  lt.record('c', null);
-  t.same(lines.map((l) => [l.key, l.count]), [['a', 1], ['b', 1], ['a', 1], ['c', 1]], 'a, least recent, emitted on eviction');
   lt.record('b', null);
+  lt.record('c', null);
+  t.same(lines.map((l) => [l.key, l.count]), [['a', 1], ['b', 1], ['a', 1], ['c', 1]], 'both had events since insertion: each spared once, then a, the oldest, emitted on eviction');
+  lt.record('c', null);
   lt.drain();
-  t.same(lines.slice(4).map((l) => [l.key, l.count]), [['b', 1]]);
+  t.same(lines.slice(4).map((l) => [l.key, l.count]), [['b', 1], ['c', 1]]);
   t.equal(lt.size, 0);
+});
+
+t.test('a flood of new keys into a full table stays cheap, and the oldest quiet key goes first', async (t) => {
+  const table = new BoundedTable<number>();
+  for (let i = 0; i < 5; i++) table.set(`k${i}`, i);
+  table.delete('k1');
+  t.same(table.oldest(), ['k0', 0]);
+  table.requeueOldest();
+  t.same(table.oldest(), ['k2', 2], 'a deleted key is skipped; a requeued one goes to the back');
+  table.shift();
+  t.same([...table.entries()].map(([k]) => k).sort(), ['k0', 'k3', 'k4']);
+  // Churn far past the compaction threshold: the order stays right.
+  for (let i = 0; i < 10_000; i++) {
+    table.set(`n${i}`, i);
+    table.shift();
+  }
+  t.equal(table.size, 3);
+  t.same([...table.entries()].map(([k]) => k), ['n9997', 'n9998', 'n9999']);
+  t.same(table.oldest(), ['n9997', 9997]);
+  table.clear();
+  t.equal(table.oldest(), undefined);
 });

@@ -179,7 +179,7 @@ export class KeepaliveHandler {
   #refuse(allowance: Allowance, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }, refusal: () => HandleResult): HandleResult {
     const budget = this.deps[allowance];
     const source = sourceKey(from);
-    // peek() first: it costs a flooded source the least (take() moves the key in the table).
+    // peek() first: a flooded source then costs one lookup and nothing is written.
     if (!budget.peek(source)) return { outcome: 'throttled', source };
     budget.take(source);
     return { ...refusal(), source, ...(budget.peek(source) ? {} : { overLimit: allowance }) };

@@ -1,3 +1,5 @@
+import { BoundedTable } from '../rate-limit/bounded-table.js';
+
 /**
  * The memory of Digest nonces that have been used (RFC 7616 §3.3: the server checks the nonce count).
  * A nonce is signed by stbd and carries its issue time, so issuing one costs no memory (a flood of 401
@@ -34,7 +36,7 @@ export interface DigestNoncesOptions {
 export class DigestNonces {
   readonly #o: DigestNoncesOptions;
   /** In order of first use: the head is the oldest. */
-  readonly #uses = new Map<string, Use>();
+  readonly #uses = new BoundedTable<Use>();
   /** Nonces issued at or before this time and not in the table were forgotten: stale. */
   #floor = -Infinity;
 
@@ -69,15 +71,12 @@ export class DigestNonces {
 
   /** Drops expired uses from the head (first uses come soon after issue, so the head is about the oldest). */
   #expire(now: number): void {
-    for (const [value, use] of this.#uses) {
-      if (now - use.issuedAt <= this.#o.ttlMs) return;
-      this.#uses.delete(value);
-    }
+    for (let o = this.#uses.oldest(); o && now - o[1].issuedAt > this.#o.ttlMs; o = this.#uses.oldest()) this.#uses.shift();
   }
 
   #forgetOldest(): void {
-    const [value, use] = this.#uses.entries().next().value as [string, Use];
-    this.#uses.delete(value);
+    const [, use] = this.#uses.oldest()!;
+    this.#uses.shift();
     this.#floor = Math.max(this.#floor, use.issuedAt);
   }
 }

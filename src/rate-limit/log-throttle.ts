@@ -1,3 +1,5 @@
+import { BoundedTable } from './bounded-table.js';
+
 /**
  * Aggregates repeated events per key (a source address, say) into at most one log line per key per
  * interval, with a count. The first event of a quiet key is emitted at once (count 1), so an operator
@@ -5,7 +7,7 @@
  * when the interval ends (by flush(), which the owner calls on a timer, or by the key's next event),
  * opening the next interval. A steady flood is thus one line a minute per source. Pure: the owner does
  * the logging in `emit` and drives flush(); the clock is injected. The table has a fixed capacity: the
- * least recently active key is emitted early (if it has a count) and forgotten.
+ * oldest key without an event since it was inserted is emitted early (if it has a count) and forgotten.
  */
 export interface LogThrottleLine<D> {
   readonly key: string;
@@ -32,12 +34,14 @@ interface Window<D> {
   detail: D;
   /** Start of the pending events' period. */
   since: number;
+  /** Had an event since it was (re)inserted: spared once at eviction. */
+  used: boolean;
 }
 
 export class LogThrottle<D> {
   readonly #o: LogThrottleOptions<D>;
-  /** Insertion order is recency order (re-inserted on each event). */
-  readonly #windows = new Map<string, Window<D>>();
+  /** Insertion order with a second chance at eviction (see TokenBuckets for why not a re-insert per event). */
+  readonly #windows = new BoundedTable<Window<D>>();
 
   constructor(options: LogThrottleOptions<D>) {
     if (!(options.intervalMs > 0)) throw new RangeError('intervalMs must be positive');
@@ -53,8 +57,7 @@ export class LogThrottle<D> {
       if (w.pending === 0) w.since = now;
       w.pending += 1;
       w.detail = detail;
-      this.#windows.delete(key);
-      this.#windows.set(key, w);
+      w.used = true;
       return;
     }
     if (w) {
@@ -65,13 +68,13 @@ export class LogThrottle<D> {
       if (this.#windows.size >= this.#o.capacity) this.#evictOldest();
       this.#o.emit({ key, count: 1, detail, since: now });
     }
-    this.#windows.set(key, { start: now, pending: 0, detail, since: now });
+    this.#windows.set(key, { start: now, pending: 0, detail, since: now, used: false });
   }
 
   /** Emits the counts of intervals that have ended and forgets quiet keys. Call it about once an interval. */
   flush(): void {
     const now = this.#o.now();
-    for (const [key, w] of this.#windows) {
+    for (const [key, w] of this.#windows.entries()) {
       if (now - w.start < this.#o.intervalMs) continue;
       if (w.pending === 0) {
         this.#windows.delete(key);
@@ -85,7 +88,7 @@ export class LogThrottle<D> {
 
   /** Emits every pending count now (at shutdown). */
   drain(): void {
-    for (const [key, w] of this.#windows) if (w.pending > 0) this.#o.emit({ key, count: w.pending, detail: w.detail, since: w.since });
+    for (const [key, w] of this.#windows.entries()) if (w.pending > 0) this.#o.emit({ key, count: w.pending, detail: w.detail, since: w.since });
     this.#windows.clear();
   }
 
@@ -95,8 +98,16 @@ export class LogThrottle<D> {
   }
 
   #evictOldest(): void {
-    const [key, w] = this.#windows.entries().next().value as [string, Window<D>];
-    this.#windows.delete(key);
-    if (w.pending > 0) this.#o.emit({ key, count: w.pending, detail: w.detail, since: w.since });
+    for (let o = this.#windows.oldest(); o; o = this.#windows.oldest()) {
+      const [key, w] = o;
+      if (w.used) {
+        w.used = false;
+        this.#windows.requeueOldest();
+        continue;
+      }
+      this.#windows.shift();
+      if (w.pending > 0) this.#o.emit({ key, count: w.pending, detail: w.detail, since: w.since });
+      return;
+    }
   }
 }

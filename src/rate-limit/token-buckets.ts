@@ -1,3 +1,5 @@
+import { BoundedTable } from './bounded-table.js';
+
 /**
  * One token bucket per key (a source address, say), in a table of fixed capacity. A key that has not
  * been seen, or whose bucket was evicted, starts full: eviction can only forgive, never punish, so a
@@ -9,7 +11,7 @@ export interface TokenBucketsOptions {
   readonly ratePerSec: number;
   /** Bucket size: how many takes in a row a quiet key is allowed. */
   readonly burst: number;
-  /** Most keys remembered; past it the least recently used key is forgotten. */
+  /** Most keys remembered; past it a key not used lately is forgotten (second-chance order, close to least recently used). */
   readonly capacity: number;
   /** Milliseconds since the epoch (or any monotonic origin). */
   readonly now: () => number;
@@ -18,12 +20,14 @@ export interface TokenBucketsOptions {
 interface Bucket {
   tokens: number;
   at: number;
+  /** Taken from since it was (re)inserted: spared once at eviction. */
+  used: boolean;
 }
 
 export class TokenBuckets {
   readonly #o: TokenBucketsOptions;
-  /** Insertion order is recency order: every touch re-inserts, so the first key is the least recent. */
-  readonly #buckets = new Map<string, Bucket>();
+  /** Insertion order with a second chance at eviction: a touch writes nothing but the bucket itself. */
+  readonly #buckets = new BoundedTable<Bucket>();
 
   constructor(options: TokenBucketsOptions) {
     if (!(options.ratePerSec > 0) || !Number.isFinite(options.ratePerSec)) throw new RangeError('ratePerSec must be a positive number');
@@ -74,12 +78,21 @@ export class TokenBuckets {
     if (bucket) {
       bucket.tokens = this.#refilled(bucket, now);
       bucket.at = now;
-      this.#buckets.delete(key);
-    } else {
-      bucket = { tokens: this.#o.burst, at: now };
-      if (this.#buckets.size >= this.#o.capacity) this.#buckets.delete(this.#buckets.keys().next().value as string);
+      bucket.used = true;
+      return bucket;
     }
+    if (this.#buckets.size >= this.#o.capacity) this.#evict();
+    bucket = { tokens: this.#o.burst, at: now, used: false };
     this.#buckets.set(key, bucket);
     return bucket;
+  }
+
+  /** Forgets the oldest key not used since its insertion; used ones met on the way go to the back, once. */
+  #evict(): void {
+    for (let o = this.#buckets.oldest(); o; o = this.#buckets.oldest()) {
+      if (!o[1].used) return this.#buckets.shift();
+      o[1].used = false;
+      this.#buckets.requeueOldest();
+    }
   }
 }
