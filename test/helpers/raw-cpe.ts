@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 
 /** An HTTP answer as read off the socket. */
 export interface RawReply {
@@ -10,6 +11,13 @@ export interface RawReply {
 }
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+export interface RawCpeOptions {
+  /** Bytes sent first on each new connection, before any TLS: a PROXY protocol header. */
+  readonly preamble?: Buffer;
+  /** HTTPS: TLS over the connection (after the preamble) with these options (ca, cert, key, …). */
+  readonly tls?: ConnectionOptions;
+}
 
 /**
  * A CPE's HTTP client written against the wire, not stbd's own code: requests are bytes as field agents
@@ -25,6 +33,7 @@ export class RawCpe {
   constructor(
     readonly port: number,
     readonly host = '127.0.0.1',
+    readonly options: RawCpeOptions = {},
   ) {}
 
   get closed(): boolean {
@@ -65,11 +74,19 @@ export class RawCpe {
 
   async #connect(): Promise<Socket> {
     if (this.#socket) return this.#socket;
-    const socket = connect(this.port, this.host);
+    const tcp = connect(this.port, this.host);
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
+      tcp.once('connect', resolve);
+      tcp.once('error', reject);
     });
+    if (this.options.preamble) tcp.write(this.options.preamble);
+    const socket = this.options.tls ? connectTls({ socket: tcp, ...this.options.tls }) : tcp;
+    if (socket !== tcp) {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+    }
     this.#closed = false;
     socket.on('data', (chunk: Buffer) => {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
