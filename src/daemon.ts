@@ -13,10 +13,10 @@ import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
 import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
-import { builtinServerTls, endpointNames, loadTlsFiles } from './certs/server-tls.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { CaRepo } from './ca/ca-repo.js';
+import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
 import { loadMasterKey } from './ca/master-key.js';
 import { SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
@@ -152,10 +152,19 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       },
     );
     const c = config.cwmp;
+    const serverTls = (section: 'certs' | 'cwmp', endpoint: TlsEndpoint, listen: ListenAddress, files: { tls_cert_file: string | undefined; tls_key_file: string | undefined }): Promise<ServerTls> =>
+      files.tls_cert_file !== undefined && files.tls_key_file !== undefined
+        ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
+        : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
+    const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
       { db, registry, keepalive, scheduler, clock, log, metrics },
       {
         listen: c.listen,
+        tlsListen: c.tls_listen,
+        tls: cwmpTls,
+        clientCa: c.client_ca_file ? loadCaFile('[cwmp] client_ca_file', c.client_ca_file) : undefined,
+        trustedProxies: c.trusted_proxies,
         bodyLimit: c.body_limit,
         sessionTimeoutMs: c.session_timeout,
         autoRegister: c.auto_register,
@@ -211,8 +220,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     stops.push(() => keepalive.stop());
     await management.start();
     stops.push(() => management.stop());
-    const { tls_cert_file: certFile, tls_key_file: keyFile } = config.certs;
-    const tls = certFile !== undefined && keyFile !== undefined ? loadTlsFiles(certFile, keyFile) : await builtinServerTls({ repo: caRepo, box, clock, openCa, names: endpointNames(config.certs.listen) });
+    if (cwmpTls) log.info({ source: cwmpTls.source, notAfter: cwmpTls.notAfter.toISOString(), clientCertificates: c.client_ca_file !== undefined, trustedProxies: c.trusted_proxies.length }, 'CWMP HTTPS endpoint: server certificate loaded');
+    const tls = await serverTls('certs', CERTS_ENDPOINT, config.certs.listen, config.certs);
     const stbEndpoint = new StbEndpoint(
       {
         certs: certService,
@@ -238,7 +247,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const listeners: Listener[] = [
       { name: 'stun', bound: () => keepalive.addresses.v4 && formatListen({ host: keepalive.addresses.v4.address, port: keepalive.addresses.v4.port }) },
       ...(config.stun.listen_v6 ? [{ name: 'stun6', bound: () => keepalive.addresses.v6 && formatListen({ host: keepalive.addresses.v6.address, port: keepalive.addresses.v6.port }) }] : []),
-      { name: 'cwmp', bound: () => management.address && formatListen(management.address) },
+      ...(c.listen ? [{ name: 'cwmp', bound: () => management.address && formatListen(management.address) }] : []),
+      ...(c.tls_listen ? [{ name: 'cwmp-tls', bound: () => management.tlsAddress && formatListen(management.tlsAddress) }] : []),
       { name: 'certs', bound: () => (stbEndpoint.listening && stbEndpoint.address ? formatListen(stbEndpoint.address) : undefined) },
       { name: 'api', bound: () => boundAt(app?.server) },
     ];
@@ -260,7 +270,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const bound = app.server.address() as AddressInfo;
     const api = { host: bound.address, port: bound.port };
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {

@@ -8,7 +8,9 @@ import { CaRepo } from '../src/ca/ca-repo.js';
 import { loadMasterKey } from '../src/ca/master-key.js';
 import { SealedBox } from '../src/ca/sealed-box.js';
 import { SigningPool } from '../src/ca/signing-pool.js';
-import { builtinServerTls, endpointNames, SERVER_COMMON_NAME } from '../src/certs/server-tls.js';
+import { builtinServerTls, CERTS_ENDPOINT, endpointNames } from '../src/ca/server-tls.js';
+
+const SERVER_COMMON_NAME = CERTS_ENDPOINT.commonName;
 import { openDatabase } from '../src/store/database.js';
 import { ManualClock, startInProcess } from './helpers/in-process.js';
 
@@ -78,7 +80,7 @@ t.test('a stored server certificate is kept while it serves the names; another l
   const clock = new ManualClock(Date.parse('2026-11-21T00:00:00Z'));
   const repo = new CaRepo(db);
   const ca = await BuiltinCa.open(repo, box, clock, pool);
-  const deps = { repo, box, clock, openCa: async () => ca };
+  const deps = { repo, box, clock, openCa: async () => ca, endpoint: CERTS_ENDPOINT };
 
   // What an earlier stbd stored: the end-entity (client) profile, no subjectAltName.
   const legacy = await ca.issue(SERVER_COMMON_NAME, new Date(clock.now()), new Date(clock.now() + 10 * YEAR));

@@ -62,6 +62,16 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.equal(errorOf('[stun]\nanswer_anonymous = "yes"\n'), '/etc/stbd/stbd.toml: [stun] answer_anonymous: expected true or false, got "yes"');
   t.equal(errorOf('[cas]\nkind = "http"\n'), '/etc/stbd/stbd.toml: [cas] url: expected the CAS\'s http(s) URL when [cas] kind = "http", got ""');
   t.equal(errorOf('[cas]\nkind = "http"\nurl = "https://cas.example.net/api"\n'), '/etc/stbd/stbd.toml: [cas] token_file: required when [cas] kind = "http" (the file holding its bearer token)');
+  t.equal(errorOf('[cwmp]\nlisten = ""\n'), '/etc/stbd/stbd.toml: [cwmp] listen: CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');
+  t.equal(errorOf('[cwmp]\ntls_listen = "7549"\n'), '/etc/stbd/stbd.toml: [cwmp] tls_listen: expected "" (off), "IP:PORT" or "[IPv6]:PORT" (e.g. "0.0.0.0:7548"), got "7549"');
+  t.equal(errorOf('[cwmp]\ntls_listen = "0.0.0.0:7549"\ntls_key_file = "acs.key"\n'), '/etc/stbd/stbd.toml: [cwmp] tls_cert_file: give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
+  t.equal(errorOf('[cwmp]\nclient_ca_file = "cpe-ca.pem"\n'), '/etc/stbd/stbd.toml: [cwmp] client_ca_file: is for the HTTPS endpoint: set [cwmp] tls_listen too');
+  t.equal(errorOf('[cwmp]\ntrusted_proxies = "10.0.0.0/8"\n'), '/etc/stbd/stbd.toml: [cwmp] trusted_proxies: expected a list of networks such as ["10.0.0.0/8", "2001:db8::/32"], got "10.0.0.0/8"');
+  t.equal(errorOf('[cwmp]\ntrusted_proxies = ["10.0.0.0/8", "lb.example.net"]\n'), '/etc/stbd/stbd.toml: [cwmp] trusted_proxies: expected networks such as "10.0.0.0/8", "2001:db8::/32" or one address, got "lb.example.net"');
+  const c = parseConfig('[cwmp]\nlisten = ""\ntls_listen = "[::]:7549"\ntrusted_proxies = ["10.0.0.0/8", "2001:db8::7"]\n', 'f', '/srv');
+  t.equal(c.cwmp.listen, undefined, '"" turns plain HTTP off');
+  t.same(c.cwmp.tls_listen, { host: '::', port: 7549 });
+  t.same(c.cwmp.trusted_proxies, [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: '2001:db8::7', prefix: 128, family: 'ipv6' }]);
 });
 
 t.test('a missing file is named', async (t) => {
@@ -117,11 +127,11 @@ t.test('stbd check-config checks the files the config points to, naming each key
     [
       `[ca]\nkind = "http"\nurl = "http://ca:1/"\ntoken_file = "${at('ca.token')}"\nmaster_key_file = "${at('master.key')}"\ncreate_master_key = false`,
       `[certs]\ntls_cert_file = "${at('tls.crt')}"\ntls_key_file = "${at('tls.key')}"`,
-      `[cwmp]\nbootstrap_credentials_file = "${at('boot.creds')}"`,
+      `[cwmp]\nbootstrap_credentials_file = "${at('boot.creds')}"\ntls_listen = "127.0.0.1:7549"\ntls_cert_file = "${at('acs.crt')}"\ntls_key_file = "${at('acs.key')}"\nclient_ca_file = "${at('cpe-ca.pem')}"`,
     ].join('\n') + '\n',
   );
   t.equal(r.code, 1);
-  for (const key of ['[ca] token_file', '[ca] master_key_file', '[cwmp] bootstrap_credentials_file', '[certs] tls_key_file', '[certs] tls_cert_file']) {
+  for (const key of ['[ca] token_file', '[ca] master_key_file', '[cwmp] bootstrap_credentials_file', '[certs] tls_key_file', '[certs] tls_cert_file', '[cwmp] tls_key_file', '[cwmp] tls_cert_file', '[cwmp] client_ca_file']) {
     t.match(r.stderr, new RegExp(`: ${key.replace(/[[\]]/g, '\\$&')}: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S+: cannot read it \\(ENOENT\\)\n`), key);
   }
 });

@@ -12,29 +12,29 @@ t.test('a flood of bad logins from one address gets 503 + Retry-After; another a
   const { d, port } = await setup(t, { cwmp: { auth_failures_per_minute: 6, auth_failure_burst: 5 } });
   await addDevice(d, 'stb-1');
   await addDevice(d, 'stb-2');
-  for (let i = 0; i < 5; i++) t.equal((await basicInform(new RawCpe(port, '127.0.0.1', '127.0.0.2'), 'stb-1', `guess-${i}`, inform({ serial: 'S1' }))).status, 401);
-  const flooder = new RawCpe(port, '127.0.0.1', '127.0.0.2');
+  for (let i = 0; i < 5; i++) t.equal((await basicInform(new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' }), 'stb-1', `guess-${i}`, inform({ serial: 'S1' }))).status, 401);
+  const flooder = new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' });
   const shed = await basicInform(flooder, 'stb-1', 'guess-5', inform({ serial: 'S1' }));
   t.equal(shed.status, 503, 'past the burst');
   t.equal(shed.headers['retry-after'], '10', 'one refused login per 10 s refills');
   t.equal(shed.headers['connection'], 'close');
-  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', '127.0.0.2'), 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 503, 'even the right password: nothing is checked while throttled');
+  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' }), 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 503, 'even the right password: nothing is checked while throttled');
   t.equal(await throttledCount(d.url), 2);
 
-  const other = new RawCpe(port, '127.0.0.1', '127.0.0.1');
+  const other = new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.1' });
   t.equal((await digestInform(other, 'stb-2', 'stb-2-pw', inform({ serial: 'S2' }))).status, 200, 'another address logs in meanwhile');
   other.close();
 
   d.clock.advance(10_000);
-  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', '127.0.0.2'), 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 200, 'once a token is back, the real STB there gets in');
+  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' }), 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 200, 'once a token is back, the real STB there gets in');
   t.match(d.logText(), /CWMP source over its limit \(answered 503\): too many refused logins/);
 });
 
 t.test('a flood of unauthenticated requests from one address: 401 challenges up to the limit, then 503', async (t) => {
   const { d, port } = await setup(t, { cwmp: { challenges_per_second: 1, challenge_burst: 3 } });
   await addDevice(d, 'stb-2');
-  for (let i = 0; i < 3; i++) t.equal((await new RawCpe(port, '127.0.0.1', '127.0.0.2').request(inform({ serial: 'S1' }), XML)).status, 401);
-  const shed = await new RawCpe(port, '127.0.0.1', '127.0.0.2').request(inform({ serial: 'S1' }), XML);
+  for (let i = 0; i < 3; i++) t.equal((await new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' }).request(inform({ serial: 'S1' }), XML)).status, 401);
+  const shed = await new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.2' }).request(inform({ serial: 'S1' }), XML);
   t.equal(shed.status, 503);
   t.equal(shed.headers['retry-after'], '1');
   t.equal(await throttledCount(d.url), 1);
@@ -44,8 +44,8 @@ t.test('a flood of unauthenticated requests from one address: 401 challenges up 
 t.test('refused logins are logged once per address a minute, with a count', async (t) => {
   const { d, port } = await setup(t);
   await addDevice(d, 'stb-1');
-  for (let i = 0; i < 10; i++) t.equal((await basicInform(new RawCpe(port, '127.0.0.1', '127.0.0.3'), 'stb-1', `guess-${i}`, inform({ serial: 'S1' }))).status, 401);
-  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', '127.0.0.4'), 'stb-1', 'guess', inform({ serial: 'S1' }))).status, 401);
+  for (let i = 0; i < 10; i++) t.equal((await basicInform(new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.3' }), 'stb-1', `guess-${i}`, inform({ serial: 'S1' }))).status, 401);
+  t.equal((await basicInform(new RawCpe(port, '127.0.0.1', { localAddress: '127.0.0.4' }), 'stb-1', 'guess', inform({ serial: 'S1' }))).status, 401);
   let lines = refusedLines(d.logText(), '127.0.0.3');
   t.equal(lines.length, 1, 'the first refusal from an address is logged at once, the next nine are counted');
   t.match(lines[0], /"count":1.*CWMP session refused: wrong credentials/);

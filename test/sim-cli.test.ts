@@ -28,7 +28,7 @@ async function runUntilStarted(args: string[]): Promise<{ code: number | null; s
 t.test('help, csv and usage errors', async (t) => {
   const help = await run(STBSIM, ['--help']);
   t.equal(help.code, 0);
-  for (const flag of ['--count', '--prefix', '--start', '--secret', '--data-model', '--acs', '--auth', '--cwmp-version', '--inform-interval', '--keepalive-interval', '--reboot-delay', '--download-delay', '--session-timeout', '--behind-nat', '--advertise-host', '--http-cr', '--stun', '--no-boot-inform', '--loss', '--drop-cr', '--response-delay', '--fault-rate', '--bind', '--register', '--api', '--token', '--config']) {
+  for (const flag of ['--count', '--prefix', '--start', '--secret', '--data-model', '--acs', '--auth', '--cwmp-version', '--inform-interval', '--keepalive-interval', '--reboot-delay', '--download-delay', '--session-timeout', '--behind-nat', '--advertise-host', '--http-cr', '--stun', '--no-boot-inform', '--loss', '--drop-cr', '--response-delay', '--fault-rate', '--bind', '--register', '--api', '--token', '--config', '--ca-file', '--cert', '--key']) {
     t.ok(help.stdout.includes(flag), `--help documents ${flag}`);
   }
   t.match(help.stdout, /\nExamples:\n {2}stbsim --count 100 --register --behind-nat/);
@@ -58,6 +58,7 @@ t.test('help, csv and usage errors', async (t) => {
     [['--data-model', 'tr069'], /--data-model/],
     [['--bind', 'not-an-ip'], /--bind must be an IP address/],
     [['--acs', 'ftp://x'], /--acs must be an http:\/\/ URL/],
+    [['--acs', 'https://127.0.0.1:7549/', '--cert', 'stb.crt'], /--cert and --key go together/],
     [['csv', '--count', '0'], /--count must be an integer ≥ 1/],
     [['frobnicate'], /too many arguments/],
     [['--bogus'], /unknown option/],

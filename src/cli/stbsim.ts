@@ -37,6 +37,9 @@ interface RawOptions extends TargetOptions {
   secret: string;
   dataModel: NonNullable<SimulatorOptions['dataModel']>;
   acs: string;
+  caFile?: string;
+  cert?: string;
+  key?: string;
   auth: NonNullable<SimulatorOptions['auth']>;
   cwmpVersion: NonNullable<SimulatorOptions['cwmpVersion']>;
   informInterval: number;
@@ -93,6 +96,9 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     certIdPrefix: o.certIdPrefix,
     certNoticeDelayMs: o.certNoticeDelay,
     ...(o.certs !== undefined ? { certsUrl: o.certs } : {}),
+    ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
+    ...(o.cert !== undefined ? { certFile: o.cert } : {}),
+    ...(o.key !== undefined ? { keyFile: o.key } : {}),
     ...(o.fetchCertEvery !== undefined ? { fetchCertEveryS: o.fetchCertEvery } : {}),
     ...(o.keepaliveInterval !== undefined ? { keepaliveIntervalS: o.keepaliveInterval } : {}),
     ...(o.advertiseHost !== undefined ? { advertiseHost: o.advertiseHost } : {}),
@@ -165,7 +171,10 @@ const program = identityOptions(
     .version(packageVersion()),
 )
   .addOption(new Option('--data-model <model>', 'TR-098 (InternetGatewayDevice.), TR-181 (Device.) or both alternately').choices(['tr098', 'tr181', 'mixed']).default(DEFAULTS.dataModel))
-  .option('--acs <url>', 'ACS (stbd CWMP endpoint) URL', DEFAULTS.acsUrl)
+  .option('--acs <url>', 'ACS (stbd CWMP endpoint) URL: http://, or https:// for [cwmp] tls_listen', DEFAULTS.acsUrl)
+  .option('--ca-file <file>', 'with an https:// ACS: trust the CAs in this PEM file (e.g. from `stbctl ca --pem`) instead of Node\'s')
+  .option('--cert <file>', 'with an https:// ACS: present this client certificate (PEM; {id} in the path is each STB\'s id), so the ACS knows the STB by it ([cwmp] client_ca_file); needs --key')
+  .option('--key <file>', 'the private key of --cert (PEM; {id} as in --cert)')
   .addOption(new Option('--auth <scheme>', 'CWMP HTTP authentication: answer Digest challenges, or send Basic up front').choices(['digest', 'basic']).default(DEFAULTS.auth))
   .addOption(new Option('--cwmp-version <v>', 'CWMP namespace version of our messages (urn:dslforum-org:cwmp-V)').choices([...CWMP_VERSIONS]).default(DEFAULTS.cwmpVersion))
   .option('--inform-interval <s>', 'periodic Inform interval in seconds (PeriodicInformInterval, until the ACS sets it)', number, DEFAULTS.informIntervalS)

@@ -10,6 +10,13 @@ import type { Config } from './schema.js';
  */
 export function checkReferencedFiles(c: Config): string[] {
   const problems: string[] = [];
+  const notEmpty = (key: string, file: string) => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === '') problems.push(`${key}: ${file}: the file is empty`);
+    } catch (err) {
+      problems.push(`${key}: ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
   const attempt = (fn: () => unknown) => {
     try {
       fn();
@@ -21,13 +28,10 @@ export function checkReferencedFiles(c: Config): string[] {
   if (c.ca.kind === 'http' && c.ca.token_file) attempt(() => readSecretToken('[ca] token_file', c.ca.token_file!));
   if (!c.ca.create_master_key) attempt(() => readSecretFile('[ca] master_key_file', c.ca.master_key_file));
   if (c.cwmp.bootstrap_credentials_file) attempt(() => loadBootstrapCredentials(c.cwmp.bootstrap_credentials_file!));
-  if (c.certs.tls_key_file) attempt(() => readSecretFile('[certs] tls_key_file', c.certs.tls_key_file!));
-  if (c.certs.tls_cert_file) {
-    try {
-      if (readFileSync(c.certs.tls_cert_file, 'utf8').trim() === '') problems.push(`[certs] tls_cert_file: ${c.certs.tls_cert_file}: the file is empty`);
-    } catch (err) {
-      problems.push(`[certs] tls_cert_file: ${c.certs.tls_cert_file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
+  for (const [section, keys] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
+    if (keys.tls_key_file) attempt(() => readSecretFile(`[${section}] tls_key_file`, keys.tls_key_file!));
+    if (keys.tls_cert_file) notEmpty(`[${section}] tls_cert_file`, keys.tls_cert_file);
   }
+  if (c.cwmp.client_ca_file) notEmpty('[cwmp] client_ca_file', c.cwmp.client_ca_file);
   return problems;
 }

@@ -1,13 +1,14 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseDuration } from './duration.js';
 import { type ListenAddress, parseListen } from './listen.js';
+import { type Cidr, parseCidr } from '../trusted-proxies.js';
 
 /**
  * One config key. `default` is written as it would be in the TOML file, and goes through the same
  * `parse` as a given value, so defaults and files can never be read differently.
  */
 export interface Field<T> {
-  readonly default: string | boolean | number;
+  readonly default: string | boolean | number | readonly string[];
   /** Returns the typed value, or a Problem saying what is wrong with `value`. */
   parse(value: unknown, ctx: ParseContext): T | Problem;
 }
@@ -70,6 +71,36 @@ export function optionalDurationField(defaultText: string, minMs = 0): Field<num
   return {
     default: defaultText,
     parse: (v, ctx) => (v === '' ? undefined : inner.parse(v, ctx)),
+  };
+}
+
+/** A listen address, or "" for none (that listener is off). */
+export function optionalListenField(defaultText: string): Field<ListenAddress | undefined> {
+  const inner = listenField(defaultText);
+  return {
+    default: defaultText,
+    parse(v, ctx) {
+      if (v === '') return undefined;
+      const a = inner.parse(v, ctx);
+      return a instanceof Problem ? new Problem(`expected "" (off), "IP:PORT" or "[IPv6]:PORT" (e.g. "0.0.0.0:7548"), got ${show(v)}`) : a;
+    },
+  };
+}
+
+/** A list of IPv4 and IPv6 networks ("10.0.0.0/8", "2001:db8::/32", or one address). */
+export function cidrListField(): Field<readonly Cidr[]> {
+  return {
+    default: [],
+    parse(v) {
+      if (!Array.isArray(v)) return new Problem(`expected a list of networks such as ["10.0.0.0/8", "2001:db8::/32"], got ${show(v)}`);
+      const out: Cidr[] = [];
+      for (const item of v as unknown[]) {
+        const c = typeof item === 'string' ? parseCidr(item) : undefined;
+        if (!c) return new Problem(`expected networks such as "10.0.0.0/8", "2001:db8::/32" or one address, got ${show(item)}`);
+        out.push(c);
+      }
+      return out;
+    },
   };
 }
 

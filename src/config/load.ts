@@ -82,7 +82,14 @@ function crossCheck(c: Config): void {
     if (!/^https?:\/\/[^/\s]+/.test(c.ca.url)) throw new ConfigError(c.file, '[ca] url', `expected the CA's http(s) URL when [ca] kind = "http", got ${JSON.stringify(c.ca.url)}`);
     if (!c.ca.token_file) throw new ConfigError(c.file, '[ca] token_file', 'required when [ca] kind = "http" (the file holding its bearer token)');
   }
-  if ((c.certs.tls_cert_file === undefined) !== (c.certs.tls_key_file === undefined)) {
-    throw new ConfigError(c.file, c.certs.tls_cert_file === undefined ? '[certs] tls_cert_file' : '[certs] tls_key_file', 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
+  for (const [section, tls] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
+    if ((tls.tls_cert_file === undefined) !== (tls.tls_key_file === undefined)) {
+      throw new ConfigError(c.file, `[${section}] ${tls.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file'}`, 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
+    }
+  }
+  if (!c.cwmp.listen && !c.cwmp.tls_listen) throw new ConfigError(c.file, '[cwmp] listen', 'CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');
+  if (!c.cwmp.tls_listen) {
+    const only = (['tls_cert_file', 'tls_key_file', 'client_ca_file'] as const).find((k) => c.cwmp[k] !== undefined);
+    if (only) throw new ConfigError(c.file, `[cwmp] ${only}`, 'is for the HTTPS endpoint: set [cwmp] tls_listen too');
   }
 }

@@ -1,4 +1,4 @@
-import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, pathField } from './fields.js';
+import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, optionalListenField, cidrListField, pathField } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -34,7 +34,12 @@ export const configSchema = {
     auth_failure_burst: integerField(100, 1, 1_000_000),
   },
   cwmp: {
-    listen: listenField('0.0.0.0:7547'),
+    listen: optionalListenField('0.0.0.0:7547'),
+    tls_listen: optionalListenField(''),
+    tls_cert_file: optionalPathField(''),
+    tls_key_file: optionalPathField(''),
+    client_ca_file: optionalPathField(''),
+    trusted_proxies: cidrListField(),
     auto_register: booleanField(false),
     session_timeout: durationField('30s', 1000),
     body_limit: integerField(1_048_576, 4096, 64 * 1_048_576),

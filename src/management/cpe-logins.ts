@@ -4,9 +4,9 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import type { Inform } from './cwmp-soap.js';
 import type { CpeHttpAuth, Credentials } from './http-auth.js';
 
-/** Who a CWMP login is, as far as its Authorization header tells (before the Inform is read). */
+/** Who a CWMP login is, as far as its Authorization header or client certificate tells (before the Inform is read). */
 export type Login =
-  /** A device's own credentials; `rotated`: the ones being pushed to it (the CPE has them now). */
+  /** A device's own credentials (or client certificate); `rotated`: the ones being pushed to it (the CPE has them now). */
   | { readonly kind: 'device'; readonly device: DeviceRecord; readonly rotated: boolean }
   /** A factory pair from the bootstrap credentials file: the Inform's DeviceId says which device. */
   | { readonly kind: 'bootstrap'; readonly username: string }
@@ -51,6 +51,15 @@ export class CpeLogins {
   readonly #decoy: Candidate = { id: `\0decoy-${randomBytes(8).toString('hex')}`, cwmpPassword: randomBytes(24).toString('base64url') };
 
   constructor(private readonly d: CpeLoginsDeps) {}
+
+  /**
+   * A client certificate the TLS layer verified against `[cwmp] client_ca_file`: its subject CN is the
+   * device's id. A CN that is no registered device logs in no one (the CPE's HTTP credentials then count).
+   */
+  certified(commonName: string): LoginOutcome | undefined {
+    const device = this.d.registry.get(commonName);
+    return device ? { ok: true, login: { kind: 'device', device, rotated: false } } : undefined;
+  }
 
   authenticate(credentials: Credentials, method: string, uri: string): LoginOutcome {
     const { auth, registry, bootstrap } = this.d;

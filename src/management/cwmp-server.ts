@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from '../log/logger.js';
 import type { CpeReply, CwmpSessions } from './cwmp-sessions.js';
 
@@ -39,52 +39,57 @@ export function decodeBody(bytes: Buffer, contentType: string | undefined): stri
   }
 }
 
+/** What the connection says about a request beyond its HTTP. */
+export interface CwmpTransport {
+  /** Where the request comes from (behind a trusted proxy: the client it speaks for). */
+  sourceOf(req: IncomingMessage): string;
+  /** The subject CN of the client certificate the TLS layer verified, if the CPE presented one. */
+  clientCertificateOf(req: IncomingMessage): string | undefined;
+}
+
+const DIRECT: CwmpTransport = { sourceOf: (req) => req.socket.remoteAddress ?? '', clientCertificateOf: () => undefined };
+
 /**
- * The CWMP endpoint (HTTP on `[cwmp] listen`) on node:http: CPEs send whatever Content-Type they like (or
- * none), so no framework's media-type checks stand between them and the session logic. Any path is
- * accepted, as CPEs are configured with whatever ACS URL the operator typed.
+ * The CWMP endpoint on node:http (HTTP on `[cwmp] listen`, HTTPS on `[cwmp] tls_listen`; cwmp-listeners.ts
+ * makes the servers): CPEs send whatever Content-Type they like (or none), so no framework's media-type
+ * checks stand between them and the session logic. Any path is accepted, as CPEs are configured with
+ * whatever ACS URL the operator typed.
  */
 export class CwmpServer {
-  readonly #server: Server;
+  readonly #servers: (Server | HttpsServer)[] = [];
   #closing = false;
 
   constructor(
     private readonly sessions: CwmpSessions,
     private readonly log: Logger,
     private readonly bodyLimit: number,
-    sessionTimeoutMs: number,
-  ) {
-    this.#server = createServer((req, res) => this.#request(req, res));
+    private readonly sessionTimeoutMs: number,
+    private readonly transport: CwmpTransport = DIRECT,
+  ) {}
+
+  /** Answers CWMP on `server` (HTTP or HTTPS), which the caller makes listen; close() closes it. */
+  serve(server: Server | HttpsServer): void {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res));
     // A CPE may think for a while between two POSTs of one session (a large GetParameterValues): keep its
     // connection as long as the session lives (Node's default is 5 s), since CPEs without cookies are
     // followed by their connection.
-    this.#server.keepAliveTimeout = sessionTimeoutMs;
-    this.#server.headersTimeout = Math.max(60_000, sessionTimeoutMs + 1000);
-  }
-
-  get address(): AddressInfo | undefined {
-    const a = this.#server.address();
-    return typeof a === 'object' && a !== null ? a : undefined;
-  }
-
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const failed = (err: Error) => reject(err);
-      this.#server.once('error', failed);
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', failed);
-        resolve();
-      });
-    });
+    server.keepAliveTimeout = this.sessionTimeoutMs;
+    server.headersTimeout = Math.max(60_000, this.sessionTimeoutMs + 1000);
+    this.#servers.push(server);
   }
 
   /** Stops accepting; requests arriving meanwhile get 503; open connections are closed. */
   async close(): Promise<void> {
     this.#closing = true;
-    if (!this.#server.listening) return;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    await closed;
+    await Promise.all(
+      this.#servers
+        .filter((s) => s.listening)
+        .map((s) => {
+          const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+          s.closeAllConnections();
+          return closed;
+        }),
+    );
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
@@ -118,7 +123,8 @@ export class CwmpServer {
           get body() {
             return (body ??= decodeBody(Buffer.concat(chunks), req.headers['content-type']));
           },
-          sourceAddress: req.socket.remoteAddress ?? '',
+          sourceAddress: this.transport.sourceOf(req),
+          clientCertificate: this.transport.clientCertificateOf(req),
           host: hostOf(req.headers.host),
         });
       } catch (err) {
@@ -131,7 +137,7 @@ export class CwmpServer {
   }
 
   #tooLarge(req: IncomingMessage, res: ServerResponse): void {
-    this.log.warn({ source: req.socket.remoteAddress, limit: this.bodyLimit }, 'CWMP body over the limit; session ended');
+    this.log.warn({ source: this.transport.sourceOf(req), limit: this.bodyLimit }, 'CWMP body over the limit; session ended');
     this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket);
     // The rest of the body is not read: the connection goes with the answer.
     this.#send(res, 413, 'text/plain', `body over the limit of ${this.bodyLimit} bytes\n`, { connection: 'close' });

@@ -30,6 +30,8 @@ export interface CpeRequest {
   readonly uri: string;
   readonly body: string;
   readonly sourceAddress: string;
+  /** The subject CN of a client certificate verified against `[cwmp] client_ca_file` (HTTPS only). */
+  readonly clientCertificate: string | undefined;
   /** The host name the CPE used to reach us (the default STUN server address we advertise). */
   readonly host: string;
 }
@@ -135,7 +137,8 @@ export class CwmpSessions {
     const session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
     // A session can only begin with an authenticated Inform: challenge first, read after. Most CPEs send
     // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
-    if (!session && !req.authorization) return this.#challenge(req);
+    // A certificate is a login only for an Inform: an empty probe gets the challenge it expects.
+    if (!session && !req.authorization && (req.clientCertificate === undefined || !/\S/.test(req.body))) return this.#challenge(req);
     const hasBody = /\S/.test(req.body);
     if (session && !hasBody) return this.#continue(session, undefined);
     if (!session) return this.#begin(req, hasBody);
@@ -183,11 +186,14 @@ export class CwmpSessions {
   /** An Inform: authenticate from the headers, then read it and open the session. */
   #begin(req: CpeRequest, hasBody: boolean, parsed?: CpeMessage & { body: Inform }, previous?: Session): CpeReply {
     const { log } = this.#d;
-    const credentials = parseAuthorization(req.authorization);
-    if (!credentials) return this.#challenge(req);
+    // A verified client certificate of a registered device is its login; the Authorization header is not read.
+    const certified = req.clientCertificate === undefined ? undefined : this.#d.logins.certified(req.clientCertificate);
+    const credentials = certified ? undefined : parseAuthorization(req.authorization);
+    if (!certified && !credentials) return this.#challenge(req);
     const wait = this.#d.throttle.mayTry(req.sourceAddress);
     if (wait !== undefined) return { status: 503, retryAfterSec: wait };
-    const outcome = this.#d.logins.authenticate(credentials, req.method, req.uri);
+    const username = credentials?.username ?? `client certificate CN=${req.clientCertificate}`;
+    const outcome = certified ?? this.#d.logins.authenticate(credentials!, req.method, req.uri);
     if (!outcome.ok) {
       if (outcome.kind === 'stale') {
         log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'stale Digest nonce: a new one is sent');
@@ -195,7 +201,7 @@ export class CwmpSessions {
       }
       const mismatch = outcome.kind === 'credentials' && outcome.device && hasBody ? this.#diagnose(outcome.device, req.body) : undefined;
       const refusal = mismatch === undefined ? new Refusal(outcome.kind, outcome.reason, outcome.device, outcome.kind === 'credentials') : new Refusal('deviceid_mismatch', mismatch, outcome.device);
-      return this.#refuse(refusal, req, credentials.username);
+      return this.#refuse(refusal, req, username);
     }
     if (!hasBody) {
       log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
@@ -209,7 +215,7 @@ export class CwmpSessions {
     }
     const inform = message.body;
     const found = this.#deviceOf(outcome.login, inform, req.sourceAddress);
-    if (found instanceof Refusal) return this.#refuse(found, req, credentials.username);
+    if (found instanceof Refusal) return this.#refuse(found, req, username);
     return this.#open(req, message as CpeMessage & { body: Inform }, found.device, outcome.login.kind === 'device' && outcome.login.rotated, previous);
   }
 

@@ -1,9 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ListenAddress } from '../config/listen.js';
 import type { DeviceRegistry } from '../devices/registry.js';
-import { ListenError } from '../errors.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
@@ -13,6 +11,7 @@ import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
 import { CwmpDeviceRepo } from './cwmp-device-repo.js';
 import { CpeLogins } from './cpe-logins.js';
+import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
 import { CwmpSessions } from './cwmp-sessions.js';
 import { CwmpSoap } from './cwmp-soap.js';
@@ -35,8 +34,8 @@ export interface ManagementDeps {
   readonly metrics: Registry;
 }
 
-export interface ManagementOptions {
-  readonly listen: ListenAddress;
+/** `listen`, `tlsListen`, …: the CWMP endpoints (see CwmpListenersOptions). */
+export interface ManagementOptions extends CwmpListenersOptions {
   readonly bodyLimit: number;
   readonly sessionTimeoutMs: number;
   readonly autoRegister: boolean;
@@ -80,11 +79,13 @@ export class ManagementService {
   readonly requester: ConnectionRequester;
   readonly sessions: CwmpSessions;
   readonly #server: CwmpServer;
+  readonly #listeners: CwmpListeners;
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
+  #tlsAddress: ListenAddress | undefined;
 
   constructor(deps: ManagementDeps, opts: ManagementOptions) {
     this.#d = deps;
@@ -150,12 +151,19 @@ export class ManagementService {
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs);
+    this.#listeners = new CwmpListeners(opts, log);
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs, this.#listeners.transport);
+    for (const server of this.#listeners.servers) this.#server.serve(server);
   }
 
-  /** Where the CWMP endpoint listens (the port is known even when the config said 0). */
+  /** Where the CWMP endpoint listens (the port is known even when the config said 0); undefined: HTTP is off. */
   get address(): ListenAddress | undefined {
     return this.#address;
+  }
+
+  /** Where the HTTPS CWMP endpoint listens; undefined: it is off. */
+  get tlsAddress(): ListenAddress | undefined {
+    return this.#tlsAddress;
   }
 
   /** Why an open task is still waiting, in words for the operator; undefined once it is finished. */
@@ -180,14 +188,9 @@ export class ManagementService {
 
   /** Listens, then asks every device with queued work to call in (work queued before a restart). */
   async start(): Promise<void> {
-    try {
-      await this.#server.listen(this.#o.listen.host, this.#o.listen.port);
-    } catch (err) {
-      await this.#server.close();
-      throw new ListenError('[cwmp] listen', this.#o.listen, err as NodeJS.ErrnoException);
-    }
-    const bound = this.#server.address as AddressInfo;
-    this.#address = { host: bound.address, port: bound.port };
+    await this.#listeners.listen();
+    this.#address = this.#listeners.address;
+    this.#tlsAddress = this.#listeners.tlsAddress;
     for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
     this.tasks.startRetention();
     this.#flushLogs();
@@ -198,6 +201,7 @@ export class ManagementService {
     this.#throttle.drain();
     this.tasks.stopRetention();
     this.requester.stop();
+    this.#listeners.dropPending();
     await this.#server.close();
     this.sessions.stop();
     this.tasks.releaseWaiters();

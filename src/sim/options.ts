@@ -14,6 +14,10 @@ export interface SimulatorOptions {
   readonly secret?: string;
   readonly dataModel?: DataModelChoice;
   readonly acsUrl?: string;
+  /** https:// ACS: a PEM file of the CAs to trust (default: Node's), and a client certificate and key to present ({id}: the STB's id). */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
   readonly auth?: 'digest' | 'basic';
   readonly cwmpVersion?: CwmpVersion;
   readonly informIntervalS?: number;
@@ -64,7 +68,7 @@ export interface SimulatorOptions {
 }
 
 type Filled<T> = { readonly [K in keyof T]-?: T[K] };
-type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS' | 'factoryCredentials';
+type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS' | 'factoryCredentials' | 'caFile' | 'certFile' | 'keyFile';
 export type ResolvedOptions = Filled<Omit<SimulatorOptions, Optional | 'advertiseHost'>> & Pick<SimulatorOptions, Optional> & { readonly advertiseHost: string };
 
 export const DEFAULTS = {
@@ -123,7 +127,8 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   if (!['digest', 'basic'].includes(r.auth)) fail('--auth', 'digest or basic', r.auth);
   if (!(CWMP_VERSIONS as readonly string[]).includes(r.cwmpVersion)) fail('--cwmp-version', `one of ${CWMP_VERSIONS.join(', ')}`, r.cwmpVersion);
   if (isIP(r.bind) === 0) fail('--bind', 'an IP address', r.bind);
-  if (!/^https?:\/\/[^/]+/.test(r.acsUrl) || !URL.canParse(r.acsUrl)) fail('--acs', 'an http:// URL', r.acsUrl);
+  if (!/^https?:\/\/[^/]+/.test(r.acsUrl) || !URL.canParse(r.acsUrl)) fail('--acs', 'an http:// URL (or https://)', r.acsUrl);
+  if ((r.certFile === undefined) !== (r.keyFile === undefined)) throw new SimOptionError('--cert and --key go together (the client certificate and its private key)');
   if (r.certsUrl !== undefined && (!/^https?:\/\/[^/]+/.test(r.certsUrl) || !URL.canParse(r.certsUrl))) fail('--certs', 'an https:// (or http://) URL', r.certsUrl);
   if (r.fetchCertEveryS !== undefined) {
     if (!(r.fetchCertEveryS > 0) || !Number.isFinite(r.fetchCertEveryS)) fail('--fetch-cert-every', 'a number of seconds > 0', r.fetchCertEveryS);

@@ -1,5 +1,7 @@
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { answerChallenge } from '../http-digest.js';
+import type { AcsTls } from './acs-tls.js';
 import type { BodyCharset } from './body-charset.js';
 
 export interface SessionHttpOptions {
@@ -15,6 +17,8 @@ export interface SessionHttpOptions {
   readonly timeoutMs: number;
   /** Aborts the POST in flight (the simulator is stopping). */
   readonly signal: AbortSignal;
+  /** For an https:// URL. */
+  readonly tls?: AcsTls;
 }
 
 export interface SessionReply {
@@ -29,15 +33,21 @@ export class SessionError extends Error {
 
 /**
  * The HTTP side of one CWMP session: one keep-alive connection, the ACS's cookies sent back, and Basic
- * (preemptive) or Digest (on challenge) authentication. Throw away after the session: cookies die with it.
+ * (preemptive) or Digest (on challenge) authentication; over TLS for an https:// URL, where the server
+ * certificate is verified (against `tls.ca` when given) and the client certificate presented. Throw away
+ * after the session: cookies die with it.
  */
 export class SessionHttp {
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  readonly #agent: Agent;
+  readonly #request: typeof request;
   readonly #cookies = new Map<string, string>();
   readonly #url: URL;
 
   constructor(private readonly o: SessionHttpOptions) {
     this.#url = new URL(o.url);
+    const https = this.#url.protocol === 'https:';
+    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 1, ...o.tls }) : new Agent({ keepAlive: true, maxSockets: 1 });
+    this.#request = https ? httpsRequest : request;
   }
 
   /** POSTs a SOAP body ('' for the empty POST); answers a 401 challenge once per POST. */
@@ -66,7 +76,7 @@ export class SessionHttp {
     if (authorization) headers['authorization'] = authorization;
     if (this.#cookies.size > 0) headers['cookie'] = [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     return new Promise((resolve, reject) => {
-      const req = request(this.#url, { method: 'POST', headers, agent: this.#agent, signal: this.o.signal }, (res) => {
+      const req = this.#request(this.#url, { method: 'POST', headers, agent: this.#agent, signal: this.o.signal }, (res) => {
         for (const c of res.headers['set-cookie'] ?? []) this.#keepCookie(c);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

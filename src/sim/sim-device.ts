@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TransportAddress } from '../stun/address.js';
 import { MessageType } from '../stun/constants.js';
 import { decode, DecodeError } from '../stun/decode.js';
+import { type AcsTls, acsTlsOf } from './acs-tls.js';
 import { CertClient, type CertFetchResult } from './cert-client.js';
 import type { CpeSoap, AcsMessage, CwmpVersion } from './cpe-soap.js';
 import { credentialsOf, type SimCredentials } from './credentials.js';
@@ -90,6 +91,7 @@ export class SimDevice {
   #certChain: Promise<unknown> = Promise.resolve();
   #certAbort: AbortController | undefined;
   #live = false;
+  readonly #acsTls: AcsTls;
 
   constructor(deps: SimDeviceDeps) {
     this.#d = deps;
@@ -97,6 +99,7 @@ export class SimDevice {
     this.id = deps.id;
     this.model = deps.model;
     this.credentials = credentialsOf(this.#o.secret, deps.id);
+    this.#acsTls = acsTlsOf(this.#o, deps.id);
     this.certId = `${this.#o.certIdPrefix}${deps.id}`;
     this.paths = MODEL_PATHS[deps.model];
     const c = this.credentials;
@@ -426,6 +429,7 @@ export class SimDevice {
       charset: soap.charset,
       timeoutMs: this.#o.sessionTimeoutMs,
       signal: abort.signal,
+      tls: this.#acsTls,
     });
     const transfer = this.#transfer;
     const after: AfterSession[] = [];

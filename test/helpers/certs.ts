@@ -70,6 +70,21 @@ export class TestStb {
   }
 }
 
+/** A CA of the test's own (real time, valid for years), and client certificates it issues (CN, clientAuth). */
+export async function testCa(commonName = 'test CPE CA') {
+  const keys = await newKeyPair();
+  const now = Date.now();
+  const period = { notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 3650 * 86_400_000) };
+  const root = { certPem: buildCertificate({ commonName, publicKeyPem: keys.publicKeyPem, serial: newSerial(), ...period, isCa: true }, { privateKeyPem: keys.privateKeyPem }), privateKeyPem: keys.privateKeyPem };
+  return {
+    ...root,
+    async issue(cn: string): Promise<{ cert: string; key: string }> {
+      const k = await newKeyPair();
+      return { cert: buildCertificate({ commonName: cn, publicKeyPem: k.publicKeyPem, serial: newSerial(), ...period, isCa: false }, root), key: k.privateKeyPem };
+    },
+  };
+}
+
 export type CaMode = 'ok' | 'fail' | 'refuse' | 'mismatch' | 'not-json' | 'incomplete';
 
 /**
@@ -90,14 +105,9 @@ export class FakeCa {
   ) {}
 
   static async start(token: string): Promise<FakeCa> {
-    const keys = await newKeyPair();
-    const now = new Date();
-    const certPem = buildCertificate(
-      { commonName: 'fake external CA', publicKeyPem: keys.publicKeyPem, serial: newSerial(), notBefore: new Date(now.getTime() - 86_400_000), notAfter: new Date(now.getTime() + 3650 * 86_400_000), isCa: true },
-      { privateKeyPem: keys.privateKeyPem },
-    );
+    const root = await testCa('fake external CA');
     const server = createServer();
-    const ca = new FakeCa(server, token, { certPem, privateKeyPem: keys.privateKeyPem });
+    const ca = new FakeCa(server, token, root);
     server.on('request', (req, res) => void ca.#handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return ca;

@@ -9,7 +9,7 @@ export const STBD = join(ROOT, 'bin', 'stbd');
 export const STBCTL = join(ROOT, 'bin', 'stbctl');
 export const STBSIM = join(ROOT, 'bin', 'stbsim');
 
-export type ConfigOverrides = Record<string, Record<string, string | number | boolean>>;
+export type ConfigOverrides = Record<string, Record<string, string | number | boolean | readonly string[]>>;
 
 /**
  * Writes a config for a daemon that keeps everything in `dir` and listens on ephemeral ports of 127.0.0.1.

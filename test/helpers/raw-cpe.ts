@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 
 /** An HTTP answer as read off the socket. */
 export interface RawReply {
@@ -10,6 +11,15 @@ export interface RawReply {
 }
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+export interface RawCpeOptions {
+  /** Bytes sent first on each new connection, before any TLS: a PROXY protocol header. */
+  readonly preamble?: Buffer;
+  /** HTTPS: TLS over the connection (after the preamble) with these options (ca, cert, key, …). */
+  readonly tls?: ConnectionOptions;
+  /** The source address to connect from (another 127.0.0.0/8 address is another CPE's address). */
+  readonly localAddress?: string;
+}
 
 /**
  * A CPE's HTTP client written against the wire, not stbd's own code: requests are bytes as field agents
@@ -25,8 +35,7 @@ export class RawCpe {
   constructor(
     readonly port: number,
     readonly host = '127.0.0.1',
-    /** The source address to connect from (another 127.0.0.0/8 address is another CPE's address). */
-    readonly localAddress?: string,
+    readonly options: RawCpeOptions = {},
   ) {}
 
   get closed(): boolean {
@@ -67,11 +76,19 @@ export class RawCpe {
 
   async #connect(): Promise<Socket> {
     if (this.#socket) return this.#socket;
-    const socket = connect({ port: this.port, host: this.host, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
+    const tcp = connect({ port: this.port, host: this.host, ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
+      tcp.once('connect', resolve);
+      tcp.once('error', reject);
     });
+    if (this.options.preamble) tcp.write(this.options.preamble);
+    const socket = this.options.tls ? connectTls({ socket: tcp, ...this.options.tls }) : tcp;
+    if (socket !== tcp) {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+    }
     this.#closed = false;
     socket.on('data', (chunk: Buffer) => {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
