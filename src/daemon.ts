@@ -41,7 +41,7 @@ import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
-import { PoolRepo } from './pool/pool-repo.js';
+import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
 import { PoolService } from './pool/pool-service.js';
 import { StoreBackup } from './store/backup.js';
 import { type Database, ensureDirectory, openDatabase } from './store/database.js';
@@ -121,7 +121,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // The HTTP adapters record their last call's outcome for /health; the builtin ones need no recorder.
     const casCalls = config.cas.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
     const caCalls = config.ca.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
-    const poolRepo = new PoolRepo(db);
+    const poolRepo = new SqlitePoolRepo(db);
     const pool = new PoolService(
       {
         repo: poolRepo,
@@ -214,7 +214,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
 
     scheduler.start();
     stops.push(() => scheduler.stop());
-    pool.start();
+    await pool.start();
     stops.push(() => pool.stop());
     await keepalive.start();
     stops.push(() => keepalive.stop());

@@ -1,12 +1,11 @@
 import { join } from 'node:path';
-import pg from 'pg';
 import t from 'tap';
 import { openDatabase } from '../src/store/database.js';
 import { MIGRATIONS, type Migration } from '../src/store/migrations.js';
 import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { StoreError } from '../src/store/database.js';
 import { openPostgres } from '../src/store/postgres/pg-database.js';
-import { postgresFor } from './helpers/postgres.js';
+import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
 const server = postgresFor(t);
 
@@ -18,16 +17,6 @@ t.test('both engines have the same migration history', async (t) => {
 });
 
 if (server) {
-  let dbs = 0;
-  /** A new empty database on the throwaway server. */
-  const freshDatabase = async (): Promise<string> => {
-    const name = `t${++dbs}`;
-    const admin = new pg.Client({ connectionString: server.url('postgres') });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    return server.url(name);
-  };
   const open = (url: string, migrations?: readonly Migration[]) => openPostgres({ url, poolSize: 4, statementTimeoutMs: 5000, ...(migrations ? { migrations } : {}) });
 
   t.test('the two engines build the same tables, columns and indexes', async (t) => {
@@ -37,7 +26,7 @@ if (server) {
     const sqliteIndexes = sqlite.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'").all().map((r) => r.name);
     sqlite.close();
 
-    const pool = await open(await freshDatabase());
+    const pool = await open(await freshDatabase(server));
     const pgColumns = (await pool.query<{ c: string }>("SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'stbd_schema'")).rows.map((r) => r.c);
     const pgIndexes = (await pool.query<{ n: string }>("SELECT indexname AS n FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'")).rows.map((r) => r.n);
     await pool.end();
@@ -46,7 +35,7 @@ if (server) {
   });
 
   t.test('BIGINT millisecond timestamps come back as numbers', async (t) => {
-    const pool = await open(await freshDatabase());
+    const pool = await open(await freshDatabase(server));
     await pool.query("INSERT INTO devices VALUES ('d', 'su', 'sp', 'cu', 'cp', 'wu', 'wp', $1, $1)", [1_790_000_000_123]);
     const { rows } = await pool.query('SELECT created_at FROM devices');
     await pool.end();
@@ -54,7 +43,7 @@ if (server) {
   });
 
   t.test('nodes starting at once migrate once', async (t) => {
-    const url = await freshDatabase();
+    const url = await freshDatabase(server);
     const pools = await Promise.all(Array.from({ length: 6 }, () => open(url)));
     const { rows } = await pools[0]!.query<{ version: number }>('SELECT version FROM stbd_schema ORDER BY version');
     await Promise.all(pools.map((p) => p.end()));
@@ -66,7 +55,7 @@ if (server) {
   });
 
   t.test('a failing migration applies nothing, and the database stays usable at its version', async (t) => {
-    const url = await freshDatabase();
+    const url = await freshDatabase(server);
     const good: Migration[] = [{ version: 1, name: 'a', sql: 'CREATE TABLE a (x INTEGER)' }];
     await (await open(url, good)).end();
     const bad: Migration[] = [...good, { version: 2, name: 'b', sql: 'CREATE TABLE b (y INTEGER); CREATE TABLE a (z INTEGER)' }, { version: 3, name: 'c', sql: 'CREATE TABLE c (z INTEGER)' }];
@@ -78,7 +67,7 @@ if (server) {
   });
 
   t.test('a schema from a newer stbd is refused', async (t) => {
-    const url = await freshDatabase();
+    const url = await freshDatabase(server);
     const pool = await open(url);
     await pool.query("INSERT INTO stbd_schema VALUES (999, 'future', 0)");
     await pool.end();

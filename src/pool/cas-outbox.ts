@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { PoolMetrics } from './pool-metrics.js';
-import type { OutboxRow, PoolRepo } from './pool-repo.js';
+import type { OutboxRow } from './pool-records.js';
+import type { PoolRepo } from './pool-repo.js';
 
 const CONCURRENCY = 8;
 const BACKOFF_BASE_MS = 1_000;
@@ -37,9 +38,15 @@ export class CasOutbox {
   kick(): void {
     if (this.#stopped || this.#running) return;
     this.#running = true;
-    this.#idle = this.#pass().finally(() => {
-      this.#running = false;
-    });
+    this.#idle = this.#pass()
+      .catch((err: unknown) => {
+        // The store failed (PostgreSQL away, say): nothing was lost; look again shortly.
+        this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'CAS outbox: the store failed; trying again in a second');
+        this.#wakeAt(this.deps.clock.now() + 1000);
+      })
+      .finally(() => {
+        this.#running = false;
+      });
   }
 
   async stop(): Promise<void> {
@@ -51,7 +58,7 @@ export class CasOutbox {
   async #pass(): Promise<void> {
     const { repo, clock } = this.deps;
     const calls: Promise<void>[] = [];
-    for (const row of repo.dueOutbox(clock.now(), CONCURRENCY * 4)) {
+    for (const row of await repo.dueOutbox(clock.now(), CONCURRENCY * 4)) {
       if (this.#inFlight.size >= CONCURRENCY) break;
       if (row.op !== 'deregister' || this.#inFlight.has(row.deviceId)) continue;
       this.#inFlight.add(row.deviceId);
@@ -60,16 +67,23 @@ export class CasOutbox {
     await Promise.all(calls);
     if (this.#stopped) return;
     if (calls.length > 0) return void setImmediate(() => this.kick());
-    this.#armWakeup();
+    await this.#armWakeup();
   }
 
   /** Sleeps until the next row is due (the scheduler's wheel covers the longest backoff). */
-  #armWakeup(): void {
-    const next = this.deps.repo.nextOutboxAt();
+  async #armWakeup(): Promise<void> {
+    const next = await this.deps.repo.nextOutboxAt();
+    if (next === null) {
+      if (this.#wakeup !== undefined) this.deps.scheduler.cancel(this.#wakeup);
+      this.#wakeup = undefined;
+      return;
+    }
+    this.#wakeAt(Math.min(Math.max(next, this.deps.clock.now()), this.deps.clock.now() + this.deps.scheduler.horizonMs - 1000));
+  }
+
+  #wakeAt(at: number): void {
+    if (this.#stopped) return;
     if (this.#wakeup !== undefined) this.deps.scheduler.cancel(this.#wakeup);
-    this.#wakeup = undefined;
-    if (next === null) return;
-    const at = Math.min(Math.max(next, this.deps.clock.now()), this.deps.clock.now() + this.deps.scheduler.horizonMs - 1000);
     this.#wakeup = this.deps.scheduler.at(at, () => {
       this.#wakeup = undefined;
       this.kick();
@@ -88,24 +102,11 @@ export class CasOutbox {
       const attempts = row.attempts + 1;
       const message = err instanceof Error ? err.message : String(err);
       const next = clock.now() + backoffMs(attempts, this.deps.random ?? Math.random);
-      repo.transaction(() => {
-        repo.retryOutbox(row.id, attempts, next, message);
-        if (repo.entry(row.deviceId)?.state === 'deregistering') repo.entryFailed(row.deviceId, attempts, message);
-      });
+      await repo.outboxFailed(row, attempts, next, message);
       log.warn({ device: row.deviceId, attempts, retryInMs: next - clock.now(), err: message }, 'CAS deregistration failed; will retry');
       return;
     }
-    const recycled = repo.transaction(() => {
-      repo.deleteOutbox(row.id);
-      const entry = repo.entry(row.deviceId);
-      if (entry?.state !== 'deregistering' || (row.certificateId !== null && entry.certificateId !== row.certificateId)) {
-        repo.audit({ at: clock.now(), event: 'compensated', deviceId: row.deviceId, account: null, detail: 'CAS deregistered a registration whose outcome was unknown' });
-        return undefined;
-      }
-      repo.deleteEntry(row.deviceId);
-      repo.audit({ at: clock.now(), event: 'recycled', deviceId: row.deviceId, account: entry.account, detail: `CAS deregistered certificate ${entry.certificateId ?? '(unknown)'}` });
-      return entry;
-    });
+    const recycled = await repo.outboxDone(row, clock.now());
     if (recycled) {
       metrics.recycled.inc();
       log.info({ device: row.deviceId, account: recycled.account }, 'pool entry recycled: CAS deregistration confirmed');

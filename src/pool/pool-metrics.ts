@@ -8,10 +8,10 @@ export interface PoolMetrics {
   readonly casErrors: Counter<'op'>;
 }
 
-/** The pool's metrics; the two gauges read SQLite when Prometheus scrapes. */
-export function registerPoolMetrics(registry: Registry, counts: { entries(): number; deregistering(): number }): PoolMetrics {
-  new Gauge({ name: 'stbd_pool_entries', help: 'devices in the recycling pool', registers: [registry], collect() { this.set(counts.entries()); } });
-  new Gauge({ name: 'stbd_pool_recycle_backlog', help: 'pool entries waiting for the CAS to confirm deregistration', registers: [registry], collect() { this.set(counts.deregistering()); } });
+/** The pool's metrics; the two gauges read the store when Prometheus scrapes. */
+export function registerPoolMetrics(registry: Registry, counts: { entries(): Promise<number>; deregistering(): Promise<number> }): PoolMetrics {
+  new Gauge({ name: 'stbd_pool_entries', help: 'devices in the recycling pool', registers: [registry], async collect() { this.set(await counts.entries()); } });
+  new Gauge({ name: 'stbd_pool_recycle_backlog', help: 'pool entries waiting for the CAS to confirm deregistration', registers: [registry], async collect() { this.set(await counts.deregistering()); } });
   return {
     binds: new Counter({ name: 'stbd_pool_binds_total', help: 'bind requests, by result (confirmed, registered, or the refusal code)', labelNames: ['result'], registers: [registry] }),
     unbinds: new Counter({ name: 'stbd_pool_unbinds_total', help: 'unbind requests, by result', labelNames: ['result'], registers: [registry] }),

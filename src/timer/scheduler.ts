@@ -94,12 +94,25 @@ export class Scheduler {
   /** Sets (or moves) the durable deadline of (kind, key). Call inside the caller's transaction to make it atomic. */
   set(kind: string, key: string, dueAt: number): void {
     this.#store.put({ kind, key, dueAt });
-    this.#unload(kind, key);
-    if (dueAt < this.#clock.now() + this.horizonMs) this.#load({ kind, key, dueAt });
+    this.stored(kind, key, dueAt);
   }
 
   clear(kind: string, key: string): void {
     this.#store.delete(kind, key);
+    this.#unload(kind, key);
+  }
+
+  /**
+   * A feature's own transaction stored (or moved) this deadline: hold it in memory too. Should the process
+   * die before this call, the refill at start loads it from the store.
+   */
+  stored(kind: string, key: string, dueAt: number): void {
+    this.#unload(kind, key);
+    if (dueAt < this.#clock.now() + this.horizonMs) this.#load({ kind, key, dueAt });
+  }
+
+  /** A feature's own transaction deleted this deadline: forget it in memory too. */
+  removed(kind: string, key: string): void {
     this.#unload(kind, key);
   }
 

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /**
  * A throwaway PostgreSQL server for the tests: its own data directory under the system temp dir, reached only
@@ -101,3 +102,16 @@ export function postgresFor(t: Tap.Test): ThrowawayPostgres | undefined {
 }
 
 const skip = (t: Tap.Test, why: string) => void t.test('on PostgreSQL', { skip: `PostgreSQL half skipped: ${why}` }, () => undefined);
+
+/** Creates a new empty database on `server` and returns its URL. */
+export async function freshDatabase(server: ThrowawayPostgres): Promise<string> {
+  const name = `db_${process.hrtime.bigint().toString(36)}`;
+  const admin = new pg.Client({ connectionString: server.url('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return server.url(name);
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH, PRINTABLE_PATTERN } from '../../devices/device-input.js';
-import type { PoolEntry } from '../../pool/pool-repo.js';
+import type { PoolEntry } from '../../pool/pool-records.js';
 import { PoolError, type PoolErrorCode } from '../../pool/pool-service.js';
 import { ApiError } from '../errors.js';
 import type { ApiDeps } from '../server.js';
@@ -51,7 +51,7 @@ export function poolRoutes(app: FastifyInstance, { pool }: ApiDeps): void {
 
   app.delete<{ Params: { account: string; device: string } }>('/v1/accounts/:account/devices/:device', { ...bss, schema: { params: pairParams } }, async (req) => {
     try {
-      const { recycleAt } = pool.unbind(req.params.account, req.params.device);
+      const { recycleAt } = await pool.unbind(req.params.account, req.params.device);
       return { result: 'unbound', recycleAt: iso(recycleAt) };
     } catch (err) {
       return refused(err);
@@ -63,8 +63,8 @@ export function poolRoutes(app: FastifyInstance, { pool }: ApiDeps): void {
     { ...bss, schema: { params: { type: 'object', required: ['account'], properties: { account: pairParams.properties.account } } } },
     async (req) => ({
       account: req.params.account,
-      bound: pool.bindingsOf(req.params.account).map((b) => ({ device: b.deviceId, state: b.state, via: b.via, boundAt: iso(b.boundAt) })),
-      pooled: pool.list(req.params.account, '', 100_000).map(entryView),
+      bound: (await pool.bindingsOf(req.params.account)).map((b) => ({ device: b.deviceId, state: b.state, via: b.via, boundAt: iso(b.boundAt) })),
+      pooled: (await pool.list(req.params.account, '', 100_000)).map(entryView),
     }),
   );
 
@@ -85,7 +85,7 @@ export function poolRoutes(app: FastifyInstance, { pool }: ApiDeps): void {
       },
     },
     async (req) => {
-      const entries = pool.list(req.query.account, req.query.after, req.query.limit);
+      const entries = await pool.list(req.query.account, req.query.after, req.query.limit);
       return { entries: entries.map(entryView), next: entries.length === req.query.limit ? (entries.at(-1)?.deviceId ?? null) : null };
     },
   );
@@ -103,7 +103,7 @@ export function poolRoutes(app: FastifyInstance, { pool }: ApiDeps): void {
       },
     },
     async (req) => ({
-      events: pool.history(req.query.device, req.query.limit).map((e) => ({ at: iso(e.at), event: e.event, device: e.deviceId, account: e.account, detail: e.detail })),
+      events: (await pool.history(req.query.device, req.query.limit)).map((e) => ({ at: iso(e.at), event: e.event, device: e.deviceId, account: e.account, detail: e.detail })),
     }),
   );
 }

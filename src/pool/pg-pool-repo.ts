@@ -1,0 +1,195 @@
+import type pg from 'pg';
+import { inTransaction, named } from '../store/postgres/pg-transaction.js';
+import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
+import type { PoolRepo } from './pool-repo.js';
+import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { auditOf, bindingOf, entryOf, outboxOf } from './sqlite-pool-repo.js';
+
+const Q = {
+  // Thresholds count rows that may not exist yet (a bind inserts one), which no row lock can cover: a
+  // transaction-scoped advisory lock per account serialises the units of work of one account, and one per
+  // device those of one device. Always taken account first, then device, so two units never wait on each other.
+  lockAccount: named('pool_lock_account', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-account:' || $1, 0))"),
+  lockDevice: named('pool_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-device:' || $1, 0))"),
+  binding: named('pool_binding', 'SELECT * FROM bindings WHERE device_id = $1'),
+  bindingsOf: named('pool_bindings_of', 'SELECT * FROM bindings WHERE account = $1 ORDER BY device_id'),
+  countBound: named('pool_count_bound', 'SELECT count(*)::int AS n FROM bindings WHERE account = $1'),
+  insertBinding: named('pool_insert_binding', 'INSERT INTO bindings (device_id, account, state, via, certificate_id, bound_at) VALUES ($1, $2, $3, $4, $5, $6)'),
+  activateBinding: named('pool_activate_binding', "UPDATE bindings SET state = 'active', certificate_id = $1 WHERE device_id = $2 AND state = 'registering'"),
+  deleteBinding: named('pool_delete_binding', 'DELETE FROM bindings WHERE device_id = $1'),
+  entry: named('pool_entry', 'SELECT * FROM pool_entries WHERE device_id = $1'),
+  countPooled: named('pool_count_pooled', 'SELECT count(*)::int AS n FROM pool_entries WHERE account = $1'),
+  insertEntry: named('pool_insert_entry', "INSERT INTO pool_entries (device_id, account, certificate_id, pooled_at, recycle_at, state) VALUES ($1, $2, $3, $4, $5, 'pooled')"),
+  deleteEntry: named('pool_delete_entry', 'DELETE FROM pool_entries WHERE device_id = $1'),
+  setDeregistering: named('pool_set_deregistering', "UPDATE pool_entries SET state = 'deregistering' WHERE device_id = $1"),
+  entryFailed: named('pool_entry_failed', 'UPDATE pool_entries SET attempts = $1, last_error = $2 WHERE device_id = $3'),
+  list: named('pool_list', 'SELECT * FROM pool_entries WHERE device_id > $1 ORDER BY device_id LIMIT $2'),
+  listAccount: named('pool_list_account', 'SELECT * FROM pool_entries WHERE account = $1 AND device_id > $2 ORDER BY device_id LIMIT $3'),
+  countEntries: named('pool_count_entries', 'SELECT count(*)::int AS n FROM pool_entries'),
+  countDeregistering: named('pool_count_deregistering', "SELECT count(*)::int AS n FROM pool_entries WHERE state = 'deregistering'"),
+  insertOutbox: named(
+    'pool_insert_outbox',
+    'INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING',
+  ),
+  outboxPending: named('pool_outbox_pending', 'SELECT 1 FROM cas_outbox WHERE device_id = $1 LIMIT 1'),
+  dueOutbox: named('pool_due_outbox', 'SELECT * FROM cas_outbox o WHERE o.next_attempt_at <= $1 AND o.id = (SELECT min(id) FROM cas_outbox WHERE device_id = o.device_id) ORDER BY o.id LIMIT $2'),
+  nextOutboxAt: named('pool_next_outbox_at', 'SELECT min(next_attempt_at) AS t FROM cas_outbox'),
+  registers: named('pool_registers', "SELECT * FROM cas_outbox WHERE op = 'register' ORDER BY id FOR UPDATE"),
+  deleteOutbox: named('pool_delete_outbox', 'DELETE FROM cas_outbox WHERE id = $1'),
+  deleteOutboxByKey: named('pool_delete_outbox_by_key', 'DELETE FROM cas_outbox WHERE idempotency_key = $1'),
+  retryOutbox: named('pool_retry_outbox', 'UPDATE cas_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4'),
+  audit: named('pool_audit', 'INSERT INTO pool_audit (at, event, device_id, account, detail) VALUES ($1, $2, $3, $4, $5)'),
+  history: named('pool_history', 'SELECT * FROM pool_audit ORDER BY id DESC LIMIT $1'),
+  historyOf: named('pool_history_of', 'SELECT * FROM pool_audit WHERE device_id = $1 ORDER BY id DESC LIMIT $2'),
+  putDeadline: named('pool_put_deadline', 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at'),
+  deleteDeadline: named('pool_delete_deadline', 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2'),
+};
+
+type Row = Record<string, unknown>;
+
+/** The pool on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under advisory locks. */
+export class PgPoolRepo implements PoolRepo {
+  constructor(private readonly pool: pg.Pool) {}
+
+  bind(i: BindInput, rules: PoolRules): Promise<BindOutcome> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockAccount([i.account]));
+      await c.query(Q.lockDevice([i.deviceId]));
+      const [bound, count, entry, pending] = [await this.#binding(c, i.deviceId), await c.query(Q.countBound([i.account])), await this.#entry(c, i.deviceId), await c.query(Q.outboxPending([i.deviceId]))];
+      return decideBind({ bound, countBound: count.rows[0].n as number, entry, casBusy: pending.rowCount! > 0 }, i, rules);
+    });
+  }
+
+  registered(account: string, deviceId: string, certificateId: string, key: string, now: number): Promise<void> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockDevice([deviceId]));
+      return { writes: registeredWrites(account, deviceId, certificateId, key, now), result: undefined };
+    });
+  }
+
+  registrationFailed(account: string, deviceId: string, key: string, unknownOutcome: boolean, message: string, now: number): Promise<void> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockDevice([deviceId]));
+      return { writes: registrationFailedWrites(account, deviceId, key, unknownOutcome, message, now), result: undefined };
+    });
+  }
+
+  abandonInterrupted(now: number): Promise<OutboxRow[]> {
+    return this.#unit(async (c) => {
+      const rows = (await c.query<Row>(Q.registers())).rows.map(outboxOf);
+      const writes: PoolWrite[] = [];
+      for (const row of rows) writes.push(...abandonedWrites(row, (await this.#binding(c, row.deviceId))?.state === 'registering', now));
+      return { writes, result: rows };
+    });
+  }
+
+  unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockAccount([account]));
+      await c.query(Q.lockDevice([deviceId]));
+      const bound = await this.#binding(c, deviceId);
+      const pooled = (await c.query(Q.countPooled([account]))).rows[0].n as number;
+      return decideUnbind({ bound, countPooled: pooled }, account, deviceId, now, rules);
+    });
+  }
+
+  startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockDevice([deviceId]));
+      return decideRecycle(await this.#entry(c, deviceId), now);
+    });
+  }
+
+  async dueOutbox(now: number, limit: number): Promise<OutboxRow[]> {
+    return (await this.pool.query<Row>(Q.dueOutbox([now, limit]))).rows.map(outboxOf);
+  }
+  async nextOutboxAt(): Promise<number | null> {
+    return ((await this.pool.query<Row>(Q.nextOutboxAt())).rows[0]?.['t'] as number | null) ?? null;
+  }
+  outboxFailed(row: OutboxRow, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockDevice([row.deviceId]));
+      return { writes: outboxFailedWrites(row, await this.#entry(c, row.deviceId), attempts, nextAttemptAt, error), result: undefined };
+    });
+  }
+  outboxDone(row: OutboxRow, now: number): Promise<PoolEntry | undefined> {
+    return this.#unit(async (c) => {
+      await c.query(Q.lockDevice([row.deviceId]));
+      return decideOutboxDone(row, await this.#entry(c, row.deviceId), now);
+    });
+  }
+
+  async bindingsOf(account: string): Promise<Binding[]> {
+    return (await this.pool.query<Row>(Q.bindingsOf([account]))).rows.map(bindingOf);
+  }
+  async list(account: string | undefined, after: string, limit: number): Promise<PoolEntry[]> {
+    const q = account === undefined ? Q.list([after, limit]) : Q.listAccount([account, after, limit]);
+    return (await this.pool.query<Row>(q)).rows.map(entryOf);
+  }
+  async history(deviceId: string | undefined, limit: number): Promise<AuditEvent[]> {
+    const q = deviceId === undefined ? Q.history([limit]) : Q.historyOf([deviceId, limit]);
+    return (await this.pool.query<Row>(q)).rows.map(auditOf);
+  }
+  async countEntries(): Promise<number> {
+    return (await this.pool.query(Q.countEntries())).rows[0].n as number;
+  }
+  async countDeregistering(): Promise<number> {
+    return (await this.pool.query(Q.countDeregistering())).rows[0].n as number;
+  }
+
+  #unit<R>(decide: (c: pg.PoolClient) => Promise<Decision<R>>): Promise<R> {
+    return inTransaction(this.pool, async (c) => {
+      const d = await decide(c);
+      for (const w of d.writes) await this.#apply(c, w);
+      return d.result;
+    });
+  }
+
+  async #binding(c: pg.PoolClient, deviceId: string): Promise<Binding | undefined> {
+    const r = (await c.query<Row>(Q.binding([deviceId]))).rows[0];
+    return r && bindingOf(r);
+  }
+  async #entry(c: pg.PoolClient, deviceId: string): Promise<PoolEntry | undefined> {
+    const r = (await c.query<Row>(Q.entry([deviceId]))).rows[0];
+    return r && entryOf(r);
+  }
+
+  async #apply(c: pg.PoolClient, w: PoolWrite): Promise<void> {
+    switch (w.op) {
+      case 'insertBinding': {
+        const b = w.binding;
+        return void (await c.query(Q.insertBinding([b.deviceId, b.account, b.state, b.via, b.certificateId, b.boundAt])));
+      }
+      case 'activateBinding':
+        return void (await c.query(Q.activateBinding([w.certificateId, w.deviceId])));
+      case 'deleteBinding':
+        return void (await c.query(Q.deleteBinding([w.deviceId])));
+      case 'insertEntry': {
+        const e = w.entry;
+        return void (await c.query(Q.insertEntry([e.deviceId, e.account, e.certificateId, e.pooledAt, e.recycleAt])));
+      }
+      case 'deleteEntry':
+        return void (await c.query(Q.deleteEntry([w.deviceId])));
+      case 'setDeregistering':
+        return void (await c.query(Q.setDeregistering([w.deviceId])));
+      case 'entryFailed':
+        return void (await c.query(Q.entryFailed([w.attempts, w.error, w.deviceId])));
+      case 'insertOutbox':
+        return void (await c.query(Q.insertOutbox([w.kind, w.deviceId, w.certificateId, w.key, w.now])));
+      case 'deleteOutbox':
+        return void (await c.query(Q.deleteOutbox([w.id])));
+      case 'deleteOutboxByKey':
+        return void (await c.query(Q.deleteOutboxByKey([w.key])));
+      case 'retryOutbox':
+        return void (await c.query(Q.retryOutbox([w.attempts, w.nextAttemptAt, w.error, w.id])));
+      case 'audit': {
+        const e = w.event;
+        return void (await c.query(Q.audit([e.at, e.event, e.deviceId, e.account, e.detail])));
+      }
+      case 'putDeadline':
+        return void (await c.query(Q.putDeadline([RECYCLE, w.deviceId, w.dueAt])));
+      case 'deleteDeadline':
+        return void (await c.query(Q.deleteDeadline([RECYCLE, w.deviceId])));
+    }
+  }
+}

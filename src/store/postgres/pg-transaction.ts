@@ -1,0 +1,29 @@
+import type pg from 'pg';
+
+/** SQLSTATEs after which the whole transaction is simply run again. */
+const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
+
+/** A query with a name: node-postgres prepares it once per connection and reuses the plan. */
+export const named = (name: string, text: string) => (values: readonly unknown[] = []): pg.QueryConfig => ({ name, text, values: values as unknown[] });
+
+/**
+ * Runs `fn` in one transaction on one pooled connection, committing when it returns. Serialization
+ * failures and deadlocks are retried (a few times, at once: they are the engine telling two units of
+ * work to go one after the other); any other error rolls back and is thrown, a rule's refusal included.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if (attempt >= attempts || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+    } finally {
+      c.release();
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import t from 'tap';
+import { PgPoolRepo } from '../src/pool/pg-pool-repo.js';
+import type { PoolRepo } from '../src/pool/pool-repo.js';
+import { PoolError, type PoolRules } from '../src/pool/pool-rules.js';
+import { SqlitePoolRepo } from '../src/pool/sqlite-pool-repo.js';
+import { engines, type Store } from './helpers/engines.js';
+
+const HOUR = 3_600_000;
+const rules: PoolRules = { maxBoundPerAccount: 5, maxPooledPerAccount: 3, recycleAfterMs: HOUR };
+const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool));
+const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof PoolError ? e.code : `unexpected: ${String(e)}`));
+let keys = 0;
+const bindInput = (account: string, deviceId: string, now = 1000) => ({ account, deviceId, now, key: `k${++keys}` });
+
+/** Binds through the CAS path: bind, then the CAS's answer. */
+async function bound(repo: PoolRepo, account: string, deviceId: string, r = rules) {
+  const plan = await repo.bind(bindInput(account, deviceId), r);
+  if (plan.kind !== 'register') throw new Error(`expected a registration, got ${plan.kind}`);
+  await repo.registered(account, deviceId, `cert-${deviceId}`, plan.key, 1000);
+}
+
+for (const engine of engines(t)) {
+  t.test(engine.name, async (t) => {
+    t.test('bind: registration, idempotency, another account, unknown outcome withdrawn', async (t) => {
+      const store = await engine.open(t);
+      const repo = repoOf(store);
+      const plan = await repo.bind(bindInput('A', 'd1'), rules);
+      t.equal(plan.kind, 'register');
+      t.same(await repo.bind(bindInput('A', 'd1'), rules), { kind: 'wait' }, 'the same bind while registering waits');
+      t.equal(await codeOf(repo.bind(bindInput('B', 'd1'), rules)), 'bound-elsewhere');
+      if (plan.kind !== 'register') return;
+      await repo.registered('A', 'd1', 'cert-1', plan.key, 2000);
+      t.same(await repo.bind(bindInput('A', 'd1'), rules), { kind: 'done', result: 'registered', fromPool: false });
+      t.same((await repo.bindingsOf('A')).map((b) => [b.deviceId, b.state, b.certificateId]), [['d1', 'active', 'cert-1']]);
+      t.same(await store.query('SELECT op FROM cas_outbox'), [], 'the registration row is gone once answered');
+
+      const failed = await repo.bind(bindInput('A', 'd2'), rules);
+      if (failed.kind !== 'register') return t.fail('expected a registration');
+      await repo.registrationFailed('A', 'd2', failed.key, true, 'CAS timed out', 3000);
+      t.same((await repo.bindingsOf('A')).map((b) => b.deviceId), ['d1'], 'the failed binding is undone');
+      t.same(await store.query('SELECT op, idempotency_key FROM cas_outbox'), [{ op: 'deregister', idempotency_key: `compensate:${failed.key}` }], 'and its unknown outcome withdrawn');
+      t.equal(await codeOf(repo.bind(bindInput('A', 'd2'), rules)), 'cas-unavailable', 'until the withdrawal is confirmed the device cannot be registered again');
+      t.same((await repo.history('d2', 10)).map((e) => e.event), ['bind-failed', 'registering']);
+    });
+
+    t.test('threshold 1 holds under 100 parallel binds for one account', async (t) => {
+      const repo = repoOf(await engine.open(t));
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => repo.bind(bindInput('A', `d${i}`), rules).then((p) => p.kind, (e: unknown) => (e instanceof PoolError ? e.code : String(e)))));
+      t.equal(results.filter((r) => r === 'register').length, rules.maxBoundPerAccount);
+      t.equal(results.filter((r) => r === 'account-limit').length, 100 - rules.maxBoundPerAccount);
+      t.equal((await repo.bindingsOf('A')).length, rules.maxBoundPerAccount);
+    });
+
+    t.test('one device bound by two accounts at once: one wins', async (t) => {
+      const repo = repoOf(await engine.open(t));
+      const results = await Promise.all(['A', 'B', 'C', 'D'].map((a) => codeOf(repo.bind(bindInput(a, 'd1'), rules))));
+      t.same(results.sort(), ['bound-elsewhere', 'bound-elsewhere', 'bound-elsewhere', 'ok']);
+    });
+
+    t.test('threshold 2 holds under parallel unbinds; the pool confirms a device for any account', async (t) => {
+      const store = await engine.open(t);
+      const repo = repoOf(store);
+      const wide = { ...rules, maxBoundPerAccount: 100 };
+      for (let i = 0; i < 20; i++) await bound(repo, 'A', `d${i}`, wide);
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => codeOf(repo.unbind('A', `d${i}`, 5000, rules))));
+      t.equal(results.filter((r) => r === 'ok').length, rules.maxPooledPerAccount);
+      t.equal(results.filter((r) => r === 'pool-limit').length, 20 - rules.maxPooledPerAccount);
+      const pooled = await repo.list('A', '', 100);
+      t.equal(pooled.length, rules.maxPooledPerAccount);
+      t.same(
+        await store.query("SELECT key, due_at FROM timer_deadlines WHERE kind = 'pool-recycle' ORDER BY key"),
+        pooled.map((e) => ({ key: e.deviceId, due_at: 5000 + HOUR })),
+        'each pooled entry has its durable recycling deadline, written with it',
+      );
+      t.equal(await codeOf(repo.unbind('A', pooled[0]!.deviceId, 5000, rules)), 'not-bound');
+
+      const plan = await repo.bind(bindInput('B', pooled[0]!.deviceId, 6000), rules);
+      t.same(plan, { kind: 'done', result: 'confirmed', fromPool: true });
+      t.same((await repo.bindingsOf('B')).map((b) => [b.via, b.certificateId]), [['pool', `cert-${pooled[0]!.deviceId}`]], 'keeps its CAS certificate');
+      t.equal((await store.query("SELECT * FROM timer_deadlines WHERE key = $1", [pooled[0]!.deviceId])).length, 0, 'its deadline went with the entry');
+      t.equal(await repo.countEntries(), rules.maxPooledPerAccount - 1);
+    });
+
+    t.test('recycling: early deadline, queued deregistration, per-device order, retries, confirmation', async (t) => {
+      const store = await engine.open(t);
+      const repo = repoOf(store);
+      await bound(repo, 'A', 'd1');
+      await bound(repo, 'A', 'd2');
+      await repo.unbind('A', 'd1', 0, rules);
+      await repo.unbind('A', 'd2', 0, rules);
+      t.same(await repo.startRecycling('d1', HOUR - 1), { kind: 'later', at: HOUR }, 'not yet due: wait');
+      t.same(await repo.startRecycling('nope', HOUR), { kind: 'none' });
+      const queued = await repo.startRecycling('d1', HOUR);
+      t.equal(queued.kind, 'queued');
+      t.same(await repo.startRecycling('d1', HOUR), { kind: 'none' }, 'queued once');
+      await repo.startRecycling('d2', HOUR);
+      t.equal(await repo.countDeregistering(), 2);
+      const due = await repo.dueOutbox(HOUR, 10);
+      t.same(due.map((r) => [r.deviceId, r.op, r.certificateId]), [['d1', 'deregister', 'cert-d1'], ['d2', 'deregister', 'cert-d2']]);
+      t.equal(await repo.nextOutboxAt(), HOUR);
+
+      await repo.outboxFailed(due[0]!, 1, HOUR + 5000, 'CAS down');
+      t.same((await repo.list(undefined, '', 10)).map((e) => [e.deviceId, e.state, e.attempts, e.lastError]), [['d1', 'deregistering', 1, 'CAS down'], ['d2', 'deregistering', 0, null]]);
+      t.same((await repo.dueOutbox(HOUR + 1, 10)).map((r) => r.deviceId), ['d2'], 'a row waiting for its retry is not due');
+
+      const recycled = await repo.outboxDone(due[1]!, HOUR + 2);
+      t.equal(recycled?.deviceId, 'd2', 'the confirmation removes the entry it recycled');
+      t.same((await repo.list(undefined, '', 10)).map((e) => e.deviceId), ['d1']);
+      t.same((await repo.history('d2', 10)).map((e) => e.event), ['recycled', 'recycling', 'unbound', 'bound', 'registering']);
+      t.equal(await repo.nextOutboxAt(), HOUR + 5000);
+    });
+
+    t.test('a registration a crash left unanswered is undone and withdrawn at start', async (t) => {
+      const store = await engine.open(t);
+      const repo = repoOf(store);
+      const plan = await repo.bind(bindInput('A', 'd1'), rules);
+      const rows = await repo.abandonInterrupted(9000);
+      t.same(rows.map((r) => r.deviceId), ['d1']);
+      t.same(await repo.bindingsOf('A'), []);
+      t.same(await store.query('SELECT op, idempotency_key FROM cas_outbox'), [{ op: 'deregister', idempotency_key: `compensate:${plan.kind === 'register' ? plan.key : ''}` }]);
+      t.same(await repo.abandonInterrupted(9000), [], 'once');
+    });
+  });
+}
