@@ -18,7 +18,7 @@ export type Login =
  * (nonce, nc) used before, Digest without qop, a refusal once the Inform was read (another DeviceId,
  * a factory pair stbd will not take, a registration it will not do); `stale`: right credentials on a nonce to renew (not a failure).
  */
-export type RefusalKind = 'credentials' | 'replay' | 'rfc2069' | 'deviceid_mismatch' | 'bootstrap' | 'registration' | 'stale';
+export type RefusalKind = 'credentials' | 'replay' | 'rfc2069' | 'deviceid_mismatch' | 'bootstrap' | 'registration' | 'stale' | 'client_certificate';
 
 export type LoginOutcome =
   | { readonly ok: true; readonly login: Login }

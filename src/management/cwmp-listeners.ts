@@ -38,14 +38,15 @@ export class CwmpListeners {
   readonly #tls: HttpsServer | undefined;
   readonly #proxied: ProxiedConnections | undefined;
 
-  constructor(o: CwmpListenersOptions, log: Logger) {
+  /** `certificateRefused`: a client certificate did not verify (the connection is closed); logged and counted by the caller, aggregated. */
+  constructor(o: CwmpListenersOptions, log: Logger, certificateRefused: (source: string, reason: string) => void) {
     this.#o = o;
     const trusted = new TrustedProxies(o.trustedProxies);
     this.#proxied = trusted.size > 0 ? new ProxiedConnections({ trusted, headerTimeoutMs: PROXY_HEADER_TIMEOUT_MS, log }) : undefined;
     const proxied = this.#proxied;
     const peerOf = (socket: IncomingMessage['socket']) => (proxied ? proxied.sourceOf(socket) : (socket.remoteAddress ?? ''));
     this.#plain = o.listen ? createServer() : undefined;
-    this.#tls = o.tlsListen && o.tls ? this.#httpsServer(o.tls, o.clientCa, log, peerOf) : undefined;
+    this.#tls = o.tlsListen && o.tls ? this.#httpsServer(o.tls, o.clientCa, certificateRefused, peerOf) : undefined;
     this.servers = [this.#plain, this.#tls].filter((s) => s !== undefined);
     if (proxied) for (const s of this.servers) proxied.install(s);
     this.transport = {
@@ -79,14 +80,14 @@ export class CwmpListeners {
     this.#proxied?.destroyPending();
   }
 
-  #httpsServer(tls: { cert: string; key: string }, clientCa: string | undefined, log: Logger, peerOf: (s: TLSSocket) => string): HttpsServer {
+  #httpsServer(tls: { cert: string; key: string }, clientCa: string | undefined, refused: (source: string, reason: string) => void, peerOf: (s: TLSSocket) => string): HttpsServer {
     // Client certificates are asked for, not required: CPEs without one log in with Digest or Basic.
     const server = createHttpsServer({ cert: tls.cert, key: tls.key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) });
     if (clientCa) {
       // Before node:http reads a byte: a certificate that does not verify ends the connection.
       server.prependListener('secureConnection', (socket: TLSSocket) => {
         if (socket.authorized || !socket.getPeerX509Certificate()) return;
-        log.warn({ source: peerOf(socket), reason: String(socket.authorizationError) }, 'CWMP client certificate refused ([cwmp] client_ca_file); connection closed');
+        refused(peerOf(socket), String(socket.authorizationError));
         socket.destroy();
       });
     }

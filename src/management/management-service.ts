@@ -151,7 +151,10 @@ export class ManagementService {
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
-    this.#listeners = new CwmpListeners(opts, log);
+    this.#listeners = new CwmpListeners(opts, log, (source, reason) => {
+      this.#throttle.refused(source, { kind: 'client_certificate', reason: `CWMP client certificate refused ([cwmp] client_ca_file); connection closed: ${reason}` });
+      m.refused.inc({ reason: 'client_certificate' });
+    });
     this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs, this.#listeners.transport);
     for (const server of this.#listeners.servers) this.#server.serve(server);
   }
