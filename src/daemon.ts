@@ -15,13 +15,13 @@ import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
-import { CaRepo } from './ca/ca-repo.js';
+import { SqliteCaRepo } from './ca/ca-repo.js';
 import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
 import { loadMasterKey } from './ca/master-key.js';
 import { SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
 import type { Cas } from './cas/cas.js';
-import { CasCertificateRepo } from './cas/cas-certificate-repo.js';
+import { SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { HttpCas } from './cas/http-cas.js';
 import { CallOutcomeRecorder } from './call-outcome.js';
 import type { Clock } from './clock.js';
@@ -48,7 +48,7 @@ import { type Database, ensureDirectory, openDatabase } from './store/database.j
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
 import { NewFiles } from './new-files.js';
 import { DeadlineRepo } from './store/deadline-repo.js';
-import { HealthProbeRepo } from './store/health-probe-repo.js';
+import { SqliteHealthProbeRepo } from './store/health-probe-repo.js';
 import { Scheduler } from './timer/scheduler.js';
 import type { TimerHost } from './timer/timers.js';
 import { packageVersion } from './version.js';
@@ -109,7 +109,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
     stops.push(() => signer.close());
-    const caRepo = new CaRepo(db);
+    const caRepo = new SqliteCaRepo(db);
     let ca: Promise<BuiltinCa> | undefined;
     const openCa = () =>
       (ca ??= BuiltinCa.open(caRepo, box, clock, signer).catch((err: unknown) => {
@@ -253,13 +253,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       { name: 'api', bound: () => boundAt(app?.server) },
     ];
     const health = new HealthService({
-      store: storeCheck(new HealthProbeRepo(db), clock),
+      store: storeCheck(new SqliteHealthProbeRepo(db), clock),
       listeners: listenersCheck(listeners),
       cas: callCheck('CAS', casCalls, clock),
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), builtinCaPem: () => caRepo.get(BUILTIN_CA_NAME)?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -308,5 +308,5 @@ function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, ope
   if (config.cas.kind === 'http') {
     return new HttpCas({ url: config.cas.url, token: readSecretToken('[cas] token_file', config.cas.token_file!), timeoutMs: config.cas.timeout }, calls);
   }
-  return new BuiltinCas(new CasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
+  return new BuiltinCas(new SqliteCasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
 }

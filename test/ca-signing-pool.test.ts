@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { BuiltinCa } from '../src/ca/builtin-ca.js';
 import { BuiltinCertAuthority } from '../src/ca/builtin-cert-authority.js';
-import { CaRepo } from '../src/ca/ca-repo.js';
+import { SqliteCaRepo } from '../src/ca/ca-repo.js';
 import { SealedBox } from '../src/ca/sealed-box.js';
 import { runSigningJob } from '../src/ca/signing-job.js';
 import { defaultPoolSize, inlineSigner, SigningError, SigningPool } from '../src/ca/signing-pool.js';
@@ -136,7 +136,7 @@ t.test('the builtin CA signs through its pool; a closed pool is a retryable CA f
   t.teardown(() => db.close());
   const pool = new SigningPool({ size: 1 });
   const box = new SealedBox(Buffer.alloc(32, 3));
-  const ca = await BuiltinCa.open(new CaRepo(db), box, new ManualClock(now.getTime()), pool);
+  const ca = await BuiltinCa.open(new SqliteCaRepo(db), box, new ManualClock(now.getTime()), pool);
   t.equal(pool.workers, 1, 'the CA itself was made on the pool');
   const server = await ca.issue('stbd certificate proxy', now, new Date(now.getTime() + DAY), { dnsNames: ['localhost'], ips: ['127.0.0.1'] });
   t.ok(ca.signed(server.certPem));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { BuiltinCa } from '../src/ca/builtin-ca.js';
-import { CaRepo } from '../src/ca/ca-repo.js';
+import { SqliteCaRepo } from '../src/ca/ca-repo.js';
 import { loadMasterKey } from '../src/ca/master-key.js';
 import { SealedBox } from '../src/ca/sealed-box.js';
 import { SigningPool } from '../src/ca/signing-pool.js';
@@ -78,18 +78,18 @@ t.test('a stored server certificate is kept while it serves the names; another l
   t.teardown(() => pool.close());
   const box = new SealedBox(Buffer.alloc(32, 5));
   const clock = new ManualClock(Date.parse('2026-11-21T00:00:00Z'));
-  const repo = new CaRepo(db);
+  const repo = new SqliteCaRepo(db);
   const ca = await BuiltinCa.open(repo, box, clock, pool);
   const deps = { repo, box, clock, openCa: async () => ca, endpoint: CERTS_ENDPOINT };
 
   // What an earlier stbd stored: the end-entity (client) profile, no subjectAltName.
   const legacy = await ca.issue(SERVER_COMMON_NAME, new Date(clock.now()), new Date(clock.now() + 10 * YEAR));
-  repo.insert('certs-endpoint.1', { certPem: legacy.certPem, keySealed: box.seal(Buffer.from(legacy.privateKeyPem), 'ca|certs-endpoint.1') }, clock.now());
+  await repo.insert('certs-endpoint.1', { certPem: legacy.certPem, keySealed: box.seal(Buffer.from(legacy.privateKeyPem), 'ca|certs-endpoint.1') }, clock.now());
 
   const loopback = endpointNames({ host: '0.0.0.0', port: 7548 });
   const first = await builtinServerTls({ ...deps, names: loopback });
   t.not(first.cert, legacy.certPem, 'the client-profile certificate is not served');
-  t.equal(first.cert, repo.get('certs-endpoint.2')?.certPem, 'a second generation replaces it');
+  t.equal(first.cert, (await repo.get('certs-endpoint.2'))?.certPem, 'a second generation replaces it');
   t.same(new X509Certificate(first.cert).keyUsage, [SERVER_AUTH]);
   t.ok(new X509Certificate(first.cert).checkPrivateKey(createPrivateKey(first.key)), 'with its key');
 
@@ -100,7 +100,7 @@ t.test('a stored server certificate is kept while it serves the names; another l
   const moved = await builtinServerTls({ ...deps, names: specific });
   t.not(moved.cert, first.cert, 'a listen address it does not carry: a new generation');
   t.equal(new X509Certificate(moved.cert).checkIP('192.0.2.10'), '192.0.2.10');
-  t.equal(moved.cert, repo.get('certs-endpoint.3')?.certPem);
+  t.equal(moved.cert, (await repo.get('certs-endpoint.3'))?.certPem);
   t.equal((await builtinServerTls({ ...deps, names: specific })).cert, moved.cert, 'and that one is kept');
   t.equal((await builtinServerTls({ ...deps, names: loopback })).cert, first.cert, 'back to the wildcard address: generation 2 serves it again');
 });
@@ -111,9 +111,9 @@ t.test('an stbd upgraded over a client-profile server certificate presents a ver
   const db = openDatabase(join(dir, 'stbd.db'), { synchronous: 'normal', busyTimeoutMs: 1000 });
   const box = new SealedBox(loadMasterKey(join(dir, 'master.key'), true));
   const clock = new ManualClock();
-  const ca = await BuiltinCa.open(new CaRepo(db), box, clock);
+  const ca = await BuiltinCa.open(new SqliteCaRepo(db), box, clock);
   const legacy = await ca.issue(SERVER_COMMON_NAME, new Date(clock.now()), new Date(clock.now() + 10 * YEAR));
-  new CaRepo(db).insert('certs-endpoint.1', { certPem: legacy.certPem, keySealed: box.seal(Buffer.from(legacy.privateKeyPem), 'ca|certs-endpoint.1') }, clock.now());
+  new SqliteCaRepo(db).insert('certs-endpoint.1', { certPem: legacy.certPem, keySealed: box.seal(Buffer.from(legacy.privateKeyPem), 'ca|certs-endpoint.1') }, clock.now());
   db.close();
 
   const d = await startInProcess(dir);

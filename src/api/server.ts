@@ -33,7 +33,7 @@ export interface ApiDeps {
   readonly health: HealthService;
   readonly backup: StoreBackup;
   /** The builtin CA's certificate, if it exists. */
-  readonly builtinCaPem: () => string | undefined;
+  readonly builtinCaPem: () => Promise<string | undefined>;
   readonly version: string;
 }
 

@@ -39,12 +39,12 @@ export class BuiltinCa {
   }
 
   static async open(repo: CaRepo, box: SealedBox, clock: Clock, signer: CertificateSigner = inlineSigner): Promise<BuiltinCa> {
-    let stored = repo.get(NAME);
+    let stored = await repo.get(NAME);
     if (!stored) {
       const now = new Date(clock.now());
       const made = await signer.issue({ commonName: 'stbd builtin CA', serial: newSerial(), notBefore: now, notAfter: new Date(now.getTime() + CA_YEARS * 365 * 86_400_000), isCa: true });
-      repo.insert(NAME, { certPem: made.certPem, keySealed: box.seal(Buffer.from(made.privateKeyPem), `ca|${NAME}`) }, clock.now());
-      stored = repo.get(NAME)!;
+      await repo.insert(NAME, { certPem: made.certPem, keySealed: box.seal(Buffer.from(made.privateKeyPem), `ca|${NAME}`) }, clock.now());
+      stored = (await repo.get(NAME))!;
     }
     const privateKeyPem = box.open(stored.keySealed, `ca|${NAME}`).toString();
     return new BuiltinCa(stored.certPem, privateKeyPem, signer);

@@ -117,13 +117,13 @@ export async function builtinServerTls(d: BuiltinTlsDeps): Promise<ServerTls> {
   for (let generation = 1; ; generation++) {
     const name = `${d.endpoint.name}.${generation}`;
     const context = `ca|${name}`;
-    let stored = d.repo.get(name);
+    let stored = await d.repo.get(name);
     if (!stored) {
       const now = d.clock.now();
       const issued = await (await d.openCa()).issue(d.endpoint.commonName, new Date(now), new Date(now + VALIDITY_MS), d.names);
-      d.repo.insert(name, { certPem: issued.certPem, keySealed: d.box.seal(Buffer.from(issued.privateKeyPem), context) }, now);
+      await d.repo.insert(name, { certPem: issued.certPem, keySealed: d.box.seal(Buffer.from(issued.privateKeyPem), context) }, now);
       // Two daemons racing on one database: both use whichever row was stored first.
-      stored = d.repo.get(name)!;
+      stored = (await d.repo.get(name))!;
     }
     const x509 = new X509Certificate(stored.certPem);
     const notAfter = new Date(x509.validTo);

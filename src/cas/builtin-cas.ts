@@ -10,7 +10,7 @@ export const keyContext = (certificateId: string, deviceId: string) => `cas|${ce
 
 /**
  * The default CAS: the daemon's own CA issues the device's conditional-access certificate on
- * registration and revokes it on deregistration. Certificates and sealed private keys live in SQLite.
+ * registration and revokes it on deregistration. Certificates and sealed private keys live in the store.
  * Idempotent by key: a repeated registration returns the certificate issued the first time.
  */
 export class BuiltinCas implements Cas {
@@ -34,12 +34,12 @@ export class BuiltinCas implements Cas {
   }
 
   async register(deviceId: string, idempotencyKey: string): Promise<{ certificateId: string }> {
-    const existing = this.repo.byIdempotencyKey(idempotencyKey);
+    const existing = await this.repo.byIdempotencyKey(idempotencyKey);
     if (existing) return { certificateId: existing.certificateId };
     const now = this.clock.now();
     const issued = await (await this.#caOnce()).issue(deviceId, new Date(now), new Date(now + this.validityMs));
     const certificateId = randomUUID();
-    this.repo.insertOnce({
+    await this.repo.insertOnce({
       certificateId,
       deviceId,
       idempotencyKey,
@@ -49,12 +49,12 @@ export class BuiltinCas implements Cas {
       issuedAt: now,
     });
     // Two registrations with one key racing: the first insert wins, and both answer with it.
-    return { certificateId: this.repo.byIdempotencyKey(idempotencyKey)!.certificateId };
+    return { certificateId: (await this.repo.byIdempotencyKey(idempotencyKey))!.certificateId };
   }
 
   // Revocation is idempotent by itself: the key adds nothing here.
   async deregister(deviceId: string, certificateId: string | null, _idempotencyKey: string): Promise<void> {
-    if (certificateId === null) this.repo.revokeDevice(deviceId, this.clock.now());
-    else this.repo.revoke(certificateId, this.clock.now());
+    if (certificateId === null) await this.repo.revokeDevice(deviceId, this.clock.now());
+    else await this.repo.revoke(certificateId, this.clock.now());
   }
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { BUILTIN_CA_NAME, BuiltinCa } from '../ca/builtin-ca.js';
-import { CaRepo } from '../ca/ca-repo.js';
+import { SqliteCaRepo } from '../ca/ca-repo.js';
 import { loadMasterKey } from '../ca/master-key.js';
 import { SealedBox, SealError } from '../ca/sealed-box.js';
 import { systemClock } from '../clock.js';
@@ -111,8 +111,8 @@ async function caInit(configFile: string): Promise<void> {
   const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
   const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
   try {
-    const repo = new CaRepo(db);
-    const existed = repo.get(BUILTIN_CA_NAME) !== undefined;
+    const repo = new SqliteCaRepo(db);
+    const existed = (await repo.get(BUILTIN_CA_NAME)) !== undefined;
     let ca: BuiltinCa;
     try {
       ca = await BuiltinCa.open(repo, box, systemClock);

@@ -7,8 +7,8 @@ export interface CheckResult {
   readonly detail: string;
 }
 
-/** A check runs when /health is asked, synchronously and quickly. */
-export type Check = () => CheckResult;
+/** A check runs when /health is asked, quickly (a store round trip at most). */
+export type Check = () => CheckResult | Promise<CheckResult>;
 
 const RANK: Record<CheckStatus, number> = { ok: 0, degraded: 1, failing: 2 };
 

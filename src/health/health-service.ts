@@ -9,16 +9,18 @@ export interface HealthReport {
 export class HealthService {
   constructor(private readonly checks: Readonly<Record<string, Check>>) {}
 
-  report(): HealthReport {
-    const checks: Record<string, CheckResult> = {};
-    for (const [name, check] of Object.entries(this.checks)) {
-      try {
-        checks[name] = check();
-      } catch (err) {
-        // A check that throws is a bug in the check, but the part it watches is then unknown: say so.
-        checks[name] = { status: 'failing', detail: `the check itself failed: ${err instanceof Error ? err.message : String(err)}` };
-      }
-    }
+  async report(): Promise<HealthReport> {
+    const results = await Promise.all(
+      Object.entries(this.checks).map(async ([name, check]): Promise<[string, CheckResult]> => {
+        try {
+          return [name, await check()];
+        } catch (err) {
+          // A check that throws is a bug in the check, but the part it watches is then unknown: say so.
+          return [name, { status: 'failing', detail: `the check itself failed: ${err instanceof Error ? err.message : String(err)}` }];
+        }
+      }),
+    );
+    const checks = Object.fromEntries(results);
     return { status: worst(Object.values(checks).map((c) => c.status)), checks };
   }
 }

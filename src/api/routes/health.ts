@@ -14,9 +14,9 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/health', { config: { access: 'public' } }, async (_req, reply) => {
-    const report = deps.health.report();
+    const report = await deps.health.report();
     return reply.code(report.status === 'failing' ? 503 : 200).send({ ...report, ...facts() });
   });
 
-  app.get('/v1/status', async () => ({ ...deps.health.report(), ...facts() }));
+  app.get('/v1/status', async () => ({ ...(await deps.health.report()), ...facts() }));
 }

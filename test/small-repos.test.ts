@@ -1,0 +1,45 @@
+import t from 'tap';
+import { PgCaRepo, SqliteCaRepo } from '../src/ca/ca-repo.js';
+import { PgCasCertificateRepo, SqliteCasCertificateRepo } from '../src/cas/cas-certificate-repo.js';
+import { PgHealthProbeRepo, SqliteHealthProbeRepo } from '../src/store/health-probe-repo.js';
+import { engines } from './helpers/engines.js';
+
+const cert = (n: number, deviceId = 'd1') => ({ certificateId: `c${n}`, deviceId, idempotencyKey: `k${n}`, serial: `s${n}`, certPem: `pem${n}`, keySealed: Buffer.from([0, 1, 2, n]), issuedAt: 1000 + n });
+
+for (const engine of engines(t)) {
+  t.test(engine.name, async (t) => {
+    t.test('CA rows: the first insert of a name wins', async (t) => {
+      const s = await engine.open(t);
+      const repo = s.engine === 'sqlite' ? new SqliteCaRepo(s.db) : new PgCaRepo(s.pool);
+      t.equal(await repo.get('ca'), undefined);
+      await Promise.all([repo.insert('ca', { certPem: 'A', keySealed: Buffer.from('ka') }, 1), repo.insert('ca', { certPem: 'B', keySealed: Buffer.from('kb') }, 2)]);
+      const stored = await repo.get('ca');
+      t.equal(stored?.certPem, 'A');
+      t.same(stored?.keySealed, Buffer.from('ka'), 'sealed keys come back as the same bytes');
+    });
+
+    t.test('CAS certificates: once per idempotency key; revocation of one or of all of a device', async (t) => {
+      const s = await engine.open(t);
+      const repo = s.engine === 'sqlite' ? new SqliteCasCertificateRepo(s.db) : new PgCasCertificateRepo(s.pool);
+      await repo.insertOnce(cert(1));
+      await repo.insertOnce({ ...cert(2), idempotencyKey: 'k1' });
+      t.equal((await repo.byIdempotencyKey('k1'))?.certificateId, 'c1', 'the first one stays');
+      t.equal(await repo.byId('c2'), undefined);
+      await repo.insertOnce(cert(3));
+      await repo.insertOnce(cert(4, 'd2'));
+      await repo.revoke('c1', 5000);
+      await repo.revoke('c1', 6000);
+      t.equal((await repo.byId('c1'))?.revokedAt, 5000, 'revoking again changes nothing');
+      await repo.revokeDevice('d1', 7000);
+      t.same([(await repo.byId('c1'))?.revokedAt, (await repo.byId('c3'))?.revokedAt, (await repo.byId('c4'))?.revokedAt], [5000, 7000, null]);
+      t.same((await repo.byId('c3'))?.keySealed, Buffer.from([0, 1, 2, 3]));
+    });
+
+    t.test('health probe: a write reads back', async (t) => {
+      const s = await engine.open(t);
+      const repo = s.engine === 'sqlite' ? new SqliteHealthProbeRepo(s.db) : new PgHealthProbeRepo(s.pool);
+      t.equal(await repo.roundTrip(1_790_000_000_000), 1_790_000_000_000);
+      t.equal(await repo.roundTrip(1_790_000_000_001), 1_790_000_000_001);
+    });
+  });
+}
