@@ -52,14 +52,11 @@ export class CwmpServer {
     private readonly sessions: CwmpSessions,
     private readonly log: Logger,
     private readonly bodyLimit: number,
-    sessionTimeoutMs: number,
+    /** Puts the listener's timeouts and connection limits on the server (src/listeners/). */
+    guard: (server: Server) => void,
   ) {
     this.#server = createServer((req, res) => this.#request(req, res));
-    // A CPE may think for a while between two POSTs of one session (a large GetParameterValues): keep its
-    // connection as long as the session lives (Node's default is 5 s), since CPEs without cookies are
-    // followed by their connection.
-    this.#server.keepAliveTimeout = sessionTimeoutMs;
-    this.#server.headersTimeout = Math.max(60_000, sessionTimeoutMs + 1000);
+    guard(this.#server);
   }
 
   get address(): AddressInfo | undefined {

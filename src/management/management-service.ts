@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { ListenAddress } from '../config/listen.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import { ListenError } from '../errors.js';
+import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
@@ -30,10 +31,13 @@ export interface ManagementDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Registry;
+  readonly listeners: ListenerGuardDeps;
 }
 
 export interface ManagementOptions {
   readonly listen: ListenAddress;
+  /** `[cwmp]` header_timeout … max_connections_per_source; idle_timeout is session_timeout unless set. */
+  readonly limits: ListenerLimits;
   readonly bodyLimit: number;
   readonly sessionTimeoutMs: number;
   readonly autoRegister: boolean;
@@ -127,7 +131,8 @@ export class ManagementService {
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs);
+    // Past its limits the CWMP listener sheds load (503, Retry-After): CPEs come back later.
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, (server) => guardListener(server, { name: 'cwmp', limits: opts.limits, pastLimit: 'shed' }, deps.listeners));
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0). */
