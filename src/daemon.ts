@@ -24,7 +24,7 @@ import type { Cas } from './cas/cas.js';
 import { SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { HttpCas } from './cas/http-cas.js';
 import { CallOutcomeRecorder } from './call-outcome.js';
-import type { Clock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRepo } from './devices/device-repo.js';
@@ -37,6 +37,9 @@ import { type Listener, listenersCheck } from './health/listeners-check.js';
 import { schedulerCheck } from './health/scheduler-check.js';
 import { storeCheck } from './health/store-check.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
+import { descriptorsNeeded, ownOpenFileLimit } from './listeners/descriptor-budget.js';
+import { guardListener, type ListenerGuardDeps, type ListenerLimits } from './listeners/listener-guard.js';
+import { registerListenerMetrics } from './listeners/listener-metrics.js';
 import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
@@ -50,7 +53,7 @@ import { NewFiles } from './new-files.js';
 import { DeadlineRepo } from './store/deadline-repo.js';
 import { SqliteHealthProbeRepo } from './store/health-probe-repo.js';
 import { Scheduler } from './timer/scheduler.js';
-import type { TimerHost } from './timer/timers.js';
+import { nodeTimers, type TimerHost } from './timer/timers.js';
 import { packageVersion } from './version.js';
 
 export interface RunningDaemon {
@@ -102,6 +105,9 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
+    // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
+    // connections it is using, and the tests of these limits use short timeouts instead.
+    const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
     const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret, config.devices.min_password_length);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
@@ -158,13 +164,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { db, registry, keepalive, scheduler, clock, log, metrics },
+      { db, registry, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
         tls: cwmpTls,
         clientCa: c.client_ca_file ? loadCaFile('[cwmp] client_ca_file', c.client_ca_file) : undefined,
         trustedProxies: c.trusted_proxies,
+        limits: limitsOf(c, c.idle_timeout ?? c.session_timeout),
         bodyLimit: c.body_limit,
         sessionTimeoutMs: c.session_timeout,
         autoRegister: c.auto_register,
@@ -230,8 +237,9 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         clock,
         log: log.child({ component: 'certs' }),
         metrics: certMetrics,
+        listeners: guards,
       },
-      { listen: config.certs.listen, tls },
+      { listen: config.certs.listen, tls, limits: limitsOf(config.certs, config.certs.idle_timeout) },
     );
     await stbEndpoint.start();
     log.info({ source: tls.source, notAfter: tls.notAfter.toISOString() }, 'STB certificate endpoint: server certificate loaded');
@@ -260,6 +268,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
     app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
     } catch (err) {
@@ -269,6 +278,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     stops.push(() => app.close());
     const bound = app.server.address() as AddressInfo;
     const api = { host: bound.address, port: bound.port };
+    warnOnDescriptorBudget(config, log);
     log.info(
       { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
@@ -288,6 +298,28 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await stopAll();
     created.discard();
     throw err;
+  }
+}
+
+/** A listener's `[section]` limits, in the guard's terms. */
+function limitsOf(s: { readonly header_timeout: number; readonly body_timeout: number; readonly max_connections: number; readonly max_connections_per_source: number }, idleTimeoutMs: number): ListenerLimits {
+  return { headerTimeoutMs: s.header_timeout, bodyTimeoutMs: s.body_timeout, idleTimeoutMs, maxConnections: s.max_connections, maxConnectionsPerSource: s.max_connections_per_source };
+}
+
+/**
+ * Past the open-file limit new connections fail and Node says nothing: warn at start when the
+ * listeners' max_connections would let them reach it.
+ */
+function warnOnDescriptorBudget(config: Config, log: Logger): void {
+  const limit = ownOpenFileLimit();
+  const needed = descriptorsNeeded([
+    // The plain and the HTTPS CWMP listeners each have the [cwmp] limits.
+    ...[config.cwmp.listen, config.cwmp.tls_listen].filter((l) => l !== undefined).map(() => ({ maxConnections: config.cwmp.max_connections, sheds: true })),
+    { maxConnections: config.certs.max_connections, sheds: false },
+    { maxConnections: config.api.max_connections, sheds: false },
+  ]);
+  if (limit !== undefined && needed > limit) {
+    log.warn({ openFileLimit: limit, needed }, 'the open-file limit is below what max_connections allows: connections past it fail without a log line; raise it (LimitNOFILE) or lower max_connections');
   }
 }
 

@@ -44,7 +44,7 @@ t.test('an empty file means all defaults; given values override them', async (t)
 
 t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
   t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, pool, cas, ca, certs, log)');
-  t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file)');
+  t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file, header_timeout, body_timeout, idle_timeout, max_connections, max_connections_per_source)');
   t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, pool, cas, ca, certs, log)');
   t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
   t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
@@ -57,6 +57,8 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.equal(errorOf('store = 1\n'), '/etc/stbd/stbd.toml: store: must be a [store] section, not a value');
   t.equal(errorOf('[pool]\nmax_bound_per_account = 0\n'), '/etc/stbd/stbd.toml: [pool] max_bound_per_account: expected a whole number from 1 to 100000, got 0 (number)');
   t.equal(errorOf('[pool]\nmax_pooled_per_account = 2.5\n'), '/etc/stbd/stbd.toml: [pool] max_pooled_per_account: expected a whole number from 1 to 100000, got 2.5 (number)');
+  t.equal(errorOf('[cwmp]\nheader_timeout = "50ms"\n'), '/etc/stbd/stbd.toml: [cwmp] header_timeout: must be at least 100 ms, got "50ms"');
+  t.equal(errorOf('[certs]\nmax_connections = 0\n'), '/etc/stbd/stbd.toml: [certs] max_connections: expected a whole number from 1 to 1000000, got 0 (number)');
   t.equal(errorOf('[stun]\nkeepalive_period = "500ms"\n'), '/etc/stbd/stbd.toml: [stun] keepalive_period: must be at least 1000 ms, got "500ms"');
   t.equal(errorOf('[stun]\nlisten_v6 = "0.0.0.0:3478"\n'), '/etc/stbd/stbd.toml: [stun] listen_v6: expected "" (off) or "[IPv6]:PORT" (e.g. "[::]:3478"), got "0.0.0.0:3478"');
   t.equal(errorOf('[stun]\nanswer_anonymous = "yes"\n'), '/etc/stbd/stbd.toml: [stun] answer_anonymous: expected true or false, got "yes"');

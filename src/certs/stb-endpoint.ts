@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { ListenAddress } from '../config/listen.js';
 import { MAX_ID_LENGTH, PRINTABLE_PATTERN } from '../devices/device-input.js';
 import { ListenError } from '../errors.js';
+import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { Logger } from '../log/logger.js';
 import { describeSchemaError } from '../validate.js';
 import type { CertMetrics } from './cert-metrics.js';
@@ -20,11 +21,14 @@ export interface StbEndpointDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: CertMetrics;
+  readonly listeners: ListenerGuardDeps;
 }
 
 export interface StbEndpointOptions {
   readonly listen: ListenAddress;
   readonly tls: { readonly cert: string; readonly key: string };
+  /** `[certs]` header_timeout … max_connections_per_source. */
+  readonly limits: ListenerLimits;
   /** How far an STB's timestamp may be from the proxy's clock, either way. */
   readonly windowMs?: number;
 }
@@ -135,6 +139,8 @@ export class StbEndpoint {
       // Unknown fields are refused, and nothing is coerced: a timestamp is a JSON number.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     });
+    // Past its limits the endpoint closes new connections: STBs retry with their own backoff.
+    guardListener(app.server, { name: 'certs', limits: this.#o.limits, pastLimit: 'refuse' }, this.#d.listeners);
     // JSON only (fastify would read text/plain too).
     app.removeContentTypeParser('text/plain');
 

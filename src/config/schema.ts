@@ -1,5 +1,9 @@
 import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, optionalListenField, cidrListField, pathField } from './fields.js';
 
+/** A listener's timeouts are at least this (src/listeners/ arms one timer per deadline). */
+const timeout = (d: string) => durationField(d, 100);
+const connections = (d: number) => integerField(d, 1, 1_000_000);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /**
@@ -16,6 +20,12 @@ export const configSchema = {
     listen: listenField('127.0.0.1:7557'),
     token_file: pathField('./var/api.token'),
     bss_token_file: pathField('./var/bss.token'),
+    header_timeout: timeout('15s'),
+    // CSV imports up to 256 MiB over a management network.
+    body_timeout: timeout('5m'),
+    idle_timeout: timeout('60s'),
+    max_connections: connections(256),
+    max_connections_per_source: connections(256),
   },
   devices: {
     min_password_length: integerField(12, 1, 128),
@@ -60,6 +70,13 @@ export const configSchema = {
     challenge_burst: integerField(200, 1, 1_000_000),
     auth_failures_per_minute: integerField(60, 0, 1_000_000),
     auth_failure_burst: integerField(30, 1, 1_000_000),
+    header_timeout: timeout('15s'),
+    body_timeout: timeout('30s'),
+    // "": session_timeout (a CPE without cookies keeps its session by keeping its connection).
+    idle_timeout: optionalDurationField('', 100),
+    max_connections: connections(10_000),
+    // Generous: many STBs may share one address behind a carrier-grade NAT.
+    max_connections_per_source: connections(100),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),
@@ -89,6 +106,11 @@ export const configSchema = {
     renew_at_percent: integerField(67, 1, 99),
     renew_jitter_percent: integerField(5, 0, 50),
     media_token_file: pathField('./var/media.token'),
+    header_timeout: timeout('15s'),
+    body_timeout: timeout('10s'),
+    idle_timeout: timeout('5s'),
+    max_connections: connections(10_000),
+    max_connections_per_source: connections(100),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),

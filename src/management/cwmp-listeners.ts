@@ -45,6 +45,7 @@ export class CwmpListeners {
     this.#proxied = trusted.size > 0 ? new ProxiedConnections({ trusted, headerTimeoutMs: PROXY_HEADER_TIMEOUT_MS, log }) : undefined;
     const proxied = this.#proxied;
     const peerOf = (socket: IncomingMessage['socket']) => (proxied ? proxied.sourceOf(socket) : (socket.remoteAddress ?? ''));
+    this.sourceOf = peerOf;
     this.#plain = o.listen ? createServer() : undefined;
     this.#tls = o.tlsListen && o.tls ? this.#httpsServer(o.tls, o.clientCa, certificateRefused, peerOf) : undefined;
     this.servers = [this.#plain, this.#tls].filter((s) => s !== undefined);
@@ -54,6 +55,9 @@ export class CwmpListeners {
       clientCertificateOf: (req) => (o.clientCa ? verifiedCommonName(req.socket) : undefined),
     };
   }
+
+  /** A connection's source: the CPE's address a trusted proxy's PROXY header gave, else the peer's. */
+  readonly sourceOf: (socket: IncomingMessage['socket']) => string;
 
   get address(): ListenAddress | undefined {
     return boundAt(this.#plain);

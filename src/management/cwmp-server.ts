@@ -63,18 +63,12 @@ export class CwmpServer {
     private readonly sessions: CwmpSessions,
     private readonly log: Logger,
     private readonly bodyLimit: number,
-    private readonly sessionTimeoutMs: number,
     private readonly transport: CwmpTransport = DIRECT,
   ) {}
 
   /** Answers CWMP on `server` (HTTP or HTTPS), which the caller makes listen; close() closes it. */
   serve(server: Server | HttpsServer): void {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res));
-    // A CPE may think for a while between two POSTs of one session (a large GetParameterValues): keep its
-    // connection as long as the session lives (Node's default is 5 s), since CPEs without cookies are
-    // followed by their connection.
-    server.keepAliveTimeout = this.sessionTimeoutMs;
-    server.headersTimeout = Math.max(60_000, this.sessionTimeoutMs + 1000);
     this.#servers.push(server);
   }
 

@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ListenAddress } from '../config/listen.js';
 import type { DeviceRegistry } from '../devices/registry.js';
+import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
@@ -32,10 +33,13 @@ export interface ManagementDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Registry;
+  readonly listeners: ListenerGuardDeps;
 }
 
 /** `listen`, `tlsListen`, …: the CWMP endpoints (see CwmpListenersOptions). */
 export interface ManagementOptions extends CwmpListenersOptions {
+  /** `[cwmp]` header_timeout … max_connections_per_source; idle_timeout is session_timeout unless set. */
+  readonly limits: ListenerLimits;
   readonly bodyLimit: number;
   readonly sessionTimeoutMs: number;
   readonly autoRegister: boolean;
@@ -155,8 +159,12 @@ export class ManagementService {
       this.#throttle.refused(source, { kind: 'client_certificate', reason: `CWMP client certificate refused ([cwmp] client_ca_file); connection closed: ${reason}` });
       m.refused.inc({ reason: 'client_certificate' });
     });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, opts.sessionTimeoutMs, this.#listeners.transport);
-    for (const server of this.#listeners.servers) this.#server.serve(server);
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, this.#listeners.transport);
+    for (const server of this.#listeners.servers) {
+      // Past its limits the CWMP listener sheds load (503, Retry-After): CPEs come back later.
+      guardListener(server, { name: 'cwmp', limits: opts.limits, pastLimit: 'shed', sourceOf: this.#listeners.sourceOf }, deps.listeners);
+      this.#server.serve(server);
+    }
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0); undefined: HTTP is off. */
