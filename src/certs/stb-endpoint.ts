@@ -68,6 +68,7 @@ const ACK_REFUSAL: Record<CertError['code'], [number, string]> = {
   'unknown-device': [404, 'not-found'],
   revoked: [409, 'revoked'],
   conflict: [409, 'conflict'],
+  'limit-reached': [409, 'limit-reached'],
   'ca-unavailable': [503, 'ca-unavailable'],
   'ca-refused': [502, 'ca-refused'],
 };
@@ -78,7 +79,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * The STB-facing side of the certificate proxy (seed 002 steps 2–4), HTTPS on `[certs] listen`.
  * `POST /v1/certificate`: the STB asks for a certificate's key information and gets its status, and the key
  * wrapped for it when the certificate is valid. `POST /v1/certificate/ack`: the STB acknowledges
- * `not-found` or `expired`, and the proxy fetches the certificate from the CA. Every request is
+ * `expired` (or `not-found` for its derived id, the only one it may create), and the proxy fetches the
+ * certificate from the CA. Every request is
  * authenticated with an HMAC of the device secret; any failure is answered `auth-failed` (401) alone,
  * the precise reason goes to the log.
  */

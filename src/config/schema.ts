@@ -74,6 +74,8 @@ export const configSchema = {
     renew_at_percent: integerField(67, 1, 99),
     renew_jitter_percent: integerField(5, 0, 50),
     media_token_file: pathField('./var/media.token'),
+    max_per_device: integerField(4, 1, 1000),
+    derived_id_prefix: stringField('media-'),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),
