@@ -212,7 +212,12 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         log: log.child({ component: 'certs' }),
         metrics: certMetrics,
       },
-      { listen: config.certs.listen, tls },
+      {
+        listen: config.certs.listen,
+        tls,
+        nonceCapacity: config.certs.nonce_capacity,
+        deviceRate: { perMinute: config.certs.device_requests_per_minute, burst: config.certs.device_request_burst },
+      },
     );
     await stbEndpoint.start();
     log.info({ source: tls.source, notAfter: tls.notAfter.toISOString() }, 'STB certificate endpoint: server certificate loaded');

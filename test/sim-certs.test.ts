@@ -73,7 +73,7 @@ class FakeProxy {
   readonly certs = new Map<string, FakeCert>();
   readonly secrets = new Map<string, string>();
   readonly requests: { path: string; body: StbProof }[] = [];
-  readonly #auth = new StbAuthenticator(() => Date.now());
+  readonly #auth = new StbAuthenticator(() => Date.now(), { windowMs: 5 * 60_000, nonceCapacity: 10_000 });
   readonly #server: Server = createServer((req, res) => void this.#handle(req, res));
   misbehave: 'none' | 'ca-down' | 'other-cert' | 'wrong-secret' | 'foreign-key' | 'garbage' = 'none';
   /** Called before each answer to POST /v1/certificate (e.g. to renew after the STB's acknowledgement). */

@@ -76,6 +76,9 @@ export const configSchema = {
     media_token_file: pathField('./var/media.token'),
     max_per_device: integerField(4, 1, 1000),
     derived_id_prefix: stringField('media-'),
+    nonce_capacity: integerField(100_000, 1, 10_000_000),
+    device_requests_per_minute: integerField(30, 1, 60_000),
+    device_request_burst: integerField(10, 1, 10_000),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),
