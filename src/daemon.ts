@@ -13,6 +13,7 @@ import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
 import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
+import { DerivedIdRule } from './certs/certificate.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { SqliteCaRepo } from './ca/ca-repo.js';
@@ -209,7 +210,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         notify: (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest(management.state.get(deviceId)?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
         onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
-      { validityMs: config.certs.validity, renewFraction: config.certs.renew_at_percent / 100, renewJitter: config.certs.renew_jitter_percent / 100 },
+      {
+        validityMs: config.certs.validity,
+        renewFraction: config.certs.renew_at_percent / 100,
+        renewJitter: config.certs.renew_jitter_percent / 100,
+        maxPerDevice: config.certs.max_per_device,
+        derivedIds: new DerivedIdRule(config.certs.derived_id_prefix),
+      },
     );
     const certService = certs;
     management.tasks.subscribe({
@@ -239,7 +246,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         metrics: certMetrics,
         listeners: guards,
       },
-      { listen: config.certs.listen, tls, limits: limitsOf(config.certs, config.certs.idle_timeout) },
+      {
+        listen: config.certs.listen,
+        tls,
+        limits: limitsOf(config.certs, config.certs.idle_timeout),
+        nonceCapacity: config.certs.nonce_capacity,
+        deviceRate: { perMinute: config.certs.device_requests_per_minute, burst: config.certs.device_request_burst },
+      },
     );
     await stbEndpoint.start();
     log.info({ source: tls.source, notAfter: tls.notAfter.toISOString() }, 'STB certificate endpoint: server certificate loaded');

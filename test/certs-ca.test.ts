@@ -24,22 +24,22 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
 
 t.test('external CA over HTTP+JSON: the proxy fetches from it, with its token and an idempotency key; the STB gets the key', async (t) => {
   const { d, ca, stb } = await setup(t);
-  t.same((await stb.request('m-1')).body, { status: 'not-found' });
-  const ack = await stb.ack('m-1');
+  t.same((await stb.request('media-stb-1')).body, { status: 'not-found' });
+  const ack = await stb.ack('media-stb-1');
   t.match(ack, { status: 200, body: { status: 'issued', version: 1 } });
   t.equal(ca.calls.length, 1);
-  t.match(ca.calls[0], { path: '/certificates', key: 'm-1:1', auth: `Bearer ${TOKEN}`, body: { certificateId: 'm-1', device: 'stb-1', version: 1, notBefore: new Date(d.clock.now()).toISOString() } });
-  const served = await stb.request('m-1');
+  t.match(ca.calls[0], { path: '/certificates', key: 'media-stb-1:1', auth: `Bearer ${TOKEN}`, body: { certificateId: 'media-stb-1', device: 'stb-1', version: 1, notBefore: new Date(d.clock.now()).toISOString() } });
+  const served = await stb.request('media-stb-1');
   t.equal(served.body.status, 'valid');
-  const info = unwrapKey('stb-1-pw', { stbId: 'stb-1', certId: 'm-1', version: 1, nonce: served.nonce }, served.body.key);
+  const info = unwrapKey('stb-1-pw', { stbId: 'stb-1', certId: 'media-stb-1', version: 1, nonce: served.nonce }, served.body.key);
   const cert = new X509Certificate(info.certificatePem);
   t.ok(cert.checkPrivateKey(createPrivateKey(info.privateKeyPem)));
   t.ok(cert.verify(new X509Certificate(ca.root.certPem).publicKey), 'issued by the external CA');
-  t.match((await d.api('GET', '/v1/certificates/m-1')).body, { serial: cert.serialNumber.toLowerCase(), notAfter: new Date(cert.validTo).toISOString() });
+  t.match((await d.api('GET', '/v1/certificates/media-stb-1')).body, { serial: cert.serialNumber.toLowerCase(), notAfter: new Date(cert.validTo).toISOString() });
 
-  const renewed = await d.api('POST', '/v1/certificates/m-1/renew');
+  const renewed = await d.api('POST', '/v1/certificates/media-stb-1/renew');
   t.match(renewed, { status: 200, body: { version: 2 } });
-  t.equal(ca.calls.at(-1)?.key, 'm-1:2');
+  t.equal(ca.calls.at(-1)?.key, 'media-stb-1:2');
 });
 
 t.test('external CA failures: 5xx and unusable answers → ca-unavailable, 4xx → ca-refused, unreachable → ca-unavailable; nothing is stored', async (t) => {
@@ -55,9 +55,9 @@ t.test('external CA failures: 5xx and unusable answers → ca-unavailable, 4xx �
     ca.mode = mode;
     const admin = await d.api('POST', '/v1/certificates', { json: { device: 'stb-1', id: `c-${mode}` } });
     t.same([admin.status, admin.body.error], [code, error], `admin issue, CA ${mode}`);
-    const ack = await stb.ack(`s-${mode}`);
-    t.same([ack.status, ack.body.status], [code, error], `STB acknowledgement, CA ${mode}`);
-    t.same((await stb.request(`s-${mode}`)).body, { status: 'not-found' }, 'still not found');
+    const ack = await stb.ack('media-stb-1');
+    t.same([ack.status, ack.body.status], [code, error], `STB acknowledgement of its derived id, CA ${mode}`);
+    t.same((await stb.request('media-stb-1')).body, { status: 'not-found' }, 'still not found');
   }
   t.same((await d.api('GET', '/v1/certificates')).body.certificates, [], 'nothing stored');
   t.match(d.logText(), /answered an unusable certificate: the private key does not belong to the certificate/);

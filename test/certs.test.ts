@@ -44,21 +44,21 @@ const builtinCaPem = (dir: string) => {
   }
 };
 
-t.test('seed 002 steps 2–4: not-found → acknowledgement → the CA issues → valid, the key wrapped for the STB', async (t) => {
+t.test('seed 002 steps 2–4: not-found → acknowledgement of the STB’s derived id → the CA issues → valid, the key wrapped for the STB', async (t) => {
   const { d, dir, stb } = await setup(t);
-  const first = await stb.request('media-1');
+  const first = await stb.request('media-stb-1');
   t.same([first.status, first.body], [200, { status: 'not-found' }]);
 
-  const ack = await stb.ack('media-1');
+  const ack = await stb.ack('media-stb-1');
   t.equal(ack.status, 200);
-  t.match(ack.body, { status: 'issued', certId: 'media-1', version: 1, notAfter: new Date(d.clock.now() + 365 * DAY).toISOString() });
+  t.match(ack.body, { status: 'issued', certId: 'media-stb-1', version: 1, notAfter: new Date(d.clock.now() + 365 * DAY).toISOString() });
 
-  const served = await stb.request('media-1');
+  const served = await stb.request('media-stb-1');
   t.equal(served.status, 200);
-  t.match(served.body, { status: 'valid', certId: 'media-1', version: 1, notAfter: ack.body.notAfter, updatePending: false, key: { alg: 'A256GCM-HKDF-SHA256' } });
+  t.match(served.body, { status: 'valid', certId: 'media-stb-1', version: 1, notAfter: ack.body.notAfter, updatePending: false, key: { alg: 'A256GCM-HKDF-SHA256' } });
   t.same(Object.keys(served.body.key).sort(), ['alg', 'ciphertext', 'iv', 'tag']);
   t.notMatch(served.text, /PRIVATE KEY|BEGIN CERTIFICATE/, 'nothing in clear, even inside TLS');
-  const info = unwrap(stb, 'media-1', 1, served.nonce, served.body.key);
+  const info = unwrap(stb, 'media-stb-1', 1, served.nonce, served.body.key);
   const cert = new X509Certificate(info.certificatePem);
   t.ok(cert.checkPrivateKey(createPrivateKey(info.privateKeyPem)), 'the key is the certificate’s');
   t.equal(cert.subject, 'CN=stb-1');
@@ -66,11 +66,11 @@ t.test('seed 002 steps 2–4: not-found → acknowledgement → the CA issues �
   t.ok(cert.verify(ca.publicKey), 'issued by the builtin CA');
 
   // The wrapping is bound to the secret, the nonce, the version and the ids.
-  t.throws(() => unwrapKey('wrong-pw', { stbId: 'stb-1', certId: 'media-1', version: 1, nonce: served.nonce }, served.body.key));
-  t.throws(() => unwrap(stb, 'media-1', 1, 'another-nonce-0123456789', served.body.key));
-  t.throws(() => unwrap(stb, 'media-1', 2, served.nonce, served.body.key));
-  t.throws(() => unwrapKey('stb-1-pw', { stbId: 'stb-2', certId: 'media-1', version: 1, nonce: served.nonce }, served.body.key));
-  const again = await stb.request('media-1');
+  t.throws(() => unwrapKey('wrong-pw', { stbId: 'stb-1', certId: 'media-stb-1', version: 1, nonce: served.nonce }, served.body.key));
+  t.throws(() => unwrap(stb, 'media-stb-1', 1, 'another-nonce-0123456789', served.body.key));
+  t.throws(() => unwrap(stb, 'media-stb-1', 2, served.nonce, served.body.key));
+  t.throws(() => unwrapKey('stb-1-pw', { stbId: 'stb-2', certId: 'media-stb-1', version: 1, nonce: served.nonce }, served.body.key));
+  const again = await stb.request('media-stb-1');
   t.not(again.body.key.ciphertext, served.body.key.ciphertext, 'each answer has its own wrapping key and IV');
 
   // The server certificate: issued by the builtin CA for the endpoint.
@@ -78,9 +78,9 @@ t.test('seed 002 steps 2–4: not-found → acknowledgement → the CA issues �
   t.ok(served.peer?.verify(ca.publicKey), 'the endpoint’s certificate is signed by the builtin CA');
 
   // An acknowledgement of a valid certificate fetches nothing more.
-  t.match((await stb.ack('media-1')).body, { status: 'issued', version: 1 });
-  const shown = await d.api('GET', '/v1/certificates/media-1');
-  t.match(shown.body, { id: 'media-1', device: 'stb-1', version: 1, status: 'valid', serial: cert.serialNumber.toLowerCase(), noticeTask: null });
+  t.match((await stb.ack('media-stb-1')).body, { status: 'issued', version: 1 });
+  const shown = await d.api('GET', '/v1/certificates/media-stb-1');
+  t.match(shown.body, { id: 'media-stb-1', device: 'stb-1', version: 1, status: 'valid', serial: cert.serialNumber.toLowerCase(), noticeTask: null });
   t.match(shown.body.versions, [{ version: 1, reason: 'issue', serial: cert.serialNumber.toLowerCase() }]);
   t.equal(shown.body.versions.length, 1);
 

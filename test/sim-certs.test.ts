@@ -73,7 +73,7 @@ class FakeProxy {
   readonly certs = new Map<string, FakeCert>();
   readonly secrets = new Map<string, string>();
   readonly requests: { path: string; body: StbProof }[] = [];
-  readonly #auth = new StbAuthenticator(() => Date.now());
+  readonly #auth = new StbAuthenticator(() => Date.now(), { windowMs: 5 * 60_000, nonceCapacity: 10_000 });
   readonly #server: Server = createServer((req, res) => void this.#handle(req, res));
   misbehave: 'none' | 'ca-down' | 'other-cert' | 'wrong-secret' | 'foreign-key' | 'garbage' = 'none';
   /** Called before each answer to POST /v1/certificate (e.g. to renew after the STB's acknowledgement). */
@@ -109,6 +109,8 @@ class FakeProxy {
     let c = this.certs.get(body.certId);
     if (req.url === '/v1/certificate/ack') {
       if (this.misbehave === 'ca-down') return send(503, { status: 'ca-unavailable', message: 'the CA did not answer' });
+      // As stbd: an STB creates no id but its derived one, and another STB's is not found.
+      if (c ? c.owner !== body.stbId : body.certId !== `media-${body.stbId}`) return send(404, { status: 'not-found', message: `no certificate ${JSON.stringify(body.certId)} for this STB` });
       const issued = c && c.state !== 'expired' ? c : await this.issue(body.certId, body.stbId, (c?.version ?? 0) + 1);
       return send(200, { status: 'issued', certId: body.certId, version: issued.version, notAfter: new Date().toISOString() });
     }
@@ -171,7 +173,7 @@ t.test('expired → acknowledgement → the next version; revoked; auth-failed; 
   t.same(await device.fetchCertificate(), { status: 'revoked', certId: device.certId });
   t.equal(device.certificate, undefined, 'a revoked certificate is forgotten');
 
-  t.same(await device.fetchCertificate({ certId: 'not-mine' }).then((r) => r.status), 'valid', 'another id: acknowledged and issued');
+  t.same(await device.fetchCertificate({ certId: 'not-mine' }), { status: 'not-found', certId: 'not-mine' }, 'an id nobody created: not found after the acknowledgement');
   await proxy.issue('foreign', 'sim-9999');
   t.same(await device.fetchCertificate({ certId: 'foreign' }), { status: 'not-found', certId: 'foreign' }, "another STB's certificate stays not-found after the acknowledgement");
 
@@ -194,7 +196,7 @@ t.test('expired → acknowledgement → the next version; revoked; auth-failed; 
     t.match(r, { status: 'error', error }, mode);
   }
   proxy.misbehave = 'none';
-  t.equal(sim.stats.certsFailed, 8);
+  t.equal(sim.stats.certsFailed, 9);
 
   const closed = new Simulator({ acsUrl: NO_ACS, certsUrl: 'http://127.0.0.1:9' });
   t.match(await closed.devices[0]!.fetchCertificate(), { status: 'error', error: /ECONNREFUSED/ });

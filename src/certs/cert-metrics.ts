@@ -2,9 +2,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CertStatus } from './certificate.js';
 
 export interface CertMetrics {
-  /** STB endpoint answers, by status (valid, not-found, expired, revoked, auth-failed, issued, bad-request…). */
+  /** STB endpoint answers, by status (valid, not-found, expired, revoked, auth-failed, rate-limited, issued, bad-request…). */
   readonly requests: Counter<'status'>;
   readonly expiredUnacknowledged: Counter;
+  readonly noncesEvicted: Counter;
 }
 
 const STATUSES: readonly CertStatus[] = ['valid', 'update-pending', 'expired', 'revoked'];
@@ -26,6 +27,11 @@ export function registerCertMetrics(registry: Registry, counts: () => Record<str
     expiredUnacknowledged: new Counter({
       name: 'stbd_certificates_expired_unacknowledged_total',
       help: 'certificates that expired while their STB had not acknowledged the update notice',
+      registers: [registry],
+    }),
+    noncesEvicted: new Counter({
+      name: 'stbd_certificate_nonces_evicted_total',
+      help: 'STB request nonces forgotten early because the nonce memory was full (the accepted time window shrank)',
       registers: [registry],
     }),
   };

@@ -61,7 +61,39 @@ export class CertRepo {
       page: p<[string, number]>(`SELECT ${cols} FROM certificates WHERE id > ? ORDER BY id LIMIT ?`),
       ofDevice: p<[string]>(`SELECT ${cols} FROM certificates WHERE device_id = ? ORDER BY id`),
       counts: p<[]>('SELECT status, count(*) AS n FROM certificates GROUP BY status'),
+      held: p<[string, string]>(
+        `SELECT (SELECT count(*) FROM certificates WHERE device_id = ? AND status != 'revoked') + (SELECT count(*) FROM certificate_claims WHERE device_id = ?) AS n`,
+      ),
+      claim: p<[string, string, number, string]>(
+        `INSERT INTO certificate_claims (id, device_id, claimed_at) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE id = ?)
+         ON CONFLICT (id) DO NOTHING`,
+      ),
+      unclaim: p<[string, string]>('DELETE FROM certificate_claims WHERE id = ? AND device_id = ?'),
+      unclaimAll: p<[]>('DELETE FROM certificate_claims'),
     };
+  }
+
+  /**
+   * Claims a new certificate id for a device before the CA is asked: one transaction, so of concurrent
+   * claims of one id exactly one wins (the primary key decides), and a device holds at most `cap`
+   * certificates and claims (revoked ones not counted).
+   */
+  claim(id: string, deviceId: string, cap: number, at: number): 'claimed' | 'taken' | 'limit-reached' {
+    return this.db.transaction(() => {
+      if (this.#s.get.get(id)) return 'taken';
+      if ((this.#s.held.get(deviceId, deviceId)!['n'] as number) >= cap) return 'limit-reached';
+      return this.#s.claim.run(id, deviceId, at, id).changes === 1 ? 'claimed' : 'taken';
+    })();
+  }
+
+  /** Gives a claimed id back (the CA did not issue). */
+  unclaim(id: string, deviceId: string): void {
+    this.#s.unclaim.run(id, deviceId);
+  }
+
+  /** Forgets every claim: at start, those are of CA calls a stop or crash interrupted. */
+  unclaimAll(): void {
+    this.#s.unclaimAll.run();
   }
 
   get(id: string): CertificateRecord | undefined {
@@ -74,13 +106,14 @@ export class CertRepo {
   }
 
   /**
-   * A new certificate (version 1), or the next version of an existing one; false if someone else got there
-   * first, or the certificate was revoked while the CA was issuing (a revocation is final).
+   * A new certificate (version 1, in place of the device's claim of its id), or the next version of an
+   * existing one; false without the claim, or if the certificate was revoked while the CA was issuing
+   * (a revocation is final).
    */
   store(v: NewVersion): boolean {
     return this.db.transaction(() => {
       if (v.version === 1) {
-        if (this.#s.get.get(v.id)) return false;
+        if (this.#s.unclaim.run(v.id, v.deviceId).changes !== 1) return false;
         this.#s.insert.run(v.id, v.deviceId, 1, v.serial, v.certPem, v.keySealed, v.notBefore, v.notAfter, v.renewAt, v.at, v.at);
       } else if (this.#s.replace.run(v.version, v.serial, v.certPem, v.keySealed, v.notBefore, v.notAfter, v.renewAt, v.at, v.id, v.version - 1).changes === 0) {
         return false;

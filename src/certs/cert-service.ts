@@ -4,13 +4,13 @@ import type { SealedBox } from '../ca/sealed-box.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
-import { type CertificateRecord, type CertificateVersion, keyContext, renewAtOf } from './certificate.js';
+import { type CertificateRecord, type CertificateVersion, type DerivedIdRule, keyContext, renewAtOf } from './certificate.js';
 import type { CertRepo } from './cert-repo.js';
 import type { KeyInformation } from './key-wrap.js';
 
 export class CertError extends Error {
   constructor(
-    readonly code: 'not-found' | 'conflict' | 'unknown-device' | 'revoked' | 'ca-unavailable' | 'ca-refused',
+    readonly code: 'not-found' | 'conflict' | 'limit-reached' | 'unknown-device' | 'revoked' | 'ca-unavailable' | 'ca-refused',
     message: string,
   ) {
     super(message);
@@ -47,6 +47,10 @@ export interface CertServiceOptions {
   readonly renewFraction: number;
   /** …plus up to this fraction more, at random. */
   readonly renewJitter: number;
+  /** Most certificates (not revoked) one device may hold. */
+  readonly maxPerDevice: number;
+  /** The id each STB may have created by acknowledging `not-found`. */
+  readonly derivedIds: DerivedIdRule;
 }
 
 const RENEW = 'cert-renew';
@@ -68,6 +72,7 @@ export class CertService {
     this.#o = opts;
     deps.scheduler.handle(RENEW, (id, dueAt) => this.#renewalDue(id, dueAt));
     deps.scheduler.handle(EXPIRY, (id, dueAt) => this.#expiryDue(id, dueAt));
+    deps.repo.unclaimAll();
   }
 
   get(id: string): CertificateRecord | undefined {
@@ -90,12 +95,33 @@ export class CertService {
     return this.#d.repo.countsByStatus();
   }
 
-  /** A new certificate for `deviceId` under `certId` (generated when absent). @throws CertError */
-  issue(deviceId: string, certId?: string): Promise<CertificateRecord> {
-    if (!this.#d.deviceExists(deviceId)) return Promise.reject(new CertError('unknown-device', `device ${JSON.stringify(deviceId)} not found`));
+  /**
+   * A new certificate for `deviceId` under `certId` (generated when absent): the admin's or the media
+   * system's call. An id the derived-id rule gives another registered STB is refused. @throws CertError
+   */
+  async issue(deviceId: string, certId?: string): Promise<CertificateRecord> {
+    if (!this.#d.deviceExists(deviceId)) throw new CertError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const id = certId ?? `cert-${randomBytes(12).toString('base64url')}`;
-    if (this.#d.repo.get(id)) return Promise.reject(new CertError('conflict', `certificate ${JSON.stringify(id)} already exists`));
-    return this.#once(id, () => this.#fetch(id, deviceId, 1, 'issue'));
+    const owner = this.#o.derivedIds.ownerOf(id);
+    if (owner !== undefined && owner !== deviceId && this.#d.deviceExists(owner)) {
+      throw new CertError('conflict', `certificate id ${JSON.stringify(id)} is STB ${JSON.stringify(owner)}'s own (derived from its id)`);
+    }
+    return this.#create(id, deviceId);
+  }
+
+  /** Claims the id (one winner, within the device's cap), then has the CA issue version 1. */
+  async #create(id: string, deviceId: string): Promise<CertificateRecord> {
+    const claimed = this.#d.repo.claim(id, deviceId, this.#o.maxPerDevice, this.#d.clock.now());
+    if (claimed === 'taken') throw new CertError('conflict', `certificate ${JSON.stringify(id)} already exists`);
+    if (claimed === 'limit-reached') {
+      throw new CertError('limit-reached', `device ${JSON.stringify(deviceId)} already holds ${this.#o.maxPerDevice} certificates (the most [certs] max_per_device allows)`);
+    }
+    try {
+      return await this.#fetch(id, deviceId, 1, 'issue');
+    } catch (err) {
+      this.#d.repo.unclaim(id, deviceId);
+      throw err;
+    }
   }
 
   /** A new version of an existing certificate, from the CA. @throws CertError */
@@ -108,12 +134,13 @@ export class CertService {
 
   /**
    * The STB acknowledged `not-found` or `expired` (seed 002 step 4): fetch the certificate from the CA.
-   * A certificate id another STB owns is refused as not found.
+   * It may create only its derived id; any other id it does not hold, another STB's or none, is refused
+   * alike as not found, so that the answer tells nothing about other STBs.
    */
   fetchFor(deviceId: string, certId: string): Promise<CertificateRecord> {
     const current = this.#d.repo.get(certId);
-    if (!current) return this.issue(deviceId, certId);
-    if (current.deviceId !== deviceId) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)} for this STB`));
+    if (!current && certId === this.#o.derivedIds.idOf(deviceId)) return this.#create(certId, deviceId);
+    if (!current || current.deviceId !== deviceId) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)} for this STB`));
     if (current.status === 'valid' && current.notAfter > this.#d.clock.now()) return Promise.resolve(current);
     return this.renew(certId, 'fetch');
   }

@@ -8,11 +8,12 @@ import { MAX_ID_LENGTH, PRINTABLE_PATTERN } from '../devices/device-input.js';
 import { ListenError } from '../errors.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { Logger } from '../log/logger.js';
+import { TokenBuckets } from '../rate-limit/token-buckets.js';
 import { describeSchemaError } from '../validate.js';
 import type { CertMetrics } from './cert-metrics.js';
 import { CertError, type CertService } from './cert-service.js';
 import { wrapKey } from './key-wrap.js';
-import { StbAuthenticator, type StbProof } from './stb-auth.js';
+import { StbAuthenticator, type StbAuthFailure, type StbProof } from './stb-auth.js';
 
 export interface StbEndpointDeps {
   readonly certs: CertService;
@@ -31,7 +32,20 @@ export interface StbEndpointOptions {
   readonly limits: ListenerLimits;
   /** How far an STB's timestamp may be from the proxy's clock, either way. */
   readonly windowMs?: number;
+  /** Most nonces remembered against replays (past it the accepted window shrinks, see NonceMemory). */
+  readonly nonceCapacity: number;
+  /** Each STB's allowance over both routes (a token bucket), taken once it is authenticated. */
+  readonly deviceRate: { readonly perMinute: number; readonly burst: number };
 }
+
+/**
+ * STBs whose allowance is tracked at once; past it the least recent is forgotten and starts full again
+ * (only authenticated STBs get here, so this bounds memory, not what a stranger can do).
+ */
+const RATE_KEYS = 100_000;
+
+/** Why an STB request was not served, as the endpoint answers it. */
+type Refusal = { readonly code: 401 } | { readonly code: 429; readonly retryAfterS: number };
 
 /** Requests are a few hundred bytes. */
 const BODY_LIMIT = 16 * 1024;
@@ -72,6 +86,7 @@ const ACK_REFUSAL: Record<CertError['code'], [number, string]> = {
   'unknown-device': [404, 'not-found'],
   revoked: [409, 'revoked'],
   conflict: [409, 'conflict'],
+  'limit-reached': [409, 'limit-reached'],
   'ca-unavailable': [503, 'ca-unavailable'],
   'ca-refused': [502, 'ca-refused'],
 };
@@ -82,7 +97,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * The STB-facing side of the certificate proxy (seed 002 steps 2–4), HTTPS on `[certs] listen`.
  * `POST /v1/certificate`: the STB asks for a certificate's key information and gets its status, and the key
  * wrapped for it when the certificate is valid. `POST /v1/certificate/ack`: the STB acknowledges
- * `not-found` or `expired`, and the proxy fetches the certificate from the CA. Every request is
+ * `expired` (or `not-found` for its derived id, the only one it may create), and the proxy fetches the
+ * certificate from the CA. Every request is
  * authenticated with an HMAC of the device secret; any failure is answered `auth-failed` (401) alone,
  * the precise reason goes to the log.
  */
@@ -91,6 +107,9 @@ export class StbEndpoint {
   readonly #o: StbEndpointOptions;
   readonly #app: FastifyInstance;
   readonly #auth: StbAuthenticator;
+  readonly #rate: TokenBuckets;
+  /** One log line a minute per rate-limited STB; the counter has them all. */
+  readonly #rateLog: TokenBuckets;
   /** Unknown STBs are checked against this, so that they cost what a known one costs. */
   readonly #decoy = randomBytes(18).toString('base64url');
   #address: ListenAddress | undefined;
@@ -98,7 +117,10 @@ export class StbEndpoint {
   constructor(deps: StbEndpointDeps, opts: StbEndpointOptions) {
     this.#d = deps;
     this.#o = opts;
-    this.#auth = new StbAuthenticator(() => deps.clock.now(), opts.windowMs);
+    const now = () => deps.clock.now();
+    this.#auth = new StbAuthenticator(now, { windowMs: opts.windowMs ?? 5 * 60_000, nonceCapacity: opts.nonceCapacity, onNoncesEvicted: (n) => deps.metrics.noncesEvicted.inc(n) });
+    this.#rate = new TokenBuckets({ ratePerSec: opts.deviceRate.perMinute / 60, burst: opts.deviceRate.burst, capacity: RATE_KEYS, now });
+    this.#rateLog = new TokenBuckets({ ratePerSec: 1 / 60, burst: 1, capacity: RATE_KEYS, now });
     this.#app = this.#build();
   }
 
@@ -148,12 +170,16 @@ export class StbEndpoint {
       metrics.requests.inc({ status: body.status });
       return reply.code(code).send(body);
     };
-    const refuse = (reply: FastifyReply) => answer(reply, 401, { status: 'auth-failed' });
+    const refuse = (reply: FastifyReply, r: Refusal) => {
+      if (r.code === 401) return answer(reply, 401, { status: 'auth-failed' });
+      reply.header('retry-after', String(r.retryAfterS));
+      return answer(reply, 429, { status: 'rate-limited', message: `too many requests from this STB; try again in ${r.retryAfterS} s` });
+    };
 
     app.post<{ Body: StbProof }>('/v1/certificate', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
       const secret = this.#authenticate(p, 'request');
-      if (secret === undefined) return refuse(reply);
+      if (typeof secret !== 'string') return refuse(reply, secret);
       const found = certs.lookup(p.stbId, p.certId);
       if (found.status !== 'valid') {
         log.info({ stb: p.stbId, cert: p.certId, status: found.status }, 'certificate request answered');
@@ -167,7 +193,8 @@ export class StbEndpoint {
 
     app.post<{ Body: StbProof }>('/v1/certificate/ack', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
-      if (this.#authenticate(p, 'acknowledgement') === undefined) return refuse(reply);
+      const secret = this.#authenticate(p, 'acknowledgement');
+      if (typeof secret !== 'string') return refuse(reply, secret);
       try {
         const r = await certs.fetchFor(p.stbId, p.certId);
         return answer(reply, 200, { status: 'issued', certId: r.id, version: r.version, notAfter: iso(r.notAfter) });
@@ -198,12 +225,27 @@ export class StbEndpoint {
     return app;
   }
 
-  /** The device secret when the proof holds; undefined (and the precise reason logged) when it does not. */
-  #authenticate(p: StbProof, what: string): string | undefined {
+  /**
+   * The device secret when the proof holds and the STB is within its allowance; otherwise the refusal
+   * (the precise reason logged). The allowance is taken only from authenticated STBs, so that nobody
+   * can use up another's, and before the nonce is remembered, so that a refused request takes no memory.
+   */
+  #authenticate(p: StbProof, what: string): string | Refusal {
+    const { log } = this.#d;
     const secret = this.#d.secretOf(p.stbId);
-    const failure = this.#auth.check({ ...p, mac: p.mac.toLowerCase() }, secret ?? this.#decoy);
-    if (secret !== undefined && failure === undefined) return secret;
-    this.#d.log.warn({ stb: p.stbId, cert: p.certId, reason: secret === undefined ? 'unknown-stb' : failure, timestamp: p.timestamp }, `STB ${what} refused: authentication failed`);
-    return undefined;
+    let failure: StbAuthFailure | 'refused' | undefined;
+    if (secret === undefined) {
+      this.#auth.check({ ...p, mac: p.mac.toLowerCase() }, this.#decoy);
+    } else {
+      failure = this.#auth.check({ ...p, mac: p.mac.toLowerCase() }, secret, () => this.#rate.take(p.stbId));
+      if (failure === undefined) return secret;
+      if (failure === 'refused') {
+        const retryAfterS = Math.max(1, Math.ceil(this.#rate.retryAfterMs(p.stbId) / 1000));
+        if (this.#rateLog.take(p.stbId)) log.warn({ stb: p.stbId, cert: p.certId, retryAfterS }, `STB ${what} refused: rate limit ([certs] device_requests_per_minute); further refusals of this STB within a minute are only counted`);
+        return { code: 429, retryAfterS };
+      }
+    }
+    log.warn({ stb: p.stbId, cert: p.certId, reason: failure ?? 'unknown-stb', timestamp: p.timestamp }, `STB ${what} refused: authentication failed`);
+    return { code: 401 };
   }
 }

@@ -209,7 +209,7 @@ const program = identityOptions(
     DEFAULTS.contentType,
   )
   .option('--certs <url>', 'the certificate proxy\'s STB endpoint ([certs] listen), e.g. https://127.0.0.1:7548; its TLS certificate is not verified')
-  .option('--cert-id-prefix <text>', 'each STB\'s certificate id is this prefix + its device id', DEFAULTS.certIdPrefix)
+  .option('--cert-id-prefix <text>', 'each STB\'s certificate id is this prefix + its device id (the daemon lets an STB create only [certs] derived_id_prefix + its id)', DEFAULTS.certIdPrefix)
   .option('--fetch-cert-every <s>', 'fetch the certificate (proof, unwrap, sign once, forget the key) every this many seconds; needs --certs', number)
   .option('--cert-notice-delay <ms>', 'after a "certificate needs update" notice, fetch this long after the session (also the retry backoff base)', number, DEFAULTS.certNoticeDelayMs)
   .option('--register', 'first register the STBs with stbd\'s admin API (409 already registered is fine)', false)

@@ -82,6 +82,9 @@ function crossCheck(c: Config): void {
     if (!/^https?:\/\/[^/\s]+/.test(c.ca.url)) throw new ConfigError(c.file, '[ca] url', `expected the CA's http(s) URL when [ca] kind = "http", got ${JSON.stringify(c.ca.url)}`);
     if (!c.ca.token_file) throw new ConfigError(c.file, '[ca] token_file', 'required when [ca] kind = "http" (the file holding its bearer token)');
   }
+  if (!/^[\x21-\x7e]{0,64}$/.test(c.certs.derived_id_prefix)) {
+    throw new ConfigError(c.file, '[certs] derived_id_prefix', `expected up to 64 visible ASCII characters (no spaces), or "" for none, got ${JSON.stringify(c.certs.derived_id_prefix)}`);
+  }
   for (const [section, tls] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
     if ((tls.tls_cert_file === undefined) !== (tls.tls_key_file === undefined)) {
       throw new ConfigError(c.file, `[${section}] ${tls.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file'}`, 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');

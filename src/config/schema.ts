@@ -111,6 +111,11 @@ export const configSchema = {
     idle_timeout: timeout('5s'),
     max_connections: connections(10_000),
     max_connections_per_source: connections(100),
+    max_per_device: integerField(4, 1, 1000),
+    derived_id_prefix: stringField('media-'),
+    nonce_capacity: integerField(100_000, 1, 10_000_000),
+    device_requests_per_minute: integerField(30, 1, 60_000),
+    device_request_burst: integerField(10, 1, 10_000),
   },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),

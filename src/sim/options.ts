@@ -56,7 +56,7 @@ export interface SimulatorOptions {
   readonly contentType?: string;
   /** The certificate proxy's STB endpoint, e.g. https://127.0.0.1:7548 (the server certificate is not verified). */
   readonly certsUrl?: string;
-  /** Certificate ids are this prefix + the device id ("media-sim-0001"): what the media system would tell the STB. */
+  /** Certificate ids are this prefix + the device id ("media-sim-0001"): the daemon's derived ids with the default [certs] derived_id_prefix. */
   readonly certIdPrefix?: string;
   /** Fetch the certificate every this many seconds (first at a random point of the first period). */
   readonly fetchCertEveryS?: number;

@@ -256,4 +256,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: 'certificate ids claimed while the CA issues',
+    sql: `
+      -- A certificate id being created: claimed here (one winner) before the CA is called, replaced by its
+      -- certificates row when the CA answers, deleted when it fails. Counted in the per-device cap.
+      CREATE TABLE certificate_claims (
+        id         TEXT PRIMARY KEY,
+        device_id  TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        claimed_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX certificate_claims_device ON certificate_claims (device_id);
+    `,
+  },
 ];

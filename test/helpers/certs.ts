@@ -98,6 +98,8 @@ export class FakeCa {
   readonly calls: { path: string; key: string | undefined; auth: string | undefined; body: Record<string, unknown> }[] = [];
   readonly #answers = new Map<string, string>();
   issued = 0;
+  /** While set, requests wait for it before they are answered (to hold the CA mid-call). */
+  gate: Promise<void> | undefined;
   private constructor(
     readonly server: Server,
     readonly token: string,
@@ -128,6 +130,7 @@ export class FakeCa {
     const key = req.headers['idempotency-key'] as string | undefined;
     const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { device?: string; notBefore?: string; notAfter?: string };
     this.calls.push({ path: req.url ?? '', key, auth: req.headers.authorization, body });
+    await this.gate;
     if (this.mode === 'fail') return void res.writeHead(503).end('{"error":"maintenance"}');
     if (this.mode === 'refuse') return void res.writeHead(400).end('{"error":"unknown device"}');
     if (this.mode === 'not-json') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy error</html>');

@@ -9,6 +9,7 @@ import { certificateView } from '../views.js';
 const STATUS: Record<CertError['code'], number> = {
   'not-found': 404,
   conflict: 409,
+  'limit-reached': 409,
   revoked: 409,
   'unknown-device': 400,
   'ca-unavailable': 503,
@@ -36,7 +37,8 @@ const verifyBody = {
 
 /**
  * The certificate proxy for the operator (stbctl certs …): list, show with its versions, issue, renew,
- * revoke; and for the media system (its own token) the verification of what an STB presented (seed 002 step 5).
+ * revoke; and for the media system (its own token) creating certificates and verifying what an STB
+ * presented (seed 002 step 5). STBs never create certificate ids here.
  */
 export function certRoutes(app: FastifyInstance, { certs }: ApiDeps): void {
   app.get<{ Querystring: { after: string; limit: number; device?: string } }>(
@@ -75,7 +77,8 @@ export function certRoutes(app: FastifyInstance, { certs }: ApiDeps): void {
 
   app.post<{ Body: { device: string; id?: string } }>(
     '/v1/certificates',
-    { schema: { body: { type: 'object', additionalProperties: false, required: ['device'], properties: { device: id, id } } } },
+    // The media system names the certificate each STB presents (seed 002 step 1), so it may create them too.
+    { config: { access: 'media' }, schema: { body: { type: 'object', additionalProperties: false, required: ['device'], properties: { device: id, id } } } },
     async (req, reply) => {
       const c = await certs.issue(req.body.device, req.body.id).catch(refused);
       return reply.code(201).send(certificateView(c));

@@ -56,7 +56,9 @@ function certPairs(c: CertView): [string, string][] {
 const CERT_HELP = `
 Certificates are the media-access certificates the proxy keeps for STBs (seed 002). Statuses: valid,
 update-pending (renewal due: the STB was sent a "certificate needs update" notice), expired, revoked.
-Exit codes: 0 success, 1 the operation failed (e.g. not-found, revoked, unknown-device, ca-unavailable),
+Certificate ids are created here (or by the media system); an STB creates none but its derived id.
+Exit codes: 0 success, 1 the operation failed (e.g. not-found, revoked, unknown-device, conflict,
+limit-reached, ca-unavailable),
 2 the command line was wrong.`;
 
 /** The certificate proxy, as an operator sees it. */

@@ -244,4 +244,16 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'certificate ids claimed while the CA issues',
+    sql: `
+      CREATE TABLE certificate_claims (
+        id         TEXT PRIMARY KEY,
+        device_id  TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        claimed_at BIGINT NOT NULL
+      );
+      CREATE INDEX certificate_claims_device ON certificate_claims (device_id);
+    `,
+  },
 ];
