@@ -18,7 +18,7 @@ import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { CaRepo } from './ca/ca-repo.js';
 import { loadMasterKey } from './ca/master-key.js';
-import { SealedBox } from './ca/sealed-box.js';
+import { SealError, SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
 import type { Cas } from './cas/cas.js';
 import { CasCertificateRepo } from './cas/cas-certificate-repo.js';
@@ -30,7 +30,7 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRepo } from './devices/device-repo.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { generateSecret } from './devices/secrets.js';
-import { ListenError } from './errors.js';
+import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
 import { HealthService } from './health/health-service.js';
 import { type Listener, listenersCheck } from './health/listeners-check.js';
@@ -83,11 +83,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     for (const stop of stops.reverse()) await stop();
   };
   let db: Database;
+  let box: SealedBox;
   try {
     ensureDirectory(store);
     const lock = acquireInstanceLock(store);
     stops.push(() => lock.release());
-    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+    // Before the database: migrations seal stored secrets under it.
+    box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout, sealer: box, onWarning: (message) => log.warn(`database: ${message}`) });
     stops.push(() => void db.close());
   } catch (err) {
     await stopAll();
@@ -96,13 +99,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     throw err;
   }
   try {
-    const token = loadOrCreateToken(config.api.token_file);
-    const bssToken = loadOrCreateToken(config.api.bss_token_file);
-    const mediaToken = loadOrCreateToken(config.certs.media_token_file);
-    const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+    // The admin token may be shared with the admins' group (stbctl); the others go to one system each.
+    const token = loadOrCreateToken(config.api.token_file, '[api] token_file', true);
+    const bssToken = loadOrCreateToken(config.api.bss_token_file, '[api] bss_token_file');
+    const mediaToken = loadOrCreateToken(config.certs.media_token_file, '[certs] media_token_file');
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
-    const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret, config.devices.min_password_length);
+    const registry = new DeviceRegistry(new DeviceRepo(db, box), clock, generateSecret, config.devices.min_password_length);
+    checkMasterKey(registry, store, config.ca.master_key_file);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
@@ -142,7 +146,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     );
     const c = config.cwmp;
     const management = new ManagementService(
-      { db, registry, keepalive, scheduler, clock, log, metrics },
+      { db, sealer: box, registry, keepalive, scheduler, clock, log, metrics },
       {
         listen: c.listen,
         bodyLimit: c.body_limit,
@@ -160,6 +164,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         provisioningAttempts: c.provisioning_attempts,
         subtreeBatchSize: c.subtree_batch_size,
         connectionRequestAllowBasic: c.connection_request_allow_basic,
+        maxParametersPerDevice: c.max_parameters_per_device,
       },
     );
     const certRepo = new CertRepo(db);
@@ -260,6 +265,16 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   } catch (err) {
     await stopAll();
     created.discard();
+    throw err;
+  }
+}
+
+/** A database sealed under another master key is refused at start, in words, rather than failing per device. */
+function checkMasterKey(registry: DeviceRegistry, store: string, keyFile: string): void {
+  try {
+    registry.checkSealed();
+  } catch (err) {
+    if (err instanceof SealError) throw new OperatorError(`the device passwords in ${store} do not open with the master key ${keyFile} (another key sealed them): start with the key the database was made with`);
     throw err;
   }
 }

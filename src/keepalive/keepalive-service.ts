@@ -9,7 +9,7 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
 import { type TimerHost, Timers } from '../timer/timers.js';
-import { DeviceTable } from './device-table.js';
+import { DeviceTable, type KeepaliveCredentials, type SealedKeepaliveCredentials } from './device-table.js';
 import { type IntegrityPolicy, KeepaliveHandler } from './keepalive-handler.js';
 import { type KeepaliveStats, newStats, registerKeepaliveMetrics } from './keepalive-metrics.js';
 import { type Endpoint, Presence, type PresenceView } from './presence.js';
@@ -54,6 +54,8 @@ const STALE_SWEEP_MS = 5 * 60_000;
 /** Rows per transaction: about half a millisecond of SQLite work, so keepalives never wait long behind a flush. */
 const FLUSH_CHUNK = 250;
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** Sealed STUN passwords opened per turn of the event loop after start: about a millisecond. */
+const OPEN_CHUNK = 200;
 
 /**
  * The keepalive path (seed 001 steps 3–4): UDP STUN sockets, authentication, presence, offline detection,
@@ -74,6 +76,7 @@ export class KeepaliveService {
   #sockets: { v4?: Socket; v6?: Socket } = {};
   #flushTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #opening: NodeJS.Immediate | undefined;
   /** Writes run one after another (each in chunks); this is the last one queued. */
   #writing: Promise<void> = Promise.resolve();
   #flushQueued = false;
@@ -83,7 +86,9 @@ export class KeepaliveService {
     this.#opts = opts;
     this.#log = deps.log.child({ component: 'keepalive' });
     this.#repo = new PresenceRepo(deps.db);
-    this.#table = new DeviceTable(deps.registry.count);
+    this.#table = new DeviceTable(deps.registry.count, deps.registry.stunPasswordOpener(), (device, err) =>
+      this.#log.error({ device, err: (err as Error).message }, 'STUN password does not open with the master key: its keepalives are refused'),
+    );
     const debug = () => this.#log.isLevelEnabled('debug');
     this.#presence = new Presence(opts.offlineAfterMs, {
       online: (slot) => {
@@ -158,12 +163,14 @@ export class KeepaliveService {
     if (this.#opts.listenV6) this.#sockets.v6 = await this.#bind('udp6', this.#opts.listenV6, '[stun] listen_v6');
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
     this.#sweepTimer = setInterval(() => void this.#write(() => this.#presence.takeStale()), STALE_SWEEP_MS).unref();
+    this.#openSealed();
   }
 
   /** Closes the sockets and writes every pending presence change. */
   async stop(): Promise<void> {
     clearInterval(this.#flushTimer);
     clearInterval(this.#sweepTimer);
+    clearImmediate(this.#opening);
     this.#offline.stop();
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
@@ -229,7 +236,12 @@ export class KeepaliveService {
     if (batch.length > 0) this.#repo.write(batch);
   }
 
-  #add(device: { id: string; stunUsername: string; stunPassword: string }): number {
+  /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
+  #openSealed(): void {
+    this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed()) : undefined;
+  }
+
+  #add(device: KeepaliveCredentials | SealedKeepaliveCredentials): number {
     const slot = this.#table.add(device);
     this.#presence.ensureCapacity(this.#table.slotCount);
     return slot;

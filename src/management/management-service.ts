@@ -6,6 +6,7 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import { ListenError } from '../errors.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
+import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import { ConnectionRequester } from './connection-requester.js';
@@ -24,6 +25,8 @@ import { ConnectionRequestSequencer } from './udp-connection-request.js';
 
 export interface ManagementDeps {
   readonly db: Database;
+  /** Seals the secrets inside queued tasks (the master key). */
+  readonly sealer: Sealer;
   readonly registry: DeviceRegistry;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
@@ -52,6 +55,8 @@ export interface ManagementOptions {
   readonly provisioningAttempts: number;
   readonly subtreeBatchSize: number;
   readonly connectionRequestAllowBasic: boolean;
+  /** Last known parameter values stored per device, at most. */
+  readonly maxParametersPerDevice: number;
 }
 
 /**
@@ -72,10 +77,10 @@ export class ManagementService {
   constructor(deps: ManagementDeps, opts: ManagementOptions) {
     this.#d = deps;
     this.#o = opts;
-    const { db, registry, keepalive, scheduler, clock, metrics } = deps;
+    const { db, sealer, registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
-    this.state = new CwmpDeviceRepo(db);
-    this.tasks = new TaskQueue({ repo: new TaskRepo(db), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
+    this.state = new CwmpDeviceRepo(db, opts.maxParametersPerDevice);
+    this.tasks = new TaskQueue({ repo: new TaskRepo(db, sealer), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {
