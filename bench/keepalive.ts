@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../src/store/database.js';
+import { devicePasswordSealer } from './sealed-passwords.js';
 import { MAGIC_COOKIE } from '../src/stun/index.js';
 import { cpeRequest } from '../test/helpers/cpe.js';
 import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
@@ -83,6 +84,7 @@ const idOf = (i: number) => `00259E-BenchSTB-${String(i + 1).padStart(8, '0')}`;
 /** Inserts `n` devices straight into SQLite (one statement, one transaction); returns the pool's credentials. */
 function buildDatabase(path: string, n: number): { username: string; password: string }[] {
   const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 5000 });
+  const sealed = devicePasswordSealer(path);
   try {
     const insert = db.prepare('INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const random = randomBytes(18 * n); // 18 random bytes = 24 base64url characters per password
@@ -94,7 +96,8 @@ function buildDatabase(path: string, n: number): { username: string; password: s
         const id = idOf(i);
         const password = random.toString('base64url', 18 * i, 18 * i + 18);
         // Only the STUN password matters to the keepalive path; the other two reuse it.
-        insert.run(id, id, password, id, password, id, password, now, now);
+        const [stun, cr, cwmp] = sealed(id, password, password, password);
+        insert.run(id, id, stun, id, cr, id, cwmp, now, now);
         if (i % stride === 0 && pool.length < POOL) pool.push({ username: id, password });
       }
     })();

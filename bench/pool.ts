@@ -33,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import BetterSqlite3 from 'better-sqlite3';
 import { openDatabase } from '../src/store/database.js';
+import { devicePasswordSealer } from './sealed-passwords.js';
 import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
 import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
 import type { HttpLoadArgs, WindowResult } from './http-load.js';
@@ -137,6 +138,7 @@ interface Built {
 function buildDatabase(path: string, n: number, pool: boolean): Built {
   const t0 = performance.now();
   const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 5000 });
+  const sealed = devicePasswordSealer(path);
   const loadDevices: string[] = [];
   let overdue = 0;
   let dueSoon = 0;
@@ -154,7 +156,8 @@ function buildDatabase(path: string, n: number, pool: boolean): Built {
       for (let i = 0; i < n; i++) {
         const id = idOf(i);
         const password = random.toString('base64url', 18 * i, 18 * i + 18);
-        device.run(id, id, password, id, password, id, password, now - 30 * DAY, now - 30 * DAY);
+        const [stun, cr, cwmp] = sealed(id, password, password, password);
+        device.run(id, id, stun, id, cr, id, cwmp, now - 30 * DAY, now - 30 * DAY);
         if (!pool) continue;
         // Spread deterministically within each group (a multiplicative hash of i, in [0, 1)).
         const u = ((i * 2654435761) % 4294967296) / 4294967296;

@@ -19,7 +19,7 @@ import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { SqliteCaRepo } from './ca/ca-repo.js';
 import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
 import { loadMasterKey } from './ca/master-key.js';
-import { SealedBox } from './ca/sealed-box.js';
+import { SealError, SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
 import type { Cas } from './cas/cas.js';
 import { SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
@@ -31,7 +31,7 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRepo } from './devices/device-repo.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { generateSecret } from './devices/secrets.js';
-import { ListenError } from './errors.js';
+import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
 import { HealthService } from './health/health-service.js';
 import { type Listener, listenersCheck } from './health/listeners-check.js';
@@ -87,11 +87,14 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     for (const stop of stops.reverse()) await stop();
   };
   let db: Database;
+  let box: SealedBox;
   try {
     ensureDirectory(store);
     const lock = acquireInstanceLock(store);
     stops.push(() => lock.release());
-    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+    // Before the database: migrations seal stored secrets under it.
+    box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout, sealer: box, onWarning: (message) => log.warn(`database: ${message}`) });
     stops.push(() => void db.close());
   } catch (err) {
     await stopAll();
@@ -100,16 +103,17 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     throw err;
   }
   try {
-    const token = loadOrCreateToken(config.api.token_file);
-    const bssToken = loadOrCreateToken(config.api.bss_token_file);
-    const mediaToken = loadOrCreateToken(config.certs.media_token_file);
-    const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+    // The admin token may be shared with the admins' group (stbctl); the others go to one system each.
+    const token = loadOrCreateToken(config.api.token_file, '[api] token_file', true);
+    const bssToken = loadOrCreateToken(config.api.bss_token_file, '[api] bss_token_file');
+    const mediaToken = loadOrCreateToken(config.certs.media_token_file, '[certs] media_token_file');
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'stbd_' });
     // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
     // connections it is using, and the tests of these limits use short timeouts instead.
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
-    const registry = new DeviceRegistry(new DeviceRepo(db), clock, generateSecret, config.devices.min_password_length);
+    const registry = new DeviceRegistry(new DeviceRepo(db, box), clock, generateSecret, config.devices.min_password_length);
+    checkMasterKey(registry, store, config.ca.master_key_file);
 
     const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
@@ -165,7 +169,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { db, registry, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { db, sealer: box, registry, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -194,6 +198,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         challengeBurst: c.challenge_burst,
         authFailuresPerMinute: c.auth_failures_per_minute,
         authFailureBurst: c.auth_failure_burst,
+        maxParametersPerDevice: c.max_parameters_per_device,
       },
     );
     const certRepo = new CertRepo(db);
@@ -333,6 +338,16 @@ function warnOnDescriptorBudget(config: Config, log: Logger): void {
   ]);
   if (limit !== undefined && needed > limit) {
     log.warn({ openFileLimit: limit, needed }, 'the open-file limit is below what max_connections allows: connections past it fail without a log line; raise it (LimitNOFILE) or lower max_connections');
+  }
+}
+
+/** A database sealed under another master key is refused at start, in words, rather than failing per device. */
+function checkMasterKey(registry: DeviceRegistry, store: string, keyFile: string): void {
+  try {
+    registry.checkSealed();
+  } catch (err) {
+    if (err instanceof SealError) throw new OperatorError(`the device passwords in ${store} do not open with the master key ${keyFile} (another key sealed them): start with the key the database was made with`);
+    throw err;
   }
 }
 

@@ -15,10 +15,11 @@ export class SecretFileError extends OperatorError {
 
 /**
  * Reads a file of secrets, refusing one that others may read or change (as ssh does with private keys):
- * a secret others can read is no secret any more.
+ * a secret others can read is no secret any more. `groupMayRead`: the file's group may read it (the admin
+ * API token, shared with the admins who run stbctl), but still not change it.
  * @throws SecretFileError
  */
-export function readSecretFile(key: string, path: string): string {
+export function readSecretFile(key: string, path: string, groupMayRead = false): string {
   let text: string;
   let mode: number;
   try {
@@ -27,7 +28,7 @@ export function readSecretFile(key: string, path: string): string {
   } catch (err) {
     throw new SecretFileError(key, path, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  if ((mode & 0o077) !== 0) throw new SecretFileError(key, path, `mode ${mode.toString(8).padStart(4, '0')} lets others read or change it; chmod 600 it`);
+  if ((mode & (groupMayRead ? 0o037 : 0o077)) !== 0) throw new SecretFileError(key, path, `mode ${mode.toString(8).padStart(4, '0')} lets others read or change it; chmod ${groupMayRead ? '640' : '600'} it`);
   return text;
 }
 
@@ -35,8 +36,8 @@ export function readSecretFile(key: string, path: string): string {
  * A bearer token from a file of secrets (first line, at least 16 characters), e.g. the CAS's or the CA's.
  * @throws SecretFileError
  */
-export function readSecretToken(key: string, path: string): string {
-  const token = readSecretFile(key, path).split('\n')[0]?.trim() ?? '';
+export function readSecretToken(key: string, path: string, groupMayRead = false): string {
+  const token = readSecretFile(key, path, groupMayRead).split('\n')[0]?.trim() ?? '';
   if (token.length < 16) throw new SecretFileError(key, path, 'the token is empty or shorter than 16 characters');
   return token;
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import t from 'tap';
+import { SealedBox } from '../src/ca/sealed-box.js';
 import { DeviceRegistry } from '../src/devices/registry.js';
 import { DeviceRepo } from '../src/devices/device-repo.js';
 import { CpeLogins } from '../src/management/cpe-logins.js';
@@ -20,7 +21,7 @@ const basic = (username: string, password: string): Credentials => ({ scheme: 'b
 t.test('an unknown username costs what a wrong password costs: the same checks run, against a decoy', async (t) => {
   const db = openDatabase(join(t.testdir(), 'stbd.db'), { synchronous: 'normal', busyTimeoutMs: 1000 });
   t.teardown(() => db.close());
-  const registry = new DeviceRegistry(new DeviceRepo(db), { now: () => 0 }, () => 'generated-secret-0123', 1);
+  const registry = new DeviceRegistry(new DeviceRepo(db, new SealedBox(Buffer.alloc(32, 3))), { now: () => 0 }, () => 'generated-secret-0123', 1);
   registry.create({ id: 'stb-1', cwmpPassword: 'stb-1-password' });
   const auth = new RecordingAuth('stbd', () => 0);
   const logins = new CpeLogins({ auth, registry, bootstrap: new Map(), autoRegister: false });

@@ -54,3 +54,41 @@ t.test('grows past its initial size and keeps every device findable', async (t) 
   t.equal(gone, n / 2, 'no removed one');
   t.equal(table.slotCount, n);
 });
+
+t.test('passwords loaded sealed are opened on first use or in the background, once; one that does not open gives a key nobody has', async (t) => {
+  const opened: string[] = [];
+  const unusable: string[] = [];
+  // A stand-in seal: 29 bytes of header, then the password itself.
+  const sealedOf = (pw: string) => Buffer.concat([Buffer.alloc(29, 7), Buffer.from(pw)]);
+  const opener = {
+    overhead: 29,
+    open(id: string, sealed: Buffer) {
+      opened.push(id);
+      if (id === 'bad' || sealed.subarray(0, 29).some((b) => b !== 7)) throw new Error('wrong key');
+      return Buffer.from(sealed.subarray(29));
+    },
+  };
+  const table = new DeviceTable(0, opener, (id) => unusable.push(id));
+  const a = table.add({ id: 'a', stunUsername: 'a', sealedStunPassword: sealedOf('pw-a') });
+  const bad = table.add({ id: 'bad', stunUsername: 'bad', sealedStunPassword: sealedOf('pw-bad') });
+  const plain = table.add({ id: 'p', stunUsername: 'p', stunPassword: 'pw-p' });
+  for (let i = 0; i < 2000; i++) table.add({ id: `d${i}`, stunUsername: `d${i}`, sealedStunPassword: sealedOf(`pw-${i}`) });
+  t.same(opened, [], 'nothing opened at load');
+  t.equal(table.passwordOf(a).toString(), 'pw-a');
+  t.equal(table.passwordOf(a).toString(), 'pw-a');
+  t.equal(table.passwordOf(plain).toString(), 'pw-p');
+  t.same(opened, ['a'], 'opened once, when first needed');
+  const key = table.passwordOf(bad);
+  t.equal(key.length, 32);
+  t.not(key.toString(), 'pw-bad');
+  t.equal(table.passwordOf(bad), key);
+  t.same(unusable, ['bad'], 'told once');
+  table.remove('d5');
+  let turns = 0;
+  while (table.openSealed(500)) turns++;
+  t.equal(turns, 3, 'the rest in the background, 500 a turn');
+  t.equal(opened.length, 2 + 1999, 'each once; not the removed one');
+  t.equal(table.passwordOf(table.slotOfUsername('d1999')!).toString(), 'pw-1999');
+  t.equal(opened.length, 2001);
+  t.throws(() => new DeviceTable().add({ id: 'x', stunUsername: 'x', sealedStunPassword: sealedOf('pw') }), TypeError);
+});

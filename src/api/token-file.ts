@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OperatorError } from '../errors.js';
+import { readSecretToken } from '../secret-file.js';
 
 export class TokenFileError extends OperatorError {
   constructor(
@@ -14,10 +15,12 @@ export class TokenFileError extends OperatorError {
 }
 
 /**
- * Reads the admin bearer token, creating the file with a fresh random token (mode 0600) if it is missing.
- * `wx` makes creation atomic: two daemons starting at once cannot end up with different tokens.
+ * Reads a bearer token of the API, creating the file with a fresh random token (mode 0600) if it is missing.
+ * `wx` makes creation atomic: two daemons starting at once cannot end up with different tokens. A file
+ * others may read is refused, naming `key`; `groupMayRead` for the admin token (the admins' group).
+ * @throws TokenFileError (cannot create it), SecretFileError
  */
-export function loadOrCreateToken(path: string): string {
+export function loadOrCreateToken(path: string, key: string, groupMayRead = false): string {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
@@ -26,10 +29,10 @@ export function loadOrCreateToken(path: string): string {
       throw new TokenFileError(path, `cannot create it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
   }
-  return readToken(path);
+  return readSecretToken(key, path, groupMayRead);
 }
 
-/** Reads a token file (first line, trimmed). Shared by the daemon and stbctl. */
+/** Reads a token file (first line, trimmed), as stbctl does (the daemon checks its mode too). */
 export function readToken(path: string): string {
   let text: string;
   try {

@@ -2,7 +2,8 @@ import type { CertificateRecord } from '../certs/certificate.js';
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
 import type { CpeEvent, CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
-import { isSecretParameter, type Task } from '../management/task.js';
+import type { Task } from '../management/task.js';
+import { redact } from '../secret-names.js';
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
@@ -30,15 +31,13 @@ export type DeviceView = ReturnType<typeof deviceView>;
 
 export const credentialsView = (d: DeviceRecord): { id: string } & DeviceCredentials => ({ id: d.id, ...d.credentials });
 
-/** A task as the API shows it: secrets in the request redacted, times ISO, why it is still pending. */
+/**
+ * A task as the API shows it: times ISO, why it is still pending. Tasks are stored with their secrets
+ * masked; redacting again here keeps the API safe whatever a row holds.
+ */
 export function taskView(t: Task, pending: string | undefined) {
   const r = t.request;
-  const request =
-    r.kind === 'setParameterValues'
-      ? { ...r, values: r.values.map((v) => (isSecretParameter(v.name) ? { ...v, value: '(secret)' } : v)) }
-      : r.kind === 'download' && r.password
-        ? { ...r, password: '(secret)' }
-        : r;
+  const request = redact(r);
   return {
     id: t.id,
     device: t.deviceId,
@@ -52,7 +51,7 @@ export function taskView(t: Task, pending: string | undefined) {
     sentAt: iso(t.sentAt),
     finishedAt: iso(t.finishedAt),
     attempts: t.attempts,
-    ...(t.result === null ? {} : { result: t.result }),
+    ...(t.result === null ? {} : { result: redact(t.result) }),
     ...(t.fault === null ? {} : { fault: t.fault }),
     ...(pending === undefined ? {} : { pending }),
   };

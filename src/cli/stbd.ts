@@ -109,7 +109,12 @@ program
 async function caInit(configFile: string): Promise<void> {
   const config = loadConfig(configFile);
   const box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
-  const db = openDatabase(config.store.path, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout });
+  const db = openDatabase(config.store.path, {
+    synchronous: config.store.synchronous,
+    busyTimeoutMs: config.store.busy_timeout,
+    sealer: box,
+    onWarning: (message) => process.stderr.write(`stbd: database: ${message}\n`),
+  });
   try {
     const repo = new SqliteCaRepo(db);
     const existed = (await repo.get(BUILTIN_CA_NAME)) !== undefined;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadBootstrapCredentials } from '../management/bootstrap-credentials.js';
 import { readSecretFile, readSecretToken } from '../secret-file.js';
 import type { Config } from './schema.js';
@@ -27,6 +27,10 @@ export function checkReferencedFiles(c: Config): string[] {
   if (c.cas.kind === 'http' && c.cas.token_file) attempt(() => readSecretToken('[cas] token_file', c.cas.token_file!));
   if (c.ca.kind === 'http' && c.ca.token_file) attempt(() => readSecretToken('[ca] token_file', c.ca.token_file!));
   if (!c.ca.create_master_key) attempt(() => readSecretFile('[ca] master_key_file', c.ca.master_key_file));
+  // The API's tokens are created on first start; once there, the daemon refuses them readable by others.
+  for (const [key, path, groupMayRead] of [['[api] token_file', c.api.token_file, true], ['[api] bss_token_file', c.api.bss_token_file, false], ['[certs] media_token_file', c.certs.media_token_file, false]] as const) {
+    if (existsSync(path)) attempt(() => readSecretToken(key, path, groupMayRead));
+  }
   if (c.cwmp.bootstrap_credentials_file) attempt(() => loadBootstrapCredentials(c.cwmp.bootstrap_credentials_file!));
   for (const [section, keys] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
     if (keys.tls_key_file) attempt(() => readSecretFile(`[${section}] tls_key_file`, keys.tls_key_file!));

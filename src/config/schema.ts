@@ -63,6 +63,7 @@ export const configSchema = {
     bootstrap_reuse: booleanField(true),
     provisioning_attempts: integerField(3, 1, 100),
     subtree_batch_size: integerField(32, 1, 1000),
+    max_parameters_per_device: integerField(20_000, 1, 10_000_000),
     connection_request_allow_basic: booleanField(false),
     digest_allow_rfc2069: booleanField(false),
     digest_nonce_capacity: integerField(100_000, 1000, 10_000_000),

@@ -1,5 +1,6 @@
+import { columnContext, openText, type Sealer, sealText } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
-import type { CredentialRotation, DeviceRecord } from './device.js';
+import type { CredentialRotation, DeviceCredentials, DeviceRecord } from './device.js';
 
 /** A credential or id that another device already uses. */
 export class DuplicateDeviceError extends Error {
@@ -32,49 +33,20 @@ interface RotationRow {
   created_at: number;
 }
 
-const rotationOf = (r: RotationRow): CredentialRotation => ({
-  deviceId: r.device_id,
-  cwmpPassword: r.cwmp_password,
-  crPassword: r.cr_password,
-  interim: r.interim === 'password' ? { kind: 'password', password: r.interim_password ?? '' } : { kind: r.interim },
-  createdAt: r.created_at,
-});
-
 const COLUMNS = 'id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, credentials_pushed_at, cr_generated';
 
-const fromRow = (r: Row): DeviceRecord => ({
-  id: r.id,
-  credentials: {
-    stunUsername: r.stun_username,
-    stunPassword: r.stun_password,
-    crUsername: r.cr_username,
-    crPassword: r.cr_password,
-    cwmpUsername: r.cwmp_username,
-    cwmpPassword: r.cwmp_password,
-  },
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  credentialsPushedAt: r.credentials_pushed_at,
-  crGenerated: r.cr_generated === 1,
-});
+/** The password columns, sealed under the master key in the same TEXT columns, each bound to its table, column and device. */
+type SealedColumn = `devices.${'stun_password' | 'cr_password' | 'cwmp_password'}` | `credential_rotations.${'cwmp_password' | 'cr_password' | 'interim_password'}`;
 
-const toParams = (d: DeviceRecord) => [
-  d.id,
-  d.credentials.stunUsername,
-  d.credentials.stunPassword,
-  d.credentials.crUsername,
-  d.credentials.crPassword,
-  d.credentials.cwmpUsername,
-  d.credentials.cwmpPassword,
-  d.createdAt,
-  d.updatedAt,
-  d.credentialsPushedAt,
-  d.crGenerated ? 1 : 0,
-];
+const contextOf = (column: SealedColumn, id: string) => {
+  const [table, name] = column.split('.') as [string, string];
+  return columnContext(table, name, id);
+};
 
-/** All SQL about devices. */
+/** All SQL about devices. Passwords are sealed on the way in and opened on the way out. */
 export class DeviceRepo {
   readonly #db: Database;
+  readonly #sealer: Sealer;
   readonly #insert;
   readonly #get;
   readonly #byCwmpUsername;
@@ -83,10 +55,12 @@ export class DeviceRepo {
   readonly #pageSeen;
   readonly #delete;
   readonly #count;
+  readonly #first;
   readonly #rotation;
 
-  constructor(db: Database) {
+  constructor(db: Database, sealer: Sealer) {
     this.#db = db;
+    this.#sealer = sealer;
     this.#insert = db.prepare(`INSERT INTO devices (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#get = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
     this.#byCwmpUsername = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM devices WHERE cwmp_username = ?`);
@@ -98,46 +72,112 @@ export class DeviceRepo {
     );
     this.#delete = db.prepare('DELETE FROM devices WHERE id = ?');
     this.#count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices');
+    this.#first = db.prepare<[], Row>(`SELECT ${COLUMNS} FROM devices LIMIT 1`);
     this.#rotation = {
       get: db.prepare<[string], RotationRow>('SELECT * FROM credential_rotations WHERE device_id = ?'),
       insert: db.prepare<[string, string, string, string, string | null, number], RotationRow>(
         `INSERT INTO credential_rotations (device_id, cwmp_password, cr_password, interim, interim_password, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING RETURNING *`,
       ),
-      delete: db.prepare<[string, string]>('DELETE FROM credential_rotations WHERE device_id = ? AND cwmp_password = ?'),
+      delete: db.prepare<[string]>('DELETE FROM credential_rotations WHERE device_id = ?'),
       apply: db.prepare<[string, string, number, number, string], Row>(
         `UPDATE devices SET cwmp_password = ?, cr_password = ?, credentials_pushed_at = ?, updated_at = ? WHERE id = ? RETURNING ${COLUMNS}`,
       ),
     };
   }
 
+  #seal(column: SealedColumn, id: string, password: string): string {
+    return sealText(this.#sealer, password, contextOf(column, id));
+  }
+
+  #open(column: SealedColumn, id: string, stored: string): string {
+    return openText(this.#sealer, stored, contextOf(column, id));
+  }
+
+  /** Passwords are opened when first read: a page of devices for a list, or an existence check, opens none. */
+  #fromRow(r: Row): DeviceRecord {
+    const lazy = (column: SealedColumn, stored: string): PropertyDescriptor => {
+      let opened: string | undefined;
+      return { enumerable: true, get: () => (opened ??= this.#open(column, r.id, stored)) };
+    };
+    const credentials = Object.defineProperties(
+      { stunUsername: r.stun_username, crUsername: r.cr_username, cwmpUsername: r.cwmp_username },
+      { stunPassword: lazy('devices.stun_password', r.stun_password), crPassword: lazy('devices.cr_password', r.cr_password), cwmpPassword: lazy('devices.cwmp_password', r.cwmp_password) },
+    ) as DeviceCredentials;
+    return {
+      id: r.id,
+      credentials,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      credentialsPushedAt: r.credentials_pushed_at,
+      crGenerated: r.cr_generated === 1,
+    };
+  }
+
+  #toParams(d: DeviceRecord): unknown[] {
+    const c = d.credentials;
+    const seal = (column: SealedColumn, password: string) => this.#seal(column, d.id, password);
+    return [d.id, c.stunUsername, seal('devices.stun_password', c.stunPassword), c.crUsername, seal('devices.cr_password', c.crPassword), c.cwmpUsername, seal('devices.cwmp_password', c.cwmpPassword), d.createdAt, d.updatedAt, d.credentialsPushedAt, d.crGenerated ? 1 : 0];
+  }
+
+  #rotationOf(r: RotationRow): CredentialRotation {
+    const open = (column: SealedColumn, stored: string) => this.#open(column, r.device_id, stored);
+    return {
+      deviceId: r.device_id,
+      cwmpPassword: open('credential_rotations.cwmp_password', r.cwmp_password),
+      crPassword: open('credential_rotations.cr_password', r.cr_password),
+      interim: r.interim === 'password' ? { kind: 'password', password: r.interim_password === null ? '' : open('credential_rotations.interim_password', r.interim_password) } : { kind: r.interim },
+      createdAt: r.created_at,
+    };
+  }
+
+  /**
+   * Opens one sealed password, if there is a device: a database sealed under another master key fails here,
+   * at start, rather than on the first keepalive. @throws SealError
+   */
+  checkSealed(): void {
+    const r = this.#first.get();
+    if (r) this.#open('devices.stun_password', r.id, r.stun_password);
+  }
+
+  /**
+   * Opens STUN passwords the keepalive path loads sealed, in bulk; `overhead`: the bytes sealing adds (the
+   * cipher keeps the length).
+   */
+  stunPasswordOpener(): { readonly overhead: number; open(id: string, sealed: Buffer): Buffer } {
+    const sealer = this.#sealer;
+    return { overhead: sealer.seal(Buffer.alloc(0), 'overhead').length, open: (id, sealed) => sealer.open(sealed, contextOf('devices.stun_password', id)) };
+  }
+
   rotation(deviceId: string): CredentialRotation | undefined {
     const r = this.#rotation.get.get(deviceId);
-    return r && rotationOf(r);
+    return r && this.#rotationOf(r);
   }
 
   /** Starts a rotation unless one is pending (then returns that one). */
   startRotation(r: CredentialRotation): CredentialRotation {
-    const interimPassword = r.interim.kind === 'password' ? r.interim.password : null;
-    const row = this.#rotation.insert.get(r.deviceId, r.cwmpPassword, r.crPassword, r.interim.kind, interimPassword, r.createdAt) ?? this.#rotation.get.get(r.deviceId);
-    return rotationOf(row!);
+    const seal = (column: SealedColumn, password: string) => this.#seal(column, r.deviceId, password);
+    const interimPassword = r.interim.kind === 'password' ? seal('credential_rotations.interim_password', r.interim.password) : null;
+    const row = this.#rotation.insert.get(r.deviceId, seal('credential_rotations.cwmp_password', r.cwmpPassword), seal('credential_rotations.cr_password', r.crPassword), r.interim.kind, interimPassword, r.createdAt) ?? this.#rotation.get.get(r.deviceId);
+    return this.#rotationOf(row!);
   }
 
   /** Makes the pending rotation (if it still carries `cwmpPassword`) the device's credentials. */
   commitRotation(deviceId: string, cwmpPassword: string, at: number): DeviceRecord | undefined {
     return this.#db.transaction(() => {
-      const r = this.#rotation.get.get(deviceId);
-      if (!r || r.cwmp_password !== cwmpPassword) return undefined;
-      this.#rotation.delete.run(deviceId, cwmpPassword);
-      const row = this.#rotation.apply.get(r.cwmp_password, r.cr_password, at, at, deviceId);
-      return row && fromRow(row);
+      const row = this.#rotation.get.get(deviceId);
+      const r = row && this.#rotationOf(row);
+      if (!r || r.cwmpPassword !== cwmpPassword) return undefined;
+      this.#rotation.delete.run(deviceId);
+      const applied = this.#rotation.apply.get(this.#seal('devices.cwmp_password', deviceId, r.cwmpPassword), this.#seal('devices.cr_password', deviceId, r.crPassword), at, at, deviceId);
+      return applied && this.#fromRow(applied);
     })();
   }
 
   /** @throws DuplicateDeviceError */
   insert(device: DeviceRecord): void {
     try {
-      this.#insert.run(toParams(device));
+      this.#insert.run(this.#toParams(device));
     } catch (err) {
       throw this.#duplicateOf(err, device) ?? err;
     }
@@ -162,7 +202,7 @@ export class DeviceRepo {
     this.#db.transaction(() => {
       devices.forEach((d, i) => {
         try {
-          this.#insert.run(toParams(d));
+          this.#insert.run(this.#toParams(d));
         } catch (err) {
           const dup = this.#duplicateOf(err, d);
           if (dup) onDuplicate(i, dup);
@@ -174,19 +214,19 @@ export class DeviceRepo {
 
   get(id: string): DeviceRecord | undefined {
     const row = this.#get.get(id);
-    return row && fromRow(row);
+    return row && this.#fromRow(row);
   }
 
   byCwmpUsername(username: string): DeviceRecord | undefined {
     const row = this.#byCwmpUsername.get(username);
-    return row && fromRow(row);
+    return row && this.#fromRow(row);
   }
 
   /** Devices in id order, strictly after `after` when given; with `seenSince`, only those seen since then. */
   page(after: string | undefined, limit: number, seenSince?: number): DeviceRecord[] {
-    if (seenSince !== undefined) return this.#pageSeen.all(after ?? '', seenSince, limit).map(fromRow);
+    if (seenSince !== undefined) return this.#pageSeen.all(after ?? '', seenSince, limit).map((r) => this.#fromRow(r));
     const rows = after === undefined ? this.#page.all(limit) : this.#pageAfter.all(after, limit);
-    return rows.map(fromRow);
+    return rows.map((r) => this.#fromRow(r));
   }
 
   delete(id: string): boolean {

@@ -69,6 +69,16 @@ export class DeviceRegistry {
     return this.#repo.get(id);
   }
 
+  /** The keepalive path loads STUN passwords sealed, in bulk at start, and opens each when first needed. */
+  stunPasswordOpener(): ReturnType<DeviceRepo['stunPasswordOpener']> {
+    return this.#repo.stunPasswordOpener();
+  }
+
+  /** Whether the master key opens what the registry holds (one device is tried). @throws SealError */
+  checkSealed(): void {
+    this.#repo.checkSealed();
+  }
+
   /** The device whose CWMP sessions authenticate as `username`. */
   byCwmpUsername(username: string): DeviceRecord | undefined {
     return this.#repo.byCwmpUsername(username);

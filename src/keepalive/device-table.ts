@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { grown } from '../typed-arrays.js';
 import { fnv1a } from './fnv1a.js';
 
@@ -7,6 +8,28 @@ export interface KeepaliveCredentials {
   readonly stunUsername: string;
   readonly stunPassword: string;
 }
+
+/** The same, with the STUN password as stored (sealed under the master key): how they are loaded at start. */
+export interface SealedKeepaliveCredentials {
+  readonly id: string;
+  readonly stunUsername: string;
+  readonly sealedStunPassword: Buffer;
+}
+
+/**
+ * Opens sealed STUN passwords (the device registry's). A sealed value is `overhead` bytes more than the
+ * password (nonce and tag: the cipher keeps the length).
+ */
+export interface PasswordOpener {
+  readonly overhead: number;
+  /** @throws when it does not open */
+  open(id: string, sealed: Buffer): Buffer;
+}
+
+/** Flags in a slot's password length: its bytes are still sealed; or they did not open. */
+const SEALED = 0x8000;
+const UNUSABLE = 0x4000;
+const LENGTH = 0x3fff;
 
 const EMPTY = 0;
 const TOMBSTONE = -1;
@@ -19,6 +42,11 @@ const REMOVED = 0xffff;
  * from the datagram, without making a string. Presence (presence.ts) keeps its own arrays indexed by
  * the same slots. Slots of removed devices are not reused until restart, so a late timer for a slot
  * can never hit another device.
+ *
+ * Passwords loaded at start arrive sealed (opening a million takes seconds): their sealed bodies take the
+ * passwords' places in the arena, the rest of each sealed value waits in a side buffer, and each is opened
+ * in place when first needed (a keepalive) or by `openSealed` in the background; the side buffer goes
+ * once all are open.
  */
 export class DeviceTable {
   #arena: Buffer;
@@ -35,8 +63,19 @@ export class DeviceTable {
   /** The few devices whose id differs from their STUN username, by id. */
   readonly #otherIds = new Map<string, number>();
   readonly #scratch = Buffer.allocUnsafe(4096);
+  readonly #opener: PasswordOpener | undefined;
+  readonly #onUnusable: (id: string, err: unknown) => void;
+  /** Per slot, `overhead` bytes: what a sealed password has beyond its body; undefined when none is left sealed. */
+  #sealedRest: Buffer | undefined;
+  #sealedLeft = 0;
+  #openCursor = 0;
+  /** The key of a device whose password does not open: random, so no request can be signed with it. */
+  readonly #unusable = randomBytes(32);
 
-  constructor(expectedDevices = 0) {
+  /** `opener`: for passwords added sealed; `onUnusable`: told once about each that does not open. */
+  constructor(expectedDevices = 0, opener?: PasswordOpener, onUnusable: (id: string, err: unknown) => void = () => undefined) {
+    this.#opener = opener;
+    this.#onUnusable = onUnusable;
     const n = Math.max(1024, expectedDevices);
     this.#arena = Buffer.allocUnsafe(n * 48);
     this.#start = new Uint32Array(n);
@@ -52,26 +91,53 @@ export class DeviceTable {
   }
 
   /** Adds a device (its STUN username must not be in the table already) and returns its slot. */
-  add(device: KeepaliveCredentials): number {
+  add(device: KeepaliveCredentials | SealedKeepaliveCredentials): number {
     const slot = this.#slots;
     if (slot >= this.#start.length) this.#growSlots();
     const sameId = device.id === device.stunUsername;
-    const need = Buffer.byteLength(device.stunUsername) + (sameId ? 0 : Buffer.byteLength(device.id)) + Buffer.byteLength(device.stunPassword);
+    const sealed = 'sealedStunPassword' in device ? this.#splitSealed(slot, device.sealedStunPassword) : undefined;
+    const plain = 'stunPassword' in device ? device.stunPassword : '';
+    const pwBytes = sealed ? sealed.length : Buffer.byteLength(plain);
+    if (pwBytes > LENGTH) throw new RangeError('a STUN password longer than the table holds');
+    const need = Buffer.byteLength(device.stunUsername) + (sameId ? 0 : Buffer.byteLength(device.id)) + pwBytes;
     if (this.#arenaUsed + need > this.#arena.length) this.#growArena(need);
     const start = this.#arenaUsed;
     const userLen = this.#arena.write(device.stunUsername, start);
     const idLen = sameId ? 0 : this.#arena.write(device.id, start + userLen);
-    const pwLen = this.#arena.write(device.stunPassword, start + userLen + idLen);
+    const pwAt = start + userLen + idLen;
+    const pwLen = sealed ? sealed.copy(this.#arena, pwAt) : this.#arena.write(plain, pwAt);
     this.#arenaUsed += userLen + idLen + pwLen;
     this.#start[slot] = start;
     this.#userLen[slot] = userLen;
     this.#idLen[slot] = idLen;
-    this.#pwLen[slot] = pwLen;
+    this.#pwLen[slot] = sealed ? pwLen | SEALED : pwLen;
     this.#slots++;
     if (!sameId) this.#otherIds.set(device.id, slot);
     if ((this.#indexUsed + 1) * 2 > this.#index.length) this.#resizeIndex(this.#index.length * 2);
     this.#insert(slot);
     return slot;
+  }
+
+  /** Keeps what a sealed password has beyond its body aside; returns the body. */
+  #splitSealed(slot: number, sealed: Buffer): Buffer {
+    const o = this.#opener;
+    if (!o) throw new TypeError('a sealed STUN password needs an opener');
+    if (sealed.length < o.overhead) throw new RangeError('a sealed STUN password shorter than its overhead');
+    if (!this.#sealedRest) this.#sealedRest = Buffer.alloc(this.#start.length * o.overhead);
+    sealed.copy(this.#sealedRest, slot * o.overhead, 0, o.overhead);
+    this.#sealedLeft++;
+    return sealed.subarray(o.overhead);
+  }
+
+  /** Opens up to `max` passwords still sealed (background work after start); false once none is left. */
+  openSealed(max: number): boolean {
+    for (let n = 0; this.#sealedLeft > 0 && this.#openCursor < this.#slots && n < max; this.#openCursor++) {
+      const slot = this.#openCursor;
+      if (((this.#pwLen[slot] as number) & SEALED) === 0 || this.#userLen[slot] === REMOVED) continue;
+      this.#opened(slot);
+      n++;
+    }
+    return this.#sealedLeft > 0 && this.#openCursor < this.#slots;
   }
 
   remove(id: string): number | undefined {
@@ -82,6 +148,7 @@ export class DeviceTable {
     if (i >= 0) this.#index[i] = TOMBSTONE;
     this.#otherIds.delete(id);
     this.#userLen[slot] = REMOVED;
+    if (((this.#pwLen[slot] as number) & SEALED) !== 0) this.#settled(slot, UNUSABLE);
     return slot;
   }
 
@@ -116,8 +183,37 @@ export class DeviceTable {
 
   /** The STUN password as HMAC key. A view into the arena: do not keep it. */
   passwordOf(slot: number): Buffer {
+    if (((this.#pwLen[slot] as number) & (SEALED | UNUSABLE)) !== 0) return this.#opened(slot);
     const off = (this.#start[slot] as number) + (this.#userLen[slot] as number) + (this.#idLen[slot] as number);
     return this.#arena.subarray(off, off + (this.#pwLen[slot] as number));
+  }
+
+  /** Opens a sealed password into its place in the arena (the same length as its sealed body). */
+  #opened(slot: number): Buffer {
+    const flags = this.#pwLen[slot] as number;
+    if ((flags & UNUSABLE) !== 0) return this.#unusable;
+    const o = this.#opener!;
+    const len = flags & LENGTH;
+    const off = (this.#start[slot] as number) + (this.#userLen[slot] as number) + (this.#idLen[slot] as number);
+    const id = this.idOf(slot) ?? '';
+    try {
+      const sealed = Buffer.concat([this.#sealedRest!.subarray(slot * o.overhead, (slot + 1) * o.overhead), this.#arena.subarray(off, off + len)]);
+      const plain = o.open(id, sealed);
+      if (plain.length !== len) throw new RangeError('an opened password of another length than its sealed body');
+      plain.copy(this.#arena, off);
+      this.#settled(slot, len);
+      return this.#arena.subarray(off, off + len);
+    } catch (err) {
+      this.#settled(slot, UNUSABLE);
+      this.#onUnusable(id, err);
+      return this.#unusable;
+    }
+  }
+
+  /** A sealed slot is opened (its length) or not usable: once none is left sealed, the side buffer goes. */
+  #settled(slot: number, pwLen: number): void {
+    this.#pwLen[slot] = pwLen;
+    if (--this.#sealedLeft === 0) this.#sealedRest = undefined;
   }
 
   /** Index position holding the slot whose username is `buf[start, end)`, or -1. */
@@ -164,6 +260,11 @@ export class DeviceTable {
     this.#userLen = grown(this.#userLen, n);
     this.#idLen = grown(this.#idLen, n);
     this.#pwLen = grown(this.#pwLen, n);
+    if (this.#sealedRest) {
+      const rest = Buffer.alloc(n * this.#opener!.overhead);
+      this.#sealedRest.copy(rest);
+      this.#sealedRest = rest;
+    }
   }
 
   #growArena(need: number): void {

@@ -10,7 +10,7 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from '../store/database.js';
 import { type TimerHost, Timers } from '../timer/timers.js';
-import { DeviceTable } from './device-table.js';
+import { DeviceTable, type KeepaliveCredentials, type SealedKeepaliveCredentials } from './device-table.js';
 import { LogThrottle, type LogThrottleLine } from '../rate-limit/log-throttle.js';
 import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import { TokenBuckets } from '../rate-limit/token-buckets.js';
@@ -71,6 +71,8 @@ const LOG_INTERVAL_MS = 60_000;
 const NO_LIMIT: RefusalBudget = { peek: () => true, take: () => true };
 
 type Refusal = { readonly reason: string; readonly device?: string | null } | { readonly limit: Allowance };
+/** Sealed STUN passwords opened per turn of the event loop after start: about a millisecond. */
+const OPEN_CHUNK = 200;
 
 /**
  * The keepalive path (seed 001 steps 3–4): UDP STUN sockets, authentication, presence, offline detection,
@@ -95,6 +97,7 @@ export class KeepaliveService {
   #flushTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #logTimer: NodeJS.Timeout | undefined;
+  #opening: NodeJS.Immediate | undefined;
   /** Writes run one after another (each in chunks); this is the last one queued. */
   #writing: Promise<void> = Promise.resolve();
   #flushQueued = false;
@@ -104,7 +107,9 @@ export class KeepaliveService {
     this.#opts = opts;
     this.#log = deps.log.child({ component: 'keepalive' });
     this.#repo = new PresenceRepo(deps.db);
-    this.#table = new DeviceTable(deps.registry.count);
+    this.#table = new DeviceTable(deps.registry.count, deps.registry.stunPasswordOpener(), (device, err) =>
+      this.#log.error({ device, err: (err as Error).message }, 'STUN password does not open with the master key: its keepalives are refused'),
+    );
     const debug = () => this.#log.isLevelEnabled('debug');
     this.#presence = new Presence(opts.offlineAfterMs, {
       online: (slot) => {
@@ -196,6 +201,7 @@ export class KeepaliveService {
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
     this.#sweepTimer = setInterval(() => void this.#write(() => this.#presence.takeStale()), STALE_SWEEP_MS).unref();
     this.#logTimer = setInterval(() => this.#lines.flush(), LOG_INTERVAL_MS).unref();
+    this.#openSealed();
   }
 
   /** Closes the sockets and writes every pending presence change. */
@@ -204,6 +210,7 @@ export class KeepaliveService {
     clearInterval(this.#sweepTimer);
     clearInterval(this.#logTimer);
     this.#lines.drain();
+    clearImmediate(this.#opening);
     this.#offline.stop();
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
@@ -269,7 +276,12 @@ export class KeepaliveService {
     if (batch.length > 0) this.#repo.write(batch);
   }
 
-  #add(device: { id: string; stunUsername: string; stunPassword: string }): number {
+  /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
+  #openSealed(): void {
+    this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed()) : undefined;
+  }
+
+  #add(device: KeepaliveCredentials | SealedKeepaliveCredentials): number {
     const slot = this.#table.add(device);
     this.#presence.ensureCapacity(this.#table.slotCount);
     this.#replays.ensureCapacity(this.#table.slotCount);

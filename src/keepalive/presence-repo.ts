@@ -1,6 +1,7 @@
+import { sealedBytes } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import type { IntegrityVariant } from '../stun/integrity.js';
-import type { KeepaliveCredentials } from './device-table.js';
+import type { SealedKeepaliveCredentials } from './device-table.js';
 import type { PresenceRecord } from './presence.js';
 
 type Loaded = [id: string, stunUsername: string, stunPassword: string, lastSeen: number | null, srcAddr: string | null, srcPort: number | null, authAt: number | null, variant: string | null, bindAddr: string | null, bindPort: number | null, changedAt: number | null];
@@ -21,8 +22,8 @@ export class PresenceRepo {
         binding_address = excluded.binding_address, binding_port = excluded.binding_port, binding_changed_at = excluded.binding_changed_at`);
   }
 
-  /** Streams every device with its persisted presence (null if it never sent a keepalive). */
-  loadAll(each: (device: KeepaliveCredentials, presence: PresenceRecord | null) => void): void {
+  /** Streams every device (its STUN password as stored: sealed) with its persisted presence (null if it never sent a keepalive). */
+  loadAll(each: (device: SealedKeepaliveCredentials, presence: PresenceRecord | null) => void): void {
     const rows = this.#db
       .prepare(
         `SELECT d.id, d.stun_username, d.stun_password, p.last_seen, p.source_address, p.source_port, p.authenticated_at,
@@ -43,7 +44,7 @@ export class PresenceRepo {
               binding: bindAddr === null ? null : { address: bindAddr, port: bindPort ?? 0 },
               bindingChangedAt: changedAt,
             };
-      each({ id, stunUsername, stunPassword }, presence);
+      each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence);
     }
   }
 

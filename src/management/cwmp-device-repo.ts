@@ -1,3 +1,4 @@
+import { isSecretName, redact } from '../secret-names.js';
 import type { Database } from '../store/database.js';
 import type { CwmpVersion, ParameterValue } from './cwmp-soap.js';
 import type { DataModelRoot, TaskFault } from './task.js';
@@ -79,11 +80,20 @@ const state = (r: Row): CwmpDeviceState => ({
   partialPathUnsupported: r['partial_path_unsupported'] === 1,
 });
 
-/** SQL of the per-device CWMP state and the last known parameter values. */
+/**
+ * SQL of the per-device CWMP state and the last known parameter values. Secret parameters are never stored;
+ * at most `maxParameters` are stored per device (a count kept by triggers): values of new names beyond it are
+ * left out, and what was left out is recorded.
+ */
 export class CwmpDeviceRepo {
   readonly #s;
+  readonly #max: number;
 
-  constructor(readonly db: Database) {
+  constructor(
+    readonly db: Database,
+    maxParameters: number,
+  ) {
+    this.#max = maxParameters;
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
       get: p<[string]>('SELECT * FROM cwmp_devices WHERE device_id = ?'),
@@ -120,6 +130,8 @@ export class CwmpDeviceRepo {
          WHERE value IS NOT excluded.value OR type IS NOT excluded.type`,
       ),
       deleteSubtree: p<[string, string, string]>('DELETE FROM device_parameters WHERE device_id = ? AND name >= ? AND name < ?'),
+      paramCount: p<[string]>('SELECT parameter_count FROM cwmp_devices WHERE device_id = ?'),
+      hasParam: p<[string, string]>('SELECT 1 FROM device_parameters WHERE device_id = ? AND name = ?'),
       params: p<[string, number]>('SELECT name, value, type, updated_at FROM device_parameters WHERE device_id = ? ORDER BY name LIMIT ?'),
     };
   }
@@ -135,7 +147,7 @@ export class CwmpDeviceRepo {
     return r && { oui: r['oui'] as string, productClass: r['product_class'] as string, serialNumber: r['serial_number'] as string };
   }
 
-  /** Records an Inform (state and parameters) in one transaction. */
+  /** Records an Inform (state and parameters) in one transaction; values the cap leaves out are recorded as a CPE event. */
   recordInform(s: InformFacts, parameters: readonly ParameterValue[]): CwmpDeviceState {
     return this.db.transaction(() => {
       const row = this.#s.upsert.get(
@@ -153,7 +165,8 @@ export class CwmpDeviceRepo {
         s.behindNat ? 1 : 0,
         s.natId,
       )!;
-      this.#put(s.deviceId, parameters, s.lastInformAt);
+      const left = this.#put(s.deviceId, parameters, s.lastInformAt, row['parameter_count'] as number);
+      if (left > 0) this.recordCpeEvent(s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
       return state(row);
     })();
   }
@@ -190,7 +203,7 @@ export class CwmpDeviceRepo {
   /** Records a request the CPE made on its own; only the newest few per device are kept. */
   recordCpeEvent(deviceId: string, at: number, method: string, detail: unknown): void {
     this.db.transaction(() => {
-      this.#s.addEvent.run(deviceId, at, method, JSON.stringify(detail));
+      this.#s.addEvent.run(deviceId, at, method, JSON.stringify(redact(detail)));
       this.#s.trimEvents.run(deviceId, deviceId, EVENTS_KEPT);
     })();
   }
@@ -203,19 +216,42 @@ export class CwmpDeviceRepo {
   /**
    * Stores values read from the device. With `replacing` (a subtree path ending in '.'), what was known under
    * it and is not in `parameters` any more is forgotten (a refresh).
+   * @returns how many values the cap left out (new names beyond [cwmp] max_parameters_per_device)
    */
-  putParameters(deviceId: string, parameters: readonly ParameterValue[], at: number, replacing?: string): void {
-    this.db.transaction(() => {
+  putParameters(deviceId: string, parameters: readonly ParameterValue[], at: number, replacing?: string): number {
+    return this.db.transaction(() => {
       if (replacing !== undefined) this.#s.deleteSubtree.run(deviceId, replacing, `${replacing}\uffff`);
-      this.#put(deviceId, parameters, at);
+      return this.#put(deviceId, parameters, at, (this.#s.paramCount.get(deviceId)?.['parameter_count'] as number | undefined) ?? 0);
     })();
+  }
+
+  /** What a write the cap cut short says (as a task fault or a CPE event). */
+  capFault(left: number): { readonly code: 0; readonly message: string } {
+    return { code: 0, message: `${left} parameter values not stored: the device has ${this.#max} stored, the most [cwmp] max_parameters_per_device allows` };
   }
 
   parameters(deviceId: string, limit = 10_000): StoredParameter[] {
     return this.#s.params.all(deviceId, limit).map((r) => ({ name: r['name'] as string, value: r['value'] as string, type: r['type'] as string, updatedAt: r['updated_at'] as number }));
   }
 
-  #put(deviceId: string, parameters: readonly ParameterValue[], at: number): void {
-    for (const p of parameters) this.#s.putParam.run(deviceId, p.name, p.value, p.type, at);
+  /** `stored`: how many the device has now. Values of names it has are always updated. */
+  #put(deviceId: string, parameters: readonly ParameterValue[], at: number, stored: number): number {
+    const shown = parameters.filter((p) => !isSecretName(p.name));
+    if (stored + shown.length <= this.#max) {
+      for (const p of shown) this.#s.putParam.run(deviceId, p.name, p.value, p.type, at);
+      return 0;
+    }
+    let room = this.#max - stored;
+    let left = 0;
+    for (const p of shown) {
+      const known = this.#s.hasParam.get(deviceId, p.name) !== undefined;
+      if (!known && room <= 0) {
+        left++;
+        continue;
+      }
+      if (!known) room--;
+      this.#s.putParam.run(deviceId, p.name, p.value, p.type, at);
+    }
+    return left;
   }
 }

@@ -15,7 +15,7 @@ import { dataModelOf, detectNat } from './nat-detection.js';
 import type { Provisioning } from './provisioning.js';
 import { outcomeOf, refreshPath, rpcEnvelope, taskOfCommandKey } from './rpc.js';
 import { readsSubtree, SubtreeRead, type SubtreeStep } from './subtree-read.js';
-import { type DataModelRoot, isSecretParameter, type Task } from './task.js';
+import type { DataModelRoot, Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
 
 /** One HTTP request of a CPE, as the transport hands it over. */
@@ -319,7 +319,7 @@ export class CwmpSessions {
         sourceAddress: nat.natId ?? req.sourceAddress,
         ...nat,
       },
-      inform.parameters.filter((p) => !isSecretParameter(p.name)),
+      inform.parameters,
     );
     const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
     this.#byToken.set(session.token, session);
@@ -449,13 +449,23 @@ export class CwmpSessions {
     session.step = undefined;
   }
 
-  #done(session: Session, task: Task, read: readonly { name: string; value: string; type: string }[], result: unknown): void {
-    const now = this.#d.clock.now();
-    const values = read.filter((v) => !isSecretParameter(v.name));
+  /** The task's answer: values it read or set become the last known ones (as many as the cap allows). */
+  #done(session: Session, task: Task, values: readonly { name: string; value: string; type: string }[], result: unknown): void {
+    const { state, tasks, clock, log } = this.#d;
+    const now = clock.now();
     const r = task.request;
-    if (r.kind === 'refresh') this.#d.state.putParameters(session.device.id, values, now, refreshPath(r, session.dataModel));
-    else if (values.length > 0) this.#d.state.putParameters(session.device.id, values, now);
-    this.#d.tasks.complete(task, result);
+    const left = r.kind === 'refresh' ? state.putParameters(session.device.id, values, now, refreshPath(r, session.dataModel)) : values.length > 0 ? state.putParameters(session.device.id, values, now) : 0;
+    if (left === 0) {
+      tasks.complete(task, result);
+      return;
+    }
+    const fault = state.capFault(left);
+    log.warn({ device: session.device.id, task: task.id, notStored: left }, 'parameter values not stored: the device is at [cwmp] max_parameters_per_device');
+    // A read exists to store what it read: it failed. A set did what it was asked: the CPE event tells.
+    if (r.kind === 'setParameterValues') {
+      state.recordCpeEvent(session.device.id, now, 'SetParameterValues', { task: task.id, ...fault });
+      tasks.complete(task, result);
+    } else tasks.fail(task, fault, result);
   }
 
   #next(session: Session): CpeReply {
@@ -472,7 +482,7 @@ export class CwmpSessions {
       if (reply) return reply;
       return this.#next(session);
     }
-    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, session.dataModel) };
+    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, this.#d.tasks.sendable(task), session.dataModel) };
   }
 
   #touch(session: Session): void {

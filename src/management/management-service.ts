@@ -5,6 +5,7 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
+import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
@@ -27,6 +28,8 @@ import { ConnectionRequestSequencer } from './udp-connection-request.js';
 
 export interface ManagementDeps {
   readonly db: Database;
+  /** Seals the secrets inside queued tasks (the master key). */
+  readonly sealer: Sealer;
   readonly registry: DeviceRegistry;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
@@ -67,6 +70,8 @@ export interface ManagementOptions extends CwmpListenersOptions {
   readonly challengeBurst: number;
   readonly authFailuresPerMinute: number;
   readonly authFailureBurst: number;
+  /** Last known parameter values stored per device, at most. */
+  readonly maxParametersPerDevice: number;
 }
 
 /** How often the aggregated refused-login lines are written. */
@@ -94,10 +99,10 @@ export class ManagementService {
   constructor(deps: ManagementDeps, opts: ManagementOptions) {
     this.#d = deps;
     this.#o = opts;
-    const { db, registry, keepalive, scheduler, clock, metrics } = deps;
+    const { db, sealer, registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
-    this.state = new CwmpDeviceRepo(db);
-    this.tasks = new TaskQueue({ repo: new TaskRepo(db), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
+    this.state = new CwmpDeviceRepo(db, opts.maxParametersPerDevice);
+    this.tasks = new TaskQueue({ repo: new TaskRepo(db, sealer), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {

@@ -93,9 +93,12 @@ export class Provisioning {
     if (t.origin !== 'provisioning' || t.request.kind !== 'setParameterValues') return;
     const { state, registry, log } = this.#d;
     if (t.status === 'done') {
-      const password = t.request.values.find(isCwmpPassword);
+      // The values as sent: tasks show their passwords masked.
+      const sent = this.#d.tasks.sendable(t);
+      const values = sent.kind === 'setParameterValues' ? sent.values : [];
+      const password = values.find(isCwmpPassword);
       if (password && registry.commitRotation(t.deviceId, password.value)) log.info({ device: t.deviceId }, 'the CPE accepted its own credentials');
-      this.#accepted(t.deviceId, t.request.values);
+      this.#accepted(t.deviceId, values);
       state.provisioningSucceeded(t.deviceId);
     } else if (t.status === 'fault' && t.fault) {
       const s = state.provisioningFailed(t.deviceId, { ...t.fault, task: t.id, at: t.finishedAt ?? 0 }, this.#o.maxFailures);

@@ -11,11 +11,11 @@ export const taskOfCommandKey = (key: string): number | undefined => {
 /** The path a refresh reads: the one asked for, else the device's whole tree. */
 export const refreshPath = (request: Extract<TaskRequest, { kind: 'refresh' }>, root: DataModelRoot | undefined): string => request.path ?? root ?? '';
 
-/** The SOAP envelope of a task's RPC. The cwmp:ID is the task id. */
-export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, root: DataModelRoot | undefined): string {
+/** The SOAP envelope of a task's RPC (`request`: the task's, with its secrets). The cwmp:ID is the task id. */
+export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, request: TaskRequest, root: DataModelRoot | undefined): string {
   const id = String(task.id);
   const key = commandKey(task.id);
-  const r = task.request;
+  const r = request;
   switch (r.kind) {
     case 'getParameterValues':
       return soap.getParameterValues(version, id, r.names);

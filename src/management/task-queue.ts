@@ -77,7 +77,7 @@ export class TaskQueue {
     const outcome = repo.db.transaction(() => {
       const existing = key === null ? undefined : repo.byIdempotencyKey(deviceId, key);
       if (existing) {
-        if (!isDeepStrictEqual(existing.request, request)) {
+        if (!isDeepStrictEqual(repo.sendable(existing), request)) {
           throw new TaskError('idempotency-conflict', `idempotency key ${JSON.stringify(key)} was used for task ${existing.id}, a different request`);
         }
         return { task: existing, created: false };
@@ -96,6 +96,11 @@ export class TaskQueue {
 
   get(id: number): Task | undefined {
     return this.#d.repo.get(id);
+  }
+
+  /** A task's request with its secrets (tasks show them masked): for the RPC on the wire, never to be shown. */
+  sendable(task: Task): TaskRequest {
+    return this.#d.repo.sendable(task);
   }
 
   ofDevice(deviceId: string, before = Number.MAX_SAFE_INTEGER, limit = 100): Task[] {

@@ -1,3 +1,5 @@
+import { redact } from '../secret-names.js';
+import { columnContext, openText, type Sealer, sealText } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import type { ParameterFault } from './cwmp-soap.js';
 import type { Task, TaskFault, TaskOrigin, TaskRequest, TaskStatus } from './task.js';
@@ -32,17 +34,30 @@ export interface NewTask {
   readonly expiresAt: number;
 }
 
-/** All SQL of the task queue. State changes are guarded by the expected current status. */
+const sealedContext = (id: number) => columnContext('tasks', 'request_sealed', id);
+
+/**
+ * All SQL of the task queue. State changes are guarded by the expected current status. A task's request is
+ * stored as it may be shown (secrets replaced by the mask); when that differs from the request, the request
+ * itself is stored sealed beside it, for the RPC. Results are stored as they may be shown.
+ */
 export class TaskRepo {
   readonly #s;
+  readonly #sealer: Sealer;
 
-  constructor(readonly db: Database) {
+  constructor(
+    readonly db: Database,
+    sealer: Sealer,
+  ) {
+    this.#sealer = sealer;
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
       insert: p<[string, string, string, string, string | null, number, number]>(
         `INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at)
          VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING *`,
       ),
+      seal: p<[string, number]>('UPDATE tasks SET request_sealed = ? WHERE id = ?'),
+      sealed: p<[number]>('SELECT request_sealed FROM tasks WHERE id = ?'),
       get: p<[number]>('SELECT * FROM tasks WHERE id = ?'),
       byKey: p<[string, string]>('SELECT * FROM tasks WHERE device_id = ? AND idempotency_key = ?'),
       ofDevice: p<[string, number, number]>('SELECT * FROM tasks WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
@@ -64,7 +79,18 @@ export class TaskRepo {
   }
 
   insert(t: NewTask): Task {
-    return task(this.#s.insert.get(t.deviceId, t.request.kind, JSON.stringify(t.request), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt)!);
+    const shown = redact(t.request);
+    return this.db.transaction(() => {
+      const row = task(this.#s.insert.get(t.deviceId, t.request.kind, JSON.stringify(shown), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt)!);
+      if (shown !== t.request) this.#s.seal.run(sealText(this.#sealer, JSON.stringify(t.request), sealedContext(row.id)), row.id);
+      return row;
+    })();
+  }
+
+  /** The request with its secrets: to send it to the CPE, or for stbd's own bookkeeping. Never to be shown. */
+  sendable(t: Task): TaskRequest {
+    const sealed = this.#s.sealed.get(t.id)?.['request_sealed'] as string | null | undefined;
+    return sealed ? (JSON.parse(openText(this.#sealer, sealed, sealedContext(t.id))) as TaskRequest) : t.request;
   }
 
   get(id: number): Task | undefined {
@@ -111,12 +137,12 @@ export class TaskRepo {
   /** `from` → a finished status; undefined when the task was not in `from` any more. */
   finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Task | undefined {
     const details = fault?.details?.length ? JSON.stringify(fault.details) : null;
-    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(result), fault?.code ?? null, fault?.message ?? null, details, id, from);
+    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(redact(result)), fault?.code ?? null, fault?.message ?? null, details, id, from);
     return r && task(r);
   }
 
   setResult(id: number, result: unknown): Task | undefined {
-    const r = this.#s.setResult.get(JSON.stringify(result), id);
+    const r = this.#s.setResult.get(JSON.stringify(redact(result)), id);
     return r && task(r);
   }
 

@@ -36,6 +36,7 @@ export interface TaskFault {
 export interface Task {
   readonly id: number;
   readonly deviceId: string;
+  /** As it may be shown: secret values masked (the RPC gets them from TaskQueue.sendable). */
   readonly request: TaskRequest;
   readonly origin: TaskOrigin;
   readonly status: TaskStatus;
@@ -53,6 +54,3 @@ export interface Task {
 
 /** The tree root a data model uses: TR-098 or TR-181. */
 export type DataModelRoot = 'InternetGatewayDevice.' | 'Device.';
-
-/** Parameter names whose values are secrets: never shown back by the API or logged. */
-export const isSecretParameter = (name: string): boolean => /Password$/.test(name);

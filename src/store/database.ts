@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { OperatorError } from '../errors.js';
+import type { Sealer } from '../sealed-text.js';
 import { type Migration, MIGRATIONS } from './migrations.js';
 
 export type Database = BetterSqlite3.Database;
@@ -11,6 +12,10 @@ export interface OpenOptions {
   readonly busyTimeoutMs: number;
   /** Tests pass their own history; the daemon uses MIGRATIONS. */
   readonly migrations?: readonly Migration[];
+  /** The master key's sealer: migrations that seal stored secrets need it. */
+  readonly sealer?: Sealer;
+  /** Told about what was fixed on the way (a file others could read). */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** The database cannot be used. The message says which one (a file, or a PostgreSQL server) and why, in words an operator can act on. */
@@ -65,13 +70,14 @@ export function openDatabase(path: string, options: OpenOptions): Database {
   } catch (err) {
     throw new StoreError(path, `cannot create or open the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  keepPrivate(path, options.onWarning);
   try {
     db = new BetterSqlite3(path);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
-    migrate(db, path, options.migrations ?? MIGRATIONS);
+    migrate(db, path, options.migrations ?? MIGRATIONS, options.sealer);
     return db;
   } catch (err) {
     db?.close();
@@ -80,18 +86,54 @@ export function openDatabase(path: string, options: OpenOptions): Database {
   }
 }
 
-function migrate(db: Database, path: string, migrations: readonly Migration[]): void {
+/**
+ * The database and its -wal and -shm files hold device secrets (sealed) and everything else stbd knows:
+ * one that others may read (a copy restored with `cp`, a umask) is made private again, with a warning.
+ */
+function keepPrivate(path: string, warn: (message: string) => void = () => undefined): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((mode & 0o077) === 0) continue;
+    try {
+      chmodSync(file, mode & 0o700);
+    } catch (err) {
+      throw new StoreError(path, `${file} has mode ${mode.toString(8).padStart(4, '0')}, which lets others read it, and cannot be made private (${(err as NodeJS.ErrnoException).code ?? String(err)}); chmod 600 it`);
+    }
+    warn(`${file} had mode ${mode.toString(8).padStart(4, '0')}, which let others read it; made ${(mode & 0o700).toString(8).padStart(4, '0')}`);
+  }
+}
+
+function migrate(db: Database, path: string, migrations: readonly Migration[], sealer: Sealer | undefined): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {
     throw new StoreError(path, `schema version ${current} is newer than this stbd knows (${latest}); run a newer stbd or restore a backup`);
   }
+  let scrubbed = false;
   for (const m of migrations) {
     if (m.version <= current) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
-    })();
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        m.run?.(db, { sealer });
+        db.pragma(`user_version = ${m.version}`);
+      })();
+    } catch (err) {
+      if ((err as Error).name === 'MigrationNeedsKeyError') throw new StoreError(path, `schema migration ${m.version} (${m.name}): ${(err as Error).message}`);
+      throw err;
+    }
+    scrubbed ||= m.scrub === true;
+  }
+  // What a migration replaced may linger in free space of the file and in old WAL frames: the file is
+  // rewritten and the WAL emptied, once.
+  if (scrubbed) {
+    db.exec('VACUUM');
+    db.pragma('wal_checkpoint(TRUNCATE)');
   }
 }
 

@@ -1,3 +1,13 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { SECRET_SUFFIXES, redact } from '../secret-names.js';
+import { columnContext, type Sealer, sealText } from '../sealed-text.js';
+
+/** What a migration's code may need besides the database. */
+export interface MigrationContext {
+  /** The master key's sealer; absent where no key is at hand (a migration that needs it says so). */
+  readonly sealer: Sealer | undefined;
+}
+
 /**
  * The schema's history. A migration is never edited once released: add a new one instead.
  * `version` is stored in SQLite's user_version; each migration runs in its own transaction.
@@ -6,6 +16,70 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Changes SQL alone cannot make (sealing secrets), after `sql`, in the same transaction. */
+  readonly run?: (db: BetterSqlite3.Database, ctx: MigrationContext) => void;
+  /** It replaces secrets: the file is rewritten (VACUUM) and the WAL emptied after it, so none linger on disk. */
+  readonly scrub?: boolean;
+}
+
+/** Where no master key is at hand, a migration that must seal rows cannot run. */
+export class MigrationNeedsKeyError extends Error {
+  constructor(readonly rows: number) {
+    super(`${rows} rows hold secrets to seal under the master key, and no key was given`);
+    this.name = 'MigrationNeedsKeyError';
+  }
+}
+
+/** SQL that is true for the secret names of SECRET_SUFFIXES (LIKE ignores ASCII case, GLOB does not). */
+const secretNameSql = (column: string): string =>
+  `(${SECRET_SUFFIXES.map(({ suffix, anyCase }) => (anyCase ? `${column} LIKE '%${suffix}'` : `${column} GLOB '*${suffix}'`)).join(' OR ')})`;
+
+/** Every row of `table` matching `where`, in pages by `key` (a statement cannot run while another iterates). */
+function eachRow<R extends Record<string, unknown>>(db: BetterSqlite3.Database, table: string, columns: string, key: string, where: string, first: string | number, each: (r: R) => void): void {
+  const page = db.prepare(`SELECT ${columns} FROM ${table} WHERE (${where}) AND ${key} > ? ORDER BY ${key} LIMIT 1000`);
+  for (let after: unknown = first, rows = page.all(after) as R[]; rows.length > 0; rows = page.all(after) as R[]) {
+    rows.forEach(each);
+    after = rows.at(-1)![key];
+  }
+}
+
+/** Version 9: device passwords and the secrets of queued tasks sealed; secrets gone from results and parameters. */
+function sealSecrets(db: BetterSqlite3.Database, { sealer }: MigrationContext): void {
+  db.exec(`DELETE FROM device_parameters WHERE ${secretNameSql('name')}`);
+  db.exec('UPDATE cwmp_devices SET parameter_count = (SELECT count(*) FROM device_parameters p WHERE p.device_id = cwmp_devices.device_id)');
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  const rows = count('SELECT count(*) AS n FROM devices') + count('SELECT count(*) AS n FROM credential_rotations');
+  const open = count(`SELECT count(*) AS n FROM tasks WHERE status IN ('queued', 'sent') AND kind IN ('setParameterValues', 'download')`);
+  if (!sealer) {
+    if (rows + open > 0) throw new MigrationNeedsKeyError(rows + open);
+    return;
+  }
+  const seal = (table: string, column: string, key: string | number, text: string) => sealText(sealer, text, columnContext(table, column, key));
+  type Device = { id: string; stun_password: string; cr_password: string; cwmp_password: string };
+  const device = db.prepare('UPDATE devices SET stun_password = ?, cr_password = ?, cwmp_password = ? WHERE id = ?');
+  eachRow<Device>(db, 'devices', 'id, stun_password, cr_password, cwmp_password', 'id', 'true', '', (d) => {
+    device.run(seal('devices', 'stun_password', d.id, d.stun_password), seal('devices', 'cr_password', d.id, d.cr_password), seal('devices', 'cwmp_password', d.id, d.cwmp_password), d.id);
+  });
+  type Rotation = { device_id: string; cwmp_password: string; cr_password: string; interim_password: string | null };
+  const rotation = db.prepare('UPDATE credential_rotations SET cwmp_password = ?, cr_password = ?, interim_password = ? WHERE device_id = ?');
+  const rt = 'credential_rotations';
+  eachRow<Rotation>(db, rt, 'device_id, cwmp_password, cr_password, interim_password', 'device_id', 'true', '', (r) => {
+    rotation.run(seal(rt, 'cwmp_password', r.device_id, r.cwmp_password), seal(rt, 'cr_password', r.device_id, r.cr_password), r.interim_password === null ? null : seal(rt, 'interim_password', r.device_id, r.interim_password), r.device_id);
+  });
+  // Requests as they may be shown, the secrets of open ones sealed beside them; results without secrets.
+  type Task = { id: number; status: string; request: string; result: string | null };
+  const task = db.prepare('UPDATE tasks SET request = ?, request_sealed = ?, result = ? WHERE id = ?');
+  eachRow<Task>(db, 'tasks', 'id, status, request, result', 'id', `kind IN ('setParameterValues', 'download', 'getParameterValues', 'refresh')`, 0, (t) => {
+    const request: unknown = JSON.parse(t.request);
+    const shown = redact(request);
+    const result: unknown = t.result === null ? null : JSON.parse(t.result);
+    const sealed = shown !== request && (t.status === 'queued' || t.status === 'sent') ? seal('tasks', 'request_sealed', t.id, t.request) : null;
+    task.run(JSON.stringify(shown), sealed, result === null ? null : JSON.stringify(redact(result)), t.id);
+  });
+  const event = db.prepare('UPDATE cpe_events SET detail = ? WHERE id = ?');
+  // Only details that may hold a secret are read (a million devices keep up to 20 each).
+  const mayHold = ['@', ...SECRET_SUFFIXES.map((s) => s.suffix)].map((w) => `detail LIKE '%${w}%'`).join(' OR ');
+  eachRow<{ id: number; detail: string }>(db, 'cpe_events', 'id, detail', 'id', mayHold, 0, (e) => event.run(JSON.stringify(redact(JSON.parse(e.detail))), e.id));
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -255,6 +329,23 @@ export const MIGRATIONS: readonly Migration[] = [
         checked_at INTEGER NOT NULL
       ) STRICT;
     `,
+  },
+  {
+    version: 9,
+    name: 'secrets sealed at rest; stored parameters counted',
+    sql: `
+      -- Device passwords (devices, credential_rotations) become sealed text in their own columns (below).
+      -- A task's request is stored as it may be shown; when it holds secrets, the request itself is sealed here.
+      ALTER TABLE tasks ADD COLUMN request_sealed TEXT;
+      -- Last known parameter values per device, counted for [cwmp] max_parameters_per_device.
+      ALTER TABLE cwmp_devices ADD COLUMN parameter_count INTEGER NOT NULL DEFAULT 0;
+      CREATE TRIGGER device_parameters_added AFTER INSERT ON device_parameters
+        BEGIN UPDATE cwmp_devices SET parameter_count = parameter_count + 1 WHERE device_id = NEW.device_id; END;
+      CREATE TRIGGER device_parameters_removed AFTER DELETE ON device_parameters
+        BEGIN UPDATE cwmp_devices SET parameter_count = parameter_count - 1 WHERE device_id = OLD.device_id; END;
+    `,
+    run: sealSecrets,
+    scrub: true,
   },
   {
     version: 10,

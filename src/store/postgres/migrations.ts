@@ -245,6 +245,26 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 9,
+    name: 'secrets sealed at rest; stored parameters counted',
+    // A PostgreSQL store starts empty or from \`stbd store copy\` of sealed rows: nothing to seal here.
+    sql: `
+      ALTER TABLE tasks ADD COLUMN request_sealed TEXT;
+      ALTER TABLE cwmp_devices ADD COLUMN parameter_count INTEGER NOT NULL DEFAULT 0;
+      CREATE FUNCTION stbd_count_parameters() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          UPDATE cwmp_devices SET parameter_count = parameter_count + 1 WHERE device_id = NEW.device_id;
+        ELSE
+          UPDATE cwmp_devices SET parameter_count = parameter_count - 1 WHERE device_id = OLD.device_id;
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER device_parameters_added AFTER INSERT ON device_parameters FOR EACH ROW EXECUTE FUNCTION stbd_count_parameters();
+      CREATE TRIGGER device_parameters_removed AFTER DELETE ON device_parameters FOR EACH ROW EXECUTE FUNCTION stbd_count_parameters();
+    `,
+  },
+  {
     version: 10,
     name: 'certificate ids claimed while the CA issues',
     sql: `
