@@ -46,6 +46,7 @@ import { loadBootstrapCredentials } from './management/bootstrap-credentials.js'
 import { ManagementService } from './management/management-service.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
+import { SqlitePresenceRepo } from './keepalive/presence-repo.js';
 import { PoolService } from './pool/pool-service.js';
 import { StoreBackup } from './store/backup.js';
 import { type Database, ensureDirectory, openDatabase } from './store/database.js';
@@ -148,7 +149,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     );
     const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
     const keepalive = new KeepaliveService(
-      { db, registry, clock, log, metrics, ...host },
+      { presence: new SqlitePresenceRepo(db), registry, clock, log, metrics, ...host },
       {
         listen: config.stun.listen,
         listenV6: config.stun.listen_v6,

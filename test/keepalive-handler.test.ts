@@ -310,3 +310,14 @@ t.test('refusals say whose allowance they spent, and when it ran out', async (t)
   t.match(handler.handle(cpeRequest({ username: 'nobody' }), FROM, 0), { outcome: 'rejected', source: '203.0.113.7', failedLogin: true });
   t.match(handler.handle(cpeRequest({ username: 'stun-user' }), FROM, 0), { outcome: 'challenged', source: '203.0.113.7' });
 });
+
+t.test('presence a failed flush could not write is written with the next one', async (t) => {
+  const { presence, slot } = setup();
+  presence.accept(slot, { address: '198.51.100.7', port: 40000 }, 1000, 'rfc5389', true, false);
+  const first = presence.takeDirty();
+  t.same(first, [slot]);
+  t.same(presence.takeDirty(), [], 'taken');
+  presence.requeue(first);
+  presence.requeue(first);
+  t.same(presence.takeDirty(), [slot], 'back for the next flush, once');
+});

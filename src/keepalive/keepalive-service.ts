@@ -8,7 +8,6 @@ import type { DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import { ListenError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Database } from '../store/database.js';
 import { type TimerHost, Timers } from '../timer/timers.js';
 import { DeviceTable, type KeepaliveCredentials, type SealedKeepaliveCredentials } from './device-table.js';
 import { LogThrottle, type LogThrottleLine } from '../rate-limit/log-throttle.js';
@@ -17,7 +16,7 @@ import { TokenBuckets } from '../rate-limit/token-buckets.js';
 import { type Allowance, type HandleResult, type IntegrityPolicy, KeepaliveHandler, type RefusalBudget } from './keepalive-handler.js';
 import { type KeepaliveStats, newStats, registerKeepaliveMetrics } from './keepalive-metrics.js';
 import { type Endpoint, Presence, type PresenceView } from './presence.js';
-import { PresenceRepo } from './presence-repo.js';
+import type { PresenceRepo } from './presence-repo.js';
 import { ReplayMemory } from './replay-memory.js';
 
 export interface KeepaliveOptions {
@@ -36,7 +35,7 @@ export interface KeepaliveOptions {
 }
 
 export interface KeepaliveDeps {
-  readonly db: Database;
+  readonly presence: PresenceRepo;
   readonly registry: DeviceRegistry;
   readonly clock: Clock;
   readonly log: Logger;
@@ -106,7 +105,7 @@ export class KeepaliveService {
     this.#deps = deps;
     this.#opts = opts;
     this.#log = deps.log.child({ component: 'keepalive' });
-    this.#repo = new PresenceRepo(deps.db);
+    this.#repo = deps.presence;
     this.#table = new DeviceTable(deps.registry.count, deps.registry.stunPasswordOpener(), (device, err) =>
       this.#log.error({ device, err: (err as Error).message }, 'STUN password does not open with the master key: its keepalives are refused'),
     );
@@ -177,7 +176,7 @@ export class KeepaliveService {
     const now = this.#deps.clock.now();
     this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
     this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
-    this.#repo.loadAll((device, record) => {
+    await this.#repo.loadAll((device, record) => {
       const slot = this.#add(device);
       if (record) {
         this.#presence.restore(slot, record, now);
@@ -252,28 +251,31 @@ export class KeepaliveService {
   #write(take: () => number[]): Promise<void> {
     this.#writing = this.#writing.then(async () => {
       const started = process.hrtime.bigint();
+      const slots = take();
+      let written = 0;
       try {
-        const slots = take();
         if (slots.length === 0) return;
-        for (let i = 0; i < slots.length; i += FLUSH_CHUNK) {
-          if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-          this.#writeChunk(slots.slice(i, i + FLUSH_CHUNK));
+        for (; written < slots.length; written += FLUSH_CHUNK) {
+          if (written > 0) await new Promise((resolve) => setImmediate(resolve));
+          await this.#writeChunk(slots.slice(written, written + FLUSH_CHUNK));
         }
         this.#flushHistogram.observe(Number(process.hrtime.bigint() - started) / 1e9);
       } catch (err) {
-        this.#log.error({ err }, 'presence write failed');
+        // The store is away (a PostgreSQL restart, a locked file): keep what was not written for the next flush.
+        this.#presence.requeue(slots.slice(written));
+        this.#log.error({ err }, 'presence write failed; will retry with the next flush');
       }
     });
     return this.#writing;
   }
 
-  #writeChunk(slots: readonly number[]): void {
+  async #writeChunk(slots: readonly number[]): Promise<void> {
     const batch: [string, ReturnType<Presence['record']>][] = [];
     for (const slot of slots) {
       const id = this.#table.idOf(slot);
       if (id !== null) batch.push([id, this.#presence.record(slot)]);
     }
-    if (batch.length > 0) this.#repo.write(batch);
+    if (batch.length > 0) await this.#repo.write(batch);
   }
 
   /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */

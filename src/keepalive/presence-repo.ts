@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { sealedBytes } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import type { IntegrityVariant } from '../stun/integrity.js';
@@ -6,8 +7,40 @@ import type { PresenceRecord } from './presence.js';
 
 type Loaded = [id: string, stunUsername: string, stunPassword: string, lastSeen: number | null, srcAddr: string | null, srcPort: number | null, authAt: number | null, variant: string | null, bindAddr: string | null, bindPort: number | null, changedAt: number | null];
 
-/** All SQL of the keepalive path: loading devices with their presence at start, and the batched flush. */
-export class PresenceRepo {
+export type PresenceBatch = readonly (readonly [deviceId: string, record: PresenceRecord])[];
+type Each = (device: SealedKeepaliveCredentials, presence: PresenceRecord | null) => void;
+
+/** All the store does for the keepalive path: loading devices with their presence at start, and the batched flush. */
+export interface PresenceRepo {
+  /** Streams every device (its STUN password as stored: sealed) with its persisted presence (null if it never sent a keepalive). */
+  loadAll(each: Each): Promise<void>;
+  /** Writes a batch of presence records at once (one transaction; one statement on PostgreSQL). */
+  write(batch: PresenceBatch): Promise<void>;
+}
+
+const SELECT = `SELECT d.id, d.stun_username, d.stun_password, p.last_seen, p.source_address, p.source_port, p.authenticated_at,
+                p.integrity_variant, p.binding_address, p.binding_port, p.binding_changed_at
+         FROM devices d LEFT JOIN presence p ON p.device_id = d.id`;
+
+function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt]: Loaded): void {
+  const presence: PresenceRecord | null =
+    lastSeen === null
+      ? null
+      : {
+          lastSeen,
+          source: srcAddr === null ? null : { address: srcAddr, port: srcPort ?? 0 },
+          authenticatedAt: authAt,
+          variant: variant as IntegrityVariant | null,
+          binding: bindAddr === null ? null : { address: bindAddr, port: bindPort ?? 0 },
+          bindingChangedAt: changedAt,
+        };
+  each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence);
+}
+
+/** Column values of a record, in the presence table's order after device_id. */
+const columns = (r: PresenceRecord) => [r.lastSeen, r.source?.address ?? null, r.source?.port ?? null, r.authenticatedAt, r.variant, r.binding?.address ?? null, r.binding?.port ?? null, r.bindingChangedAt] as const;
+
+export class SqlitePresenceRepo implements PresenceRepo {
   readonly #db: Database;
   readonly #upsert;
 
@@ -22,38 +55,48 @@ export class PresenceRepo {
         binding_address = excluded.binding_address, binding_port = excluded.binding_port, binding_changed_at = excluded.binding_changed_at`);
   }
 
-  /** Streams every device (its STUN password as stored: sealed) with its persisted presence (null if it never sent a keepalive). */
-  loadAll(each: (device: SealedKeepaliveCredentials, presence: PresenceRecord | null) => void): void {
-    const rows = this.#db
-      .prepare(
-        `SELECT d.id, d.stun_username, d.stun_password, p.last_seen, p.source_address, p.source_port, p.authenticated_at,
-                p.integrity_variant, p.binding_address, p.binding_port, p.binding_changed_at
-         FROM devices d LEFT JOIN presence p ON p.device_id = d.id`,
-      )
-      .raw()
-      .iterate() as IterableIterator<Loaded>;
-    for (const [id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt] of rows) {
-      const presence: PresenceRecord | null =
-        lastSeen === null
-          ? null
-          : {
-              lastSeen,
-              source: srcAddr === null ? null : { address: srcAddr, port: srcPort ?? 0 },
-              authenticatedAt: authAt,
-              variant: variant as IntegrityVariant | null,
-              binding: bindAddr === null ? null : { address: bindAddr, port: bindPort ?? 0 },
-              bindingChangedAt: changedAt,
-            };
-      each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence);
+  async loadAll(each: Each): Promise<void> {
+    // iterate(): one row at a time from SQLite, never the whole result in memory.
+    for (const row of this.#db.prepare(SELECT).raw().iterate() as IterableIterator<Loaded>) deliver(each, row);
+  }
+
+  async write(batch: PresenceBatch): Promise<void> {
+    this.#db.transaction(() => {
+      for (const [id, r] of batch) this.#upsert.run(id, ...columns(r));
+    })();
+  }
+}
+
+/** Rows per page of the start-up read: keyset pages by device id, so no result holds every device at once. */
+const PAGE = 10_000;
+
+export class PgPresenceRepo implements PresenceRepo {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async loadAll(each: Each): Promise<void> {
+    let after = '';
+    for (;;) {
+      const { rows } = await this.pool.query<Loaded>({ name: 'presence_load_page', text: `${SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT $2`, values: [after, PAGE], rowMode: 'array' });
+      for (const row of rows) deliver(each, row);
+      if (rows.length < PAGE) return;
+      after = rows.at(-1)![0];
     }
   }
 
-  /** Writes a batch in one transaction. */
-  write(batch: readonly (readonly [deviceId: string, record: PresenceRecord])[]): void {
-    this.#db.transaction(() => {
-      for (const [id, r] of batch) {
-        this.#upsert.run(id, r.lastSeen, r.source?.address ?? null, r.source?.port ?? null, r.authenticatedAt, r.variant, r.binding?.address ?? null, r.binding?.port ?? null, r.bindingChangedAt);
-      }
-    })();
+  async write(batch: PresenceBatch): Promise<void> {
+    if (batch.length === 0) return;
+    // One statement per flush: the batch as arrays, unnested into rows (a statement per row would be a round trip each).
+    const cols: unknown[][] = Array.from({ length: 9 }, () => []);
+    for (const [id, r] of batch) [id, ...columns(r)].forEach((v, i) => cols[i]!.push(v));
+    await this.pool.query({
+      name: 'presence_write',
+      text: `INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[])
+             ON CONFLICT (device_id) DO UPDATE SET
+               last_seen = excluded.last_seen, source_address = excluded.source_address, source_port = excluded.source_port,
+               authenticated_at = excluded.authenticated_at, integrity_variant = excluded.integrity_variant,
+               binding_address = excluded.binding_address, binding_port = excluded.binding_port, binding_changed_at = excluded.binding_changed_at`,
+      values: cols,
+    });
   }
 }

@@ -258,6 +258,11 @@ export class Presence {
     return dirty;
   }
 
+  /** Slots whose write failed (the store was away): written again with the next flush. */
+  requeue(slots: readonly number[]): void {
+    for (const slot of slots) this.#markDirty(slot);
+  }
+
   /** Slots whose only change since they were last written is their last-seen or trust time. */
   takeStale(): number[] {
     const stale: number[] = [];

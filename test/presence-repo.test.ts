@@ -1,0 +1,60 @@
+import t from 'tap';
+import { PgPresenceRepo, type PresenceRepo, SqlitePresenceRepo } from '../src/keepalive/presence-repo.js';
+import type { PresenceRecord } from '../src/keepalive/presence.js';
+import { engines, type Store } from './helpers/engines.js';
+
+const repoOf = (s: Store): PresenceRepo => (s.engine === 'sqlite' ? new SqlitePresenceRepo(s.db) : new PgPresenceRepo(s.pool));
+// More devices than one page of the PostgreSQL start-up read (10,000), so paging is crossed twice.
+const DEVICES = 25_003;
+const COLUMNS = '(id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at)';
+
+async function addDevices(s: Store): Promise<void> {
+  // stun_password holds base64 (sealed bytes); "AQID" is [1, 2, 3].
+  const row = "printf('d%06d', i), 'u' || i, 'AQID', 'cr', 'crp', 'w' || i, 'wp', 0, 0";
+  if (s.engine === 'sqlite') s.db.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${DEVICES}) INSERT INTO devices ${COLUMNS} SELECT ${row} FROM n`);
+  else await s.query(`INSERT INTO devices ${COLUMNS} SELECT ${row.replace("printf('d%06d', i)", "'d' || lpad(i::text, 6, '0')")} FROM generate_series(1, ${DEVICES}) i`);
+}
+
+const record = (n: number, binding = true): PresenceRecord => ({
+  lastSeen: 1_790_000_000_000 + n,
+  source: { address: '198.51.100.7', port: 40_000 + n },
+  authenticatedAt: 1_790_000_000_000,
+  variant: 'rfc5389',
+  binding: binding ? { address: '198.51.100.7', port: 50_000 + n } : null,
+  bindingChangedAt: binding ? 1_790_000_000_000 : null,
+});
+
+for (const engine of engines(t)) {
+  t.test(engine.name, async (t) => {
+    t.test('start-up streams every device with its presence; a flush upserts a batch', async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s);
+      const repo = repoOf(s);
+      await repo.write([
+        ['d000001', record(1)],
+        ['d012345', record(2, false)],
+      ]);
+      await repo.write([['d000001', record(3)]]);
+      const seen = new Map<string, PresenceRecord | null>();
+      let password: Buffer | undefined;
+      await repo.loadAll((device, presence) => {
+        seen.set(device.id, presence);
+        if (device.id === 'd020000') password = device.sealedStunPassword;
+      });
+      t.equal(seen.size, DEVICES, 'every device, each once');
+      t.same(seen.get('d000001'), record(3), 'the later write wins');
+      t.same(seen.get('d012345'), record(2, false), 'no binding stays no binding');
+      t.equal(seen.get('d025003'), null, 'never seen: no presence');
+      t.same(password, Buffer.from([1, 2, 3]), 'STUN passwords come as the sealed bytes stored');
+    });
+
+    t.test('a flush of thousands of devices is one write', async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s);
+      const repo = repoOf(s);
+      const batch = Array.from({ length: 5000 }, (_, i) => [`d${String(i + 1).padStart(6, '0')}`, record(i)] as const);
+      await repo.write(batch);
+      t.strictSame(await s.query('SELECT count(*) AS n FROM presence'), [{ n: 5000 }], 'counts come back as numbers on both engines');
+    });
+  });
+}
