@@ -116,7 +116,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const registry = new DeviceRegistry(new DeviceRepo(db, box), clock, generateSecret, config.devices.min_password_length);
     checkMasterKey(registry, store, config.ca.master_key_file);
 
-    const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const deadlines = new DeadlineRepo(db);
+    const scheduler = new Scheduler({ clock, store: deadlines, writer: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
@@ -232,7 +233,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       },
     });
 
-    scheduler.start();
+    await scheduler.start();
     stops.push(() => scheduler.stop());
     await pool.start();
     stops.push(() => pool.stop());

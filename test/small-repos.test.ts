@@ -1,6 +1,7 @@
 import t from 'tap';
 import { PgCaRepo, SqliteCaRepo } from '../src/ca/ca-repo.js';
 import { PgCasCertificateRepo, SqliteCasCertificateRepo } from '../src/cas/cas-certificate-repo.js';
+import { DeadlineRepo, PgDeadlineRepo } from '../src/store/deadline-repo.js';
 import { PgHealthProbeRepo, SqliteHealthProbeRepo } from '../src/store/health-probe-repo.js';
 import { engines } from './helpers/engines.js';
 
@@ -33,6 +34,22 @@ for (const engine of engines(t)) {
       await repo.revokeDevice('d1', 7000);
       t.same([(await repo.byId('c1'))?.revokedAt, (await repo.byId('c3'))?.revokedAt, (await repo.byId('c4'))?.revokedAt], [5000, 7000, null]);
       t.same((await repo.byId('c3'))?.keySealed, Buffer.from([0, 1, 2, 3]));
+    });
+
+    t.test('durable deadlines: due order, paging by cursor, delete only while still due, summary', async (t) => {
+      const s = await engine.open(t);
+      const repo = s.engine === 'sqlite' ? new DeadlineRepo(s.db) : new PgDeadlineRepo(s.pool);
+      t.same(await repo.summary(), { count: 0, earliestDueAt: undefined });
+      for (const [kind, key, due] of [['b', '1', 300], ['a', '2', 100], ['a', '1', 300], ['c', '9', 5000]] as const) {
+        await s.query('INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3)', [kind, key, due]);
+      }
+      const first = await repo.dueBefore(1000, 2);
+      t.same(first.map((d) => `${d.kind}/${d.key}@${d.dueAt}`), ['a/2@100', 'a/1@300']);
+      t.same((await repo.dueBefore(1000, 2, first.at(-1))).map((d) => `${d.kind}/${d.key}`), ['b/1'], 'the next page after the cursor');
+      await repo.deleteIfDue({ kind: 'a', key: '1', dueAt: 299 });
+      t.equal((await repo.dueBefore(1000, 10)).length, 3, 'moved meanwhile: kept');
+      await repo.deleteIfDue({ kind: 'a', key: '1', dueAt: 300 });
+      t.same(await repo.summary(), { count: 3, earliestDueAt: 100 });
     });
 
     t.test('health probe: a write reads back', async (t) => {

@@ -119,13 +119,13 @@ t.test('Scheduler: durable deadlines survive restarts and wait in SQLite until n
   const clock = new ManualClock(0);
   const host = new ManualTimers();
   const errors: unknown[] = [];
-  const make = () => new Scheduler({ clock, store, host, tickMs: 1000, slots: 1024, onError: (e) => errors.push(e) });
+  const make = () => new Scheduler({ clock, store, writer: store, host, tickMs: 1000, slots: 1024, onError: (e) => errors.push(e) });
   const DAY = 86_400_000;
 
   let s = make();
   const seen: string[] = [];
   s.handle('recycle', (key) => void seen.push(key));
-  s.start();
+  await s.start();
   s.set('recycle', 'far', 30 * DAY);
   s.set('recycle', 'near', 60_000);
   s.set('recycle', 'moved', 120_000);
@@ -135,23 +135,24 @@ t.test('Scheduler: durable deadlines survive restarts and wait in SQLite until n
   clock.advance(60_000);
   s.tick();
   t.same(seen, ['near']);
-  t.same(store.dueBefore(Infinity, 10).map((d) => d.key), ['far', 'moved'], 'fired deadlines are deleted; far ones stay in SQLite');
+  t.same((await store.dueBefore(Infinity, 10)).map((d) => d.key), ['far', 'moved'], 'fired deadlines are deleted; far ones stay in SQLite');
   s.stop();
 
   // "Restart" 30 days later: the overdue deadline fires at start; the moved one still waits.
   clock.advance(30 * DAY);
   s = make();
   s.handle('recycle', (key) => void seen.push(key));
-  s.start();
+  await s.start();
   s.tick();
   t.same(seen, ['near', 'far']);
   // Ten more days pass with the daemon up: refills bring the moved deadline near, then it fires.
   for (let i = 0; i < 10 * 24 * 4; i++) {
     clock.advance(15 * 60_000);
     host.fire();
+    await new Promise((r) => setImmediate(r)); // a refill reads the store asynchronously
   }
   t.same(seen, ['near', 'far', 'moved']);
-  t.same(store.dueBefore(Infinity, 10), []);
+  t.same(await store.dueBefore(Infinity, 10), []);
   t.same(errors, []);
   s.stop();
 });
@@ -163,13 +164,13 @@ t.test('Scheduler: a failing handler keeps its deadline and is tried again', asy
   const clock = new ManualClock(0);
   const host = new ManualTimers();
   const errors: unknown[] = [];
-  const s = new Scheduler({ clock, store, host, tickMs: 1000, slots: 64, onError: (e) => errors.push(e) });
+  const s = new Scheduler({ clock, store, writer: store, host, tickMs: 1000, slots: 64, onError: (e) => errors.push(e) });
   let attempts = 0;
   s.handle('cas', async () => {
     attempts++;
     if (attempts < 3) throw new Error('CAS down');
   });
-  s.start();
+  await s.start();
   s.set('cas', 'dev-1', 1000);
   for (let i = 0; i < 200 && attempts < 3; i++) {
     clock.advance(1000);
@@ -179,6 +180,6 @@ t.test('Scheduler: a failing handler keeps its deadline and is tried again', asy
   t.equal(attempts, 3);
   t.equal(errors.length, 2);
   await new Promise((r) => setImmediate(r));
-  t.same(store.dueBefore(Infinity, 10), [], 'deleted once the handler succeeded');
+  t.same(await store.dueBefore(Infinity, 10), [], 'deleted once the handler succeeded');
   s.stop();
 });

@@ -1,4 +1,7 @@
+import type pg from 'pg';
 import type { Database } from './database.js';
+import { named } from './postgres/pg-transaction.js';
+import { forSqlite } from './sql-dialect.js';
 
 /** Mirrors timer/scheduler.ts's Deadline (store/ does not import features; the daemon checks they match). */
 interface Deadline {
@@ -8,8 +11,21 @@ interface Deadline {
 }
 type Row = { kind: string; key: string; due_at: number };
 const toDeadline = (r: Row): Deadline => ({ kind: r.kind, key: r.key, dueAt: r.due_at });
+type Summary = { count: number; earliestDueAt: number | undefined };
 
-/** Durable deadlines of the Scheduler (its DeadlineStore), in the timer_deadlines table. */
+const SQL = {
+  put: 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at',
+  deleteIfDue: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2 AND due_at = $3',
+  delete: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2',
+  first: 'SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < $1 ORDER BY due_at, kind, key LIMIT $2',
+  next: 'SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < $1 AND (due_at, kind, key) > ($2, $3, $4) ORDER BY due_at, kind, key LIMIT $5',
+  summary: 'SELECT count(*) AS n, min(due_at) AS earliest FROM timer_deadlines',
+};
+
+/**
+ * Durable deadlines of the Scheduler in the timer_deadlines table, on SQLite: its DeadlineStore, and the
+ * synchronous writer of `set`/`clear` for features whose SQLite transactions they join.
+ */
 export class DeadlineRepo {
   readonly #put;
   readonly #deleteIfDue;
@@ -19,35 +35,60 @@ export class DeadlineRepo {
   readonly #summary;
 
   constructor(db: Database) {
-    this.#put = db.prepare('INSERT INTO timer_deadlines (kind, key, due_at) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at');
-    this.#deleteIfDue = db.prepare('DELETE FROM timer_deadlines WHERE kind = ? AND key = ? AND due_at = ?');
-    this.#delete = db.prepare('DELETE FROM timer_deadlines WHERE kind = ? AND key = ?');
-    this.#first = db.prepare<[number, number], Row>('SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < ? ORDER BY due_at, kind, key LIMIT ?');
-    this.#summary = db.prepare<[], { n: number; earliest: number | null }>('SELECT count(*) AS n, min(due_at) AS earliest FROM timer_deadlines');
-    this.#next = db.prepare<[number, number, string, string, number], Row>(
-      'SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < ? AND (due_at, kind, key) > (?, ?, ?) ORDER BY due_at, kind, key LIMIT ?',
-    );
+    const p = (sql: string) => db.prepare(forSqlite(sql));
+    this.#put = p(SQL.put);
+    this.#deleteIfDue = p(SQL.deleteIfDue);
+    this.#delete = p(SQL.delete);
+    this.#first = db.prepare<[number, number], Row>(forSqlite(SQL.first));
+    this.#next = db.prepare<[number, number, string, string, number], Row>(forSqlite(SQL.next));
+    this.#summary = db.prepare<[], { n: number; earliest: number | null }>(SQL.summary);
   }
 
   put(d: Deadline): void {
     this.#put.run(d.kind, d.key, d.dueAt);
   }
 
-  deleteIfDue(d: Deadline): void {
-    this.#deleteIfDue.run(d.kind, d.key, d.dueAt);
-  }
-
   delete(kind: string, key: string): void {
     this.#delete.run(kind, key);
   }
 
-  dueBefore(time: number, limit: number, after?: Deadline): Deadline[] {
+  async deleteIfDue(d: Deadline): Promise<void> {
+    this.#deleteIfDue.run(d.kind, d.key, d.dueAt);
+  }
+
+  async dueBefore(time: number, limit: number, after?: Deadline): Promise<Deadline[]> {
     const rows = after ? this.#next.all(time, after.dueAt, after.kind, after.key, limit) : this.#first.all(time, limit);
     return rows.map(toDeadline);
   }
 
-  summary(): { count: number; earliestDueAt: number | undefined } {
+  async summary(): Promise<Summary> {
     const r = this.#summary.get()!;
+    return { count: r.n, earliestDueAt: r.earliest ?? undefined };
+  }
+}
+
+const Q = {
+  deleteIfDue: named('deadline_delete_if_due', SQL.deleteIfDue),
+  first: named('deadline_first', SQL.first),
+  next: named('deadline_next', SQL.next),
+  summary: named('deadline_summary', SQL.summary),
+};
+
+/** The Scheduler's DeadlineStore on PostgreSQL. Deadlines are written by the features' own units of work. */
+export class PgDeadlineRepo {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async deleteIfDue(d: Deadline): Promise<void> {
+    await this.pool.query(Q.deleteIfDue([d.kind, d.key, d.dueAt]));
+  }
+
+  async dueBefore(time: number, limit: number, after?: Deadline): Promise<Deadline[]> {
+    const q = after ? Q.next([time, after.dueAt, after.kind, after.key, limit]) : Q.first([time, limit]);
+    return (await this.pool.query<Row>(q)).rows.map(toDeadline);
+  }
+
+  async summary(): Promise<Summary> {
+    const r = (await this.pool.query<{ n: number; earliest: number | null }>(Q.summary())).rows[0]!;
     return { count: r.n, earliestDueAt: r.earliest ?? undefined };
   }
 }

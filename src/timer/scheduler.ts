@@ -11,15 +11,22 @@ export interface Deadline {
 
 /** Where durable deadlines live (SQLite in the daemon). */
 export interface DeadlineStore {
+  /** Deletes (kind, key), but only while it is still due at `dueAt` (it may have been moved meanwhile). */
+  deleteIfDue(deadline: Deadline): Promise<void>;
+  /** Deadlines due before `time`, in due order, after the `after` cursor, at most `limit`. */
+  dueBefore(time: number, limit: number, after?: Deadline): Promise<Deadline[]>;
+  /** How many deadlines are stored, and the earliest due time among them. */
+  summary(): Promise<{ count: number; earliestDueAt: number | undefined }>;
+}
+
+/**
+ * Writes deadlines synchronously, for features whose SQLite transaction `set` and `clear` join. Features
+ * on async repositories write their deadline rows in their own units of work and call `stored`/`removed`.
+ */
+export interface SyncDeadlineWriter {
   /** Inserts or replaces the deadline of (kind, key). */
   put(deadline: Deadline): void;
-  /** Deletes (kind, key), but only while it is still due at `dueAt` (it may have been moved meanwhile). */
-  deleteIfDue(deadline: Deadline): void;
   delete(kind: string, key: string): void;
-  /** Deadlines due before `time`, in due order, after the `after` cursor, at most `limit`. */
-  dueBefore(time: number, limit: number, after?: Deadline): Deadline[];
-  /** How many deadlines are stored, and the earliest due time among them. */
-  summary(): { count: number; earliestDueAt: number | undefined };
 }
 
 /** What is waiting: every durable deadline, and how late the most overdue one is (0 when none is). */
@@ -33,6 +40,8 @@ export type DeadlineHandler = (key: string, dueAt: number) => void | Promise<voi
 export interface SchedulerOptions {
   readonly clock: Clock;
   readonly store: DeadlineStore;
+  /** For `set` and `clear` (SQLite features whose transactions they join). */
+  readonly writer?: SyncDeadlineWriter;
   readonly onError: (err: unknown, context: string) => void;
   readonly tickMs?: number;
   readonly slots?: number;
@@ -53,6 +62,7 @@ export class Scheduler {
   readonly #timers: Timers<Entry>;
   readonly #clock: Clock;
   readonly #store: DeadlineStore;
+  readonly #syncWriter: SyncDeadlineWriter | undefined;
   readonly #onError: SchedulerOptions['onError'];
   readonly #handlers = new Map<string, DeadlineHandler>();
   /** Durable deadlines currently in the wheel, by kind\0key. */
@@ -62,6 +72,7 @@ export class Scheduler {
   constructor(opts: SchedulerOptions) {
     this.#clock = opts.clock;
     this.#store = opts.store;
+    this.#syncWriter = opts.writer;
     this.#onError = opts.onError;
     this.#timers = new Timers<Entry>({
       clock: opts.clock,
@@ -93,12 +104,12 @@ export class Scheduler {
 
   /** Sets (or moves) the durable deadline of (kind, key). Call inside the caller's transaction to make it atomic. */
   set(kind: string, key: string, dueAt: number): void {
-    this.#store.put({ kind, key, dueAt });
+    this.#writer().put({ kind, key, dueAt });
     this.stored(kind, key, dueAt);
   }
 
   clear(kind: string, key: string): void {
-    this.#store.delete(kind, key);
+    this.#writer().delete(kind, key);
     this.#unload(kind, key);
   }
 
@@ -116,16 +127,16 @@ export class Scheduler {
     this.#unload(kind, key);
   }
 
-  backlog(): Backlog {
-    const { count, earliestDueAt } = this.#store.summary();
+  async backlog(): Promise<Backlog> {
+    const { count, earliestDueAt } = await this.#store.summary();
     const late = earliestDueAt === undefined ? 0 : this.#clock.now() - earliestDueAt;
     return { pending: count, oldestOverdueMs: Math.max(0, late) };
   }
 
   /** Loads what is due within the horizon (overdue deadlines fire at once) and keeps refilling. */
-  start(): void {
+  async start(): Promise<void> {
     this.#timers.start();
-    this.#refillNow();
+    await this.#refillNow();
   }
 
   stop(): void {
@@ -138,16 +149,22 @@ export class Scheduler {
     this.#timers.tick();
   }
 
-  #refillNow(): void {
+  async #refillNow(): Promise<void> {
     const until = this.#clock.now() + this.horizonMs;
     let after: Deadline | undefined;
-    for (;;) {
-      const page = this.#store.dueBefore(until, PAGE, after);
-      for (const d of page) if (!this.#loaded.has(keyOf(d.kind, d.key))) this.#load(d);
-      if (page.length < PAGE) break;
-      after = page.at(-1);
+    try {
+      for (;;) {
+        const page = await this.#store.dueBefore(until, PAGE, after);
+        // A deadline moved or cleared while the page was read may load here too: handlers are idempotent.
+        for (const d of page) if (!this.#loaded.has(keyOf(d.kind, d.key))) this.#load(d);
+        if (page.length < PAGE) break;
+        after = page.at(-1);
+      }
+    } catch (err) {
+      // The store is away: what was not loaded now is loaded by the next refill.
+      this.#onError(err, 'loading durable deadlines');
     }
-    this.#refill = this.#timers.schedule(this.#clock.now() + this.horizonMs / 2, { fn: () => this.#refillNow() });
+    this.#refill = this.#timers.schedule(this.#clock.now() + this.horizonMs / 2, { fn: () => void this.#refillNow() });
   }
 
   #load(d: Deadline): void {
@@ -162,12 +179,17 @@ export class Scheduler {
     this.#loaded.delete(k);
   }
 
+  #writer(): SyncDeadlineWriter {
+    if (!this.#syncWriter) throw new Error('Scheduler.set/clear need a synchronous deadline writer; write the deadline in the unit of work and call stored()/removed()');
+    return this.#syncWriter;
+  }
+
   #fireDurable(d: Deadline): void {
     this.#loaded.delete(keyOf(d.kind, d.key));
     const handler = this.#handlers.get(d.kind);
     if (!handler) return this.#onError(new Error(`no handler for deadline kind ${JSON.stringify(d.kind)}`), d.kind);
-    const done = () => this.#store.deleteIfDue(d);
     const failed = (err: unknown) => this.#onError(err, `${d.kind} ${d.key}`);
+    const done = () => void this.#store.deleteIfDue(d).catch(failed);
     try {
       const result = handler(d.key, d.dueAt);
       if (result instanceof Promise) result.then(done, failed);

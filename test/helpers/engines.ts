@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type * as Tap from 'tap';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { openPostgres } from '../../src/store/postgres/pg-database.js';
+import { forSqlite } from '../../src/store/sql-dialect.js';
 import { freshDatabase, postgresFor } from './postgres.js';
 
 /** A fresh, migrated store of one engine, and a way to look at its rows ($1-style parameters on both). */
@@ -26,7 +27,11 @@ export function engines(t: Tap.Test): Engine[] {
     async open(t) {
       const db = openDatabase(join(t.testdir(), 'stbd.db'), { synchronous: 'normal', busyTimeoutMs: 1000 });
       t.teardown(() => db.close());
-      return { engine: 'sqlite', db, query: async (sql, params = []) => db.prepare(sql.replace(/\$\d+/g, '?')).all(...params) as Record<string, unknown>[] };
+      const query = async (sql: string, params: unknown[] = []) => {
+        const statement = db.prepare(forSqlite(sql));
+        return statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
+      };
+      return { engine: 'sqlite', db, query };
     },
   };
   const server = postgresFor(t);
