@@ -91,3 +91,19 @@ t.test('per-device rate limit: 429 with Retry-After past the burst, counted, log
   t.equal((await stb1.request('c1', { nonce: over.nonce })).body.status, 'valid', 'one token back after 10 s');
   t.equal((await stb1.request('c1')).status, 429, 'and only one');
 });
+
+t.test('failed authentications from one source are logged once a minute per route and reason, every one counted', async (t) => {
+  const { d, stb1 } = await setup(t, {});
+  // A stranger guessing: unknown STB ids and wrong secrets, 20 of each.
+  for (let i = 0; i < 20; i++) {
+    t.same([(await stb1.request('c1', { stbId: `guess-${i}` })).status], [401]);
+    t.same([(await stb1.request('c1', { secret: `guess-${i}` })).status], [401]);
+  }
+  const lines = d.logText().split('\n').filter((l) => l.includes('STB request refused: authentication failed'));
+  t.equal(lines.length, 2, 'one line for unknown STBs, one for wrong secrets');
+  t.match(lines.join('\n'), /"source":"(::ffff:)?127\.0\.0\.1"/);
+  t.match(await metrics(d.url), /stbd_certificate_requests_total\{status="auth-failed"\} 40/);
+  d.clock.advance(61_000);
+  t.equal((await stb1.request('c1', { secret: 'again' })).status, 401);
+  t.equal(d.logText().split('\n').filter((l) => l.includes('STB request refused: authentication failed')).length, 3, 'a minute later: a line again');
+});

@@ -6,7 +6,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { buildCertificate, newKeyPairSync, newSerial } from '../src/ca/x509.js';
-import { ConnectionLimits, sourceKey } from '../src/listeners/connection-limits.js';
+import { ConnectionLimits } from '../src/listeners/connection-limits.js';
+import { sourceKey } from '../src/source-key.js';
 import { descriptorsNeeded, openFileLimit } from '../src/listeners/descriptor-budget.js';
 import { guardListener, type ListenerLimits } from '../src/listeners/listener-guard.js';
 import { registerListenerMetrics } from '../src/listeners/listener-metrics.js';
@@ -118,6 +119,9 @@ t.test('CWMP past max_connections: 503 with Retry-After, then refused outright p
   t.match(answer.text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
   t.match(answer.text, /\r\nretry-after: 60\r\n/i);
   t.match(answer.text, /\r\nconnection: close\r\n/i);
+  // A shed GET, which the endpoint itself would answer 405, gets the 503 alone: nothing behind the guard runs.
+  shed[1]!.write('GET /acs HTTP/1.1\r\nHost: acs\r\n\r\n');
+  t.match((await closed(shed[1]!)).text, /^HTTP\/1\.1 503 [^]*too many connections; retry later\n$/);
   // The connections it serves are served as before.
   served[0]!.write('GET /acs HTTP/1.1\r\nHost: acs\r\n\r\n');
   const [first] = (await once(served[0]!, 'data')) as [Buffer];
@@ -278,7 +282,7 @@ t.test('connection limits: served, shed up to twice the limits, refused beyond; 
   t.same(shedding.admit('2.2.2.2'), { kind: 'served' }, 'a served one closed: room for one');
   const perSource = new ConnectionLimits(100, 1, false);
   t.same([perSource.admit('1.1.1.1'), perSource.admit('1.1.1.1'), perSource.admit('2.2.2.2')], [{ kind: 'served' }, { kind: 'refused', reason: 'max_connections_per_source' }, { kind: 'served' }]);
-  const sources = { '::ffff:192.0.2.7': '192.0.2.7', '192.0.2.7': '192.0.2.7', '2001:db8:0:1:aaaa::1': '2001:db8:0:1::/64', '2001:db8::1:2:3:4': '2001:db8:0:0::/64', '::1': '0:0:0:0::/64' };
+  const sources = { '::ffff:192.0.2.7': '192.0.2.7', '192.0.2.7': '192.0.2.7', '2001:db8:0:1:aaaa::1': '2001:db8:0:1::/64', '2001:db8::1:2:3:4': '2001:db8::/64', '::1': '::/64', 'fe80::1%eth0': 'fe80::/64' };
   for (const [address, key] of Object.entries(sources)) t.equal(sourceKey(address), key, address);
 });
 

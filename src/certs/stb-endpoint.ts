@@ -9,6 +9,7 @@ import { ListenError } from '../errors.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { Logger } from '../log/logger.js';
 import { TokenBuckets } from '../rate-limit/token-buckets.js';
+import { sourceKey } from '../source-key.js';
 import { describeSchemaError } from '../validate.js';
 import type { CertMetrics } from './cert-metrics.js';
 import { CertError, type CertService } from './cert-service.js';
@@ -110,6 +111,7 @@ export class StbEndpoint {
   readonly #rate: TokenBuckets;
   /** One log line a minute per rate-limited STB; the counter has them all. */
   readonly #rateLog: TokenBuckets;
+  readonly #authLog: TokenBuckets;
   /** Unknown STBs are checked against this, so that they cost what a known one costs. */
   readonly #decoy = randomBytes(18).toString('base64url');
   #address: ListenAddress | undefined;
@@ -121,6 +123,7 @@ export class StbEndpoint {
     this.#auth = new StbAuthenticator(now, { windowMs: opts.windowMs ?? 5 * 60_000, nonceCapacity: opts.nonceCapacity, onNoncesEvicted: (n) => deps.metrics.noncesEvicted.inc(n) });
     this.#rate = new TokenBuckets({ ratePerSec: opts.deviceRate.perMinute / 60, burst: opts.deviceRate.burst, capacity: RATE_KEYS, now });
     this.#rateLog = new TokenBuckets({ ratePerSec: 1 / 60, burst: 1, capacity: RATE_KEYS, now });
+    this.#authLog = new TokenBuckets({ ratePerSec: 1 / 60, burst: 1, capacity: RATE_KEYS, now });
     this.#app = this.#build();
   }
 
@@ -178,7 +181,7 @@ export class StbEndpoint {
 
     app.post<{ Body: StbProof }>('/v1/certificate', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
-      const secret = this.#authenticate(p, 'request');
+      const secret = this.#authenticate(p, 'request', req.raw.socket.remoteAddress ?? '');
       if (typeof secret !== 'string') return refuse(reply, secret);
       const found = certs.lookup(p.stbId, p.certId);
       if (found.status !== 'valid') {
@@ -193,7 +196,7 @@ export class StbEndpoint {
 
     app.post<{ Body: StbProof }>('/v1/certificate/ack', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
-      const secret = this.#authenticate(p, 'acknowledgement');
+      const secret = this.#authenticate(p, 'acknowledgement', req.raw.socket.remoteAddress ?? '');
       if (typeof secret !== 'string') return refuse(reply, secret);
       try {
         const r = await certs.fetchFor(p.stbId, p.certId);
@@ -230,7 +233,7 @@ export class StbEndpoint {
    * (the precise reason logged). The allowance is taken only from authenticated STBs, so that nobody
    * can use up another's, and before the nonce is remembered, so that a refused request takes no memory.
    */
-  #authenticate(p: StbProof, what: string): string | Refusal {
+  #authenticate(p: StbProof, what: string, source: string): string | Refusal {
     const { log } = this.#d;
     const secret = this.#d.secretOf(p.stbId);
     let failure: StbAuthFailure | 'refused' | undefined;
@@ -245,7 +248,10 @@ export class StbEndpoint {
         return { code: 429, retryAfterS };
       }
     }
-    log.warn({ stb: p.stbId, cert: p.certId, reason: failure ?? 'unknown-stb', timestamp: p.timestamp }, `STB ${what} refused: authentication failed`);
+    // Anyone can fail: one line a minute per source address (IPv6: per /64), route and reason; the rest only counted.
+    if (this.#authLog.take(`${sourceKey(source)} ${what} ${failure ?? 'unknown-stb'}`)) {
+      log.warn({ stb: p.stbId, cert: p.certId, source, reason: failure ?? 'unknown-stb', timestamp: p.timestamp }, `STB ${what} refused: authentication failed; further failures from this source within a minute are only counted`);
+    }
     return { code: 401 };
   }
 }

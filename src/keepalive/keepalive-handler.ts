@@ -6,7 +6,7 @@ import { type IntegrityVariant, verifyIntegrity } from '../stun/integrity.js';
 import type { DeviceTable } from './device-table.js';
 import type { Endpoint, Presence } from './presence.js';
 import { ReplayMemory } from './replay-memory.js';
-import { sourceKey } from './source-key.js';
+import { sourceKey } from '../source-key.js';
 
 export type IntegrityPolicy = 'binding' | 'always';
 
@@ -136,7 +136,7 @@ export class KeepaliveHandler {
     let slot: number | undefined;
     if (packet.integrityIndex >= 0) {
       // Past its allowance a source's signed requests are dropped before the lookup and the HMAC.
-      const source = sourceKey(from);
+      const source = sourceKey(from.address);
       if (!this.deps.failures.peek(source)) return { outcome: 'throttled', source };
       slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
       // An unknown USERNAME is checked against a decoy key, in the same order of layouts: it costs what a
@@ -178,7 +178,7 @@ export class KeepaliveHandler {
   /** An error answer that spends `budget`: dropped unanswered (and unbuilt) once the source's allowance is spent. */
   #refuse(allowance: Allowance, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }, refusal: () => HandleResult): HandleResult {
     const budget = this.deps[allowance];
-    const source = sourceKey(from);
+    const source = sourceKey(from.address);
     // peek() first: a flooded source then costs one lookup and nothing is written.
     if (!budget.peek(source)) return { outcome: 'throttled', source };
     budget.take(source);

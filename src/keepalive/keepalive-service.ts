@@ -213,8 +213,7 @@ export class KeepaliveService {
     this.#offline.stop();
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
-    await this.#writing;
-    this.#writeChunk([...this.#presence.takeDirty(), ...this.#presence.takeStale()]);
+    await this.#write(() => [...this.#presence.takeDirty(), ...this.#presence.takeStale()]);
   }
 
   presenceOf(deviceId: string): PresenceView | undefined {
@@ -251,9 +250,10 @@ export class KeepaliveService {
   #write(take: () => number[]): Promise<void> {
     this.#writing = this.#writing.then(async () => {
       const started = process.hrtime.bigint();
-      const slots = take();
+      let slots: number[] = [];
       let written = 0;
       try {
+        slots = take();
         if (slots.length === 0) return;
         for (; written < slots.length; written += FLUSH_CHUNK) {
           if (written > 0) await new Promise((resolve) => setImmediate(resolve));

@@ -1,5 +1,3 @@
-import { isIPv4, isIPv6 } from 'node:net';
-
 /** Why a connection was not served. */
 export type LimitReason = 'max_connections' | 'max_connections_per_source';
 
@@ -10,23 +8,6 @@ export type LimitReason = 'max_connections' | 'max_connections_per_source';
 export type Admission = { readonly kind: 'served' } | { readonly kind: 'shed' | 'refused'; readonly reason: LimitReason };
 
 const SERVED: Admission = { kind: 'served' };
-
-/**
- * The source a per-source limit counts: an IPv4 address (IPv4-mapped IPv6 included) as it is, an IPv6
- * address by its /64, the block one home or one host is given (one host can pick any address in it).
- */
-export function sourceKey(address: string): string {
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
-  if (!isIPv6(address)) return address;
-  const [head = '', tail] = address.split('%')[0]!.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
-}
 
 interface Count {
   served: number;

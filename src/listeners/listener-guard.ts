@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import { LogThrottle } from '../rate-limit/log-throttle.js';
 import type { TimerHost } from '../timer/timers.js';
-import { type Admission, ConnectionLimits, type LimitReason, sourceKey } from './connection-limits.js';
+import { sourceKey } from '../source-key.js';
+import { type Admission, ConnectionLimits, type LimitReason } from './connection-limits.js';
 import type { ListenerMetrics } from './listener-metrics.js';
 
 /** A listener's limits (`header_timeout`, `body_timeout`, `idle_timeout`, `max_connections`, `max_connections_per_source`). */
@@ -97,10 +98,25 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   server.requestTimeout = 0;
   server.keepAliveTimeout = limits.idleTimeoutMs;
 
-  const note = (reason: LimitReason | TimeoutReason, socket: Socket, limit: number) => {
+  // The source as counted: the client a trusted proxy named, an IPv6 /64.
+  const note = (reason: LimitReason | TimeoutReason, source: string, limit: number) => {
     d.metrics.refused.inc({ listener: name, reason });
-    lines.record(reason, { source: socket.remoteAddress, limit });
+    lines.record(reason, { source, limit });
   };
+  // Counts held back are written once their minute is over, and at close.
+  let flushTimer: unknown;
+  const flushLater = () => {
+    flushTimer = d.timers.setTimeout(() => {
+      lines.flush();
+      flushLater();
+    }, 60_000);
+  };
+  server.on('listening', flushLater);
+  server.on('close', () => {
+    if (flushTimer !== undefined) d.timers.clearTimeout(flushTimer);
+    flushTimer = undefined;
+    lines.drain();
+  });
 
   const arm = (c: Connection, phase: Phase, deadline: number) => {
     c.phase = phase;
@@ -123,11 +139,11 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   const expire = (c: Connection) => {
     switch (c.phase) {
       case 'headers':
-        note('header_timeout', c.socket, limits.headerTimeoutMs);
+        note('header_timeout', c.source, limits.headerTimeoutMs);
         return void c.socket.destroy();
       case 'body':
         if (!c.request?.complete) {
-          note('body_timeout', c.socket, limits.bodyTimeoutMs);
+          note('body_timeout', c.source, limits.bodyTimeoutMs);
           return void c.socket.destroy();
         }
         return c.answered ? idle(c) : arm(c, 'busy', 0);
@@ -143,7 +159,7 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   server.on('connection', (socket: Socket) => {
     const source = sourceKey(o.sourceOf?.(socket) ?? socket.remoteAddress ?? '');
     const admission = counts.admit(source);
-    if (admission.kind !== 'served') note(admission.reason, socket, admission.reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerSource);
+    if (admission.kind !== 'served') note(admission.reason, source, admission.reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerSource);
     if (admission.kind === 'refused') return void socket.destroy();
     const c: Connection = { socket, source, admission, phase: 'headers', deadline: 0, timer: undefined, request: undefined, answered: false, bytesAtIdle: 0 };
     const peer = peerOf(socket);
@@ -160,6 +176,8 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
 
   // The guard stands between the server and its handlers: a shed connection's request reaches none of them.
   const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  // A handler attached later would run beside the guard, shed requests included: refuse that order outright.
+  if (handlers.length === 0) throw new Error(`guardListener(${name}): attach the request handler before the guard`);
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const c = byPeer.get(peerOf(req.socket));

@@ -156,6 +156,8 @@ export class CwmpServer {
   }
 
   #send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+    // Answered already (a shed connection's 503): writing again would throw in the request handler.
+    if (res.headersSent) return;
     const bytes = Buffer.from(body, 'utf8');
     res.writeHead(status, { 'content-type': type, 'content-length': bytes.length, ...headers }).end(bytes);
   }

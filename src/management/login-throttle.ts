@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { LogThrottle, type LogThrottleLine } from '../rate-limit/log-throttle.js';
 import { TokenBuckets } from '../rate-limit/token-buckets.js';
+import { sourceKey } from '../source-key.js';
 import type { RefusalKind } from './cpe-logins.js';
 
 /** Sources remembered per table (least recently seen forgotten first): about 100 bytes each. */
@@ -26,7 +27,7 @@ export interface LoginThrottleDeps {
 type Refused = { readonly kind: RefusalKind | 'throttled'; readonly reason: string; readonly username?: string; readonly device?: string };
 
 /**
- * Per-source limits on what a stranger can make the CWMP endpoint do: 401 challenges (each one a signed
+ * Per-source limits (an IPv4 address, or an IPv6 /64) on what a stranger can make the CWMP endpoint do: 401 challenges (each one a signed
  * nonce) and refused logins (each one a password check). Past a limit the source gets 503 with
  * Retry-After, as under load shedding. Refused logins are logged once per source and kind a minute, with
  * a count.
@@ -47,17 +48,20 @@ export class LoginThrottle {
   }
 
   /** May `source` be sent a 401 challenge now? undefined if so, else seconds to wait (counted, logged). */
-  challenge(source: string): number | undefined {
+  challenge(address: string): number | undefined {
+    const source = sourceKey(address);
     return this.#challenges?.take(source) === false ? this.#throttle(this.#challenges, source, 'too many 401 challenges') : undefined;
   }
 
   /** May `source` try credentials now? undefined if so, else seconds to wait (counted, logged). Nothing is checked meanwhile. */
-  mayTry(source: string): number | undefined {
+  mayTry(address: string): number | undefined {
+    const source = sourceKey(address);
     return this.#failures?.peek(source) === false ? this.#throttle(this.#failures, source, 'too many refused logins') : undefined;
   }
 
   /** A refused login: counted against its source and logged (aggregated). */
-  refused(source: string, r: Refused): void {
+  refused(address: string, r: Refused): void {
+    const source = sourceKey(address);
     this.#failures?.take(source);
     this.#lines.record(`${source} ${r.kind}`, r);
   }

@@ -166,9 +166,10 @@ export class ManagementService {
     });
     this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, this.#listeners.transport);
     for (const server of this.#listeners.servers) {
+      this.#server.serve(server);
+      // After serve(): the guard takes the request handlers there are, so a shed request reaches none of them.
       // Past its limits the CWMP listener sheds load (503, Retry-After): CPEs come back later.
       guardListener(server, { name: 'cwmp', limits: opts.limits, pastLimit: 'shed', sourceOf: this.#listeners.sourceOf }, deps.listeners);
-      this.#server.serve(server);
     }
   }
 

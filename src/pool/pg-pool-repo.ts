@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DEADLINE_SQL } from '../store/deadline-repo.js';
 import { inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
@@ -41,8 +42,8 @@ const Q = {
   audit: named('pool_audit', 'INSERT INTO pool_audit (at, event, device_id, account, detail) VALUES ($1, $2, $3, $4, $5)'),
   history: named('pool_history', 'SELECT * FROM pool_audit ORDER BY id DESC LIMIT $1'),
   historyOf: named('pool_history_of', 'SELECT * FROM pool_audit WHERE device_id = $1 ORDER BY id DESC LIMIT $2'),
-  putDeadline: named('pool_put_deadline', 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at'),
-  deleteDeadline: named('pool_delete_deadline', 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2'),
+  putDeadline: named('pool_put_deadline', DEADLINE_SQL.put),
+  deleteDeadline: named('pool_delete_deadline', DEADLINE_SQL.delete),
 };
 
 type Row = Record<string, unknown>;

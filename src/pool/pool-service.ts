@@ -116,7 +116,18 @@ export class PoolService {
       log.warn({ device: deviceId, account, err: message }, 'bind refused: the CAS did not register the device');
       throw new PoolError('cas-unavailable', `the CAS did not register device ${JSON.stringify(deviceId)}: ${message}`);
     }
-    await repo.registered(account, deviceId, certificateId, key, clock.now());
+    try {
+      await repo.registered(account, deviceId, certificateId, key, clock.now());
+    } catch (err) {
+      // The CAS registered it but the store did not take the answer (PostgreSQL away, say): withdraw the
+      // registration as one of unknown outcome. Should the store still be away, the start after the next
+      // restart settles it (abandonInterrupted).
+      const message = err instanceof Error ? err.message : String(err);
+      log.error({ device: deviceId, account, err: message }, 'bind failed: the store did not record the CAS registration; withdrawing it');
+      await repo.registrationFailed(account, deviceId, key, true, `the store failed: ${message}`, clock.now()).catch(() => undefined);
+      this.#outbox.kick();
+      throw new PoolError('cas-unavailable', `device ${JSON.stringify(deviceId)} was registered by the CAS but the store failed; try again`);
+    }
     log.info({ device: deviceId, account, certificateId }, 'device bound after CAS registration');
     return 'registered';
   }

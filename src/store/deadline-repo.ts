@@ -13,7 +13,8 @@ type Row = { kind: string; key: string; due_at: number };
 const toDeadline = (r: Row): Deadline => ({ kind: r.kind, key: r.key, dueAt: r.due_at });
 type Summary = { count: number; earliestDueAt: number | undefined };
 
-const SQL = {
+/** The deadline statements, for features that write their deadlines in their own units of work too. */
+export const DEADLINE_SQL = {
   put: 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at',
   deleteIfDue: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2 AND due_at = $3',
   delete: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2',
@@ -36,12 +37,12 @@ export class DeadlineRepo {
 
   constructor(db: Database) {
     const p = (sql: string) => db.prepare(forSqlite(sql));
-    this.#put = p(SQL.put);
-    this.#deleteIfDue = p(SQL.deleteIfDue);
-    this.#delete = p(SQL.delete);
-    this.#first = db.prepare<[number, number], Row>(forSqlite(SQL.first));
-    this.#next = db.prepare<[number, number, string, string, number], Row>(forSqlite(SQL.next));
-    this.#summary = db.prepare<[], { n: number; earliest: number | null }>(SQL.summary);
+    this.#put = p(DEADLINE_SQL.put);
+    this.#deleteIfDue = p(DEADLINE_SQL.deleteIfDue);
+    this.#delete = p(DEADLINE_SQL.delete);
+    this.#first = db.prepare<[number, number], Row>(forSqlite(DEADLINE_SQL.first));
+    this.#next = db.prepare<[number, number, string, string, number], Row>(forSqlite(DEADLINE_SQL.next));
+    this.#summary = db.prepare<[], { n: number; earliest: number | null }>(DEADLINE_SQL.summary);
   }
 
   put(d: Deadline): void {
@@ -68,13 +69,13 @@ export class DeadlineRepo {
 }
 
 const Q = {
-  deleteIfDue: named('deadline_delete_if_due', SQL.deleteIfDue),
-  first: named('deadline_first', SQL.first),
-  next: named('deadline_next', SQL.next),
-  summary: named('deadline_summary', SQL.summary),
+  deleteIfDue: named('deadline_delete_if_due', DEADLINE_SQL.deleteIfDue),
+  first: named('deadline_first', DEADLINE_SQL.first),
+  next: named('deadline_next', DEADLINE_SQL.next),
+  summary: named('deadline_summary', DEADLINE_SQL.summary),
 };
 
-/** The Scheduler's DeadlineStore on PostgreSQL. Deadlines are written by the features' own units of work. */
+/** The Scheduler's DeadlineStore on PostgreDEADLINE_SQL. Deadlines are written by the features' own units of work. */
 export class PgDeadlineRepo {
   constructor(private readonly pool: pg.Pool) {}
 
