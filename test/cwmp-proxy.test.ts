@@ -102,6 +102,12 @@ t.test('X-Forwarded-For: the rightmost untrusted address, from trusted proxies o
   const forwarded: [string, string][] = [...XML, ['X-Forwarded-For', '203.0.113.66, 198.51.100.7, 2001:db8::1']];
   t.equal((await basicInform(viaProxy, 'stb-1', 'stb-1-pw', informFrom('S1', '192.168.1.2'), forwarded)).status, 200);
   t.match(await management(trusted.d, 'stb-1'), { sourceAddress: '198.51.100.7', behindNat: true, natId: '198.51.100.7' }, 'past the trusted 2001:db8::1; the client-written 203.0.113.66 does not count');
+  // The proxy reuses the connection for another client: its cookieless request does not continue stb-1's session.
+  const other = await viaProxy.request('', [['X-Forwarded-For', '198.51.100.99, 2001:db8::1']]);
+  t.equal(other.status, 401, "another client on the proxy's connection is challenged, not handed the session");
+  const own = await viaProxy.request('', [['X-Forwarded-For', '198.51.100.7, 2001:db8::1']]);
+  t.equal(own.status, 200, 'stb-1 itself goes on in its session');
+  t.match(own.body.toString('utf8'), /SetParameterValues/, 'and gets its next RPC (the keepalive settings stbd provisions behind NAT)');
 
   const untrusted = await setup(t, { cwmp: UNTRUSTED });
   await addDevice(untrusted.d, 'stb-1');

@@ -50,6 +50,8 @@ interface Session {
   readonly version: CwmpVersion;
   readonly dataModel: DataModelRoot;
   readonly connection: object;
+  /** The address its Inform came from: a cookieless session is followed by its connection only from there. */
+  readonly source: string;
   current: Task | undefined;
   /** The current task read name by name, for CPEs that cannot read a partial path at once. */
   read: SubtreeRead | undefined;
@@ -134,7 +136,11 @@ export class CwmpSessions {
   }
 
   handle(req: CpeRequest): CpeReply {
-    const session = (req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined) ?? this.#byConnection.get(req.connection);
+    const byCookie = req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined;
+    // A proxy may carry several clients' requests on one connection (their addresses in X-Forwarded-For):
+    // a cookieless session is followed by its connection only for requests from the address it began from.
+    const followed = byCookie ? undefined : this.#byConnection.get(req.connection);
+    const session = byCookie ?? (followed?.source === req.sourceAddress ? followed : undefined);
     // A session can only begin with an authenticated Inform: challenge first, read after. Most CPEs send
     // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
     // A certificate is a login only for an Inform: an empty probe gets the challenge it expects.
@@ -321,7 +327,7 @@ export class CwmpSessions {
       },
       inform.parameters,
     );
-    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
+    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);
