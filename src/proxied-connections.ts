@@ -45,6 +45,11 @@ export class ProxiedConnections {
     }) as Server['emit'];
   }
 
+  /** The client a connection's PROXY header named, if it named one. */
+  namedSource(socket: Pick<Socket, 'localPort' | 'remoteAddress' | 'remotePort'>): string | undefined {
+    return this.#sources.get(endpointOf(socket))?.address;
+  }
+
   /** The address a connection comes from: its PROXY header's source, else its peer. */
   sourceOf(socket: Pick<Socket, 'localPort' | 'remoteAddress' | 'remotePort'>): string {
     return this.#sources.get(endpointOf(socket))?.address ?? socket.remoteAddress ?? '';

@@ -114,3 +114,19 @@ t.test('X-Forwarded-For: the rightmost untrusted address, from trusted proxies o
   t.equal((await basicInform(new RawCpe(untrusted.port), 'stb-1', 'stb-1-pw', informFrom('S1', '127.0.0.1'), forwarded)).status, 200);
   t.match(await management(untrusted.d, 'stb-1'), { sourceAddress: '127.0.0.1', behindNat: false }, 'ignored from anyone else');
 });
+
+t.test('max_connections_per_source: connections of a trusted proxy that name no client count in the total only; PROXY-named clients count as themselves', async (t) => {
+  const { port } = await setup(t, { cwmp: { ...TRUSTED, max_connections_per_source: 1 } });
+  // Two X-Forwarded-For connections of the proxy (127.0.0.1): its clients are many, so both are served.
+  const a = new RawCpe(port);
+  const b = new RawCpe(port);
+  const xff: [string, string][] = [...XML, ['X-Forwarded-For', '198.51.100.7']];
+  t.equal((await a.request(inform({ serial: 'S1' }), xff)).status, 401, 'served (challenged), not shed');
+  t.equal((await b.request(inform({ serial: 'S2' }), [...XML, ['X-Forwarded-For', '198.51.100.8']])).status, 401, 'served too');
+  // Two PROXY connections naming one client: that client has its one connection, the second is shed.
+  const c = new RawCpe(port, '127.0.0.1', { preamble: proxyV2('203.0.113.7', 51234) });
+  const e = new RawCpe(port, '127.0.0.1', { preamble: proxyV2('203.0.113.7', 51235) });
+  t.equal((await c.request(inform({ serial: 'S3' }), XML)).status, 401);
+  t.equal((await e.request(inform({ serial: 'S4' }), XML)).status, 503, 'the same client again: past its per-source limit');
+  for (const x of [a, b, c, e]) x.close();
+});

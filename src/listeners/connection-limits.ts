@@ -36,12 +36,15 @@ export class ConnectionLimits {
     return this.#served;
   }
 
-  /** What becomes of a new connection from `source` (a sourceKey); served and shed ones are counted until `release`. */
-  admit(source: string): Admission {
-    const s = this.#bySource.get(source) ?? { served: 0, all: 0 };
+  /**
+   * What becomes of a new connection from `source` (a sourceKey; undefined: counted in the total only);
+   * served and shed ones are counted until `release`.
+   */
+  admit(source: string | undefined): Admission {
+    const s = (source === undefined ? undefined : this.#bySource.get(source)) ?? { served: 0, all: 0 };
     const reason: LimitReason | undefined = this.#served >= this.max ? 'max_connections' : s.served >= this.perSource ? 'max_connections_per_source' : undefined;
     if (reason !== undefined && !(this.shedding && this.#all < 2 * this.max && s.all < 2 * this.perSource)) return { kind: 'refused', reason };
-    this.#bySource.set(source, s);
+    if (source !== undefined) this.#bySource.set(source, s);
     this.#all++;
     s.all++;
     if (reason !== undefined) return { kind: 'shed', reason };
@@ -51,15 +54,15 @@ export class ConnectionLimits {
   }
 
   /** A connection `admit` counted has closed. */
-  release(source: string, admission: Admission): void {
-    const s = this.#bySource.get(source);
-    if (s === undefined || admission.kind === 'refused') return;
+  release(source: string | undefined, admission: Admission): void {
+    if (admission.kind === 'refused') return;
     this.#all--;
+    if (admission.kind === 'served') this.#served--;
+    if (source === undefined) return;
+    const s = this.#bySource.get(source);
+    if (s === undefined) return;
     s.all--;
-    if (admission.kind === 'served') {
-      this.#served--;
-      s.served--;
-    }
+    if (admission.kind === 'served') s.served--;
     if (s.all === 0) this.#bySource.delete(source);
   }
 }

@@ -31,8 +31,12 @@ export interface GuardOptions {
   readonly pastLimit: 'shed' | 'refuse';
   /** Retry-After of a shed request, seconds. */
   readonly retryAfterS?: number;
-  /** The source a connection counts against: its peer, unless a trusted proxy said otherwise (PROXY protocol). */
-  readonly sourceOf?: (socket: Socket) => string;
+  /**
+   * The source a connection counts against: its peer, unless a trusted proxy said otherwise (PROXY protocol);
+   * undefined for a trusted proxy's connection that names no client (X-Forwarded-For only): counted in
+   * max_connections alone, since all its clients come through the proxy's address.
+   */
+  readonly sourceOf?: (socket: Socket) => string | undefined;
 }
 
 export interface ListenerGuardDeps {
@@ -52,7 +56,7 @@ type Phase = 'headers' | 'body' | 'busy' | 'idle' | 'shed';
 
 interface Connection {
   readonly socket: Socket;
-  readonly source: string;
+  readonly source: string | undefined;
   readonly admission: Admission;
   phase: Phase;
   deadline: number;
@@ -99,7 +103,7 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   server.keepAliveTimeout = limits.idleTimeoutMs;
 
   // The source as counted: the client a trusted proxy named, an IPv6 /64.
-  const note = (reason: LimitReason | TimeoutReason, source: string, limit: number) => {
+  const note = (reason: LimitReason | TimeoutReason, source: string | undefined, limit: number) => {
     d.metrics.refused.inc({ listener: name, reason });
     lines.record(reason, { source, limit });
   };
@@ -157,7 +161,8 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   };
 
   server.on('connection', (socket: Socket) => {
-    const source = sourceKey(o.sourceOf?.(socket) ?? socket.remoteAddress ?? '');
+    const from = o.sourceOf ? o.sourceOf(socket) : (socket.remoteAddress ?? '');
+    const source = from === undefined ? undefined : sourceKey(from);
     const admission = counts.admit(source);
     if (admission.kind !== 'served') note(admission.reason, source, admission.reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerSource);
     if (admission.kind === 'refused') return void socket.destroy();

@@ -45,7 +45,12 @@ export class CwmpListeners {
     this.#proxied = trusted.size > 0 ? new ProxiedConnections({ trusted, headerTimeoutMs: PROXY_HEADER_TIMEOUT_MS, log }) : undefined;
     const proxied = this.#proxied;
     const peerOf = (socket: IncomingMessage['socket']) => (proxied ? proxied.sourceOf(socket) : (socket.remoteAddress ?? ''));
-    this.sourceOf = peerOf;
+    this.sourceOf = (socket) => {
+      const peer = socket.remoteAddress ?? '';
+      if (!proxied) return peer;
+      // A trusted proxy's connection that named no client carries many (X-Forwarded-For): no one source.
+      return proxied.namedSource(socket) ?? (trusted.has(peer) ? undefined : peer);
+    };
     this.#plain = o.listen ? createServer() : undefined;
     this.#tls = o.tlsListen && o.tls ? this.#httpsServer(o.tls, o.clientCa, certificateRefused, peerOf) : undefined;
     this.servers = [this.#plain, this.#tls].filter((s) => s !== undefined);
@@ -56,8 +61,11 @@ export class CwmpListeners {
     };
   }
 
-  /** A connection's source: the CPE's address a trusted proxy's PROXY header gave, else the peer's. */
-  readonly sourceOf: (socket: IncomingMessage['socket']) => string;
+  /**
+   * The source a connection counts against for max_connections_per_source: the client a trusted proxy's
+   * PROXY header named, else the peer; undefined for a trusted proxy's connection that named none.
+   */
+  readonly sourceOf: (socket: IncomingMessage['socket']) => string | undefined;
 
   get address(): ListenAddress | undefined {
     return boundAt(this.#plain);
