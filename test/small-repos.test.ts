@@ -13,10 +13,16 @@ for (const engine of engines(t)) {
       const s = await engine.open(t);
       const repo = s.engine === 'sqlite' ? new SqliteCaRepo(s.db) : new PgCaRepo(s.pool);
       t.equal(await repo.get('ca'), undefined);
-      await Promise.all([repo.insert('ca', { certPem: 'A', keySealed: Buffer.from('ka') }, 1), repo.insert('ca', { certPem: 'B', keySealed: Buffer.from('kb') }, 2)]);
+      await repo.insert('ca', { certPem: 'A', keySealed: Buffer.from('ka') }, 1);
+      await repo.insert('ca', { certPem: 'B', keySealed: Buffer.from('kb') }, 2);
       const stored = await repo.get('ca');
       t.equal(stored?.certPem, 'A');
       t.same(stored?.keySealed, Buffer.from('ka'), 'sealed keys come back as the same bytes');
+      // Two daemons racing: either may win (on PostgreSQL, whichever commits first), but only whole.
+      await Promise.all([repo.insert('race', { certPem: 'C', keySealed: Buffer.from('kc') }, 1), repo.insert('race', { certPem: 'D', keySealed: Buffer.from('kd') }, 2)]);
+      const raced = await repo.get('race');
+      t.ok(raced?.certPem === 'C' || raced?.certPem === 'D', 'one of them is stored');
+      t.same(raced?.keySealed, Buffer.from(`k${raced?.certPem.toLowerCase()}`), 'with its own key');
     });
 
     t.test('CAS certificates: once per idempotency key; revocation of one or of all of a device', async (t) => {

@@ -14,7 +14,7 @@ export interface PgOptions {
 }
 
 /** Where a URL points, for messages: user@host:port/db, never a password. */
-export function describeServer(url: string): string {
+function describeServer(url: string): string {
   try {
     // libpq lets a Unix-socket URL leave the host empty (postgres://user@/db?host=/run/postgresql); WHATWG URL does not.
     const u = new URL(url.replace(/^(postgres(?:ql)?:\/\/(?:[^/@]*@)?)\//, '$1_/'));
@@ -33,7 +33,7 @@ const types = {
 };
 
 /** A pool on the server of `options.url`, every connection with the statement timeout set. */
-export function createPool(options: PgOptions): pg.Pool {
+function createPool(options: PgOptions): pg.Pool {
   return new pg.Pool({
     connectionString: options.url,
     ...(options.password !== undefined ? { password: options.password } : {}),
@@ -53,7 +53,7 @@ const MIGRATION_LOCK = 0x5354_4244; // "STBD"
  * several nodes starting at once migrate once: the others wait, then find nothing left to do.
  * @throws StoreError when the schema is newer than this stbd, or a migration fails (nothing is applied then).
  */
-export async function migratePostgres(pool: pg.Pool, server: string, migrations: readonly Migration[] = PG_MIGRATIONS): Promise<number> {
+async function migratePostgres(pool: pg.Pool, server: string, migrations: readonly Migration[] = PG_MIGRATIONS): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -83,7 +83,7 @@ export async function migratePostgres(pool: pg.Pool, server: string, migrations:
 }
 
 /** Why a connection failed, in words an operator can act on. */
-export function explainPgError(err: unknown): string {
+function explainPgError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   const known: Record<string, string> = {
     ECONNREFUSED: 'connection refused (is PostgreSQL running and listening there?)',
