@@ -11,9 +11,9 @@ import { SigningPool } from './ca/signing-pool.js';
 import type { CertificateAuthority } from './ca/cert-authority.js';
 import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
-import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
 import { DerivedIdRule } from './certs/certificate.js';
+import { SqliteCertRepo } from './certs/sqlite-cert-repo.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { SqliteCaRepo } from './ca/ca-repo.js';
@@ -144,7 +144,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         clock,
         log: log.child({ component: 'pool' }),
         metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
-        onRecycled: (deviceId) => certs?.revokeDevice(deviceId),
+        onRecycled: (deviceId) => void certs?.revokeDevice(deviceId).catch((err: unknown) => log.error({ err, device: deviceId }, 'revoking the certificates of a recycled device failed')),
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
     );
@@ -203,7 +203,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         maxParametersPerDevice: c.max_parameters_per_device,
       },
     );
-    const certRepo = new CertRepo(db);
+    const certRepo = new SqliteCertRepo(db);
     const certMetrics = registerCertMetrics(metrics, () => certRepo.countsByStatus());
     certs = new CertService(
       {
@@ -226,6 +226,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       },
     );
     const certService = certs;
+    await certService.start();
     management.tasks.subscribe({
       finished: (t) => {
         const certId = certOfNotice(t);
