@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ErrorObject } from 'ajv';
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 import { describeSchemaError } from '../validate.js';
 
 /** An answer other than success, with a stable machine code and a one-line message. */
@@ -45,6 +46,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       req.log.info({ err: err.message, code: err.code }, 'request refused');
       return reply.code(status).send({ error: CODE_OF_STATUS[status] ?? 'bad-request', message: err.message });
+    }
+    if (isStoreUnavailable(err)) {
+      // Not acknowledged: the client tries again once the store is back (a connection lost during COMMIT leaves the
+      // outcome unknown, which is what idempotency keys are for).
+      req.log.warn({ err: (err as Error).message }, 'request refused: the store is unavailable');
+      return reply.code(503).header('retry-after', '5').send({ error: 'store-unavailable', message: 'the store cannot be reached just now; try again' });
     }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error (logged by stbd)' });

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { daemonStoreUrl } from './postgres.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const STBD = join(ROOT, 'bin', 'stbd');
@@ -27,6 +28,9 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
     ca: { master_key_file: join(dir, 'master.key') },
     log: { level: 'debug' },
   };
+  // STBD_TEST_STORE=postgres: a new database of its own on the test process's PostgreSQL, unless the test names a store.
+  const postgresUrl = overrides['store']?.['kind'] === undefined ? daemonStoreUrl() : undefined;
+  if (postgresUrl !== undefined) sections['store'] = { ...sections['store'], kind: 'postgres', url: postgresUrl };
   for (const [name, keys] of Object.entries(overrides)) sections[name] = { ...sections[name], ...keys };
   const file = join(dir, 'stbd.toml');
   const toml = Object.entries(sections)

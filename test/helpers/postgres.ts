@@ -115,3 +115,32 @@ export async function freshDatabase(server: ThrowawayPostgres): Promise<string> 
   }
   return server.url(name);
 }
+
+/**
+ * STBD_TEST_STORE=postgres runs the daemon suites on PostgreSQL: each daemon a test starts gets a new empty
+ * database on one throwaway server of the test process, started on first use and removed at exit.
+ */
+export function daemonStoreUrl(): string | undefined {
+  if (process.env['STBD_TEST_STORE'] !== 'postgres') return undefined;
+  const server = processServer();
+  const name = `stbd_${process.pid}_${(databases++).toString(36)}`;
+  execFileSync(join(binOf(), 'createdb'), ['-h', server.socketDir, '-p', String(server.port), '-U', server.user, name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return server.url(name);
+}
+
+let shared: ThrowawayPostgres | undefined;
+let databases = 0;
+
+function binOf(): string {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('STBD_TEST_STORE=postgres, but no PostgreSQL server is installed here (Debian: apt-get install postgresql)');
+  return bin;
+}
+
+function processServer(): ThrowawayPostgres {
+  if (shared) return shared;
+  const server = startThrowawayPostgres(binOf());
+  process.on('exit', () => server.destroy());
+  shared = server;
+  return server;
+}
