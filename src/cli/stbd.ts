@@ -12,6 +12,7 @@ import { formatListen } from '../config/listen.js';
 import { startDaemon } from '../daemon.js';
 import { OperatorError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
+import { storeName } from '../store/open-store.js';
 import { createLogger } from '../log/logger.js';
 import { packageVersion } from '../version.js';
 
@@ -95,7 +96,7 @@ program
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${config.store.path})\n`);
+      process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${storeName(config.store)})\n`);
     } catch (err) {
       fail(err);
     }
