@@ -41,3 +41,15 @@ export function readSecretToken(key: string, path: string, groupMayRead = false)
   if (token.length < 16) throw new SecretFileError(key, path, 'the token is empty or shorter than 16 characters');
   return token;
 }
+
+/**
+ * The PostgreSQL password of [store] password_file: its first line as it is (a password may hold spaces),
+ * without the line end.
+ * @throws SecretFileError
+ */
+export function readDatabasePassword(path: string): string {
+  const key = '[store] password_file';
+  const password = readSecretFile(key, path).split('\n')[0]!.replace(/\r$/, '');
+  if (password === '') throw new SecretFileError(key, path, 'the first line, the password, is empty');
+  return password;
+}

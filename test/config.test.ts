@@ -18,6 +18,16 @@ const errorOf = (text: string): string => {
   throw new Error('expected a ConfigError');
 };
 
+/** `stbd check-config` on a config written into `dir` (c.toml), the files it names beside it. */
+const checkConfigIn = (dir: string) => {
+  const at = (f: string) => join(dir, f);
+  const check = (body: string) => {
+    writeFileSync(at('c.toml'), body);
+    return run(STBD, ['check-config', '--config', at('c.toml')]);
+  };
+  return { dir, at, check };
+};
+
 t.test('the embedded default config lists every key with the schema default, and loads', async (t) => {
   const doc = parseToml(readFileSync(DEFAULT_CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
   const fromSchema = Object.fromEntries(
@@ -76,6 +86,48 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.same(c.cwmp.trusted_proxies, [{ address: '10.0.0.0', prefix: 8, family: 'ipv4' }, { address: '2001:db8::7', prefix: 128, family: 'ipv6' }]);
 });
 
+t.test('[store] kind = "postgres": the URL is required, without a password in it; PostgreSQL keys need that kind', async (t) => {
+  const pgStore = (keys: string) => `[store]\nkind = "postgres"\n${keys}`;
+  const c = parseConfig(pgStore('url = "postgres://stbd@db.example.net:5433/stbd"\npassword_file = "pg.pass"\npool_size = 40\nstatement_timeout = "2s"\n'), 'f', '/etc/stbd');
+  t.match(c.store, { kind: 'postgres', url: 'postgres://stbd@db.example.net:5433/stbd', password_file: '/etc/stbd/pg.pass', pool_size: 40, statement_timeout: 2000 });
+  t.match(parseConfig('', 'f', '/srv').store, { kind: 'sqlite', url: '', password_file: undefined, pool_size: 10, statement_timeout: 5000 }, 'defaults');
+  t.equal(parseConfig(pgStore('url = "postgres://stbd@/stbd?host=/run/postgresql"\n'), 'f', '/srv').store.url, 'postgres://stbd@/stbd?host=/run/postgresql', 'a Unix socket');
+
+  const f = '/etc/stbd/stbd.toml: ';
+  t.equal(errorOf(pgStore('')), `${f}[store] url: required when [store] kind = "postgres" (e.g. "postgres://stbd@db.example.net:5432/stbd")`);
+  t.equal(errorOf(pgStore('url = "db.example.net:5432"\n')), `${f}[store] url: expected a URL such as "postgres://stbd@db.example.net:5432/stbd", got "db.example.net:5432"`);
+  const noPassword = `${f}[store] url: holds a password: remove it from the URL and put it in a file named by [store] password_file (mode 0600)`;
+  t.equal(errorOf(pgStore('url = "postgres://stbd:s3cret@db.example.net/stbd"\n')), noPassword);
+  t.equal(errorOf(pgStore('url = "postgresql://stbd@db.example.net/stbd?sslmode=require&password=s3cret"\n')), noPassword);
+  t.notMatch(errorOf(pgStore('url = "postgres://stbd:s3cret@db.example.net/stbd"\n')), /s3cret/, 'the password is not repeated');
+  t.equal(errorOf(pgStore('url = "postgres://stbd@db.example.net:5432"\n')), `${f}[store] url: names no database (e.g. "postgres://stbd@db.example.net:5432/stbd")`);
+  t.equal(errorOf('[store]\nurl = "postgres://stbd@db/stbd"\n'), `${f}[store] url: is for PostgreSQL: set [store] kind = "postgres" too, or remove it`);
+  t.equal(errorOf('[store]\npassword_file = "pg.pass"\n'), `${f}[store] password_file: is for PostgreSQL: set [store] kind = "postgres" too, or remove it`);
+  t.equal(errorOf('[store]\nkind = "mysql"\n'), `${f}[store] kind: expected one of "sqlite", "postgres", got "mysql"`);
+  t.equal(errorOf(pgStore('url = "postgres://stbd@db/stbd"\npool_size = 0\n')), `${f}[store] pool_size: expected a whole number from 1 to 1000, got 0 (number)`);
+  t.equal(errorOf(pgStore('url = "postgres://stbd@db/stbd"\nstatement_timeout = "5"\n')), `${f}[store] statement_timeout: expected a duration such as "500ms", "30s", "10m", "12h" or "30d", got "5"`);
+});
+
+t.test('stbd check-config on a PostgreSQL store: the key of what is wrong, the password file checked, the server named', async (t) => {
+  const { at, check } = checkConfigIn(t.testdir());
+  let r = await check('[store]\nkind = "postgres"\n');
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `stbd: ${at('c.toml')}: [store] url: required when [store] kind = "postgres" (e.g. "postgres://stbd@db.example.net:5432/stbd")\n`);
+  const config = `[store]\nkind = "postgres"\nurl = "postgres://stbd@db.example.net/stbd"\npassword_file = "${at('pg.pass')}"\n`;
+  r = await check(config);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `stbd: ${at('c.toml')}: [store] password_file: ${at('pg.pass')}: cannot read it (ENOENT)\n`);
+  writeFileSync(at('pg.pass'), 'pw with spaces\n', { mode: 0o640 });
+  chmodSync(at('pg.pass'), 0o640);
+  t.match((await check(config)).stderr, /\[store\] password_file: .*pg\.pass: mode 0640 lets others read or change it; chmod 600 it\n$/);
+  chmodSync(at('pg.pass'), 0o600);
+  r = await check(config);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /c\.toml: OK \(api 127\.0\.0\.1:7557, store postgres:\/\/stbd@db\.example\.net:5432\/stbd\)\n$/);
+  writeFileSync(at('pg.pass'), '\n');
+  t.match((await check(config)).stderr, /\[store\] password_file: .*pg\.pass: the first line, the password, is empty\n$/);
+});
+
 t.test('a missing file is named', async (t) => {
   t.throws(() => loadConfig('/nonexistent/stbd.toml'), { message: '/nonexistent/stbd.toml: cannot read the file (ENOENT)' });
 });
@@ -105,12 +157,7 @@ t.test('stbd check-config validates without starting', async (t) => {
 });
 
 t.test('stbd check-config checks the files the config points to, naming each key', async (t) => {
-  const dir = t.testdir();
-  const at = (f: string) => join(dir, f);
-  const config = (body: string) => {
-    writeFileSync(at('c.toml'), body);
-    return run(STBD, ['check-config', '--config', at('c.toml')]);
-  };
+  const { dir, at, check: config } = checkConfigIn(t.testdir());
   const http = `[cas]\nkind = "http"\nurl = "http://cas:1/"\ntoken_file = "${at('cas.token')}"\n`;
   let r = await config(http);
   t.equal(r.code, 1);

@@ -1,13 +1,53 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { openDatabase } from '../src/store/database.js';
 import { MIGRATIONS, type Migration } from '../src/store/migrations.js';
 import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { StoreError } from '../src/store/database.js';
-import { openPostgres } from '../src/store/postgres/pg-database.js';
+import { openPostgres, pgSchemaVersion } from '../src/store/postgres/pg-database.js';
+import { openPostgresStore, postgresOptions, type PostgresStoreSettings } from '../src/store/open-store.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
 const server = postgresFor(t);
+
+const settings = (url: string, password_file?: string): PostgresStoreSettings => ({ url, password_file, pool_size: 2, statement_timeout: 5000 });
+
+/** A TCP port of 127.0.0.1 nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+t.test('[store] as openPostgres options: the password from password_file (first line, as it is)', async (t) => {
+  const dir = t.testdir({ 'pg.pass': ' pass word \nnot this\n' });
+  chmodSync(join(dir, 'pg.pass'), 0o600);
+  t.same(postgresOptions(settings('postgres://stbd@db/stbd', join(dir, 'pg.pass'))), { url: 'postgres://stbd@db/stbd', password: ' pass word ', poolSize: 2, statementTimeoutMs: 5000 });
+  t.same(postgresOptions(settings('postgres://stbd@db/stbd'), { poolSize: 1, migrate: false }), { url: 'postgres://stbd@db/stbd', poolSize: 1, statementTimeoutMs: 5000, migrate: false });
+  writeFileSync(join(dir, 'open.pass'), 'pw\n', { mode: 0o644 });
+  chmodSync(join(dir, 'open.pass'), 0o644);
+  t.throws(() => postgresOptions(settings('postgres://stbd@db/stbd', join(dir, 'open.pass'))), { name: 'SecretFileError', message: /^\[store\] password_file: .*open\.pass: mode 0644 lets others read or change it; chmod 600 it$/ });
+});
+
+t.test('an unreachable port is one line naming host:port and why', async (t) => {
+  const port = await closedPort();
+  const err = await openPostgresStore(settings(`postgres://stbd@127.0.0.1:${port}/stbd`)).catch((e: unknown) => e);
+  t.type(err, StoreError);
+  t.equal((err as Error).message, `database postgres://stbd@127.0.0.1:${port}/stbd: connection refused (is PostgreSQL running and listening there?) [ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:${port}]`);
+});
+
+t.test('a server that closes the connection at once is named, in one line', async (t) => {
+  const silent = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => silent.close());
+  const { port } = silent.address() as { port: number };
+  const err = await openPostgresStore(settings(`postgres://stbd@127.0.0.1:${port}/stbd`)).catch((e: unknown) => e);
+  t.equal((err as Error).message, `database postgres://stbd@127.0.0.1:${port}/stbd: the server closed the connection at once (is it PostgreSQL? its log says why)`);
+});
 
 t.test('both engines have the same migration history', async (t) => {
   t.same(
@@ -72,6 +112,18 @@ if (server) {
     await pool.query("INSERT INTO stbd_schema VALUES (999, 'future', 0)");
     await pool.end();
     await t.rejects(open(url), { message: /schema version 999 is newer than this stbd knows/ });
+  });
+
+  t.test('openPostgresStore migrates; migrate: false leaves a database as it is', async (t) => {
+    const dir = t.testdir({ 'pg.pass': 'ignored by trust authentication\n' });
+    chmodSync(join(dir, 'pg.pass'), 0o600);
+    const url = await freshDatabase(server);
+    const asIs = await openPostgresStore(settings(url), { migrate: false });
+    t.equal(await pgSchemaVersion(asIs), 0, 'not migrated');
+    await asIs.end();
+    const pool = await openPostgresStore(settings(url, join(dir, 'pg.pass')));
+    t.equal(await pgSchemaVersion(pool), PG_MIGRATIONS.at(-1)!.version);
+    await pool.end();
   });
 
   t.test('an unreachable server is one clear error naming it', async (t) => {

@@ -12,6 +12,8 @@ import { formatListen } from '../config/listen.js';
 import { startDaemon } from '../daemon.js';
 import { OperatorError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
+import { storeName } from '../store/open-store.js';
+import { storeCopy } from './store-copy-command.js';
 import { createLogger } from '../log/logger.js';
 import { packageVersion } from '../version.js';
 
@@ -69,6 +71,8 @@ Examples:
   stbd --config /etc/stbd/stbd.toml            run on a production config (as the systemd unit does)
   stbd check-config --config /etc/stbd/stbd.toml
   stbd ca init --config /etc/stbd/stbd.toml    create the builtin CA now and print its certificate
+  stbd store copy --config /etc/stbd/stbd.toml --to-config /etc/stbd/stbd-postgres.toml
+                                               move the store to PostgreSQL (stbd stopped)
 
 Exit codes: 0 ok (stopped by SIGTERM or SIGINT), 1 it could not start or run (one line on stderr says
 why, naming the config key), 2 the command line was wrong.`,
@@ -95,7 +99,7 @@ program
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${config.store.path})\n`);
+      process.stdout.write(`${config.file}: OK (api ${formatListen(config.api.listen)}, store ${storeName(config.store)})\n`);
     } catch (err) {
       fail(err);
     }
@@ -141,6 +145,19 @@ program
   .description("create the builtin CA now (in [store] path, its key sealed with [ca] master_key_file); print whether it was created or already existed, its subject, serial, validity and SHA-256 fingerprint, then the certificate as PEM (install it in STB trust stores) (exit 0)")
   .action(async (_opts, cmd: Command) => {
     await caInit(cmd.optsWithGlobals<{ config: string }>().config).catch(fail);
+  });
+
+program
+  .command('store')
+  .description('the store (database) as a whole')
+  .command('copy')
+  .description(
+    'copy every row of every table from the store of --config (stbd stopped) into the empty store of --to-config (SQLite or PostgreSQL either way), ' +
+      'then read it back and compare row counts and checksums table by table; nothing is kept unless all match (exit 0)',
+  )
+  .requiredOption('--to-config <file>', 'the configuration naming the store to copy into ([store] kind, path or url); it must be empty')
+  .action(async (opts: { toConfig: string }, cmd: Command) => {
+    await storeCopy(cmd.optsWithGlobals<{ config: string }>().config, opts.toConfig, { stdout: process.stdout, stderr: process.stderr }).catch(fail);
   });
 
 // Usage errors: one line and the help hint, exit 2 (the help itself would bury what is wrong).

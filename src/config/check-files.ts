@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadBootstrapCredentials } from '../management/bootstrap-credentials.js';
-import { readSecretFile, readSecretToken } from '../secret-file.js';
+import { readDatabasePassword, readSecretFile, readSecretToken } from '../secret-file.js';
 import type { Config } from './schema.js';
 
 /**
@@ -24,6 +24,7 @@ export function checkReferencedFiles(c: Config): string[] {
       problems.push((err as Error).message);
     }
   };
+  if (c.store.kind === 'postgres' && c.store.password_file) attempt(() => readDatabasePassword(c.store.password_file!));
   if (c.cas.kind === 'http' && c.cas.token_file) attempt(() => readSecretToken('[cas] token_file', c.cas.token_file!));
   if (c.ca.kind === 'http' && c.ca.token_file) attempt(() => readSecretToken('[ca] token_file', c.ca.token_file!));
   if (!c.ca.create_master_key) attempt(() => readSecretFile('[ca] master_key_file', c.ca.master_key_file));

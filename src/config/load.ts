@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { type Field, Problem } from './fields.js';
 import { OperatorError } from '../errors.js';
+import { parsePostgresUrl } from '../postgres-url.js';
 import { type Config, configSchema } from './schema.js';
 
 /** The embedded default configuration shipped with the package (runs on a laptop, data under ./var/). */
@@ -72,8 +73,28 @@ export function parseConfig(text: string, file: string, cwd: string): Config {
   return config;
 }
 
+/** [store]: a PostgreSQL store needs its URL, and the URL must not hold the password (configs get shared and logged). */
+function checkStore(c: Config): void {
+  const s = c.store;
+  if (s.kind === 'sqlite') {
+    // Set for PostgreSQL but kind forgotten: stbd would quietly go on with the SQLite file.
+    const stray = s.url !== '' ? 'url' : s.password_file !== undefined ? 'password_file' : undefined;
+    if (stray) throw new ConfigError(c.file, `[store] ${stray}`, 'is for PostgreSQL: set [store] kind = "postgres" too, or remove it');
+    return;
+  }
+  const example = '"postgres://stbd@db.example.net:5432/stbd"';
+  if (s.url === '') throw new ConfigError(c.file, '[store] url', `required when [store] kind = "postgres" (e.g. ${example})`);
+  const u = parsePostgresUrl(s.url);
+  if (!u) throw new ConfigError(c.file, '[store] url', `expected a URL such as ${example}, got ${JSON.stringify(s.url)}`);
+  if (u.password !== '' || u.searchParams.has('password')) {
+    throw new ConfigError(c.file, '[store] url', 'holds a password: remove it from the URL and put it in a file named by [store] password_file (mode 0600)');
+  }
+  if (u.pathname.length <= 1) throw new ConfigError(c.file, '[store] url', `names no database (e.g. ${example})`);
+}
+
 /** Rules that involve more than one key. */
 function crossCheck(c: Config): void {
+  checkStore(c);
   if (c.cas.kind === 'http') {
     if (!/^https?:\/\/[^/\s]+/.test(c.cas.url)) throw new ConfigError(c.file, '[cas] url', `expected the CAS's http(s) URL when [cas] kind = "http", got ${JSON.stringify(c.cas.url)}`);
     if (!c.cas.token_file) throw new ConfigError(c.file, '[cas] token_file', 'required when [cas] kind = "http" (the file holding its bearer token)');

@@ -12,9 +12,15 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] a
  */
 export const configSchema = {
   store: {
+    kind: oneOfField(['sqlite', 'postgres'], 'sqlite'),
     path: pathField('./var/stbd.db'),
     synchronous: oneOfField(['normal', 'full'], 'normal'),
     busy_timeout: durationField('5s'),
+    // PostgreSQL (kind = "postgres"): checked together in load.ts.
+    url: stringField(''),
+    password_file: optionalPathField(''),
+    pool_size: integerField(10, 1, 1000),
+    statement_timeout: durationField('5s', 100),
   },
   api: {
     listen: listenField('127.0.0.1:7557'),

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { parsePostgresUrl, postgresHost } from '../../postgres-url.js';
 import { StoreError } from '../database.js';
 import type { Migration } from '../migrations.js';
 import { PG_MIGRATIONS } from './migrations.js';
@@ -11,19 +12,16 @@ export interface PgOptions {
   readonly statementTimeoutMs: number;
   /** Tests pass their own history; the daemon uses PG_MIGRATIONS. */
   readonly migrations?: readonly Migration[];
+  /** false: connect without migrating (`stbd store copy` reads a source as it is); default true. */
+  readonly migrate?: boolean;
 }
 
 /** Where a URL points, for messages: user@host:port/db, never a password. */
-function describeServer(url: string): string {
-  try {
-    // libpq lets a Unix-socket URL leave the host empty (postgres://user@/db?host=/run/postgresql); WHATWG URL does not.
-    const u = new URL(url.replace(/^(postgres(?:ql)?:\/\/(?:[^/@]*@)?)\//, '$1_/'));
-    const host = u.searchParams.get('host') ?? (u.hostname === '_' || u.hostname === '' ? 'localhost' : u.hostname);
-    const port = u.searchParams.get('port') ?? (u.port || '5432');
-    return `postgres://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${host}:${port}${u.pathname}`;
-  } catch {
-    return 'postgres (unparsable url)';
-  }
+export function describeServer(url: string): string {
+  const u = parsePostgresUrl(url);
+  if (!u) return 'postgres (unparsable url)';
+  const port = u.searchParams.get('port') ?? (u.port || '5432');
+  return `postgres://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${postgresHost(u)}:${port}${u.pathname}`;
 }
 
 /** int8 (BIGINT: millisecond timestamps, ids) as a JS number; counts stay exact below 2^53. */
@@ -95,8 +93,23 @@ function explainPgError(err: unknown): string {
     '3D000': 'the database does not exist (create it, owned by the stbd role)',
     '42501': 'permission denied (the role needs to own the database or have CREATE on it)',
   };
-  const reason = (e.code && known[e.code]) ?? '';
-  return reason ? `${reason} [${e.code}: ${e.message ?? ''}]` : (e.message ?? String(err));
+  // Errors of the connection itself carry no code: node-postgres says what happened in words.
+  const byMessage: Record<string, string> = {
+    'Connection terminated due to connection timeout': 'no answer within 10 s (a firewall dropping packets, or the wrong host or port?)',
+    'Connection terminated unexpectedly': 'the server closed the connection at once (is it PostgreSQL? its log says why)',
+  };
+  const reason = e.code ? known[e.code] : undefined;
+  const text = reason ? `${reason} [${e.code}: ${e.message ?? ''}]` : ((e.message && byMessage[e.message]) ?? e.message ?? String(err));
+  // The daemon and the CLI print it as one line.
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+/** The schema version of a PostgreSQL store (0: stbd never migrated it). */
+export async function pgSchemaVersion(q: pg.Pool | pg.PoolClient): Promise<number> {
+  const { rows: [table] } = await q.query<{ exists: boolean }>("SELECT to_regclass('stbd_schema') IS NOT NULL AS exists");
+  if (!table?.exists) return 0;
+  const { rows } = await q.query<{ v: number | null }>('SELECT max(version) AS v FROM stbd_schema');
+  return rows[0]?.v ?? 0;
 }
 
 /**
@@ -108,7 +121,8 @@ export async function openPostgres(options: PgOptions): Promise<pg.Pool> {
   const pool = createPool(options);
   pool.on('error', () => undefined); // an idle client's lost connection: the next checkout reconnects
   try {
-    await migratePostgres(pool, server, options.migrations);
+    if (options.migrate === false) await pool.query('SELECT 1');
+    else await migratePostgres(pool, server, options.migrations);
     return pool;
   } catch (err) {
     await pool.end().catch(() => undefined);
