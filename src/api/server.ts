@@ -31,7 +31,8 @@ export interface ApiDeps {
   readonly certs: CertService;
   readonly metrics: Registry;
   readonly health: HealthService;
-  readonly backup: StoreBackup;
+  /** Undefined on PostgreSQL, which is backed up with its own tools. */
+  readonly backup: StoreBackup | undefined;
   /** The builtin CA's certificate, if it exists. */
   readonly builtinCaPem: () => Promise<string | undefined>;
   readonly version: string;

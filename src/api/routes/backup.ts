@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../errors.js';
 import type { ApiDeps } from '../server.js';
 
 /**
@@ -8,6 +9,7 @@ import type { ApiDeps } from '../server.js';
  */
 export function backupRoutes(app: FastifyInstance, { backup, log }: ApiDeps): void {
   app.get('/v1/backup', async (_req, reply) => {
+    if (!backup) throw new ApiError(409, 'not-sqlite', 'the store is PostgreSQL: back it up with pg_dump or continuous archiving (pgBackRest, Barman), not stbctl backup');
     const copy = await backup.snapshot();
     log.info({ bytes: copy.bytes }, 'database backup taken');
     const stream = createReadStream(copy.path);
