@@ -11,7 +11,8 @@ import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
-import { CwmpDeviceRepo } from './cwmp-device-repo.js';
+import { SqliteDeviceRepo } from '../devices/sqlite-device-repo.js';
+import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
 import { CpeLogins } from './cpe-logins.js';
 import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
@@ -31,6 +32,8 @@ export interface ManagementDeps {
   /** Seals the secrets inside queued tasks (the master key). */
   readonly sealer: Sealer;
   readonly registry: DeviceRegistry;
+  /** The CWMP state of the devices and their last known parameters. */
+  readonly state: CwmpDeviceRepo;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -70,8 +73,6 @@ export interface ManagementOptions extends CwmpListenersOptions {
   readonly challengeBurst: number;
   readonly authFailuresPerMinute: number;
   readonly authFailureBurst: number;
-  /** Last known parameter values stored per device, at most. */
-  readonly maxParametersPerDevice: number;
 }
 
 /** How often the aggregated refused-login lines are written. */
@@ -101,8 +102,9 @@ export class ManagementService {
     this.#o = opts;
     const { db, sealer, registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
-    this.state = new CwmpDeviceRepo(db, opts.maxParametersPerDevice);
-    this.tasks = new TaskQueue({ repo: new TaskRepo(db, sealer), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
+    this.state = deps.state;
+    const devices = new SqliteDeviceRepo(db, sealer);
+    this.tasks = new TaskQueue({ repo: new TaskRepo(db, sealer), scheduler, clock, log, deviceExists: (id) => devices.getNow(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {
@@ -152,7 +154,7 @@ export class ManagementService {
     );
     this.tasks.subscribe({
       queued: (t) => {
-        if (!this.sessions.inSession(t.deviceId)) this.requester.request(t.deviceId);
+        if (!this.sessions.inSession(t.deviceId)) void this.requester.request(t.deviceId);
       },
       finished: (t) => {
         m.tasks.inc({ status: t.status });
@@ -195,10 +197,10 @@ export class ManagementService {
    * An operator asks for provisioning again: the count of refusals starts over and the device is asked to
    * call in (provisioning happens in its next session).
    */
-  provisionAgain(deviceId: string): { readonly called: boolean; readonly message: string } {
-    const s = this.state.retryProvisioning(deviceId);
+  async provisionAgain(deviceId: string): Promise<{ readonly called: boolean; readonly message: string }> {
+    const s = await this.state.retryProvisioning(deviceId);
     if (!s) return { called: false, message: 'the device has not called in yet: it is provisioned in its first session' };
-    this.requester.request(deviceId);
+    await this.requester.request(deviceId);
     const called = this.requester.status(deviceId)?.state !== 'offline';
     return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
   }
@@ -208,7 +210,7 @@ export class ManagementService {
     await this.#listeners.listen();
     this.#address = this.#listeners.address;
     this.#tlsAddress = this.#listeners.tlsAddress;
-    for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
+    for (const id of this.tasks.devicesWithOpenTasks()) void this.requester.request(id);
     this.tasks.startRetention();
     this.#flushLogs();
   }
@@ -220,7 +222,7 @@ export class ManagementService {
     this.requester.stop();
     this.#listeners.dropPending();
     await this.#server.close();
-    this.sessions.stop();
+    await this.sessions.stop();
     this.tasks.releaseWaiters();
   }
 

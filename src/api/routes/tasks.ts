@@ -63,7 +63,7 @@ export function taskRoutes(app: FastifyInstance, { management, registry }: ApiDe
       },
     },
     async (req) => {
-      if (!registry.get(req.params.id)) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+      if (!(await registry.exists(req.params.id))) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
       const tasks = management.tasks.ofDevice(req.params.id, req.query.before, req.query.limit);
       return { tasks: tasks.map(view), next: tasks.length === req.query.limit ? (tasks.at(-1)?.id ?? null) : null };
     },
