@@ -11,9 +11,9 @@ import { SigningPool } from './ca/signing-pool.js';
 import type { CertificateAuthority } from './ca/cert-authority.js';
 import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
-import { CertRepo } from './certs/cert-repo.js';
 import { CertService } from './certs/cert-service.js';
 import { DerivedIdRule } from './certs/certificate.js';
+import { SqliteCertRepo } from './certs/sqlite-cert-repo.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
 import { SqliteCaRepo } from './ca/ca-repo.js';
@@ -146,7 +146,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         clock,
         log: log.child({ component: 'pool' }),
         metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
-        onRecycled: (deviceId) => certs?.revokeDevice(deviceId),
+        onRecycled: (deviceId) => void certs?.revokeDevice(deviceId).catch((err: unknown) => log.error({ err, device: deviceId }, 'revoking the certificates of a recycled device failed')),
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
     );
@@ -205,7 +205,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         authFailureBurst: c.auth_failure_burst,
       },
     );
-    const certRepo = new CertRepo(db);
+    const certRepo = new SqliteCertRepo(db);
     const certMetrics = registerCertMetrics(metrics, () => certRepo.countsByStatus());
     certs = new CertService(
       {
@@ -215,9 +215,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         scheduler,
         clock,
         log: log.child({ component: 'certs' }),
-        // The certificate proxy's dependencies are synchronous: SQLite answers them so until they take promises.
-        deviceExists: (id) => devices.getNow(id) !== undefined,
-        notify: (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest(cwmpState.getNow(deviceId)?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
+        deviceExists: (id) => registry.exists(id),
+        notify: async (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest((await cwmpState.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
         onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
       {
@@ -229,6 +228,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       },
     );
     const certService = certs;
+    await certService.start();
     management.tasks.subscribe({
       finished: (t) => {
         const certId = certOfNotice(t);
@@ -250,6 +250,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       {
         certs: certService,
         // The STB's CWMP password: the secret it already shares with stbd (seed 002 steps 3 and 4).
+        // The endpoint takes the secret synchronously: SQLite answers so until it takes a promise.
         secretOf: (id) => devices.getNow(id)?.credentials.cwmpPassword,
         clock,
         log: log.child({ component: 'certs' }),

@@ -20,6 +20,15 @@ async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }
   return { d, dir, media, stb1: new TestStb(port, 'stb-1', 'stb-1-pw', () => d.clock.now()), stb2: new TestStb(port, 'stb-2', 'stb-2-pw', () => d.clock.now()) };
 }
 
+/** The daemon with an external CA of the test's own (FakeCa: its calls counted, held while `gate` is set). */
+async function withFakeCa(t: { testdir(): string; teardown(fn: () => unknown): void }) {
+  const dir = t.testdir();
+  const ca = await FakeCa.start('ca-secret-0123456789');
+  t.teardown(() => ca.stop());
+  writeFileSync(join(dir, 'ca.token'), 'ca-secret-0123456789\n', { mode: 0o600 });
+  return { ...(await setup(t, {}, { ca: { kind: 'http', url: ca.url, token_file: join(dir, 'ca.token') } }, dir)), ca };
+}
+
 const ids = async (d: { api(m: string, p: string): Promise<{ body: any }> }) => (await d.api('GET', '/v1/certificates')).body.certificates.map((c: { id: string; device: string }) => `${c.id}@${c.device}`);
 
 t.test('an STB cannot create a certificate id by acknowledging not-found: refused, nothing stored; only its derived id', async (t) => {
@@ -92,11 +101,7 @@ t.test('[certs] max_per_device: past it 409 limit-reached, nothing stored; revok
 });
 
 t.test('concurrent creation of one id: one 201, one 409 at once, one CA call; a failed CA call frees the id', async (t) => {
-  const dir = t.testdir();
-  const ca = await FakeCa.start('ca-secret-0123456789');
-  t.teardown(() => ca.stop());
-  writeFileSync(join(dir, 'ca.token'), 'ca-secret-0123456789\n', { mode: 0o600 });
-  const { d } = await setup(t, {}, { ca: { kind: 'http', url: ca.url, token_file: join(dir, 'ca.token') } }, dir);
+  const { d, ca } = await withFakeCa(t);
   let release!: () => void;
   ca.gate = new Promise<void>((r) => (release = r));
   const first = d.api('POST', '/v1/certificates', { json: { device: 'stb-1', id: 'one' } });
@@ -115,6 +120,22 @@ t.test('concurrent creation of one id: one 201, one 409 at once, one CA call; a 
   t.equal((await d.api('POST', '/v1/certificates', { json: { device: 'stb-2', id: 'two' } })).status, 503);
   ca.mode = 'ok';
   t.equal((await d.api('POST', '/v1/certificates', { json: { device: 'stb-1', id: 'two' } })).status, 201, 'the id was given back');
+});
+
+t.test('a revocation while the CA issues the next version is final: the new version is dropped, no deadline comes back', async (t) => {
+  const { d, dir, ca } = await withFakeCa(t);
+  t.equal((await d.api('POST', '/v1/certificates', { json: { device: 'stb-1', id: 'c1' } })).status, 201);
+  let release!: () => void;
+  ca.gate = new Promise<void>((r) => (release = r));
+  const renewing = d.api('POST', '/v1/certificates/c1/renew');
+  t.ok(await until(d, () => ca.calls.length === 2), 'the CA is issuing version 2');
+  t.match(await d.api('POST', '/v1/certificates/c1/revoke'), { status: 200, body: { status: 'revoked', version: 1 } });
+  release();
+  t.match(await renewing, { status: 409, body: { error: 'revoked' } });
+  t.match((await d.api('GET', '/v1/certificates/c1')).body, { status: 'revoked', version: 1, versions: [{ version: 1 }] });
+  const db = new Database(join(dir, 'stbd.db'), { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare("SELECT kind FROM timer_deadlines WHERE key = 'c1'").all(), [], 'the revocation deleted its deadlines; the dropped version wrote none');
 });
 
 t.test('a claim left by a stop during a CA call is forgotten at the next start', async (t) => {

@@ -238,8 +238,9 @@ t.test('admin routes: issue with a generated id, list in pages and by device, sh
 
   // A revocation while the CA is issuing the next version is final: the renewal is dropped.
   const racing = d.daemon.certs.renew('a-2');
-  d.daemon.certs.revoke('a-2');
+  const revoking = d.daemon.certs.revoke('a-2');
   await t.rejects(racing, { code: 'revoked' });
+  t.match(await revoking, { status: 'revoked' });
   t.match(await d.api('GET', '/v1/certificates/a-2'), { body: { status: 'revoked', version: 1 } });
 });
 

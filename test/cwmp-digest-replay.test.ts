@@ -27,7 +27,7 @@ t.test('the same Authorization is accepted once: not with another body, not on a
   const thief = new RawCpe(port);
   const replay = await thief.request(note('forged'), captured);
   t.equal(replay.status, 401, 'the captured header with another body, from another connection');
-  t.notMatch(challengeOf(replay), /stale/, 'a replay is not a stale nonce');
+  t.match(challengeOf(replay), /stale=true$/, 'a new nonce, stale=true: the thief cannot answer it, a CPE that resent its request retries at once');
   thief.close();
   t.equal((await a.request(note('forged'), captured)).status, 401, 'and on the connection it came on (a new session, the same nc)');
   t.equal(await noteOf(d), 'first', 'the forged body changed nothing');
@@ -36,6 +36,25 @@ t.test('the same Authorization is accepted once: not with another body, not on a
   t.equal((await a.request('')).status, 204);
   t.equal(await noteOf(d), 'second');
   t.match(await (await fetch(`${d.url}/metrics`)).text(), /stbd_cwmp_logins_refused_total\{reason="replay"\} 2/);
+});
+
+t.test('replaying a CPE\'s header from its own address does not lock that address out: replays are not failed logins', async (t) => {
+  const { d, port } = await setup(t, { cwmp: { auth_failures_per_minute: 6, auth_failure_burst: 2 } });
+  await addDevice(d, 'stb-1');
+  const cpe = new RawCpe(port);
+  const challenge = challengeOf(await cpe.request(note('a'), XML));
+  const used = auth(challenge, '00000001');
+  t.equal((await cpe.request(note('a'), used)).status, 200);
+  t.equal((await cpe.request('')).status, 204);
+  let last = '';
+  for (let i = 0; i < 5; i++) {
+    const replay = await new RawCpe(port).request(note('forged'), used);
+    t.equal(replay.status, 401, `replay ${i + 1}: 401, not 503`);
+    last = challengeOf(replay);
+  }
+  t.equal((await new RawCpe(port).request(note('b'), auth(last, '00000001'))).status, 200, 'the CPE answers the new nonce and is in');
+  t.equal(await noteOf(d), 'b');
+  t.match(await (await fetch(`${d.url}/metrics`)).text(), /stbd_cwmp_logins_refused_total\{reason="replay"\} 5/);
 });
 
 t.test('a CPE that answers the 401 on a new connection gets in; the count, not the connection, stops replays', async (t) => {

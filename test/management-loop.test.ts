@@ -35,12 +35,14 @@ t.test('stbctl reboot --wait: connection request, session, RebootResponse; the S
   await sim.waitFor('stun-binding', (e) => e.device === 'loop-0002');
   await sim.idle();
 
-  const rebooted = sim.waitFor('reboot', (e) => e.device === 'loop-0002' && e.phase === 'up', 10_000);
+  // Both waits listen from before the command: on a loaded machine the boot session may end before a later listener.
+  const rebooted = sim.waitFor('reboot', (e) => e.device === 'loop-0002' && e.phase === 'up', 30_000);
+  const backAgain = sim.waitFor('session-end', (e) => e.device === 'loop-0002' && e.events.some((ev) => ev.code === 'M Reboot'), 30_000);
   const r = await ctl('reboot', 'loop-0002', '--wait', '20');
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /done/);
   await rebooted;
-  const back = await sim.waitFor('session-end', (e) => e.device === 'loop-0002' && e.events.some((ev) => ev.code === 'M Reboot'), 10_000);
+  const back = await backAgain;
   t.ok(back.events.some((ev) => ev.code === '1 BOOT'), 'the boot session reports 1 BOOT and M Reboot');
   t.equal(sim.stats.crAccepted, 1, 'one connection request was enough');
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import t from 'tap';
 import { openDatabase } from '../src/store/database.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
@@ -77,6 +78,28 @@ t.test('the sealing migration: an existing plaintext database is sealed; nothing
       ['done', '(secret)'],
     ],
   );
+});
+
+t.test('the sealing migration\'s scrub, cut short by another process reading the file, is done at the next start', async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, 'stbd.db');
+  const secrets = plaintextDatabase(path);
+  // Another process (sqlite3 in a shell, a backup script) in the middle of a read: the WAL cannot be emptied under it.
+  const reader = new BetterSqlite3(path);
+  reader.exec('BEGIN');
+  reader.prepare('SELECT count(*) FROM devices').get();
+  const d = await startInProcess(dir);
+  await d.daemon.stop();
+  t.match(d.logText(), /database: secrets replaced by an upgrade may still linger in free space of .*stbd\.db or its -wal file: rewriting them failed \(another process holds the database open.*\); tried again at the next start/);
+  t.ok(existsSync(`${path}-scrub`), 'the scrub is still pending');
+  reader.exec('COMMIT');
+  reader.close();
+
+  const again = await startInProcess(dir);
+  await again.daemon.stop();
+  t.notOk(existsSync(`${path}-scrub`), 'done at the next start');
+  for (const s of secrets) t.notOk(storeBytes(dir).includes(s), `${s}: not in the database or its WAL`);
+  t.equal(existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0, 0, 'the WAL is empty');
 });
 
 t.test('a database sealed under another master key: stbd refuses to start, naming both files', async (t) => {

@@ -10,15 +10,15 @@ export interface CertMetrics {
 
 const STATUSES: readonly CertStatus[] = ['valid', 'update-pending', 'expired', 'revoked'];
 
-/** The certificate proxy's metrics; the gauge reads SQLite when Prometheus scrapes. */
-export function registerCertMetrics(registry: Registry, counts: () => Record<string, number>): CertMetrics {
+/** The certificate proxy's metrics; the gauge reads the store when Prometheus scrapes. */
+export function registerCertMetrics(registry: Registry, counts: () => Promise<Record<string, number>>): CertMetrics {
   new Gauge({
     name: 'stbd_certificates',
     help: 'certificates the proxy stores, by status',
     labelNames: ['status'],
     registers: [registry],
-    collect() {
-      const n = counts();
+    async collect() {
+      const n = await counts();
       for (const s of STATUSES) this.set({ status: s }, n[s] ?? 0);
     },
   });

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import { type CertificateRecord, type CertificateVersion, type DerivedIdRule, keyContext, renewAtOf } from './certificate.js';
 import type { CertRepo } from './cert-repo.js';
+import { EXPIRY, RENEW } from './cert-rules.js';
 import type { KeyInformation } from './key-wrap.js';
 
 export class CertError extends Error {
@@ -34,9 +35,9 @@ export interface CertServiceDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly deviceExists: (id: string) => boolean;
+  readonly deviceExists: (id: string) => boolean | Promise<boolean>;
   /** Sends the owning STB a "certificate needs update" notice (seed 002 step 6); returns the task id. */
-  readonly notify: (deviceId: string, certId: string) => number;
+  readonly notify: (deviceId: string, certId: string) => number | Promise<number>;
   readonly random?: () => number;
   readonly onExpiredUnacknowledged?: () => void;
 }
@@ -53,12 +54,13 @@ export interface CertServiceOptions {
   readonly derivedIds: DerivedIdRule;
 }
 
-const RENEW = 'cert-renew';
-const EXPIRY = 'cert-expiry';
+/** How long after a failed renewal (the STB had acknowledged) the renewal check runs again. */
+const RENEWAL_RETRY_MS = 60_000;
 
 /**
- * The certificate proxy's state machine. Certificates and their sealed keys live in SQLite; renewal and
- * expiry are durable deadlines. A renewal falls due → `update-pending` and a notice to the STB; its
+ * The certificate proxy's state machine. Certificates and their sealed keys live in the store; renewal and
+ * expiry are durable deadlines, which the store's units of work write with the state they belong to (this
+ * service only tells the scheduler). A renewal falls due → `update-pending` and a notice to the STB; its
  * acknowledgement → a new version from the CA (`valid` again). A certificate past notAfter is `expired`.
  */
 export class CertService {
@@ -72,26 +74,30 @@ export class CertService {
     this.#o = opts;
     deps.scheduler.handle(RENEW, (id, dueAt) => this.#renewalDue(id, dueAt));
     deps.scheduler.handle(EXPIRY, (id, dueAt) => this.#expiryDue(id, dueAt));
-    deps.repo.unclaimAll();
   }
 
-  get(id: string): CertificateRecord | undefined {
+  /** Before serving: claims left by CA calls a stop or crash interrupted are given back. */
+  async start(): Promise<void> {
+    await this.#d.repo.unclaimAll();
+  }
+
+  get(id: string): Promise<CertificateRecord | undefined> {
     return this.#d.repo.get(id);
   }
 
-  page(after: string, limit: number): CertificateRecord[] {
+  page(after: string, limit: number): Promise<CertificateRecord[]> {
     return this.#d.repo.page(after, limit);
   }
 
-  ofDevice(deviceId: string): CertificateRecord[] {
+  ofDevice(deviceId: string): Promise<CertificateRecord[]> {
     return this.#d.repo.ofDevice(deviceId);
   }
 
-  versions(id: string): CertificateVersion[] {
+  versions(id: string): Promise<CertificateVersion[]> {
     return this.#d.repo.versions(id);
   }
 
-  countsByStatus(): Record<string, number> {
+  countsByStatus(): Promise<Record<string, number>> {
     return this.#d.repo.countsByStatus();
   }
 
@@ -100,10 +106,10 @@ export class CertService {
    * system's call. An id the derived-id rule gives another registered STB is refused. @throws CertError
    */
   async issue(deviceId: string, certId?: string): Promise<CertificateRecord> {
-    if (!this.#d.deviceExists(deviceId)) throw new CertError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
+    if (!(await this.#d.deviceExists(deviceId))) throw new CertError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const id = certId ?? `cert-${randomBytes(12).toString('base64url')}`;
     const owner = this.#o.derivedIds.ownerOf(id);
-    if (owner !== undefined && owner !== deviceId && this.#d.deviceExists(owner)) {
+    if (owner !== undefined && owner !== deviceId && (await this.#d.deviceExists(owner))) {
       throw new CertError('conflict', `certificate id ${JSON.stringify(id)} is STB ${JSON.stringify(owner)}'s own (derived from its id)`);
     }
     return this.#create(id, deviceId);
@@ -111,7 +117,7 @@ export class CertService {
 
   /** Claims the id (one winner, within the device's cap), then has the CA issue version 1. */
   async #create(id: string, deviceId: string): Promise<CertificateRecord> {
-    const claimed = this.#d.repo.claim(id, deviceId, this.#o.maxPerDevice, this.#d.clock.now());
+    const claimed = await this.#d.repo.claim(id, deviceId, this.#o.maxPerDevice, this.#d.clock.now());
     if (claimed === 'taken') throw new CertError('conflict', `certificate ${JSON.stringify(id)} already exists`);
     if (claimed === 'limit-reached') {
       throw new CertError('limit-reached', `device ${JSON.stringify(deviceId)} already holds ${this.#o.maxPerDevice} certificates (the most [certs] max_per_device allows)`);
@@ -119,17 +125,19 @@ export class CertService {
     try {
       return await this.#fetch(id, deviceId, 1, 'issue');
     } catch (err) {
-      this.#d.repo.unclaim(id, deviceId);
+      await this.#d.repo.unclaim(id, deviceId);
       throw err;
     }
   }
 
   /** A new version of an existing certificate, from the CA. @throws CertError */
   renew(certId: string, reason = 'renewal'): Promise<CertificateRecord> {
-    const current = this.#d.repo.get(certId);
-    if (!current) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)}`));
-    if (current.status === 'revoked') return Promise.reject(new CertError('revoked', `certificate ${JSON.stringify(certId)} is revoked`));
-    return this.#once(certId, () => this.#fetch(certId, current.deviceId, current.version + 1, reason));
+    return this.#once(certId, async () => {
+      const current = await this.#d.repo.get(certId);
+      if (!current) throw new CertError('not-found', `no certificate ${JSON.stringify(certId)}`);
+      if (current.status === 'revoked') throw new CertError('revoked', `certificate ${JSON.stringify(certId)} is revoked`);
+      return this.#fetch(certId, current.deviceId, current.version + 1, reason);
+    });
   }
 
   /**
@@ -137,48 +145,47 @@ export class CertService {
    * It may create only its derived id; any other id it does not hold, another STB's or none, is refused
    * alike as not found, so that the answer tells nothing about other STBs.
    */
-  fetchFor(deviceId: string, certId: string): Promise<CertificateRecord> {
-    const current = this.#d.repo.get(certId);
+  async fetchFor(deviceId: string, certId: string): Promise<CertificateRecord> {
+    const current = await this.#d.repo.get(certId);
     if (!current && certId === this.#o.derivedIds.idOf(deviceId)) return this.#create(certId, deviceId);
-    if (!current || current.deviceId !== deviceId) return Promise.reject(new CertError('not-found', `no certificate ${JSON.stringify(certId)} for this STB`));
-    if (current.status === 'valid' && current.notAfter > this.#d.clock.now()) return Promise.resolve(current);
+    if (!current || current.deviceId !== deviceId) throw new CertError('not-found', `no certificate ${JSON.stringify(certId)} for this STB`);
+    if (current.status === 'valid' && current.notAfter > this.#d.clock.now()) return current;
     return this.renew(certId, 'fetch');
   }
 
-  revoke(certId: string): CertificateRecord {
-    const { repo, clock, scheduler, log } = this.#d;
-    const done = repo.db.transaction(() => {
-      const r = repo.revoke(certId, clock.now());
-      if (r) {
-        scheduler.clear(RENEW, certId);
-        scheduler.clear(EXPIRY, certId);
-      }
-      return r;
-    })();
+  /** Revokes a certificate (final); one already revoked is answered as it is. @throws CertError */
+  async revoke(certId: string): Promise<CertificateRecord> {
+    const done = await this.#d.repo.revoke(certId, this.#d.clock.now());
     if (done) {
-      log.info({ cert: certId, device: done.deviceId }, 'certificate revoked');
+      this.#revoked(done);
       return done;
     }
-    const r = repo.get(certId);
+    const r = await this.#d.repo.get(certId);
     if (!r) throw new CertError('not-found', `no certificate ${JSON.stringify(certId)}`);
     return r;
   }
 
-  /** Revokes every certificate of a device (it was recycled: its keys must not be served again). */
-  revokeDevice(deviceId: string): number {
-    let n = 0;
-    for (const c of this.#d.repo.ofDevice(deviceId)) if (c.status !== 'revoked' && this.revoke(c.id)) n++;
-    return n;
+  /** Revokes every certificate of a device (it was recycled: its keys must not be served again); how many it revoked. */
+  async revokeDevice(deviceId: string): Promise<number> {
+    const done = await this.#d.repo.revokeDevice(deviceId, this.#d.clock.now());
+    for (const r of done) this.#revoked(r);
+    return done.length;
+  }
+
+  #revoked(r: CertificateRecord): void {
+    this.#d.scheduler.removed(RENEW, r.id);
+    this.#d.scheduler.removed(EXPIRY, r.id);
+    this.#d.log.info({ cert: r.id, device: r.deviceId }, 'certificate revoked');
   }
 
   /** Seed 002 step 4, after authentication: the certificate's status, and its key when it is usable. */
-  lookup(deviceId: string, certId: string): Lookup {
-    const r = this.#d.repo.get(certId);
+  async lookup(deviceId: string, certId: string): Promise<Lookup> {
+    const r = await this.#d.repo.get(certId);
     if (!r || r.deviceId !== deviceId) return { status: 'not-found' };
     if (r.status === 'revoked') return { status: 'revoked', record: r };
     if (r.status === 'expired' || r.notAfter <= this.#d.clock.now()) return { status: 'expired', record: r };
     // update-pending is still served while it is valid: the STB must keep working until it acknowledges.
-    const sealed = this.#d.repo.sealedKey(r.id, r.version);
+    const sealed = await this.#d.repo.sealedKey(r.id, r.version);
     if (!sealed) return { status: 'not-found' };
     const privateKeyPem = this.#d.box.open(sealed, keyContext(r.id, r.deviceId, r.version)).toString('utf8');
     return { status: 'valid', record: r, key: { certificatePem: r.certPem, privateKeyPem } };
@@ -188,8 +195,8 @@ export class CertService {
    * Seed 002 step 5: the media system submits what the STB presented: the certificate, and its signature
    * (with the certificate's key) over the media system's login challenge.
    */
-  verify(certId: string, presented: { certificatePem: string; challenge: string; signature: string }): Verdict {
-    const r = this.#d.repo.get(certId);
+  async verify(certId: string, presented: { certificatePem: string; challenge: string; signature: string }): Promise<Verdict> {
+    const r = await this.#d.repo.get(certId);
     if (!r) return { valid: false, reason: 'unknown' };
     if (r.status === 'revoked') return { valid: false, reason: 'revoked' };
     if (r.status === 'expired' || r.notAfter <= this.#d.clock.now()) return { valid: false, reason: 'expired' };
@@ -205,7 +212,7 @@ export class CertService {
 
   /** The STB acknowledged its update notice (the notice task finished): fetch the renewed certificate. */
   async noticeAnswered(certId: string, noticeTask: number, acknowledged: boolean): Promise<void> {
-    const r = this.#d.repo.get(certId);
+    const r = await this.#d.repo.get(certId);
     if (!r || r.noticeTask !== noticeTask || r.status !== 'update-pending') return;
     if (!acknowledged) {
       this.#d.log.warn({ cert: certId, device: r.deviceId, task: noticeTask }, 'certificate update notice not acknowledged; served until it expires');
@@ -215,7 +222,8 @@ export class CertService {
       await this.renew(certId);
     } catch (err) {
       this.#d.log.error({ cert: certId, err: (err as Error).message }, 'renewal after the acknowledgement failed; retried at the next renewal check');
-      this.#d.scheduler.set(RENEW, certId, this.#d.clock.now() + 60_000);
+      const at = this.#d.clock.now() + RENEWAL_RETRY_MS;
+      if (await this.#d.repo.retryRenewal(certId, at)) this.#d.scheduler.stored(RENEW, certId, at);
     }
   }
 
@@ -241,40 +249,35 @@ export class CertService {
     const notBefore = issued.notBefore.getTime();
     const notAfter = issued.notAfter.getTime();
     const renewAt = renewAtOf(notBefore, notAfter, this.#o.renewFraction, this.#o.renewJitter, this.#d.random ?? Math.random);
-    const stored = repo.db.transaction(() => {
-      const ok = repo.store({ id, deviceId, version, serial: issued.serial, certPem: issued.certPem, keySealed: box.seal(Buffer.from(issued.privateKeyPem), keyContext(id, deviceId, version)), notBefore, notAfter, renewAt, at: clock.now(), reason });
-      if (ok) {
-        scheduler.set(RENEW, id, renewAt);
-        scheduler.set(EXPIRY, id, notAfter);
-      }
-      return ok;
-    })();
+    const keySealed = box.seal(Buffer.from(issued.privateKeyPem), keyContext(id, deviceId, version));
+    const stored = await repo.store({ id, deviceId, version, serial: issued.serial, certPem: issued.certPem, keySealed, notBefore, notAfter, renewAt, at: clock.now(), reason });
     if (!stored) {
-      if (repo.get(id)?.status === 'revoked') throw new CertError('revoked', `certificate ${JSON.stringify(id)} was revoked while the CA was issuing`);
+      if ((await repo.get(id))?.status === 'revoked') throw new CertError('revoked', `certificate ${JSON.stringify(id)} was revoked while the CA was issuing`);
       throw new CertError('conflict', `certificate ${JSON.stringify(id)} changed while the CA was issuing`);
     }
+    scheduler.stored(RENEW, id, renewAt);
+    scheduler.stored(EXPIRY, id, notAfter);
     log.info({ cert: id, device: deviceId, version, reason, notAfter: new Date(notAfter).toISOString(), renewAt: new Date(renewAt).toISOString() }, 'certificate stored');
-    return repo.get(id)!;
+    const r = await repo.get(id);
+    if (!r) throw new CertError('conflict', `certificate ${JSON.stringify(id)} changed while it was stored`);
+    return r;
   }
 
-  #renewalDue(id: string, dueAt: number): void {
+  async #renewalDue(id: string, dueAt: number): Promise<void> {
     const { repo, clock, log } = this.#d;
-    const r = repo.get(id);
-    if (!r || r.status === 'revoked' || r.status === 'expired' || r.renewAt > dueAt) return;
-    const pending = r.status === 'update-pending' ? r : repo.setStatus(id, r.version, 'valid', 'update-pending', clock.now());
-    if (!pending) return;
-    const task = this.#d.notify(r.deviceId, id);
-    repo.setNoticeTask(id, task, clock.now());
+    const r = await repo.renewalDue(id, dueAt, clock.now());
+    if (!r) return;
+    const task = await this.#d.notify(r.deviceId, id);
+    await repo.setNoticeTask(id, r.version, task, clock.now());
     log.info({ cert: id, device: r.deviceId, task }, 'certificate needs update: notice sent to the STB');
   }
 
-  #expiryDue(id: string, dueAt: number): void {
+  async #expiryDue(id: string, dueAt: number): Promise<void> {
     const { repo, clock, log } = this.#d;
-    const r = repo.get(id);
-    if (!r || r.notAfter > dueAt || (r.status !== 'valid' && r.status !== 'update-pending')) return;
-    const expired = repo.setStatus(id, r.version, r.status, 'expired', clock.now());
+    const expired = await repo.expiryDue(id, dueAt, clock.now());
     if (!expired) return;
-    if (r.status === 'update-pending') {
+    const r = expired.record;
+    if (expired.was === 'update-pending') {
       this.#d.onExpiredUnacknowledged?.();
       log.warn({ cert: id, device: r.deviceId, task: r.noticeTask }, 'certificate expired: the STB never acknowledged its update notice');
     } else {

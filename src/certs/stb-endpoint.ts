@@ -183,7 +183,7 @@ export class StbEndpoint {
       const p = req.body;
       const secret = this.#authenticate(p, 'request', req.raw.socket.remoteAddress ?? '');
       if (typeof secret !== 'string') return refuse(reply, secret);
-      const found = certs.lookup(p.stbId, p.certId);
+      const found = await certs.lookup(p.stbId, p.certId);
       if (found.status !== 'valid') {
         log.info({ stb: p.stbId, cert: p.certId, status: found.status }, 'certificate request answered');
         return answer(reply, 200, { status: found.status });

@@ -68,7 +68,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
     return this.getNow(id);
   }
 
-  /** Synchronous, SQLite only: for the certificate proxy's dependencies until they take promises. */
+  /** Synchronous, SQLite only: for the certificate endpoint's secretOf until it takes a promise. */
   getNow(id: string): DeviceRecord | undefined {
     const row = this.#s.get.get(id);
     return row && this.#rows.record(row);

@@ -188,9 +188,9 @@ export class CwmpSessions {
   }
 
   /** A 401 to a request without usable credentials, unless its source has had too many. */
-  #challenge(req: CpeRequest): CpeReply {
+  #challenge(req: CpeRequest, stale = false): CpeReply {
     const wait = this.#d.throttle.challenge(req.sourceAddress);
-    return wait === undefined ? this.#unauthorized() : { status: 503, retryAfterSec: wait };
+    return wait === undefined ? this.#unauthorized(stale) : { status: 503, retryAfterSec: wait };
   }
 
   /** `stale`: the credentials were right but their nonce is to be renewed (RFC 7616 §3.3). */
@@ -225,6 +225,15 @@ export class CwmpSessions {
       if (outcome.kind === 'stale') {
         log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'stale Digest nonce: a new one is sent');
         return this.#unauthorized(true);
+      }
+      if (outcome.kind === 'replay') {
+        // Right for the password, but its (nonce, nc) was used: the CPE's stack resending a request, or captured bytes.
+        // Either way a new nonce with stale=true: a CPE retries at once, a replayer cannot answer it. Not a failed
+        // login: that would let anyone who replays a CPE's header from its (shared) address lock that address out.
+        this.#d.metrics?.session('refused');
+        this.#d.metrics?.refused('replay');
+        log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'Digest nonce count used before: a new nonce is sent');
+        return this.#challenge(req, true);
       }
       const mismatch = outcome.kind === 'credentials' && outcome.device && hasBody ? await this.#diagnose(outcome.device, req.body) : undefined;
       const refusal = mismatch === undefined ? new Refusal(outcome.kind, outcome.reason, outcome.device, outcome.kind === 'credentials') : new Refusal('deviceid_mismatch', mismatch, outcome.device);

@@ -38,11 +38,6 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
   }
 
   async get(deviceId: string): Promise<CwmpDeviceState | undefined> {
-    return this.getNow(deviceId);
-  }
-
-  /** Synchronous, SQLite only: for the certificate proxy's dependencies until they take promises. */
-  getNow(deviceId: string): CwmpDeviceState | undefined {
     const r = this.#s.get.get(deviceId);
     return r && stateOf(r);
   }

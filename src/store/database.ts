@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { OperatorError } from '../errors.js';
@@ -78,6 +78,7 @@ export function openDatabase(path: string, options: OpenOptions): Database {
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
     migrate(db, path, options.migrations ?? MIGRATIONS, options.sealer);
+    scrubIfPending(db, path, options.onWarning);
     return db;
   } catch (err) {
     db?.close();
@@ -114,7 +115,9 @@ function migrate(db: Database, path: string, migrations: readonly Migration[], s
   if (current > latest) {
     throw new StoreError(path, `schema version ${current} is newer than this stbd knows (${latest}); run a newer stbd or restore a backup`);
   }
-  let scrubbed = false;
+  // Marked before the migrations run, cleared only once the file is rewritten: a scrub that fails or is cut short is
+  // tried again at every start until it is done.
+  if (migrations.some((m) => m.version > current && m.scrub === true)) markScrubPending(path);
   for (const m of migrations) {
     if (m.version <= current) continue;
     try {
@@ -127,13 +130,35 @@ function migrate(db: Database, path: string, migrations: readonly Migration[], s
       if ((err as Error).name === 'MigrationNeedsKeyError') throw new StoreError(path, `schema migration ${m.version} (${m.name}): ${(err as Error).message}`);
       throw err;
     }
-    scrubbed ||= m.scrub === true;
   }
-  // What a migration replaced may linger in free space of the file and in old WAL frames: the file is
-  // rewritten and the WAL emptied, once.
-  if (scrubbed) {
+}
+
+const scrubMarker = (path: string) => `${path}-scrub`;
+
+function markScrubPending(path: string): void {
+  const fd = openSync(scrubMarker(path), 'w', 0o600);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What a migration replaced (secrets in clear) may linger in free space of the file and in old WAL frames: the
+ * file is rewritten (VACUUM) and the WAL emptied. Either can fail without harm to the data (VACUUM needs free disk
+ * as large as the file; the WAL cannot be emptied while another process reads it): stbd then starts, warns, and
+ * tries again at its next start.
+ */
+function scrubIfPending(db: Database, path: string, warn: (message: string) => void = () => undefined): void {
+  if (!existsSync(scrubMarker(path))) return;
+  try {
     db.exec('VACUUM');
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    const [wal] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (wal?.busy) throw new Error('another process holds the database open, so its write-ahead log cannot be emptied');
+    unlinkSync(scrubMarker(path));
+  } catch (err) {
+    warn(`secrets replaced by an upgrade may still linger in free space of ${path} or its -wal file: rewriting them failed (${(err as Error).message}); tried again at the next start`);
   }
 }
 

@@ -54,17 +54,17 @@ export function certRoutes(app: FastifyInstance, { certs }: ApiDeps): void {
     },
     async (req) => {
       const { after, limit, device } = req.query;
-      const page: CertificateRecord[] = device === undefined ? certs.page(after, limit) : certs.ofDevice(device).filter((c) => c.id > after).slice(0, limit);
+      const page: CertificateRecord[] = device === undefined ? await certs.page(after, limit) : (await certs.ofDevice(device)).filter((c) => c.id > after).slice(0, limit);
       return { certificates: page.map(certificateView), next: page.length === limit ? (page.at(-1)?.id ?? null) : null };
     },
   );
 
   app.get<{ Params: { id: string } }>('/v1/certificates/:id', { schema: { params: certParams } }, async (req) => {
-    const c = certs.get(req.params.id);
+    const c = await certs.get(req.params.id);
     if (!c) throw new ApiError(404, 'not-found', `no certificate ${JSON.stringify(req.params.id)}`);
     return {
       ...certificateView(c),
-      versions: certs.versions(c.id).map((v) => ({
+      versions: (await certs.versions(c.id)).map((v) => ({
         version: v.version,
         serial: v.serial,
         notBefore: new Date(v.notBefore).toISOString(),
@@ -88,18 +88,14 @@ export function certRoutes(app: FastifyInstance, { certs }: ApiDeps): void {
   app.post<{ Params: { id: string } }>('/v1/certificates/:id/renew', { schema: { params: certParams } }, async (req) => certificateView(await certs.renew(req.params.id).catch(refused)));
 
   app.post<{ Params: { id: string } }>('/v1/certificates/:id/revoke', { schema: { params: certParams } }, async (req) => {
-    try {
-      return certificateView(certs.revoke(req.params.id));
-    } catch (err) {
-      refused(err);
-    }
+    return certificateView(await certs.revoke(req.params.id).catch(refused));
   });
 
   app.post<{ Params: { id: string }; Body: { certificatePem: string; challenge: string; signature: string } }>(
     '/v1/certificates/:id/verify',
     { config: { access: 'media' }, schema: { params: certParams, body: verifyBody } },
     async (req) => {
-      const v = certs.verify(req.params.id, req.body);
+      const v = await certs.verify(req.params.id, req.body);
       req.log.info({ cert: req.params.id, valid: v.valid, ...(v.valid ? {} : { reason: v.reason }) }, 'media system verification');
       return v.valid ? { valid: true, notAfter: new Date(v.notAfter).toISOString() } : { valid: false, reason: v.reason };
     },
