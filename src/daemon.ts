@@ -45,6 +45,7 @@ import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
 import { SqliteCwmpDeviceRepo } from './management/sqlite-cwmp-device-repo.js';
+import { SqliteTaskRepo } from './management/sqlite-task-repo.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
 import { SqlitePresenceRepo } from './keepalive/presence-repo.js';
@@ -119,7 +120,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     await checkMasterKey(registry, store, config.ca.master_key_file);
 
     const deadlines = new DeadlineRepo(db);
-    const scheduler = new Scheduler({ clock, store: deadlines, writer: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const scheduler = new Scheduler({ clock, store: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
@@ -174,7 +175,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const cwmpState = new SqliteCwmpDeviceRepo(db, c.max_parameters_per_device);
     const management = new ManagementService(
-      { db, sealer: box, registry, state: cwmpState, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: cwmpState, tasks: new SqliteTaskRepo(db, box), keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -216,7 +217,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         clock,
         log: log.child({ component: 'certs' }),
         deviceExists: (id) => registry.exists(id),
-        notify: async (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest((await cwmpState.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
+        notify: async (deviceId, certId) => (await management.tasks.queue(deviceId, noticeRequest((await cwmpState.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' })).task.id,
         onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
       {

@@ -41,7 +41,7 @@ export class Provisioning {
   constructor(deps: ProvisioningDeps, opts: ProvisioningOptions) {
     this.#d = deps;
     this.#o = opts;
-    deps.tasks.subscribe({ finished: (t) => void this.#finished(t).catch((err: unknown) => deps.log.error({ err, task: t.id }, 'provisioning bookkeeping failed')) });
+    deps.tasks.subscribe({ finished: (t) => this.#finished(t) });
   }
 
   /** `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair). */
