@@ -28,8 +28,8 @@ import { CallOutcomeRecorder } from './call-outcome.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
-import { DeviceRepo } from './devices/device-repo.js';
 import { DeviceRegistry } from './devices/registry.js';
+import { SqliteDeviceRepo } from './devices/sqlite-device-repo.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
@@ -44,6 +44,8 @@ import { registerListenerMetrics } from './listeners/listener-metrics.js';
 import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
+import { SqliteCwmpDeviceRepo } from './management/sqlite-cwmp-device-repo.js';
+import { SqliteTaskRepo } from './management/sqlite-task-repo.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
 import { SqlitePresenceRepo } from './keepalive/presence-repo.js';
@@ -113,11 +115,12 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
     // connections it is using, and the tests of these limits use short timeouts instead.
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
-    const registry = new DeviceRegistry(new DeviceRepo(db, box), clock, generateSecret, config.devices.min_password_length);
-    checkMasterKey(registry, store, config.ca.master_key_file);
+    const devices = new SqliteDeviceRepo(db, box);
+    const registry = await DeviceRegistry.open(devices, clock, generateSecret, config.devices.min_password_length);
+    await checkMasterKey(registry, store, config.ca.master_key_file);
 
     const deadlines = new DeadlineRepo(db);
-    const scheduler = new Scheduler({ clock, store: deadlines, writer: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const scheduler = new Scheduler({ clock, store: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
@@ -170,8 +173,9 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
+    const cwmpState = new SqliteCwmpDeviceRepo(db, c.max_parameters_per_device);
     const management = new ManagementService(
-      { db, sealer: box, registry, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: cwmpState, tasks: new SqliteTaskRepo(db, box), keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -200,7 +204,6 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         challengeBurst: c.challenge_burst,
         authFailuresPerMinute: c.auth_failures_per_minute,
         authFailureBurst: c.auth_failure_burst,
-        maxParametersPerDevice: c.max_parameters_per_device,
       },
     );
     const certRepo = new SqliteCertRepo(db);
@@ -213,8 +216,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         scheduler,
         clock,
         log: log.child({ component: 'certs' }),
-        deviceExists: (id) => registry.get(id) !== undefined,
-        notify: (deviceId, certId) => management.tasks.queue(deviceId, noticeRequest(management.state.get(deviceId)?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' }).task.id,
+        deviceExists: (id) => registry.exists(id),
+        notify: async (deviceId, certId) => (await management.tasks.queue(deviceId, noticeRequest((await cwmpState.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' })).task.id,
         onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
       {
@@ -248,7 +251,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       {
         certs: certService,
         // The STB's CWMP password: the secret it already shares with stbd (seed 002 steps 3 and 4).
-        secretOf: (id) => registry.get(id)?.credentials.cwmpPassword,
+        // The endpoint takes the secret synchronously: SQLite answers so until it takes a promise.
+        secretOf: (id) => devices.getNow(id)?.credentials.cwmpPassword,
         clock,
         log: log.child({ component: 'certs' }),
         metrics: certMetrics,
@@ -345,9 +349,9 @@ function warnOnDescriptorBudget(config: Config, log: Logger): void {
 }
 
 /** A database sealed under another master key is refused at start, in words, rather than failing per device. */
-function checkMasterKey(registry: DeviceRegistry, store: string, keyFile: string): void {
+async function checkMasterKey(registry: DeviceRegistry, store: string, keyFile: string): Promise<void> {
   try {
-    registry.checkSealed();
+    await registry.checkSealed();
   } catch (err) {
     if (err instanceof SealError) throw new OperatorError(`the device passwords in ${store} do not open with the master key ${keyFile} (another key sealed them): start with the key the database was made with`);
     throw err;

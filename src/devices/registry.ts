@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { parseDeviceCsv, ImportError, CSV_COLUMNS } from './csv-import.js';
 import type { CredentialRotation, DeviceCredentials, DeviceInput, DeviceRecord } from './device.js';
 import { DeviceInputValidator } from './device-input.js';
-import { DeviceRepo, DuplicateDeviceError } from './device-repo.js';
+import { type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
 
 export { DuplicateDeviceError, ImportError };
 
@@ -25,12 +25,17 @@ export class DeviceRegistry {
   #count: number;
   readonly #listeners: RegistryListener[] = [];
 
-  constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string, minPasswordLength = 1) {
+  private constructor(repo: DeviceRepo, clock: Clock, newSecret: () => string, minPasswordLength: number, count: number) {
     this.validator = new DeviceInputValidator(minPasswordLength);
     this.#repo = repo;
     this.#clock = clock;
     this.#newSecret = newSecret;
-    this.#count = repo.count();
+    this.#count = count;
+  }
+
+  /** The registry over `repo`, its count read once. */
+  static async open(repo: DeviceRepo, clock: Clock, newSecret: () => string, minPasswordLength = 1): Promise<DeviceRegistry> {
+    return new DeviceRegistry(repo, clock, newSecret, minPasswordLength, await repo.count());
   }
 
   get count(): number {
@@ -57,35 +62,39 @@ export class DeviceRegistry {
    * Registers a device (input already validated against deviceInputSchema).
    * @throws DuplicateDeviceError
    */
-  create(input: DeviceInput): DeviceRecord {
+  async create(input: DeviceInput): Promise<DeviceRecord> {
     const device = this.#complete(input, this.#clock.now());
-    this.#repo.insert(device);
+    await this.#repo.insert(device);
     this.#count++;
     for (const l of this.#listeners) l.added([device]);
     return device;
   }
 
-  get(id: string): DeviceRecord | undefined {
+  get(id: string): Promise<DeviceRecord | undefined> {
     return this.#repo.get(id);
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.#repo.get(id)) !== undefined;
+  }
+
   /** The keepalive path loads STUN passwords sealed, in bulk at start, and opens each when first needed. */
-  stunPasswordOpener(): ReturnType<DeviceRepo['stunPasswordOpener']> {
+  stunPasswordOpener(): StunPasswordOpener {
     return this.#repo.stunPasswordOpener();
   }
 
   /** Whether the master key opens what the registry holds (one device is tried). @throws SealError */
-  checkSealed(): void {
-    this.#repo.checkSealed();
+  checkSealed(): Promise<void> {
+    return this.#repo.checkSealed();
   }
 
   /** The device whose CWMP sessions authenticate as `username`. */
-  byCwmpUsername(username: string): DeviceRecord | undefined {
+  byCwmpUsername(username: string): Promise<DeviceRecord | undefined> {
     return this.#repo.byCwmpUsername(username);
   }
 
   /** The credentials being pushed to the device, if any. */
-  rotationOf(id: string): CredentialRotation | undefined {
+  rotationOf(id: string): Promise<CredentialRotation | undefined> {
     return this.#repo.rotation(id);
   }
 
@@ -94,7 +103,7 @@ export class DeviceRegistry {
    * (a bootstrap login: whatever the device held before may be known elsewhere); otherwise the device's own
    * (first use: they were generated at registration and the CPE has not got them yet).
    */
-  startRotation(device: DeviceRecord, interim: CredentialRotation['interim'], fresh: boolean): CredentialRotation {
+  startRotation(device: DeviceRecord, interim: CredentialRotation['interim'], fresh: boolean): Promise<CredentialRotation> {
     const c = device.credentials;
     return this.#repo.startRotation({
       deviceId: device.id,
@@ -106,17 +115,17 @@ export class DeviceRegistry {
   }
 
   /** The CPE has the rotation's credentials: they become the device's. Undefined when no such rotation is pending. */
-  commitRotation(id: string, cwmpPassword: string): DeviceRecord | undefined {
+  commitRotation(id: string, cwmpPassword: string): Promise<DeviceRecord | undefined> {
     return this.#repo.commitRotation(id, cwmpPassword, this.#clock.now());
   }
 
   /** A page in id order; with `seenSince`, only devices whose persisted last keepalive is at or after it. */
-  page(after: string | undefined, limit: number, seenSince?: number): DeviceRecord[] {
+  page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]> {
     return this.#repo.page(after, limit, seenSince);
   }
 
-  remove(id: string): boolean {
-    const removed = this.#repo.delete(id);
+  async remove(id: string): Promise<boolean> {
+    const removed = await this.#repo.delete(id);
     if (removed) {
       this.#count--;
       for (const l of this.#listeners) l.removed(id);
@@ -128,15 +137,21 @@ export class DeviceRegistry {
    * Imports a device CSV in one transaction: every row, or (on the first bad row) none.
    * @throws ImportError naming the row, its line and the problem
    */
-  importCsv(text: string): DeviceRecord[] {
+  async importCsv(text: string): Promise<DeviceRecord[]> {
     const rows = parseDeviceCsv(text, this.validator);
     const now = this.#clock.now();
     const devices = rows.map((r) => this.#complete(r.input, now));
-    this.#repo.insertAll(devices, (i, dup) => {
-      const column = Object.entries(CSV_COLUMNS).find(([, f]) => f === dup.field)?.[0] ?? dup.field;
-      const value = dup.field === 'id' ? devices[i]?.id : devices[i]?.credentials[dup.field];
-      throw new ImportError(rows[i]?.row, rows[i]?.line, `${column} ${JSON.stringify(value)} is already used (by a registered device or an earlier row)`);
-    });
+    try {
+      await this.#repo.insertAll(devices);
+    } catch (err) {
+      if (!(err instanceof DuplicateDeviceError)) throw err;
+      const column = Object.entries(CSV_COLUMNS).find(([, f]) => f === err.field)?.[0] ?? err.field;
+      const d = err.index === undefined ? undefined : devices[err.index];
+      const row = err.index === undefined ? undefined : rows[err.index];
+      const value = d === undefined ? undefined : err.field === 'id' ? d.id : d.credentials[err.field];
+      const what = value === undefined ? `a ${column}` : `${column} ${JSON.stringify(value)}`;
+      throw new ImportError(row?.row, row?.line, `${what} is already used (by a registered device or an earlier row)`);
+    }
     this.#count += devices.length;
     for (const l of this.#listeners) l.added(devices);
     return devices;

@@ -23,8 +23,8 @@ export interface ConnectionRequesterDeps {
     presenceOf(deviceId: string): PresenceView | undefined;
     sendToBinding(deviceId: string, bytes: Buffer): Promise<Endpoint>;
   };
-  readonly device: (id: string) => DeviceRecord | undefined;
-  readonly cwmpState: (id: string) => CwmpDeviceState | undefined;
+  readonly device: (id: string) => Promise<DeviceRecord | undefined>;
+  readonly cwmpState: (id: string) => Promise<CwmpDeviceState | undefined>;
   readonly httpRequest: (url: string, user: { username: string; password: string }, timeoutMs: number, allowBasic: boolean) => Promise<void>;
   readonly sequencer: ConnectionRequestSequencer;
   readonly scheduler: Scheduler;
@@ -64,6 +64,8 @@ export class ConnectionRequester {
   readonly #d: ConnectionRequesterDeps;
   readonly #o: ConnectionRequesterOptions;
   readonly #running = new Map<string, Attempt>();
+  /** Devices whose CWMP state is being read to decide how to ask them. */
+  readonly #deciding = new Set<string>();
   /** The latest outcome per device, until its next session (bounded by devices with open tasks). */
   readonly #status = new Map<string, ConnectionRequestStatus>();
 
@@ -76,12 +78,25 @@ export class ConnectionRequester {
     return this.#status.get(deviceId);
   }
 
-  /** Asks the device to call in, unless a request is already under way. */
-  request(deviceId: string): void {
+  /**
+   * Asks the device to call in, unless a request is already under way. Resolves once it is decided how (or
+   * that the device is offline); never rejects (a failure is logged).
+   */
+  async request(deviceId: string): Promise<void> {
+    if (this.#running.has(deviceId) || this.#deciding.has(deviceId)) return;
+    this.#deciding.add(deviceId);
+    let state: CwmpDeviceState | undefined;
+    try {
+      state = await this.#d.cwmpState(deviceId);
+    } catch (err) {
+      this.#d.log.error({ err, device: deviceId }, 'connection request: reading the CWMP state failed');
+      return;
+    } finally {
+      this.#deciding.delete(deviceId);
+    }
     if (this.#running.has(deviceId)) return;
     const now = this.#d.clock.now();
     const presence = this.#d.keepalive.presenceOf(deviceId);
-    const state = this.#d.cwmpState(deviceId);
     let via: Attempt['via'];
     if (presence?.online && presence.binding) via = 'udp';
     else if (state?.connectionRequestUrl && !state.behindNat) via = 'http';
@@ -174,7 +189,7 @@ export class ConnectionRequester {
   }
 
   async #udp(deviceId: string): Promise<void> {
-    const device = this.#d.device(deviceId);
+    const device = await this.#d.device(deviceId);
     if (!device) throw new Error('device removed');
     const presence = this.#d.keepalive.presenceOf(deviceId);
     const binding = presence?.binding;
@@ -185,8 +200,7 @@ export class ConnectionRequester {
   }
 
   async #http(deviceId: string): Promise<void> {
-    const device = this.#d.device(deviceId);
-    const state = this.#d.cwmpState(deviceId);
+    const [device, state] = await Promise.all([this.#d.device(deviceId), this.#d.cwmpState(deviceId)]);
     const url = state?.connectionRequestUrl;
     if (!device || !state || !url) throw new Error('no connection-request URL');
     // A CPE chooses its URL: requests go only where its sessions come from, so no CPE can make stbd send

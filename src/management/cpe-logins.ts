@@ -48,7 +48,8 @@ interface Candidate {
  * per-process random password under an id no device can have, so timing does not tell who exists.
  */
 export class CpeLogins {
-  readonly #decoy: Candidate = { id: `\0decoy-${randomBytes(8).toString('hex')}`, cwmpPassword: randomBytes(24).toString('base64url') };
+  // A leading space: no device id has one (PRINTABLE_PATTERN), and unlike NUL PostgreSQL takes it in text.
+  readonly #decoy: Candidate = { id: ` decoy-${randomBytes(8).toString('hex')}`, cwmpPassword: randomBytes(24).toString('base64url') };
 
   constructor(private readonly d: CpeLoginsDeps) {}
 
@@ -56,20 +57,20 @@ export class CpeLogins {
    * A client certificate the TLS layer verified against `[cwmp] client_ca_file`: its subject CN is the
    * device's id. A CN that is no registered device logs in no one (the CPE's HTTP credentials then count).
    */
-  certified(commonName: string): LoginOutcome | undefined {
-    const device = this.d.registry.get(commonName);
+  async certified(commonName: string): Promise<LoginOutcome | undefined> {
+    const device = await this.d.registry.get(commonName);
     return device ? { ok: true, login: { kind: 'device', device, rotated: false } } : undefined;
   }
 
-  authenticate(credentials: Credentials, method: string, uri: string): LoginOutcome {
+  async authenticate(credentials: Credentials, method: string, uri: string): Promise<LoginOutcome> {
     const { auth, registry, bootstrap } = this.d;
     if (auth.refusedRfc2069(credentials)) return { ok: false, kind: 'rfc2069', reason: 'Digest without qop (RFC 2069) is refused; [cwmp] digest_allow_rfc2069 = true accepts it' };
     const ok = (password: string) => auth.verify(credentials, password, method, uri);
     const { username } = credentials;
     const factory = bootstrap.get(username);
     if (factory !== undefined && ok(factory)) return this.#admit(credentials, { kind: 'bootstrap', username });
-    const device = registry.byCwmpUsername(username);
-    const match = this.#match(device ? { id: device.id, cwmpPassword: device.credentials.cwmpPassword } : this.#decoy, ok);
+    const device = await registry.byCwmpUsername(username);
+    const match = await this.#match(device ? { id: device.id, cwmpPassword: device.credentials.cwmpPassword } : this.#decoy, ok);
     if (device) {
       if (match) return this.#admit(credentials, { kind: 'device', device, rotated: match === 'rotated' }, device);
       return { ok: false, kind: 'credentials', reason: 'wrong credentials', device };
@@ -82,9 +83,10 @@ export class CpeLogins {
   }
 
   /** Which of the candidate's passwords the credentials are: its own, the one being pushed, or the interim. */
-  #match(c: Candidate, ok: (password: string) => boolean): 'own' | 'rotated' | 'interim' | undefined {
+  async #match(c: Candidate, ok: (password: string) => boolean): Promise<'own' | 'rotated' | 'interim' | undefined> {
     if (ok(c.cwmpPassword)) return 'own';
-    const r = this.d.registry.rotationOf(c.id);
+    // The decoy is looked up too (it has no rotation): an unknown username costs the same queries.
+    const r = await this.d.registry.rotationOf(c.id);
     if (r && ok(r.cwmpPassword)) return 'rotated';
     if (r && (r.interim.kind === 'any' || (r.interim.kind === 'password' && ok(r.interim.password)))) return 'interim';
     return undefined;

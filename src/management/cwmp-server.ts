@@ -104,10 +104,9 @@ export class CwmpServer {
     });
     req.on('end', () => {
       if (size > this.bodyLimit || res.headersSent) return;
-      let reply: CpeReply;
       let body: string | undefined;
-      try {
-        reply = this.sessions.handle({
+      this.sessions
+        .handle({
           cookie: sessionCookieOf(req.headers.cookie),
           connection: req.socket,
           authorization: req.headers.authorization,
@@ -120,12 +119,14 @@ export class CwmpServer {
           sourceAddress: this.transport.sourceOf(req),
           clientCertificate: this.transport.clientCertificateOf(req),
           host: hostOf(req.headers.host),
-        });
-      } catch (err) {
-        this.log.error({ err }, 'CWMP request failed');
-        return this.#send(res, 500, 'text/plain', 'internal error\n');
-      }
-      this.#reply(res, reply);
+        })
+        .then(
+          (reply) => this.#reply(res, reply),
+          (err: unknown) => {
+            this.log.error({ err }, 'CWMP request failed');
+            this.#send(res, 500, 'text/plain', 'internal error\n');
+          },
+        );
     });
     req.on('error', () => req.socket.destroy());
   }

@@ -120,6 +120,8 @@ export class CwmpSessions {
   readonly #byDevice = new Map<string, Session>();
   readonly #byConnection = new WeakMap<object, Session>();
   readonly #diagnosed = new Map<string, number>();
+  /** Per connection, the request being handled: the next one waits for it (see handle). */
+  readonly #handling = new WeakMap<object, Promise<unknown>>();
   #stopping = false;
 
   constructor(deps: CwmpSessionsDeps, opts: CwmpSessionsOptions) {
@@ -135,7 +137,26 @@ export class CwmpSessions {
     return this.#byDevice.has(deviceId);
   }
 
-  handle(req: CpeRequest): CpeReply {
+  /**
+   * Answers one request. The requests of one connection are handled one after the other, in the order they
+   * came: a pipelining CPE (or a proxy's pooled connection) may send the next before the last is answered,
+   * and a session's requests must see each other's effects.
+   */
+  handle(req: CpeRequest): Promise<CpeReply> {
+    const before = this.#handling.get(req.connection);
+    const reply = before ? before.then(() => this.#handle(req)) : this.#handle(req);
+    const settled = reply.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#handling.set(req.connection, settled);
+    void settled.then(() => {
+      if (this.#handling.get(req.connection) === settled) this.#handling.delete(req.connection);
+    });
+    return reply;
+  }
+
+  async #handle(req: CpeRequest): Promise<CpeReply> {
     const byCookie = req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined;
     // A proxy may carry several clients' requests on one connection (their addresses in X-Forwarded-For):
     // a cookieless session is followed by its connection only for requests from the address it began from.
@@ -148,7 +169,7 @@ export class CwmpSessions {
     const hasBody = /\S/.test(req.body);
     if (session && !hasBody) return this.#continue(session, undefined);
     if (!session) return this.#begin(req, hasBody);
-    const message = this.#parse(req, session);
+    const message = await this.#parse(req, session);
     if ('status' in message) return message;
     if (message.body.kind === 'Inform') return this.#begin(req, true, message as CpeMessage & { body: Inform }, session);
     return this.#continue(session, message);
@@ -157,13 +178,13 @@ export class CwmpSessions {
   /** Ends the session a refused request belonged to (an oversize body). */
   abandon(cookie: string | undefined, connection: object): void {
     const session = (cookie !== undefined ? this.#byToken.get(cookie) : undefined) ?? this.#byConnection.get(connection);
-    if (session) this.#end(session, 'lost');
+    if (session) this.#endLater(session, 'lost');
   }
 
   /** Ends every session (shutdown): RPCs in flight go back to their queues. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.#stopping = true;
-    for (const s of [...this.#byToken.values()]) this.#end(s, 'lost', false);
+    await Promise.all([...this.#byToken.values()].map((s) => this.#end(s, 'lost', false)));
   }
 
   /** A 401 to a request without usable credentials, unless its source has had too many. */
@@ -177,29 +198,29 @@ export class CwmpSessions {
     return { status: 401, challenge: this.#d.auth.challenge(stale) };
   }
 
-  #parse(req: CpeRequest, session: Session | undefined): CpeMessage | CpeReply {
+  async #parse(req: CpeRequest, session: Session | undefined): Promise<CpeMessage | CpeReply> {
     try {
       this.#d.metrics?.parsed();
       return this.#d.soap.parse(req.body);
     } catch (err) {
       if (!(err instanceof SoapError)) throw err;
       this.#d.log.warn({ device: session?.device.id, source: req.sourceAddress, err: err.message }, 'malformed CWMP body; session ended');
-      if (session) this.#end(session, 'lost');
+      if (session) await this.#end(session, 'lost');
       return { status: 400, message: err.message };
     }
   }
 
   /** An Inform: authenticate from the headers, then read it and open the session. */
-  #begin(req: CpeRequest, hasBody: boolean, parsed?: CpeMessage & { body: Inform }, previous?: Session): CpeReply {
+  async #begin(req: CpeRequest, hasBody: boolean, parsed?: CpeMessage & { body: Inform }, previous?: Session): Promise<CpeReply> {
     const { log } = this.#d;
     // A verified client certificate of a registered device is its login; the Authorization header is not read.
-    const certified = req.clientCertificate === undefined ? undefined : this.#d.logins.certified(req.clientCertificate);
+    const certified = req.clientCertificate === undefined ? undefined : await this.#d.logins.certified(req.clientCertificate);
     const credentials = certified ? undefined : parseAuthorization(req.authorization);
     if (!certified && !credentials) return this.#challenge(req);
     const wait = this.#d.throttle.mayTry(req.sourceAddress);
     if (wait !== undefined) return { status: 503, retryAfterSec: wait };
     const username = credentials?.username ?? `client certificate CN=${req.clientCertificate}`;
-    const outcome = certified ?? this.#d.logins.authenticate(credentials!, req.method, req.uri);
+    const outcome = certified ?? (await this.#d.logins.authenticate(credentials!, req.method, req.uri));
     if (!outcome.ok) {
       if (outcome.kind === 'stale') {
         log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'stale Digest nonce: a new one is sent');
@@ -214,7 +235,7 @@ export class CwmpSessions {
         log.debug({ device: outcome.device?.id, source: req.sourceAddress }, 'Digest nonce count used before: a new nonce is sent');
         return this.#challenge(req, true);
       }
-      const mismatch = outcome.kind === 'credentials' && outcome.device && hasBody ? this.#diagnose(outcome.device, req.body) : undefined;
+      const mismatch = outcome.kind === 'credentials' && outcome.device && hasBody ? await this.#diagnose(outcome.device, req.body) : undefined;
       const refusal = mismatch === undefined ? new Refusal(outcome.kind, outcome.reason, outcome.device, outcome.kind === 'credentials') : new Refusal('deviceid_mismatch', mismatch, outcome.device);
       return this.#refuse(refusal, req, username);
     }
@@ -222,14 +243,14 @@ export class CwmpSessions {
       log.warn({ source: req.sourceAddress }, 'CWMP request outside a session');
       return { status: 400, message: 'no session: a CWMP session begins with an Inform' };
     }
-    const message = parsed ?? this.#parse(req, previous);
+    const message = parsed ?? (await this.#parse(req, previous));
     if ('status' in message) return message;
     if (message.body.kind !== 'Inform') {
       log.warn({ source: req.sourceAddress, method: message.body.kind }, 'CWMP request outside a session');
       return { status: 400, message: 'no session: a CWMP session begins with an Inform' };
     }
     const inform = message.body;
-    const found = this.#deviceOf(outcome.login, inform, req.sourceAddress);
+    const found = await this.#deviceOf(outcome.login, inform, req.sourceAddress);
     if (found instanceof Refusal) return this.#refuse(found, req, username);
     return this.#open(req, message as CpeMessage & { body: Inform }, found.device, outcome.login.kind === 'device' && outcome.login.rotated, previous);
   }
@@ -243,15 +264,15 @@ export class CwmpSessions {
   }
 
   /** Which device an authenticated Inform is: checked against what the login says, registered on first use. */
-  #deviceOf(login: Login, inform: Inform, source: string): { device: DeviceRecord } | Refusal {
+  async #deviceOf(login: Login, inform: Inform, source: string): Promise<{ device: DeviceRecord } | Refusal> {
     const { registry, log } = this.#d;
     const id = cwmpDeviceId(inform.deviceId);
     if (login.kind === 'device') {
-      const mismatch = this.#mismatch(login.device, inform);
+      const mismatch = await this.#mismatch(login.device, inform);
       return mismatch ? new Refusal('deviceid_mismatch', mismatch, login.device) : { device: login.device };
     }
     if (login.kind === 'bootstrap') {
-      let device = registry.get(id);
+      let device = await registry.get(id);
       if (!device && !this.#o.autoRegister) {
         this.#d.metrics?.bootstrap('refused');
         return new Refusal('bootstrap', `bootstrap login from DeviceId ${id}, which is not registered (register it, or set [cwmp] auto_register = true)`);
@@ -260,23 +281,23 @@ export class CwmpSessions {
         this.#d.metrics?.bootstrap('refused');
         return new Refusal('bootstrap', `device ${id} already has its own credentials and came back with the factory pair; [cwmp] bootstrap_reuse = false refuses that`, device);
       }
-      device ??= this.#register(id, {}, source);
+      device ??= await this.#register(id, {}, source);
       if (!device) return new Refusal('registration', `bootstrap login from DeviceId ${JSON.stringify(id)}, which cannot be registered`);
-      registry.startRotation(device, { kind: 'none' }, true);
+      await registry.startRotation(device, { kind: 'none' }, true);
       log.info({ device: device.id, username: login.username, source }, 'bootstrap login with a factory credential: the device gets its own');
       this.#d.metrics?.bootstrap('accepted');
       return { device };
     }
-    if (registry.get(id)) return new Refusal('registration', `auto-registration of ${id} refused: the id is already registered under another CWMP username`);
-    const device = this.#register(id, { cwmpUsername: login.username }, source);
+    if (await registry.exists(id)) return new Refusal('registration', `auto-registration of ${id} refused: the id is already registered under another CWMP username`);
+    const device = await this.#register(id, { cwmpUsername: login.username }, source);
     if (!device) return new Refusal('registration', 'auto-registration refused');
-    registry.startRotation(device, login.interim, false);
+    await registry.startRotation(device, login.interim, false);
     return { device };
   }
 
   /** The Inform's DeviceId against the one the device has reported before. */
-  #mismatch(device: DeviceRecord, inform: Inform): string | undefined {
-    const known = this.#d.state.identity(device.id);
+  async #mismatch(device: DeviceRecord, inform: Inform): Promise<string | undefined> {
+    const known = await this.#d.state.identity(device.id);
     const d = inform.deviceId;
     if (!known || (known.oui === d.oui && known.productClass === d.productClass && known.serialNumber === d.serialNumber)) return undefined;
     const claimed = cwmpDeviceId(d);
@@ -285,45 +306,41 @@ export class CwmpSessions {
   }
 
   /** Why a known device's login failed, when its body says more than "wrong credentials" (rate-limited parse). */
-  #diagnose(device: DeviceRecord, body: string): string | undefined {
+  async #diagnose(device: DeviceRecord, body: string): Promise<string | undefined> {
     const now = this.#d.clock.now();
     if (now - (this.#diagnosed.get(device.id) ?? -Infinity) < DIAGNOSE_EVERY_MS) return undefined;
     if (this.#diagnosed.size >= DIAGNOSE_MEMORY) this.#diagnosed.clear();
     this.#diagnosed.set(device.id, now);
+    let m: CpeMessage;
     try {
       this.#d.metrics?.parsed();
-      const m = this.#d.soap.parse(body);
-      return m.body.kind === 'Inform' ? this.#mismatch(device, m.body) : undefined;
+      m = this.#d.soap.parse(body);
     } catch {
       return undefined;
     }
+    return m.body.kind === 'Inform' ? this.#mismatch(device, m.body) : undefined;
   }
 
-  #register(id: string, credentials: { cwmpUsername?: string }, source: string): DeviceRecord | undefined {
+  async #register(id: string, credentials: { cwmpUsername?: string }, source: string): Promise<DeviceRecord | undefined> {
     const input = { id, ...credentials };
     const problem = this.#d.registry.validator.problem(input);
     if (problem) {
       this.#d.log.warn({ id, source, problem }, 'auto-registration refused');
       return undefined;
     }
-    const device = this.#d.registry.create(input);
+    const device = await this.#d.registry.create(input);
     this.#d.log.info({ device: id, source }, 'device auto-registered');
     return device;
   }
 
-  #open(req: CpeRequest, message: CpeMessage & { body: Inform }, device: DeviceRecord, rotated: boolean, previous: Session | undefined): CpeReply {
+  async #open(req: CpeRequest, message: CpeMessage & { body: Inform }, device: DeviceRecord, rotated: boolean, previous: Session | undefined): Promise<CpeReply> {
     const { log } = this.#d;
     const inform = message.body;
-    if (previous) this.#end(previous, 'lost', false);
-    const old = this.#byDevice.get(device.id);
-    if (old) {
-      log.info({ device: device.id }, 'new Inform replaces an open session');
-      this.#end(old, 'lost', false);
-    }
+    if (previous) await this.#end(previous, 'lost', false);
     const now = this.#d.clock.now();
     const dataModel = dataModelOf(inform.parameters);
     const nat = detectNat(inform.parameters, dataModel, req.sourceAddress);
-    const state = this.#d.state.recordInform(
+    const state = await this.#d.state.recordInform(
       {
         deviceId: device.id,
         ...inform.deviceId,
@@ -336,6 +353,12 @@ export class CwmpSessions {
       },
       inform.parameters,
     );
+    // Looked up after the Inform is recorded: a session the device opened meanwhile (on another connection) is replaced too.
+    const old = this.#byDevice.get(device.id);
+    if (old) {
+      log.info({ device: device.id }, 'new Inform replaces an open session');
+      await this.#end(old, 'lost', false);
+    }
     const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
@@ -343,24 +366,24 @@ export class CwmpSessions {
     this.#touch(session);
     this.#d.requester.answered(device.id);
     log.debug({ device: device.id, events: state.lastEvents, behindNat: state.behindNat, natId: state.natId }, 'Inform');
-    this.#d.provisioning.onInform(device, state, req.host, rotated);
+    await this.#d.provisioning.onInform(device, state, req.host, rotated);
     return { status: 200, body: this.#d.soap.informResponse(message.version, message.id), cookie: session.token };
   }
 
   /** A POST inside a session: a CPE request, an answer to our RPC, or the empty POST asking for more. */
-  #continue(session: Session, message: CpeMessage | undefined): CpeReply {
+  async #continue(session: Session, message: CpeMessage | undefined): Promise<CpeReply> {
     this.#touch(session);
     const { soap } = this.#d;
     if (!message) return this.#next(session);
     const { body, id } = message;
     switch (body.kind) {
       case 'TransferComplete':
-        this.#transferComplete(session, body);
+        await this.#transferComplete(session, body);
         return { status: 200, body: soap.transferCompleteResponse(session.version, id) };
       case 'GetRPCMethods':
         return { status: 200, body: soap.getRPCMethodsResponse(session.version, id) };
       case 'Notification':
-        this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), body.method, body.detail);
+        await this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), body.method, body.detail);
         this.#d.log.info({ device: session.device.id, method: body.method }, 'CPE request recorded');
         return { status: 200, body: soap.acknowledge(session.version, id, body.method) };
       case 'Unsupported':
@@ -368,25 +391,25 @@ export class CwmpSessions {
         this.#d.log.info({ device: session.device.id, method: body.method }, 'CPE request not supported: answered with fault 8000');
         return { status: 200, body: soap.fault(session.version, id, 8000, 'Method not supported') };
       default:
-        return this.#answer(session, body) ?? this.#next(session);
+        return (await this.#answer(session, body)) ?? this.#next(session);
     }
   }
 
-  #transferComplete(session: Session, body: Extract<CpeBody, { kind: 'TransferComplete' }>): void {
+  async #transferComplete(session: Session, body: Extract<CpeBody, { kind: 'TransferComplete' }>): Promise<void> {
     const id = taskOfCommandKey(body.commandKey);
-    const task = id === undefined ? undefined : this.#d.tasks.get(id);
+    const task = id === undefined ? undefined : await this.#d.tasks.get(id);
     if (!task || task.deviceId !== session.device.id || task.request.kind !== 'download') {
-      this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), 'TransferComplete', { commandKey: body.commandKey, fault: { code: body.faultCode, message: body.faultString } });
+      await this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), 'TransferComplete', { commandKey: body.commandKey, fault: { code: body.faultCode, message: body.faultString } });
       this.#d.log.info({ device: session.device.id, commandKey: body.commandKey }, 'TransferComplete for no task of ours');
       return;
     }
     const transfer = { faultCode: body.faultCode, faultString: body.faultString };
     const result = { ...(task.result as object | null), transfer };
-    this.#d.tasks.amend(task.id, result, body.faultCode === 0 ? null : { code: body.faultCode, message: body.faultString || 'transfer failed' });
+    await this.#d.tasks.amend(task.id, result, body.faultCode === 0 ? null : { code: body.faultCode, message: body.faultString || 'transfer failed' });
   }
 
   /** The CPE's answer to the RPC in flight; a reply when the task needs another RPC in this session. */
-  #answer(session: Session, body: CpeBody): CpeReply | undefined {
+  async #answer(session: Session, body: CpeBody): Promise<CpeReply | undefined> {
     const task = session.current;
     if (!task) {
       this.#d.log.warn({ device: session.device.id, kind: body.kind }, 'CPE answer to no RPC of ours');
@@ -403,10 +426,10 @@ export class CwmpSessions {
     session.current = undefined;
     const outcome = outcomeOf(this.#d.soap, task, body);
     if (!outcome.ok) {
-      this.#d.tasks.fail(task, outcome.fault);
+      await this.#d.tasks.fail(task, outcome.fault);
       return undefined;
     }
-    this.#done(session, task, outcome.values, outcome.result);
+    await this.#done(session, task, outcome.values, outcome.result);
     return undefined;
   }
 
@@ -419,12 +442,12 @@ export class CwmpSessions {
     return undefined;
   }
 
-  #readStep(session: Session, task: Task, body: CpeBody): CpeReply | undefined {
+  async #readStep(session: Session, task: Task, body: CpeBody): Promise<CpeReply | undefined> {
     const read = session.read!;
     if (body.kind === 'Fault' || body.kind !== 'Response') {
       this.#finishRead(session);
       const outcome = outcomeOf(this.#d.soap, task, body);
-      this.#d.tasks.fail(task, outcome.ok ? { code: 0, message: `the CPE answered ${body.kind}` } : outcome.fault);
+      await this.#d.tasks.fail(task, outcome.ok ? { code: 0, message: `the CPE answered ${body.kind}` } : outcome.fault);
       return undefined;
     }
     if (session.step?.kind === 'names') {
@@ -436,7 +459,7 @@ export class CwmpSessions {
   }
 
   /** The next RPC of a name-by-name read, or the task's completion once every value is in. */
-  #sendStep(session: Session, task: Task): CpeReply | undefined {
+  async #sendStep(session: Session, task: Task): Promise<CpeReply | undefined> {
     const read = session.read!;
     const step = read.step();
     session.step = step;
@@ -450,11 +473,11 @@ export class CwmpSessions {
     }
     const values = [...read.result];
     this.#finishRead(session);
-    if (!this.#d.state.get(session.device.id)?.partialPathUnsupported) {
-      this.#d.state.setPartialPathUnsupported(session.device.id, true);
+    if (!(await this.#d.state.get(session.device.id))?.partialPathUnsupported) {
+      await this.#d.state.setPartialPathUnsupported(session.device.id, true);
       this.#d.log.info({ device: session.device.id }, 'the CPE cannot read partial paths: subtrees are read name by name from now on');
     }
-    this.#done(session, task, values, { parameters: values });
+    await this.#done(session, task, values, { parameters: values });
     return undefined;
   }
 
@@ -465,39 +488,39 @@ export class CwmpSessions {
   }
 
   /** The task's answer: values it read or set become the last known ones (as many as the cap allows). */
-  #done(session: Session, task: Task, values: readonly { name: string; value: string; type: string }[], result: unknown): void {
+  async #done(session: Session, task: Task, values: readonly { name: string; value: string; type: string }[], result: unknown): Promise<void> {
     const { state, tasks, clock, log } = this.#d;
     const now = clock.now();
     const r = task.request;
-    const left = r.kind === 'refresh' ? state.putParameters(session.device.id, values, now, refreshPath(r, session.dataModel)) : values.length > 0 ? state.putParameters(session.device.id, values, now) : 0;
+    const left = r.kind === 'refresh' ? await state.putParameters(session.device.id, values, now, refreshPath(r, session.dataModel)) : values.length > 0 ? await state.putParameters(session.device.id, values, now) : 0;
     if (left === 0) {
-      tasks.complete(task, result);
+      await tasks.complete(task, result);
       return;
     }
     const fault = state.capFault(left);
     log.warn({ device: session.device.id, task: task.id, notStored: left }, 'parameter values not stored: the device is at [cwmp] max_parameters_per_device');
     // A read exists to store what it read: it failed. A set did what it was asked: the CPE event tells.
     if (r.kind === 'setParameterValues') {
-      state.recordCpeEvent(session.device.id, now, 'SetParameterValues', { task: task.id, ...fault });
-      tasks.complete(task, result);
-    } else tasks.fail(task, fault, result);
+      await state.recordCpeEvent(session.device.id, now, 'SetParameterValues', { task: task.id, ...fault });
+      await tasks.complete(task, result);
+    } else await tasks.fail(task, fault, result);
   }
 
-  #next(session: Session): CpeReply {
-    const task = this.#d.tasks.next(session.device.id);
+  async #next(session: Session): Promise<CpeReply> {
+    const task = await this.#d.tasks.next(session.device.id);
     if (!task) {
-      this.#end(session, 'completed');
+      await this.#end(session, 'completed');
       return { status: 204 };
     }
     session.current = task;
     const partial = this.#partialRead(task, session.dataModel);
-    if (partial && this.#d.state.get(session.device.id)?.partialPathUnsupported) {
+    if (partial && (await this.#d.state.get(session.device.id))?.partialPathUnsupported) {
       session.read = new SubtreeRead(partial, this.#o.subtreeBatchSize);
-      const reply = this.#sendStep(session, task);
+      const reply = await this.#sendStep(session, task);
       if (reply) return reply;
       return this.#next(session);
     }
-    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, this.#d.tasks.sendable(task), session.dataModel) };
+    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, await this.#d.tasks.sendable(task), session.dataModel) };
   }
 
   #touch(session: Session): void {
@@ -507,12 +530,20 @@ export class CwmpSessions {
       session.timeout = undefined;
       if (this.#byToken.get(session.token) !== session) return;
       this.#d.log.warn({ device: session.device.id, task: session.current?.id }, 'CWMP session timed out');
-      this.#end(session, 'lost');
+      this.#endLater(session, 'lost');
     });
   }
 
-  /** `callBack`: after a lost session, ask the device to call in again for the RPC it did not answer. */
-  #end(session: Session, result: 'completed' | 'lost', callBack = true): void {
+  /** #end from a timer or the transport, where no one awaits it: a failure is logged. */
+  #endLater(session: Session, result: 'completed' | 'lost'): void {
+    this.#end(session, result).catch((err: unknown) => this.#d.log.error({ err, device: session.device.id }, 'ending the CWMP session failed'));
+  }
+
+  /**
+   * Forgets the session at once (no later request finds it); then its RPC in flight goes back to the queue.
+   * `callBack`: after a lost session, ask the device to call in again for the RPC it did not answer.
+   */
+  async #end(session: Session, result: 'completed' | 'lost', callBack = true): Promise<void> {
     if (this.#byToken.get(session.token) !== session) return;
     this.#byToken.delete(session.token);
     if (this.#byDevice.get(session.device.id) === session) this.#byDevice.delete(session.device.id);
@@ -524,8 +555,8 @@ export class CwmpSessions {
     this.#finishRead(session);
     if (!task) return;
     // A CPE that drops the session rather than answer a partial-path read: read name by name next time.
-    if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task, session.dataModel)) this.#d.state.setPartialPathUnsupported(session.device.id, true);
-    const again = this.#d.tasks.requeue(task);
-    if (again?.status === 'queued' && callBack) this.#d.requester.request(session.device.id);
+    if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task, session.dataModel)) await this.#d.state.setPartialPathUnsupported(session.device.id, true);
+    const again = await this.#d.tasks.requeue(task);
+    if (again?.status === 'queued' && callBack) await this.#d.requester.request(session.device.id);
   }
 }

@@ -5,13 +5,11 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
 import type { Logger } from '../log/logger.js';
-import type { Sealer } from '../sealed-text.js';
-import type { Database } from '../store/database.js';
 import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
-import { CwmpDeviceRepo } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
 import { CpeLogins } from './cpe-logins.js';
 import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
@@ -23,14 +21,15 @@ import { httpConnectionRequest } from './http-connection-request.js';
 import { Provisioning } from './provisioning.js';
 import { FINISHED, type Task } from './task.js';
 import { TaskQueue } from './task-queue.js';
-import { TaskRepo } from './task-repo.js';
+import type { TaskRepo } from './task-repo.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
 
 export interface ManagementDeps {
-  readonly db: Database;
-  /** Seals the secrets inside queued tasks (the master key). */
-  readonly sealer: Sealer;
   readonly registry: DeviceRegistry;
+  /** The CWMP state of the devices and their last known parameters. */
+  readonly state: CwmpDeviceRepo;
+  /** The tasks (their secrets sealed under the master key). */
+  readonly tasks: TaskRepo;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -70,8 +69,6 @@ export interface ManagementOptions extends CwmpListenersOptions {
   readonly challengeBurst: number;
   readonly authFailuresPerMinute: number;
   readonly authFailureBurst: number;
-  /** Last known parameter values stored per device, at most. */
-  readonly maxParametersPerDevice: number;
 }
 
 /** How often the aggregated refused-login lines are written. */
@@ -99,10 +96,10 @@ export class ManagementService {
   constructor(deps: ManagementDeps, opts: ManagementOptions) {
     this.#d = deps;
     this.#o = opts;
-    const { db, sealer, registry, keepalive, scheduler, clock, metrics } = deps;
+    const { registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
-    this.state = new CwmpDeviceRepo(db, opts.maxParametersPerDevice);
-    this.tasks = new TaskQueue({ repo: new TaskRepo(db, sealer), scheduler, clock, log, deviceExists: (id) => registry.get(id) !== undefined, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
+    this.state = deps.state;
+    this.tasks = new TaskQueue({ repo: deps.tasks, scheduler, clock, log, deviceExists: (id) => registry.exists(id), defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {
@@ -151,12 +148,12 @@ export class ManagementService {
       { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
     );
     this.tasks.subscribe({
-      queued: (t) => {
-        if (!this.sessions.inSession(t.deviceId)) this.requester.request(t.deviceId);
+      queued: async (t) => {
+        if (!this.sessions.inSession(t.deviceId)) await this.requester.request(t.deviceId);
       },
-      finished: (t) => {
+      finished: async (t) => {
         m.tasks.inc({ status: t.status });
-        if (FINISHED.has(t.status) && !this.tasks.hasOpen(t.deviceId)) this.requester.forget(t.deviceId);
+        if (FINISHED.has(t.status) && !(await this.tasks.hasOpen(t.deviceId))) this.requester.forget(t.deviceId);
       },
     });
     registry.subscribe({ added: () => undefined, removed: (id) => this.requester.forget(id) });
@@ -195,10 +192,10 @@ export class ManagementService {
    * An operator asks for provisioning again: the count of refusals starts over and the device is asked to
    * call in (provisioning happens in its next session).
    */
-  provisionAgain(deviceId: string): { readonly called: boolean; readonly message: string } {
-    const s = this.state.retryProvisioning(deviceId);
+  async provisionAgain(deviceId: string): Promise<{ readonly called: boolean; readonly message: string }> {
+    const s = await this.state.retryProvisioning(deviceId);
     if (!s) return { called: false, message: 'the device has not called in yet: it is provisioned in its first session' };
-    this.requester.request(deviceId);
+    await this.requester.request(deviceId);
     const called = this.requester.status(deviceId)?.state !== 'offline';
     return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
   }
@@ -208,8 +205,8 @@ export class ManagementService {
     await this.#listeners.listen();
     this.#address = this.#listeners.address;
     this.#tlsAddress = this.#listeners.tlsAddress;
-    for (const id of this.tasks.devicesWithOpenTasks()) this.requester.request(id);
-    this.tasks.startRetention();
+    for (const id of await this.tasks.devicesWithOpenTasks()) void this.requester.request(id);
+    await this.tasks.startRetention();
     this.#flushLogs();
   }
 
@@ -220,8 +217,8 @@ export class ManagementService {
     this.requester.stop();
     this.#listeners.dropPending();
     await this.#server.close();
-    this.sessions.stop();
-    this.tasks.releaseWaiters();
+    await this.sessions.stop();
+    await this.tasks.releaseWaiters();
   }
 
   #flushLogs(): void {

@@ -45,27 +45,27 @@ export class Provisioning {
   }
 
   /** `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair). */
-  onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean): void {
+  async onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean): Promise<void> {
     const { registry, log } = this.#d;
     let current = state;
     if (rotated) {
-      const r = registry.rotationOf(device.id);
-      if (r && registry.commitRotation(device.id, r.cwmpPassword)) {
-        this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
-        current = this.#d.state.get(device.id) ?? state;
+      const r = await registry.rotationOf(device.id);
+      if (r && (await registry.commitRotation(device.id, r.cwmpPassword))) {
+        await this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
+        current = (await this.#d.state.get(device.id)) ?? state;
       }
     }
     // Most Informs need nothing: decide that from memory and the state row before looking at the queue.
-    const values = this.#wanted(device, current, host);
-    if (values.length === 0 || current.provisioning.stopped || this.#pending(device.id)) return;
+    const values = await this.#wanted(device, current, host);
+    if (values.length === 0 || current.provisioning.stopped || (await this.#pending(device.id))) return;
     log.info({ device: device.id, natId: current.natId, parameters: values.length }, 'provisioning the device');
-    this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
+    await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
-  #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string): ParameterValue[] {
+  async #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string): Promise<ParameterValue[]> {
     const root = state.dataModel;
     const c = device.credentials;
-    const rotation = this.#d.registry.rotationOf(device.id);
+    const rotation = await this.#d.registry.rotationOf(device.id);
     const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
     const values: ParameterValue[] = [];
     if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));
@@ -78,30 +78,30 @@ export class Provisioning {
     return values;
   }
 
-  #pending(deviceId: string): boolean {
-    return this.#d.tasks.ofDevice(deviceId, undefined, 50).some((t) => t.origin === 'provisioning' && !FINISHED.has(t.status) && t.request.kind === 'setParameterValues');
+  async #pending(deviceId: string): Promise<boolean> {
+    return (await this.#d.tasks.ofDevice(deviceId, undefined, 50)).some((t) => t.origin === 'provisioning' && !FINISHED.has(t.status) && t.request.kind === 'setParameterValues');
   }
 
-  #accepted(deviceId: string, values: readonly ParameterValue[]): void {
+  async #accepted(deviceId: string, values: readonly ParameterValue[]): Promise<void> {
     const { state } = this.#d;
     const cr = values.filter(isCr);
-    if (cr.length > 0) state.setCredentialsProvisioned(deviceId, fingerprint(cr));
-    if (values.some(isStun)) state.setStunProvisioned(deviceId, fingerprint(values.filter((v) => isStun(v) || isCr(v))));
+    if (cr.length > 0) await state.setCredentialsProvisioned(deviceId, fingerprint(cr));
+    if (values.some(isStun)) await state.setStunProvisioned(deviceId, fingerprint(values.filter((v) => isStun(v) || isCr(v))));
   }
 
-  #finished(t: Task): void {
+  async #finished(t: Task): Promise<void> {
     if (t.origin !== 'provisioning' || t.request.kind !== 'setParameterValues') return;
     const { state, registry, log } = this.#d;
     if (t.status === 'done') {
       // The values as sent: tasks show their passwords masked.
-      const sent = this.#d.tasks.sendable(t);
+      const sent = await this.#d.tasks.sendable(t);
       const values = sent.kind === 'setParameterValues' ? sent.values : [];
       const password = values.find(isCwmpPassword);
-      if (password && registry.commitRotation(t.deviceId, password.value)) log.info({ device: t.deviceId }, 'the CPE accepted its own credentials');
-      this.#accepted(t.deviceId, values);
-      state.provisioningSucceeded(t.deviceId);
+      if (password && (await registry.commitRotation(t.deviceId, password.value))) log.info({ device: t.deviceId }, 'the CPE accepted its own credentials');
+      await this.#accepted(t.deviceId, values);
+      await state.provisioningSucceeded(t.deviceId);
     } else if (t.status === 'fault' && t.fault) {
-      const s = state.provisioningFailed(t.deviceId, { ...t.fault, task: t.id, at: t.finishedAt ?? 0 }, this.#o.maxFailures);
+      const s = await state.provisioningFailed(t.deviceId, { ...t.fault, task: t.id, at: t.finishedAt ?? 0 }, this.#o.maxFailures);
       if (s?.provisioning.stopped) {
         log.warn({ device: t.deviceId, failures: s.provisioning.failures, fault: t.fault }, "provisioning stopped: the CPE refused it; 'stbctl provision' asks again");
       }

@@ -1,32 +1,8 @@
-import { redact } from '../secret-names.js';
-import { columnContext, openText, type Sealer, sealText } from '../sealed-text.js';
-import type { Database } from '../store/database.js';
-import type { ParameterFault } from './cwmp-soap.js';
 import type { Task, TaskFault, TaskOrigin, TaskRequest, TaskStatus } from './task.js';
-
-type Row = Record<string, unknown>;
-
-const task = (r: Row): Task => ({
-  id: r['id'] as number,
-  deviceId: r['device_id'] as string,
-  request: JSON.parse(r['request'] as string) as TaskRequest,
-  origin: r['origin'] as TaskOrigin,
-  status: r['status'] as TaskStatus,
-  idempotencyKey: r['idempotency_key'] as string | null,
-  createdAt: r['created_at'] as number,
-  expiresAt: r['expires_at'] as number,
-  sentAt: r['sent_at'] as number | null,
-  finishedAt: r['finished_at'] as number | null,
-  attempts: r['attempts'] as number,
-  result: r['result'] === null ? null : JSON.parse(r['result'] as string),
-  fault:
-    r['fault_code'] === null
-      ? null
-      : { code: r['fault_code'] as number, message: r['fault_message'] as string, ...(r['fault_details'] ? { details: JSON.parse(r['fault_details'] as string) as ParameterFault[] } : {}) },
-});
 
 export interface NewTask {
   readonly deviceId: string;
+  /** With its secrets: stored masked, and sealed beside that for the RPC. */
   readonly request: TaskRequest;
   readonly origin: TaskOrigin;
   readonly idempotencyKey: string | null;
@@ -34,124 +10,51 @@ export interface NewTask {
   readonly expiresAt: number;
 }
 
-const sealedContext = (id: number) => columnContext('tasks', 'request_sealed', id);
+export type QueueOutcome =
+  | { readonly kind: 'created'; readonly task: Task }
+  /** The device used the idempotency key already, for the same request. */
+  | { readonly kind: 'existing'; readonly task: Task }
+  /** The device used the idempotency key already, for another request. */
+  | { readonly kind: 'conflict'; readonly existing: Task }
+  /** The device is not (any more) registered. */
+  | { readonly kind: 'unknown-device' };
+
+/** A task a unit of work moved besides what it was asked for: back to the queue, or finished (expired, faulted). */
+export type Moved = { readonly kind: 'requeued' | 'finished'; readonly task: Task };
+
+/** The durable deadline each queued task has, written and deleted by the repo's units of work. */
+export const TASK_EXPIRY = 'task-expiry';
 
 /**
- * All SQL of the task queue. State changes are guarded by the expected current status. A task's request is
- * stored as it may be shown (secrets replaced by the mask); when that differs from the request, the request
- * itself is stored sealed beside it, for the RPC. Results are stored as they may be shown.
+ * The task queue's store, one method per unit of work (task-rules.ts decides; both engines apply). A device's
+ * tasks form a FIFO with at most one task sent at a time: the oldest open task is the only one ever sent.
+ * State changes are guarded by the expected current status. A task's request is stored as it may be shown
+ * (secrets masked) and, when that differs, sealed beside it for the RPC; results are stored as they may be shown.
  */
-export class TaskRepo {
-  readonly #s;
-  readonly #sealer: Sealer;
-
-  constructor(
-    readonly db: Database,
-    sealer: Sealer,
-  ) {
-    this.#sealer = sealer;
-    const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
-    this.#s = {
-      insert: p<[string, string, string, string, string | null, number, number]>(
-        `INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at)
-         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING *`,
-      ),
-      seal: p<[string, number]>('UPDATE tasks SET request_sealed = ? WHERE id = ?'),
-      sealed: p<[number]>('SELECT request_sealed FROM tasks WHERE id = ?'),
-      get: p<[number]>('SELECT * FROM tasks WHERE id = ?'),
-      byKey: p<[string, string]>('SELECT * FROM tasks WHERE device_id = ? AND idempotency_key = ?'),
-      ofDevice: p<[string, number, number]>('SELECT * FROM tasks WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
-      nextOpen: p<[string]>(`SELECT * FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') ORDER BY id LIMIT 1`),
-      openDevices: p<[]>(`SELECT DISTINCT device_id FROM tasks WHERE status IN ('queued', 'sent')`),
-      hasOpen: p<[string]>(`SELECT 1 FROM tasks WHERE device_id = ? AND status IN ('queued', 'sent') LIMIT 1`),
-      send: p<[number, number]>(`UPDATE tasks SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued' RETURNING *`),
-      requeue: p<[number]>(`UPDATE tasks SET status = 'queued' WHERE id = ? AND status = 'sent' RETURNING *`),
-      finish: p<[string, number, string | null, number | null, string | null, string | null, number, string]>(
-        `UPDATE tasks SET status = ?, finished_at = ?, result = ?, fault_code = ?, fault_message = ?, fault_details = ?
-         WHERE id = ? AND status = ? RETURNING *`,
-      ),
-      setResult: p<[string | null, number]>('UPDATE tasks SET result = ? WHERE id = ? RETURNING *'),
-      counts: p<[]>('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
-      purge: p<[number, number]>(
-        `DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE status IN ('done', 'fault', 'expired', 'cancelled') AND finished_at < ? LIMIT ?)`,
-      ),
-    };
-  }
-
-  insert(t: NewTask): Task {
-    const shown = redact(t.request);
-    return this.db.transaction(() => {
-      const row = task(this.#s.insert.get(t.deviceId, t.request.kind, JSON.stringify(shown), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt)!);
-      if (shown !== t.request) this.#s.seal.run(sealText(this.#sealer, JSON.stringify(t.request), sealedContext(row.id)), row.id);
-      return row;
-    })();
-  }
-
+export interface TaskRepo {
+  /**
+   * Queues a task and writes its expiry deadline (TASK_EXPIRY), unless the device used the idempotency key
+   * already (keys are per device): then the task of the key, or a conflict when its request differs.
+   */
+  queue(t: NewTask): Promise<QueueOutcome>;
+  get(id: number): Promise<Task | undefined>;
   /** The request with its secrets: to send it to the CPE, or for stbd's own bookkeeping. Never to be shown. */
-  sendable(t: Task): TaskRequest {
-    const sealed = this.#s.sealed.get(t.id)?.['request_sealed'] as string | null | undefined;
-    return sealed ? (JSON.parse(openText(this.#sealer, sealed, sealedContext(t.id))) as TaskRequest) : t.request;
-  }
-
-  get(id: number): Task | undefined {
-    const r = this.#s.get.get(id);
-    return r && task(r);
-  }
-
-  byIdempotencyKey(deviceId: string, key: string): Task | undefined {
-    const r = this.#s.byKey.get(deviceId, key);
-    return r && task(r);
-  }
-
+  sendable(t: Task): Promise<TaskRequest>;
   /** A device's tasks, newest first, with ids below `before`. */
-  ofDevice(deviceId: string, before: number, limit: number): Task[] {
-    return this.#s.ofDevice.all(deviceId, before, limit).map(task);
-  }
-
-  /** The head of the device's FIFO: its oldest queued or sent task. */
-  nextOpen(deviceId: string): Task | undefined {
-    const r = this.#s.nextOpen.get(deviceId);
-    return r && task(r);
-  }
-
-  hasOpen(deviceId: string): boolean {
-    return this.#s.hasOpen.get(deviceId) !== undefined;
-  }
-
-  devicesWithOpenTasks(): string[] {
-    return this.#s.openDevices.all().map((r) => r['device_id'] as string);
-  }
-
-  /** queued → sent; undefined when it was not queued any more. */
-  markSent(id: number, at: number): Task | undefined {
-    const r = this.#s.send.get(at, id);
-    return r && task(r);
-  }
-
-  /** sent → queued (its session was lost before the answer). */
-  requeue(id: number): Task | undefined {
-    const r = this.#s.requeue.get(id);
-    return r && task(r);
-  }
-
-  /** `from` → a finished status; undefined when the task was not in `from` any more. */
-  finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Task | undefined {
-    const details = fault?.details?.length ? JSON.stringify(fault.details) : null;
-    const r = this.#s.finish.get(to, at, result === undefined || result === null ? null : JSON.stringify(redact(result)), fault?.code ?? null, fault?.message ?? null, details, id, from);
-    return r && task(r);
-  }
-
-  setResult(id: number, result: unknown): Task | undefined {
-    const r = this.#s.setResult.get(JSON.stringify(redact(result)), id);
-    return r && task(r);
-  }
-
+  ofDevice(deviceId: string, before: number, limit: number): Promise<Task[]>;
+  hasOpen(deviceId: string): Promise<boolean>;
+  devicesWithOpenTasks(): Promise<string[]>;
+  /**
+   * The head of the device's FIFO marked sent. On the way, expired tasks are closed, and a head found sent
+   * (its session lost by a stopped daemon) is sent again, or faulted after `maxAttempts` sessions.
+   */
+  next(deviceId: string, now: number, maxAttempts: number): Promise<{ readonly sent: Task | undefined; readonly moved: readonly Moved[] }>;
+  /** The session carrying a sent task ended before the answer: queued again (at the head), or faulted after `maxAttempts`. */
+  requeue(id: number, now: number, maxAttempts: number): Promise<Moved | undefined>;
+  /** `from` → a finished status, its expiry deadline deleted; undefined when the task was not in `from` any more. */
+  finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Promise<Task | undefined>;
+  setResult(id: number, result: unknown): Promise<Task | undefined>;
   /** Deletes up to `limit` tasks finished before `before`; returns how many. */
-  purgeFinished(before: number, limit: number): number {
-    return this.#s.purge.run(before, limit).changes;
-  }
-
-  countsByStatus(): Record<string, number> {
-    return Object.fromEntries(this.#s.counts.all().map((r) => [r['status'] as string, r['n'] as number]));
-  }
+  purgeFinished(before: number, limit: number): Promise<number>;
+  countsByStatus(): Promise<Record<string, number>>;
 }

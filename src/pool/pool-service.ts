@@ -74,7 +74,7 @@ export class PoolService {
 
   async #bind(account: string, deviceId: string): Promise<'confirmed' | 'registered'> {
     const { repo, clock, registry, scheduler, log } = this.deps;
-    if (!registry.get(deviceId)) throw new PoolError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
+    if (!(await registry.exists(deviceId))) throw new PoolError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const now = clock.now();
     const plan = await repo.bind({ account, deviceId, now, key: `register:${deviceId}:${now}:${randomBytes(4).toString('hex')}` }, this.rules);
     if (plan.kind === 'done') {

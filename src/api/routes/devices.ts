@@ -32,7 +32,7 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
     if (problem) throw new ApiError(400, 'bad-request', problem);
     const input = req.body as DeviceInput;
     try {
-      const device = registry.create(input);
+      const device = await registry.create(input);
       log.info({ device: device.id }, 'device registered');
       return reply.code(201).send({ ...view(device), credentials: device.credentials });
     } catch (err) {
@@ -59,35 +59,36 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
     async (req) => {
       const { after, limit, online } = req.query;
       if (!online) {
-        const devices = registry.page(after, limit);
+        const devices = await registry.page(after, limit);
         return { devices: devices.map(view), next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
       }
       // Candidates come from SQLite (after a flush, so it has every keepalive so far); memory has the last
       // word on who is online right now.
       await keepalive.flush();
-      const candidates = registry.page(after, limit, keepalive.persistedSeenSince(clock.now()));
+      const candidates = await registry.page(after, limit, keepalive.persistedSeenSince(clock.now()));
       const devices = candidates.map(view).filter((d) => d.online);
       return { devices, next: candidates.length === limit ? (candidates.at(-1)?.id ?? null) : null };
     },
   );
 
   app.get<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req) => {
-    const device = registry.get(req.params.id);
+    const device = await registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
     const state = management.state;
-    return { ...view(device), management: managementView(state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id) !== undefined) };
+    const [cwmp, parameters, events, rotation] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id)]);
+    return { ...view(device), management: managementView(cwmp, parameters, events, rotation !== undefined) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/devices/:id/provision', { schema: { params: idParams } }, async (req, reply) => {
-    const device = registry.get(req.params.id);
+    const device = await registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
-    const outcome = management.provisionAgain(device.id);
+    const outcome = await management.provisionAgain(device.id);
     log.info({ device: device.id, outcome }, 'provisioning asked again');
     return reply.code(202).send({ device: device.id, ...outcome });
   });
 
   app.delete<{ Params: { id: string } }>('/v1/devices/:id', { schema: { params: idParams } }, async (req, reply) => {
-    if (!registry.remove(req.params.id)) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+    if (!(await registry.remove(req.params.id))) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
     log.info({ device: req.params.id }, 'device removed');
     return reply.code(204).send();
   });
@@ -107,7 +108,7 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
     async (req, reply) => {
       if (typeof req.body !== 'string') throw new ApiError(415, 'unsupported-media-type', 'send the CSV with Content-Type: text/csv');
       try {
-        const devices = registry.importCsv(req.body);
+        const devices = await registry.importCsv(req.body);
         log.info({ count: devices.length }, 'devices imported');
         return reply.code(201).send({ imported: devices.length, ...(req.query.credentials ? { credentials: devices.map(credentialsView) } : {}) });
       } catch (err) {

@@ -39,7 +39,7 @@ export function taskRoutes(app: FastifyInstance, { management, registry }: ApiDe
       if (typeof input === 'string') throw new ApiError(400, 'bad-request', input);
       let outcome;
       try {
-        outcome = management.tasks.queue(req.params.id, input.request, {
+        outcome = await management.tasks.queue(req.params.id, input.request, {
           ...(input.expiresInMs === undefined ? {} : { expiresInMs: input.expiresInMs }),
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
         });
@@ -63,21 +63,21 @@ export function taskRoutes(app: FastifyInstance, { management, registry }: ApiDe
       },
     },
     async (req) => {
-      if (!registry.get(req.params.id)) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
-      const tasks = management.tasks.ofDevice(req.params.id, req.query.before, req.query.limit);
+      if (!(await registry.exists(req.params.id))) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
+      const tasks = await management.tasks.ofDevice(req.params.id, req.query.before, req.query.limit);
       return { tasks: tasks.map(view), next: tasks.length === req.query.limit ? (tasks.at(-1)?.id ?? null) : null };
     },
   );
 
   app.get<{ Params: { task: number }; Querystring: { wait: number } }>('/v1/tasks/:task', { schema: { params: taskParams, querystring: waitQuery } }, async (req) => {
-    const t = management.tasks.get(req.params.task);
+    const t = await management.tasks.get(req.params.task);
     if (!t) throw new ApiError(404, 'not-found', `no task ${req.params.task}`);
     return waited(t, req.query.wait);
   });
 
   app.post<{ Params: { task: number } }>('/v1/tasks/:task/cancel', { schema: { params: taskParams } }, async (req) => {
     try {
-      return view(management.tasks.cancel(req.params.task));
+      return view(await management.tasks.cancel(req.params.task));
     } catch (err) {
       refused(err);
     }
