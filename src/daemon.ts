@@ -13,23 +13,19 @@ import { HttpCertAuthority } from './ca/http-cert-authority.js';
 import { registerCertMetrics } from './certs/cert-metrics.js';
 import { CertService } from './certs/cert-service.js';
 import { DerivedIdRule } from './certs/certificate.js';
-import { SqliteCertRepo } from './certs/sqlite-cert-repo.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
-import { SqliteCaRepo } from './ca/ca-repo.js';
 import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
 import { loadMasterKey } from './ca/master-key.js';
 import { SealError, SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
 import type { Cas } from './cas/cas.js';
-import { SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { HttpCas } from './cas/http-cas.js';
 import { CallOutcomeRecorder } from './call-outcome.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRegistry } from './devices/registry.js';
-import { SqliteDeviceRepo } from './devices/sqlite-device-repo.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
@@ -44,18 +40,15 @@ import { registerListenerMetrics } from './listeners/listener-metrics.js';
 import type { Logger } from './log/logger.js';
 import { loadBootstrapCredentials } from './management/bootstrap-credentials.js';
 import { ManagementService } from './management/management-service.js';
-import { SqliteCwmpDeviceRepo } from './management/sqlite-cwmp-device-repo.js';
-import { SqliteTaskRepo } from './management/sqlite-task-repo.js';
 import { registerPoolMetrics } from './pool/pool-metrics.js';
-import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
-import { SqlitePresenceRepo } from './keepalive/presence-repo.js';
 import { PoolService } from './pool/pool-service.js';
-import { StoreBackup } from './store/backup.js';
-import { type Database, ensureDirectory, openDatabase } from './store/database.js';
+import { ensureDirectory, openDatabase } from './store/database.js';
+import { openPostgresStore, postgresOptions, storeName } from './store/open-store.js';
+import { acquirePgInstanceLock } from './store/postgres/pg-instance-lock.js';
+import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
+import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
 import { NewFiles } from './new-files.js';
-import { DeadlineRepo } from './store/deadline-repo.js';
-import { SqliteHealthProbeRepo } from './store/health-probe-repo.js';
 import { Scheduler } from './timer/scheduler.js';
 import { nodeTimers, type TimerHost } from './timer/timers.js';
 import { packageVersion } from './version.js';
@@ -78,10 +71,12 @@ export interface DaemonDeps {
   readonly clock: Clock;
   /** Real timers by default; tests pass a host they can step. */
   readonly timerHost?: TimerHost;
+  /** stbd cannot go on (it was logged): the caller stops it, exiting non-zero. */
+  readonly onFatal?: () => void;
 }
 
 /** The composition root: builds every part from the config and starts it. */
-export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps): Promise<RunningDaemon> {
+export async function startDaemon({ config, log, clock, timerHost, onFatal }: DaemonDeps): Promise<RunningDaemon> {
   const host = timerHost ? { host: timerHost } : {};
   const store = config.store.path;
   const created = new NewFiles([store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
@@ -89,16 +84,33 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();
   };
-  let db: Database;
   let box: SealedBox;
+  let repos: Repositories;
   try {
-    ensureDirectory(store);
-    const lock = acquireInstanceLock(store);
-    stops.push(() => lock.release());
-    // Before the database: migrations seal stored secrets under it.
-    box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
-    db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout, sealer: box, onWarning: (message) => log.warn(`database: ${message}`) });
-    stops.push(() => void db.close());
+    // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
+    const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device });
+    if (config.store.kind === 'sqlite') {
+      ensureDirectory(store);
+      const lock = acquireInstanceLock(store);
+      stops.push(() => lock.release());
+      box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+      const db = openDatabase(store, { synchronous: config.store.synchronous, busyTimeoutMs: config.store.busy_timeout, sealer: box, onWarning: (message) => log.warn(`database: ${message}`) });
+      stops.push(() => void db.close());
+      repos = sqliteRepositories(db, store, repositoryOptions());
+    } else {
+      const lock = await acquirePgInstanceLock(postgresOptions(config.store), storeName(config.store), {
+        onLost: (reason) => {
+          // Two stbds on one database would both fire every deadline: this one stops.
+          log.fatal(`the database's instance lock was lost while its connection was down: ${reason}; stopping`);
+          onFatal?.();
+        },
+      });
+      stops.push(() => lock.release());
+      box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
+      const pool = await openPostgresStore(config.store);
+      stops.push(() => pool.end());
+      repos = postgresRepositories(pool, repositoryOptions());
+    }
   } catch (err) {
     await stopAll();
     // Files that exist now but not at our start belong to the stbd that holds the lock.
@@ -115,17 +127,15 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
     // connections it is using, and the tests of these limits use short timeouts instead.
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
-    const devices = new SqliteDeviceRepo(db, box);
-    const registry = await DeviceRegistry.open(devices, clock, generateSecret, config.devices.min_password_length);
-    await checkMasterKey(registry, store, config.ca.master_key_file);
+    const registry = await DeviceRegistry.open(repos.devices, clock, generateSecret, config.devices.min_password_length);
+    await checkMasterKey(registry, storeName(config.store), config.ca.master_key_file);
 
-    const deadlines = new DeadlineRepo(db);
-    const scheduler = new Scheduler({ clock, store: deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const scheduler = new Scheduler({ clock, store: repos.deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
     stops.push(() => signer.close());
-    const caRepo = new SqliteCaRepo(db);
+    const caRepo = repos.ca;
     let ca: Promise<BuiltinCa> | undefined;
     const openCa = () =>
       (ca ??= BuiltinCa.open(caRepo, box, clock, signer).catch((err: unknown) => {
@@ -137,11 +147,11 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     // The HTTP adapters record their last call's outcome for /health; the builtin ones need no recorder.
     const casCalls = config.cas.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
     const caCalls = config.ca.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
-    const poolRepo = new SqlitePoolRepo(db);
+    const poolRepo = repos.pool;
     const pool = new PoolService(
       {
         repo: poolRepo,
-        cas: makeCas(config, db, box, clock, openCa, casCalls),
+        cas: makeCas(config, repos.casCertificates, box, clock, openCa, casCalls),
         registry,
         scheduler,
         clock,
@@ -153,7 +163,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     );
     const offlineAfterMs = config.stun.offline_after ?? 3 * config.stun.keepalive_period;
     const keepalive = new KeepaliveService(
-      { presence: new SqlitePresenceRepo(db), registry, clock, log, metrics, ...host },
+      { presence: repos.presence, registry, clock, log, metrics, ...host },
       {
         listen: config.stun.listen,
         listenV6: config.stun.listen_v6,
@@ -173,9 +183,8 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
-    const cwmpState = new SqliteCwmpDeviceRepo(db, c.max_parameters_per_device);
     const management = new ManagementService(
-      { registry, state: cwmpState, tasks: new SqliteTaskRepo(db, box), keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -206,7 +215,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         authFailureBurst: c.auth_failure_burst,
       },
     );
-    const certRepo = new SqliteCertRepo(db);
+    const certRepo = repos.certs;
     const certMetrics = registerCertMetrics(metrics, () => certRepo.countsByStatus());
     certs = new CertService(
       {
@@ -217,7 +226,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
         clock,
         log: log.child({ component: 'certs' }),
         deviceExists: (id) => registry.exists(id),
-        notify: async (deviceId, certId) => (await management.tasks.queue(deviceId, noticeRequest((await cwmpState.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' })).task.id,
+        notify: async (deviceId, certId) => (await management.tasks.queue(deviceId, noticeRequest((await repos.cwmpDevices.get(deviceId))?.dataModel ?? 'InternetGatewayDevice.', certId), { origin: 'certs' })).task.id,
         onExpiredUnacknowledged: () => certMetrics.expiredUnacknowledged.inc(),
       },
       {
@@ -251,8 +260,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       {
         certs: certService,
         // The STB's CWMP password: the secret it already shares with stbd (seed 002 steps 3 and 4).
-        // The endpoint takes the secret synchronously: SQLite answers so until it takes a promise.
-        secretOf: (id) => devices.getNow(id)?.credentials.cwmpPassword,
+        secretOf: async (id) => (await registry.get(id))?.credentials.cwmpPassword,
         clock,
         log: log.child({ component: 'certs' }),
         metrics: certMetrics,
@@ -286,13 +294,13 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
       { name: 'api', bound: () => boundAt(app?.server) },
     ];
     const health = new HealthService({
-      store: storeCheck(new SqliteHealthProbeRepo(db), clock),
+      store: storeCheck(repos.healthProbe, clock),
       listeners: listenersCheck(listeners),
       cas: callCheck('CAS', casCalls, clock),
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: new StoreBackup(db, store), builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
@@ -305,7 +313,7 @@ export async function startDaemon({ config, log, clock, timerHost }: DaemonDeps)
     const api = { host: bound.address, port: bound.port };
     warnOnDescriptorBudget(config, log);
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: config.store.path, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: storeName(config.store), devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
@@ -371,9 +379,9 @@ function makeCertAuthority(config: Config, openCa: () => Promise<BuiltinCa>, cal
 }
 
 /** The CAS adapter `[cas] kind` chooses. */
-function makeCas(config: Config, db: Database, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>, calls: CallOutcomeRecorder | undefined): Cas {
+function makeCas(config: Config, certificates: CasCertificateRepo, box: SealedBox, clock: Clock, openCa: () => Promise<BuiltinCa>, calls: CallOutcomeRecorder | undefined): Cas {
   if (config.cas.kind === 'http') {
     return new HttpCas({ url: config.cas.url, token: readSecretToken('[cas] token_file', config.cas.token_file!), timeoutMs: config.cas.timeout }, calls);
   }
-  return new BuiltinCas(new SqliteCasCertificateRepo(db), openCa, box, clock, config.cas.certificate_validity);
+  return new BuiltinCas(certificates, openCa, box, clock, config.cas.certificate_validity);
 }

@@ -1,3 +1,4 @@
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ErrorObject } from 'ajv';
@@ -19,7 +20,7 @@ import { StbAuthenticator, type StbAuthFailure, type StbProof } from './stb-auth
 export interface StbEndpointDeps {
   readonly certs: CertService;
   /** The device secret that keys the STB's MAC and wraps its keys (the CWMP password); undefined for an unknown STB. */
-  readonly secretOf: (stbId: string) => string | undefined;
+  readonly secretOf: (stbId: string) => Promise<string | undefined>;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: CertMetrics;
@@ -181,7 +182,7 @@ export class StbEndpoint {
 
     app.post<{ Body: StbProof }>('/v1/certificate', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
-      const secret = this.#authenticate(p, 'request', req.raw.socket.remoteAddress ?? '');
+      const secret = await this.#authenticate(p, 'request', req.raw.socket.remoteAddress ?? '');
       if (typeof secret !== 'string') return refuse(reply, secret);
       const found = await certs.lookup(p.stbId, p.certId);
       if (found.status !== 'valid') {
@@ -196,7 +197,7 @@ export class StbEndpoint {
 
     app.post<{ Body: StbProof }>('/v1/certificate/ack', { schema: { body: proofSchema } }, async (req, reply) => {
       const p = req.body;
-      const secret = this.#authenticate(p, 'acknowledgement', req.raw.socket.remoteAddress ?? '');
+      const secret = await this.#authenticate(p, 'acknowledgement', req.raw.socket.remoteAddress ?? '');
       if (typeof secret !== 'string') return refuse(reply, secret);
       try {
         const r = await certs.fetchFor(p.stbId, p.certId);
@@ -222,6 +223,10 @@ export class StbEndpoint {
         return reply.code(err.validation ? 400 : status).send({ error: CODE_OF_STATUS[status] ?? 'bad-request', message });
       }
       metrics.requests.inc({ status: 'error' });
+      if (isStoreUnavailable(err)) {
+        log.warn({ err: err.message }, 'certificate request refused: the store is unavailable');
+        return reply.code(503).header('retry-after', '5').send({ error: 'store-unavailable', message: 'try again later' });
+      }
       log.error({ err }, 'certificate request failed');
       return reply.code(500).send({ error: 'internal', message: 'internal error (logged by stbd)' });
     });
@@ -233,9 +238,9 @@ export class StbEndpoint {
    * (the precise reason logged). The allowance is taken only from authenticated STBs, so that nobody
    * can use up another's, and before the nonce is remembered, so that a refused request takes no memory.
    */
-  #authenticate(p: StbProof, what: string, source: string): string | Refusal {
+  async #authenticate(p: StbProof, what: string, source: string): Promise<string | Refusal> {
     const { log } = this.#d;
-    const secret = this.#d.secretOf(p.stbId);
+    const secret = await this.#d.secretOf(p.stbId);
     let failure: StbAuthFailure | 'refused' | undefined;
     if (secret === undefined) {
       this.#auth.check({ ...p, mac: p.mac.toLowerCase() }, this.#decoy);

@@ -32,7 +32,8 @@ function fail(err: unknown): never {
 async function run(configFile: string): Promise<void> {
   const config = loadConfig(configFile);
   const log = createLogger(config.log.level);
-  const daemon = await startDaemon({ config, log, clock: systemClock });
+  let fatal = false;
+  const daemon = await startDaemon({ config, log, clock: systemClock, onFatal: () => ((fatal = true), stop('SIGTERM')) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -43,7 +44,7 @@ async function run(configFile: string): Promise<void> {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     daemon.stop().then(
-      () => process.exit(0),
+      () => process.exit(fatal ? 1 : 0),
       (err: unknown) => {
         log.error({ err }, 'error while stopping');
         process.exit(1);

@@ -1,3 +1,4 @@
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from '../log/logger.js';
@@ -123,6 +124,11 @@ export class CwmpServer {
         .then(
           (reply) => this.#reply(res, reply),
           (err: unknown) => {
+            // Not a fault of the CPE: it calls again later and its session starts over.
+            if (isStoreUnavailable(err)) {
+              this.log.warn({ err: (err as Error).message }, 'CWMP request refused: the store is unavailable');
+              return this.#send(res, 503, 'text/plain', 'the server is unavailable; retry later\n', { 'retry-after': '30', connection: 'close' });
+            }
             this.log.error({ err }, 'CWMP request failed');
             this.#send(res, 500, 'text/plain', 'internal error\n');
           },

@@ -1,0 +1,84 @@
+import type pg from 'pg';
+import { type CaRepo, PgCaRepo, SqliteCaRepo } from './ca/ca-repo.js';
+import { type CasCertificateRepo, PgCasCertificateRepo, SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
+import type { CertRepo } from './certs/cert-repo.js';
+import { PgCertRepo } from './certs/pg-cert-repo.js';
+import { SqliteCertRepo } from './certs/sqlite-cert-repo.js';
+import type { DeviceRepo } from './devices/device-repo.js';
+import { PgDeviceRepo } from './devices/pg-device-repo.js';
+import { SqliteDeviceRepo } from './devices/sqlite-device-repo.js';
+import { PgPresenceRepo, type PresenceRepo, SqlitePresenceRepo } from './keepalive/presence-repo.js';
+import type { CwmpDeviceRepo } from './management/cwmp-device-repo.js';
+import { PgCwmpDeviceRepo } from './management/pg-cwmp-device-repo.js';
+import { PgTaskRepo } from './management/pg-task-repo.js';
+import { SqliteCwmpDeviceRepo } from './management/sqlite-cwmp-device-repo.js';
+import { SqliteTaskRepo } from './management/sqlite-task-repo.js';
+import type { TaskRepo } from './management/task-repo.js';
+import { PgPoolRepo } from './pool/pg-pool-repo.js';
+import type { PoolRepo } from './pool/pool-repo.js';
+import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
+import type { Sealer } from './sealed-text.js';
+import { StoreBackup } from './store/backup.js';
+import type { Database } from './store/database.js';
+import { DeadlineRepo, PgDeadlineRepo } from './store/deadline-repo.js';
+import { type HealthProbeRepo, PgHealthProbeRepo, SqliteHealthProbeRepo } from './store/health-probe-repo.js';
+import type { DeadlineStore } from './timer/scheduler.js';
+
+/**
+ * Every feature's repository on one open store. The daemon builds its services from these and never learns
+ * which engine is underneath; the one thing that differs for an operator is how the store is backed up.
+ */
+export interface Repositories {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly devices: DeviceRepo;
+  readonly presence: PresenceRepo;
+  readonly tasks: TaskRepo;
+  readonly cwmpDevices: CwmpDeviceRepo;
+  readonly pool: PoolRepo;
+  readonly ca: CaRepo;
+  readonly casCertificates: CasCertificateRepo;
+  readonly certs: CertRepo;
+  readonly deadlines: DeadlineStore;
+  readonly healthProbe: HealthProbeRepo;
+  /** SQLite's online backup (`stbctl backup`); PostgreSQL is backed up with its own tools. */
+  readonly backup: StoreBackup | undefined;
+}
+
+export interface RepositoryOptions {
+  readonly sealer: Sealer;
+  readonly maxParametersPerDevice: number;
+}
+
+export function sqliteRepositories(db: Database, path: string, o: RepositoryOptions): Repositories {
+  return {
+    engine: 'sqlite',
+    devices: new SqliteDeviceRepo(db, o.sealer),
+    presence: new SqlitePresenceRepo(db),
+    tasks: new SqliteTaskRepo(db, o.sealer),
+    cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
+    pool: new SqlitePoolRepo(db),
+    ca: new SqliteCaRepo(db),
+    casCertificates: new SqliteCasCertificateRepo(db),
+    certs: new SqliteCertRepo(db),
+    deadlines: new DeadlineRepo(db),
+    healthProbe: new SqliteHealthProbeRepo(db),
+    backup: new StoreBackup(db, path),
+  };
+}
+
+export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repositories {
+  return {
+    engine: 'postgres',
+    devices: new PgDeviceRepo(pool, o.sealer),
+    presence: new PgPresenceRepo(pool),
+    tasks: new PgTaskRepo(pool, o.sealer),
+    cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
+    pool: new PgPoolRepo(pool),
+    ca: new PgCaRepo(pool),
+    casCertificates: new PgCasCertificateRepo(pool),
+    certs: new PgCertRepo(pool),
+    deadlines: new PgDeadlineRepo(pool),
+    healthProbe: new PgHealthProbeRepo(pool),
+    backup: undefined,
+  };
+}
