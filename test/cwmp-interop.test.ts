@@ -194,3 +194,25 @@ t.test('no parsing before authentication: a bogus or wrong Authorization costs n
   t.equal((await basicInform(cpe, 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 200);
   t.equal(await parsed(), afterRefusals + 1, 'an accepted login is parsed, once');
 });
+
+t.test('pipelined requests on one connection are handled and answered in their order', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'getParameterValues', names: [`${IGD}PeriodicInformInterval`] } });
+  const { connect } = await import('node:net');
+  const socket = connect({ port, host: '127.0.0.1' });
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const post = (body: string, auth: boolean) =>
+    `POST /acs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n${auth ? `Authorization: ${RawCpe.basic('stb-1', 'stb-1-pw')}\r\n` : ''}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  // Cookieless: the empty POST belongs to the session only once the Inform before it has opened it.
+  socket.write(post(inform({ serial: 'S1' }), true) + post('', false));
+  // An answer's head follows the last body's final byte at once.
+  const statusLines = () => [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+  for (let i = 0; i < 200 && statusLines().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(statusLines(), ['200', '200']);
+  const [first, second] = received.split(/(?=HTTP\/1\.1 \d{3} )/);
+  t.match(first, /<cwmp:InformResponse>/, 'the Inform is answered first');
+  t.match(second, /<cwmp:GetParameterValues>/, 'then the empty POST, in the session the Inform opened');
+});

@@ -1,6 +1,7 @@
 import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
+import { inImmediateTransaction } from '../store/sqlite-transaction.js';
 import type { CredentialRotation, DeviceRecord } from './device.js';
 import { type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
 import { DEVICE_SQL, type DeviceRow, DeviceSealing, type RotationRow } from './device-rows.js';
@@ -39,9 +40,9 @@ export class SqliteDeviceRepo implements DeviceRepo {
     }
   }
 
-  async insertAll(devices: readonly DeviceRecord[]): Promise<void> {
+  insertAll(devices: readonly DeviceRecord[]): Promise<void> {
     // One transaction, row by row: the first row that clashes (with a stored device or an earlier row) is the one named.
-    this.#db.transaction(() => {
+    return inImmediateTransaction(this.#db, () => {
       devices.forEach((d, i) => {
         try {
           this.#s.insert.run(this.#rows.columns(d));
@@ -50,7 +51,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
           throw dup ? new DuplicateDeviceError(dup.field, i) : err;
         }
       });
-    })();
+    });
   }
 
   /** Maps SQLite's uniqueness failures to the field a caller can fix (the id first); anything else is not ours. */
@@ -111,16 +112,14 @@ export class SqliteDeviceRepo implements DeviceRepo {
     return this.#rows.rotation(row!);
   }
 
-  async commitRotation(deviceId: string, cwmpPassword: string, at: number): Promise<DeviceRecord | undefined> {
-    return this.#db
-      .transaction(() => {
-        const row = this.#s.rotation.get(deviceId);
-        const r = row && this.#rows.rotation(row);
-        if (!r || r.cwmpPassword !== cwmpPassword) return undefined;
-        this.#s.deleteRotation.run(deviceId);
-        const applied = this.#s.applyRotation.get(this.#rows.applied(r, at));
-        return applied && this.#rows.record(applied);
-      })
-      .immediate();
+  commitRotation(deviceId: string, cwmpPassword: string, at: number): Promise<DeviceRecord | undefined> {
+    return inImmediateTransaction(this.#db, () => {
+      const row = this.#s.rotation.get(deviceId);
+      const r = row && this.#rows.rotation(row);
+      if (!r || r.cwmpPassword !== cwmpPassword) return undefined;
+      this.#s.deleteRotation.run(deviceId);
+      const applied = this.#s.applyRotation.get(this.#rows.applied(r, at));
+      return applied && this.#rows.record(applied);
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
+import { inImmediateTransaction } from '../store/sqlite-transaction.js';
 import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
@@ -120,10 +121,6 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
   }
 
   #unit<R>(work: () => R): Promise<R> {
-    try {
-      return Promise.resolve(this.#db.transaction(work).immediate());
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return inImmediateTransaction(this.#db, work);
   }
 }

@@ -2,6 +2,7 @@ import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import { DeadlineRepo } from '../store/deadline-repo.js';
 import { forSqlite } from '../store/sql-dialect.js';
+import { inImmediateTransaction } from '../store/sqlite-transaction.js';
 import type { Task, TaskFault, TaskRequest, TaskStatus } from './task.js';
 import { type Moved, type NewTask, type QueueOutcome, TASK_EXPIRY, type TaskRepo } from './task-repo.js';
 import { finishColumns, insertColumns, resultColumn, type Row, TASK_SQL, TaskSealing, taskOf } from './task-rows.js';
@@ -153,10 +154,6 @@ export class SqliteTaskRepo implements TaskRepo {
   }
 
   #unit<R>(work: () => R): Promise<R> {
-    try {
-      return Promise.resolve(this.#db.transaction(work).immediate());
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return inImmediateTransaction(this.#db, work);
   }
 }
