@@ -107,7 +107,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       });
       stops.push(() => lock.release());
       box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
-      const pool = await openPostgresStore(config.store);
+      const pool = await openPostgresStore(config.store, { onWarning: (message) => log.warn(`database: ${message}`) });
       stops.push(() => pool.end());
       repos = postgresRepositories(pool, repositoryOptions());
     }

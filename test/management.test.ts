@@ -1,5 +1,5 @@
 import t from 'tap';
-import { type InProcessDaemon, startInProcess } from './helpers/in-process.js';
+import { type InProcessDaemon, startInProcess, until } from './helpers/in-process.js';
 import { faultXml, gpvResponseXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import type { ConfigOverrides } from './helpers/daemon.js';
 
@@ -151,6 +151,8 @@ t.test('a body over [cwmp] body_limit gets 413; a session that goes quiet times 
   d.clock.advance(11_000);
   d.timers.fire();
   t.match(d.logText(), /CWMP session timed out/);
+  // The task is given back by a store write the timeout starts: wait for it, not for a fixed time.
+  t.ok(await until(d, async () => (await d.api('GET', `/v1/tasks/${task.body.id}`)).body.status === 'queued'), 'given back');
   t.match((await d.api('GET', `/v1/tasks/${task.body.id}`)).body, { status: 'queued', attempts: 1 });
 });
 
@@ -174,6 +176,7 @@ t.test('tasks: cancel, expiry, idempotency keys, validation, unknown device', as
   const short = await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'refresh', expiresIn: 60 } });
   d.clock.advance(61_000);
   d.timers.fire();
+  t.ok(await until(d, async () => (await d.api('GET', `/v1/tasks/${short.body.id}`)).body.status !== 'queued'), 'the expiry deadline fired');
   t.match((await d.api('GET', `/v1/tasks/${short.body.id}`)).body, { status: 'expired' });
 
   t.match(await d.api('POST', '/v1/devices/nope/tasks', { json: { kind: 'reboot' } }), { status: 404, body: { error: 'unknown-device' } });

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { run, STBD, writeTestConfig } from './helpers/daemon.js';
@@ -13,6 +14,7 @@ if (server) {
     const first = await startInProcess(t.testdir(), { store: { kind: 'postgres', url } });
     t.teardown(() => first.daemon.stop());
     const second = join(t.testdir(), 'second');
+    mkdirSync(second);
     await t.rejects(startInProcess(second, { store: { kind: 'postgres', url } }), { name: 'InstanceLockedError', message: /^another stbd \(connected from a Unix socket since .*\) is using postgres:\/\/postgres@.*\/db_\w+: one stbd per database$/ });
     t.equal((await first.api('GET', '/health')).body.status, 'ok');
   });
@@ -64,5 +66,8 @@ if (server) {
     const missing: string[] = [];
     for (const id of acknowledged) if ((await d.api('GET', `/v1/devices/${id}`)).status !== 200) missing.push(id);
     t.same(missing, [], `all ${acknowledged.length} acknowledged devices are there`);
+    // The test server runs with synchronous_commit = off (fast, and lossy in a crash): stbd said so and overrode it.
+    t.match(d.logText(), /the server runs with synchronous_commit = off, which loses the last commits in a crash; stbd's sessions use synchronous_commit = on/);
+    t.notMatch(d.logText(), /instance lock was lost/, 'its instance lock was taken again after the restart');
   });
 }

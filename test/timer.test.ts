@@ -119,19 +119,22 @@ t.test('Scheduler: durable deadlines survive restarts and wait in SQLite until n
   const clock = new ManualClock(0);
   const host = new ManualTimers();
   const errors: unknown[] = [];
-  const make = () => new Scheduler({ clock, store, writer: store, host, tickMs: 1000, slots: 1024, onError: (e) => errors.push(e) });
+  const make = () => new Scheduler({ clock, store, host, tickMs: 1000, slots: 1024, onError: (e) => errors.push(e) });
   const DAY = 86_400_000;
 
   let s = make();
   const seen: string[] = [];
   s.handle('recycle', (key) => void seen.push(key));
   await s.start();
-  s.set('recycle', 'far', 30 * DAY);
-  s.set('recycle', 'near', 60_000);
-  s.set('recycle', 'moved', 120_000);
-  s.set('recycle', 'moved', 40 * DAY);
-  s.set('recycle', 'cleared', 90_000);
-  s.clear('recycle', 'cleared');
+  // As a repository's unit of work does: the row first, then the scheduler told.
+  const set = (key: string, dueAt: number) => (store.put({ kind: 'recycle', key, dueAt }), s.stored('recycle', key, dueAt));
+  set('far', 30 * DAY);
+  set('near', 60_000);
+  set('moved', 120_000);
+  set('moved', 40 * DAY);
+  set('cleared', 90_000);
+  store.delete('recycle', 'cleared');
+  s.removed('recycle', 'cleared');
   clock.advance(60_000);
   s.tick();
   t.same(seen, ['near']);
@@ -164,14 +167,15 @@ t.test('Scheduler: a failing handler keeps its deadline and is tried again', asy
   const clock = new ManualClock(0);
   const host = new ManualTimers();
   const errors: unknown[] = [];
-  const s = new Scheduler({ clock, store, writer: store, host, tickMs: 1000, slots: 64, onError: (e) => errors.push(e) });
+  const s = new Scheduler({ clock, store, host, tickMs: 1000, slots: 64, onError: (e) => errors.push(e) });
   let attempts = 0;
   s.handle('cas', async () => {
     attempts++;
     if (attempts < 3) throw new Error('CAS down');
   });
   await s.start();
-  s.set('cas', 'dev-1', 1000);
+  store.put({ kind: 'cas', key: 'dev-1', dueAt: 1000 });
+  s.stored('cas', 'dev-1', 1000);
   for (let i = 0; i < 200 && attempts < 3; i++) {
     clock.advance(1000);
     host.fire();

@@ -66,11 +66,6 @@ export class SqliteDeviceRepo implements DeviceRepo {
   }
 
   async get(id: string): Promise<DeviceRecord | undefined> {
-    return this.getNow(id);
-  }
-
-  /** Synchronous, SQLite only: for the certificate endpoint's secretOf until it takes a promise. */
-  getNow(id: string): DeviceRecord | undefined {
     const row = this.#s.get.get(id);
     return row && this.#rows.record(row);
   }

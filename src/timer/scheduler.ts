@@ -19,16 +19,6 @@ export interface DeadlineStore {
   summary(): Promise<{ count: number; earliestDueAt: number | undefined }>;
 }
 
-/**
- * Writes deadlines synchronously, for features whose SQLite transaction `set` and `clear` join. Features
- * on async repositories write their deadline rows in their own units of work and call `stored`/`removed`.
- */
-export interface SyncDeadlineWriter {
-  /** Inserts or replaces the deadline of (kind, key). */
-  put(deadline: Deadline): void;
-  delete(kind: string, key: string): void;
-}
-
 /** What is waiting: every durable deadline, and how late the most overdue one is (0 when none is). */
 export interface Backlog {
   readonly pending: number;
@@ -41,7 +31,6 @@ export interface SchedulerOptions {
   readonly clock: Clock;
   readonly store: DeadlineStore;
   /** For `set` and `clear` (SQLite features whose transactions they join). */
-  readonly writer?: SyncDeadlineWriter;
   readonly onError: (err: unknown, context: string) => void;
   readonly tickMs?: number;
   readonly slots?: number;
@@ -53,7 +42,7 @@ const PAGE = 10_000;
 
 /**
  * Timers for the whole daemon, on one wheel. In-memory timers (`at`) are for near, disposable work
- * (retries, timeouts). Durable deadlines (`set`) are written to the store and only the ones due within the
+ * (retries, timeouts). Durable deadlines are written to the store by the unit of work they belong to (then `stored`) and only the ones due within the
  * wheel's horizon are held in memory; the rest are loaded as they come near, so days-long waits and
  * restarts are safe. A durable deadline is deleted after its handler succeeds; one whose handler fails
  * stays and is tried again at the next refill (handlers must therefore be idempotent).
@@ -62,7 +51,6 @@ export class Scheduler {
   readonly #timers: Timers<Entry>;
   readonly #clock: Clock;
   readonly #store: DeadlineStore;
-  readonly #syncWriter: SyncDeadlineWriter | undefined;
   readonly #onError: SchedulerOptions['onError'];
   readonly #handlers = new Map<string, DeadlineHandler>();
   /** Durable deadlines currently in the wheel, by kind\0key. */
@@ -72,7 +60,6 @@ export class Scheduler {
   constructor(opts: SchedulerOptions) {
     this.#clock = opts.clock;
     this.#store = opts.store;
-    this.#syncWriter = opts.writer;
     this.#onError = opts.onError;
     this.#timers = new Timers<Entry>({
       clock: opts.clock,
@@ -100,17 +87,6 @@ export class Scheduler {
   /** Registers the handler of a durable deadline kind (before `start`). */
   handle(kind: string, handler: DeadlineHandler): void {
     this.#handlers.set(kind, handler);
-  }
-
-  /** Sets (or moves) the durable deadline of (kind, key). Call inside the caller's transaction to make it atomic. */
-  set(kind: string, key: string, dueAt: number): void {
-    this.#writer().put({ kind, key, dueAt });
-    this.stored(kind, key, dueAt);
-  }
-
-  clear(kind: string, key: string): void {
-    this.#writer().delete(kind, key);
-    this.#unload(kind, key);
   }
 
   /**
@@ -179,10 +155,6 @@ export class Scheduler {
     this.#loaded.delete(k);
   }
 
-  #writer(): SyncDeadlineWriter {
-    if (!this.#syncWriter) throw new Error('Scheduler.set/clear need a synchronous deadline writer; write the deadline in the unit of work and call stored()/removed()');
-    return this.#syncWriter;
-  }
 
   #fireDurable(d: Deadline): void {
     this.#loaded.delete(keyOf(d.kind, d.key));

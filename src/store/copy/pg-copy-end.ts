@@ -30,6 +30,7 @@ export class PgCopyEnd implements CopyEnd {
 
   static async open(pool: pg.Pool, where: string): Promise<PgCopyEnd> {
     const client = await pool.connect();
+    client.on('error', () => undefined); // a lost connection fails the query in flight, which says so
     // Counting a table of millions of rows, or committing the whole copy, may take longer than the
     // daemon's per-statement bound ([store] statement_timeout), which is meant for request paths.
     await client.query('SET statement_timeout = 0');

@@ -14,6 +14,8 @@ export interface PgOptions {
   readonly migrations?: readonly Migration[];
   /** false: connect without migrating (`stbd store copy` reads a source as it is); default true. */
   readonly migrate?: boolean;
+  /** Told when stbd overrides a server setting that would lose acknowledged writes. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Where a URL points, for messages: user@host:port/db, never a password. */
@@ -53,6 +55,7 @@ const MIGRATION_LOCK = 0x5354_4244; // "STBD"
  */
 async function migratePostgres(pool: pg.Pool, server: string, migrations: readonly Migration[] = PG_MIGRATIONS): Promise<number> {
   const client = await pool.connect();
+  client.on('error', () => undefined); // a lost connection fails the query in flight, which says so
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -81,7 +84,7 @@ async function migratePostgres(pool: pg.Pool, server: string, migrations: readon
 }
 
 /** Why a connection failed, in words an operator can act on. */
-function explainPgError(err: unknown): string {
+export function explainPgError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   const known: Record<string, string> = {
     ECONNREFUSED: 'connection refused (is PostgreSQL running and listening there?)',
@@ -113,6 +116,21 @@ export async function pgSchemaVersion(q: pg.Pool | pg.PoolClient): Promise<numbe
 }
 
 /**
+ * stbd answers a caller only after its write committed, and promises that it survives a crash of the database:
+ * with the server's synchronous_commit = off a commit returns before its WAL is on disk, and a crash loses the
+ * last ones. stbd's own sessions then use `on` (stricter settings, e.g. remote_apply for synchronous standbys, are
+ * kept as they are).
+ */
+async function keepCommitsDurable(pool: pg.Pool, warn: (message: string) => void = () => undefined): Promise<void> {
+  const { rows } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+  if (rows[0]?.synchronous_commit !== 'off') return;
+  warn('the server runs with synchronous_commit = off, which loses the last commits in a crash; stbd\'s sessions use synchronous_commit = on');
+  // Every connection the pool opens from now on (the idle one that answered SHOW is set here too).
+  pool.on('connect', (c) => void c.query('SET synchronous_commit = on').catch(() => undefined));
+  await pool.query('SET synchronous_commit = on');
+}
+
+/**
  * Opens the pool and migrates. Any failure becomes one StoreError naming the server and the reason.
  * @throws StoreError
  */
@@ -121,6 +139,7 @@ export async function openPostgres(options: PgOptions): Promise<pg.Pool> {
   const pool = createPool(options);
   pool.on('error', () => undefined); // an idle client's lost connection: the next checkout reconnects
   try {
+    await keepCommitsDurable(pool, options.onWarning);
     if (options.migrate === false) await pool.query('SELECT 1');
     else await migratePostgres(pool, server, options.migrations);
     return pool;

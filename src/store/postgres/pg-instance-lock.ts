@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { InstanceLockedError, type InstanceLock } from '../instance-lock.js';
-import type { PgOptions } from './pg-database.js';
+import { StoreError } from '../database.js';
+import { explainPgError, type PgOptions } from './pg-database.js';
 
 // Apart from the migration lock: a node holds this one for its whole life.
 const INSTANCE_LOCK = 0x5354_4245;
@@ -15,7 +16,7 @@ export interface PgInstanceLockEvents {
  * advisory lock on a connection of its own, which the server drops with the session, so a killed stbd never
  * blocks the next start. A broken connection is reconnected and the lock taken again; when another stbd took
  * it meanwhile, `onLost` says so and the daemon stops rather than run two on one database.
- * @throws InstanceLockedError `another stbd (host, since …) is using SERVER`
+ * @throws InstanceLockedError `another stbd (host, since …) is using SERVER`; StoreError when the server cannot be reached
  */
 export async function acquirePgInstanceLock(options: PgOptions, server: string, events: PgInstanceLockEvents): Promise<InstanceLock> {
   let released = false;
@@ -55,7 +56,11 @@ async function lockedClient(options: PgOptions, server: string): Promise<pg.Clie
     connectionTimeoutMillis: 10_000,
   });
   client.on('error', () => undefined);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new StoreError(server, explainPgError(err));
+  }
   try {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [INSTANCE_LOCK]);
     if (rows[0]?.locked) return client;

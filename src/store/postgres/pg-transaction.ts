@@ -14,16 +14,24 @@ export const named = (name: string, text: string) => (values: readonly unknown[]
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const c = await pool.connect();
+    // A connection lost while checked out is also emitted as an 'error' event, which nobody else listens to
+    // then (the pool only does for idle ones): unheard, it would be an uncaught exception. The query in
+    // flight fails with it anyway, so the event itself needs no handling.
+    let broken: Error | undefined;
+    const lost = (err: Error) => void (broken = err);
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const result = await fn(c);
       await c.query('COMMIT');
       return result;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await c.query('ROLLBACK').catch(() => undefined);
       if (attempt >= attempts || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
     } finally {
-      c.release();
+      c.off('error', lost);
+      // A broken connection is destroyed, not handed to the next unit of work.
+      c.release(broken);
     }
   }
 }
