@@ -3,7 +3,7 @@
  * (default 10,000): command round trips through the API, and Inform-only CWMP sessions per second on one
  * core beside a minimal Node HTTP server parsing the same Inform bodies (the baseline).
  *
- *   npm run bench:management [-- --quick]
+ *   npm run bench:management [-- --quick] [-- --store postgres]
  *
  * --quick: 1,000 devices and shorter runs. BENCH_DEVICES=N sets the device count; BENCH_CONCURRENCY the
  * Inform load's CPE clients (default 32); BENCH_CWMP_CONNECTION=reuse keeps one connection per client
@@ -24,6 +24,8 @@
  *      socket → the simulated device's CWMP session (Inform "6 CONNECTION REQUEST" with Digest) → the
  *      GetParameterValues → the answer. One at a time, then 20 at a time (never two on one device).
  *      Every answer must be status "done" with the device's value;
+ *   6. with --store postgres: phases 2–5 again, with the store on a throwaway PostgreSQL (fsync and
+ *      synchronous commits on) pinned to core 0 with stbd: the ratios to the SQLite figures;
  * and prints the figures against the targets, then one JSON line with everything.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -37,11 +39,14 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { simDeviceCsv } from '../src/sim/index.js';
 import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
 import type { CwmpLoadArgs, WindowResult } from './cwmp-load.js';
 import { killAll, nodeScript, onCore, PINNED, procCpuMs, rssBytes, scratchDir, selfCpuMs, sleep, start } from './processes.js';
 import type { SimArgs, SimStatus } from './sim-process.js';
 
 const QUICK = process.argv.includes('--quick');
+/** --store postgres: phases 2–5 again with the store on PostgreSQL, beside the SQLite figures. */
+const ON_POSTGRES = process.argv[process.argv.indexOf('--store') + 1] === 'postgres';
 const DEVICES = Number(process.env.BENCH_DEVICES ?? (QUICK ? 1_000 : 10_000));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const CONNECTION = process.env.BENCH_CWMP_CONNECTION === 'reuse' ? 'reuse' : 'session';
@@ -334,33 +339,31 @@ const describe = (r: RoundTrips) => {
   );
 };
 
-// ---- the run ----
+/** Runs `phases` against a fresh database on a throwaway PostgreSQL server, removed afterwards. */
+async function onPostgres<T>(phases: (store: Record<string, string>) => Promise<T>): Promise<T> {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('--store postgres: no PostgreSQL server installed here (Debian: apt-get install postgresql)');
+  const server = startThrowawayPostgres(bin, 5432, { durable: true, wrap: PINNED ? ['taskset', '-c', '0'] : [] });
+  try {
+    const created = spawnSync(join(bin, 'createdb'), ['-h', server.socketDir, '-p', String(server.port), '-U', server.user, 'stbd_bench'], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`createdb: ${created.stderr}`);
+    return await phases({ kind: 'postgres', url: server.url('stbd_bench') });
+  } finally {
+    server.destroy();
+  }
+}
 
-const best = (runs: readonly WindowResult[]) => runs.reduce((a, b) => (b.sessionsPerSec > a.sessionsPerSec ? b : a));
-/** Server CPU time per session, in µs: a cost figure that noise on the other core does not move. */
-const usPerSession = (r: WindowResult) => (r.serverCpu === null || r.sessionsPerSec === 0 ? NaN : (r.serverCpu * 1e4) / r.sessionsPerSec);
-
-try {
-  const commandLine = `npm run bench:management${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  // This process issues the commands: it belongs with the generators on core 1, all its threads included.
-  if (PINNED) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
-  log(`bench:management: ${DEVICES.toLocaleString('en')} simulated devices${PINNED ? '' : ' (taskset missing: processes NOT pinned)'}; temp dir ${dir}`);
-
-  // 1. The baseline.
-  log('  minimal node:http CWMP server (baseline)');
-  const minimal = start(onCore(0, nodeScript('minimal-cwmp.ts')));
-  const minimalOut = lines(minimal);
-  const minimalPort = await waitForLine(minimal, minimalOut, 'minimal server', 20_000, (l) => json(l)?.['port'] as number | undefined);
-  const otherBase = otherLoad(0, () => [minimal.pid!]);
-  const baseRuns = await informLoad('baseline, Digest header (not checked)', minimalPort, minimal.pid!, 'digest', true);
-  const noise: Record<string, number> = { baseline: otherBase() };
-  await stop(minimal);
-
+/**
+ * Phases 2–5 against one stbd: `store` undefined for the embedded SQLite, or a [store] section (PostgreSQL).
+ * `key` prefixes the noise figures it records.
+ */
+async function stbdPhases(name: string, sub: string, store: Record<string, string> | undefined, noise: Record<string, number>, key = '') {
   // 2. stbd and the devices.
-  log('  stbd');
+  log(`  ${name}`);
   const [apiPort, cwmpPort, stunPort] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
-  mkdirSync(join(dir, 'stbd'));
-  const config = writeTestConfig(join(dir, 'stbd'), {
+  mkdirSync(join(dir, sub));
+  const config = writeTestConfig(join(dir, sub), {
+    ...(store ? { store } : {}),
     api: { listen: `127.0.0.1:${apiPort}` },
     stun: { listen: `127.0.0.1:${stunPort}`, keepalive_period: `${KEEPALIVE_S}s` },
     cwmp: { listen: `127.0.0.1:${cwmpPort}` },
@@ -380,7 +383,7 @@ try {
     if (performance.now() - stbdStarted > 30_000) throw new Error(`stbd: no /health answer within 30 s: ${stbdOut.stderr()}`);
     await sleep(50);
   }
-  const token = readFileSync(join(dir, 'stbd', 'api.token'), 'utf8').trim();
+  const token = readFileSync(join(dir, sub, 'api.token'), 'utf8').trim();
   const importT0 = performance.now();
   const imported = await api(apiPort, token, 'POST', '/v1/devices/import', { type: 'text/csv', data: simDeviceCsv({ prefix: PREFIX, start: 1, count: DEVICES, secret: SECRET }) });
   if (imported.status !== 201) throw new Error(`import: HTTP ${imported.status} ${imported.text.slice(0, 300)}`);
@@ -430,10 +433,10 @@ try {
   const m0 = await scrape(apiPort);
   const otherDigest = otherLoad(0, () => [stbd.pid!]);
   const digestRuns = await informLoad('stbd, Digest', cwmpPort, stbd.pid!, 'digest', true);
-  noise['digest'] = otherDigest();
+  noise[`${key}digest`] = otherDigest();
   const otherBasic = otherLoad(0, () => [stbd.pid!]);
   const basicRuns = await informLoad('stbd, Basic (preemptive)', cwmpPort, stbd.pid!, 'basic', false);
-  noise['basic'] = otherBasic();
+  noise[`${key}basic`] = otherBasic();
   const m1 = await scrape(apiPort);
   const stillOnline = (await health(apiPort))?.online ?? 0;
 
@@ -456,8 +459,8 @@ try {
   log(`    ${describe(sequential)}`);
   const parallel = await roundTrips(`${PARALLEL} at a time`, apiPort, token, PARALLEL_TOTAL, PARALLEL, pids);
   log(`    ${describe(parallel)}`);
-  noise['roundTrips'] = otherRoundTrips();
-  noise['roundTrips, core 1'] = otherRoundTripsCore1();
+  noise[`${key}roundTrips`] = otherRoundTrips();
+  noise[`${key}roundTrips, core 1`] = otherRoundTripsCore1();
   await sleep(1_200); // one more simulator status line
   const simAfter = simStatus;
   const m2 = await scrape(apiPort);
@@ -466,6 +469,36 @@ try {
   sim.stdin!.end();
   await stop(stbd);
   await stop(sim);
+
+  return { digestRuns, basicRuns, warm, sequential, parallel, m0, m1, m2, background, simBefore, simAfter, stillOnline, onlineAfter, rssOnline, rssAfter, importMs, onlineMs, stbdWarnings };
+}
+
+// ---- the run ----
+
+const best = (runs: readonly WindowResult[]) => runs.reduce((a, b) => (b.sessionsPerSec > a.sessionsPerSec ? b : a));
+/** Server CPU time per session, in µs: a cost figure that noise on the other core does not move. */
+const usPerSession = (r: WindowResult) => (r.serverCpu === null || r.sessionsPerSec === 0 ? NaN : (r.serverCpu * 1e4) / r.sessionsPerSec);
+
+try {
+  const commandLine = `npm run bench:management${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  // This process issues the commands: it belongs with the generators on core 1, all its threads included.
+  if (PINNED) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  log(`bench:management: ${DEVICES.toLocaleString('en')} simulated devices${PINNED ? '' : ' (taskset missing: processes NOT pinned)'}; temp dir ${dir}`);
+
+  // 1. The baseline.
+  log('  minimal node:http CWMP server (baseline)');
+  const minimal = start(onCore(0, nodeScript('minimal-cwmp.ts')));
+  const minimalOut = lines(minimal);
+  const minimalPort = await waitForLine(minimal, minimalOut, 'minimal server', 20_000, (l) => json(l)?.['port'] as number | undefined);
+  const otherBase = otherLoad(0, () => [minimal.pid!]);
+  const baseRuns = await informLoad('baseline, Digest header (not checked)', minimalPort, minimal.pid!, 'digest', true);
+  const noise: Record<string, number> = { baseline: otherBase() };
+  await stop(minimal);
+
+  const ours = await stbdPhases('stbd', 'stbd', undefined, noise);
+  const { digestRuns, basicRuns, warm, sequential, parallel, m0, m1, m2, background, simBefore, simAfter, stillOnline, onlineAfter, rssOnline, rssAfter, importMs, onlineMs, stbdWarnings } = ours;
+  // 6. With --store postgres: phases 2–5 again, the store on a throwaway PostgreSQL pinned to the servers' core.
+  const pg = ON_POSTGRES ? await onPostgres((store) => stbdPhases('stbd on PostgreSQL', 'stbd-pg', store, noise, 'postgres ')) : undefined;
 
   // ---- report ----
   const delta = (a: Map<string, number>, b: Map<string, number>, k: string) => (b.get(k) ?? 0) - (a.get(k) ?? 0);
@@ -493,6 +526,8 @@ try {
     onlineAfter,
   };
   const ratio = digest.sessionsPerSec / base.sessionsPerSec;
+  const pgDigest = pg ? best(pg.digestRuns) : undefined;
+  const pgSessPass = pgDigest !== undefined && pgDigest.sessionsPerSec >= 0.8 * digest.sessionsPerSec && pgDigest.errors === 0;
   const rtPass = (r: RoundTrips) => r.p99Ms <= TARGET.p99Ms && r.notDone === 0;
   const sessPass = (r: WindowResult) => r.sessionsPerSec >= TARGET.sessionsPerSec && r.sessionsPerSec / base.sessionsPerSec >= TARGET.ratio && r.errors === 0;
   const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
@@ -513,6 +548,15 @@ try {
     row(`  session p50 / p99, Digest (${CONCURRENCY} clients)`, `${fix(digest.p50Ms, 1)} / ${fix(digest.p99Ms, 1)} ms`, `${fix(base.p50Ms, 1)} / ${fix(base.p99Ms, 1)}`, '', ''),
     row('command round trip p50 / p99, one at a time', rt(sequential), '-', '', '<= 50 ms p99', verdict(rtPass(sequential))),
     row(`command round trip p50 / p99, ${PARALLEL} at a time`, rt(parallel), '-', '', '<= 50 ms p99', verdict(rtPass(parallel))),
+    ...(pg && pgDigest
+      ? [
+          row('store on PostgreSQL', 'stbd on PG', 'on SQLite', 'ratio', 'target'),
+          row('  Inform sessions/s, Digest', sessions(pgDigest), sessions(digest), `${fix(pgDigest.sessionsPerSec / digest.sessionsPerSec)}x`, '>= 0.8x SQLite', verdict(pgSessPass)),
+          row('  command round trip p50 / p99, one at a time', rt(pg.sequential), rt(sequential), '', '<= 50 ms p99', verdict(rtPass(pg.sequential))),
+          row(`  command round trip p50 / p99, ${PARALLEL} at a time`, rt(pg.parallel), rt(parallel), '', '(no target)'),
+          `  (stbd's CPU only in its figures: PostgreSQL runs on the same core; ${num(DEVICES)} devices imported in ${fix(pg.importMs / 1000)} s, errors ${pgDigest.errors}, not done ${pg.sequential.notDone + pg.parallel.notDone})`,
+        ]
+      : []),
     '',
     `Inform sessions: ${CONCURRENCY} CPE clients, ${connectionWords}; Inform (8 parameters, "2 PERIODIC") with Authorization, then the empty POST with the cookie -> 204;`,
     `  best of ${WINDOWS} windows of ${WINDOW_MS / 1000} s after a warm-up in which every device had a session (stbd Digest ${fix(digest.warmupMs / 1000, 1)} s).`,
@@ -546,7 +590,9 @@ try {
       importMs,
       onlineMs,
       rss: { online: rssOnline, end: rssAfter },
+      ...(pg && pgDigest ? { postgres: { informSessions: pg.digestRuns, roundTrips: { sequential: pg.sequential, parallel: pg.parallel }, importMs: pg.importMs, ratioToSqlite: pgDigest.sessionsPerSec / digest.sessionsPerSec } } : {}),
       targets: {
+        ...(pg && pgDigest ? { postgresInformSessions: { value: pgDigest.sessionsPerSec, target: '>= 0.8x SQLite', pass: pgSessPass }, postgresRoundTripSequentialP99: { value: pg.sequential.p99Ms, target: '<= 50 ms', pass: rtPass(pg.sequential) } } : {}),
         informSessions: { value: digest.sessionsPerSec, ratio, target: '>= 2000/s and >= 0.5x', pass: sessPass(digest) },
         roundTripSequentialP99: { value: sequential.p99Ms, target: '<= 50 ms', pass: rtPass(sequential) },
         roundTripParallelP99: { value: parallel.p99Ms, target: '<= 50 ms', pass: rtPass(parallel) },

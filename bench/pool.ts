@@ -3,7 +3,7 @@
  * (default 1,000,000), recycling throughput with the builtin CAS, and bind/unbind operations per second
  * through the API against the Node ceiling for the job.
  *
- *   npm run bench:pool [-- --quick]
+ *   npm run bench:pool [-- --quick] [-- --store postgres]
  *
  * --quick: 100,000 entries and shorter runs. BENCH_ENTRIES=N sets the pool size; BENCH_CONCURRENCY the
  * generator's connections (default 64); BENCH_HTTP_CLIENT=node makes the generator use node:http instead
@@ -23,6 +23,9 @@
  *   4. bind/unbind through the API: the generator binds pooled devices ("confirmed", no CAS call) and
  *      unbinds them again (back into the pool), over many accounts, first against a minimal hand-written
  *      node:http server (bench/minimal-http.ts: the ceiling), then against the stbd of step 3;
+ *   5. with --store postgres: a store of min(N, 100,000) entries built the same way and moved onto a throwaway
+ *      PostgreSQL (fsync and synchronous commits on, pinned to core 0 with stbd) by `stbd store copy`, and
+ *      the bind/unbind load of step 4 against stbd on it: the ratio to the SQLite figure;
  * and prints the figures against the targets, then one JSON line with everything.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -34,11 +37,16 @@ import { createInterface } from 'node:readline';
 import BetterSqlite3 from 'better-sqlite3';
 import { openDatabase } from '../src/store/database.js';
 import { devicePasswordSealer } from './sealed-passwords.js';
-import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { run, STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
 import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
 import type { HttpLoadArgs, WindowResult } from './http-load.js';
 
 const QUICK = process.argv.includes('--quick');
+/** --store postgres: the bind/unbind load also against stbd on PostgreSQL (same machine, server on core 0). */
+const ON_POSTGRES = process.argv[process.argv.indexOf('--store') + 1] === 'postgres';
+const PG_ENTRIES = Math.min(100_000, Number(process.env.BENCH_ENTRIES ?? (QUICK ? 100_000 : 1_000_000)));
+const PG_OPS_TARGET = 3_000;
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? (QUICK ? 100_000 : 1_000_000));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const CLIENT = process.env.BENCH_HTTP_CLIENT === 'node' ? 'node' : 'raw';
@@ -259,6 +267,36 @@ async function generate(port: number, serverPid: number, token: string, devicesF
   return results;
 }
 
+/**
+ * Step 5: a store built like step 3's (smaller: the load touches a few thousand devices), moved onto a
+ * throwaway PostgreSQL by `stbd store copy`, then step 4's load against stbd on it.
+ */
+async function onPostgres(config: (sub: string, extra?: Record<string, Record<string, string>>) => string): Promise<{ entries: number; copyMs: number; startupMs: number; runs: WindowResult[] }> {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('--store postgres: no PostgreSQL server installed here (Debian: apt-get install postgresql)');
+  log('  stbd on PostgreSQL');
+  const server = startThrowawayPostgres(bin, 5432, { durable: true, wrap: PINNED ? ['taskset', '-c', '0'] : [] });
+  try {
+    const source = config('pg-source');
+    const built = buildDatabase(join(dir, 'pg-source', 'stbd.db'), PG_ENTRIES, true);
+    const created = await run(join(bin, 'createdb'), ['-h', server.socketDir, '-p', String(server.port), '-U', server.user, 'stbd_bench']);
+    if (created.code !== 0) throw new Error(`createdb: ${created.stderr}`);
+    const target = config('pg', { store: { kind: 'postgres', url: server.url('stbd_bench') }, ca: { master_key_file: join(dir, 'pg-source', 'master.key') } });
+    const t0 = performance.now();
+    const copied = await run(STBD, ['store', 'copy', '--config', source, '--to-config', target]);
+    if (copied.code !== 0) throw new Error(`stbd store copy: ${copied.stderr}`);
+    const copyMs = performance.now() - t0;
+    const stbd = await startStbd(target);
+    const devicesFile = join(dir, 'pg-load-devices.txt');
+    writeFileSync(devicesFile, `${built.loadDevices.join('\n')}\n`);
+    const runs = await generate(Number(stbd.api.split(':').at(-1)), stbd.proc.pid!, readFileSync(join(dir, 'pg', 'bss.token'), 'utf8').trim(), devicesFile);
+    await stop(stbd.proc);
+    return { entries: PG_ENTRIES, copyMs, startupMs: stbd.startupMs, runs };
+  } finally {
+    server.destroy();
+  }
+}
+
 /** Windows are repeated and the best kept: the machine is shared and noisy. */
 const best = (runs: readonly WindowResult[]) => runs.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
 /** Server CPU time per operation, in µs: a cost figure that noise on the other core does not move. */
@@ -276,12 +314,13 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 try {
   const commandLine = `npm run bench:pool${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   log(`bench:pool: ${ENTRIES.toLocaleString('en')} pool entries${PINNED ? '' : ' (taskset missing: processes NOT pinned)'}; temp dir ${dir}`);
-  const config = (sub: string) => {
+  const config = (sub: string, extra: Record<string, Record<string, string>> = {}) => {
     mkdirSync(join(dir, sub), { recursive: true });
     return writeTestConfig(join(dir, sub), {
       log: { level: 'info' },
       cas: { kind: 'builtin' },
       pool: { max_bound_per_account: 1000, max_pooled_per_account: 1000, recycle_after: RECYCLE_AFTER },
+      ...extra,
     });
   };
 
@@ -363,6 +402,9 @@ try {
   };
   const stopMs = await stop(stbd.proc);
 
+  // 5. The same load with the store on PostgreSQL.
+  const pg = ON_POSTGRES ? await onPostgres(config) : undefined;
+
   // Cross-check in the database: every overdue certificate revoked, every load device back in the pool.
   const check = new BetterSqlite3(join(dir, 'pool', 'stbd.db'), { readonly: true });
   const revoked = (check.prepare('SELECT count(*) AS n FROM cas_certificates WHERE revoked_at IS NOT NULL').get() as { n: number }).n;
@@ -375,9 +417,11 @@ try {
   const ours = best(stbdRuns);
   const perEntry = (stbd.rssAtStart - empty.rssAtStart) / ENTRIES;
   const poolPerEntry = (stbd.rssAtStart - devicesOnly.rssAtStart) / ENTRIES;
+  const pgBest = pg ? best(pg.runs) : undefined;
   const targets = [
     { what: `start-up with ${ENTRIES.toLocaleString('en')} entries`, value: stbd.startupMs / 1000, shown: `${(stbd.startupMs / 1000).toFixed(2)} s`, limit: '<= 5 s', pass: stbd.startupMs <= START_TARGET_MS },
     { what: 'bind/unbind through the API', value: ours.opsPerSec, shown: `${ours.opsPerSec.toLocaleString('en')}/s`, limit: '>= 5,000/s', pass: ours.opsPerSec >= OPS_TARGET },
+    ...(pgBest ? [{ what: 'bind/unbind, store on PostgreSQL', value: pgBest.opsPerSec, shown: `${pgBest.opsPerSec.toLocaleString('en')}/s`, limit: '>= 3,000/s', pass: pgBest.opsPerSec >= PG_OPS_TARGET }] : []),
   ];
   const num = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en') : '-');
   const fix = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -407,6 +451,7 @@ try {
     cols('bind/unbind (best of windows)', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'srv', 'gen', 'us/op'),
     row('  minimal node:http server', base),
     row('  stbd', ours),
+    ...(pg && pgBest ? [row('  stbd on PostgreSQL', pgBest), `  PostgreSQL: ${num(pg.entries)} entries moved by stbd store copy in ${s(pg.copyMs)}; stbd started on it in ${s(pg.startupMs)}; PostgreSQL / SQLite: ${fix(pgBest.opsPerSec / ours.opsPerSec)}x by rate (srv: stbd's CPU only, PostgreSQL's own is on the same core)`] : []),
     `  ${CONCURRENCY} keep-alive connections (${CLIENT} client), ${num(built.loadDevices.length)} devices over ${num(CONCURRENCY * ACCOUNTS_PER_WORKER)} accounts; ${WINDOWS} windows of ${WINDOW_MS / 1000} s after ${WARMUP_MS / 1000} s warm-up`,
     `  srv/gen: server/generator CPU in % of one core; us/op: server CPU per operation. Bound by: minimal ${boundBy(base)}, stbd ${boundBy(ours)}`,
     `  stbd / minimal: ${fix(ours.opsPerSec / base.opsPerSec)}x by rate, ${fix(usPerOp(base) / usPerOp(ours))}x by CPU per op`,
@@ -432,6 +477,7 @@ try {
       stopMs: Math.round(stopMs),
       recycle: { overdue: built.overdue, dueSoon: built.dueSoon, recycled: recycleLog.recycled, done: recycleDone, perSec: recycleRate, spanMs: recycleSpanMs, recycledBeforeAllQueued: recycleLog.recycledAtLastDue, drainPerSec: drainRate, firstDueMs: recycleLog.firstDue - spawnedAt, lastDueMs: recycleLog.lastDue - spawnedAt, lastRecycledMs: recycleLog.lastRecycled - spawnedAt, revoked, polls },
       bindUnbind: { minimal: baseRuns, stbd: stbdRuns, best: { minimal: base.name, stbd: ours.name }, usPerOp: { minimal: usPerOp(base), stbd: usPerOp(ours) }, ratio: ours.opsPerSec / base.opsPerSec, counted, bindingsLeft, auditRows },
+      ...(pg ? { postgres: { entries: pg.entries, copyMs: Math.round(pg.copyMs), startupMs: Math.round(pg.startupMs), runs: pg.runs, ratioToSqlite: best(pg.runs).opsPerSec / ours.opsPerSec } } : {}),
       targets: Object.fromEntries(targets.map((x) => [x.what, { value: x.value, target: x.limit, pass: x.pass }])),
     }),
   );

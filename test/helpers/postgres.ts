@@ -47,7 +47,14 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-export function startThrowawayPostgres(bin: string, port = 5432): ThrowawayPostgres {
+export interface ThrowawayOptions {
+  /** Keep fsync and synchronous commits on (benchmarks: what an operator's server does); tests turn them off for speed. */
+  readonly durable?: boolean;
+  /** A command prefix for the server (e.g. taskset -c 0). */
+  readonly wrap?: readonly string[];
+}
+
+export function startThrowawayPostgres(bin: string, port = 5432, o: ThrowawayOptions = {}): ThrowawayPostgres {
   const dir = mkdtempSync(join(tmpdir(), 'stbd-pg-'));
   const data = join(dir, 'data');
   const asRoot = userInfo().uid === 0;
@@ -55,12 +62,13 @@ export function startThrowawayPostgres(bin: string, port = 5432): ThrowawayPostg
   if (asRoot && !owner) throw new Error('running as root, and there is no "postgres" user to run PostgreSQL as');
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const run = (tool: string, args: string[]) => {
-    const [cmd, argv] = owner ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
-    execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+    const argv = [...(o.wrap ?? []), ...(owner ? ['runuser', '-u', 'postgres', '--'] : []), join(bin, tool), ...args];
+    execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   };
   const user = owner ? 'postgres' : userInfo().username;
   run('initdb', ['-D', data, '-A', 'trust', '-U', user, '-E', 'UTF8', '--no-sync']);
-  const options = `-k ${dir} -p ${port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+  const fast = o.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  const options = `-k ${dir} -p ${port} -c listen_addresses=''${fast} -c max_connections=300`;
   const start = () => run('pg_ctl', ['-w', '-D', data, '-l', join(dir, 'server.log'), '-o', options, 'start']);
   const stop = (mode: 'fast' | 'immediate' = 'fast') => run('pg_ctl', ['-w', '-D', data, '-m', mode, 'stop']);
   start();

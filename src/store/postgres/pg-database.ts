@@ -33,8 +33,9 @@ const types = {
 };
 
 /** A pool on the server of `options.url`, every connection with the statement timeout set. */
-function createPool(options: PgOptions): pg.Pool {
+function createPool(options: PgOptions, startupOptions?: string): pg.Pool {
   return new pg.Pool({
+    ...(startupOptions !== undefined ? { options: startupOptions } : {}),
     connectionString: options.url,
     ...(options.password !== undefined ? { password: options.password } : {}),
     max: options.poolSize,
@@ -118,16 +119,14 @@ export async function pgSchemaVersion(q: pg.Pool | pg.PoolClient): Promise<numbe
 /**
  * stbd answers a caller only after its write committed, and promises that it survives a crash of the database:
  * with the server's synchronous_commit = off a commit returns before its WAL is on disk, and a crash loses the
- * last ones. stbd's own sessions then use `on` (stricter settings, e.g. remote_apply for synchronous standbys, are
- * kept as they are).
+ * last ones. stbd's own sessions then use `on`, as a startup option of every connection (stricter settings, e.g.
+ * remote_apply for synchronous standbys, are kept as they are). True when the pool must be opened so.
  */
-async function keepCommitsDurable(pool: pg.Pool, warn: (message: string) => void = () => undefined): Promise<void> {
+async function commitsNeedForcing(pool: pg.Pool, warn: (message: string) => void = () => undefined): Promise<boolean> {
   const { rows } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
-  if (rows[0]?.synchronous_commit !== 'off') return;
+  if (rows[0]?.synchronous_commit !== 'off') return false;
   warn('the server runs with synchronous_commit = off, which loses the last commits in a crash; stbd\'s sessions use synchronous_commit = on');
-  // Every connection the pool opens from now on (the idle one that answered SHOW is set here too).
-  pool.on('connect', (c) => void c.query('SET synchronous_commit = on').catch(() => undefined));
-  await pool.query('SET synchronous_commit = on');
+  return true;
 }
 
 /**
@@ -136,10 +135,14 @@ async function keepCommitsDurable(pool: pg.Pool, warn: (message: string) => void
  */
 export async function openPostgres(options: PgOptions): Promise<pg.Pool> {
   const server = describeServer(options.url);
-  const pool = createPool(options);
+  let pool = createPool(options);
   pool.on('error', () => undefined); // an idle client's lost connection: the next checkout reconnects
   try {
-    await keepCommitsDurable(pool, options.onWarning);
+    if (await commitsNeedForcing(pool, options.onWarning)) {
+      await pool.end();
+      pool = createPool(options, '-c synchronous_commit=on');
+      pool.on('error', () => undefined);
+    }
     if (options.migrate === false) await pool.query('SELECT 1');
     else await migratePostgres(pool, server, options.migrations);
     return pool;
