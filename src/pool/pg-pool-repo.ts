@@ -10,16 +10,32 @@ const Q = {
   // Thresholds count rows that may not exist yet (a bind inserts one), which no row lock can cover: a
   // transaction-scoped advisory lock per account serialises the units of work of one account, and one per
   // device those of one device. Always taken account first, then device, so two units never wait on each other.
-  lockAccount: named('pool_lock_account', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-account:' || $1, 0))"),
   lockDevice: named('pool_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-device:' || $1, 0))"),
+  // Both in one round trip, account first (a target list is evaluated in order; were it not, the deadlock
+  // PostgreSQL would detect is retried by inTransaction).
+  lockAccountDevice: named(
+    'pool_lock_account_device',
+    "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-account:' || $1, 0)), pg_advisory_xact_lock(hashtextextended('stbd-pool-device:' || $2, 0))",
+  ),
+  // What a bind's rule reads, in one round trip (after the locks: a statement's snapshot is taken when it starts).
+  bindFacts: named(
+    'pool_bind_facts',
+    `SELECT (SELECT row_to_json(b) FROM bindings b WHERE b.device_id = $2) AS binding,
+            (SELECT count(*)::int FROM bindings WHERE account = $1) AS bound,
+            (SELECT row_to_json(e) FROM pool_entries e WHERE e.device_id = $2) AS entry,
+            EXISTS (SELECT 1 FROM cas_outbox WHERE device_id = $2) AS cas_busy`,
+  ),
+  unbindFacts: named(
+    'pool_unbind_facts',
+    `SELECT (SELECT row_to_json(b) FROM bindings b WHERE b.device_id = $2) AS binding,
+            (SELECT count(*)::int FROM pool_entries WHERE account = $1) AS pooled`,
+  ),
   binding: named('pool_binding', 'SELECT * FROM bindings WHERE device_id = $1'),
   bindingsOf: named('pool_bindings_of', 'SELECT * FROM bindings WHERE account = $1 ORDER BY device_id'),
-  countBound: named('pool_count_bound', 'SELECT count(*)::int AS n FROM bindings WHERE account = $1'),
   insertBinding: named('pool_insert_binding', 'INSERT INTO bindings (device_id, account, state, via, certificate_id, bound_at) VALUES ($1, $2, $3, $4, $5, $6)'),
   activateBinding: named('pool_activate_binding', "UPDATE bindings SET state = 'active', certificate_id = $1 WHERE device_id = $2 AND state = 'registering'"),
   deleteBinding: named('pool_delete_binding', 'DELETE FROM bindings WHERE device_id = $1'),
   entry: named('pool_entry', 'SELECT * FROM pool_entries WHERE device_id = $1'),
-  countPooled: named('pool_count_pooled', 'SELECT count(*)::int AS n FROM pool_entries WHERE account = $1'),
   insertEntry: named('pool_insert_entry', "INSERT INTO pool_entries (device_id, account, certificate_id, pooled_at, recycle_at, state) VALUES ($1, $2, $3, $4, $5, 'pooled')"),
   deleteEntry: named('pool_delete_entry', 'DELETE FROM pool_entries WHERE device_id = $1'),
   setDeregistering: named('pool_set_deregistering', "UPDATE pool_entries SET state = 'deregistering' WHERE device_id = $1"),
@@ -32,7 +48,6 @@ const Q = {
     'pool_insert_outbox',
     'INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING',
   ),
-  outboxPending: named('pool_outbox_pending', 'SELECT 1 FROM cas_outbox WHERE device_id = $1 LIMIT 1'),
   dueOutbox: named('pool_due_outbox', 'SELECT * FROM cas_outbox o WHERE o.next_attempt_at <= $1 AND o.id = (SELECT min(id) FROM cas_outbox WHERE device_id = o.device_id) ORDER BY o.id LIMIT $2'),
   nextOutboxAt: named('pool_next_outbox_at', 'SELECT min(next_attempt_at) AS t FROM cas_outbox'),
   registers: named('pool_registers', "SELECT * FROM cas_outbox WHERE op = 'register' ORDER BY id FOR UPDATE"),
@@ -54,10 +69,11 @@ export class PgPoolRepo implements PoolRepo {
 
   bind(i: BindInput, rules: PoolRules): Promise<BindOutcome> {
     return this.#unit(async (c) => {
-      await c.query(Q.lockAccount([i.account]));
-      await c.query(Q.lockDevice([i.deviceId]));
-      const [bound, count, entry, pending] = [await this.#binding(c, i.deviceId), await c.query(Q.countBound([i.account])), await this.#entry(c, i.deviceId), await c.query(Q.outboxPending([i.deviceId]))];
-      return decideBind({ bound, countBound: count.rows[0].n as number, entry, casBusy: pending.rowCount! > 0 }, i, rules);
+      await c.query(Q.lockAccountDevice([i.account, i.deviceId]));
+      const f = (await c.query<Row>(Q.bindFacts([i.account, i.deviceId]))).rows[0]!;
+      const bound = f['binding'] ? bindingOf(f['binding'] as Row) : undefined;
+      const entry = f['entry'] ? entryOf(f['entry'] as Row) : undefined;
+      return decideBind({ bound, countBound: f['bound'] as number, entry, casBusy: f['cas_busy'] === true }, i, rules);
     });
   }
 
@@ -86,11 +102,10 @@ export class PgPoolRepo implements PoolRepo {
 
   unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
     return this.#unit(async (c) => {
-      await c.query(Q.lockAccount([account]));
-      await c.query(Q.lockDevice([deviceId]));
-      const bound = await this.#binding(c, deviceId);
-      const pooled = (await c.query(Q.countPooled([account]))).rows[0].n as number;
-      return decideUnbind({ bound, countPooled: pooled }, account, deviceId, now, rules);
+      await c.query(Q.lockAccountDevice([account, deviceId]));
+      const f = (await c.query<Row>(Q.unbindFacts([account, deviceId]))).rows[0]!;
+      const bound = f['binding'] ? bindingOf(f['binding'] as Row) : undefined;
+      return decideUnbind({ bound, countPooled: f['pooled'] as number }, account, deviceId, now, rules);
     });
   }
 
