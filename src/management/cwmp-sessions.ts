@@ -53,6 +53,8 @@ interface Session {
   /** The address its Inform came from: a cookieless session is followed by its connection only from there. */
   readonly source: string;
   current: Task | undefined;
+  /** Work was queued for the device during the session, after which the session may have looked for the last time. */
+  queuedMeanwhile?: boolean;
   /** The current task read name by name, for CPEs that cannot read a partial path at once. */
   read: SubtreeRead | undefined;
   /** The RPC of `read` in flight, and how many were sent (their cwmp:ID). */
@@ -135,6 +137,16 @@ export class CwmpSessions {
 
   inSession(deviceId: string): boolean {
     return this.#byDevice.has(deviceId);
+  }
+
+  /**
+   * A task was queued for the device: true when its open session will see to it. The session may already have
+   * looked for its last task (and be ending with 204): it asks for a connection request at its end if work is left.
+   */
+  takesQueued(deviceId: string): boolean {
+    const session = this.#byDevice.get(deviceId);
+    if (session) session.queuedMeanwhile = true;
+    return session !== undefined;
   }
 
   /**
@@ -553,7 +565,10 @@ export class CwmpSessions {
     const task = session.current;
     const reading = session.read !== undefined;
     this.#finishRead(session);
-    if (!task) return;
+    if (!task) {
+      if (session.queuedMeanwhile && callBack && !this.#stopping && (await this.#d.tasks.hasOpen(session.device.id))) await this.#d.requester.request(session.device.id);
+      return;
+    }
     // A CPE that drops the session rather than answer a partial-path read: read name by name next time.
     if (result === 'lost' && !reading && !this.#stopping && this.#partialRead(task, session.dataModel)) await this.#d.state.setPartialPathUnsupported(session.device.id, true);
     const again = await this.#d.tasks.requeue(task);

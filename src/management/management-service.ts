@@ -149,7 +149,7 @@ export class ManagementService {
     );
     this.tasks.subscribe({
       queued: async (t) => {
-        if (!this.sessions.inSession(t.deviceId)) await this.requester.request(t.deviceId);
+        if (!this.sessions.takesQueued(t.deviceId)) await this.requester.request(t.deviceId);
       },
       finished: async (t) => {
         m.tasks.inc({ status: t.status });
