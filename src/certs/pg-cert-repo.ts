@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
-import { inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { CertificateRecord, CertificateVersion } from './certificate.js';
 import type { CertRepo, Expired, NewVersion } from './cert-repo.js';
 import { CERT_SQL, countsOf, insertValues, recordOf, replaceValues, type Row, versionOf, versionValues } from './cert-rows.js';
@@ -13,8 +13,8 @@ const Q = {
   // per device serialises the claims of one device (its cap), and one per certificate id the claims and
   // first stores of one id (else a claim could slip in while a store swaps the id's claim for its
   // certificate). Claims take the device's lock, then the id's; a store only the id's: no cycle.
-  lockDevice: named('cert_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-cert-device:' || $1, 0))"),
-  lockId: named('cert_lock_id', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-cert-id:' || $1, 0))"),
+  lockDevice: advisoryLock('cert_lock_device', 'cert-device'),
+  lockId: advisoryLock('cert_lock_id', 'cert-id'),
   held: named(
     'cert_held',
     "SELECT (SELECT count(*) FROM certificates WHERE device_id = $1 AND status != 'revoked') + (SELECT count(*) FROM certificate_claims WHERE device_id = $1) AS n",

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
@@ -10,7 +10,7 @@ const Q = {
   // The cap reads a device's count before it writes, and the event trim counts what is kept: a transaction-scoped
   // advisory lock per device makes these units of one device go one after the other (a device may have no
   // cwmp_devices row to lock yet).
-  lock: named('cwmp_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-cwmp-device:' || $1, 0))"),
+  lock: advisoryLock('cwmp_lock_device', 'cwmp-device'),
   get: named('cwmp_get', S.get),
   identity: named('cwmp_identity', S.identity),
   upsert: named('cwmp_upsert', S.upsert),

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Sealer } from '../sealed-text.js';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
-import { inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { Task, TaskFault, TaskRequest, TaskStatus } from './task.js';
 import { type Moved, type NewTask, type QueueOutcome, TASK_EXPIRY, type TaskRepo } from './task-repo.js';
 import { finishColumns, insertColumns, resultColumn, type Row, TASK_SQL, TaskSealing, taskOf } from './task-rows.js';
@@ -13,7 +13,7 @@ const Q = {
   // a device's ids are then handed out in commit order (a task committed later never has a smaller id, which
   // next would find open behind a head it already sent: FIFO, one task in flight), and two nexts never both
   // read the same head.
-  lockDevice: named('tasks_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-tasks-device:' || $1, 0))"),
+  lockDevice: advisoryLock('tasks_lock_device', 'tasks-device'),
   insert: named('tasks_insert', S.insert),
   seal: named('tasks_seal', S.seal),
   sealed: named('tasks_sealed', S.sealed),

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
-import { inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
 import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
@@ -10,7 +10,7 @@ const Q = {
   // Thresholds count rows that may not exist yet (a bind inserts one), which no row lock can cover: a
   // transaction-scoped advisory lock per account serialises the units of work of one account, and one per
   // device those of one device. Always taken account first, then device, so two units never wait on each other.
-  lockDevice: named('pool_lock_device', "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-device:' || $1, 0))"),
+  lockDevice: advisoryLock('pool_lock_device', 'pool-device'),
   // Both in one round trip, account first (a target list is evaluated in order; were it not, the deadlock
   // PostgreSQL would detect is retried by inTransaction).
   lockAccountDevice: named(

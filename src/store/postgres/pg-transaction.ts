@@ -7,6 +7,12 @@ const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadloc
 export const named = (name: string, text: string) => (values: readonly unknown[] = []): pg.QueryConfig => ({ name, text, values: values as unknown[] });
 
 /**
+ * A transaction-scoped advisory lock on `key` within one feature's `namespace` (hashed to 64 bits from
+ * 'stbd-NAMESPACE:KEY', so features never share a lock by accident); released at COMMIT or ROLLBACK.
+ */
+export const advisoryLock = (name: string, namespace: string) => named(name, `SELECT pg_advisory_xact_lock(hashtextextended('stbd-${namespace}:' || $1, 0))`);
+
+/**
  * Runs `fn` in one transaction on one pooled connection, committing when it returns. Serialization
  * failures and deadlocks are retried (a few times, at once: they are the engine telling two units of
  * work to go one after the other); any other error rolls back and is thrown, a rule's refusal included.
