@@ -32,6 +32,12 @@ const facts = (deviceId: string, at = 1000, over: Partial<InformFacts> = {}): In
 });
 const param = (name: string, value = 'v', type = 'xsd:string'): ParameterValue => ({ name, value, type });
 const stored = async (repo: CwmpDeviceRepo, id: string) => (await repo.parameters(id)).map((p) => `${p.name}=${p.value}@${p.updatedAt}`);
+/** recordInform, which must record. */
+async function record(repo: CwmpDeviceRepo, f: InformFacts, parameters: ParameterValue[]) {
+  const r = await repo.recordInform(f, parameters);
+  if (!('recorded' in r)) throw new Error('not recorded');
+  return r.recorded;
+}
 const count = async (s: Store, id: string) => (await s.query('SELECT parameter_count AS n FROM cwmp_devices WHERE device_id = $1', [id]))[0]?.['n'];
 
 for (const engine of engines(t)) {
@@ -42,23 +48,37 @@ for (const engine of engines(t)) {
       const repo = repoOf(s);
       t.equal(await repo.get('d1'), undefined);
       t.equal(await repo.identity('d1'), undefined);
-      const first = await repo.recordInform(facts('d1'), [param('Device.A', '1'), param('Device.ManagementServer.Password', 'hunter2'), param('Device.B', '2'), param('Device.A', '1b')]);
+      const first = await record(repo, facts('d1'), [param('Device.A', '1'), param('Device.ManagementServer.Password', 'hunter2'), param('Device.B', '2'), param('Device.A', '1b')]);
       t.match(first, { deviceId: 'd1', dataModel: 'Device.', lastEvents: ['2 PERIODIC'], behindNat: false, stunProvisioned: null, provisioning: { failures: 0, stopped: false, lastFault: null }, partialPathUnsupported: false });
       t.same(await repo.get('d1'), first);
       t.same(await repo.identity('d1'), { oui: '00AA00', productClass: 'STB', serialNumber: 'sn-d1' });
       t.same(await stored(repo, 'd1'), ['Device.A=1b@1000', 'Device.B=2@1000'], 'no secret; a name twice keeps its last value');
-      const second = await repo.recordInform(facts('d1', 2000, { behindNat: true, natId: '203.0.113.1', lastEvents: ['1 BOOT'] }), [param('Device.A', '1b'), param('Device.B', '3')]);
+      const second = await record(repo, facts('d1', 2000, { behindNat: true, natId: '203.0.113.1', lastEvents: ['1 BOOT'] }), [param('Device.A', '1b'), param('Device.B', '3')]);
       t.match(second, { behindNat: true, natId: '203.0.113.1', lastEvents: ['1 BOOT'], lastInformAt: 2000 });
       t.same(await stored(repo, 'd1'), ['Device.A=1b@1000', 'Device.B=3@2000'], 'only the changed value is rewritten');
       t.equal(await count(s, 'd1'), 2);
+    });
+
+    t.test("a device's own login: an Inform of another DeviceId writes nothing and says which DeviceId the device has", async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s, 'd1', 'd2');
+      const repo = repoOf(s);
+      const guard = { sameIdentity: true } as const;
+      t.match(await repo.recordInform(facts('d1'), [param('Device.A', '1')], guard), { recorded: { serialNumber: 'sn-d1' } }, 'no DeviceId known yet: recorded');
+      const other = facts('d1', 2000, { serialNumber: 'sn-other', lastEvents: ['1 BOOT'] });
+      t.same(await repo.recordInform(other, [param('Device.A', '2'), param('Device.B', '2')], guard), { otherIdentity: { oui: '00AA00', productClass: 'STB', serialNumber: 'sn-d1' } });
+      t.match(await repo.get('d1'), { serialNumber: 'sn-d1', lastInformAt: 1000, lastEvents: ['2 PERIODIC'] }, 'the state is as it was');
+      t.same(await stored(repo, 'd1'), ['Device.A=1@1000'], 'and so are the parameters');
+      t.match(await repo.recordInform(facts('d1', 3000), [param('Device.A', '3')], guard), { recorded: { lastInformAt: 3000 } }, 'its own DeviceId: recorded');
+      t.match(await repo.recordInform(other, [], undefined), { recorded: { serialNumber: 'sn-other' } }, 'without the guard (a factory login) the DeviceId is replaced');
     });
 
     t.test('the parameter cap: new names past it are left out and recorded, known names always updated', async (t) => {
       const s = await engine.open(t);
       await addDevices(s, 'd1');
       const repo = repoOf(s);
-      await repo.recordInform(facts('d1'), ['a', 'b', 'c', 'd'].map((n) => param(`Device.${n}`)));
-      const state = await repo.recordInform(facts('d1', 2000), ['a', 'e', 'f', 'g', 'h'].map((n) => param(`Device.${n}`, 'new')));
+      await record(repo, facts('d1'), ['a', 'b', 'c', 'd'].map((n) => param(`Device.${n}`)));
+      const state = await record(repo, facts('d1', 2000), ['a', 'e', 'f', 'g', 'h'].map((n) => param(`Device.${n}`, 'new')));
       t.equal(state.lastInformAt, 2000);
       t.same(await stored(repo, 'd1'), ['Device.a=new@2000', 'Device.b=v@1000', 'Device.c=v@1000', 'Device.d=v@1000', 'Device.e=new@2000', 'Device.f=new@2000']);
       t.same(await repo.cpeEvents('d1'), [{ at: 2000, method: 'Inform', detail: repo.capFault(2) }], 'what was left out is recorded');
@@ -72,8 +92,8 @@ for (const engine of engines(t)) {
       const s = await engine.open(t);
       await addDevices(s, 'd1', 'd2');
       const repo = repoOf(s, 100);
-      await repo.recordInform(facts('d1'), [param('Device.X.1'), param('Device.X.2'), param('Device.XY.1'), param('Device.X'), param('DeviceX.1')]);
-      await repo.recordInform(facts('d2'), [param('Device.X.1')]);
+      await record(repo, facts('d1'), [param('Device.X.1'), param('Device.X.2'), param('Device.XY.1'), param('Device.X'), param('DeviceX.1')]);
+      await record(repo, facts('d2'), [param('Device.X.1')]);
       t.equal(await repo.putParameters('d1', [param('Device.X.2', 'new'), param('Device.X.3', 'new')], 2000, 'Device.X.'), 0);
       t.same(await stored(repo, 'd1'), ['Device.X=v@1000', 'Device.X.2=new@2000', 'Device.X.3=new@2000', 'Device.XY.1=v@1000', 'DeviceX.1=v@1000']);
       t.same(await stored(repo, 'd2'), ['Device.X.1=v@1000'], 'another device keeps its own');
@@ -89,7 +109,7 @@ for (const engine of engines(t)) {
       const repo = repoOf(s);
       t.equal(await repo.provisioningFailed('d1', { code: 9002, message: 'x', task: 1, at: 1 }, 2), undefined, 'no state yet');
       t.equal(await repo.retryProvisioning('d1'), undefined);
-      await repo.recordInform(facts('d1'), []);
+      await record(repo, facts('d1'), []);
       await repo.setStunProvisioned('d1', 'fp-stun');
       await repo.setCredentialsProvisioned('d1', 'fp-cr');
       await repo.setPartialPathUnsupported('d1', true);
@@ -104,7 +124,7 @@ for (const engine of engines(t)) {
       await repo.setStunProvisioned('d1', null);
       await repo.setPartialPathUnsupported('d1', false);
       t.match(await repo.get('d1'), { stunProvisioned: null, partialPathUnsupported: false });
-      const again = await repo.recordInform(facts('d1', 9000), []);
+      const again = await record(repo, facts('d1', 9000), []);
       t.match(again, { credentialsProvisioned: 'fp-cr', provisioning: { lastFault: fault } }, "an Inform keeps stbd's own columns");
     });
 
@@ -127,9 +147,12 @@ for (const engine of engines(t)) {
         const s = await engine.open(t);
         await addDevices(s, 'd1');
         const repo = repoOf(s, 12);
-        await repo.recordInform(facts('d1'), []);
+        await record(repo, facts('d1'), []);
         const left = await Promise.all(Array.from({ length: 10 }, (_, i) => repo.putParameters('d1', [0, 1, 2].map((k) => param(`Device.P${i}.${k}`)), 2000)));
         t.equal(left.reduce((a, b) => a + b, 0), 18, 'of 30 new names, 18 left out');
+        // Informs (one statement each while far from the cap) beside units that fill it: never past it.
+        await repo.putParameters('d1', [], 2000, 'Device.');
+        await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? record(repo, facts('d1', 3000 + i), [param(`Device.I${i}.a`), param(`Device.I${i}.b`)]) : repo.putParameters('d1', [0, 1, 2].map((k) => param(`Device.P${i}.${k}`)), 2000))));
         t.equal((await repo.parameters('d1')).length, 12);
         t.equal(await count(s, 'd1'), 12);
         await Promise.all(Array.from({ length: 40 }, (_, i) => repo.recordCpeEvent('d1', i, 'E', {})));

@@ -28,7 +28,9 @@ for (const engine of engines(t)) {
       await repo.insert(device('d1'));
       await repo.insert({ ...device('d2'), crGenerated: false, credentialsPushedAt: 5 });
       t.same(plain(await repo.get('d1')), device('d1'));
-      t.same(plain(await repo.byCwmpUsername('cwmp-d2')), { ...device('d2'), crGenerated: false, credentialsPushedAt: 5 });
+      const login = await repo.byCwmpUsername('cwmp-d2');
+      t.same(plain(login?.device), { ...device('d2'), crGenerated: false, credentialsPushedAt: 5 });
+      t.equal(login?.rotation, undefined, 'no rotation pending');
       t.equal(await repo.get('nobody'), undefined);
       t.equal(await repo.byCwmpUsername('d1'), undefined, 'by the CWMP username, not the id');
       const [row] = await s.query('SELECT stun_password, cr_password, cwmp_password FROM devices WHERE id = $1', ['d1']);
@@ -106,6 +108,7 @@ for (const engine of engines(t)) {
       t.same(await repo.startRotation(rotation), rotation);
       t.same(await repo.startRotation({ ...rotation, cwmpPassword: 'other', interim: { kind: 'any' } }), rotation, 'a pending rotation is kept');
       t.same(await repo.rotation('d1'), rotation);
+      t.same((await repo.byCwmpUsername(device('d1').credentials.cwmpUsername))?.rotation, rotation, "a login finds the device's rotation with it");
       t.equal(await repo.commitRotation('d1', 'other', 3000), undefined, 'not the pending password');
       const committed = await repo.commitRotation('d1', 'new-wp', 3000);
       t.same(plain(committed), { ...device('d1'), credentials: { ...device('d1').credentials, cwmpPassword: 'new-wp', crPassword: 'new-crp' }, updatedAt: 3000, credentialsPushedAt: 3000 });

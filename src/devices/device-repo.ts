@@ -27,8 +27,11 @@ export interface DeviceRepo {
   /** Inserts every device, or none. @throws DuplicateDeviceError naming the first device that clashes (with a stored one or an earlier one) */
   insertAll(devices: readonly DeviceRecord[]): Promise<void>;
   get(id: string): Promise<DeviceRecord | undefined>;
-  /** The login path asks this once per CWMP session: one indexed lookup. */
-  byCwmpUsername(username: string): Promise<DeviceRecord | undefined>;
+  /**
+   * The device whose CWMP sessions authenticate as `username`, with the credentials being pushed to it: the
+   * login path asks this once per CWMP session, one indexed lookup (the rotation joined, not read after).
+   */
+  byCwmpUsername(username: string): Promise<DeviceLogin | undefined>;
   /** Devices in id order, strictly after `after` when given (keyset pages); with `seenSince`, only those whose persisted last keepalive is at or after it. */
   page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]>;
   delete(id: string): Promise<boolean>;
@@ -43,6 +46,12 @@ export interface DeviceRepo {
   startRotation(r: CredentialRotation): Promise<CredentialRotation>;
   /** Makes the pending rotation (if it still carries `cwmpPassword`) the device's credentials; undefined when none such is pending. */
   commitRotation(deviceId: string, cwmpPassword: string, at: number): Promise<DeviceRecord | undefined>;
+}
+
+/** A device as a CWMP login finds it: its record and its pending rotation, read together. */
+export interface DeviceLogin {
+  readonly device: DeviceRecord;
+  readonly rotation: CredentialRotation | undefined;
 }
 
 type Unique = DuplicateDeviceError['field'];

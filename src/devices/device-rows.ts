@@ -1,6 +1,6 @@
 import { columnContext, openText, type Sealer, sealText } from '../sealed-text.js';
 import type { CredentialRotation, DeviceCredentials, DeviceRecord } from './device.js';
-import type { StunPasswordOpener } from './device-repo.js';
+import type { DeviceLogin, StunPasswordOpener } from './device-repo.js';
 
 /** A devices row as both engines return it (flags as 0/1, times in ms). */
 export interface DeviceRow {
@@ -16,6 +16,9 @@ export interface DeviceRow {
   credentials_pushed_at: number | null;
   cr_generated: number;
 }
+
+/** DEVICE_SQL.byCwmpUsername's row: the device's columns, and its rotation's prefixed `r_` (null when none is pending). */
+export type LoginRow = DeviceRow & { r_cwmp_password: string | null; r_cr_password: string | null; r_interim: RotationRow['interim'] | null; r_interim_password: string | null; r_created_at: number | null };
 
 export interface RotationRow {
   device_id: string;
@@ -33,7 +36,9 @@ const PREFIXED = DEVICE_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ');
 export const DEVICE_SQL = {
   insert: `INSERT INTO devices (${DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
   get: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = $1`,
-  byCwmpUsername: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE cwmp_username = $1`,
+  byCwmpUsername: `SELECT ${PREFIXED}, r.cwmp_password AS r_cwmp_password, r.cr_password AS r_cr_password, r.interim AS r_interim,
+      r.interim_password AS r_interim_password, r.created_at AS r_created_at
+    FROM devices d LEFT JOIN credential_rotations r ON r.device_id = d.id WHERE d.cwmp_username = $1`,
   page: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2`,
   pageSeen: `SELECT ${PREFIXED} FROM devices d JOIN presence p ON p.device_id = d.id WHERE d.id > $1 AND p.last_seen >= $2 ORDER BY d.id LIMIT $3`,
   delete: 'DELETE FROM devices WHERE id = $1',
@@ -97,6 +102,12 @@ export class DeviceSealing {
   opener(): StunPasswordOpener {
     const sealer = this.sealer;
     return { overhead: sealer.seal(Buffer.alloc(0), 'overhead').length, open: (id, sealed) => sealer.open(sealed, contextOf('devices.stun_password', id)) };
+  }
+
+  login(r: LoginRow): DeviceLogin {
+    const { r_cwmp_password: cwmp, r_cr_password: cr, r_interim: interim, r_interim_password, r_created_at, ...device } = r;
+    const rotation = interim === null ? undefined : this.rotation({ device_id: r.id, cwmp_password: cwmp!, cr_password: cr!, interim, interim_password: r_interim_password, created_at: r_created_at! });
+    return { device: this.record(device), rotation };
   }
 
   rotation(r: RotationRow): CredentialRotation {

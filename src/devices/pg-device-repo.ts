@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { Sealer } from '../sealed-text.js';
 import { inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { CredentialRotation, DeviceRecord } from './device.js';
-import { type DeviceRepo, DuplicateDeviceError, firstDuplicate, type StunPasswordOpener } from './device-repo.js';
-import { DEVICE_COLUMNS, DEVICE_SQL, type DeviceColumns, type DeviceRow, DeviceSealing, type RotationRow } from './device-rows.js';
+import { type DeviceLogin, type DeviceRepo, DuplicateDeviceError, firstDuplicate, type StunPasswordOpener } from './device-repo.js';
+import { DEVICE_COLUMNS, DEVICE_SQL, type DeviceColumns, type DeviceRow, DeviceSealing, type LoginRow, type RotationRow } from './device-rows.js';
 
 const Q = {
   insert: named('devices_insert', DEVICE_SQL.insert),
@@ -88,8 +88,9 @@ export class PgDeviceRepo implements DeviceRepo {
     return this.#one(Q.get([id]));
   }
 
-  async byCwmpUsername(username: string): Promise<DeviceRecord | undefined> {
-    return this.#one(Q.byCwmpUsername([username]));
+  async byCwmpUsername(username: string): Promise<DeviceLogin | undefined> {
+    const r = (await this.pool.query<LoginRow>(Q.byCwmpUsername([username]))).rows[0];
+    return r && this.#rows.login(r);
   }
 
   async page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]> {

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { parseDeviceCsv, ImportError, CSV_COLUMNS } from './csv-import.js';
 import type { CredentialRotation, DeviceCredentials, DeviceInput, DeviceRecord } from './device.js';
 import { DeviceInputValidator } from './device-input.js';
-import { type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
+import { type DeviceLogin, type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
 
 export { DuplicateDeviceError, ImportError };
 
@@ -88,8 +88,8 @@ export class DeviceRegistry {
     return this.#repo.checkSealed();
   }
 
-  /** The device whose CWMP sessions authenticate as `username`. */
-  byCwmpUsername(username: string): Promise<DeviceRecord | undefined> {
+  /** The device whose CWMP sessions authenticate as `username`, with the credentials being pushed to it. */
+  byCwmpUsername(username: string): Promise<DeviceLogin | undefined> {
     return this.#repo.byCwmpUsername(username);
   }
 

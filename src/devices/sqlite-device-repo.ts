@@ -3,8 +3,8 @@ import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
 import { inImmediateTransaction } from '../store/sqlite-transaction.js';
 import type { CredentialRotation, DeviceRecord } from './device.js';
-import { type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
-import { DEVICE_SQL, type DeviceRow, DeviceSealing, type RotationRow } from './device-rows.js';
+import { type DeviceLogin, type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
+import { DEVICE_SQL, type DeviceRow, DeviceSealing, type LoginRow, type RotationRow } from './device-rows.js';
 
 /** The device registry on SQLite: statements prepared once; a unit of more than one statement is one transaction. */
 export class SqliteDeviceRepo implements DeviceRepo {
@@ -19,7 +19,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
     this.#s = {
       insert: p<unknown[]>(DEVICE_SQL.insert),
       get: p<[string]>(DEVICE_SQL.get),
-      byCwmpUsername: p<[string]>(DEVICE_SQL.byCwmpUsername),
+      byCwmpUsername: p<[string], LoginRow>(DEVICE_SQL.byCwmpUsername),
       page: p<[string, number]>(DEVICE_SQL.page),
       pageSeen: p<[string, number, number]>(DEVICE_SQL.pageSeen),
       delete: p<[string]>(DEVICE_SQL.delete),
@@ -70,9 +70,9 @@ export class SqliteDeviceRepo implements DeviceRepo {
     return row && this.#rows.record(row);
   }
 
-  async byCwmpUsername(username: string): Promise<DeviceRecord | undefined> {
+  async byCwmpUsername(username: string): Promise<DeviceLogin | undefined> {
     const row = this.#s.byCwmpUsername.get(username);
-    return row && this.#rows.record(row);
+    return row && this.#rows.login(row);
   }
 
   async page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]> {

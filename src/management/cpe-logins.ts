@@ -6,8 +6,11 @@ import type { CpeHttpAuth, Credentials } from './http-auth.js';
 
 /** Who a CWMP login is, as far as its Authorization header or client certificate tells (before the Inform is read). */
 export type Login =
-  /** A device's own credentials (or client certificate); `rotated`: the ones being pushed to it (the CPE has them now). */
-  | { readonly kind: 'device'; readonly device: DeviceRecord; readonly rotated: boolean }
+  /**
+   * A device's own credentials (or client certificate); `rotated`: the ones being pushed to it (the CPE has
+   * them now); `rotation`: what is being pushed, as the login read it.
+   */
+  | { readonly kind: 'device'; readonly device: DeviceRecord; readonly rotated: boolean; readonly rotation: CredentialRotation | undefined }
   /** A factory pair from the bootstrap credentials file: the Inform's DeviceId says which device. */
   | { readonly kind: 'bootstrap'; readonly username: string }
   /** auto_register: a username nobody has; the device is registered from its Inform. */
@@ -37,8 +40,8 @@ export interface CpeLoginsDeps {
 
 /** What a password check is tried against: a device's, or the decoy's. */
 interface Candidate {
-  readonly id: string;
   readonly cwmpPassword: string;
+  readonly rotation: CredentialRotation | undefined;
 }
 
 /**
@@ -48,8 +51,7 @@ interface Candidate {
  * per-process random password under an id no device can have, so timing does not tell who exists.
  */
 export class CpeLogins {
-  // A leading space: no device id has one (PRINTABLE_PATTERN), and unlike NUL PostgreSQL takes it in text.
-  readonly #decoy: Candidate = { id: ` decoy-${randomBytes(8).toString('hex')}`, cwmpPassword: randomBytes(24).toString('base64url') };
+  readonly #decoy: Candidate = { cwmpPassword: randomBytes(24).toString('base64url'), rotation: undefined };
 
   constructor(private readonly d: CpeLoginsDeps) {}
 
@@ -59,7 +61,7 @@ export class CpeLogins {
    */
   async certified(commonName: string): Promise<LoginOutcome | undefined> {
     const device = await this.d.registry.get(commonName);
-    return device ? { ok: true, login: { kind: 'device', device, rotated: false } } : undefined;
+    return device ? { ok: true, login: { kind: 'device', device, rotated: false, rotation: await this.d.registry.rotationOf(device.id) } } : undefined;
   }
 
   async authenticate(credentials: Credentials, method: string, uri: string): Promise<LoginOutcome> {
@@ -69,10 +71,11 @@ export class CpeLogins {
     const { username } = credentials;
     const factory = bootstrap.get(username);
     if (factory !== undefined && ok(factory)) return this.#admit(credentials, { kind: 'bootstrap', username });
-    const device = await registry.byCwmpUsername(username);
-    const match = await this.#match(device ? { id: device.id, cwmpPassword: device.credentials.cwmpPassword } : this.#decoy, ok);
+    const found = await registry.byCwmpUsername(username);
+    const device = found?.device;
+    const match = this.#match(found ? { cwmpPassword: found.device.credentials.cwmpPassword, rotation: found.rotation } : this.#decoy, ok);
     if (device) {
-      if (match) return this.#admit(credentials, { kind: 'device', device, rotated: match === 'rotated' }, device);
+      if (match) return this.#admit(credentials, { kind: 'device', device, rotated: match === 'rotated', rotation: found.rotation }, device);
       return { ok: false, kind: 'credentials', reason: 'wrong credentials', device };
     }
     if (factory !== undefined) return { ok: false, kind: 'credentials', reason: 'wrong password for a bootstrap username' };
@@ -83,10 +86,10 @@ export class CpeLogins {
   }
 
   /** Which of the candidate's passwords the credentials are: its own, the one being pushed, or the interim. */
-  async #match(c: Candidate, ok: (password: string) => boolean): Promise<'own' | 'rotated' | 'interim' | undefined> {
+  #match(c: Candidate, ok: (password: string) => boolean): 'own' | 'rotated' | 'interim' | undefined {
     if (ok(c.cwmpPassword)) return 'own';
-    // The decoy is looked up too (it has no rotation): an unknown username costs the same queries.
-    const r = await this.d.registry.rotationOf(c.id);
+    // The lookup that found no device cost the one query a device's costs (its rotation comes joined).
+    const r = c.rotation;
     if (r && ok(r.cwmpPassword)) return 'rotated';
     if (r && (r.interim.kind === 'any' || (r.interim.kind === 'password' && ok(r.interim.password)))) return 'interim';
     return undefined;

@@ -49,6 +49,9 @@ export interface StoredParameter extends ParameterValue {
   readonly updatedAt: number;
 }
 
+/** What recordInform did: recorded the Inform, or refused it for a DeviceId other than the one known. */
+export type InformRecorded = { readonly recorded: CwmpDeviceState } | { readonly otherIdentity: DeviceIdentity };
+
 export type DeviceIdentity = { readonly oui: string; readonly productClass: string; readonly serialNumber: string };
 
 /** What a write the cap cut short says (as a task fault or a CPE event). */
@@ -63,8 +66,12 @@ export interface CwmpDeviceRepo {
   get(deviceId: string): Promise<CwmpDeviceState | undefined>;
   /** The DeviceId the device reported in its Informs (checked on every login: only these columns). */
   identity(deviceId: string): Promise<DeviceIdentity | undefined>;
-  /** Records an Inform (state and parameters) in one unit of work; values the cap leaves out are recorded as a CPE event. */
-  recordInform(s: InformFacts, parameters: readonly ParameterValue[]): Promise<CwmpDeviceState>;
+  /**
+   * Records an Inform (state and parameters) in one unit of work; values the cap leaves out are recorded as a
+   * CPE event. With `sameIdentity`, a device that has reported another DeviceId before is not written to, and
+   * that DeviceId is returned instead (the login's check and the write are one step: one round trip).
+   */
+  recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded>;
   setStunProvisioned(deviceId: string, fingerprint: string | null): Promise<void>;
   setCredentialsProvisioned(deviceId: string, fingerprint: string | null): Promise<void>;
   /** The CPE accepted a provisioning task: the run of faults is over. */

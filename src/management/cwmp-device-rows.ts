@@ -37,29 +37,33 @@ export const identityOf = (r: Row): DeviceIdentity => ({ oui: r['oui'] as string
 export const eventOf = (r: Row): CpeEvent => ({ at: r['at'] as number, method: r['method'] as string, detail: JSON.parse(r['detail'] as string) as unknown });
 export const parameterOf = (r: Row): StoredParameter => ({ name: r['name'] as string, value: r['value'] as string, type: r['type'] as string, updatedAt: r['updated_at'] as number });
 
-/** The values of CWMP_DEVICE_SQL.upsert, in order. */
-export const informColumns = (s: InformFacts) =>
-  [s.deviceId, s.manufacturer, s.oui, s.productClass, s.serialNumber, s.dataModel, s.cwmpVersion, s.lastInformAt, JSON.stringify(s.lastEvents), s.sourceAddress, s.connectionRequestUrl, s.behindNat ? 1 : 0, s.natId] as const;
+/** The values of CWMP_DEVICE_SQL.upsert, in order ($14: whether only a row of the same DeviceId is written). */
+export const informColumns = (s: InformFacts, sameIdentity: boolean) =>
+  [s.deviceId, s.manufacturer, s.oui, s.productClass, s.serialNumber, s.dataModel, s.cwmpVersion, s.lastInformAt, JSON.stringify(s.lastEvents), s.sourceAddress, s.connectionRequestUrl, s.behindNat ? 1 : 0, s.natId, sameIdentity ? 1 : 0] as const;
 
 /** A CPE event's detail as stored: secrets masked. */
 export const eventDetail = (detail: unknown): string => JSON.stringify(redact(detail));
 
 /** Unchanged values are not rewritten: periodic Informs repeat the same few parameters. */
-const PARAMETER_UPSERT = `ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, type = excluded.type, updated_at = excluded.updated_at
+export const PARAMETER_UPSERT = `ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, type = excluded.type, updated_at = excluded.updated_at
   WHERE device_parameters.value IS DISTINCT FROM excluded.value OR device_parameters.type IS DISTINCT FROM excluded.type`;
+
+/** The columns an Inform writes, in informColumns' order. */
+export const INFORM_COLUMNS = 'device_id, manufacturer, oui, product_class, serial_number, data_model, cwmp_version, last_inform_at, last_events, source_address, cr_url, behind_nat, nat_id';
+
+/** An Inform's state replaces the last one; with $14 = 1 only on a row of the same DeviceId. */
+export const INFORM_UPSERT = `ON CONFLICT (device_id) DO UPDATE SET manufacturer = excluded.manufacturer, oui = excluded.oui,
+      product_class = excluded.product_class, serial_number = excluded.serial_number, data_model = excluded.data_model,
+      cwmp_version = excluded.cwmp_version, last_inform_at = excluded.last_inform_at, last_events = excluded.last_events,
+      source_address = excluded.source_address, cr_url = excluded.cr_url, behind_nat = excluded.behind_nat, nat_id = excluded.nat_id
+    WHERE $14 = 0 OR (cwmp_devices.oui = excluded.oui AND cwmp_devices.product_class = excluded.product_class AND cwmp_devices.serial_number = excluded.serial_number)`;
 
 /** The statements both engines share, in PostgreSQL's `$n` form (SQLite's repo converts them with forSqlite). */
 export const CWMP_DEVICE_SQL = {
   get: 'SELECT * FROM cwmp_devices WHERE device_id = $1',
   identity: 'SELECT oui, product_class, serial_number FROM cwmp_devices WHERE device_id = $1',
-  upsert: `INSERT INTO cwmp_devices (device_id, manufacturer, oui, product_class, serial_number, data_model, cwmp_version,
-      last_inform_at, last_events, source_address, cr_url, behind_nat, nat_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-    ON CONFLICT (device_id) DO UPDATE SET manufacturer = excluded.manufacturer, oui = excluded.oui,
-      product_class = excluded.product_class, serial_number = excluded.serial_number, data_model = excluded.data_model,
-      cwmp_version = excluded.cwmp_version, last_inform_at = excluded.last_inform_at, last_events = excluded.last_events,
-      source_address = excluded.source_address, cr_url = excluded.cr_url, behind_nat = excluded.behind_nat, nat_id = excluded.nat_id
-    RETURNING *`,
+  /** $14 = 1: a row with another DeviceId is left as it is, and nothing is returned. */
+  upsert: `INSERT INTO cwmp_devices (${INFORM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ${INFORM_UPSERT} RETURNING *`,
   stunProvisioned: 'UPDATE cwmp_devices SET stun_provisioned = $1 WHERE device_id = $2',
   credentialsProvisioned: 'UPDATE cwmp_devices SET credentials_provisioned = $1 WHERE device_id = $2',
   provisioningOk: 'UPDATE cwmp_devices SET provisioning_failures = 0, provisioning_stopped = 0 WHERE device_id = $1',

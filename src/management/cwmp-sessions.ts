@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { DeviceRecord } from '../devices/device.js';
+import type { CredentialRotation, DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
 import { type CpeLogins, cwmpDeviceId, type Login, type RefusalKind } from './cpe-logins.js';
-import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo, DeviceIdentity } from './cwmp-device-repo.js';
 import { type CpeBody, type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
 import { type CpeHttpAuth, parseAuthorization } from './http-auth.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -100,6 +100,13 @@ const DIAGNOSE_EVERY_MS = 60_000;
 const DIAGNOSE_MEMORY = 10_000;
 
 /** A CWMP session refused after its Inform was read: the 401 and the reason. */
+/** The device an Inform is from, with the credentials being pushed to it; `sameIdentity`: its DeviceId must be the one known. */
+interface InformDevice {
+  readonly device: DeviceRecord;
+  readonly rotation: CredentialRotation | undefined;
+  readonly sameIdentity: boolean;
+}
+
 class Refusal {
   constructor(
     readonly kind: Exclude<RefusalKind, 'stale'>,
@@ -264,7 +271,8 @@ export class CwmpSessions {
     const inform = message.body;
     const found = await this.#deviceOf(outcome.login, inform, req.sourceAddress);
     if (found instanceof Refusal) return this.#refuse(found, req, username);
-    return this.#open(req, message as CpeMessage & { body: Inform }, found.device, outcome.login.kind === 'device' && outcome.login.rotated, previous);
+    const opened = await this.#open(req, message as CpeMessage & { body: Inform }, found, outcome.login.kind === 'device' && outcome.login.rotated, previous);
+    return opened instanceof Refusal ? this.#refuse(opened, req, username) : opened;
   }
 
   #refuse(r: Refusal, req: CpeRequest, username: string): CpeReply {
@@ -275,14 +283,14 @@ export class CwmpSessions {
     return this.#unauthorized();
   }
 
-  /** Which device an authenticated Inform is: checked against what the login says, registered on first use. */
-  async #deviceOf(login: Login, inform: Inform, source: string): Promise<{ device: DeviceRecord } | Refusal> {
+  /**
+   * Which device an authenticated Inform is, registered on first use. A device's own login is checked against
+   * the DeviceId it reported before when the Inform is recorded (`sameIdentity`: one step in the store).
+   */
+  async #deviceOf(login: Login, inform: Inform, source: string): Promise<InformDevice | Refusal> {
     const { registry, log } = this.#d;
     const id = cwmpDeviceId(inform.deviceId);
-    if (login.kind === 'device') {
-      const mismatch = await this.#mismatch(login.device, inform);
-      return mismatch ? new Refusal('deviceid_mismatch', mismatch, login.device) : { device: login.device };
-    }
+    if (login.kind === 'device') return { device: login.device, rotation: login.rotation, sameIdentity: true };
     if (login.kind === 'bootstrap') {
       let device = await registry.get(id);
       if (!device && !this.#o.autoRegister) {
@@ -295,21 +303,20 @@ export class CwmpSessions {
       }
       device ??= await this.#register(id, {}, source);
       if (!device) return new Refusal('registration', `bootstrap login from DeviceId ${JSON.stringify(id)}, which cannot be registered`);
-      await registry.startRotation(device, { kind: 'none' }, true);
+      const rotation = await registry.startRotation(device, { kind: 'none' }, true);
       log.info({ device: device.id, username: login.username, source }, 'bootstrap login with a factory credential: the device gets its own');
       this.#d.metrics?.bootstrap('accepted');
-      return { device };
+      return { device, rotation, sameIdentity: false };
     }
     if (await registry.exists(id)) return new Refusal('registration', `auto-registration of ${id} refused: the id is already registered under another CWMP username`);
     const device = await this.#register(id, { cwmpUsername: login.username }, source);
     if (!device) return new Refusal('registration', 'auto-registration refused');
-    await registry.startRotation(device, login.interim, false);
-    return { device };
+    const rotation = await registry.startRotation(device, login.interim, false);
+    return { device, rotation, sameIdentity: false };
   }
 
-  /** The Inform's DeviceId against the one the device has reported before. */
-  async #mismatch(device: DeviceRecord, inform: Inform): Promise<string | undefined> {
-    const known = await this.#d.state.identity(device.id);
+  /** The Inform's DeviceId against `known`, the one the device has reported before: why they differ, if they do. */
+  #mismatch(device: DeviceRecord, known: DeviceIdentity | undefined, inform: Inform): string | undefined {
     const d = inform.deviceId;
     if (!known || (known.oui === d.oui && known.productClass === d.productClass && known.serialNumber === d.serialNumber)) return undefined;
     const claimed = cwmpDeviceId(d);
@@ -330,7 +337,7 @@ export class CwmpSessions {
     } catch {
       return undefined;
     }
-    return m.body.kind === 'Inform' ? this.#mismatch(device, m.body) : undefined;
+    return m.body.kind === 'Inform' ? this.#mismatch(device, await this.#d.state.identity(device.id), m.body) : undefined;
   }
 
   async #register(id: string, credentials: { cwmpUsername?: string }, source: string): Promise<DeviceRecord | undefined> {
@@ -345,14 +352,14 @@ export class CwmpSessions {
     return device;
   }
 
-  async #open(req: CpeRequest, message: CpeMessage & { body: Inform }, device: DeviceRecord, rotated: boolean, previous: Session | undefined): Promise<CpeReply> {
+  async #open(req: CpeRequest, message: CpeMessage & { body: Inform }, found: InformDevice, rotated: boolean, previous: Session | undefined): Promise<CpeReply | Refusal> {
     const { log } = this.#d;
     const inform = message.body;
-    if (previous) await this.#end(previous, 'lost', false);
+    const { device } = found;
     const now = this.#d.clock.now();
     const dataModel = dataModelOf(inform.parameters);
     const nat = detectNat(inform.parameters, dataModel, req.sourceAddress);
-    const state = await this.#d.state.recordInform(
+    const recorded = await this.#d.state.recordInform(
       {
         deviceId: device.id,
         ...inform.deviceId,
@@ -364,7 +371,11 @@ export class CwmpSessions {
         ...nat,
       },
       inform.parameters,
+      ...(found.sameIdentity ? [{ sameIdentity: true } as const] : []),
     );
+    if ('otherIdentity' in recorded) return new Refusal('deviceid_mismatch', this.#mismatch(device, recorded.otherIdentity, inform)!, device);
+    const state = recorded.recorded;
+    if (previous) await this.#end(previous, 'lost', false);
     // Looked up after the Inform is recorded: a session the device opened meanwhile (on another connection) is replaced too.
     const old = this.#byDevice.get(device.id);
     if (old) {
@@ -378,7 +389,7 @@ export class CwmpSessions {
     this.#touch(session);
     this.#d.requester.answered(device.id);
     log.debug({ device: device.id, events: state.lastEvents, behindNat: state.behindNat, natId: state.natId }, 'Inform');
-    await this.#d.provisioning.onInform(device, state, req.host, rotated);
+    await this.#d.provisioning.onInform(device, state, req.host, rotated, found.rotation);
     return { status: 200, body: this.#d.soap.informResponse(message.version, message.id), cookie: session.token };
   }
 

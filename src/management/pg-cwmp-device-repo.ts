@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
-import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
-import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
+import { advisoryLock, advisoryLockCall, inTransaction, named } from '../store/postgres/pg-transaction.js';
+import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
+import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, INFORM_COLUMNS, INFORM_UPSERT, informColumns, PARAMETER_UPSERT, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
 import { capFault, capParameters, mayOverflow, storable } from './parameter-cap.js';
 
@@ -13,7 +13,22 @@ const Q = {
   lock: advisoryLock('cwmp_lock_device', 'cwmp-device'),
   get: named('cwmp_get', S.get),
   identity: named('cwmp_identity', S.identity),
-  upsert: named('cwmp_upsert', S.upsert),
+  // An Inform in one statement (one round trip, its own transaction): the device's lock, the state, and its
+  // parameters when they cannot pass the cap ($18 = the cap less their number, so the rule in parameter-cap.ts
+  // needs no names; `stored_all` says whether they were written). The lock is taken by the row the upsert
+  // reads from, so before it writes; the upsert and the parameter writes take the latest committed rows
+  // (ON CONFLICT), not the statement's snapshot, which predates the lock.
+  inform: named(
+    'cwmp_inform',
+    `WITH locked AS (SELECT ${advisoryLockCall('cwmp-device', '$1')}),
+    up AS (INSERT INTO cwmp_devices (${INFORM_COLUMNS})
+        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::text, $12::int, $13::text FROM locked
+        ${INFORM_UPSERT} RETURNING *),
+    put AS (INSERT INTO device_parameters (device_id, name, value, type, updated_at)
+        SELECT up.device_id, p.name, p.value, p.type, up.last_inform_at FROM up, unnest($15::text[], $16::text[], $17::text[]) AS p (name, value, type)
+        WHERE up.parameter_count <= $18 ${PARAMETER_UPSERT})
+    SELECT *, parameter_count <= $18 AS stored_all FROM up`,
+  ),
   stunProvisioned: named('cwmp_stun_provisioned', S.stunProvisioned),
   credentialsProvisioned: named('cwmp_credentials_provisioned', S.credentialsProvisioned),
   provisioningOk: named('cwmp_provisioning_ok', S.provisioningOk),
@@ -47,13 +62,21 @@ export class PgCwmpDeviceRepo implements CwmpDeviceRepo {
     return r && identityOf(r);
   }
 
-  recordInform(s: InformFacts, parameters: readonly ParameterValue[]): Promise<CwmpDeviceState> {
-    return this.#unit(s.deviceId, async (c) => {
-      const row = (await c.query<Row>(Q.upsert(informColumns(s)))).rows[0]!;
-      const left = await this.#put(c, s.deviceId, parameters, s.lastInformAt, row['parameter_count'] as number);
-      if (left > 0) await this.#event(c, s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
-      return stateOf(row);
-    });
+  async recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded> {
+    const values = storable(parameters);
+    const columns = [...informColumns(s, guard?.sameIdentity === true), values.map((p) => p.name), values.map((p) => p.value), values.map((p) => p.type), this.maxParameters - values.length];
+    const row = (await this.pool.query<Row>(Q.inform(columns))).rows[0];
+    // No row: the upsert's guard left a row of another DeviceId as it was.
+    if (!row) return { otherIdentity: (await this.identity(s.deviceId))! };
+    // Values that may pass the cap (rare: a device near it) are written as a unit of their own, name by name.
+    if (!row['stored_all']) {
+      await this.#unit(s.deviceId, async (c) => {
+        const count = (await c.query<Row>(Q.parameterCount([s.deviceId]))).rows[0]?.['parameter_count'] as number | undefined;
+        const left = await this.#put(c, s.deviceId, values, s.lastInformAt, count ?? 0);
+        if (left > 0) await this.#event(c, s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
+      });
+    }
+    return { recorded: stateOf(row) };
   }
 
   async setStunProvisioned(deviceId: string, fingerprint: string | null): Promise<void> {

@@ -1,4 +1,4 @@
-import type { DeviceRecord } from '../devices/device.js';
+import type { CredentialRotation, DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { CwmpDeviceRepo, CwmpDeviceState } from './cwmp-device-repo.js';
@@ -44,28 +44,31 @@ export class Provisioning {
     deps.tasks.subscribe({ finished: (t) => this.#finished(t) });
   }
 
-  /** `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair). */
-  async onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean): Promise<void> {
+  /**
+   * `rotated`: the CPE logged in with the credentials being pushed, so it has them (and their CR pair);
+   * `rotation`: what is being pushed, as the login read it.
+   */
+  async onInform(device: DeviceRecord, state: CwmpDeviceState, host: string, rotated: boolean, rotation: CredentialRotation | undefined): Promise<void> {
     const { registry, log } = this.#d;
     let current = state;
-    if (rotated) {
-      const r = await registry.rotationOf(device.id);
-      if (r && (await registry.commitRotation(device.id, r.cwmpPassword))) {
-        await this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, r.crPassword));
+    let pending = rotation;
+    if (rotated && pending) {
+      if (await registry.commitRotation(device.id, pending.cwmpPassword)) {
+        await this.#accepted(device.id, connectionRequestParameters(state.dataModel, device.credentials.crUsername, pending.crPassword));
         current = (await this.#d.state.get(device.id)) ?? state;
-      }
+        pending = undefined;
+      } else pending = await registry.rotationOf(device.id); // another rotation took its place meanwhile
     }
     // Most Informs need nothing: decide that from memory and the state row before looking at the queue.
-    const values = await this.#wanted(device, current, host);
+    const values = this.#wanted(device, current, host, pending);
     if (values.length === 0 || current.provisioning.stopped || (await this.#pending(device.id))) return;
     log.info({ device: device.id, natId: current.natId, parameters: values.length }, 'provisioning the device');
     await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
-  async #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string): Promise<ParameterValue[]> {
+  #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string, rotation: CredentialRotation | undefined): ParameterValue[] {
     const root = state.dataModel;
     const c = device.credentials;
-    const rotation = await this.#d.registry.rotationOf(device.id);
     const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
     const values: ParameterValue[] = [];
     if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));

@@ -1,7 +1,7 @@
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
 import { inImmediateTransaction } from '../store/sqlite-transaction.js';
-import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
+import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
 import { capFault, capParameters, mayOverflow, storable } from './parameter-cap.js';
@@ -48,12 +48,14 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
     return r && identityOf(r);
   }
 
-  recordInform(s: InformFacts, parameters: readonly ParameterValue[]): Promise<CwmpDeviceState> {
+  recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded> {
     return this.#unit(() => {
-      const row = this.#s.upsert.get(...informColumns(s))!;
+      const row = this.#s.upsert.get(...informColumns(s, guard?.sameIdentity === true));
+      // No row: the upsert's guard left a row of another DeviceId as it was.
+      if (!row) return { otherIdentity: identityOf(this.#s.identity.get(s.deviceId)!) };
       const left = this.#put(s.deviceId, parameters, s.lastInformAt, row['parameter_count'] as number);
       if (left > 0) this.#event(s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
-      return stateOf(row);
+      return { recorded: stateOf(row) };
     });
   }
 

@@ -10,7 +10,10 @@ export const named = (name: string, text: string) => (values: readonly unknown[]
  * A transaction-scoped advisory lock on `key` within one feature's `namespace` (hashed to 64 bits from
  * 'stbd-NAMESPACE:KEY', so features never share a lock by accident); released at COMMIT or ROLLBACK.
  */
-export const advisoryLock = (name: string, namespace: string) => named(name, `SELECT pg_advisory_xact_lock(hashtextextended('stbd-${namespace}:' || $1, 0))`);
+export const advisoryLock = (name: string, namespace: string) => named(name, `SELECT ${advisoryLockCall(namespace, '$1')}`);
+
+/** The call that takes advisoryLock's lock on the key in `param` (e.g. '$1'), for a statement that takes it itself. */
+export const advisoryLockCall = (namespace: string, param: string) => `pg_advisory_xact_lock(hashtextextended('stbd-${namespace}:' || ${param}, 0))`;
 
 /**
  * Runs `fn` in one transaction on one pooled connection, committing when it returns. Serialization
