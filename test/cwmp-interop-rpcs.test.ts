@@ -112,6 +112,14 @@ t.test('setParameterAttributes: notification changes only; a self-closing respon
   const fault = message(`<soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring><detail><cwmp:Fault><FaultCode>9009</FaultCode><FaultString>Notification request rejected</FaultString></cwmp:Fault></detail></soap:Fault>`);
   t.equal((await cpe.request(fault, XML)).status, 204);
   t.match(await task(d, refused), { status: 'fault', fault: { code: 9009, message: 'Notification request rejected' } });
+
+  const post = (json: unknown) => d.api('POST', '/v1/devices/stb-1/tasks', { json });
+  t.match(await post({ kind: 'setParameterAttributes', attributes: [{ name: `${DI}A`, notification: 'active' }, { name: `${DI}A`, notification: 'off' }] }), { status: 400, body: { message: `attributes: ${DI}A is given twice` } });
+  t.match(await post({ kind: 'setParameterAttributes', attributes: [{ name: `${DI}A`, notification: 'loud' }] }), { status: 400, body: { error: 'bad-request' } });
+  t.match(await post({ kind: 'setParameterAttributes', attributes: [] }), { status: 400 });
+  t.match(await post({ kind: 'getParameterAttributes', names: [] }), { status: 400 });
+  t.match(await post({ kind: 'upload', fileType: 'x'.repeat(65) }), { status: 400 });
+  t.match(await post({ kind: 'upload', url: 'http://elsewhere/' }), { status: 400 }, 'the upload URL is stbd\'s own: a caller cannot name one');
 });
 
 t.test('scheduleInform: DelaySeconds and the CommandKey on the wire; an empty response completes it', async (t) => {
@@ -163,6 +171,8 @@ t.test('upload, status 1: transferring; the file PUT to its URL, then TransferCo
   t.same(Buffer.from(await res.arrayBuffer()), log, 'the bytes as sent');
   t.equal((await http(url, 'PUT', log)).status, 409, 'the URL of a finished task takes nothing more');
   t.equal((await d.api('GET', '/v1/uploads/999999')).status, 404);
+  for (const path of ['/v1/devices/stb-1/uploads', `/v1/uploads/${done.result.upload.id}`]) t.equal((await d.api('GET', path, { token: null })).status, 401, `${path} needs the admin token`);
+  t.equal((await fetch(`${d.url}/v1/uploads/${done.result.upload.id}/content`)).status, 401);
   t.equal((await d.api('GET', '/v1/devices/nobody/uploads')).status, 404);
 });
 
@@ -206,6 +216,31 @@ t.test('upload over [uploads] max_size: 413 by Content-Length or while streaming
   await basicInform(tc, 'stb-1', 'stb-1-pw', inform({ serial: 'S1', events: ['7 TRANSFER COMPLETE', 'M Upload'] }));
   await tc.request(transferComplete(`stbd-${id}`, 9011, 'Upload failure'), XML);
   t.match(await task(d, id), { status: 'fault', fault: { code: 9011, message: 'Upload failure' }, result: { transfer: { faultCode: 9011 } } });
+});
+
+t.test('[uploads] max_concurrent: past it a CPE gets 503 with Retry-After; the one being received goes on', async (t) => {
+  const { d, port } = await setup(t, { uploads: { max_concurrent: 1 } });
+  await addDevice(d, 'stb-1');
+  const id = await queue(d, { kind: 'upload' });
+  const { cpe, rpc } = await session(port);
+  const url = urlOf(rpc);
+  await cpe.request(message('<cwmp:UploadResponse><Status>1</Status></cwmp:UploadResponse>'), XML);
+  // The first transfer sends half its file and waits.
+  const first = request(url, { method: 'PUT', headers: { 'content-length': 10 } });
+  const firstDone = new Promise<number>((resolve, reject) => {
+    first.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    first.on('error', reject);
+  });
+  first.write(Buffer.from('hello'));
+  t.ok(await until(d, async () => (await http(url, 'PUT', Buffer.from('other'))).status === 503), 'a second one at once: 503');
+  first.end(Buffer.from('world'));
+  t.equal(await firstDone, 200);
+  t.equal((await http(url, 'PUT', Buffer.from('again'))).status, 200, 'room again');
+  t.equal((await d.api('GET', '/v1/devices/stb-1/uploads')).body.uploads.length, 1, 'the second replaced the first: one task, one file');
+  t.equal((await task(d, id)).status, 'transferring');
 });
 
 t.test('upload, status 0: the file first, then the answer, done in the session; or the answer first, done when the file arrives', async (t) => {

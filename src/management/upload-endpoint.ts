@@ -72,21 +72,16 @@ export class UploadEndpoint {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) return this.#tooLarge(req, res, task.deviceId, task.id, max);
     if (this.#receiving >= service.options.maxConcurrent) return refuse(req, res, 503, 'too many uploads at once; retry later\n', { 'retry-after': '30' });
+    // Counted until stored: each holds up to max_size bytes until then.
     this.#receiving++;
-    let released = false;
-    const release = () => {
-      if (!released) this.#receiving--;
-      released = true;
-    };
     try {
       const body = await this.#read(req, max);
       if (body === 'too-large') return this.#tooLarge(req, res, task.deviceId, task.id, max);
       if (body === 'aborted') return;
-      release();
       const file = await service.store(task, body.content, contentTypeOf(req.headers['content-type']), body.sha256);
       send(res, 200, `stored ${file.size} bytes as upload ${file.id}\n`);
     } finally {
-      release();
+      this.#receiving--;
     }
   }
 
