@@ -184,7 +184,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { registry, state: repos.cwmpDevices, tasks: repos.tasks, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -213,6 +213,13 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         challengeBurst: c.challenge_burst,
         authFailuresPerMinute: c.auth_failures_per_minute,
         authFailureBurst: c.auth_failure_burst,
+        uploads: {
+          maxBytes: config.uploads.max_size,
+          keepPerDevice: config.uploads.keep_per_device,
+          transferTimeoutMs: config.uploads.transfer_timeout,
+          maxConcurrent: config.uploads.max_concurrent,
+          baseUrl: config.uploads.url.replace(/\/$/, ''),
+        },
       },
     );
     const certRepo = repos.certs;

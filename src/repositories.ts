@@ -14,6 +14,9 @@ import { PgTaskRepo } from './management/pg-task-repo.js';
 import { SqliteCwmpDeviceRepo } from './management/sqlite-cwmp-device-repo.js';
 import { SqliteTaskRepo } from './management/sqlite-task-repo.js';
 import type { TaskRepo } from './management/task-repo.js';
+import { PgUploadRepo } from './management/pg-upload-repo.js';
+import { SqliteUploadRepo } from './management/sqlite-upload-repo.js';
+import type { UploadRepo } from './management/upload-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
@@ -34,6 +37,7 @@ export interface Repositories {
   readonly presence: PresenceRepo;
   readonly tasks: TaskRepo;
   readonly cwmpDevices: CwmpDeviceRepo;
+  readonly uploads: UploadRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -56,6 +60,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     presence: new SqlitePresenceRepo(db),
     tasks: new SqliteTaskRepo(db, o.sealer),
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
+    uploads: new SqliteUploadRepo(db),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -73,6 +78,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     presence: new PgPresenceRepo(pool),
     tasks: new PgTaskRepo(pool, o.sealer),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
+    uploads: new PgUploadRepo(pool),
     pool: new PgPoolRepo(pool),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

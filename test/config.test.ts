@@ -53,9 +53,9 @@ t.test('an empty file means all defaults; given values override them', async (t)
 });
 
 t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
-  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, pool, cas, ca, certs, log)');
+  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, uploads, pool, cas, ca, certs, log)');
   t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file, header_timeout, body_timeout, idle_timeout, max_connections, max_connections_per_source)');
-  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, pool, cas, ca, certs, log)');
+  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, uploads, pool, cas, ca, certs, log)');
   t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
   t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
   t.match(errorOf('[stun]\nlisten = "0.0.0.0:70000"\n'), /\[stun\] listen: expected .*got "0.0.0.0:70000"/);
@@ -72,6 +72,8 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.equal(errorOf('[stun]\nkeepalive_period = "500ms"\n'), '/etc/stbd/stbd.toml: [stun] keepalive_period: must be at least 1000 ms, got "500ms"');
   t.equal(errorOf('[stun]\nlisten_v6 = "0.0.0.0:3478"\n'), '/etc/stbd/stbd.toml: [stun] listen_v6: expected "" (off) or "[IPv6]:PORT" (e.g. "[::]:3478"), got "0.0.0.0:3478"');
   t.equal(errorOf('[stun]\nanswer_anonymous = "yes"\n'), '/etc/stbd/stbd.toml: [stun] answer_anonymous: expected true or false, got "yes"');
+  t.match(errorOf('[uploads]\nurl = "https://acs.example.net/upload"\n'), /\[uploads\] url: expected "" or a scheme, host and port .* \(no path\), got "https:\/\/acs.example.net\/upload"/);
+  t.match(errorOf('[uploads]\nmax_size = 100\n'), /\[uploads\] max_size: /);
   t.equal(errorOf('[cas]\nkind = "http"\n'), '/etc/stbd/stbd.toml: [cas] url: expected the CAS\'s http(s) URL when [cas] kind = "http", got ""');
   t.equal(errorOf('[cas]\nkind = "http"\nurl = "https://cas.example.net/api"\n'), '/etc/stbd/stbd.toml: [cas] token_file: required when [cas] kind = "http" (the file holding its bearer token)');
   t.equal(errorOf('[cwmp]\nlisten = ""\n'), '/etc/stbd/stbd.toml: [cwmp] listen: CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CwmpSoap, SoapError } from '../src/management/cwmp-soap.js';
+import { CwmpSoap, notificationName, SoapError } from '../src/management/cwmp-soap.js';
 
 const soap = new CwmpSoap();
 
@@ -80,4 +80,21 @@ t.test('what stbd sends parses back, values escaped, in the CPE version', async 
   if (back.body.kind === 'Response') t.same(soap.parameterValues(back.body.body), [{ name: 'Device.X.Y', value: 'a<b>&"c"', type: 'xsd:string' }]);
   t.match(soap.getParameterValues('1-4', 'req-2', ['Device.', 'Device.DeviceInfo.']), /<ParameterNames soapenc:arrayType="xsd:string\[2\]"><string>Device\.<\/string><string>Device\.DeviceInfo\.<\/string><\/ParameterNames>/);
   t.match(soap.reboot('1-1', 'req-3', 'rb'), /xmlns:cwmp="urn:dslforum-org:cwmp-1-1".*<cwmp:Reboot><CommandKey>rb<\/CommandKey><\/cwmp:Reboot>/);
+});
+
+t.test('Notification values as agents write them', async (t) => {
+  t.same(['0', ' 1 ', '2', '3', '4', '5', '6', '7', '', 'Active', 'PASSIVE', 'weird'].map(notificationName), [
+    'off',
+    'passive',
+    'active',
+    'passive-lightweight',
+    'passive+passive-lightweight',
+    'active-lightweight',
+    'passive+active-lightweight',
+    'code 7',
+    'unknown',
+    'active',
+    'passive',
+    'code weird',
+  ]);
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { CwmpAgent, type InformEvent } from '../src/sim/cwmp-agent.js';
+import { periodicDelay, phaseOf } from '../src/sim/periodic-schedule.js';
 
 /** A scripted session function: each call waits until the test settles it. */
 function sessions() {
@@ -90,5 +91,34 @@ t.test('periodic Informs; stop aborts the session in flight; discard', async (t)
   const resumed = await s.call(2);
   t.same(codes(resumed.events), ['2 PERIODIC', '1 BOOT'], 'a pending retry resumes at start');
   resumed.settle(true);
+  await agent.stop();
+});
+
+t.test('PeriodicInformTime: Informs at the phase plus or minus whole intervals; the Unknown Time sets no phase', async (t) => {
+  const H = 3_600_000;
+  const now = Date.parse('2026-03-01T10:20:00Z');
+  t.equal(phaseOf('0001-01-01T00:00:00Z'), undefined);
+  t.equal(phaseOf('not a time'), undefined);
+  t.equal(phaseOf('2026-01-01T00:45:00Z'), Date.parse('2026-01-01T00:45:00Z'));
+  t.equal(periodicDelay(now, H, undefined), H, 'no phase: an interval from now');
+  t.equal(periodicDelay(now, H, Date.parse('2026-01-01T00:45:00Z')), 25 * 60_000, 'a phase in the past: :45 of this hour');
+  t.equal(periodicDelay(now, H, Date.parse('2030-06-01T07:05:00Z')), 45 * 60_000, 'a phase in the future: :05 of the next hour');
+  t.equal(periodicDelay(now, H, now), H, 'right at the phase: the next one');
+  t.equal(periodicDelay(now, 86_400_000, Date.parse('2025-12-31T10:20:30Z')), 30_000);
+
+  let clock = now;
+  const s = sessions();
+  const agent = new CwmpAgent({ session: s.session, abort: () => undefined, random: () => 0, retryDelayMs: 1000, now: () => clock });
+  agent.setPeriodic(true, H, Date.parse('2026-01-01T00:45:00Z'));
+  agent.start();
+  t.equal(agent.nextPeriodicAt, Date.parse('2026-03-01T10:45:00Z'));
+  clock += 60_000;
+  agent.setPeriodic(true, 10, clock + 5);
+  t.equal(agent.nextPeriodicAt, clock + 5, 'a new PeriodicInformTime re-aligns the timer');
+  const periodic = await s.call(1);
+  t.same(codes(periodic.events), ['2 PERIODIC']);
+  periodic.settle(true);
+  agent.setPeriodic(false, 10);
+  t.equal(agent.nextPeriodicAt, undefined);
   await agent.stop();
 });

@@ -256,13 +256,19 @@ t.test('bad values are refused, by the library and by stbsim', async (t) => {
   t.throws(() => resolveOptions({ contentType: 'text/xml\r\nX-Evil: 1' }), /--content-type must be printable ASCII/);
   t.throws(() => resolveOptions({ contentType: 'text/xml; charset=é' }), SimOptionError);
   t.same(resolveOptions({}).partialPath, true);
+  t.equal(resolveOptions({}).uploadMethod, 'PUT');
+  t.equal(resolveOptions({}).valueChangeEveryS, undefined, 'values change only when asked');
+  t.throws(() => resolveOptions({ valueChangeEveryS: 0 }), /--value-change-every must be a number of seconds > 0/);
+  t.throws(() => resolveOptions({ uploadMethod: 'GET' as 'PUT' }), /--upload-method must be PUT or POST/);
 
   const help = await run(STBSIM, ['--help']);
-  for (const flag of ['--factory-credentials', '--no-partial-path', '--content-type', 'bootstrap credentials file']) t.ok(help.stdout.includes(flag), `--help: ${flag}`);
+  for (const flag of ['--factory-credentials', '--no-partial-path', '--content-type', 'bootstrap credentials file', '--value-change-every', '--upload-method']) t.ok(help.stdout.includes(flag), `--help: ${flag}`);
   for (const [args, message] of [
     [['--factory-credentials', 'nocolon'], /--factory-credentials must be USER:PASS/],
     [['--factory-credentials', ':pw'], /--factory-credentials must be USER:PASS/],
     [['--content-type', 'a\nb'], /--content-type must be printable ASCII/],
+    [['--value-change-every', '-1'], /--value-change-every must be a number of seconds > 0/],
+    [['--upload-method', 'GET'], /--upload-method/],
   ] as const) {
     const r = await run(STBSIM, [...args]);
     t.equal(r.code, 2, `${JSON.stringify(args)} exits 2`);

@@ -132,3 +132,41 @@ t.test('TR-181 has the same parameters under Device.', async (t) => {
   t.equal(tree.value('Device.Routing.Router.1.IPv4ForwardingNumberOfEntries'), '1');
   t.equal(tree.value('Device.Time.NTPServer1'), 'pool.ntp.org');
 });
+
+t.test('attributes: notification on values the device changes itself is remembered for the next Inform; ACS writes are not notified', async (t) => {
+  const tree = new ParamTree(treeDefinition('tr098', facts));
+  const CH = 'InternetGatewayDevice.X_STBSIM_Player.Channel';
+  const NTP = 'InternetGatewayDevice.Time.NTPServer1';
+  t.equal(tree.setInternal(CH, '5'), 0, 'notification off: not reported');
+  t.same(tree.changed(), []);
+  tree.setAttributes([
+    { name: CH, notificationChange: true, notification: 2, accessListChange: false, accessList: [] },
+    { name: NTP, notificationChange: true, notification: 1, accessListChange: false, accessList: [] },
+  ]);
+  t.equal(tree.setInternal(CH, '5'), 0, 'the same value is no change');
+  t.equal(tree.setInternal(CH, '6'), 2);
+  t.equal(tree.setInternal(NTP, 'ntp.example.net'), 1);
+  t.same(tree.changed(), [
+    { name: CH, value: '6', type: 'xsd:unsignedInt' },
+    { name: NTP, value: 'ntp.example.net', type: 'xsd:string' },
+  ]);
+  tree.delivered([CH]);
+  t.same(tree.changed().map((c) => c.name), [NTP], 'delivered ones are forgotten');
+  tree.setValues([{ name: CH, value: '9' }], 'k');
+  t.same(tree.changed().map((c) => c.name), [NTP], 'a SetParameterValues by the ACS is not a notification');
+  t.equal(faultOf(() => tree.setAttributes([{ name: 'InternetGatewayDevice.DeviceInfo.UpTime', notificationChange: true, notification: 2, accessListChange: false, accessList: [] }])).code, 9009);
+  t.equal(faultOf(() => tree.setAttributes([{ name: 'InternetGatewayDevice.Nope.', notificationChange: true, notification: 1, accessListChange: false, accessList: [] }])).code, 9005);
+  tree.reset();
+  t.same(tree.getAttributes([CH]), [{ name: CH, notification: 0, accessList: [] }], 'a factory reset forgets attributes');
+  t.same(tree.changed(), []);
+});
+
+t.test('configFile: every writable parameter as NAME=VALUE, passwords empty', async (t) => {
+  const tree = new ParamTree(treeDefinition('tr098', facts));
+  const file = tree.configFile();
+  t.match(file, `${MS}PeriodicInformInterval=300\n`);
+  t.match(file, `${MS}PeriodicInformTime=0001-01-01T00:00:00Z\n`);
+  t.match(file, `${MS}Password=\n`);
+  t.notMatch(file, 'cwmp-pw', 'no secret in the file');
+  t.notMatch(file, 'SerialNumber', 'read-only values are not configuration');
+});

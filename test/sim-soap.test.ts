@@ -139,9 +139,43 @@ t.test('the other RPCs, in any prefix', async (t) => {
   t.match(handleRpc(tree, dl), { method: 'DownloadResponse', content: { Status: 1 }, after: { kind: 'download', commandKey: 'dl-1', url: 'http://files/fw.bin' } });
   t.match(roundTrip(tree, acsRpc('1-0', 'dl', '<c:Download><CommandKey>x</CommandKey></c:Download>')).body, { kind: 'Fault', code: 9003 });
 
-  t.match(roundTrip(tree, acsRpc('1-0', 'u', '<c:ScheduleInform><DelaySeconds>1</DelaySeconds></c:ScheduleInform>')).body, { kind: 'Fault', code: 9000 });
+  t.match(roundTrip(tree, acsRpc('1-0', 'u', '<c:GetAllQueuedTransfers/>')).body, { kind: 'Fault', code: 9000 });
   const empty = cpe.parse(acsRpc('1-0', 'e', '<c:GetParameterValues><ParameterNames/></c:GetParameterValues>'));
   t.same(handleRpc(tree, empty).content, { ParameterList: { '@SOAP-ENC:arrayType': 'cwmp:ParameterValueStruct[0]', ParameterValueStruct: [] } });
+});
+
+t.test('GetParameterAttributes, SetParameterAttributes, ScheduleInform and Upload: built by the daemon, answered by the simulator, read by the daemon', async (t) => {
+  const tree = newTree();
+  const DI = 'InternetGatewayDevice.DeviceInfo.';
+  const set = roundTrip(tree, acs.setParameterAttributes('1-2', 's1', [{ name: `${DI}SoftwareVersion`, notification: 2 }, { name: 'InternetGatewayDevice.X_STBSIM_Player.', notification: 1 }]));
+  t.match(set, { id: 's1', body: { kind: 'Response', method: 'SetParameterAttributesResponse' } });
+  const get = roundTrip(tree, acs.getParameterAttributes('1-2', 'g1', [`${DI}SoftwareVersion`, 'InternetGatewayDevice.X_STBSIM_Player.', `${DI}UpTime`]));
+  if (get.body.kind !== 'Response') throw new Error(get.body.kind);
+  t.same(acs.parameterAttributes(get.body.body), [
+    { name: `${DI}SoftwareVersion`, notification: 'active', accessList: [] },
+    { name: 'InternetGatewayDevice.X_STBSIM_Player.Channel', notification: 'passive', accessList: [] },
+    { name: 'InternetGatewayDevice.X_STBSIM_Player.Volume', notification: 'passive', accessList: [] },
+    { name: 'InternetGatewayDevice.X_STBSIM_Player.Standby', notification: 'passive', accessList: [] },
+    { name: `${DI}UpTime`, notification: 'off', accessList: [] },
+  ]);
+  t.match(roundTrip(tree, acs.setParameterAttributes('1-2', 's2', [{ name: `${DI}UpTime`, notification: 2 }])).body, { kind: 'Fault', code: 9009 }, 'active notification refused on a counter');
+  t.match(roundTrip(tree, acs.setParameterAttributes('1-2', 's3', [{ name: `${DI}Nope`, notification: 1 }])).body, { kind: 'Fault', code: 9005 });
+  t.match(roundTrip(tree, acs.setParameterAttributes('1-2', 's4', [{ name: `${DI}SoftwareVersion`, notification: 4 }])).body, { kind: 'Fault', code: 9003 });
+  t.equal(tree.getAttributes([`${DI}SoftwareVersion`])[0]?.notification, 2, 'a refused request changes nothing');
+  const access = cpe.parse(acsRpc('1-0', 'a', `<c:SetParameterAttributes><ParameterList><SetParameterAttributesStruct><Name>${DI}ProvisioningCode</Name><NotificationChange>false</NotificationChange><Notification>2</Notification><AccessListChange>true</AccessListChange><AccessList><string>Subscriber</string></AccessList></SetParameterAttributesStruct></ParameterList></c:SetParameterAttributes>`));
+  handleRpc(tree, access);
+  t.same(tree.getAttributes([`${DI}ProvisioningCode`]), [{ name: `${DI}ProvisioningCode`, notification: 0, accessList: ['Subscriber'] }], 'NotificationChange false leaves the notification; the access list changes');
+
+  const scheduled = cpe.parse(acs.scheduleInform('1-2', 'si', 90, 'stbd-5'));
+  t.same(handleRpc(tree, scheduled), { method: 'ScheduleInformResponse', content: {}, after: { kind: 'schedule-inform', commandKey: 'stbd-5', delaySeconds: 90 } });
+  t.match(roundTrip(tree, acs.scheduleInform('1-2', 'si', 0, 'k')).body, { kind: 'Fault', code: 9003 }, 'DelaySeconds 0 is refused');
+
+  const upload = cpe.parse(acs.upload('1-2', 'up', '2 Vendor Log File', 'http://acs:7547/stbd-upload/5/tok', 'stbd-5'));
+  t.match(handleRpc(tree, upload), { method: 'UploadResponse', content: { Status: 1 }, after: { kind: 'upload', commandKey: 'stbd-5', url: 'http://acs:7547/stbd-upload/5/tok', what: 'log', username: '', password: '', delaySeconds: 0 } });
+  const answered = roundTrip(tree, acs.upload('1-2', 'up', '1 Vendor Configuration File', 'http://acs/u', 'k'));
+  t.match(answered.body, { kind: 'Response', method: 'UploadResponse', body: { Status: '1', StartTime: '0001-01-01T00:00:00Z' } });
+  t.match(roundTrip(tree, acs.upload('1-2', 'up', '1 Vendor Configuration File', 'ftp://acs/u', 'k')).body, { kind: 'Fault', code: 9013 });
+  t.match(roundTrip(tree, acs.upload('1-2', 'up', 'X 00D09E Dump', 'http://acs/u', 'k')).body, { kind: 'Fault', code: 9003 });
 });
 
 t.test('what the simulator cannot read is an AcsMessageError', async (t) => {

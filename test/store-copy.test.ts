@@ -208,7 +208,7 @@ t.test('a source at another schema version is refused; the target stays empty', 
   const target = await newStore(t, 'sqlite', 'target', false);
   await t.rejects(copy(source, target), {
     name: 'CopyRefusedError',
-    message: `the source store ${path} is at schema version ${VERSION - 1}, this stbd's is ${VERSION}: start this stbd on it once (it migrates the schema as it starts), stop it, then copy`,
+    message: `the source store ${path} is at schema version ${MIGRATIONS.at(-2)!.version}, this stbd's is ${VERSION}: start this stbd on it once (it migrates the schema as it starts), stop it, then copy`,
   });
   t.same(Object.values(await target.dump()).flat(), []);
   if (!server) return;

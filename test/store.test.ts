@@ -38,6 +38,28 @@ t.test('an existing database keeps its data; only newer migrations run, once', a
   db.close();
 });
 
+t.test("migration 12 rebuilds tasks (for status 'transferring'): rows, indexes and their ids survive", async (t) => {
+  const path = join(t.testdir(), 'stbd.db');
+  let db = openDatabase(path, { ...opts, migrations: MIGRATIONS.filter((m) => m.version < 12) });
+  db.prepare("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES ('d', 's', 'x', 'c', 'x', 'w', 'x', 0, 0)").run();
+  const insert = db.prepare("INSERT INTO tasks (id, device_id, kind, request, origin, status, idempotency_key, created_at, expires_at, attempts, result, fault_details, request_sealed) VALUES (?, 'd', 'reboot', '{}', 'api', ?, ?, 1, 2, 1, '{\"r\":1}', '[]', 'sealed')");
+  insert.run(5, 'queued', 'k');
+  insert.run(9, 'done', null);
+  t.throws(() => insert.run(10, 'transferring', null), /CHECK constraint/, 'before: no such status');
+  db.close();
+  db = openDatabase(path, opts);
+  t.same(db.prepare('SELECT id, status, idempotency_key, result, fault_details, request_sealed FROM tasks ORDER BY id').all(), [
+    { id: 5, status: 'queued', idempotency_key: 'k', result: '{"r":1}', fault_details: '[]', request_sealed: 'sealed' },
+    { id: 9, status: 'done', idempotency_key: null, result: '{"r":1}', fault_details: '[]', request_sealed: 'sealed' },
+  ]);
+  db.prepare("INSERT INTO tasks (device_id, kind, request, origin, status, created_at, expires_at) VALUES ('d', 'upload', '{}', 'api', 'transferring', 1, 2)").run();
+  t.equal((db.prepare('SELECT max(id) AS n FROM tasks').get() as { n: number }).n, 10, 'ids go on after the highest');
+  t.throws(() => db.prepare("INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at) VALUES ('d', 'reboot', '{}', 'api', 'queued', 'k', 1, 2)").run(), /UNIQUE/, 'the idempotency index is back');
+  const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' ORDER BY name").pluck().all();
+  t.same(indexes, ['tasks_device', 'tasks_finished', 'tasks_idempotency', 'tasks_open']);
+  db.close();
+});
+
 t.test('a failing migration leaves the database at the previous version', async (t) => {
   const path = join(t.testdir(), 'stbd.db');
   const good: Migration[] = [{ version: 1, name: 'a', sql: 'CREATE TABLE a (x INTEGER)' }];

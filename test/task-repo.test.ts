@@ -177,6 +177,25 @@ for (const engine of engines(t)) {
       t.same(await s.query('SELECT task, why FROM violations'), [], 'never, at any moment');
     });
 
+    t.test('awaitTransfer: sent → transferring with its result and a new expiry deadline, out of the FIFO; then finished from transferring', async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s, 'd1');
+      const repo = repoOf(s);
+      const up = await created(repo, newTask('d1', { kind: 'upload', fileType: '2 Vendor Log File' }));
+      const after = await created(repo, newTask('d1'));
+      t.equal(await repo.awaitTransfer(up.id, { status: 1 }, 50_000), undefined, 'a queued task does not transfer');
+      t.equal((await repo.next('d1', 2000, MAX)).sent?.id, up.id);
+      const waiting = await repo.awaitTransfer(up.id, { status: 1 }, 50_000);
+      t.match(waiting, { id: up.id, status: 'transferring', result: { status: 1 }, expiresAt: 50_000 });
+      t.same(await deadlines(s), [`${up.id}@50000`, `${after.id}@10000`].sort());
+      t.equal(await repo.awaitTransfer(up.id, { status: 1 }, 60_000), undefined, 'only once');
+      t.equal((await repo.next('d1', 3000, MAX)).sent?.id, after.id, 'the next task goes out meanwhile');
+      t.equal(await repo.requeue(up.id, 3000, MAX), undefined, 'a lost session does not requeue it');
+      t.equal(await repo.finish(up.id, 'sent', 'done', 4000, {}, null), undefined);
+      t.match(await repo.finish(up.id, 'transferring', 'done', 4000, { status: 1, upload: { id: 7 } }, null), { status: 'done', finishedAt: 4000, result: { upload: { id: 7 } } });
+      t.same(await deadlines(s), [`${after.id}@10000`]);
+    });
+
     t.test('concurrent queues under one idempotency key: one task', async (t) => {
       const s = await engine.open(t);
       await addDevices(s, 'd1');

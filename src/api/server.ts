@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
 import { taskRoutes } from './routes/tasks.js';
+import { uploadRoutes } from './routes/uploads.js';
 
 export interface ApiDeps {
   readonly log: Logger;
@@ -79,6 +80,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   deviceRoutes(app, deps);
   poolRoutes(app, deps);
   taskRoutes(app, deps);
+  uploadRoutes(app, deps);
   certRoutes(app, deps);
   return app;
 }

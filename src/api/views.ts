@@ -3,6 +3,7 @@ import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
 import type { CpeEvent, CwmpDeviceState, StoredParameter } from '../management/cwmp-device-repo.js';
 import type { Task } from '../management/task.js';
+import type { UploadRecord } from '../management/upload-repo.js';
 import { redact } from '../secret-names.js';
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
@@ -101,4 +102,9 @@ export function certificateView(c: CertificateRecord) {
     updatedAt: iso(c.updatedAt),
     noticeTask: c.noticeTask,
   };
+}
+
+/** A file a CPE uploaded, as listed (its bytes come from GET /v1/uploads/ID/content). */
+export function uploadView(u: UploadRecord) {
+  return { id: u.id, device: u.deviceId, task: u.taskId, fileType: u.fileType, contentType: u.contentType, size: u.size, sha256: u.sha256, receivedAt: iso(u.receivedAt) };
 }

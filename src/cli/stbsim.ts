@@ -65,6 +65,8 @@ interface RawOptions extends TargetOptions {
   certIdPrefix: string;
   fetchCertEvery?: number;
   certNoticeDelay: number;
+  valueChangeEvery?: number;
+  uploadMethod: 'PUT' | 'POST';
   register: boolean;
 }
 
@@ -95,6 +97,8 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     contentType: o.contentType,
     certIdPrefix: o.certIdPrefix,
     certNoticeDelayMs: o.certNoticeDelay,
+    uploadMethod: o.uploadMethod,
+    ...(o.valueChangeEvery !== undefined ? { valueChangeEveryS: o.valueChangeEvery } : {}),
     ...(o.certs !== undefined ? { certsUrl: o.certs } : {}),
     ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
     ...(o.cert !== undefined ? { certFile: o.cert } : {}),
@@ -212,6 +216,14 @@ const program = identityOptions(
   .option('--cert-id-prefix <text>', 'each STB\'s certificate id is this prefix + its device id (the daemon lets an STB create only [certs] derived_id_prefix + its id)', DEFAULTS.certIdPrefix)
   .option('--fetch-cert-every <s>', 'fetch the certificate (proof, unwrap, sign once, forget the key) every this many seconds; needs --certs', number)
   .option('--cert-notice-delay <ms>', 'after a "certificate needs update" notice, fetch this long after the session (also the retry backoff base)', number, DEFAULTS.certNoticeDelayMs)
+  .option(
+    '--value-change-every <s>',
+    'every this many seconds (the first at a random point of the first period) the STB changes one of its own values at random ' +
+      '(X_STBSIM_Player.Channel, Volume, Standby, as a viewer would); once the ACS set passive or active notification on it ' +
+      '(stbctl set-attributes), the change is reported in an Inform with "4 VALUE CHANGE" (active: at once)',
+    number,
+  )
+  .addOption(new Option('--upload-method <method>', 'how an Upload sends its file to the URL the ACS gave').choices(['PUT', 'POST']).default(DEFAULTS.uploadMethod))
   .option('--register', 'first register the STBs with stbd\'s admin API (409 already registered is fine)', false)
   .option('-c, --config <file>', 'with --register: read [api] listen and [api] token_file from this stbd config file')
   .option('--api <url>', 'with --register: admin API base URL (env STBD_API)')

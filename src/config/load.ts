@@ -111,6 +111,9 @@ function crossCheck(c: Config): void {
       throw new ConfigError(c.file, `[${section}] ${tls.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file'}`, 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
     }
   }
+  if (c.uploads.url !== '' && !/^https?:\/\/[^/\s?#@]+\/?$/.test(c.uploads.url)) {
+    throw new ConfigError(c.file, '[uploads] url', `expected "" or a scheme, host and port a CPE reaches a CWMP listener at, such as "https://acs.example.net:7548" (no path), got ${JSON.stringify(c.uploads.url)}`);
+  }
   if (!c.cwmp.listen && !c.cwmp.tls_listen) throw new ConfigError(c.file, '[cwmp] listen', 'CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');
   if (!c.cwmp.tls_listen) {
     const only = (['tls_cert_file', 'tls_key_file', 'client_ca_file'] as const).find((k) => c.cwmp[k] !== undefined);

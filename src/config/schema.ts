@@ -85,6 +85,14 @@ export const configSchema = {
     // Generous: many STBs may share one address behind a carrier-grade NAT.
     max_connections_per_source: connections(100),
   },
+  uploads: {
+    max_size: integerField(4_194_304, 1024, 64 * 1_048_576),
+    keep_per_device: integerField(5, 1, 100),
+    transfer_timeout: durationField('1h', 60_000),
+    max_concurrent: integerField(16, 1, 1000),
+    // "": the scheme and host the CPE's CWMP session came in on.
+    url: stringField(''),
+  },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),
     max_pooled_per_account: integerField(3, 1, 100_000),

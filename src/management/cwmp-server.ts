@@ -1,8 +1,10 @@
 import { isStoreUnavailable } from '../store/store-unavailable.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
 import type { CpeReply, CwmpSessions } from './cwmp-sessions.js';
+import type { UploadEndpoint } from './upload-endpoint.js';
 
 export const SESSION_COOKIE = 'stbd_session';
 
@@ -23,6 +25,18 @@ const hostOf = (header: string | undefined): string => {
   const h = header ?? '';
   return h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.replace(/:\d+$/, '');
 };
+
+/** A Host header worth repeating in a URL: a name or an address, and a port. */
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
+
+/** The scheme, host and port the CPE reached us at (its Host header; else the address it connected to). */
+export function originOf(req: IncomingMessage): string {
+  const scheme = req.socket instanceof TLSSocket ? 'https' : 'http';
+  const host = req.headers.host;
+  if (host !== undefined && HOST.test(host)) return `${scheme}://${host}`;
+  const local = req.socket.localAddress ?? '127.0.0.1';
+  return `${scheme}://${local.includes(':') ? `[${local}]` : local}:${req.socket.localPort ?? 0}`;
+}
 
 /**
  * The body's text in the charset the CPE declared: a `charset` parameter in Content-Type (however it is
@@ -65,6 +79,8 @@ export class CwmpServer {
     private readonly log: Logger,
     private readonly bodyLimit: number,
     private readonly transport: CwmpTransport = DIRECT,
+    /** The upload URL (`/stbd-upload/…`), answered beside the CWMP sessions. */
+    private readonly uploads?: UploadEndpoint,
   ) {}
 
   /** Answers CWMP on `server` (HTTP or HTTPS), which the caller makes listen; close() closes it. */
@@ -89,6 +105,7 @@ export class CwmpServer {
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     if (this.#closing) return this.#send(res, 503, 'text/plain', 'shutting down\n', { connection: 'close' });
+    if (this.uploads?.handles(req.url)) return this.uploads.receive(req, res);
     if (req.method !== 'POST') return this.#send(res, 405, 'text/plain', 'CWMP sessions are HTTP POSTs\n', { allow: 'POST' });
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.bodyLimit) return this.#tooLarge(req, res);
@@ -120,6 +137,7 @@ export class CwmpServer {
           sourceAddress: this.transport.sourceOf(req),
           clientCertificate: this.transport.clientCertificateOf(req),
           host: hostOf(req.headers.host),
+          origin: originOf(req),
         })
         .then(
           (reply) => this.#reply(res, reply),

@@ -17,6 +17,7 @@ import { outcomeOf, refreshPath, rpcEnvelope, taskOfCommandKey } from './rpc.js'
 import { readsSubtree, SubtreeRead, type SubtreeStep } from './subtree-read.js';
 import type { DataModelRoot, Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
+import type { UploadService } from './upload-service.js';
 
 /** One HTTP request of a CPE, as the transport hands it over. */
 export interface CpeRequest {
@@ -34,6 +35,8 @@ export interface CpeRequest {
   readonly clientCertificate: string | undefined;
   /** The host name the CPE used to reach us (the default STUN server address we advertise). */
   readonly host: string;
+  /** Scheme, host and port the CPE used to reach us (upload URLs point there). */
+  readonly origin: string;
 }
 
 export type CpeReply =
@@ -52,6 +55,8 @@ interface Session {
   readonly connection: object;
   /** The address its Inform came from: a cookieless session is followed by its connection only from there. */
   readonly source: string;
+  /** Scheme, host and port of its Inform's request. */
+  readonly origin: string;
   current: Task | undefined;
   /** Work was queued for the device during the session, after which the session may have looked for the last time. */
   queuedMeanwhile?: boolean;
@@ -70,6 +75,7 @@ export interface CwmpSessionsDeps {
   readonly throttle: LoginThrottle;
   readonly registry: DeviceRegistry;
   readonly tasks: TaskQueue;
+  readonly uploads: UploadService;
   readonly state: CwmpDeviceRepo;
   readonly provisioning: Provisioning;
   readonly requester: ConnectionRequester;
@@ -382,7 +388,7 @@ export class CwmpSessions {
       log.info({ device: device.id }, 'new Inform replaces an open session');
       await this.#end(old, 'lost', false);
     }
-    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
+    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, origin: req.origin, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);
@@ -421,6 +427,7 @@ export class CwmpSessions {
   async #transferComplete(session: Session, body: Extract<CpeBody, { kind: 'TransferComplete' }>): Promise<void> {
     const id = taskOfCommandKey(body.commandKey);
     const task = id === undefined ? undefined : await this.#d.tasks.get(id);
+    if (task?.deviceId === session.device.id && task.request.kind === 'upload' && (await this.#d.uploads.transferComplete(task, body.faultCode, body.faultString))) return;
     if (!task || task.deviceId !== session.device.id || task.request.kind !== 'download') {
       await this.#d.state.recordCpeEvent(session.device.id, this.#d.clock.now(), 'TransferComplete', { commandKey: body.commandKey, fault: { code: body.faultCode, message: body.faultString } });
       this.#d.log.info({ device: session.device.id, commandKey: body.commandKey }, 'TransferComplete for no task of ours');
@@ -450,6 +457,10 @@ export class CwmpSessions {
     const outcome = outcomeOf(this.#d.soap, task, body);
     if (!outcome.ok) {
       await this.#d.tasks.fail(task, outcome.fault);
+      return undefined;
+    }
+    if (task.request.kind === 'upload') {
+      await this.#d.uploads.answered(task, outcome.result as { status: number });
       return undefined;
     }
     await this.#done(session, task, outcome.values, outcome.result);
@@ -543,7 +554,8 @@ export class CwmpSessions {
       if (reply) return reply;
       return this.#next(session);
     }
-    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, await this.#d.tasks.sendable(task), session.dataModel) };
+    const uploadUrl = task.request.kind === 'upload' ? this.#d.uploads.url(task, session.origin) : undefined;
+    return { status: 200, body: rpcEnvelope(this.#d.soap, session.version, task, await this.#d.tasks.sendable(task), session.dataModel, uploadUrl) };
   }
 
   #touch(session: Session): void {

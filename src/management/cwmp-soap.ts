@@ -67,11 +67,34 @@ export interface DownloadArgs {
   readonly targetFileName?: string;
 }
 
+/** One parameter's attributes as a GetParameterAttributesResponse reports them (TR-069 A.3.2.5). */
+export interface ParameterAttributes {
+  readonly name: string;
+  /**
+   * 'off', 'passive', 'active' (0–2), the lightweight variants of later amendments (3–6), 'code N' for
+   * another number, 'unknown' when the CPE left it out.
+   */
+  readonly notification: string;
+  readonly accessList: readonly string[];
+}
+
+/** TR-069's Notification values, 0 to 6, by name. */
+export const NOTIFICATION_CODES = ['off', 'passive', 'active', 'passive-lightweight', 'passive+passive-lightweight', 'active-lightweight', 'passive+active-lightweight'] as const;
+
+/** A Notification value as sent: a number (some agents pad it), or one of the names some agents write. */
+export function notificationName(raw: string): string {
+  const v = raw.trim();
+  if (v === '') return 'unknown';
+  if (/^\d+$/.test(v)) return NOTIFICATION_CODES[Number(v)] ?? `code ${Number(v)}`;
+  const word = v.toLowerCase();
+  return (NOTIFICATION_CODES as readonly string[]).includes(word) ? word : `code ${v}`;
+}
+
 export class SoapError extends Error {
   override name = 'SoapError';
 }
 
-const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'SetParameterValuesFault', 'OpResultStruct', 'AutonOpResultStruct', 'string']);
+const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'ParameterAttributeStruct', 'SetParameterValuesFault', 'OpResultStruct', 'AutonOpResultStruct', 'string']);
 const CWMP_NS = /^urn:dslforum-org:cwmp-(1-[0-4])$/;
 
 type Node = Record<string, unknown>;
@@ -249,6 +272,18 @@ export class CwmpSoap {
     }));
   }
 
+  /**
+   * The ParameterAttributeStruct list of a GetParameterAttributesResponse: with or without arrayType, a
+   * missing or empty AccessList, a missing Notification ('unknown').
+   */
+  parameterAttributes(response: Record<string, unknown>): ParameterAttributes[] {
+    return list(asNode(response['ParameterList'])?.['ParameterAttributeStruct']).map((p) => ({
+      name: text(p['Name']),
+      notification: notificationName(text(p['Notification'])),
+      accessList: list(asNode(p['AccessList'])?.['string']).map(text).filter((a) => a !== ''),
+    }));
+  }
+
   /** The ParameterValueStruct list of an Inform or a GetParameterValuesResponse. */
   parameterValues(response: Record<string, unknown>): ParameterValue[] {
     return this.#parameterValues(response['ParameterList']);
@@ -355,6 +390,41 @@ export class CwmpSoap {
         SuccessURL: '',
         FailureURL: '',
       },
+    });
+  }
+
+  getParameterAttributes(version: CwmpVersion, id: string, names: readonly string[]): string {
+    return this.#envelope(version, id, {
+      'cwmp:GetParameterAttributes': { ParameterNames: { '@soapenc:arrayType': `xsd:string[${names.length}]`, string: [...names] } },
+    });
+  }
+
+  /** Notification changes only: AccessListChange 0, the access lists stay as they are. */
+  setParameterAttributes(version: CwmpVersion, id: string, attributes: readonly { readonly name: string; readonly notification: number }[]): string {
+    return this.#envelope(version, id, {
+      'cwmp:SetParameterAttributes': {
+        ParameterList: {
+          '@soapenc:arrayType': `cwmp:SetParameterAttributesStruct[${attributes.length}]`,
+          SetParameterAttributesStruct: attributes.map((a) => ({
+            Name: a.name,
+            NotificationChange: 1,
+            Notification: a.notification,
+            AccessListChange: 0,
+            AccessList: { '@soapenc:arrayType': 'xsd:string[0]', '#text': '' },
+          })),
+        },
+      },
+    });
+  }
+
+  scheduleInform(version: CwmpVersion, id: string, delaySeconds: number, commandKey: string): string {
+    return this.#envelope(version, id, { 'cwmp:ScheduleInform': { DelaySeconds: delaySeconds, CommandKey: commandKey } });
+  }
+
+  /** TR-069 A.3.2.9: the URL carries its own authentication (no Username/Password). */
+  upload(version: CwmpVersion, id: string, fileType: string, url: string, commandKey: string): string {
+    return this.#envelope(version, id, {
+      'cwmp:Upload': { CommandKey: commandKey, FileType: fileType, URL: url, Username: '', Password: '', DelaySeconds: 0 },
     });
   }
 }

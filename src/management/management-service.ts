@@ -22,6 +22,10 @@ import { Provisioning } from './provisioning.js';
 import { FINISHED, type Task } from './task.js';
 import { TaskQueue } from './task-queue.js';
 import type { TaskRepo } from './task-repo.js';
+import { UploadEndpoint } from './upload-endpoint.js';
+import type { UploadRepo } from './upload-repo.js';
+import { type UploadOptions, UploadService } from './upload-service.js';
+import type { Sealer } from '../sealed-text.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
 
 export interface ManagementDeps {
@@ -30,6 +34,10 @@ export interface ManagementDeps {
   readonly state: CwmpDeviceRepo;
   /** The tasks (their secrets sealed under the master key). */
   readonly tasks: TaskRepo;
+  /** Files CPEs uploaded. */
+  readonly uploads: UploadRepo;
+  /** The master key's sealer: upload URLs carry tokens sealed under it. */
+  readonly sealer: Sealer;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -69,6 +77,8 @@ export interface ManagementOptions extends CwmpListenersOptions {
   readonly challengeBurst: number;
   readonly authFailuresPerMinute: number;
   readonly authFailureBurst: number;
+  /** `[uploads]`. */
+  readonly uploads: UploadOptions;
 }
 
 /** How often the aggregated refused-login lines are written. */
@@ -84,6 +94,7 @@ export class ManagementService {
   readonly state: CwmpDeviceRepo;
   readonly requester: ConnectionRequester;
   readonly sessions: CwmpSessions;
+  readonly uploads: UploadService;
   readonly #server: CwmpServer;
   readonly #listeners: CwmpListeners;
   readonly #d: ManagementDeps;
@@ -119,6 +130,7 @@ export class ManagementService {
         allowBasic: opts.connectionRequestAllowBasic,
       },
     );
+    this.uploads = new UploadService({ repo: deps.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log }, opts.uploads);
     const provisioning = new Provisioning(
       { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
       { maxFailures: opts.provisioningAttempts },
@@ -137,6 +149,7 @@ export class ManagementService {
         throttle: this.#throttle,
         registry,
         tasks: this.tasks,
+        uploads: this.uploads,
         state: this.state,
         provisioning,
         requester: this.requester,
@@ -161,7 +174,9 @@ export class ManagementService {
       this.#throttle.refused(source, { kind: 'client_certificate', reason: `CWMP client certificate refused ([cwmp] client_ca_file); connection closed: ${reason}` });
       m.refused.inc({ reason: 'client_certificate' });
     });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, this.#listeners.transport);
+    const transport = this.#listeners.transport;
+    const uploadEndpoint = new UploadEndpoint({ service: this.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log, sourceOf: (req) => transport.sourceOf(req) });
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, transport, uploadEndpoint);
     for (const server of this.#listeners.servers) {
       this.#server.serve(server);
       // After serve(): the guard takes the request handlers there are, so a shed request reaches none of them.
@@ -183,6 +198,7 @@ export class ManagementService {
   /** Why an open task is still waiting, in words for the operator; undefined once it is finished. */
   pending(t: Task): string | undefined {
     if (t.status === 'sent') return 'sent to the device in its CWMP session; waiting for its answer';
+    if (t.status === 'transferring') return `the device accepted the transfer; waiting for its file and its TransferComplete until ${new Date(t.expiresAt).toISOString()}`;
     if (t.status !== 'queued') return undefined;
     if (this.sessions.inSession(t.deviceId)) return 'the device is in a CWMP session: the task goes out in it';
     return this.requester.status(t.deviceId)?.message ?? 'waiting for the device to call in';

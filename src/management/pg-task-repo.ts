@@ -29,6 +29,7 @@ const Q = {
   requeue: named('tasks_requeue', S.requeue),
   finish: named('tasks_finish', S.finish),
   setResult: named('tasks_set_result', S.setResult),
+  transfer: named('tasks_transfer', S.transfer),
   counts: named('tasks_counts', S.counts),
   purge: named('tasks_purge', S.purge),
   putDeadline: named('tasks_put_deadline', DEADLINE_SQL.put),
@@ -143,6 +144,14 @@ export class PgTaskRepo implements TaskRepo {
 
   setResult(id: number, result: unknown): Promise<Task | undefined> {
     return this.#task(this.pool, Q.setResult([resultColumn(result), id]));
+  }
+
+  awaitTransfer(id: number, result: unknown, until: number): Promise<Task | undefined> {
+    return inTransaction(this.pool, async (c) => {
+      const t = await this.#task(c, Q.transfer([resultColumn(result), until, id]));
+      if (t) await c.query(Q.putDeadline([TASK_EXPIRY, String(id), until]));
+      return t;
+    });
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {

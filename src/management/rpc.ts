@@ -1,5 +1,5 @@
 import type { CpeBody, CwmpSoap, CwmpVersion, ParameterValue } from './cwmp-soap.js';
-import type { DataModelRoot, Task, TaskFault, TaskRequest } from './task.js';
+import { type DataModelRoot, NOTIFICATIONS, type Task, type TaskFault, type TaskRequest } from './task.js';
 
 /** The key a task's RPC carries (ParameterKey / CommandKey), to find the task again in a TransferComplete. */
 export const commandKey = (taskId: number): string => `stbd-${taskId}`;
@@ -11,8 +11,11 @@ export const taskOfCommandKey = (key: string): number | undefined => {
 /** The path a refresh reads: the one asked for, else the device's whole tree. */
 export const refreshPath = (request: Extract<TaskRequest, { kind: 'refresh' }>, root: DataModelRoot | undefined): string => request.path ?? root ?? '';
 
-/** The SOAP envelope of a task's RPC (`request`: the task's, with its secrets). The cwmp:ID is the task id. */
-export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, request: TaskRequest, root: DataModelRoot | undefined): string {
+/**
+ * The SOAP envelope of a task's RPC (`request`: the task's, with its secrets). The cwmp:ID is the task id.
+ * `uploadUrl`: where an upload task's CPE puts its file (made for the task when it is sent).
+ */
+export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, request: TaskRequest, root: DataModelRoot | undefined, uploadUrl = ''): string {
   const id = String(task.id);
   const key = commandKey(task.id);
   const r = request;
@@ -35,6 +38,14 @@ export function rpcEnvelope(soap: CwmpSoap, version: CwmpVersion, task: Task, re
       return soap.factoryReset(version, id);
     case 'download':
       return soap.download(version, id, r, key);
+    case 'getParameterAttributes':
+      return soap.getParameterAttributes(version, id, r.names);
+    case 'setParameterAttributes':
+      return soap.setParameterAttributes(version, id, r.attributes.map((a) => ({ name: a.name, notification: NOTIFICATIONS.indexOf(a.notification) })));
+    case 'scheduleInform':
+      return soap.scheduleInform(version, id, r.delaySeconds, key);
+    case 'upload':
+      return soap.upload(version, id, r.fileType, uploadUrl, key);
   }
 }
 
@@ -48,6 +59,10 @@ const RESPONSE_OF: Record<TaskRequest['kind'], string> = {
   reboot: 'RebootResponse',
   factoryReset: 'FactoryResetResponse',
   download: 'DownloadResponse',
+  getParameterAttributes: 'GetParameterAttributesResponse',
+  setParameterAttributes: 'SetParameterAttributesResponse',
+  scheduleInform: 'ScheduleInformResponse',
+  upload: 'UploadResponse',
 };
 
 /** What a CPE's answer means for a task: a result (with any parameter values read), or a fault. */
@@ -83,7 +98,14 @@ export function outcomeOf(soap: CwmpSoap, task: Task, body: CpeBody): Outcome {
     case 'deleteObject':
       return { ok: true, result: { status: int(b['Status']) }, values: [] };
     case 'download':
-      return { ok: true, result: { status: int(b['Status']), startTime: text(b['StartTime']) || null, completeTime: text(b['CompleteTime']) || null }, values: [] };
+    case 'upload':
+      return { ok: true, result: { status: int(b['Status']), startTime: text(b['StartTime']).trim() || null, completeTime: text(b['CompleteTime']).trim() || null }, values: [] };
+    case 'getParameterAttributes':
+      return { ok: true, result: { parameters: soap.parameterAttributes(b) }, values: [] };
+    case 'setParameterAttributes':
+      return { ok: true, result: {}, values: [] };
+    case 'scheduleInform':
+      return { ok: true, result: { delaySeconds: task.request.delaySeconds }, values: [] };
     case 'reboot':
     case 'factoryReset':
       return { ok: true, result: {}, values: [] };

@@ -38,6 +38,7 @@ export class SqliteTaskRepo implements TaskRepo {
       requeue: p<[number]>(q.requeue),
       finish: p<unknown[]>(q.finish),
       setResult: p<[string, number]>(q.setResult),
+      transfer: p<[string, number, number]>(q.transfer),
       counts: p<[]>(q.counts),
       purge: p<[number, number]>(q.purge),
     };
@@ -122,6 +123,15 @@ export class SqliteTaskRepo implements TaskRepo {
   async setResult(id: number, result: unknown): Promise<Task | undefined> {
     const r = this.#s.setResult.get(resultColumn(result), id);
     return r && taskOf(r);
+  }
+
+  awaitTransfer(id: number, result: unknown, until: number): Promise<Task | undefined> {
+    return this.#unit(() => {
+      const r = this.#s.transfer.get(resultColumn(result), until, id);
+      if (!r) return undefined;
+      this.#deadlines.put({ kind: TASK_EXPIRY, key: String(id), dueAt: until });
+      return taskOf(r);
+    });
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {

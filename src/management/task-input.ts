@@ -1,11 +1,13 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { PRINTABLE_PATTERN } from '../devices/device-input.js';
 import { describeSchemaError } from '../validate.js';
-import type { TaskRequest } from './task.js';
+import { NOTIFICATIONS, type TaskRequest, UPLOAD_FILE_TYPES } from './task.js';
 
 /** TR-069 caps parameter names at 256 characters; values at 64 KiB for the longest string type. */
 const name = { type: 'string', minLength: 1, maxLength: 256, pattern: PRINTABLE_PATTERN } as const;
 const path = { type: 'string', maxLength: 256 } as const;
+/** The longest ScheduleInform delay accepted: 30 days. */
+export const MAX_SCHEDULE_S = 30 * 86_400;
 const kind = (k: string) => ({ const: k }) as const;
 const common = { expiresIn: { type: 'integer', minimum: 1, maximum: 365 * 86_400 }, idempotencyKey: { type: 'string', minLength: 1, maxLength: 128, pattern: PRINTABLE_PATTERN } } as const;
 const variant = (k: string, properties: Record<string, unknown> = {}, required: string[] = []) => ({
@@ -58,6 +60,22 @@ export const taskInputSchema = {
       ['url'],
     ),
     variant('refresh', { path: { ...name, pattern: '\\.$' } }),
+    variant('getParameterAttributes', { names: { type: 'array', minItems: 1, maxItems: 1000, items: name } }, ['names']),
+    variant(
+      'setParameterAttributes',
+      {
+        attributes: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 1000,
+          items: { type: 'object', additionalProperties: false, required: ['name', 'notification'], properties: { name, notification: { enum: [...NOTIFICATIONS] } } },
+        },
+      },
+      ['attributes'],
+    ),
+    // TR-069 has DelaySeconds an unsignedInt above 0; a month is as far ahead as anyone plans a call.
+    variant('scheduleInform', { delaySeconds: { type: 'integer', minimum: 1, maximum: MAX_SCHEDULE_S } }, ['delaySeconds']),
+    variant('upload', { fileType: { type: 'string', minLength: 1, maxLength: 64, pattern: PRINTABLE_PATTERN } }),
   ],
 } as const;
 
@@ -69,7 +87,7 @@ export interface TaskInput {
 
 type Raw = Record<string, unknown> & { kind: TaskRequest['kind']; expiresIn?: number; idempotencyKey?: string };
 
-/** Validates API task bodies and fills defaults (value type xsd:string, Download file type firmware, nextLevel false). */
+/** Validates API task bodies and fills defaults (value type xsd:string, Download file type firmware, Upload file type configuration, nextLevel false). */
 export class TaskInputValidator {
   readonly #check;
 
@@ -89,6 +107,14 @@ export class TaskInputValidator {
     if (request.kind === 'setParameterValues') request = { ...request, values: request.values.map((v) => ({ name: v.name, value: v.value, type: v.type ?? 'xsd:string' })) };
     if (request.kind === 'getParameterNames') request = { ...request, nextLevel: request.nextLevel ?? false };
     if (request.kind === 'download') request = { ...request, fileType: request.fileType ?? '1 Firmware Upgrade Image' };
+    if (request.kind === 'upload') request = { ...request, fileType: request.fileType ?? UPLOAD_FILE_TYPES.config };
+    if (request.kind === 'setParameterAttributes') {
+      const seen = new Set<string>();
+      for (const a of request.attributes) {
+        if (seen.has(a.name)) return `attributes: ${a.name} is given twice`;
+        seen.add(a.name);
+      }
+    }
     return { request, ...(expiresIn === undefined ? {} : { expiresInMs: expiresIn * 1000 }), ...(idempotencyKey === undefined ? {} : { idempotencyKey }) };
   }
 }

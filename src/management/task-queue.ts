@@ -153,6 +153,24 @@ export class TaskQueue {
     return fault ? this.#finish(id, 'done', 'fault', result, fault) : this.#d.repo.setResult(id, result);
   }
 
+  /**
+   * The CPE accepted a transfer it completes later (an Upload): the task leaves the FIFO as `transferring`
+   * until `finishTransfer`, or a fault at `until`.
+   */
+  async awaitTransfer(task: Task, result: unknown, until: number): Promise<Task | undefined> {
+    const t = await this.#d.repo.awaitTransfer(task.id, result, until);
+    if (t) {
+      this.#d.scheduler.stored(TASK_EXPIRY, String(t.id), until);
+      this.#d.log.info({ task: t.id, device: t.deviceId, kind: t.request.kind, until: new Date(until).toISOString() }, 'task waits for its transfer');
+    }
+    return t;
+  }
+
+  /** A transferring task's transfer is over: done with `result`, or a fault. Undefined when it was not transferring. */
+  finishTransfer(id: number, result: unknown, fault: TaskFault | null): Promise<Task | undefined> {
+    return this.#finish(id, 'transferring', fault ? 'fault' : 'done', result, fault);
+  }
+
   /** The session carrying `task` ended before the answer: back to the head of the FIFO, or a fault after MAX_ATTEMPTS. */
   async requeue(task: Task): Promise<Task | undefined> {
     const m = await this.#d.repo.requeue(task.id, this.#d.clock.now(), MAX_ATTEMPTS);
@@ -227,7 +245,11 @@ export class TaskQueue {
   }
 
   async #expire(id: number): Promise<void> {
-    await this.#finish(id, 'queued', 'expired', null, null);
+    if (await this.#finish(id, 'queued', 'expired', null, null)) return;
+    const t = await this.#d.repo.get(id);
+    if (t?.status !== 'transferring' || t.expiresAt > this.#d.clock.now()) return;
+    const fault = { code: 0, message: `the transfer did not complete by ${new Date(t.expiresAt).toISOString()}: no file or no TransferComplete from the CPE` };
+    await this.#finish(id, 'transferring', 'fault', t.result, fault);
   }
 
   async #finish(id: number, from: TaskStatus, to: TaskStatus, result: unknown, fault: TaskFault | null): Promise<Task | undefined> {

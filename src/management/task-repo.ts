@@ -54,6 +54,11 @@ export interface TaskRepo {
   /** `from` → a finished status, its expiry deadline deleted; undefined when the task was not in `from` any more. */
   finish(id: number, from: TaskStatus, to: TaskStatus, at: number, result: unknown, fault: TaskFault | null): Promise<Task | undefined>;
   setResult(id: number, result: unknown): Promise<Task | undefined>;
+  /**
+   * sent → transferring (the CPE accepted a transfer it reports later), with `result` and a new expiry
+   * deadline at `until`; undefined when the task was not sent any more.
+   */
+  awaitTransfer(id: number, result: unknown, until: number): Promise<Task | undefined>;
   /** Deletes up to `limit` tasks finished before `before`; returns how many. */
   purgeFinished(before: number, limit: number): Promise<number>;
   countsByStatus(): Promise<Record<string, number>>;

@@ -46,6 +46,7 @@ export const TASK_SQL = {
   finish: `UPDATE tasks SET status = $1, finished_at = $2, result = $3, fault_code = $4, fault_message = $5, fault_details = $6
     WHERE id = $7 AND status = $8 RETURNING *`,
   setResult: 'UPDATE tasks SET result = $1 WHERE id = $2 RETURNING *',
+  transfer: "UPDATE tasks SET status = 'transferring', result = $1, expires_at = $2 WHERE id = $3 AND status = 'sent' RETURNING *",
   counts: 'SELECT status, count(*) AS n FROM tasks GROUP BY status',
   purge: "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE status IN ('done', 'fault', 'expired', 'cancelled') AND finished_at < $1 LIMIT $2)",
 };

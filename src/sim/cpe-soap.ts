@@ -1,7 +1,7 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { type BodyCharset, UTF8 } from './body-charset.js';
 import type { CwmpFault } from './cwmp-fault.js';
-import type { ParameterInfo, ParameterValue } from './param-tree.js';
+import type { ParameterAttributes, ParameterInfo, ParameterValue } from './param-tree.js';
 
 /** The CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4). */
 export const CWMP_VERSIONS = ['1-0', '1-1', '1-2', '1-3', '1-4'] as const;
@@ -32,7 +32,7 @@ export class AcsMessageError extends Error {
   override name = 'AcsMessageError';
 }
 
-const LISTS = new Set(['string', 'ParameterValueStruct', 'ParameterInfoStruct', 'EventStruct', 'SetParameterValuesFault', 'MethodList']);
+const LISTS = new Set(['string', 'ParameterValueStruct', 'ParameterInfoStruct', 'EventStruct', 'SetParameterValuesFault', 'MethodList', 'SetParameterAttributesStruct', 'ParameterAttributeStruct']);
 const NS = /^urn:dslforum-org:cwmp-(1-[0-4])$/;
 const localName = (name: string) => name.replace(/^(@?)[^:@]*:/, '$1');
 
@@ -182,5 +182,16 @@ export function parameterInfoList(infos: readonly ParameterInfo[]): XmlNode {
   return {
     '@SOAP-ENC:arrayType': `cwmp:ParameterInfoStruct[${infos.length}]`,
     ParameterInfoStruct: infos.map((i) => ({ Name: i.name, Writable: i.writable ? 1 : 0 })),
+  };
+}
+
+export function parameterAttributeList(attributes: readonly ParameterAttributes[]): XmlNode {
+  return {
+    '@SOAP-ENC:arrayType': `cwmp:ParameterAttributeStruct[${attributes.length}]`,
+    ParameterAttributeStruct: attributes.map((a) => ({
+      Name: a.name,
+      Notification: a.notification,
+      AccessList: { '@SOAP-ENC:arrayType': `xsd:string[${a.accessList.length}]`, ...(a.accessList.length > 0 ? { string: [...a.accessList] } : { '#text': '' }) },
+    })),
   };
 }

@@ -1,3 +1,5 @@
+import { periodicDelay } from './periodic-schedule.js';
+
 /** An Inform event: "1 BOOT", "M Reboot" with its CommandKey, … */
 export interface InformEvent {
   readonly code: string;
@@ -12,6 +14,8 @@ export interface CwmpAgentDeps {
   readonly random: () => number;
   /** TR-069 §3.2.1.1's m: the n-th retry waits m·2^(n-1) to twice that (n capped at 10). */
   readonly retryDelayMs: number;
+  /** Unix ms, for PeriodicInformTime (default Date.now). */
+  readonly now?: () => number;
 }
 
 /** Node cannot arm a timer longer than this. */
@@ -30,8 +34,9 @@ export class CwmpAgent {
   #retryCount = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #periodicTimer: NodeJS.Timeout | undefined;
-  #periodic: { enabled: boolean; intervalMs: number } = { enabled: false, intervalMs: 0 };
+  #periodic: { enabled: boolean; intervalMs: number; phaseMs: number | undefined } = { enabled: false, intervalMs: 0, phaseMs: undefined };
   #started = false;
+  #nextPeriodicAt: number | undefined;
 
   constructor(private readonly deps: CwmpAgentDeps) {}
 
@@ -91,10 +96,18 @@ export class CwmpAgent {
     this.#running = this.#run();
   }
 
-  /** PeriodicInformEnable / PeriodicInformInterval: re-arms the periodic timer from now. */
-  setPeriodic(enabled: boolean, intervalMs: number): void {
-    this.#periodic = { enabled, intervalMs };
+  /**
+   * PeriodicInformEnable / PeriodicInformInterval / PeriodicInformTime (`phaseMs`, Unix ms): re-arms the
+   * periodic timer, for the phase plus a whole number of intervals (without one, an interval from now).
+   */
+  setPeriodic(enabled: boolean, intervalMs: number, phaseMs?: number): void {
+    this.#periodic = { enabled, intervalMs, phaseMs };
     this.#armPeriodic();
+  }
+
+  /** When the periodic timer fires next (Unix ms, by `now`), or undefined when it is off. */
+  get nextPeriodicAt(): number | undefined {
+    return this.#nextPeriodicAt;
   }
 
   /** Resolves when no session is running (tests, shutdown). */
@@ -143,11 +156,16 @@ export class CwmpAgent {
   #armPeriodic(): void {
     clearTimeout(this.#periodicTimer);
     this.#periodicTimer = undefined;
+    this.#nextPeriodicAt = undefined;
     if (!this.#started || !this.#periodic.enabled || this.#periodic.intervalMs <= 0) return;
+    const now = (this.deps.now ?? Date.now)();
+    const delay = periodicDelay(now, this.#periodic.intervalMs, this.#periodic.phaseMs);
+    this.#nextPeriodicAt = now + delay;
     this.#periodicTimer = setTimeout(() => {
       this.#periodicTimer = undefined;
-      this.trigger({ code: '2 PERIODIC', commandKey: '' });
+      // Past what one Node timer can wait: look again then, without an Inform.
+      if (delay <= MAX_TIMER_MS) this.trigger({ code: '2 PERIODIC', commandKey: '' });
       this.#armPeriodic();
-    }, Math.min(MAX_TIMER_MS, this.#periodic.intervalMs)).unref();
+    }, Math.min(MAX_TIMER_MS, delay)).unref();
   }
 }

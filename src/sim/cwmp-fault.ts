@@ -6,7 +6,10 @@ export const FaultCode = {
   InvalidParameterName: 9005,
   InvalidParameterValue: 9007,
   NonWritableParameter: 9008,
+  NotificationRejected: 9009,
   DownloadFailure: 9010,
+  UploadFailure: 9011,
+  UnsupportedProtocol: 9013,
 } as const;
 
 const MESSAGES: Record<number, string> = {
@@ -16,7 +19,10 @@ const MESSAGES: Record<number, string> = {
   9005: 'Invalid parameter name',
   9007: 'Invalid parameter value',
   9008: 'Attempt to set a non-writable parameter',
+  9009: 'Notification request rejected',
   9010: 'Download failure',
+  9011: 'Upload failure',
+  9013: 'Unsupported protocol for file transfer',
 };
 
 export const faultMessage = (code: number): string => MESSAGES[code] ?? 'Fault';

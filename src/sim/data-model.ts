@@ -46,6 +46,22 @@ const b = (name: string, value: boolean, writable = true): ParamDef => ({ name, 
 const u = (name: string, value: number, writable = true): ParamDef => ({ name, type: 'xsd:unsignedInt', value: String(value), writable });
 const secret = (name: string, value: string): ParamDef => ({ name, type: 'xsd:string', value, writable: true, hidden: true });
 
+/** TR-069's Unknown Time: PeriodicInformTime with no particular phase. */
+export const UNKNOWN_TIME = '0001-01-01T00:00:00Z';
+
+/** The vendor object of what a viewer changes on the box (channel, volume, standby): what --value-change-every varies. */
+export const PLAYER = 'X_STBSIM_Player.';
+
+/**
+ * The values the box itself changes, by name under the root, each with how it picks a new value from a
+ * random number in [0, 1): a viewer zapping, turning the volume, putting the box in standby.
+ */
+export const VOLATILE: readonly { readonly name: string; readonly next: (random: number, current: string) => string }[] = [
+  { name: `${PLAYER}Channel`, next: (r) => String(1 + Math.floor(r * 999)) },
+  { name: `${PLAYER}Volume`, next: (r) => String(Math.floor(r * 101)) },
+  { name: `${PLAYER}Standby`, next: (_r, current) => String(current !== 'true') },
+];
+
 /** The factory defaults of a TR-098 or TR-181 tree. */
 export function treeDefinition(model: DataModel, f: DeviceFacts): TreeDefinition {
   const paths = MODEL_PATHS[model];
@@ -59,13 +75,14 @@ export function treeDefinition(model: DataModel, f: DeviceFacts): TreeDefinition
     s(`${di}SerialNumber`, f.id),
     s(`${di}HardwareVersion`, 'sim-hw-1'),
     s(`${di}SoftwareVersion`, '1.0.0'),
-    u(`${di}UpTime`, 0, false),
+    { ...u(`${di}UpTime`, 0, false), noActiveNotification: true },
     s(`${di}ProvisioningCode`, '', true),
     s(`${ms}URL`, f.acsUrl, true),
     s(`${ms}Username`, f.cwmpUsername, true),
     secret(`${ms}Password`, f.cwmpPassword),
     b(`${ms}PeriodicInformEnable`, true),
     u(`${ms}PeriodicInformInterval`, f.informIntervalS),
+    { name: `${ms}PeriodicInformTime`, type: 'xsd:dateTime', value: UNKNOWN_TIME, writable: true },
     s(`${ms}ParameterKey`, ''),
     s(`${ms}ConnectionRequestURL`, ''),
     s(`${ms}ConnectionRequestUsername`, f.crUsername, true),
@@ -84,6 +101,9 @@ export function treeDefinition(model: DataModel, f: DeviceFacts): TreeDefinition
     s(paths.wanAddress, f.wanAddress),
     // The certificate proxy's "certificate needs update" notice (seed 002 step 6): the ACS writes the certificate id.
     s(`${r}${UPDATE_PARAMETER}`, '', true),
+    u(`${r}${PLAYER}Channel`, 1),
+    u(`${r}${PLAYER}Volume`, 20),
+    b(`${r}${PLAYER}Standby`, false),
   ];
   const forwarding: TableDef = {
     path: paths.forwarding,

@@ -62,13 +62,21 @@ export interface SimulatorOptions {
   readonly fetchCertEveryS?: number;
   /** After a "certificate needs update" notice: wait this long after the session, then fetch; also the base of the retry backoff. */
   readonly certNoticeDelayMs?: number;
+  /**
+   * Every this many seconds (the first at a random point of the first period) the STB changes one of its
+   * volatile values (X_STBSIM_Player.Channel, Volume, Standby) at random, as a viewer would: with passive or
+   * active notification set on it by the ACS, the change is reported with "4 VALUE CHANGE".
+   */
+  readonly valueChangeEveryS?: number;
+  /** How an Upload sends its file: PUT (TR-069's advice) or POST. */
+  readonly uploadMethod?: 'PUT' | 'POST';
   readonly random?: () => number;
   /** Unix ms (CurrentTime, UpTime, TransferComplete times). */
   readonly now?: () => number;
 }
 
 type Filled<T> = { readonly [K in keyof T]-?: T[K] };
-type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS' | 'factoryCredentials' | 'caFile' | 'certFile' | 'keyFile';
+type Optional = 'keepaliveIntervalS' | 'stun' | 'certsUrl' | 'fetchCertEveryS' | 'valueChangeEveryS' | 'factoryCredentials' | 'caFile' | 'certFile' | 'keyFile';
 export type ResolvedOptions = Filled<Omit<SimulatorOptions, Optional | 'advertiseHost'>> & Pick<SimulatorOptions, Optional> & { readonly advertiseHost: string };
 
 export const DEFAULTS = {
@@ -97,6 +105,7 @@ export const DEFAULTS = {
   contentType: 'text/xml; charset="utf-8"',
   certIdPrefix: 'media-',
   certNoticeDelayMs: 100,
+  uploadMethod: 'PUT',
 } as const satisfies SimulatorOptions;
 
 /** A bad option value, named by its command-line flag. */
@@ -134,6 +143,8 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     if (!(r.fetchCertEveryS > 0) || !Number.isFinite(r.fetchCertEveryS)) fail('--fetch-cert-every', 'a number of seconds > 0', r.fetchCertEveryS);
     if (r.certsUrl === undefined) throw new SimOptionError('--fetch-cert-every needs --certs URL');
   }
+  if (r.valueChangeEveryS !== undefined && (!(r.valueChangeEveryS > 0) || !Number.isFinite(r.valueChangeEveryS))) fail('--value-change-every', 'a number of seconds > 0', r.valueChangeEveryS);
+  if (!['PUT', 'POST'].includes(r.uploadMethod)) fail('--upload-method', 'PUT or POST', r.uploadMethod);
   if (r.factoryCredentials) checkCredentials(r.factoryCredentials.username, r.factoryCredentials.password);
   // Node refuses to send a header with control characters (and a line break would be header injection).
   if (typeof r.contentType !== 'string' || !/^[\t\x20-\x7e]*$/.test(r.contentType)) fail('--content-type', 'printable ASCII (or empty: no header)', r.contentType);

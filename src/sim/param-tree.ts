@@ -9,6 +9,8 @@ export interface ParamDef {
   readonly writable: boolean;
   /** Passwords: stored, but read back as an empty string (TR-069). */
   readonly hidden?: boolean;
+  /** Values that change all the time (counters, UpTime): active notification is refused (9009). */
+  readonly noActiveNotification?: boolean;
 }
 
 /** A multi-instance object (AddObject/DeleteObject), e.g. `…Forwarding.`. */
@@ -43,11 +45,32 @@ export interface ParameterInfo {
   readonly writable: boolean;
 }
 
+/** TR-069 notification: 0 off, 1 passive (in the next Inform), 2 active (an Inform at once). */
+export type NotificationLevel = 0 | 1 | 2;
+
+export interface ParameterAttributes {
+  readonly name: string;
+  readonly notification: NotificationLevel;
+  readonly accessList: readonly string[];
+}
+
+/** One SetParameterAttributesStruct. */
+export interface AttributeChange {
+  readonly name: string;
+  readonly notificationChange: boolean;
+  readonly notification: number;
+  readonly accessListChange: boolean;
+  readonly accessList: readonly string[];
+}
+
 interface Param {
   value: string;
   readonly type: XsdType;
   readonly writable: boolean;
   readonly hidden: boolean;
+  readonly noActive: boolean;
+  notification: NotificationLevel;
+  accessList: readonly string[];
 }
 
 const MAX_UINT = 4294967295;
@@ -77,6 +100,8 @@ export class ParamTree {
   /** Every object path (ending in '.') with its writability (tables and instances are writable). */
   #objects = new Map<string, boolean>();
   #nextInstance = new Map<string, number>();
+  /** Notified parameters the device itself changed since the last Inform that delivered them. */
+  #changed = new Set<string>();
 
   constructor(private readonly definition: TreeDefinition) {
     this.reset();
@@ -91,7 +116,8 @@ export class ParamTree {
     this.#params.clear();
     this.#objects.clear();
     this.#nextInstance.clear();
-    for (const p of this.definition.params) this.#add(p.name, { value: p.value, type: p.type, writable: p.writable, hidden: p.hidden === true });
+    this.#changed.clear();
+    for (const p of this.definition.params) this.#add(p.name, { value: p.value, type: p.type, writable: p.writable, hidden: p.hidden === true, noActive: p.noActiveNotification === true, notification: 0, accessList: [] });
     for (const t of this.definition.tables) {
       this.#objects.set(t.path, true);
       this.#nextInstance.set(t.path, 1);
@@ -104,10 +130,60 @@ export class ParamTree {
     return this.#params.get(name)?.value;
   }
 
-  /** Changes a value the device itself owns (read-only ones included). Unknown names are ignored. */
-  setInternal(name: string, value: string): void {
+  /**
+   * The device itself changes a value (read-only ones included; unknown names are ignored). A changed value
+   * with notification on is remembered for the next Inform (`changed`).
+   * @returns the parameter's notification level when the value changed, else 0
+   */
+  setInternal(name: string, value: string): NotificationLevel {
     const p = this.#params.get(name);
-    if (p) p.value = value;
+    if (!p || p.value === value) {
+      if (p) p.value = value;
+      return 0;
+    }
+    p.value = value;
+    if (p.notification > 0) this.#changed.add(name);
+    return p.notification;
+  }
+
+  /** Notified parameters the device changed and no Inform has delivered yet, with their values now. */
+  changed(): ParameterValue[] {
+    return this.getValues([...this.#changed].filter((n) => this.#params.has(n)));
+  }
+
+  /** An Inform carrying these names was delivered. */
+  delivered(names: readonly string[]): void {
+    for (const n of names) this.#changed.delete(n);
+  }
+
+  /** GetParameterAttributes: full names and partial paths, as GetParameterValues takes them. */
+  getAttributes(names: readonly string[]): ParameterAttributes[] {
+    return names.flatMap((name) => this.#select(name).map(([n, p]) => ({ name: n, notification: p.notification, accessList: p.accessList })));
+  }
+
+  /**
+   * SetParameterAttributes, all or nothing: 9005 for an unknown name, 9003 for a Notification other than
+   * 0–2 (no lightweight notification here), 9009 for active notification on a value that changes all the time.
+   */
+  setAttributes(changes: readonly AttributeChange[]): void {
+    const updates: [Param, AttributeChange][] = [];
+    for (const c of changes) {
+      if (c.notificationChange && ![0, 1, 2].includes(c.notification)) throw new CwmpFault(FaultCode.InvalidArguments, `Notification ${c.notification} is not supported (0, 1 or 2)`);
+      for (const [n, p] of this.#select(c.name)) {
+        if (c.notificationChange && c.notification === 2 && p.noActive) throw new CwmpFault(FaultCode.NotificationRejected, `active notification is not available for ${n}`);
+        updates.push([p, c]);
+      }
+    }
+    for (const [p, c] of updates) {
+      if (c.notificationChange) p.notification = c.notification as NotificationLevel;
+      if (c.accessListChange) p.accessList = [...c.accessList];
+    }
+  }
+
+  /** The device's configuration as a file: every writable parameter as NAME=VALUE, passwords empty. */
+  configFile(): string {
+    const lines = [...this.#params].filter(([, p]) => p.writable).map(([n, p]) => `${n}=${p.hidden ? '' : p.value}`);
+    return `${lines.sort().join('\n')}\n`;
   }
 
   /** GetParameterValues: full names and partial paths ending in '.' ("" is the whole tree). */
@@ -147,7 +223,7 @@ export class ParamTree {
       if (p.value !== value) changed.push(name);
       p.value = value;
     }
-    this.setInternal(this.definition.parameterKey, parameterKey);
+    this.#setOwn(this.definition.parameterKey, parameterKey);
     return changed;
   }
 
@@ -173,7 +249,7 @@ export class ParamTree {
     const table = this.definition.tables.find((t) => t.path === path);
     if (!table) throw new CwmpFault(FaultCode.InvalidParameterName, `not a multi-instance object: ${path}`);
     const n = this.#addInstance(table);
-    this.setInternal(this.definition.parameterKey, parameterKey);
+    this.#setOwn(this.definition.parameterKey, parameterKey);
     return n;
   }
 
@@ -184,21 +260,27 @@ export class ParamTree {
     for (const name of [...this.#params.keys()]) if (name.startsWith(path)) this.#params.delete(name);
     for (const name of [...this.#objects.keys()]) if (name.startsWith(path)) this.#objects.delete(name);
     this.#updateCount(table);
-    this.setInternal(this.definition.parameterKey, parameterKey);
+    this.#setOwn(this.definition.parameterKey, parameterKey);
+  }
+
+  /** A value the ACS's own request changes (ParameterKey, entry counts): never a notification (TR-069 A.3.2.4). */
+  #setOwn(name: string, value: string): void {
+    const p = this.#params.get(name);
+    if (p) p.value = value;
   }
 
   #addInstance(table: TableDef): number {
     const n = this.#nextInstance.get(table.path) as number;
     this.#nextInstance.set(table.path, n + 1);
     this.#objects.set(`${table.path}${n}.`, true);
-    for (const p of table.instance) this.#add(`${table.path}${n}.${p.name}`, { value: p.value, type: p.type, writable: p.writable, hidden: false });
+    for (const p of table.instance) this.#add(`${table.path}${n}.${p.name}`, { value: p.value, type: p.type, writable: p.writable, hidden: false, noActive: false, notification: 0, accessList: [] });
     this.#updateCount(table);
     return n;
   }
 
   #updateCount(table: TableDef): void {
     const instances = [...this.#objects.keys()].filter((o) => o.startsWith(table.path) && /^\d+\.$/.test(o.slice(table.path.length)));
-    this.setInternal(table.countParam, String(instances.length));
+    this.#setOwn(table.countParam, String(instances.length));
   }
 
   #add(name: string, p: Param): void {

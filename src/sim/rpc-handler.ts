@@ -1,4 +1,4 @@
-import { type AcsMessage, listOf, parameterInfoList, parameterList, textOf, type XmlNode } from './cpe-soap.js';
+import { type AcsMessage, listOf, parameterAttributeList, parameterInfoList, parameterList, textOf, type XmlNode } from './cpe-soap.js';
 import { CwmpFault, FaultCode } from './cwmp-fault.js';
 import { UPDATE_PARAMETER } from '../certs/update-notice.js';
 import type { ParamTree } from './param-tree.js';
@@ -14,13 +14,29 @@ export const SUPPORTED_RPCS = [
   'Reboot',
   'FactoryReset',
   'Download',
+  'GetParameterAttributes',
+  'SetParameterAttributes',
+  'ScheduleInform',
+  'Upload',
 ] as const;
+
+/** What an Upload's FileType asks for (TR-069 A.3.2.9; the instance forms 3 and 4 too). */
+export type UploadKind = 'config' | 'log';
+
+export function uploadKindOf(fileType: string): UploadKind | undefined {
+  if (/^(1 Vendor Configuration File|3 Vendor Configuration File \d+)$/.test(fileType)) return 'config';
+  if (/^(2 Vendor Log File|4 Vendor Log File \d+)$/.test(fileType)) return 'log';
+  return undefined;
+}
 
 /** Work an RPC leaves for after the session (a CPE never reboots mid-session). */
 export type AfterSession =
   | { readonly kind: 'reboot'; readonly commandKey: string }
   | { readonly kind: 'factory-reset' }
   | { readonly kind: 'download'; readonly commandKey: string; readonly url: string }
+  | { readonly kind: 'upload'; readonly commandKey: string; readonly url: string; readonly what: UploadKind; readonly username: string; readonly password: string; readonly delaySeconds: number }
+  /** ScheduleInform: a session ("3 SCHEDULED", "M ScheduleInform") this many seconds after this one. */
+  | { readonly kind: 'schedule-inform'; readonly commandKey: string; readonly delaySeconds: number }
   /** X_STBD_Certificate.UpdateRequired was set: fetch that certificate again once the session is over. */
   | { readonly kind: 'cert-update'; readonly certId: string };
 
@@ -43,6 +59,12 @@ export interface RpcCapabilities {
 const UNKNOWN_TIME = '0001-01-01T00:00:00Z';
 
 const arg = (args: XmlNode, name: string): string => textOf(args[name]);
+
+function unsignedArg(args: XmlNode, name: string, min = 0): number {
+  const v = arg(args, name).trim();
+  if (!/^\d{1,10}$/.test(v) || Number(v) < min || Number(v) > 4294967295) throw new CwmpFault(FaultCode.InvalidArguments, `${name} must be an unsignedInt${min > 0 ? ` of at least ${min}` : ''}`);
+  return Number(v);
+}
 
 function booleanArg(args: XmlNode, name: string): boolean {
   const v = arg(args, name);
@@ -94,6 +116,36 @@ export function handleRpc(tree: ParamTree, msg: AcsMessage, can: RpcCapabilities
         method: 'DownloadResponse',
         content: { Status: 1, StartTime: UNKNOWN_TIME, CompleteTime: UNKNOWN_TIME },
         after: { kind: 'download', commandKey: arg(a, 'CommandKey'), url },
+      };
+    }
+    case 'GetParameterAttributes': {
+      const names = listOf((a['ParameterNames'] as XmlNode | undefined)?.['string']).map(textOf);
+      return { method: 'GetParameterAttributesResponse', content: { ParameterList: parameterAttributeList(tree.getAttributes(names)) } };
+    }
+    case 'SetParameterAttributes': {
+      const changes = listOf((a['ParameterList'] as XmlNode | undefined)?.['SetParameterAttributesStruct']).map((s) => ({
+        name: textOf(s['Name']),
+        notificationChange: booleanArg(s, 'NotificationChange'),
+        notification: Number(textOf(s['Notification']).trim() || '0'),
+        accessListChange: booleanArg(s, 'AccessListChange'),
+        accessList: listOf((s['AccessList'] as XmlNode | undefined)?.['string']).map(textOf),
+      }));
+      tree.setAttributes(changes);
+      return { method: 'SetParameterAttributesResponse', content: {} };
+    }
+    case 'ScheduleInform':
+      return { method: 'ScheduleInformResponse', content: {}, after: { kind: 'schedule-inform', commandKey: arg(a, 'CommandKey'), delaySeconds: unsignedArg(a, 'DelaySeconds', 1) } };
+    case 'Upload': {
+      const url = arg(a, 'URL');
+      const what = uploadKindOf(arg(a, 'FileType'));
+      if (url === '') throw new CwmpFault(FaultCode.InvalidArguments, 'URL is required');
+      if (!/^https?:\/\//i.test(url)) throw new CwmpFault(FaultCode.UnsupportedProtocol, `only http and https uploads: ${url.split(':')[0]}`);
+      if (!what) throw new CwmpFault(FaultCode.InvalidArguments, `FileType ${JSON.stringify(arg(a, 'FileType'))} is not one this device uploads`);
+      // Status 1: done after the session; a TransferComplete reports it.
+      return {
+        method: 'UploadResponse',
+        content: { Status: 1, StartTime: UNKNOWN_TIME, CompleteTime: UNKNOWN_TIME },
+        after: { kind: 'upload', commandKey: arg(a, 'CommandKey'), url, what, username: arg(a, 'Username'), password: arg(a, 'Password'), delaySeconds: unsignedArg(a, 'DelaySeconds') },
       };
     }
     default:

@@ -11,11 +11,13 @@ import { credentialsOf, type SimCredentials } from './credentials.js';
 import { CwmpAgent, type InformEvent } from './cwmp-agent.js';
 import { CwmpFault, FaultCode } from './cwmp-fault.js';
 import { runSession } from './cwmp-session.js';
-import { type DataModel, MANUFACTURER, MODEL_PATHS, type ModelPaths, OUI, PRODUCT_CLASS, treeDefinition } from './data-model.js';
+import { type DataModel, MANUFACTURER, MODEL_PATHS, type ModelPaths, OUI, PRODUCT_CLASS, treeDefinition, VOLATILE } from './data-model.js';
 import { HttpCrServer } from './http-cr-server.js';
 import type { ResolvedOptions } from './options.js';
 import { ParamTree } from './param-tree.js';
+import { phaseOf } from './periodic-schedule.js';
 import { type AfterSession, handleRpc } from './rpc-handler.js';
+import { uploadFile } from './upload-client.js';
 import { SessionHttp } from './session-http.js';
 import type { SimEventMap, SimStats } from './sim-events.js';
 import { type StunConfig, StunAgent } from './stun-agent.js';
@@ -43,6 +45,8 @@ const BOOT = ev('1 BOOT');
 const BOOTSTRAP = ev('0 BOOTSTRAP');
 /** Fetches after a certificate update notice while the proxy still serves the old version (backoff doubles). */
 const NOTICE_FETCHES = 8;
+/** Lines of the device's log (what an Upload of "2 Vendor Log File" sends), newest kept. */
+const LOG_LINES = 500;
 
 /** What a device remembers of its certificate: never the key. */
 export interface CertificateState {
@@ -92,6 +96,9 @@ export class SimDevice {
   #certAbort: AbortController | undefined;
   #live = false;
   readonly #acsTls: AcsTls;
+  /** Uploads in flight stop with the device. */
+  #transferAbort: AbortController | undefined;
+  readonly #log: string[] = [];
 
   constructor(deps: SimDeviceDeps) {
     this.#d = deps;
@@ -138,6 +145,7 @@ export class SimDevice {
       abort: () => this.#abort?.abort(),
       random: this.#o.random,
       retryDelayMs: this.#o.retryDelayMs,
+      now: this.#o.now,
     });
   }
 
@@ -185,7 +193,9 @@ export class SimDevice {
     this.#socket = socket;
     this.#live = true;
     this.#certAbort = new AbortController();
+    this.#transferAbort = new AbortController();
     this.#armCertFetch(true);
+    this.#armValueChanges(true);
     const port = socket.address().port;
     if (this.#o.httpCr) {
       this.#http = new HttpCrServer({
@@ -199,7 +209,7 @@ export class SimDevice {
       await this.#http.listen(port, this.#o.bind);
     }
     const host = isIPv6(this.#o.advertiseHost) ? `[${this.#o.advertiseHost}]` : this.#o.advertiseHost;
-    this.tree.setInternal(this.#ms('ConnectionRequestURL'), `http://${host}:${port}/`);
+    this.changeValue(this.#ms('ConnectionRequestURL'), `http://${host}:${port}/`);
     const events = this.#bootstrapped ? [BOOT] : [BOOTSTRAP, BOOT];
     this.#bootstrapped = true;
     this.#boot(events, this.#o.bootInform);
@@ -208,6 +218,7 @@ export class SimDevice {
   async stop(): Promise<void> {
     this.#live = false;
     this.#certAbort?.abort();
+    this.#transferAbort?.abort();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#stun.stop();
@@ -279,6 +290,43 @@ export class SimDevice {
   }
 
   /**
+   * The device itself changes a value (a viewer zapping, say), as opposed to the ACS: with active notification
+   * it calls in at once with "4 VALUE CHANGE", with passive the change goes with its next Inform.
+   * @returns the parameter's notification level (0: the change is not reported)
+   */
+  changeValue(name: string, value: string): 0 | 1 | 2 {
+    const level = this.tree.setInternal(name, value);
+    if (level === 0) return 0;
+    this.#d.stats.valueChanges++;
+    this.#note(`value change ${name}=${value} (${level === 2 ? 'active' : 'passive'} notification)`);
+    this.#d.emit('value-change', { device: this.id, name, value, notification: level === 2 ? 'active' : 'passive' });
+    if (level === 2) this.#agent.trigger(ev('4 VALUE CHANGE'));
+    else this.#agent.queue(ev('4 VALUE CHANGE'));
+    return level;
+  }
+
+  /** --value-change-every: the box changes one of its volatile values (VOLATILE) at random, first at a random point of the first period. */
+  #armValueChanges(first: boolean): void {
+    const every = this.#o.valueChangeEveryS;
+    if (every === undefined) return;
+    this.#later(every * 1000 * (first ? this.#o.random() : 1), () => {
+      if (!this.#live) return;
+      if (!this.#down) {
+        const v = VOLATILE[Math.min(VOLATILE.length - 1, Math.floor(this.#o.random() * VOLATILE.length))]!;
+        const name = `${this.paths.root}${v.name}`;
+        this.changeValue(name, v.next(this.#o.random(), this.tree.value(name) ?? ''));
+      }
+      this.#armValueChanges(false);
+    });
+  }
+
+  /** The device's log: what an Upload of its log file sends. */
+  #note(line: string): void {
+    this.#log.push(`${this.#iso()} ${line}`);
+    if (this.#log.length > LOG_LINES) this.#log.splice(0, this.#log.length - LOG_LINES);
+  }
+
+  /**
    * SetParameterValues as the ACS would send it, outside a session: keepalives and the periodic timer
    * follow the new values. @throws CwmpFault
    */
@@ -337,26 +385,32 @@ export class SimDevice {
     this.#stunKey = key;
     this.#stun.configure(config);
     // Behind NAT the STB says so from the start, STUN on or not (TR-111 allows NATDetected before STUN).
-    this.tree.setInternal(this.#ms('NATDetected'), String(this.#o.behindNat));
-    if (!config) this.tree.setInternal(this.#ms('UDPConnectionRequestAddress'), '');
+    this.changeValue(this.#ms('NATDetected'), String(this.#o.behindNat));
+    if (!config) this.changeValue(this.#ms('UDPConnectionRequestAddress'), '');
   }
 
-  /** Re-arms the periodic timer when PeriodicInformEnable/Interval changed (the agent re-arms it at boot). */
+  /** Re-arms the periodic timer when PeriodicInformEnable/Interval/Time changed (the agent re-arms it at boot). */
   #applyPeriodic(): void {
     const enabled = this.tree.value(this.#ms('PeriodicInformEnable')) === 'true';
     const intervalMs = Number(this.tree.value(this.#ms('PeriodicInformInterval'))) * 1000;
-    const key = `${enabled}/${intervalMs}`;
+    const phaseMs = phaseOf(this.tree.value(this.#ms('PeriodicInformTime')));
+    const key = `${enabled}/${intervalMs}/${phaseMs}`;
     if (key === this.#periodicKey) return;
     this.#periodicKey = key;
-    this.#agent.setPeriodic(enabled, intervalMs);
+    this.#agent.setPeriodic(enabled, intervalMs, phaseMs);
+  }
+
+  /** When the next periodic Inform is due (Unix ms), or undefined when they are off. */
+  get nextPeriodicInformAt(): number | undefined {
+    return this.#agent.nextPeriodicAt;
   }
 
   #onBinding(address: TransportAddress, changed: boolean): void {
     const local = this.#socket?.address();
     const natted = this.#o.behindNat || address.address !== local?.address || address.port !== local?.port;
-    this.tree.setInternal(this.#ms('NATDetected'), String(natted));
+    this.changeValue(this.#ms('NATDetected'), String(natted));
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    this.tree.setInternal(this.#ms('UDPConnectionRequestAddress'), `${host}:${address.port}`);
+    this.changeValue(this.#ms('UDPConnectionRequestAddress'), `${host}:${address.port}`);
     this.#d.emit('stun-binding', { device: this.id, address, changed });
   }
 
@@ -397,7 +451,8 @@ export class SimDevice {
     return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
 
-  #informXml(events: readonly InformEvent[], retryCount: number): string {
+  /** `changed`: notified values the device changed since the last delivered Inform (TR-069 3.2.1), in its ParameterList too. */
+  #informXml(events: readonly InformEvent[], retryCount: number, changed: readonly { name: string; value: string; type: string }[]): string {
     const r = this.paths.root;
     const names = [`${r}DeviceInfo.HardwareVersion`, `${r}DeviceInfo.SoftwareVersion`, `${r}DeviceInfo.ProvisioningCode`, this.#ms('ConnectionRequestURL'), this.#ms('ParameterKey')];
     if (this.tree.value(this.#ms('STUNEnable')) === 'true') names.push(this.#ms('NATDetected'), this.#ms('UDPConnectionRequestAddress'));
@@ -408,7 +463,7 @@ export class SimDevice {
       events,
       currentTime: this.#iso(),
       retryCount,
-      parameters: this.tree.getValues(names),
+      parameters: [...this.tree.getValues(names), ...changed.filter((c) => !names.includes(c.name))],
     });
   }
 
@@ -434,9 +489,11 @@ export class SimDevice {
     const transfer = this.#transfer;
     const after: AfterSession[] = [];
     const rpcs: string[] = [];
+    const changed = this.tree.changed();
+    this.#note(`session: ${events.map((e) => e.code).join(', ')}`);
     try {
       const result = await runSession(http, soap, {
-        inform: this.#informXml(events, retryCount),
+        inform: this.#informXml(events, retryCount, changed),
         ...(transfer ? { transferComplete: soap.transferComplete(this.#o.cwmpVersion, `${this.id}-${++this.#informId}`, transfer) } : {}),
         answer: (m) => {
           rpcs.push(m.method);
@@ -446,6 +503,7 @@ export class SimDevice {
       if (result.transferCompleteDelivered && this.#transfer === transfer) this.#transfer = undefined;
     } catch (err) {
       stats.sessionsFailed++;
+      this.#note(`session failed: ${(err as Error).message}`);
       this.lastSession = { device: this.id, ok: false, events, rpcs, error: (err as Error).message };
       emit('session-end', this.lastSession);
       throw err;
@@ -454,6 +512,8 @@ export class SimDevice {
       this.#abort = undefined;
     }
     stats.sessionsOk++;
+    this.tree.delivered(changed.map((c) => c.name));
+    this.#note(`session over: ${rpcs.length > 0 ? rpcs.join(', ') : 'no RPCs'}`);
     this.lastSession = { device: this.id, ok: true, events, rpcs };
     emit('session-end', this.lastSession);
     // After the session has ended (the agent's bookkeeping included): a CPE never reboots mid-session.
@@ -467,7 +527,7 @@ export class SimDevice {
     const version: CwmpVersion = msg.version;
     try {
       if (this.#o.faultRate > 0 && this.#o.random() < this.#o.faultRate) throw new CwmpFault(FaultCode.InternalError);
-      this.tree.setInternal(`${this.paths.root}DeviceInfo.UpTime`, String(Math.max(0, Math.floor((this.#o.now() - this.#bootedAt) / 1000))));
+      this.changeValue(`${this.paths.root}DeviceInfo.UpTime`, String(Math.max(0, Math.floor((this.#o.now() - this.#bootedAt) / 1000))));
       const result = handleRpc(this.tree, msg, { partialPath: this.#o.partialPath });
       this.#applyChanges(result.changed);
       if (result.after) after.push(result.after);
@@ -475,11 +535,13 @@ export class SimDevice {
         stats.certNotices++;
         emit('cert-update-notice', { device: this.id, certId: result.after.certId });
       }
+      this.#note(`${msg.method} answered`);
       emit('rpc', { device: this.id, method: msg.method });
       return soap.envelope(version, msg.id, result.method, result.content);
     } catch (err) {
       const fault = err instanceof CwmpFault ? err : new CwmpFault(FaultCode.InternalError, (err as Error).message);
       stats.faultsSent++;
+      this.#note(`${msg.method} answered with fault ${fault.code}: ${fault.message}`);
       emit('rpc', { device: this.id, method: msg.method, fault: fault.code });
       return soap.fault(version, msg.id, fault);
     }
@@ -500,6 +562,10 @@ export class SimDevice {
           };
           this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
         });
+      } else if (a.kind === 'upload') {
+        this.#later(a.delaySeconds * 1000, () => this.#upload(a, sessionEnd));
+      } else if (a.kind === 'schedule-inform') {
+        this.#later(a.delaySeconds * 1000, () => this.#agent.trigger(ev('3 SCHEDULED'), ev('M ScheduleInform', a.commandKey)));
       } else if (a.kind === 'cert-update') {
         this.#later(this.#o.certNoticeDelayMs, () => this.#fetchAfterNotice(a.certId, 0));
       }
@@ -508,6 +574,40 @@ export class SimDevice {
     const reboot = actions.find((a) => a.kind === 'reboot');
     if (reset) await this.#reboot([BOOTSTRAP, BOOT], true);
     else if (reboot) await this.#reboot([ev('M Reboot', reboot.commandKey), BOOT], false);
+  }
+
+  /**
+   * TR-069 Upload for real: the configuration file (every writable parameter, passwords empty) or the log,
+   * PUT (--upload-method) to the URL, then a session with "7 TRANSFER COMPLETE", "M Upload" reports how it went.
+   */
+  async #upload(a: Extract<AfterSession, { kind: 'upload' }>, startTime: string): Promise<void> {
+    if (!this.#live) return;
+    const { stats, emit } = this.#d;
+    const body = Buffer.from(a.what === 'config' ? this.tree.configFile() : `${this.#log.join('\n')}\n`, 'utf8');
+    const outcome = await uploadFile({
+      url: a.url,
+      method: this.#o.uploadMethod,
+      body,
+      contentType: 'text/plain; charset=utf-8',
+      username: a.username,
+      password: a.password,
+      timeoutMs: this.#o.sessionTimeoutMs,
+      tls: this.#acsTls,
+      ...(this.#transferAbort ? { signal: this.#transferAbort.signal } : {}),
+    });
+    if (!this.#live) return;
+    if (outcome.ok) stats.uploads++;
+    else stats.uploadsFailed++;
+    this.#note(`upload of the ${a.what === 'config' ? 'configuration' : 'log'} (${body.length} bytes): ${outcome.ok ? `HTTP ${outcome.status}` : outcome.error}`);
+    emit('upload', { device: this.id, commandKey: a.commandKey, what: a.what, bytes: body.length, ok: outcome.ok, ...(outcome.status === undefined ? {} : { status: outcome.status }) });
+    this.#transfer = {
+      commandKey: a.commandKey,
+      faultCode: outcome.ok ? 0 : FaultCode.UploadFailure,
+      faultString: outcome.ok ? '' : `Upload failure: ${outcome.error}`,
+      startTime,
+      completeTime: this.#iso(),
+    };
+    this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Upload', a.commandKey));
   }
 
   /** Goes down (no keepalives, deaf to connection requests), loses its STUN state, comes back and Informs. */

@@ -31,6 +31,10 @@ export interface SimEventMap {
   reboot: [{ readonly device: string; readonly phase: 'down' | 'up' }];
   /** A certificate fetch finished (seed 002): what the proxy answered last, and for `valid` what the STB presented. */
   cert: [{ readonly device: string } & CertFetchResult];
+  /** The device itself changed a notified value (changeValue, --value-change-every): an Inform with "4 VALUE CHANGE" follows. */
+  'value-change': [{ readonly device: string; readonly name: string; readonly value: string; readonly notification: 'passive' | 'active' }];
+  /** An Upload was carried out (PUT or POST of the file): `ok` a 2xx answer, `status` the HTTP status if one came. */
+  upload: [{ readonly device: string; readonly commandKey: string; readonly what: 'config' | 'log'; readonly bytes: number; readonly ok: boolean; readonly status?: number }];
   /** The ACS set X_STBD_Certificate.UpdateRequired ("certificate needs update"); a fetch follows after the session. */
   'cert-update-notice': [{ readonly device: string; readonly certId: string }];
 }
@@ -60,6 +64,11 @@ export interface SimStats {
   certsValid: number;
   certsFailed: number;
   certNotices: number;
+  /** Notified values the devices changed themselves. */
+  valueChanges: number;
+  /** Uploads the server took (2xx), and those it did not (or that got no answer). */
+  uploads: number;
+  uploadsFailed: number;
 }
 
 export function newStats(): SimStats {
@@ -82,6 +91,9 @@ export function newStats(): SimStats {
     certsValid: 0,
     certsFailed: 0,
     certNotices: 0,
+    valueChanges: 0,
+    uploads: 0,
+    uploadsFailed: 0,
   };
 }
 

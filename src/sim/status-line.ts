@@ -13,5 +13,7 @@ export function statusLine(devices: number, s: SimStats): string {
     `CRs ${s.crAccepted} accepted, ${totalRejected(s)} rejected${rejected ? ` (${rejected})` : ''}, ${s.crDropped} dropped`,
     `STUN ${s.stunSent} sent, ${s.stunResponses} answered, ${s.stun401} 401, ${s.stunTimeouts} timed out`,
     ...(s.certRequests > 0 || s.certNotices > 0 ? [`certs ${s.certsValid} fetched, ${s.certsFailed} failed, ${s.certNotices} update notices`] : []),
+    ...(s.valueChanges > 0 ? [`${s.valueChanges} value changes reported`] : []),
+    ...(s.uploads > 0 || s.uploadsFailed > 0 ? [`uploads ${s.uploads} taken, ${s.uploadsFailed} failed`] : []),
   ].join(' · ');
 }

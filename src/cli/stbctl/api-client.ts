@@ -46,7 +46,7 @@ export class ApiClient {
 
   /**
    * GETs a binary body into `file` (mode 0600, written as FILE.partial then renamed, so a failed download
-   * never leaves a truncated FILE). Returns the bytes written.
+   * never leaves a truncated FILE), or to standard output when `file` is "-". Returns the bytes written.
    */
   async download(path: string, file: string): Promise<number> {
     const partial = `${file}.partial`;
@@ -67,6 +67,13 @@ export class ApiClient {
       throw this.#refusal(res.statusCode ?? 0, data);
     }
     let bytes = 0;
+    if (file === '-') {
+      for await (const chunk of res) {
+        bytes += (chunk as Buffer).length;
+        if (!process.stdout.write(chunk as Buffer)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+      }
+      return bytes;
+    }
     res.on('data', (c: Buffer) => (bytes += c.length));
     try {
       await pipeline(res, createWriteStream(partial, { mode: 0o600 }));

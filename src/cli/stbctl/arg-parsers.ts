@@ -12,6 +12,12 @@ function seconds(v: string): number | undefined {
   return ms === undefined ? undefined : ms / 1000;
 }
 
+/** Whole seconds, plain ("90") or as a duration ("90s", "10m"); undefined for anything else. */
+export function wholeSeconds(v: string): number | undefined {
+  const n = seconds(v);
+  return n !== undefined && Number.isInteger(n) ? n : undefined;
+}
+
 /** --wait: up to the API's cap; fractions allowed. */
 export function waitSeconds(v: string): number {
   const n = seconds(v);

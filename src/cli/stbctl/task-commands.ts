@@ -1,9 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { expirySeconds, MAX_WAIT_S, positiveInt, waitSeconds } from './arg-parsers.js';
+import { MAX_SCHEDULE_S } from '../../management/task-input.js';
+import { NOTIFICATIONS, UPLOAD_FILE_TYPES } from '../../management/task.js';
+import { expirySeconds, MAX_WAIT_S, positiveInt, waitSeconds, wholeSeconds } from './arg-parsers.js';
 import { type BulkOptions, runBulk, type TaskBody } from './bulk.js';
 import { CliError } from './cli-error.js';
 import { type CommandContext, contextOf } from './context.js';
 import { formatPairs, formatTable } from './output.js';
+import { uploadCommands } from './upload-commands.js';
 import { briefOf, detailOf, faultText, isOpen, originOf, problemOf, renderResult, type TaskView } from './task-format.js';
 
 const MAX_LIST = 1000;
@@ -73,6 +76,19 @@ function setValues(operands: readonly string[], types: readonly string[], hint: 
     typeOf.set(name, type);
   }
   return values.map((v) => ({ ...v, type: typeOf.get(v.name) ?? 'xsd:string' }));
+}
+
+function attributes(operands: readonly string[], hint: string) {
+  const seen = new Set<string>();
+  return operands.map((op) => {
+    const eq = op.lastIndexOf('=');
+    const notification = op.slice(eq + 1).toLowerCase();
+    if (eq <= 0 || !(NOTIFICATIONS as readonly string[]).includes(notification)) usage(`expected NAME=active, NAME=passive or NAME=off, got ${JSON.stringify(op)}${hint}`);
+    const name = parameterName(op.slice(0, eq), hint);
+    if (seen.has(name)) usage(`${name} is given twice`);
+    seen.add(name);
+    return { name, notification };
+  });
 }
 
 const FILE_TYPES: Record<string, string> = { '1': '1 Firmware Upgrade Image', '2': '2 Web Content', '3': '3 Vendor Configuration File' };
@@ -178,6 +194,45 @@ const SPECS: readonly TaskSpec[] = [
     max: 1,
     build: (ops, _o, hint) => ({ kind: 'refresh', ...(ops[0] === undefined ? {} : { path: objectPath(ops[0], hint) }) }),
   },
+  {
+    name: 'get-attributes',
+    operands: 'PARAM...',
+    description: 'read notification attributes and access lists (GetParameterAttributes); a PARAM ending in "." reads that whole subtree',
+    min: 1,
+    max: Infinity,
+    build: (ops, _o, hint) => ({ kind: 'getParameterAttributes', names: ops.map((n) => parameterName(n, hint)) }),
+  },
+  {
+    name: 'set-attributes',
+    operands: 'NAME=active|passive|off...',
+    description: 'set notification attributes (SetParameterAttributes): active makes the device call in when the value changes, passive reports it at its next Inform',
+    min: 1,
+    max: Infinity,
+    help: '\nExample: stbctl set-attributes DEVICE Device.DeviceInfo.SoftwareVersion=active Device.Time.NTPServer1=passive\nA NAME ending in "." sets every parameter under it. Access lists are left as they are.',
+    build: (ops, _o, hint) => ({ kind: 'setParameterAttributes', attributes: attributes(ops, hint) }),
+  },
+  {
+    name: 'schedule-inform',
+    operands: 'SECONDS',
+    description: 'make the device call in once, SECONDS after its answer (ScheduleInform; Inform "3 SCHEDULED")',
+    min: 1,
+    max: 1,
+    build: (ops, _o, hint) => {
+      const n = wholeSeconds(ops[0] ?? '');
+      if (n === undefined || n < 1 || n > MAX_SCHEDULE_S) usage(`SECONDS must be whole seconds from 1 to ${MAX_SCHEDULE_S} (e.g. 60, 90s, 10m), got ${JSON.stringify(ops[0])}${hint}`);
+      return { kind: 'scheduleInform', delaySeconds: n };
+    },
+  },
+  {
+    name: 'upload',
+    operands: '',
+    description: 'make the device upload its configuration file or its log to stbd (Upload); list them with stbctl uploads ID, fetch with stbctl upload get UPLOAD',
+    min: 0,
+    max: 0,
+    options: [new Option('--type <type>', 'what to upload: config (1 Vendor Configuration File) or log (2 Vendor Log File)').choices(['config', 'log']).default('config')],
+    help: '\nThe device uploads to a URL on the CWMP listener made for the task (it expires after [uploads] transfer_timeout).\nThe task is transferring until the file is stored and the device reports the transfer (TransferComplete);\na file over [uploads] max_size is refused and the task faults.',
+    build: (_ops, o) => ({ kind: 'upload', fileType: UPLOAD_FILE_TYPES[o['type'] as keyof typeof UPLOAD_FILE_TYPES] }),
+  },
 ];
 
 const TASK_HELP = `
@@ -203,13 +258,15 @@ Many devices (--all-online, --from):
 
 Exit codes: 0 success, 1 the operation failed or did not complete, 2 the command line was wrong.`;
 
+const OPEN_WORDS: Record<string, string> = { queued: 'queued for', sent: 'sent to', transferring: 'transferring from' };
+
 /** What the API answered for one device, printed for a person or as JSON; sets exit code 1 unless it succeeded. */
 function reportTask(ctx: CommandContext, t: TaskView, waited: number): void {
   const ok = t.status === 'done' || (waited === 0 && isOpen(t));
   if (!ok) process.exitCode = 1;
   if (ctx.json) return ctx.printJson(briefOf(t));
   if (t.status === 'done') return ctx.print(renderResult(t));
-  if (isOpen(t) && waited === 0) return ctx.print(`task ${t.id} ${t.status === 'sent' ? 'sent to' : 'queued for'} ${t.device}: ${t.pending ?? ''}\n`);
+  if (isOpen(t) && waited === 0) return ctx.print(`task ${t.id} ${OPEN_WORDS[t.status] ?? t.status} ${t.device}: ${t.pending ?? ''}\n`);
   if (isOpen(t)) {
     process.stderr.write(`stbctl: task ${t.id} still ${t.status} after ${waited} s: ${t.pending ?? ''} (wait longer with: stbctl task show ${t.id} --wait SECONDS)\n`);
     return;
@@ -217,7 +274,7 @@ function reportTask(ctx: CommandContext, t: TaskView, waited: number): void {
   process.stderr.write(`stbctl: task ${t.id} on ${t.device}: ${problemOf(t)}\n`);
 }
 
-function taskCommand(program: Command, spec: TaskSpec): void {
+function taskCommand(program: Command, spec: TaskSpec): Command {
   const cmd = program
     .command(spec.name)
     .description(spec.description)
@@ -256,6 +313,7 @@ function taskCommand(program: Command, spec: TaskSpec): void {
     const t = await ctx.client.request<TaskView>('POST', `${devicePath(id)}/tasks?wait=${opts.wait}`, { json });
     reportTask(ctx, t, opts.wait);
   });
+  return cmd;
 }
 
 function taskPairs(t: TaskView): [string, string][] {
@@ -282,7 +340,10 @@ const shorten = (s: string, max = 100) => (s.length > max ? `${s.slice(0, max - 
 
 /** The TR-069 management commands: one per CWMP RPC, plus the task list, show and cancel. */
 export function taskCommands(program: Command): void {
-  for (const spec of SPECS) taskCommand(program, spec);
+  for (const spec of SPECS) {
+    const cmd = taskCommand(program, spec);
+    if (spec.name === 'upload') uploadCommands(program, cmd);
+  }
 
   program
     .command('tasks <id>')

@@ -5,7 +5,7 @@ import { formatTable } from './output.js';
 export type TaskView = ReturnType<typeof taskView>;
 
 interface Parameters {
-  readonly parameters?: readonly { readonly name: string; readonly value?: string; readonly writable?: boolean }[];
+  readonly parameters?: readonly { readonly name: string; readonly value?: string; readonly writable?: boolean; readonly notification?: string; readonly accessList?: readonly string[] }[];
 }
 interface Status {
   readonly status?: number;
@@ -13,13 +13,15 @@ interface Status {
   readonly startTime?: string | null;
   readonly completeTime?: string | null;
   readonly transfer?: { readonly faultCode: number; readonly faultString: string };
+  readonly upload?: { readonly id: number; readonly size: number; readonly sha256: string };
+  readonly delaySeconds?: number;
 }
 
 /** Who asked for a task: "api" is a person or script through the admin API, so an operator. */
 export const originOf = (t: Pick<TaskView, 'origin'>): string => (t.origin === 'api' ? 'operator' : t.origin);
 
-/** Queued or sent: the device has not answered yet. */
-export const isOpen = (t: Pick<TaskView, 'status'>): boolean => t.status === 'queued' || t.status === 'sent';
+/** Queued, sent, or transferring (an upload): the device has not finished yet. */
+export const isOpen = (t: Pick<TaskView, 'status'>): boolean => t.status === 'queued' || t.status === 'sent' || t.status === 'transferring';
 
 /** What `--json` prints for one task: `{id, status, result?, fault?, pending?}`. */
 export function briefOf(t: TaskView) {
@@ -74,6 +76,17 @@ export function renderResult(t: TaskView): string {
       return `done: ${t.device} accepted the factory reset\n`;
     case 'download':
       return `${downloadText(t, r)}\n`;
+    case 'getParameterAttributes': {
+      const params = r.parameters ?? [];
+      if (params.length === 0) return 'no parameters\n';
+      return formatTable(['NAME', 'NOTIFICATION', 'ACCESS'], params.map((p) => [p.name, p.notification ?? '', (p.accessList ?? []).join(',') || '-']));
+    }
+    case 'setParameterAttributes':
+      return 'applied\n';
+    case 'scheduleInform':
+      return `done: ${t.device} calls in about ${r.delaySeconds ?? req.delaySeconds} s from its answer (3 SCHEDULED)\n`;
+    case 'upload':
+      return r.upload ? `uploaded ${r.upload.size.toLocaleString('en-US')} bytes as upload ${r.upload.id} (sha256 ${r.upload.sha256}); fetch it with: stbctl upload get ${r.upload.id}\n` : 'upload done\n';
   }
 }
 
@@ -93,6 +106,10 @@ export function detailOf(t: TaskView): string {
     case 'refresh':
     case 'getParameterNames':
       return `${r.parameters?.length ?? 0} parameters`;
+    case 'getParameterAttributes':
+      return (r.parameters ?? []).map((p) => `${p.name}=${p.notification ?? ''}`).join(', ');
+    case 'upload':
+      return r.upload ? `upload ${r.upload.id}: ${r.upload.size} bytes` : 'upload done';
     default:
       return renderResult(t).trimEnd();
   }
