@@ -38,9 +38,9 @@ t.test('an existing database keeps its data; only newer migrations run, once', a
   db.close();
 });
 
-t.test("migration 12 rebuilds tasks (for status 'transferring'): rows, indexes and their ids survive", async (t) => {
+t.test("migration 11 rebuilds tasks (for status 'transferring'): rows, indexes and their ids survive", async (t) => {
   const path = join(t.testdir(), 'stbd.db');
-  let db = openDatabase(path, { ...opts, migrations: MIGRATIONS.filter((m) => m.version < 12) });
+  let db = openDatabase(path, { ...opts, migrations: MIGRATIONS.filter((m) => m.version < 11) });
   db.prepare("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES ('d', 's', 'x', 'c', 'x', 'w', 'x', 0, 0)").run();
   const insert = db.prepare("INSERT INTO tasks (id, device_id, kind, request, origin, status, idempotency_key, created_at, expires_at, attempts, result, fault_details, request_sealed) VALUES (?, 'd', 'reboot', '{}', 'api', ?, ?, 1, 2, 1, '{\"r\":1}', '[]', 'sealed')");
   insert.run(5, 'queued', 'k');

@@ -362,7 +362,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 12,
+    version: 11,
     name: 'uploads from CPEs; tasks waiting for a transfer',
     sql: `
       -- A task whose CPE accepted an Upload waits for the file and its TransferComplete: status 'transferring'.

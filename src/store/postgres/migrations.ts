@@ -277,7 +277,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 12,
+    version: 11,
     name: 'uploads from CPEs; tasks waiting for a transfer',
     sql: `
       ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;
