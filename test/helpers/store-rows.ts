@@ -33,6 +33,7 @@ export function exampleRows(d: string, n: number): Rows {
     ['credential_rotations', { device_id: d, cwmp_password: 'sealed-w', cr_password: 'sealed-c', interim: 'none', interim_password: null, created_at: at }],
     ['cpe_events', { id: 1000 + n, device_id: d, at, method: 'TransferComplete', detail: '{}' }],
     ['certificate_claims', { id: `claim-${d}`, device_id: d, claimed_at: at }],
+    ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],
     ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const] : []),
   ];
 }
