@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { DeviceRecord } from './device.js';
 import type { Candidate, SelectionQuery, SelectionRepo } from './selection-repo.js';
 import { type Condition, usesOnline } from './selector/ast.js';
+import { joinsOf } from './selector/compile.js';
 
 /** What the selection needs of presence, which lives in memory (the keepalive path) and is flushed to the store. */
 export interface PresenceOracle {
@@ -29,8 +30,8 @@ export class DeviceSelection {
   ) {}
 
   async #query(condition: Condition): Promise<SelectionQuery> {
-    // Only a condition on online needs the store to know every keepalive so far.
-    if (usesOnline(condition)) await this.presence.flush();
+    // Only a condition on presence (online, lastSeen) needs the store to know of every device online now.
+    if (usesOnline(condition) || joinsOf(condition).presence) await this.presence.flush();
     const now = this.clock.now();
     return { condition, now, seenSince: this.presence.seenSince(now) };
   }
