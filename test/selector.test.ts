@@ -6,6 +6,7 @@ import type { SelectionRepo } from '../src/devices/selection-repo.js';
 import { postgresLike, sqliteGlob } from '../src/devices/selector/glob.js';
 import { MAX_SELECTOR_DEPTH, MAX_SELECTOR_LENGTH, MAX_SELECTOR_VALUES, parseSelector } from '../src/devices/selector/parser.js';
 import { SelectorError } from '../src/devices/selector/selector-error.js';
+import { compileCondition, joinsOf } from '../src/devices/selector/compile.js';
 import { render, sql } from '../src/devices/selector/sql.js';
 import { numberOf, versionKey } from '../src/devices/selector/version-key.js';
 import { SqliteSelectionRepo } from '../src/devices/sqlite-selection-repo.js';
@@ -129,6 +130,28 @@ t.test('SQL pieces: values are only ever parameters', async (t) => {
   const s = sql`SELECT 1 WHERE a = ${evil} AND ${sql`b IN (${1}, ${2})`}`;
   t.same(render(s, 'sqlite'), { text: 'SELECT 1 WHERE a = ? AND b IN (?, ?)', values: [evil, 1, 2] });
   t.same(render(s, 'postgres'), { text: 'SELECT 1 WHERE a = $1 AND b IN ($2, $3)', values: [evil, 1, 2] });
+});
+
+t.test('compiled SQL: the same condition for each engine, every value a parameter', async (t) => {
+  const c = parseSelector("softwareVersion < '3.10' AND (tag LIKE 'pi*' OR id = 'x'' OR 1=1 --') AND lastInform > now() - 1d");
+  const now = Date.parse('2026-03-01T00:00:00Z');
+  const sqlite = render(compileCondition(c, { engine: 'sqlite', now }), 'sqlite');
+  const postgres = render(compileCondition(c, { engine: 'postgres', now }), 'postgres');
+  const version = "(SELECT v.value FROM device_parameters v WHERE v.device_id = d.id AND v.name = c.data_model || 'DeviceInfo.SoftwareVersion')";
+  t.equal(
+    sqlite.text,
+    `(COALESCE(stbd_version_key(${version}) < ?, FALSE) AND (EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag GLOB ?) OR COALESCE(d.id = ?, FALSE)) AND COALESCE(c.last_inform_at > ?, FALSE))`,
+  );
+  t.equal(
+    postgres.text,
+    `(COALESCE(stbd_version_key(${version}) COLLATE "C" < $1, FALSE) AND (EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag LIKE $2 ESCAPE '\\') OR COALESCE(d.id = $3, FALSE)) AND COALESCE(c.last_inform_at > $4, FALSE))`,
+  );
+  const values = [versionKey('3.10'), 'pi*', "x' OR 1=1 --", now - 86_400_000];
+  t.same(sqlite.values, values);
+  t.same(postgres.values, [versionKey('3.10'), 'pi%', "x' OR 1=1 --", now - 86_400_000]);
+  t.same(joinsOf(c), { cwmp: true, presence: false });
+  t.throws(() => compileCondition(parseSelector('online'), { engine: 'sqlite', now }), /needs options.online/, 'online is settled by the caller');
+  t.equal(render(compileCondition(parseSelector('NOT online'), { engine: 'sqlite', now, online: false }), 'sqlite').text, '(NOT FALSE)');
 });
 
 // ---------------------------------------------------------------------------------------------------------
