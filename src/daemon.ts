@@ -26,6 +26,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRegistry } from './devices/registry.js';
+import { DeviceSelection } from './devices/selection.js';
+import { DeviceTags } from './devices/tags.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
@@ -307,7 +309,14 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    app = buildApi({ log, clock, auth, registry, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
+    const selection = new DeviceSelection(repos.selection, clock, {
+      flush: () => keepalive.flush(),
+      seenSince: (now) => keepalive.persistedSeenSince(now),
+      isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
+    });
+    const tags = new DeviceTags(repos.tags, clock);
+    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });

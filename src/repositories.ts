@@ -7,6 +7,12 @@ import { SqliteCertRepo } from './certs/sqlite-cert-repo.js';
 import type { DeviceRepo } from './devices/device-repo.js';
 import { PgDeviceRepo } from './devices/pg-device-repo.js';
 import { SqliteDeviceRepo } from './devices/sqlite-device-repo.js';
+import { PgSelectionRepo } from './devices/pg-selection-repo.js';
+import { PgTagRepo } from './devices/pg-tag-repo.js';
+import type { SelectionRepo } from './devices/selection-repo.js';
+import { SqliteSelectionRepo } from './devices/sqlite-selection-repo.js';
+import { SqliteTagRepo } from './devices/sqlite-tag-repo.js';
+import type { TagRepo } from './devices/tag-repo.js';
 import { PgPresenceRepo, type PresenceRepo, SqlitePresenceRepo } from './keepalive/presence-repo.js';
 import type { CwmpDeviceRepo } from './management/cwmp-device-repo.js';
 import { PgCwmpDeviceRepo } from './management/pg-cwmp-device-repo.js';
@@ -34,6 +40,9 @@ import type { DeadlineStore } from './timer/scheduler.js';
 export interface Repositories {
   readonly engine: 'sqlite' | 'postgres';
   readonly devices: DeviceRepo;
+  readonly tags: TagRepo;
+  /** Devices by selector (stbctl --where, ?where=). */
+  readonly selection: SelectionRepo;
   readonly presence: PresenceRepo;
   readonly tasks: TaskRepo;
   readonly cwmpDevices: CwmpDeviceRepo;
@@ -57,6 +66,8 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
   return {
     engine: 'sqlite',
     devices: new SqliteDeviceRepo(db, o.sealer),
+    tags: new SqliteTagRepo(db),
+    selection: new SqliteSelectionRepo(db, o.sealer),
     presence: new SqlitePresenceRepo(db),
     tasks: new SqliteTaskRepo(db, o.sealer),
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
@@ -75,6 +86,8 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
   return {
     engine: 'postgres',
     devices: new PgDeviceRepo(pool, o.sealer),
+    tags: new PgTagRepo(pool),
+    selection: new PgSelectionRepo(pool, o.sealer),
     presence: new PgPresenceRepo(pool),
     tasks: new PgTaskRepo(pool, o.sealer),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),

@@ -9,9 +9,9 @@ import { findPostgresBin } from './helpers/postgres.js';
 
 const SUITES = [
   'api', 'certs-ca', 'certs-limits', 'certs-loop', 'certs-restart', 'connection-request',
-  'cwmp-digest-replay', 'cwmp-interop', 'cwmp-interop-login', 'cwmp-interop-tasks', 'cwmp-login-throttle',
+  'cwmp-digest-replay', 'cwmp-interop', 'cwmp-interop-rpcs', 'cwmp-interop-login', 'cwmp-interop-tasks', 'cwmp-login-throttle',
   'keepalive', 'keepalive-hostile', 'lifecycle', 'management', 'management-loop', 'management-restart',
-  'parameter-cap', 'pool', 'pool-restart', 'stbctl', 'stbctl-tasks',
+  'parameter-cap', 'pool', 'pool-restart', 'stbctl', 'stbctl-selectors', 'stbctl-tasks',
 ].map((name) => `test/${name}.test.ts`);
 
 if (process.env['STBD_TEST_POSTGRES'] === 'off') {

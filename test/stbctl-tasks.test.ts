@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { run, spawnDaemon, STBCTL, writeTestConfig } from './helpers/daemon.js';
+import { clientsOf, spawnDaemon, writeTestConfig } from './helpers/daemon.js';
 import { faultXml, gpvResponseXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 
 const IGD = 'InternetGatewayDevice.';
@@ -81,20 +81,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
   const config = writeTestConfig(dir);
   const daemon = await spawnDaemon(config);
   t.teardown(() => daemon.stop());
-  const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
-  const ctl = (...args: string[]) => run(STBCTL, ['--config', config, '--api', daemon.url, ...args]);
-  const json = async (...args: string[]) => {
-    const r = await ctl(...args, '--json');
-    return { ...r, out: r.stdout ? JSON.parse(r.stdout) : undefined };
-  };
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${daemon.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
+  const { ctl, json, api } = clientsOf(config, daemon, join(dir, 'api.token'));
   for (const id of ['cpe-1', 'ghost']) t.equal((await api('POST', '/v1/devices', { id, cwmpPassword: `${id}-pw`, crPassword: `${id}-cr` })).status, 201);
 
   const cpe = new CallableCpe(`http://127.0.0.1:${daemon.cwmpPort}/acs`, 'cpe-1', 'cpe-1-pw');
@@ -244,9 +231,12 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
 
   t.test('usage errors exit 2', async (t) => {
     const cases: [string[], RegExp][] = [
-      [['reboot'], /give a device ID, or --all-online, or --from FILE/],
-      [['get', VERSION, '--all-online', '--from', 'x'], /either --all-online or --from FILE, not both/],
-      [['reboot', 'ghost', '--all-online'], /too many arguments; with --all-online or --from FILE, give no device ID/],
+      [['reboot'], /give a device ID, or --all-online, --from FILE or --where EXPR/],
+      [['get', VERSION, '--all-online', '--from', 'x'], /give one of --all-online, --from FILE and --where EXPR, not several/],
+      [['reboot', '--where', 'online', '--from', 'x'], /give one of --all-online, --from FILE and --where EXPR, not several/],
+      [['reboot', 'ghost', '--all-online'], /too many arguments; with --all-online, --from FILE or --where EXPR, give no device ID/],
+      [['reboot', '--where', "softwareVersion < AND online"], /^stbctl: option '--where <expr>' argument 'softwareVersion < AND online' is invalid\. where: column 19: expected a value after '<'; see 'stbctl reboot --help'\n$/],
+      [['factory-reset', '--where', 'online'], /factory-reset of many devices needs --yes/],
       [['get', 'ghost', VERSION, '--all-online'], /"ghost" is not a parameter name.*give no device ID/],
       [['set', 'ghost', 'novalue'], /expected NAME=VALUE, got "novalue"/],
       [['set', 'ghost', `${IGD}A=1`, '--type', `${IGD}B=xsd:boolean`], /InternetGatewayDevice\.B is not one of the parameters set/],
@@ -269,7 +259,7 @@ t.test('stbctl task commands against a running daemon and a test CPE', async (t)
       t.notMatch(r.stderr, /Usage:/, 'never the whole help text');
     });
     const j = await json('reboot');
-    t.same(j.out, { error: 'bad-usage', message: "give a device ID, or --all-online, or --from FILE; see 'stbctl reboot --help'" });
+    t.same(j.out, { error: 'bad-usage', message: "give a device ID, or --all-online, --from FILE or --where EXPR; see 'stbctl reboot --help'" });
     const badJson = await json('task', 'show', '--wait', 'soon', '1');
     t.equal(badJson.code, 2);
     t.match(badJson.out, { error: 'bad-usage', message: /^option '--wait <seconds>' argument 'soon' is invalid.*; see 'stbctl task show --help'$/ });

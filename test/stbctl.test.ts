@@ -43,7 +43,7 @@ t.test('stbctl against a running daemon', async (t) => {
     t.same(list.map((d: { id: string }) => d.id), ['00259E-STB-1', '00259E-STB-2']);
     t.match(list[0], { online: false, binding: null, natId: null, lastSeen: null });
     const table = await ctl('device', 'list');
-    t.match(table.stdout, /^ID\s+ONLINE\s+BINDING\s+NAT ID\s+LAST SEEN\n00259E-STB-1\s+no\s+-\s+-\s+never\n/);
+    t.match(table.stdout, /^ID\s+ONLINE\s+BINDING\s+NAT ID\s+LAST SEEN\s+TAGS\n00259E-STB-1\s+no\s+-\s+-\s+never\s+-\n/);
 
     t.same(await json('device', 'remove', '00259E-STB-2'), { removed: '00259E-STB-2' });
     t.same((await json('device', 'list')).length, 1);

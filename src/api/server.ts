@@ -3,6 +3,8 @@ import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { DeviceSelection } from '../devices/selection.js';
+import type { DeviceTags } from '../devices/tags.js';
 import type { HealthService } from '../health/health-service.js';
 import type { StoreBackup } from '../store/backup.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
@@ -18,6 +20,7 @@ import { caRoutes } from './routes/ca.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
+import { tagRoutes } from './routes/tags.js';
 import { taskRoutes } from './routes/tasks.js';
 import { uploadRoutes } from './routes/uploads.js';
 
@@ -26,6 +29,8 @@ export interface ApiDeps {
   readonly clock: Clock;
   readonly auth: TokenAuth;
   readonly registry: DeviceRegistry;
+  readonly selection: DeviceSelection;
+  readonly tags: DeviceTags;
   readonly keepalive: KeepaliveService;
   readonly pool: PoolService;
   readonly management: ManagementService;
@@ -78,6 +83,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   caRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
+  tagRoutes(app, deps);
   poolRoutes(app, deps);
   taskRoutes(app, deps);
   uploadRoutes(app, deps);

@@ -9,10 +9,10 @@ import { redact } from '../secret-names.js';
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 /**
- * A device as the API shows it: identity, usernames, presence. Passwords never appear here; they are
+ * A device as the API shows it: identity, usernames, presence, tags. Passwords never appear here; they are
  * returned once, by the call that creates the device.
  */
-export function deviceView(d: DeviceRecord, p: PresenceView | undefined) {
+export function deviceView(d: DeviceRecord, p: PresenceView | undefined, tags: readonly string[]) {
   return {
     id: d.id,
     online: p?.online ?? false,
@@ -25,6 +25,7 @@ export function deviceView(d: DeviceRecord, p: PresenceView | undefined) {
     cwmpUsername: d.credentials.cwmpUsername,
     createdAt: new Date(d.createdAt).toISOString(),
     updatedAt: new Date(d.updatedAt).toISOString(),
+    tags,
   };
 }
 

@@ -7,6 +7,7 @@ import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
 import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
+import { tagCommands } from './stbctl/tag-commands.js';
 import { SYSTEM_CONFIG_FILE } from './stbctl/target.js';
 import { taskCommands } from './stbctl/task-commands.js';
 import { oneLineUsageErrors, seeHelp } from './stbctl/usage-errors.js';
@@ -23,6 +24,8 @@ Examples:
   stbctl device show 00259E-STB-0001
   stbctl get 00259E-STB-0001 Device.DeviceInfo.SoftwareVersion --wait 30s
   stbctl reboot --from pilot.txt --wait 5m
+  stbctl tag 00259E-STB-0001 pilot
+  stbctl reboot --where "tag = 'pilot' AND softwareVersion < '3.2'" --wait 5m
   stbctl --config /etc/stbd/stbd.toml tasks 00259E-STB-0001 --json
 
 Exit codes: 0 ok, 1 the operation failed, 2 the command line was wrong (usage).`;
@@ -42,6 +45,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   statusCommand(program);
   deviceCommands(program);
+  tagCommands(program);
   importCommand(program);
   poolCommands(program);
   accountCommands(program);

@@ -413,4 +413,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX uploads_task ON uploads (task_id);
     `,
   },
+  {
+    version: 12,
+    name: 'device tags; selector functions',
+    // The selector's SQL functions (stbd_version_key, stbd_number) are registered on the connection by
+    // devices/sqlite-selection-repo.ts: SQLite keeps no functions in the file.
+    sql: `
+      CREATE TABLE device_tags (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        tag       TEXT NOT NULL,
+        added_at  INTEGER NOT NULL,
+        PRIMARY KEY (device_id, tag)
+      ) STRICT, WITHOUT ROWID;
+      -- Devices by tag (a bulk change or a listing by one tag).
+      CREATE INDEX device_tags_tag ON device_tags (tag, device_id);
+    `,
+  },
 ];

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -132,4 +132,26 @@ export function run(bin: string, args: readonly string[], env: NodeJS.ProcessEnv
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     proc.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * stbctl against a spawned daemon (token from `config`'s token file, address from --api), and its API with
+ * the admin token: `json` parses stdout, `api` the response body.
+ */
+export function clientsOf(config: string, daemon: SpawnedDaemon, tokenFile: string) {
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  const ctl = (...args: string[]) => run(STBCTL, ['--config', config, '--api', daemon.url, ...args]);
+  const json = async (...args: string[]) => {
+    const r = await ctl(...args, '--json');
+    return { ...r, out: r.stdout ? JSON.parse(r.stdout) : undefined };
+  };
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${daemon.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  return { token, ctl, json, api };
 }

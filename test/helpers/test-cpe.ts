@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { answerChallenge } from '../../src/http-digest.js';
 
 /** A CPE's request bodies, written out by hand (not by the daemon's builder) so the tests check the wire. */
-export function informXml(o: { serial: string; events?: string[]; params?: Record<string, string>; ns?: string; id?: string; prefix?: string }): string {
+export function informXml(o: { serial: string; events?: string[]; params?: Record<string, string>; ns?: string; id?: string; prefix?: string; productClass?: string }): string {
   const p = o.prefix ?? 'cwmp';
   const events = (o.events ?? ['2 PERIODIC']).map((e) => `<EventStruct><EventCode>${e}</EventCode><CommandKey></CommandKey></EventStruct>`).join('');
   const params = Object.entries(o.params ?? {})
@@ -13,7 +13,7 @@ export function informXml(o: { serial: string; events?: string[]; params?: Recor
   xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:${p}="${o.ns ?? 'urn:dslforum-org:cwmp-1-2'}">
  <soap-env:Header><${p}:ID soap-env:mustUnderstand="1">${o.id ?? 'inform-1'}</${p}:ID></soap-env:Header>
  <soap-env:Body><${p}:Inform>
-  <DeviceId><Manufacturer>Acme</Manufacturer><OUI>00D09E</OUI><ProductClass>STB</ProductClass><SerialNumber>${o.serial}</SerialNumber></DeviceId>
+  <DeviceId><Manufacturer>Acme</Manufacturer><OUI>00D09E</OUI><ProductClass>${o.productClass ?? 'STB'}</ProductClass><SerialNumber>${o.serial}</SerialNumber></DeviceId>
   <Event soap-enc:arrayType="cwmp:EventStruct[1]">${events}</Event>
   <MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount>
   <ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[1]">${params}</ParameterList>

@@ -3,6 +3,7 @@ import type { DeviceInput, DeviceRecord } from '../../devices/device.js';
 import { MAX_ID_LENGTH } from '../../devices/device-input.js';
 import { DuplicateDeviceError, ImportError } from '../../devices/registry.js';
 import { ApiError } from '../errors.js';
+import { conditionOf, whereSchema } from '../where.js';
 import type { ApiDeps } from '../server.js';
 import { credentialsView, deviceView, managementView } from '../views.js';
 
@@ -16,13 +17,31 @@ const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH } },
 } as const;
 
+/** A listing's query: a keyset page, of every device or of a selection (`where`, `online`). */
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1000 },
+    after: { type: 'string', maxLength: MAX_ID_LENGTH },
+    online: { type: 'boolean' },
+    where: whereSchema,
+  },
+} as const;
+type ListQuery = { limit: number; after?: string; online?: boolean; where?: string };
+
 function conflict(err: DuplicateDeviceError, input: DeviceInput): ApiError {
   const value = err.field === 'id' ? input.id : (input[err.field] ?? input.id);
   return new ApiError(409, 'conflict', `${err.field} ${JSON.stringify(value)} is already used by another device`, { field: err.field });
 }
 
-export function deviceRoutes(app: FastifyInstance, { registry, keepalive, management, clock, log }: ApiDeps): void {
-  const view = (d: DeviceRecord) => deviceView(d, keepalive.presenceOf(d.id));
+export function deviceRoutes(app: FastifyInstance, { registry, selection, tags, keepalive, management, log }: ApiDeps): void {
+  const view = (d: DeviceRecord, t: readonly string[]) => deviceView(d, keepalive.presenceOf(d.id), t);
+  /** A page of devices as the API shows them, their tags read in one statement. */
+  const views = async (devices: readonly DeviceRecord[]) => {
+    const tagsOf = await tags.ofMany(devices.map((d) => d.id));
+    return devices.map((d) => view(d, tagsOf.get(d.id) ?? []));
+  };
 
   // No limit of its own: the import route raises it, every other route keeps the 1 MiB of JSON bodies.
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -34,40 +53,43 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
     try {
       const device = await registry.create(input);
       log.info({ device: device.id }, 'device registered');
-      return reply.code(201).send({ ...view(device), credentials: device.credentials });
+      return reply.code(201).send({ ...view(device, []), credentials: device.credentials });
     } catch (err) {
       if (err instanceof DuplicateDeviceError) throw conflict(err, input);
       throw err;
     }
   });
 
-  app.get<{ Querystring: { limit: number; after?: string; online?: boolean } }>(
+  app.get<{ Querystring: ListQuery }>(
     '/v1/devices',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1000 },
-            after: { type: 'string', maxLength: MAX_ID_LENGTH },
-            online: { type: 'boolean' },
-          },
-        },
-      },
-    },
+    { schema: { querystring: listQuery } },
     async (req) => {
-      const { after, limit, online } = req.query;
-      if (!online) {
+      const { after, limit, online, where } = req.query;
+      const condition = conditionOf(where, online === true);
+      if (!condition) {
         const devices = await registry.page(after, limit);
-        return { devices: devices.map(view), next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
+        return { devices: await views(devices), next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
       }
-      // Candidates come from SQLite (after a flush, so it has every keepalive so far); memory has the last
-      // word on who is online right now.
-      await keepalive.flush();
-      const candidates = await registry.page(after, limit, keepalive.persistedSeenSince(clock.now()));
-      const devices = candidates.map(view).filter((d) => d.online);
-      return { devices, next: candidates.length === limit ? (candidates.at(-1)?.id ?? null) : null };
+      // A page examines `limit` devices and shows those that match: it may show fewer, or none, and go on.
+      const page = await selection.devices(condition, after, limit);
+      return { devices: await views(page.items), next: page.next };
+    },
+  );
+
+  // The ids of a selection, in keyset pages (stbctl's bulk commands page through it): not under /v1/devices/,
+  // where it would hide a device named "ids".
+  app.get<{ Querystring: ListQuery }>(
+    '/v1/device-ids',
+    { schema: { querystring: listQuery } },
+    async (req) => {
+      const { after, limit, online, where } = req.query;
+      const condition = conditionOf(where, online === true);
+      if (!condition) {
+        const devices = await registry.page(after, limit);
+        return { ids: devices.map((d) => d.id), next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
+      }
+      const page = await selection.ids(condition, after, limit);
+      return { ids: page.items, next: page.next };
     },
   );
 
@@ -75,8 +97,8 @@ export function deviceRoutes(app: FastifyInstance, { registry, keepalive, manage
     const device = await registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
     const state = management.state;
-    const [cwmp, parameters, events, rotation] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id)]);
-    return { ...view(device), management: managementView(cwmp, parameters, events, rotation !== undefined) };
+    const [cwmp, parameters, events, rotation, deviceTags] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id), tags.of(device.id)]);
+    return { ...view(device, deviceTags), management: managementView(cwmp, parameters, events, rotation !== undefined) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/devices/:id/provision', { schema: { params: idParams } }, async (req, reply) => {

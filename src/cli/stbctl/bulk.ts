@@ -13,7 +13,11 @@ export interface BulkOptions {
   readonly idempotencyKey?: string;
   readonly allOnline?: boolean;
   readonly from?: string;
+  readonly where?: string;
 }
+
+/** Devices per page of a selection, and per slice of a file. */
+const PAGE = 1000;
 
 /** Requests in flight while queueing, and long polls in flight while waiting. */
 const QUEUE_CONCURRENCY = 32;
@@ -56,16 +60,35 @@ async function idsFromFile(file: string): Promise<string[]> {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-async function onlineIds(ctx: CommandContext): Promise<string[]> {
-  const ids: string[] = [];
+/**
+ * The devices of a bulk run, a page at a time, fetched as the run goes (--all-online and --where page through
+ * GET /v1/device-ids): a selection of a million devices is never fetched whole before the first task.
+ */
+async function* devicePages(ctx: CommandContext, opts: BulkOptions): AsyncGenerator<string[]> {
+  if (!opts.allOnline && opts.where === undefined) {
+    const ids = [...new Set(await idsFromFile(opts.from ?? '-'))];
+    for (let i = 0; i < ids.length; i += PAGE) yield ids.slice(i, i + PAGE);
+    return;
+  }
   let after: string | null = null;
   do {
-    const q: URLSearchParams = new URLSearchParams({ online: 'true', limit: '5000', ...(after === null ? {} : { after }) });
-    const page: { devices: { id: string }[]; next: string | null } = await ctx.client.request('GET', `/v1/devices?${q}`);
-    ids.push(...page.devices.map((d) => d.id));
+    const q: URLSearchParams = new URLSearchParams({
+      limit: String(PAGE),
+      ...(opts.allOnline ? { online: 'true' } : {}),
+      ...(opts.where === undefined ? {} : { where: opts.where }),
+      ...(after === null ? {} : { after }),
+    });
+    const page: { ids: string[]; next: string | null } = await ctx.client.request('GET', `/v1/device-ids?${q}`);
+    if (page.ids.length > 0) yield page.ids;
     after = page.next;
   } while (after !== null);
-  return ids;
+}
+
+/** An empty selection is almost always a mistake (the wrong file, nothing online yet): not a quiet success. */
+function emptySelection(opts: BulkOptions): CliError {
+  if (opts.allOnline) return new CliError('empty-selection', 'no device is online');
+  if (opts.where !== undefined) return new CliError('empty-selection', `no device matches --where ${JSON.stringify(opts.where)}`);
+  return new CliError('empty-selection', `${opts.from === '-' || opts.from === undefined ? 'standard input' : opts.from} lists no device`);
 }
 
 /** Runs `fn` over a list that may grow while it runs, `limit` at a time. */
@@ -78,14 +101,12 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
 }
 
 /**
- * One task for each of many devices (--all-online, --from FILE): queue them all, then (with --wait) wait for
- * them together until all are finished or the wait is over, and print a table and a summary.
+ * One task for each of many devices (--all-online, --from FILE, --where EXPR): queue them page by page as
+ * the selection is read, then (with --wait) wait for them together until all are finished or the wait is
+ * over, and print a table and a summary.
  */
 export async function runBulk(ctx: CommandContext, body: TaskBody, opts: BulkOptions): Promise<void> {
-  const ids = opts.allOnline ? await onlineIds(ctx) : await idsFromFile(opts.from ?? '-');
-  // An empty selection is almost always a mistake (the wrong file, nothing online yet): not a quiet success.
-  if (ids.length === 0) throw new CliError('empty-selection', opts.allOnline ? 'no device is online' : `${opts.from === '-' || opts.from === undefined ? 'standard input' : opts.from} lists no device`);
-  const entries: Entry[] = [...new Set(ids)].map((device) => ({ device }));
+  const entries: Entry[] = [];
   const tally: Record<Outcome, number> = { done: 0, fault: 0, pending: 0, failed: 0, expired: 0, cancelled: 0 };
   // A progress bar only for a person watching a terminal; scripts get clean output.
   const bar = process.stderr.isTTY
@@ -133,14 +154,20 @@ export async function runBulk(ctx: CommandContext, body: TaskBody, opts: BulkOpt
   };
 
   try {
-    bar?.start(entries.length, 0, { phase: 'queueing', ...tally });
-    const [first, ...rest] = entries;
-    if (first) {
-      // The first goes alone: a failure that would hit every device (a refused token, a body the API refuses) stops the run.
-      await queue(first);
-      if (first.error && FATAL.has(first.error.code)) throw new CliError(first.error.code, first.error.message);
+    for await (const ids of devicePages(ctx, opts)) {
+      const page: Entry[] = ids.map((device) => ({ device }));
+      const first = entries.length === 0 ? page.shift() : undefined;
+      entries.push(...(first ? [first] : []), ...page);
+      if (first) {
+        bar?.start(entries.length, 0, { phase: 'queueing', ...tally });
+        // The first goes alone: a failure that would hit every device (a refused token, a body the API refuses) stops the run.
+        await queue(first);
+        if (first.error && FATAL.has(first.error.code)) throw new CliError(first.error.code, first.error.message);
+      }
+      bar?.setTotal(entries.length);
+      await inParallel(page, QUEUE_CONCURRENCY, queue);
     }
-    await inParallel(rest, QUEUE_CONCURRENCY, queue);
+    if (entries.length === 0) throw emptySelection(opts);
     if (opts.wait > 0) {
       bar?.stop();
       bar?.start(entries.length, entries.length - tally.pending, { phase: 'waiting', ...tally });

@@ -1,13 +1,15 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { DeviceCredentials } from '../../devices/device.js';
 import type { DeviceView, managementView } from '../../api/views.js';
 import { contextOf } from './context.js';
 import { formatPairs, formatTable, plural } from './output.js';
+import { WHERE_HELP, whereOption } from './where.js';
 
 type ManagementView = ReturnType<typeof managementView>;
 
 const path = (id: string) => `/v1/devices/${encodeURIComponent(id)}`;
 const binding = (d: DeviceView) => (d.binding ? `${d.binding.address}:${d.binding.port}` : '-');
+const tagsText = (d: DeviceView) => (d.tags.length === 0 ? '-' : d.tags.join(','));
 
 function devicePairs(d: DeviceView): [string, string][] {
   return [
@@ -22,6 +24,7 @@ function devicePairs(d: DeviceView): [string, string][] {
     ['cwmp username', d.cwmpUsername],
     ['created', d.createdAt],
     ['updated', d.updatedAt],
+    ['tags', tagsText(d)],
   ];
 }
 
@@ -118,23 +121,26 @@ export function deviceCommands(program: Command): void {
 
   device
     .command('list')
-    .description('list all devices, in id order')
+    .description('list all devices, or those a selector matches, in id order')
     .option('--online', 'only devices that are online now')
-    .action(async (opts: { online?: boolean }, cmd: Command) => {
+    .addOption(new Option('--where <expr>', WHERE_HELP).argParser(whereOption))
+    .addHelpText('after', `\nExamples:\n  stbctl device list --where "productClass = 'STB-4K' AND softwareVersion < '3.2'"\n  stbctl device list --where "tag = 'pilot' AND lastInform < now() - 7d" --json`)
+    .action(async (opts: { online?: boolean; where?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      // Page through the API and print as we go: the list may hold millions of devices.
+      // Page through the API and print as we go: the list may hold millions of devices. A page of a selection
+      // may hold no device and still not be the last.
       let after: string | null = null;
       let printed = 0;
       do {
-        const query: string = (after === null ? '' : `&after=${encodeURIComponent(after)}`) + (opts.online ? '&online=true' : '');
-        const page: { devices: DeviceView[]; next: string | null } = await ctx.client.request('GET', `/v1/devices?limit=5000${query}`);
+        const q: URLSearchParams = new URLSearchParams({ limit: '5000', ...(after === null ? {} : { after }), ...(opts.online ? { online: 'true' } : {}), ...(opts.where === undefined ? {} : { where: opts.where }) });
+        const page: { devices: DeviceView[]; next: string | null } = await ctx.client.request('GET', `/v1/devices?${q}`);
         if (ctx.json) {
           const items = page.devices.map((d) => `  ${JSON.stringify(d)}`).join(',\n');
           if (items) ctx.print(`${printed === 0 ? '[\n' : ',\n'}${items}`);
-        } else {
+        } else if (page.devices.length > 0 || (printed === 0 && page.next === null)) {
           // One table per page; the header only once.
-          const rows = page.devices.map((d) => [d.id, d.online ? 'yes' : 'no', binding(d), d.natId ?? '-', d.lastSeen ?? 'never']);
-          const table = formatTable(['ID', 'ONLINE', 'BINDING', 'NAT ID', 'LAST SEEN'], rows);
+          const rows = page.devices.map((d) => [d.id, d.online ? 'yes' : 'no', binding(d), d.natId ?? '-', d.lastSeen ?? 'never', tagsText(d)]);
+          const table = formatTable(['ID', 'ONLINE', 'BINDING', 'NAT ID', 'LAST SEEN', 'TAGS'], rows);
           ctx.print(printed === 0 ? table : table.slice(table.indexOf('\n') + 1));
         }
         printed += page.devices.length;

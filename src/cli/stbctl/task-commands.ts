@@ -7,6 +7,7 @@ import { CliError } from './cli-error.js';
 import { type CommandContext, contextOf } from './context.js';
 import { formatPairs, formatTable } from './output.js';
 import { uploadCommands } from './upload-commands.js';
+import { WHERE_HELP, whereOption } from './where.js';
 import { briefOf, detailOf, faultText, isOpen, originOf, problemOf, renderResult, type TaskView } from './task-format.js';
 
 const MAX_LIST = 1000;
@@ -40,7 +41,7 @@ interface TaskSpec {
   build(operands: readonly string[], opts: Record<string, unknown>, hint: string): TaskBody;
 }
 
-const BULK_HINT = '; with --all-online or --from FILE, give no device ID';
+const BULK_HINT = '; with --all-online, --from FILE or --where EXPR, give no device ID';
 
 function objectPath(path: string, hint: string): string {
   if (!path.endsWith('.')) usage(`PATH must be an object path ending in ".", e.g. Device.IP.Interface., got ${JSON.stringify(path)}${hint}`);
@@ -151,7 +152,7 @@ const SPECS: readonly TaskSpec[] = [
     description: 'reset the device to its factory settings (FactoryReset): it loses its configuration',
     min: 0,
     max: 0,
-    options: [new Option('--yes', 'required with --all-online or --from: resetting many devices at once is deliberate')],
+    options: [new Option('--yes', 'required with --all-online, --from or --where: resetting many devices at once is deliberate')],
     build: () => ({ kind: 'factoryReset' }),
   },
   {
@@ -237,7 +238,8 @@ const SPECS: readonly TaskSpec[] = [
 
 const TASK_HELP = `
 Devices: one device ID, or --all-online (every device online now), or --from FILE (one device id a line;
-blank lines and # comments ignored; "-" reads standard input).
+blank lines and # comments ignored; "-" reads standard input), or --where EXPR (every device a selector
+matches, e.g. --where "productClass = 'STB-4K' AND softwareVersion < '3.2'"; see docs/selectors.md).
 
 One device:
   Without --wait the task is queued; stbctl prints its id and why it is waiting, and exits 0.
@@ -247,8 +249,8 @@ One device:
   stbctl task show N --wait SECONDS).
   --json prints {id, status, result?, fault?, pending?} on stdout in every one of these cases.
 
-Many devices (--all-online, --from):
-  Tasks are queued 32 at a time; with --wait, stbctl then waits for all of them together, until every one is
+Many devices (--all-online, --from, --where):
+  The devices are read a page (1,000) at a time and their tasks queued 32 at a time as they come; with --wait, stbctl then waits for all of them together, until every one is
   finished or SECONDS have passed since the last was queued. A progress bar shows on stderr when it is a
   terminal. Prints a table DEVICE TASK STATUS DETAIL and "N devices: D done, F fault, P pending, E failed to
   queue"; --json prints {total, done, fault, pending, failed, expired, cancelled, tasks: [{device, id,
@@ -278,8 +280,8 @@ function taskCommand(program: Command, spec: TaskSpec): Command {
   const cmd = program
     .command(spec.name)
     .description(spec.description)
-    .usage(`[options] (ID | --all-online | --from FILE)${spec.operands ? ` ${spec.operands}` : ''}`)
-    // Both optional: with --all-online or --from there is no ID, and the first operand arrives as "ID".
+    .usage(`[options] (ID | --all-online | --from FILE | --where EXPR)${spec.operands ? ` ${spec.operands}` : ''}`)
+    // Both optional: with --all-online, --from or --where there is no ID, and the first operand arrives as "ID".
     .argument('[ID]');
   if (spec.operands) cmd.argument(`[${spec.operands.replace(/^\[(.*)\]$/, '$1')}]`);
   cmd
@@ -287,7 +289,8 @@ function taskCommand(program: Command, spec: TaskSpec): Command {
     .addOption(new Option('--expires-in <seconds>', 'give up if the device has not called in by then (3600, 90s, 10m, 12h; default: the daemon\'s task expiry)').argParser(expirySeconds))
     .addOption(new Option('--idempotency-key <key>', 'sending the same request with the same key again returns the first task instead of queueing another'))
     .addOption(new Option('--all-online', 'every device online now, instead of one ID'))
-    .addOption(new Option('--from <file>', 'the devices listed in FILE (one id a line; "-" for stdin), instead of one ID'));
+    .addOption(new Option('--from <file>', 'the devices listed in FILE (one id a line; "-" for stdin), instead of one ID'))
+    .addOption(new Option('--where <expr>', `${WHERE_HELP}, instead of one ID`).argParser(whereOption));
   for (const o of spec.options ?? []) cmd.addOption(o);
   cmd.addHelpText('after', `${spec.help ?? ''}${TASK_HELP}`);
   cmd.action(async (...params: unknown[]) => {
@@ -295,9 +298,10 @@ function taskCommand(program: Command, spec: TaskSpec): Command {
     const opts = c.opts<TaskOptions & Record<string, unknown>>();
     const args = c.args;
     const ctx = contextOf(c);
-    const bulk = opts.allOnline === true || opts.from !== undefined;
-    if (opts.allOnline === true && opts.from !== undefined) usage('give either --all-online or --from FILE, not both');
-    if (!bulk && args.length === 0) usage('give a device ID, or --all-online, or --from FILE');
+    const selections = [opts.allOnline === true, opts.from !== undefined, opts.where !== undefined].filter(Boolean).length;
+    const bulk = selections > 0;
+    if (selections > 1) usage('give one of --all-online, --from FILE and --where EXPR, not several');
+    if (!bulk && args.length === 0) usage('give a device ID, or --all-online, --from FILE or --where EXPR');
     const id = bulk ? undefined : args[0];
     const operands = bulk ? args : args.slice(1);
     const hint = bulk ? BULK_HINT : '';

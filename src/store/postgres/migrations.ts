@@ -297,4 +297,29 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX uploads_task ON uploads (task_id);
     `,
   },
+  {
+    version: 12,
+    name: 'device tags; selector functions',
+    sql: `
+      CREATE TABLE device_tags (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        tag       TEXT NOT NULL,
+        added_at  BIGINT NOT NULL,
+        PRIMARY KEY (device_id, tag)
+      );
+      CREATE INDEX device_tags_tag ON device_tags (tag, device_id);
+      -- The selector's version order (src/devices/selector/version-key.ts has the same rule in TypeScript, for
+      -- SQLite and for the operator's value): every run of digits becomes chr(1), the number of digits of its
+      -- length, its length, and the number without leading zeros. Compared under COLLATE "C" (byte order).
+      CREATE FUNCTION stbd_version_key(v text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT COALESCE(string_agg(CASE WHEN r.m[1] ~ '^[0-9]' THEN chr(1) || length(length(z.n)::text) || length(z.n) || z.n ELSE r.m[1] END, '' ORDER BY r.i), '')
+        FROM regexp_matches(v, '[0-9]+|[^0-9]+', 'g') WITH ORDINALITY AS r(m, i)
+        CROSS JOIN LATERAL (SELECT COALESCE(NULLIF(ltrim(r.m[1], '0'), ''), '0') AS n) z
+      $$;
+      -- A parameter value as a number when it is a plain decimal (param('X') > 10), else NULL (never an error).
+      CREATE FUNCTION stbd_number(v text) RETURNS double precision LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT CASE WHEN v ~ '^[+-]?[0-9]{1,30}([.][0-9]{1,30})?$' THEN v::double precision END
+      $$;
+    `,
+  },
 ];
