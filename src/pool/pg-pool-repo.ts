@@ -156,7 +156,7 @@ export class PgPoolRepo implements PoolRepo {
   #unit<R>(decide: (c: pg.PoolClient) => Promise<Decision<R>>): Promise<R> {
     return inTransaction(this.pool, async (c) => {
       const d = await decide(c);
-      for (const w of d.writes) await this.#apply(c, w);
+      await applyWrites(c, d.writes);
       return d.result;
     });
   }
@@ -169,43 +169,66 @@ export class PgPoolRepo implements PoolRepo {
     const r = (await c.query<Row>(Q.entry([deviceId]))).rows[0];
     return r && entryOf(r);
   }
+}
 
-  async #apply(c: pg.PoolClient, w: PoolWrite): Promise<void> {
-    switch (w.op) {
-      case 'insertBinding': {
-        const b = w.binding;
-        return void (await c.query(Q.insertBinding([b.deviceId, b.account, b.state, b.via, b.certificateId, b.boundAt])));
-      }
-      case 'activateBinding':
-        return void (await c.query(Q.activateBinding([w.certificateId, w.deviceId])));
-      case 'deleteBinding':
-        return void (await c.query(Q.deleteBinding([w.deviceId])));
-      case 'insertEntry': {
-        const e = w.entry;
-        return void (await c.query(Q.insertEntry([e.deviceId, e.account, e.certificateId, e.pooledAt, e.recycleAt])));
-      }
-      case 'deleteEntry':
-        return void (await c.query(Q.deleteEntry([w.deviceId])));
-      case 'setDeregistering':
-        return void (await c.query(Q.setDeregistering([w.deviceId])));
-      case 'entryFailed':
-        return void (await c.query(Q.entryFailed([w.attempts, w.error, w.deviceId])));
-      case 'insertOutbox':
-        return void (await c.query(Q.insertOutbox([w.kind, w.deviceId, w.certificateId, w.key, w.now])));
-      case 'deleteOutbox':
-        return void (await c.query(Q.deleteOutbox([w.id])));
-      case 'deleteOutboxByKey':
-        return void (await c.query(Q.deleteOutboxByKey([w.key])));
-      case 'retryOutbox':
-        return void (await c.query(Q.retryOutbox([w.attempts, w.nextAttemptAt, w.error, w.id])));
-      case 'audit': {
-        const e = w.event;
-        return void (await c.query(Q.audit([e.at, e.event, e.deviceId, e.account, e.detail])));
-      }
-      case 'putDeadline':
-        return void (await c.query(Q.putDeadline([RECYCLE, w.deviceId, w.dueAt])));
-      case 'deleteDeadline':
-        return void (await c.query(Q.deleteDeadline([RECYCLE, w.deviceId])));
+/** One write as its statement, and the table it changes. */
+function statementOf(w: PoolWrite): { readonly table: string; readonly query: pg.QueryConfig } {
+  switch (w.op) {
+    case 'insertBinding': {
+      const b = w.binding;
+      return { table: 'bindings', query: Q.insertBinding([b.deviceId, b.account, b.state, b.via, b.certificateId, b.boundAt]) };
     }
+    case 'activateBinding':
+      return { table: 'bindings', query: Q.activateBinding([w.certificateId, w.deviceId]) };
+    case 'deleteBinding':
+      return { table: 'bindings', query: Q.deleteBinding([w.deviceId]) };
+    case 'insertEntry': {
+      const e = w.entry;
+      return { table: 'pool_entries', query: Q.insertEntry([e.deviceId, e.account, e.certificateId, e.pooledAt, e.recycleAt]) };
+    }
+    case 'deleteEntry':
+      return { table: 'pool_entries', query: Q.deleteEntry([w.deviceId]) };
+    case 'setDeregistering':
+      return { table: 'pool_entries', query: Q.setDeregistering([w.deviceId]) };
+    case 'entryFailed':
+      return { table: 'pool_entries', query: Q.entryFailed([w.attempts, w.error, w.deviceId]) };
+    case 'insertOutbox':
+      return { table: 'cas_outbox', query: Q.insertOutbox([w.kind, w.deviceId, w.certificateId, w.key, w.now]) };
+    case 'deleteOutbox':
+      return { table: 'cas_outbox', query: Q.deleteOutbox([w.id]) };
+    case 'deleteOutboxByKey':
+      return { table: 'cas_outbox', query: Q.deleteOutboxByKey([w.key]) };
+    case 'retryOutbox':
+      return { table: 'cas_outbox', query: Q.retryOutbox([w.attempts, w.nextAttemptAt, w.error, w.id]) };
+    case 'audit': {
+      const e = w.event;
+      return { table: 'pool_audit', query: Q.audit([e.at, e.event, e.deviceId, e.account, e.detail]) };
+    }
+    case 'putDeadline':
+      return { table: 'timer_deadlines', query: Q.putDeadline([RECYCLE, w.deviceId, w.dueAt]) };
+    case 'deleteDeadline':
+      return { table: 'timer_deadlines', query: Q.deleteDeadline([RECYCLE, w.deviceId]) };
   }
+}
+
+/**
+ * A decision's writes in one round trip: one statement of data-modifying CTEs. Its parts run on one snapshot
+ * and in no set order, which is the same as running them in order only while no two change one table (each
+ * of a decision's writes of one table is to one row, and the tables' constraints are checked at the end of the
+ * statement), so a decision that writes a table twice is written statement by statement.
+ */
+async function applyWrites(c: pg.PoolClient, writes: readonly PoolWrite[]): Promise<void> {
+  const statements = writes.map(statementOf);
+  if (statements.length < 2 || new Set(statements.map((s) => s.table)).size < statements.length) {
+    for (const s of statements) await c.query(s.query);
+    return;
+  }
+  const values: unknown[] = [];
+  const parts = statements.map((s, i) => {
+    const offset = values.length;
+    values.push(...(s.query.values ?? []));
+    return `w${i} AS (${s.query.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+  });
+  // Named by its writes: a decision's shape is one of a few, each prepared once per connection.
+  await c.query({ name: `pool_writes_${statements.map((s) => s.query.name).join('_')}`, text: `WITH ${parts.join(', ')} SELECT 1`, values });
 }
