@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { ensureDirectory, openDatabase, StoreError } from '../database.js';
 import { acquireInstanceLock, InstanceLockedError, type InstanceLock } from '../instance-lock.js';
@@ -40,10 +41,20 @@ function openRaw(path: string, settings: StoreSettings): BetterSqlite3.Database 
   }
 }
 
+/** How long a closed connection may still be listed by the server: LINGER_CHECKS × LINGER_CHECK_MS. */
+const LINGER_CHECKS = 30;
+const LINGER_CHECK_MS = 100;
+
 /** A PostgreSQL end on a pool of one connection, refused while another stbd is connected to the database. */
 async function openPg(settings: StoreSettings, migrate: boolean): Promise<PgCopyEnd> {
   const end = await PgCopyEnd.open(await openPostgresStore(settings, { poolSize: 1, migrate }), describeServer(settings.url));
-  const others = await end.otherStbdSessions();
+  // A connection closed a moment ago (this process's own migration connection, an stbd just stopped) is
+  // listed until its server process has exited, which is asynchronous: asked again for a short while.
+  let others = await end.otherStbdSessions();
+  for (let i = 0; others > 0 && i < LINGER_CHECKS; i++) {
+    await sleep(LINGER_CHECK_MS);
+    others = await end.otherStbdSessions();
+  }
   if (others > 0) {
     await end.close();
     throw new CopyRefusedError(`${others} other stbd connection${others === 1 ? ' is' : 's are'} open on ${end.where}: stop every stbd using it first (a store is copied while no stbd uses it)`);
