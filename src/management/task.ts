@@ -41,7 +41,7 @@ export type TaskStatus = 'queued' | 'sent' | 'transferring' | 'done' | 'fault' |
 export const FINISHED: ReadonlySet<TaskStatus> = new Set(['done', 'fault', 'expired', 'cancelled']);
 
 /** Who queued a task: an operator, NAT provisioning, or the certificate proxy (update notices). */
-export type TaskOrigin = 'api' | 'provisioning' | 'certs';
+export type TaskOrigin = 'api' | 'provisioning' | 'certs' | 'profile' | 'campaign';
 
 export interface TaskFault {
   /** CWMP fault code (9000–9899), or 0 when the failure is not the CPE's own fault code. */

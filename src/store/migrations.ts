@@ -429,4 +429,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_tags_tag ON device_tags (tag, device_id);
     `,
   },
+  {
+    version: 13,
+    name: 'tasks queued by profiles and campaigns',
+    sql: `
+      -- Fleet work queues tasks of its own origins ('profile', 'campaign'). SQLite cannot change a CHECK
+      -- constraint: the table is rebuilt with the same columns and indexes.
+      CREATE TABLE tasks_new (
+        id              INTEGER PRIMARY KEY,
+        device_id       TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        kind            TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        origin          TEXT NOT NULL CHECK (origin IN ('api', 'provisioning', 'certs', 'profile', 'campaign')),
+        status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'transferring', 'done', 'fault', 'expired', 'cancelled')),
+        idempotency_key TEXT,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        sent_at         INTEGER,
+        finished_at     INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        result          TEXT,
+        fault_code      INTEGER,
+        fault_message   TEXT,
+        fault_details   TEXT,
+        request_sealed  TEXT
+      ) STRICT;
+      INSERT INTO tasks_new (id, device_id, kind, request, origin, status, idempotency_key, created_at, expires_at, sent_at,
+          finished_at, attempts, result, fault_code, fault_message, fault_details, request_sealed)
+        SELECT id, device_id, kind, request, origin, status, idempotency_key, created_at, expires_at, sent_at,
+          finished_at, attempts, result, fault_code, fault_message, fault_details, request_sealed FROM tasks;
+      DROP TABLE tasks;
+      ALTER TABLE tasks_new RENAME TO tasks;
+      CREATE INDEX tasks_open ON tasks (device_id, id) WHERE status IN ('queued', 'sent');
+      CREATE INDEX tasks_device ON tasks (device_id, id);
+      CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status IN ('done', 'fault', 'expired', 'cancelled');
+      CREATE UNIQUE INDEX tasks_idempotency ON tasks (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    `,
+  },
 ];

@@ -322,4 +322,12 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    version: 13,
+    name: 'tasks queued by profiles and campaigns',
+    sql: `
+      ALTER TABLE tasks DROP CONSTRAINT tasks_origin_check;
+      ALTER TABLE tasks ADD CONSTRAINT tasks_origin_check CHECK (origin IN ('api', 'provisioning', 'certs', 'profile', 'campaign'));
+    `,
+  },
 ];
