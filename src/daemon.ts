@@ -154,7 +154,6 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       {
         repo: poolRepo,
         cas: makeCas(config, repos.casCertificates, box, clock, openCa, casCalls),
-        registry,
         scheduler,
         clock,
         log: log.child({ component: 'pool' }),

@@ -1,13 +1,25 @@
 import t from 'tap';
+import type * as Tap from 'tap';
 import { PgPoolRepo } from '../src/pool/pg-pool-repo.js';
 import type { PoolRepo } from '../src/pool/pool-repo.js';
 import { PoolError, type PoolRules } from '../src/pool/pool-rules.js';
 import { SqlitePoolRepo } from '../src/pool/sqlite-pool-repo.js';
-import { engines, type Store } from './helpers/engines.js';
+import { type Engine, engines, type Store } from './helpers/engines.js';
 
 const HOUR = 3_600_000;
 const rules: PoolRules = { maxBoundPerAccount: 5, maxPooledPerAccount: 3, recycleAfterMs: HOUR };
 const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool));
+/** A store whose registry holds the devices the tests bind (d0…d99, poison). */
+async function openWithDevices(engine: Engine, t: Tap.Test): Promise<Store> {
+  const store = await engine.open(t);
+  for (const id of [...Array.from({ length: 100 }, (_, i) => `d${i}`), 'poison']) {
+    await store.query(
+      'INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)',
+      [id, `su-${id}`, 'sealed', `cu-${id}`, 'sealed', `wu-${id}`, 'sealed'],
+    );
+  }
+  return store;
+}
 const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof PoolError ? e.code : `unexpected: ${String(e)}`));
 let keys = 0;
 const bindInput = (account: string, deviceId: string, now = 1000) => ({ account, deviceId, now, key: `k${++keys}` });
@@ -22,7 +34,7 @@ async function bound(repo: PoolRepo, account: string, deviceId: string, r = rule
 for (const engine of engines(t)) {
   t.test(engine.name, async (t) => {
     t.test('bind: registration, idempotency, another account, unknown outcome withdrawn', async (t) => {
-      const store = await engine.open(t);
+      const store = await openWithDevices(engine, t);
       const repo = repoOf(store);
       const plan = await repo.bind(bindInput('A', 'd1'), rules);
       t.equal(plan.kind, 'register');
@@ -44,21 +56,28 @@ for (const engine of engines(t)) {
     });
 
     t.test('threshold 1 holds under 100 parallel binds for one account', async (t) => {
-      const repo = repoOf(await engine.open(t));
+      const repo = repoOf(await openWithDevices(engine, t));
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => repo.bind(bindInput('A', `d${i}`), rules).then((p) => p.kind, (e: unknown) => (e instanceof PoolError ? e.code : String(e)))));
       t.equal(results.filter((r) => r === 'register').length, rules.maxBoundPerAccount);
       t.equal(results.filter((r) => r === 'account-limit').length, 100 - rules.maxBoundPerAccount);
       t.equal((await repo.bindingsOf('A')).length, rules.maxBoundPerAccount);
     });
 
+    t.test('a device the registry does not hold is refused, and nothing is written', async (t) => {
+      const store = await openWithDevices(engine, t);
+      const repo = repoOf(store);
+      t.equal(await codeOf(repo.bind(bindInput('A', 'stranger'), rules)), 'unknown-device');
+      t.same(await store.query('SELECT count(*) AS n FROM pool_audit'), [{ n: 0 }]);
+    });
+
     t.test('one device bound by two accounts at once: one wins', async (t) => {
-      const repo = repoOf(await engine.open(t));
+      const repo = repoOf(await openWithDevices(engine, t));
       const results = await Promise.all(['A', 'B', 'C', 'D'].map((a) => codeOf(repo.bind(bindInput(a, 'd1'), rules))));
       t.same(results.sort(), ['bound-elsewhere', 'bound-elsewhere', 'bound-elsewhere', 'ok']);
     });
 
     t.test('threshold 2 holds under parallel unbinds; the pool confirms a device for any account', async (t) => {
-      const store = await engine.open(t);
+      const store = await openWithDevices(engine, t);
       const repo = repoOf(store);
       const wide = { ...rules, maxBoundPerAccount: 100 };
       for (let i = 0; i < 20; i++) await bound(repo, 'A', `d${i}`, wide);
@@ -81,8 +100,45 @@ for (const engine of engines(t)) {
       t.equal(await repo.countEntries(), rules.maxPooledPerAccount - 1);
     });
 
+    t.test('binds and unbinds of one account at once are decided in arrival order, each seeing the ones before', async (t) => {
+      const store = await openWithDevices(engine, t);
+      const repo = repoOf(store);
+      const wide = { ...rules, maxBoundPerAccount: 100 };
+      for (let i = 0; i < 5; i++) await bound(repo, 'A', `d${i}`, wide);
+      const [{ before }] = (await store.query('SELECT max(id) AS before FROM pool_audit')) as [{ before: number }];
+      // Full (5 of 5): three unbinds make room for exactly three of the five binds behind them.
+      const unbinds = [0, 1, 2].map((i) => codeOf(repo.unbind('A', `d${i}`, 5000, rules)));
+      const binds = [5, 6, 7, 8, 9].map((i) => repo.bind(bindInput('A', `d${i}`), rules).then((p) => p.kind, (e: unknown) => (e instanceof PoolError ? e.code : String(e))));
+      t.same(await Promise.all(unbinds), ['ok', 'ok', 'ok']);
+      t.same(await Promise.all(binds), ['register', 'register', 'register', 'account-limit', 'account-limit']);
+      t.equal((await repo.bindingsOf('A')).length, rules.maxBoundPerAccount);
+      t.equal(await repo.countEntries(), 3);
+      t.same(
+        (await store.query("SELECT device_id, event FROM pool_audit WHERE id > $1 ORDER BY id", [before])).map((r) => r['device_id']),
+        ['d0', 'd1', 'd2', 'd5', 'd6', 'd7'],
+        'the audit trail is in the order the operations were decided',
+      );
+    });
+
+    if (engine.name === 'postgres') {
+      t.test('an operation the database refuses fails alone; the others decided with it are kept', async (t) => {
+        const store = await openWithDevices(engine, t);
+        const repo = repoOf(store);
+        await store.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.device_id = 'poison' THEN RAISE EXCEPTION 'poisoned device'; END IF; RETURN NEW; END $$`);
+        await store.query('CREATE TRIGGER refuse_poison BEFORE INSERT ON bindings FOR EACH ROW EXECUTE FUNCTION refuse_poison()');
+        const wide = { ...rules, maxBoundPerAccount: 100 };
+        const ids = ['d0', 'd1', 'd2', 'poison', 'd3', 'd4', 'd5'];
+        const results = await Promise.all(ids.map((id) => repo.bind(bindInput(id === 'poison' ? 'B' : 'A', id), wide).then((p) => p.kind, (e: unknown) => (e instanceof Error ? e.message : String(e)))));
+        t.same(results, ['register', 'register', 'register', 'poisoned device', 'register', 'register', 'register']);
+        t.same((await repo.bindingsOf('A')).map((b) => b.deviceId), ['d0', 'd1', 'd2', 'd3', 'd4', 'd5']);
+        t.same(await repo.bindingsOf('B'), []);
+        t.same(await store.query("SELECT count(*)::int AS n FROM pool_audit WHERE device_id = 'poison'"), [{ n: 0 }], 'nothing of it was written');
+      });
+    }
+
     t.test('recycling: early deadline, queued deregistration, per-device order, retries, confirmation', async (t) => {
-      const store = await engine.open(t);
+      const store = await openWithDevices(engine, t);
       const repo = repoOf(store);
       await bound(repo, 'A', 'd1');
       await bound(repo, 'A', 'd2');
@@ -111,7 +167,7 @@ for (const engine of engines(t)) {
     });
 
     t.test('a registration a crash left unanswered is undone and withdrawn at start', async (t) => {
-      const store = await engine.open(t);
+      const store = await openWithDevices(engine, t);
       const repo = repoOf(store);
       const plan = await repo.bind(bindInput('A', 'd1'), rules);
       const rows = await repo.abandonInterrupted(9000);

@@ -1,9 +1,11 @@
 import type pg from 'pg';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
+import { GroupCommit, type Settled } from '../store/group-commit.js';
 import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { decideGroup, opDevice, type PoolOp, writeGroup } from './pg-pool-group.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
-import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideOutboxDone, decideRecycle, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
 import { auditOf, bindingOf, entryOf, outboxOf } from './sqlite-pool-repo.js';
 
 const Q = {
@@ -11,25 +13,6 @@ const Q = {
   // transaction-scoped advisory lock per account serialises the units of work of one account, and one per
   // device those of one device. Always taken account first, then device, so two units never wait on each other.
   lockDevice: advisoryLock('pool_lock_device', 'pool-device'),
-  // Both in one round trip, account first (a target list is evaluated in order; were it not, the deadlock
-  // PostgreSQL would detect is retried by inTransaction).
-  lockAccountDevice: named(
-    'pool_lock_account_device',
-    "SELECT pg_advisory_xact_lock(hashtextextended('stbd-pool-account:' || $1, 0)), pg_advisory_xact_lock(hashtextextended('stbd-pool-device:' || $2, 0))",
-  ),
-  // What a bind's rule reads, in one round trip (after the locks: a statement's snapshot is taken when it starts).
-  bindFacts: named(
-    'pool_bind_facts',
-    `SELECT (SELECT row_to_json(b) FROM bindings b WHERE b.device_id = $2) AS binding,
-            (SELECT count(*)::int FROM bindings WHERE account = $1) AS bound,
-            (SELECT row_to_json(e) FROM pool_entries e WHERE e.device_id = $2) AS entry,
-            EXISTS (SELECT 1 FROM cas_outbox WHERE device_id = $2) AS cas_busy`,
-  ),
-  unbindFacts: named(
-    'pool_unbind_facts',
-    `SELECT (SELECT row_to_json(b) FROM bindings b WHERE b.device_id = $2) AS binding,
-            (SELECT count(*)::int FROM pool_entries WHERE account = $1) AS pooled`,
-  ),
   binding: named('pool_binding', 'SELECT * FROM bindings WHERE device_id = $1'),
   bindingsOf: named('pool_bindings_of', 'SELECT * FROM bindings WHERE account = $1 ORDER BY device_id'),
   insertBinding: named('pool_insert_binding', 'INSERT INTO bindings (device_id, account, state, via, certificate_id, bound_at) VALUES ($1, $2, $3, $4, $5, $6)'),
@@ -63,18 +46,23 @@ const Q = {
 
 type Row = Record<string, unknown>;
 
-/** The pool on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under advisory locks. */
-export class PgPoolRepo implements PoolRepo {
-  constructor(private readonly pool: pg.Pool) {}
+/** Most binds and unbinds in one group: more would only lengthen the transaction that holds their locks. */
+const GROUP_MAX = 64;
 
-  bind(i: BindInput, rules: PoolRules): Promise<BindOutcome> {
-    return this.#unit(async (c) => {
-      await c.query(Q.lockAccountDevice([i.account, i.deviceId]));
-      const f = (await c.query<Row>(Q.bindFacts([i.account, i.deviceId]))).rows[0]!;
-      const bound = f['binding'] ? bindingOf(f['binding'] as Row) : undefined;
-      const entry = f['entry'] ? entryOf(f['entry'] as Row) : undefined;
-      return decideBind({ bound, countBound: f['bound'] as number, entry, casBusy: f['cas_busy'] === true }, i, rules);
-    });
+/**
+ * The pool on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under advisory locks.
+ * Binds and unbinds that arrive while others commit are committed together (group commit, pg-pool-group.ts):
+ * a group costs the round trips of one, whatever its size.
+ */
+export class PgPoolRepo implements PoolRepo {
+  readonly #group: GroupCommit<PoolOp, BindOutcome | { recycleAt: number }>;
+
+  constructor(private readonly pool: pg.Pool) {
+    this.#group = new GroupCommit((ops) => this.#commitGroup(ops), { maxGroup: GROUP_MAX, key: opDevice });
+  }
+
+  bind(input: BindInput, rules: PoolRules): Promise<BindOutcome> {
+    return this.#group.submit({ kind: 'bind', input, rules }) as Promise<BindOutcome>;
   }
 
   registered(account: string, deviceId: string, certificateId: string, key: string, now: number): Promise<void> {
@@ -101,12 +89,7 @@ export class PgPoolRepo implements PoolRepo {
   }
 
   unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
-    return this.#unit(async (c) => {
-      await c.query(Q.lockAccountDevice([account, deviceId]));
-      const f = (await c.query<Row>(Q.unbindFacts([account, deviceId]))).rows[0]!;
-      const bound = f['binding'] ? bindingOf(f['binding'] as Row) : undefined;
-      return decideUnbind({ bound, countPooled: f['pooled'] as number }, account, deviceId, now, rules);
-    });
+    return this.#group.submit({ kind: 'unbind', account, deviceId, now, rules }) as Promise<{ recycleAt: number }>;
   }
 
   startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
@@ -151,6 +134,27 @@ export class PgPoolRepo implements PoolRepo {
   }
   async countDeregistering(): Promise<number> {
     return (await this.pool.query(Q.countDeregistering())).rows[0].n as number;
+  }
+
+  /**
+   * One transaction for the group. Should it fail for a reason other than a rule's refusal (which fails only
+   * its op), each op is run again alone, so one op's trouble is not its neighbours'.
+   */
+  async #commitGroup(ops: readonly PoolOp[]): Promise<Settled<BindOutcome | { recycleAt: number }>[]> {
+    const once = (group: readonly PoolOp[]) =>
+      inTransaction(this.pool, async (c) => {
+        const { outcomes, decisions } = await decideGroup(c, group);
+        if (!(await writeGroup(c, decisions))) for (const writes of decisions) await applyWrites(c, writes);
+        return outcomes;
+      });
+    try {
+      return await once(ops);
+    } catch (error) {
+      if (ops.length === 1) return [{ ok: false, error }];
+      const outcomes: Settled<BindOutcome | { recycleAt: number }>[] = [];
+      for (const op of ops) outcomes.push(...(await once([op]).catch((e: unknown) => [{ ok: false as const, error: e }])));
+      return outcomes;
+    }
   }
 
   #unit<R>(decide: (c: pg.PoolClient) => Promise<Decision<R>>): Promise<R> {

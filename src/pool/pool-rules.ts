@@ -68,6 +68,8 @@ export interface BindInput {
 }
 
 export interface BindState {
+  /** The device is registered. */
+  readonly known: boolean;
   readonly bound: Binding | undefined;
   readonly countBound: number;
   readonly entry: PoolEntry | undefined;
@@ -85,6 +87,7 @@ export type BindOutcome =
 /** @throws PoolError */
 export function decideBind(s: BindState, i: BindInput, rules: PoolRules): Decision<BindOutcome> {
   const { account, deviceId, now } = i;
+  if (!s.known) throw new PoolError('unknown-device', `device ${q(deviceId)} not found`);
   if (s.bound) {
     if (s.bound.account !== account) throw new PoolError('bound-elsewhere', `device ${q(deviceId)} is bound to another account`);
     return { writes: [], result: s.bound.state === 'active' ? { kind: 'done', result: s.bound.via === 'pool' ? 'confirmed' : 'registered', fromPool: false } : { kind: 'wait' } };

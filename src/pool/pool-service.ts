@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Cas, CasError } from '../cas/cas.js';
 import type { Clock } from '../clock.js';
-import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import { CasOutbox } from './cas-outbox.js';
@@ -15,7 +14,6 @@ export { PoolError, type PoolErrorCode, type PoolRules } from './pool-rules.js';
 export interface PoolDeps {
   readonly repo: PoolRepo;
   readonly cas: Cas;
-  readonly registry: DeviceRegistry;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
@@ -73,8 +71,7 @@ export class PoolService {
   }
 
   async #bind(account: string, deviceId: string): Promise<'confirmed' | 'registered'> {
-    const { repo, clock, registry, scheduler, log } = this.deps;
-    if (!(await registry.exists(deviceId))) throw new PoolError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
+    const { repo, clock, scheduler, log } = this.deps;
     const now = clock.now();
     const plan = await repo.bind({ account, deviceId, now, key: `register:${deviceId}:${now}:${randomBytes(4).toString('hex')}` }, this.rules);
     if (plan.kind === 'done') {

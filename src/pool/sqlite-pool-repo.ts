@@ -49,6 +49,7 @@ export class SqlitePoolRepo implements PoolRepo {
     this.#deadlines = new DeadlineRepo(db);
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
+      device: p<[string]>('SELECT 1 AS x FROM devices WHERE id = ?'),
       binding: p<[string]>('SELECT * FROM bindings WHERE device_id = ?'),
       bindingsOf: p<[string]>('SELECT * FROM bindings WHERE account = ? ORDER BY device_id'),
       countBound: p<[string]>('SELECT count(*) AS n FROM bindings WHERE account = ?'),
@@ -87,6 +88,7 @@ export class SqlitePoolRepo implements PoolRepo {
     return this.#unit(() =>
       decideBind(
         {
+          known: this.#s.device.get(i.deviceId) !== undefined,
           bound: this.#binding(i.deviceId),
           countBound: this.#s.countBound.get(i.account)!['n'] as number,
           entry: this.#entry(i.deviceId),
