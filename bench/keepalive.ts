@@ -11,6 +11,8 @@
  * (bench/load-generator.ts) to core 1:
  *   1. the generator against a trivial UDP echo (its own ceiling);
  *   2. the minimal hand-written responder (bench/minimal-responder.ts): plain rate, latency at 10k/s;
+ *   2b. coturn's turnserver (bench/coturn.ts), when on PATH, as a STUN-only peer: its plain Binding rate
+ *      (RFC 5389 Binding Requests without attributes), and stbd's ratios to it; a skip line otherwise;
  *   3. bin/stbd with N registered devices (default 1,000,000): start-up time, RSS, authenticated rate
  *      (MESSAGE-INTEGRITY checked, answered with MESSAGE-INTEGRITY and FINGERPRINT), trusted-binding
  *      keepalive rate (no MESSAGE-INTEGRITY, from the source that authenticated) and latency at 10k/s;
@@ -24,9 +26,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../src/store/database.js';
 import { devicePasswordSealer } from './sealed-passwords.js';
-import { MAGIC_COOKIE } from '../src/stun/index.js';
+import { encode, MAGIC_COOKIE, MessageType } from '../src/stun/index.js';
 import { cpeRequest } from '../test/helpers/cpe.js';
 import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { startCoturn } from './coturn.js';
 import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
 import type { GeneratorArgs, Phase, PhaseResult } from './load-generator.js';
 
@@ -245,6 +248,8 @@ try {
     // A signed keepalive is believed once: the second generator (new sockets) authenticates with new ids.
     reauth: writePool(join(dir, 'reauth.pool'), credentials.map((c, i) => signed(c, i))),
     keepalive: writePool(join(dir, 'keepalive.pool'), credentials.map((c, i) => cpeRequest({ dialect: 'rfc3489', username: c.username, transactionId: transactionId(i, 'rfc3489') }))),
+    // What a plain STUN server answers (the coturn peer row): RFC 5389 Binding Requests, no attributes.
+    plain: writePool(join(dir, 'plain.pool'), credentials.map((_, i) => encode({ type: MessageType.BindingRequest, transactionId: transactionId(i, 'rfc5389'), attributes: [] }))),
   };
 
   log('  UDP echo (generator ceiling)');
@@ -256,6 +261,15 @@ try {
   const minimal = await startResponder('stun');
   const plain = await generate(minimal.port, minimal.proc.pid!, pools, [...maxPhases('plain-max', 'keepalive', BINDING_SUCCESS), ratePhase('plain-10k', 'keepalive', BINDING_SUCCESS)]);
   await stop(minimal.proc);
+
+  log('  coturn (C peer, same core)');
+  const coturn = await startCoturn(dir, 0);
+  let peer = new Map<string, PhaseResult>();
+  if ('skipped' in coturn) log(`  coturn: skipped: ${coturn.skipped}`);
+  else {
+    peer = await generate(coturn.port, coturn.proc.pid!, pools, maxPhases('coturn-max', 'plain', BINDING_SUCCESS));
+    await stop(coturn.proc);
+  }
 
   log('  stbd');
   const stbd = await startStbd(writeTestConfig(dir, { stun: { listen: '127.0.0.1:0' }, log: { level: 'info' } }));
@@ -276,7 +290,7 @@ try {
   const stopMs = performance.now() - t;
 
   // ---- report ----
-  const all = new Map([...echoRuns, ...plain, ...runs]);
+  const all = new Map([...echoRuns, ...plain, ...peer, ...runs]);
   const r = (name: string) => best(all, name);
   const plainMax = r('plain-max');
   const ratio = (name: string) => r(name).rps / plainMax.rps;
@@ -304,6 +318,7 @@ try {
     row('UDP echo (generator ceiling)', r('echo')),
     row('minimal responder, max', plainMax),
     row(`minimal responder, ${RATE / 1000}k/s`, r('plain-10k')),
+    'skipped' in coturn ? `coturn (turnserver): skipped: ${coturn.skipped}` : row('coturn, plain Binding, max', r('coturn-max')),
     row('stbd authenticated, max', r('auth-max')),
     row('stbd trusted keepalive, max', r('trusted-max')),
     row(`stbd trusted keepalive, ${RATE / 1000}k/s`, r('trusted-10k')),
@@ -311,6 +326,10 @@ try {
     `% of one core over the measured window; srv us/req: server CPU per answered request. Prime: ${num(r('prime').received)}/${num(POOL)} devices authenticated.`,
     `bound by: echo ${boundBy(r('echo'))}, minimal ${boundBy(plainMax)}, authenticated ${boundBy(r('auth-max'))}, trusted ${boundBy(r('trusted-max'))}; generator ceiling / plain rate ${(r('echo').rps / plainMax.rps).toFixed(2)}x`,
     `by CPU cost (plain us/req / stbd us/req): authenticated ${fix(costRatio('auth-max'), 2)}, trusted ${fix(costRatio('trusted-max'), 2)}`,
+    'skipped' in coturn
+      ? 'stbd / coturn: - (no coturn)'
+      : `stbd / coturn (rate): authenticated ${fix(r('auth-max').rps / r('coturn-max').rps, 2)}, trusted ${fix(r('trusted-max').rps / r('coturn-max').rps, 2)} (minimal responder ${fix(plainMax.rps / r('coturn-max').rps, 2)}); ` +
+        `by CPU cost: authenticated ${fix(usPerRequest(r('coturn-max')) / usPerRequest(r('auth-max')), 2)}, trusted ${fix(usPerRequest(r('coturn-max')) / usPerRequest(r('trusted-max')), 2)}; coturn bound by ${boundBy(r('coturn-max'))}`,
     ...[['max runs', inMax] as const, [`${RATE / 1000}k/s run`, inRate] as const].map(
       ([what, c]) =>
         `stbd counted in the ${what}: received ${num(c.received)}, answered ${num(c.answered)}, challenged ${num(c.challenged)}, rejected ${num(c.rejected)}; ` +
@@ -330,7 +349,8 @@ try {
       window: WINDOW,
       pinned: PINNED,
       runs: Object.fromEntries(all),
-      best: Object.fromEntries(['echo', 'plain-max', 'plain-10k', 'auth-max', 'trusted-max', 'trusted-10k'].map((n) => [n, r(n).name])),
+      best: Object.fromEntries(['echo', 'plain-max', 'plain-10k', ...('skipped' in coturn ? [] : ['coturn-max']), 'auth-max', 'trusted-max', 'trusted-10k'].map((n) => [n, r(n).name])),
+      coturn: 'skipped' in coturn ? { skipped: coturn.skipped } : { rps: r('coturn-max').rps, stbdAuthRatio: r('auth-max').rps / r('coturn-max').rps, stbdTrustedRatio: r('trusted-max').rps / r('coturn-max').rps },
       serverUsPerRequest: Object.fromEntries(['plain-max', 'auth-max', 'trusted-max'].map((n) => [n, usPerRequest(r(n))])),
       startupMs: Math.round(stbd.startupMs),
       emptyStartupMs: Math.round(empty.startupMs),

@@ -2,6 +2,7 @@ import type { StunAttribute } from '../stun/attributes.js';
 import { AttributeType, isComprehensionRequired, MessageType } from '../stun/constants.js';
 import { decode, DecodeError, type StunPacket } from '../stun/decode.js';
 import { encode } from '../stun/encode.js';
+import { HmacSha1 } from '../stun/hmac-sha1.js';
 import { type IntegrityVariant, verifyIntegrity } from '../stun/integrity.js';
 import type { DeviceTable } from './device-table.js';
 import type { Endpoint, Presence } from './presence.js';
@@ -88,6 +89,8 @@ export class KeepaliveHandler {
   private readonly devices: DeviceTable;
   private readonly presence: Presence;
   readonly #verify: typeof verifyIntegrity;
+  /** HMAC scratch: a request's key, derived to check it, signs its answer. */
+  readonly #hmac = new HmacSha1();
 
   constructor(
     private readonly deps: HandlerDeps,
@@ -141,7 +144,7 @@ export class KeepaliveHandler {
       slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
       // An unknown USERNAME is checked against a decoy key, in the same order of layouts: it costs what a
       // wrong password costs, and gets the very same answer, so usernames cannot be probed.
-      verified = this.#verify(packet, slot === undefined ? this.options.decoyKey : this.devices.passwordOf(slot), this.#order(slot, packet));
+      verified = this.#verify(packet, slot === undefined ? this.options.decoyKey : this.devices.passwordOf(slot), this.#order(slot, packet), this.#hmac);
       if (slot === undefined || verified === undefined) {
         return this.#refused(source, this.#unauthorized(packet, limit, 'rejected', slot === undefined ? 'unknown username' : 'wrong MESSAGE-INTEGRITY'), slot);
       }
@@ -223,7 +226,7 @@ export class KeepaliveHandler {
     integrity: { key: Buffer; variant: IntegrityVariant } | undefined,
     limit: number,
   ): Buffer | undefined {
-    const base = { type, transactionId: packet.transactionId, attributes, ...(integrity ? { integrity } : {}) };
+    const base = { type, transactionId: packet.transactionId, attributes, ...(integrity ? { integrity: { ...integrity, hmac: this.#hmac } } : {}) };
     if (packet.dialect === 'rfc5389') {
       const full = encode({ ...base, fingerprint: true });
       if (full.length <= limit) return full;

@@ -1,7 +1,8 @@
 import { type StunAttribute, typeOf, valueLength, writeValue } from './attributes.js';
 import { AttributeType, HEADER_LENGTH, MESSAGE_INTEGRITY_LENGTH } from './constants.js';
 import { fingerprintOf } from './decode.js';
-import { computeIntegrity, type IntegrityVariant } from './integrity.js';
+import type { HmacSha1 } from './hmac-sha1.js';
+import { type IntegrityVariant, signInto } from './integrity.js';
 
 export interface OutgoingMessage {
   readonly type: number;
@@ -9,8 +10,8 @@ export interface OutgoingMessage {
   readonly transactionId: Buffer;
   /** Attributes in order, without MESSAGE-INTEGRITY and FINGERPRINT (those are computed here). */
   readonly attributes: readonly StunAttribute[];
-  /** Appends MESSAGE-INTEGRITY keyed with `key`, laid out as `variant`. */
-  readonly integrity?: { readonly key: Buffer | string; readonly variant: IntegrityVariant };
+  /** Appends MESSAGE-INTEGRITY keyed with `key`, laid out as `variant` (`hmac`: scratch to reuse, see signInto). */
+  readonly integrity?: { readonly key: Buffer | string; readonly variant: IntegrityVariant; readonly hmac?: HmacSha1 };
   /** Appends FINGERPRINT (RFC 5389). */
   readonly fingerprint?: boolean;
   /** The byte used to pad attribute values to 4 bytes; RFC 5389 says any value (RFC 5769's vectors use 0x20). */
@@ -44,7 +45,7 @@ export function encode(msg: OutgoingMessage): Buffer {
   if (msg.integrity) {
     out.writeUInt16BE(AttributeType.MESSAGE_INTEGRITY, miStart);
     out.writeUInt16BE(MESSAGE_INTEGRITY_LENGTH, miStart + 2);
-    computeIntegrity(out, miStart, msg.integrity.key, msg.integrity.variant).copy(out, miStart + 4);
+    signInto(out, miStart, msg.integrity.key, msg.integrity.variant, msg.integrity.hmac);
   }
   if (msg.fingerprint) {
     out.writeUInt16BE(AttributeType.FINGERPRINT, fpStart);

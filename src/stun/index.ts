@@ -4,4 +4,5 @@ export * from './attributes.js';
 export * from './constants.js';
 export * from './decode.js';
 export * from './encode.js';
+export * from './hmac-sha1.js';
 export * from './integrity.js';
