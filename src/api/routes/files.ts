@@ -15,9 +15,12 @@ function refused(err: unknown): never {
   throw err;
 }
 
-/** Answers before the body is read: the connection goes with the answer, so the unread rest is not waited for. */
-function refuseUnread(req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
-  reply.raw.on('finish', () => req.raw.socket.destroy());
+/**
+ * Answers before the body is read. The connection goes with the answer; Node discards what still comes
+ * (the client stops sending once it has the answer; the listener's body_timeout bounds one that does not),
+ * rather than closing on unread bytes, which would reset the connection and lose the answer on its way.
+ */
+function refuseUnread(_req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).header('connection', 'close').send({ error: err.code, message: err.message });
 }
 

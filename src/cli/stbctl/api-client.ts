@@ -101,14 +101,23 @@ export class ApiClient {
     unreadable.catch(() => undefined);
     const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const headers = { authorization: `Bearer ${this.target.token()}`, 'content-type': 'application/octet-stream', 'content-length': String(size) };
+      let answer = false;
       const req = httpRequest(`${this.target.baseUrl}${path}`, { method: 'POST', headers }, (res) => {
+        // An answer before the whole file was sent is a refusal: stop sending, read it.
+        answer = true;
+        source.destroy();
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text });
+          req.destroy();
+        });
         res.on('error', reject);
       });
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code ?? ''] ?? err.message}`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!answer) reject(new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code ?? ''] ?? err.message}`));
+      });
       let sent = 0;
       source.on('data', (chunk: string | Buffer) => {
         sent += chunk.length;
@@ -120,8 +129,6 @@ export class ApiClient {
         onProgress?.(sent, size);
       });
       source.on('end', () => req.end());
-      // The server answered early (a refusal) and closed: stop reading the file.
-      req.on('close', () => source.destroy());
     });
     const res = await Promise.race([answered, unreadable]);
     let data: unknown;
