@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import t from 'tap';
 import type * as Tap from 'tap';
@@ -160,4 +161,24 @@ t.test('[files] max_size: a larger file is refused (413), declared or streamed, 
   t.same(readdirSync(join(dir, 'files')), [], 'no file, no leftover temporary file');
   writeFileSync(join(dir, 'ok.bin'), randomBytes(1024));
   t.equal((await ctl(d, 'file', 'add', join(dir, 'ok.bin'), '--type', 'firmware', '--version', '9')).code, 0, 'exactly max_size is fine');
+});
+
+t.test('HTTPS on [files] tls_listen: the URLs say https, and the builtin CA vouches for the server', async (t) => {
+  const { d, dir } = await withDevice(t, { files: { listen: '', tls_listen: '127.0.0.1:0' } });
+  writeFileSync(join(dir, 'fw.bin'), 'STBSIM-FIRMWARE version=9.9\n');
+  t.equal((await ctl(d, 'file', 'add', join(dir, 'fw.bin'), '--type', 'firmware', '--version', '9.9')).code, 0);
+  const url = d.daemon.files.downloadUrl('firmware-9.9', 'stb-1');
+  t.match(url, new RegExp(`^https://127\\.0\\.0\\.1:${d.daemon.filesEndpoint.tls?.port}/stbd-files/firmware-9\\.9/stb-1/`));
+  t.equal(d.daemon.filesEndpoint.plain, undefined, 'no plain HTTP listener');
+  const ca = (await d.api('GET', '/v1/ca')).body.pem as string;
+  const got = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.same(got, { status: 200, body: 'STBSIM-FIRMWARE version=9.9\n' }, 'verified against the builtin CA');
 });
