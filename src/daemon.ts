@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
@@ -91,7 +92,8 @@ export interface DaemonDeps {
 export async function startDaemon({ config, log, clock, timerHost, onFatal }: DaemonDeps): Promise<RunningDaemon> {
   const host = timerHost ? { host: timerHost } : {};
   const store = config.store.path;
-  const created = new NewFiles([store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
+  // [files] dir first: a failed start removes it (when empty) before the directories it may be in.
+  const created = new NewFiles([join(config.files.dir, 'placeholder'), store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();
@@ -342,9 +344,9 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ...(c.listen ? [{ name: 'cwmp', bound: () => management.address && formatListen(management.address) }] : []),
       ...(c.tls_listen ? [{ name: 'cwmp-tls', bound: () => management.tlsAddress && formatListen(management.tlsAddress) }] : []),
       { name: 'certs', bound: () => (stbEndpoint.listening && stbEndpoint.address ? formatListen(stbEndpoint.address) : undefined) },
+      { name: 'api', bound: () => boundAt(app?.server) },
       ...(f.listen ? [{ name: 'files', bound: () => fileServer.address && formatListen(fileServer.address) }] : []),
       ...(f.tls_listen ? [{ name: 'files-tls', bound: () => fileServer.tlsAddress && formatListen(fileServer.tlsAddress) }] : []),
-      { name: 'api', bound: () => boundAt(app?.server) },
     ];
     const health = new HealthService({
       store: storeCheck(repos.healthProbe, clock),
