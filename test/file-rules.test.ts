@@ -55,3 +55,16 @@ t.test('download URLs: the device id travels encoded; the base URL comes from [f
   t.equal(fileBaseUrl('', { tls: undefined, plain: { host: '::1', port: 7550 } }, 'acs1'), 'http://[::1]:7550');
   t.equal(fileBaseUrl('', { tls: undefined, plain: undefined }, 'acs1'), undefined);
 });
+
+t.test('[files] config: sizes with units, url checked, TLS files go with tls_listen', async (t) => {
+  const { parseConfig } = await import('../src/config/load.js');
+  const parse = (text: string) => parseConfig(text, '/etc/stbd/stbd.toml', '/');
+  t.equal(parse('').files.max_size, 512 * 1024 ** 2);
+  t.equal(parse('[files]\nmax_size = "64KiB"\n').files.max_size, 65_536);
+  t.equal(parse('[files]\nmax_size = 2048\n').files.max_size, 2048);
+  t.throws(() => parse('[files]\nmax_size = "lots"\n'), /\[files\] max_size: expected a size such as "64KiB"/);
+  t.throws(() => parse('[files]\nurl = "files.example.net"\n'), /\[files\] url: expected ""/);
+  t.equal(parse('[files]\nurl = "https://cdn.example.net:8443"\n').files.url, 'https://cdn.example.net:8443');
+  t.throws(() => parse('[files]\ntls_cert_file = "/c.pem"\ntls_key_file = "/k.pem"\n'), /\[files\] tls_cert_file: is for the HTTPS file server/);
+  t.throws(() => parse('[files]\ntls_listen = "0.0.0.0:7551"\ntls_cert_file = "/c.pem"\n'), /give both tls_cert_file and tls_key_file/);
+});

@@ -271,11 +271,11 @@ program
     'write a simulator firmware image: a first line "STBSIM-FIRMWARE version=VERSION", padded to --size. A simulated STB ' +
       'that downloads it as "1 Firmware Upgrade Image" reboots into VERSION (DeviceInfo.SoftwareVersion); any other file it just keeps',
   )
-  .option('--size <bytes>', 'pad the image to this size (bytes, or with KiB, MiB, GiB: "4MiB")')
+  .option('--size <bytes>', 'pad the image to this size, up to 1GiB (bytes, or with KiB, MiB, GiB: "4MiB")')
   .action((version: string, file: string, opts: { size?: string }) => {
     let size: number | undefined;
     if (opts.size !== undefined) {
-      const parsed = sizeField('0', 1, 16 * 1024 ** 3).parse(opts.size, { cwd: process.cwd() });
+      const parsed = sizeField('0', 1, 1024 ** 3).parse(opts.size, { cwd: process.cwd() });
       if (parsed instanceof Problem) throw new SimOptionError(`--size: ${parsed.message}`);
       size = parsed;
     }

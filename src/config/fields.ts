@@ -156,7 +156,7 @@ export function sizeField(defaultText: string, min: number, max: number): Field<
     default: defaultText,
     parse(v) {
       const m = typeof v === 'string' ? /^(\d{1,16})\s*(B|KiB|MiB|GiB)?$/.exec(v.trim()) : undefined;
-      const bytes = typeof v === 'number' && Number.isInteger(v) ? v : m ? Number(m[1]) * (SIZE_UNITS[m[2] ?? '']! ?? 1) : undefined;
+      const bytes = typeof v === 'number' && Number.isInteger(v) ? v : m ? Number(m[1]) * SIZE_UNITS[m[2] ?? '']! : undefined;
       if (bytes === undefined) return new Problem(`expected a size such as "64KiB", "512MiB" or "2GiB", got ${show(v)}`);
       return bytes >= min && bytes <= max ? bytes : new Problem(`must be from ${min} to ${max} bytes, got ${show(v)}`);
     },
