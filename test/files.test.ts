@@ -182,3 +182,12 @@ t.test('HTTPS on [files] tls_listen: the URLs say https, and the builtin CA vouc
   });
   t.same(got, { status: 200, body: 'STBSIM-FIRMWARE version=9.9\n' }, 'verified against the builtin CA');
 });
+
+t.test('no file listener and no [files] url: files are kept, but no device URL can be made (409, said why)', async (t) => {
+  const { d, dir } = await withDevice(t, { files: { listen: '' } });
+  writeFileSync(join(dir, 'c.bin'), 'x');
+  t.equal((await ctl(d, 'file', 'add', join(dir, 'c.bin'), '--type', 'config', '--version', '1')).code, 0);
+  const r = await ctl(d, 'file', 'url', 'config-1', 'stb-1');
+  t.equal(r.code, 1);
+  t.match(r.stderr, /devices cannot fetch files: \[files\] listen and tls_listen are both off and \[files\] url is empty/);
+});

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MAX_ID_LENGTH } from '../../devices/device-input.js';
+import { OperatorError } from '../../errors.js';
 import { FileError, type FileErrorCode } from '../../files/file-catalog.js';
 import { ApiError } from '../errors.js';
 import type { ApiDeps } from '../server.js';
@@ -86,7 +87,14 @@ export function fileRoutes(app: FastifyInstance, { files, registry }: ApiDeps): 
       const f = await files.get(req.params.file);
       if (!f) throw new ApiError(404, 'not-found', `no file ${req.params.file}`);
       if (!(await registry.exists(req.query.device))) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.query.device)} not found`);
-      return { file: f.id, device: req.query.device, url: files.downloadUrl(f.id, req.query.device), size: f.size, validForSeconds: Math.round(files.options.urlValidityMs / 1000) };
+      let url: string;
+      try {
+        url = files.downloadUrl(f.id, req.query.device);
+      } catch (err) {
+        if (err instanceof OperatorError) throw new ApiError(409, 'no-file-server', err.message);
+        throw err;
+      }
+      return { file: f.id, device: req.query.device, url, size: f.size, validForSeconds: Math.round(files.options.urlValidityMs / 1000) };
     },
   );
 }
