@@ -86,11 +86,16 @@ export class FileCatalog {
     return (await this.d.repo.list()).map(recordOf);
   }
 
-  /** The id a description gets, after checking it. @throws FileError bad-input */
-  idOf(description: Record<string, unknown>): string {
+  /**
+   * What `add` checks before it reads a byte, for a caller to refuse early: the id the file gets.
+   * @throws FileError: bad-input (the description), exists (that id is taken)
+   */
+  async precheck(description: Record<string, unknown>): Promise<string> {
     const d = checkDescription(description);
     if (typeof d === 'string') throw new FileError('bad-input', d);
-    return fileIdOf(d);
+    const id = fileIdOf(d);
+    if (await this.d.repo.get(id)) throw exists(id);
+    return id;
   }
 
   /**

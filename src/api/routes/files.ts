@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { MAX_ID_LENGTH } from '../../devices/device-input.js';
 import { OperatorError } from '../../errors.js';
 import { FileError, type FileErrorCode } from '../../files/file-catalog.js';
@@ -11,9 +11,11 @@ const fileParams = { type: 'object', required: ['file'], properties: { file: { t
 const text = { type: 'string', minLength: 1, maxLength: 64 } as const;
 const STATUS: Record<FileErrorCode, number> = { 'bad-input': 400, exists: 409, 'too-large': 413, 'not-found': 404, 'in-use': 409 };
 
+/** The API's answer to a refusal of the catalog (a description it cannot take is the API's bad-request). */
+const answerTo = (err: FileError) => new ApiError(STATUS[err.code], err.code === 'bad-input' ? 'bad-request' : err.code, err.message);
+
 function refused(err: unknown): never {
-  if (err instanceof FileError) throw new ApiError(STATUS[err.code], err.code, err.message);
-  throw err;
+  throw err instanceof FileError ? answerTo(err) : err;
 }
 
 /**
@@ -21,7 +23,7 @@ function refused(err: unknown): never {
  * (the client stops sending once it has the answer; the listener's body_timeout bounds one that does not),
  * rather than closing on unread bytes, which would reset the connection and lose the answer on its way.
  */
-function refuseUnread(_req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
+function refuseUnread(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).header('connection', 'close').send({ error: err.code, message: err.message });
 }
 
@@ -43,20 +45,19 @@ export function fileRoutes(app: FastifyInstance, { files, registry }: ApiDeps): 
       },
       async (req, reply) => {
         const max = files.options.maxBytes;
-        let id: string;
+        if (!req.headers['content-type']?.startsWith('application/octet-stream')) return refuseUnread(reply, new ApiError(415, 'unsupported-media-type', 'send the file with Content-Type: application/octet-stream'));
+        if (Number(req.headers['content-length'] ?? 0) > max) return refuseUnread(reply, new ApiError(413, 'too-large', `the file is over the limit of ${max} bytes ([files] max_size)`));
         try {
-          id = files.idOf(req.query);
+          await files.precheck(req.query);
         } catch (err) {
-          return refuseUnread(req, reply, new ApiError(400, 'bad-request', (err as Error).message));
+          if (err instanceof FileError) return refuseUnread(reply, answerTo(err));
+          throw err;
         }
-        if (!req.headers['content-type']?.startsWith('application/octet-stream')) return refuseUnread(req, reply, new ApiError(415, 'unsupported-media-type', 'send the file with Content-Type: application/octet-stream'));
-        if (Number(req.headers['content-length'] ?? 0) > max) return refuseUnread(req, reply, new ApiError(413, 'too-large', `the file is over the limit of ${max} bytes ([files] max_size)`));
-        if (await files.get(id)) return refuseUnread(req, reply, new ApiError(409, 'exists', `file ${id} exists already (the same type, version, product class and OUI): remove it first to replace it`));
         try {
           const f = await files.add(req.query, req.body as Readable);
           return reply.code(201).send(fileView(f));
         } catch (err) {
-          if (err instanceof FileError && err.code === 'too-large') return refuseUnread(req, reply, new ApiError(413, err.code, err.message));
+          if (err instanceof FileError && err.code === 'too-large') return refuseUnread(reply, answerTo(err));
           if (req.raw.destroyed || req.raw.readableAborted) throw new ApiError(400, 'aborted', 'the upload was cut off; nothing was kept');
           refused(err);
         }
