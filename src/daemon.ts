@@ -1,4 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenAuth } from './api/auth.js';
@@ -15,7 +17,7 @@ import { CertService } from './certs/cert-service.js';
 import { DerivedIdRule } from './certs/certificate.js';
 import { StbEndpoint } from './certs/stb-endpoint.js';
 import { certOfNotice, noticeRequest } from './certs/update-notice.js';
-import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
+import { builtinServerTls, CERTS_ENDPOINT, CWMP_ENDPOINT, FILES_ENDPOINT, endpointNames, loadCaFile, loadTlsFiles, type ServerTls, type TlsEndpoint } from './ca/server-tls.js';
 import { loadMasterKey } from './ca/master-key.js';
 import { SealError, SealedBox } from './ca/sealed-box.js';
 import { BuiltinCas } from './cas/builtin-cas.js';
@@ -35,6 +37,11 @@ import { HealthService } from './health/health-service.js';
 import { type Listener, listenersCheck } from './health/listeners-check.js';
 import { schedulerCheck } from './health/scheduler-check.js';
 import { storeCheck } from './health/store-check.js';
+import { fileBaseUrl } from './files/file-base-url.js';
+import { FileCatalog } from './files/file-catalog.js';
+import { registerFileMetrics } from './files/file-metrics.js';
+import { FileServer } from './files/file-server.js';
+import { FileStore } from './files/file-store.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import { descriptorsNeeded, ownOpenFileLimit } from './listeners/descriptor-budget.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from './listeners/listener-guard.js';
@@ -63,6 +70,10 @@ export interface RunningDaemon {
   readonly certs: CertService;
   /** Where the STB certificate endpoint (HTTPS) listens. */
   readonly certsEndpoint: ListenAddress;
+  /** The files stbd serves, and their per-device download URLs. */
+  readonly files: FileCatalog;
+  /** Where the file server listens (HTTP, HTTPS), when it does. */
+  readonly filesEndpoint: { readonly plain: ListenAddress | undefined; readonly tls: ListenAddress | undefined };
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -81,7 +92,8 @@ export interface DaemonDeps {
 export async function startDaemon({ config, log, clock, timerHost, onFatal }: DaemonDeps): Promise<RunningDaemon> {
   const host = timerHost ? { host: timerHost } : {};
   const store = config.store.path;
-  const created = new NewFiles([store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
+  // [files] dir first: a failed start removes it (when empty) before the directories it may be in.
+  const created = new NewFiles([join(config.files.dir, 'placeholder'), store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();
@@ -179,7 +191,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       },
     );
     const c = config.cwmp;
-    const serverTls = (section: 'certs' | 'cwmp', endpoint: TlsEndpoint, listen: ListenAddress, files: { tls_cert_file: string | undefined; tls_key_file: string | undefined }): Promise<ServerTls> =>
+    const serverTls = (section: 'certs' | 'cwmp' | 'files', endpoint: TlsEndpoint, listen: ListenAddress, files: { tls_cert_file: string | undefined; tls_key_file: string | undefined }): Promise<ServerTls> =>
       files.tls_cert_file !== undefined && files.tls_key_file !== undefined
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
@@ -286,6 +298,38 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     log.info({ source: tls.source, notAfter: tls.notAfter.toISOString() }, 'STB certificate endpoint: server certificate loaded');
     stops.push(() => stbEndpoint.stop());
 
+    const f = config.files;
+    const fileStore = new FileStore(f.dir);
+    await fileStore.open();
+    const fileServerBox: { server?: FileServer } = {};
+    const files = new FileCatalog(
+      {
+        repo: repos.files,
+        store: fileStore,
+        sealer: box,
+        clock,
+        log: log.child({ component: 'files' }),
+        baseUrl: () => {
+          const base = fileBaseUrl(f.url, { tls: fileServerBox.server?.tlsAddress, plain: fileServerBox.server?.address }, hostname());
+          if (base === undefined) throw new OperatorError('devices cannot fetch files: [files] listen and tls_listen are both off and [files] url is empty');
+          return base;
+        },
+      },
+      { maxBytes: f.max_size, urlValidityMs: f.url_validity },
+    );
+    const fileServer = new FileServer(
+      { catalog: files, store: fileStore, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
+      {
+        listen: f.listen,
+        tlsListen: f.tls_listen,
+        tls: f.tls_listen ? await serverTls('files', FILES_ENDPOINT, f.tls_listen, f) : undefined,
+        limits: { headerTimeoutMs: f.header_timeout, bodyTimeoutMs: f.header_timeout, idleTimeoutMs: f.idle_timeout, maxConnections: f.max_connections, maxConnectionsPerSource: f.max_connections_per_source },
+      },
+    );
+    await fileServer.start();
+    fileServerBox.server = fileServer;
+    stops.push(() => fileServer.stop());
+
     const auth = new TokenAuth([
       { token, role: 'admin' },
       { token: bssToken, role: 'bss' },
@@ -300,6 +344,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ...(c.tls_listen ? [{ name: 'cwmp-tls', bound: () => management.tlsAddress && formatListen(management.tlsAddress) }] : []),
       { name: 'certs', bound: () => (stbEndpoint.listening && stbEndpoint.address ? formatListen(stbEndpoint.address) : undefined) },
       { name: 'api', bound: () => boundAt(app?.server) },
+      ...(f.listen ? [{ name: 'files', bound: () => fileServer.address && formatListen(fileServer.address) }] : []),
+      ...(f.tls_listen ? [{ name: 'files-tls', bound: () => fileServer.tlsAddress && formatListen(fileServer.tlsAddress) }] : []),
     ];
     const health = new HealthService({
       store: storeCheck(repos.healthProbe, clock),
@@ -315,7 +361,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
     });
     const tags = new DeviceTags(repos.tags, clock);
-    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
@@ -328,7 +374,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const api = { host: bound.address, port: bound.port };
     warnOnDescriptorBudget(config, log);
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: storeName(config.store), devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), files: fileServer.address && formatListen(fileServer.address), filesTls: fileServer.tlsAddress && formatListen(fileServer.tlsAddress), store: storeName(config.store), devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
@@ -337,6 +383,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       management,
       certs: certService,
       certsEndpoint: stbEndpoint.address!,
+      files,
+      filesEndpoint: { plain: fileServer.address, tls: fileServer.tlsAddress },
       async stop() {
         await stopAll();
         log.info('stbd stopped');
@@ -365,6 +413,7 @@ function warnOnDescriptorBudget(config: Config, log: Logger): void {
     ...[config.cwmp.listen, config.cwmp.tls_listen].filter((l) => l !== undefined).map(() => ({ maxConnections: config.cwmp.max_connections, sheds: true })),
     { maxConnections: config.certs.max_connections, sheds: false },
     { maxConnections: config.api.max_connections, sheds: false },
+    ...[config.files.listen, config.files.tls_listen].filter((l) => l !== undefined).map(() => ({ maxConnections: config.files.max_connections, sheds: true })),
   ]);
   if (limit !== undefined && needed > limit) {
     log.warn({ openFileLimit: limit, needed }, 'the open-file limit is below what max_connections allows: connections past it fail without a log line; raise it (LimitNOFILE) or lower max_connections');

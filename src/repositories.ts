@@ -23,6 +23,9 @@ import type { TaskRepo } from './management/task-repo.js';
 import { PgUploadRepo } from './management/pg-upload-repo.js';
 import { SqliteUploadRepo } from './management/sqlite-upload-repo.js';
 import type { UploadRepo } from './management/upload-repo.js';
+import type { FileRepo } from './files/file-repo.js';
+import { PgFileRepo } from './files/pg-file-repo.js';
+import { SqliteFileRepo } from './files/sqlite-file-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
@@ -47,6 +50,8 @@ export interface Repositories {
   readonly tasks: TaskRepo;
   readonly cwmpDevices: CwmpDeviceRepo;
   readonly uploads: UploadRepo;
+  /** The files stbd serves (stbctl file). */
+  readonly files: FileRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -72,6 +77,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     tasks: new SqliteTaskRepo(db, o.sealer),
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
     uploads: new SqliteUploadRepo(db),
+    files: new SqliteFileRepo(db),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -92,6 +98,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     tasks: new PgTaskRepo(pool, o.sealer),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
+    files: new PgFileRepo(pool),
     pool: new PgPoolRepo(pool),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

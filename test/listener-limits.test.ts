@@ -169,7 +169,7 @@ t.test('API and certificate endpoint close connections past their limits at once
 
 t.test('450 idle connections under a 400-descriptor limit: the excess is refused, every listener goes on serving', async (t) => {
   const dir = t.testdir();
-  const config = writeTestConfig(dir, { cwmp: { max_connections: 50, header_timeout: '1s' }, certs: { max_connections: 20 }, api: { max_connections: 20 }, log: { level: 'info' } });
+  const config = writeTestConfig(dir, { cwmp: { max_connections: 50, header_timeout: '1s' }, certs: { max_connections: 20 }, api: { max_connections: 20 }, files: { listen: '' }, log: { level: 'info' } });
   const d = await spawnDaemon(config, { wrap: ['sh', '-c', 'ulimit -n 400 && exec "$0" "$@"'] });
   t.teardown(() => d.stop());
   t.notMatch(d.logs.join('\n'), /open-file limit/, 'the limits fit the descriptors: no warning');
@@ -192,7 +192,7 @@ t.test('a start whose limits exceed the open-file limit says so', async (t) => {
   const d = await spawnDaemon(writeTestConfig(t.testdir()), { wrap: ['sh', '-c', 'ulimit -n 400 && exec "$0" "$@"'] });
   t.teardown(() => d.stop());
   const line = d.logs.map((l) => JSON.parse(l)).find((l: { msg?: string }) => l.msg?.startsWith('the open-file limit'));
-  t.match(line, { level: 40, openFileLimit: 400, needed: 2 * 10_000 + 10_000 + 256 + 256 });
+  t.match(line, { level: 40, openFileLimit: 400, needed: 2 * 10_000 + 10_000 + 256 + 2 * 2000 + 256 }, 'the file server counted too');
 });
 
 const LIMITS: ListenerLimits = { headerTimeoutMs: 1000, bodyTimeoutMs: 1000, idleTimeoutMs: 10_000, maxConnections: 10, maxConnectionsPerSource: 10 };

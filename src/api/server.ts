@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DeviceSelection } from '../devices/selection.js';
 import type { DeviceTags } from '../devices/tags.js';
+import type { FileCatalog } from '../files/file-catalog.js';
 import type { HealthService } from '../health/health-service.js';
 import type { StoreBackup } from '../store/backup.js';
 import type { KeepaliveService } from '../keepalive/keepalive-service.js';
@@ -14,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
 import { certRoutes } from './routes/certs.js';
+import { fileRoutes } from './routes/files.js';
 import { deviceRoutes } from './routes/devices.js';
 import { backupRoutes } from './routes/backup.js';
 import { caRoutes } from './routes/ca.js';
@@ -35,6 +37,7 @@ export interface ApiDeps {
   readonly pool: PoolService;
   readonly management: ManagementService;
   readonly certs: CertService;
+  readonly files: FileCatalog;
   readonly metrics: Registry;
   readonly health: HealthService;
   /** Undefined on PostgreSQL, which is backed up with its own tools. */
@@ -87,6 +90,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   poolRoutes(app, deps);
   taskRoutes(app, deps);
   uploadRoutes(app, deps);
+  fileRoutes(app, deps);
   certRoutes(app, deps);
   return app;
 }

@@ -1,3 +1,4 @@
+import type { FileRecord } from '../files/file-record.js';
 import type { CertificateRecord } from '../certs/certificate.js';
 import type { DeviceCredentials, DeviceRecord } from '../devices/device.js';
 import type { PresenceView } from '../keepalive/presence.js';
@@ -108,4 +109,8 @@ export function certificateView(c: CertificateRecord) {
 /** A file a CPE uploaded, as listed (its bytes come from GET /v1/uploads/ID/content). */
 export function uploadView(u: UploadRecord) {
   return { id: u.id, device: u.deviceId, task: u.taskId, fileType: u.fileType, contentType: u.contentType, size: u.size, sha256: u.sha256, receivedAt: iso(u.receivedAt) };
+}
+
+export function fileView(f: FileRecord) {
+  return { id: f.id, type: f.type, version: f.version, productClass: f.productClass ?? null, oui: f.oui ?? null, size: f.size, sha256: f.sha256, addedAt: iso(f.addedAt) };
 }

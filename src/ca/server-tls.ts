@@ -34,6 +34,7 @@ export interface TlsEndpoint {
 
 export const CERTS_ENDPOINT: TlsEndpoint = { name: 'certs-endpoint', commonName: 'stbd certificate proxy' };
 export const CWMP_ENDPOINT: TlsEndpoint = { name: 'cwmp-endpoint', commonName: 'stbd ACS' };
+export const FILES_ENDPOINT: TlsEndpoint = { name: 'files-endpoint', commonName: 'stbd file server' };
 const VALIDITY_MS = 10 * 365 * 86_400_000;
 /** At start, a stored server certificate with less than this left is replaced by a new one. */
 const RENEW_BEFORE_MS = 30 * 86_400_000;

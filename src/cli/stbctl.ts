@@ -4,6 +4,7 @@ import { accountCommands } from './stbctl/account-commands.js';
 import { certCommands } from './stbctl/cert-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
+import { fileCommands } from './stbctl/file-commands.js';
 import { importCommand } from './stbctl/import-command.js';
 import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
@@ -28,12 +29,16 @@ Examples:
   stbctl reboot --where "tag = 'pilot' AND softwareVersion < '3.2'" --wait 5m
   stbctl --config /etc/stbd/stbd.toml tasks 00259E-STB-0001 --json
 
+stbctl -V (or --version) prints the version.
+
 Exit codes: 0 ok, 1 the operation failed, 2 the command line was wrong (usage).`;
 
 async function main(argv: readonly string[]): Promise<void> {
+  if (argv[2] === '-V' || argv[2] === '--version') return void process.stdout.write(`${packageVersion()}\n`);
   const program = new Command('stbctl')
     .description('Admin CLI for stbd.')
-    .version(packageVersion())
+    // -V/--version is not a program option (those are taken anywhere on the line, and `stbctl file add
+    // --version V` is the file's): main() answers it as the first argument.
     .option('-c, --config <file>', `the stbd config file to read [api] listen and [api] token_file from (env STBD_CONFIG; default ${SYSTEM_CONFIG_FILE} if it exists)`)
     .option('--api <url>', 'admin API base URL, e.g. http://127.0.0.1:7557 (env STBD_API)')
     .option('--token <token>', 'admin API bearer token (env STBD_TOKEN)')
@@ -53,6 +58,7 @@ async function main(argv: readonly string[]): Promise<void> {
   certCommands(program);
   backupCommand(program);
   caCommands(program);
+  fileCommands(program);
   oneLineUsageErrors(program);
 
   // The command whose action runs, for the help hint of the usage errors its action finds.

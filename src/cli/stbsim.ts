@@ -1,4 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Problem, sizeField } from '../config/fields.js';
+import { firmwareImage } from '../sim/firmware-image.js';
 import { CWMP_VERSIONS } from '../sim/cpe-soap.js';
 import { credentialsOf, deviceIds, simDeviceCsv } from '../sim/credentials.js';
 import { DEFAULTS, parseCredentials, parseHostPort, resolveOptions, SimOptionError, type SimulatorOptions } from '../sim/options.js';
@@ -58,6 +61,9 @@ interface RawOptions extends TargetOptions {
   dropCr: number;
   responseDelay: number;
   faultRate: number;
+  downloadFailRate: number;
+  brickRate: number;
+  lieRate: number;
   factoryCredentials?: { username: string; password: string };
   partialPath: boolean;
   contentType: string;
@@ -93,6 +99,9 @@ function simulatorOptions(o: RawOptions): SimulatorOptions {
     dropCr: o.dropCr,
     responseDelayMs: o.responseDelay,
     faultRate: o.faultRate,
+    downloadFailRate: o.downloadFailRate,
+    brickRate: o.brickRate,
+    lieRate: o.lieRate,
     partialPath: o.partialPath,
     contentType: o.contentType,
     certIdPrefix: o.certIdPrefix,
@@ -190,7 +199,10 @@ const program = identityOptions(
   .option('--http-cr', 'also accept HTTP connection requests (Digest, realm "stbsim") on each STB\'s port, over TCP', false)
   .option('--no-boot-inform', 'do not Inform at start; wait for a connection request or the periodic timer')
   .option('--reboot-delay <ms>', 'how long a Reboot keeps the STB down', number, DEFAULTS.rebootDelayMs)
-  .option('--download-delay <ms>', 'time from a Download to its TransferComplete', number, DEFAULTS.downloadDelayMs)
+  .option('--download-delay <ms>', 'time from the end of the session that sent a Download to fetching its file', number, DEFAULTS.downloadDelayMs)
+  .option('--download-fail-rate <p>', 'probability of reporting a Download failed (TransferComplete with fault 9010) although the file arrived', number, DEFAULTS.downloadFailRate)
+  .option('--brick-rate <p>', 'probability that installing a firmware image kills the STB: it never comes back', number, DEFAULTS.brickRate)
+  .option('--lie-rate <p>', 'probability that an STB reports a firmware install successful, reboots, and stays on its old version', number, DEFAULTS.lieRate)
   .option('--session-timeout <ms>', 'how long to wait for each ACS answer before the session fails', number, DEFAULTS.sessionTimeoutMs)
   .option('--retry-delay <ms>', 'base of the retry backoff after a failed session (n-th retry: base·2^(n-1) to twice that)', number, DEFAULTS.retryDelayMs)
   .option('--loss <p>', 'probability of losing each incoming UDP connection request and each outgoing STUN packet', number, DEFAULTS.loss)
@@ -238,6 +250,7 @@ Examples:
   stbsim --count 20 --factory-credentials acs:secret  CPEs sharing one factory login (stbd needs a bootstrap file)
   stbsim --count 10 --loss 0.2 --drop-cr 2             a lossy network: lost keepalives and connection requests
   stbsim csv --count 1000 > devices.csv                the devices' CSV for 'stbctl devices import'
+  stbsim make-firmware 2.1.0 fw.bin --size 4MiB        a firmware image the STBs install (then: stbctl file add)
 
 Exit codes: 0 ok (stopped with Ctrl-C), 1 the run failed (e.g. registration), 2 the command line was wrong.`,
   )
@@ -250,6 +263,34 @@ program
     const o = cmd.optsWithGlobals<RawOptions>();
     resolveOptions({ count: o.count, start: o.start });
     process.stdout.write(simDeviceCsv(o));
+  });
+
+program
+  .command('make-firmware <version> <file>')
+  .description(
+    'write a simulator firmware image: a first line "STBSIM-FIRMWARE version=VERSION", padded to --size. A simulated STB ' +
+      'that downloads it as "1 Firmware Upgrade Image" reboots into VERSION (DeviceInfo.SoftwareVersion); any other file it just keeps',
+  )
+  .option('--size <bytes>', 'pad the image to this size, up to 1GiB (bytes, or with KiB, MiB, GiB: "4MiB")')
+  .action((version: string, file: string, opts: { size?: string }) => {
+    let size: number | undefined;
+    if (opts.size !== undefined) {
+      const parsed = sizeField('0', 1, 1024 ** 3).parse(opts.size, { cwd: process.cwd() });
+      if (parsed instanceof Problem) throw new SimOptionError(`--size: ${parsed.message}`);
+      size = parsed;
+    }
+    let image: Buffer;
+    try {
+      image = firmwareImage(version, size);
+    } catch (err) {
+      throw new SimOptionError((err as Error).message);
+    }
+    try {
+      writeFileSync(file, image);
+    } catch (err) {
+      throw new CliError('io', `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    process.stderr.write(`stbsim: wrote firmware ${version} to ${file} (${plural(image.length, 'byte')})\n`);
   });
 
 try {

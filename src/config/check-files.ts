@@ -33,7 +33,7 @@ export function checkReferencedFiles(c: Config): string[] {
     if (existsSync(path)) attempt(() => readSecretToken(key, path, groupMayRead));
   }
   if (c.cwmp.bootstrap_credentials_file) attempt(() => loadBootstrapCredentials(c.cwmp.bootstrap_credentials_file!));
-  for (const [section, keys] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
+  for (const [section, keys] of [['certs', c.certs], ['cwmp', c.cwmp], ['files', c.files]] as const) {
     if (keys.tls_key_file) attempt(() => readSecretFile(`[${section}] tls_key_file`, keys.tls_key_file!));
     if (keys.tls_cert_file) notEmpty(`[${section}] tls_cert_file`, keys.tls_cert_file);
   }

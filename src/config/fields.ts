@@ -147,3 +147,18 @@ export function optionalPathField(defaultPath: string): Field<string | undefined
     parse: (v, ctx) => (v === '' ? undefined : inner.parse(v, ctx)),
   };
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A size in bytes: a whole number, or a string such as "4096", "64KiB", "512MiB", "2GiB". */
+export function sizeField(defaultText: string, min: number, max: number): Field<number> {
+  return {
+    default: defaultText,
+    parse(v) {
+      const m = typeof v === 'string' ? /^(\d{1,16})\s*(B|KiB|MiB|GiB)?$/.exec(v.trim()) : undefined;
+      const bytes = typeof v === 'number' && Number.isInteger(v) ? v : m ? Number(m[1]) * SIZE_UNITS[m[2] ?? '']! : undefined;
+      if (bytes === undefined) return new Problem(`expected a size such as "64KiB", "512MiB" or "2GiB", got ${show(v)}`);
+      return bytes >= min && bytes <= max ? bytes : new Problem(`must be from ${min} to ${max} bytes, got ${show(v)}`);
+    },
+  };
+}

@@ -106,13 +106,19 @@ function crossCheck(c: Config): void {
   if (!/^[\x21-\x7e]{0,64}$/.test(c.certs.derived_id_prefix)) {
     throw new ConfigError(c.file, '[certs] derived_id_prefix', `expected up to 64 visible ASCII characters (no spaces), or "" for none, got ${JSON.stringify(c.certs.derived_id_prefix)}`);
   }
-  for (const [section, tls] of [['certs', c.certs], ['cwmp', c.cwmp]] as const) {
+  for (const [section, tls] of [['certs', c.certs], ['cwmp', c.cwmp], ['files', c.files]] as const) {
     if ((tls.tls_cert_file === undefined) !== (tls.tls_key_file === undefined)) {
       throw new ConfigError(c.file, `[${section}] ${tls.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file'}`, 'give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');
     }
   }
   if (c.uploads.url !== '' && !/^https?:\/\/[^/\s?#@]+\/?$/.test(c.uploads.url)) {
     throw new ConfigError(c.file, '[uploads] url', `expected "" or a scheme, host and port a CPE reaches a CWMP listener at, such as "https://acs.example.net:7548" (no path), got ${JSON.stringify(c.uploads.url)}`);
+  }
+  if (c.files.url !== '' && !/^https?:\/\/[^/\s?#@]+(?:\/[^\s?#]*)?$/.test(c.files.url)) {
+    throw new ConfigError(c.file, '[files] url', `expected "" or the scheme, host and port devices reach the file server at, such as "https://files.example.net:7551", got ${JSON.stringify(c.files.url)}`);
+  }
+  if (!c.files.tls_listen && (c.files.tls_cert_file !== undefined || c.files.tls_key_file !== undefined)) {
+    throw new ConfigError(c.file, `[files] ${c.files.tls_cert_file !== undefined ? 'tls_cert_file' : 'tls_key_file'}`, 'is for the HTTPS file server: set [files] tls_listen too');
   }
   if (!c.cwmp.listen && !c.cwmp.tls_listen) throw new ConfigError(c.file, '[cwmp] listen', 'CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');
   if (!c.cwmp.tls_listen) {

@@ -1,4 +1,4 @@
-import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, optionalListenField, cidrListField, pathField } from './fields.js';
+import { booleanField, durationField, integerField, optionalPathField, stringField, type Field, listenField, oneOfField, optionalDurationField, optionalIpv6ListenField, optionalListenField, cidrListField, pathField, sizeField } from './fields.js';
 
 /** A listener's timeouts are at least this (src/listeners/ arms one timer per deadline). */
 const timeout = (d: string) => durationField(d, 100);
@@ -92,6 +92,21 @@ export const configSchema = {
     max_concurrent: integerField(16, 1, 1000),
     // "": the scheme and host the CPE's CWMP session came in on.
     url: stringField(''),
+  },
+  files: {
+    dir: pathField('./var/files'),
+    max_size: sizeField('512MiB', 1, 64 * 1024 ** 3),
+    listen: optionalListenField('0.0.0.0:7550'),
+    tls_listen: optionalListenField(''),
+    tls_cert_file: optionalPathField(''),
+    tls_key_file: optionalPathField(''),
+    // "": the scheme, address and port of a listener (HTTPS first).
+    url: stringField(''),
+    url_validity: durationField('24h', 60_000),
+    header_timeout: timeout('15s'),
+    idle_timeout: timeout('30s'),
+    max_connections: connections(2000),
+    max_connections_per_source: connections(100),
   },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),

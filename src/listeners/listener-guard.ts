@@ -137,7 +137,8 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
     }, Math.max(0, c.deadline - d.clock.now()));
   };
   const idle = (c: Connection) => {
-    c.bytesAtIdle = c.request?.socket.bytesRead ?? c.socket.bytesRead;
+    // A request's socket is gone (null) once Node detached it, the connection closing after the answer.
+    c.bytesAtIdle = (c.request?.socket as Socket | null | undefined)?.bytesRead ?? c.socket.bytesRead;
     arm(c, 'idle', d.clock.now() + limits.idleTimeoutMs);
   };
   const expire = (c: Connection) => {

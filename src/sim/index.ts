@@ -9,3 +9,4 @@ export { waitFor, WaitTimeout } from './wait-for.js';
 export { ParamTree } from './param-tree.js';
 export { CpeSoap } from './cpe-soap.js';
 export { CwmpFault } from './cwmp-fault.js';
+export { firmwareImage, firmwareVersionOf } from './firmware-image.js';

@@ -42,6 +42,12 @@ export interface SimulatorOptions {
   readonly dropCr?: number;
   readonly responseDelayMs?: number;
   readonly faultRate?: number;
+  /** Probability that a Download that arrived whole is still reported failed (TransferComplete with fault 9010). */
+  readonly downloadFailRate?: number;
+  /** Probability that an STB installing a firmware image never comes back (bricked: no Inform, no keepalive). */
+  readonly brickRate?: number;
+  /** Probability that an STB installing a firmware image reports success and reboots, but stays on its old version. */
+  readonly lieRate?: number;
   /**
    * The ManagementServer.Username/Password every STB leaves the factory with (one pair for all, as real CPE
    * models have), instead of its derived CWMP credentials. A FactoryReset brings it back.
@@ -101,6 +107,9 @@ export const DEFAULTS = {
   dropCr: 0,
   responseDelayMs: 0,
   faultRate: 0,
+  downloadFailRate: 0,
+  brickRate: 0,
+  lieRate: 0,
   partialPath: true,
   contentType: 'text/xml; charset="utf-8"',
   certIdPrefix: 'media-',
@@ -132,6 +141,9 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   integer('--drop-cr', r.dropCr, 0);
   probability('--loss', r.loss);
   probability('--fault-rate', r.faultRate);
+  probability('--download-fail-rate', r.downloadFailRate);
+  probability('--brick-rate', r.brickRate);
+  probability('--lie-rate', r.lieRate);
   if (!['tr098', 'tr181', 'mixed'].includes(r.dataModel)) fail('--data-model', 'tr098, tr181 or mixed', r.dataModel);
   if (!['digest', 'basic'].includes(r.auth)) fail('--auth', 'digest or basic', r.auth);
   if (!(CWMP_VERSIONS as readonly string[]).includes(r.cwmpVersion)) fail('--cwmp-version', `one of ${CWMP_VERSIONS.join(', ')}`, r.cwmpVersion);

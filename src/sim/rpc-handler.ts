@@ -33,7 +33,8 @@ export function uploadKindOf(fileType: string): UploadKind | undefined {
 export type AfterSession =
   | { readonly kind: 'reboot'; readonly commandKey: string }
   | { readonly kind: 'factory-reset' }
-  | { readonly kind: 'download'; readonly commandKey: string; readonly url: string }
+  /** `fileSize`: the Download's FileSize (0: not given), checked against what arrives. */
+  | { readonly kind: 'download'; readonly commandKey: string; readonly url: string; readonly fileType: string; readonly fileSize: number }
   | { readonly kind: 'upload'; readonly commandKey: string; readonly url: string; readonly what: UploadKind; readonly username: string; readonly password: string; readonly delaySeconds: number }
   /** ScheduleInform: a session ("3 SCHEDULED", "M ScheduleInform") this many seconds after this one. */
   | { readonly kind: 'schedule-inform'; readonly commandKey: string; readonly delaySeconds: number }
@@ -115,7 +116,7 @@ export function handleRpc(tree: ParamTree, msg: AcsMessage, can: RpcCapabilities
       return {
         method: 'DownloadResponse',
         content: { Status: 1, StartTime: UNKNOWN_TIME, CompleteTime: UNKNOWN_TIME },
-        after: { kind: 'download', commandKey: arg(a, 'CommandKey'), url },
+        after: { kind: 'download', commandKey: arg(a, 'CommandKey'), url, fileType: arg(a, 'FileType'), fileSize: arg(a, 'FileSize').trim() === '' ? 0 : unsignedArg(a, 'FileSize') },
       };
     }
     case 'GetParameterAttributes': {

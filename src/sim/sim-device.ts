@@ -17,6 +17,8 @@ import type { ResolvedOptions } from './options.js';
 import { ParamTree } from './param-tree.js';
 import { phaseOf } from './periodic-schedule.js';
 import { type AfterSession, handleRpc } from './rpc-handler.js';
+import { downloadFile } from './download-client.js';
+import { FIRMWARE_HEADER_BYTES, firmwareVersionOf } from './firmware-image.js';
 import { uploadFile } from './upload-client.js';
 import { SessionHttp } from './session-http.js';
 import type { SimEventMap, SimStats } from './sim-events.js';
@@ -84,6 +86,8 @@ export class SimDevice {
   #abort: AbortController | undefined;
   #crReceived = 0;
   #down = false;
+  /** A firmware install bricked it: it never comes back. */
+  #bricked = false;
   #bootedAt = 0;
   #bootstrapped = false;
   #informId = 0;
@@ -172,6 +176,16 @@ export class SimDevice {
   /** True between a reboot's "down" and "up". */
   get rebooting(): boolean {
     return this.#down;
+  }
+
+  /** A firmware install (--brick-rate) left it dead: down for good. */
+  get bricked(): boolean {
+    return this.#bricked;
+  }
+
+  /** DeviceInfo.SoftwareVersion: the firmware it runs. */
+  get softwareVersion(): string {
+    return this.tree.value(`${this.paths.root}DeviceInfo.SoftwareVersion`) ?? '';
   }
 
   #ms(name: string): string {
@@ -551,17 +565,7 @@ export class SimDevice {
     const sessionEnd = this.#iso();
     for (const a of actions) {
       if (a.kind === 'download') {
-        this.#later(this.#o.downloadDelayMs, () => {
-          const failed = a.url.includes('fail');
-          this.#transfer = {
-            commandKey: a.commandKey,
-            faultCode: failed ? FaultCode.DownloadFailure : 0,
-            faultString: failed ? 'Download failure' : '',
-            startTime: sessionEnd,
-            completeTime: this.#iso(),
-          };
-          this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
-        });
+        this.#later(this.#o.downloadDelayMs, () => this.#download(a, sessionEnd));
       } else if (a.kind === 'upload') {
         this.#later(a.delaySeconds * 1000, () => this.#upload(a, sessionEnd));
       } else if (a.kind === 'schedule-inform') {
@@ -610,7 +614,64 @@ export class SimDevice {
     this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Upload', a.commandKey));
   }
 
-  /** Goes down (no keepalives, deaf to connection requests), loses its STUN state, comes back and Informs. */
+  /**
+   * TR-069 Download for real: GET of the URL (http or https, the token in it), the size checked against
+   * FileSize. A simulator firmware image sent as "1 Firmware Upgrade Image" is installed: the STB reboots
+   * into its version and reports the transfer in its first session after ("1 BOOT", "7 TRANSFER COMPLETE",
+   * "M Download"), as a real CPE does. Any other file is kept (no reboot). --download-fail-rate,
+   * --brick-rate and --lie-rate make it fail, die, or report success and stay on its old version.
+   */
+  async #download(a: Extract<AfterSession, { kind: 'download' }>, startTime: string): Promise<void> {
+    if (!this.#live) return;
+    const { stats, emit } = this.#d;
+    const got = await downloadFile({ url: a.url, timeoutMs: this.#o.sessionTimeoutMs, keepBytes: FIRMWARE_HEADER_BYTES, tls: this.#acsTls, ...(this.#transferAbort ? { signal: this.#transferAbort.signal } : {}) });
+    if (!this.#live) return;
+    const random = () => this.#o.random();
+    let error = got.ok ? undefined : got.error;
+    if (got.ok && a.fileSize > 0 && got.size !== a.fileSize) error = `got ${got.size} bytes, FileSize says ${a.fileSize}`;
+    if (error === undefined && this.#o.downloadFailRate > 0 && random() < this.#o.downloadFailRate) error = 'simulated failure (--download-fail-rate)';
+    const bytes = got.ok ? got.size : 0;
+    const status = got.status === undefined ? {} : { status: got.status };
+    const report = (faultString: string) => {
+      this.#transfer = { commandKey: a.commandKey, faultCode: faultString === '' ? 0 : FaultCode.DownloadFailure, faultString, startTime, completeTime: this.#iso() };
+    };
+    if (error !== undefined) {
+      stats.downloadsFailed++;
+      this.#note(`download of ${a.url.split('?')[0]} failed: ${error}`);
+      emit('download', { device: this.id, commandKey: a.commandKey, ok: false, bytes, ...status, outcome: 'failed', error });
+      report(`Download failure: ${error}`);
+      this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
+      return;
+    }
+    stats.downloads++;
+    const firmware = got.ok && a.fileType.startsWith('1 ') ? firmwareVersionOf(got.head) : undefined;
+    if (firmware === undefined) {
+      this.#note(`download of ${bytes} bytes stored`);
+      emit('download', { device: this.id, commandKey: a.commandKey, ok: true, bytes, ...status, outcome: 'stored' });
+      report('');
+      this.#agent.trigger(ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey));
+      return;
+    }
+    if (this.#o.brickRate > 0 && random() < this.#o.brickRate) {
+      stats.bricked++;
+      this.#note(`firmware ${firmware}: install failed, the box is dead`);
+      emit('download', { device: this.id, commandKey: a.commandKey, ok: true, bytes, ...status, firmware, outcome: 'bricked' });
+      this.#bricked = true;
+      await this.#reboot([], false);
+      return;
+    }
+    const lies = this.#o.lieRate > 0 && random() < this.#o.lieRate;
+    if (!lies) {
+      stats.firmwareInstalled++;
+      this.tree.setInternal(`${this.paths.root}DeviceInfo.SoftwareVersion`, firmware);
+    }
+    this.#note(`firmware ${firmware} ${lies ? 'reported installed, old version kept' : 'installed'}; rebooting`);
+    emit('download', { device: this.id, commandKey: a.commandKey, ok: true, bytes, ...status, firmware, outcome: lies ? 'lied' : 'installed' });
+    report('');
+    await this.#reboot([ev('7 TRANSFER COMPLETE'), ev('M Download', a.commandKey), BOOT], false);
+  }
+
+  /** Goes down (no keepalives, deaf to connection requests), loses its STUN state, comes back and Informs (unless bricked). */
   async #reboot(events: InformEvent[], factoryReset: boolean): Promise<void> {
     this.#down = true;
     this.#d.emit('reboot', { device: this.id, phase: 'down' });
@@ -625,6 +686,7 @@ export class SimDevice {
       this.tree.setInternal(this.#ms('ConnectionRequestURL'), crUrl);
       this.#transfer = undefined;
     }
+    if (this.#bricked) return;
     this.#later(this.#o.rebootDelayMs, () => {
       this.#d.emit('reboot', { device: this.id, phase: 'up' });
       this.#boot(events, true);

@@ -35,6 +35,11 @@ export interface SimEventMap {
   'value-change': [{ readonly device: string; readonly name: string; readonly value: string; readonly notification: 'passive' | 'active' }];
   /** An Upload was carried out (PUT or POST of the file): `ok` a 2xx answer, `status` the HTTP status if one came. */
   upload: [{ readonly device: string; readonly commandKey: string; readonly what: 'config' | 'log'; readonly bytes: number; readonly ok: boolean; readonly status?: number }];
+  /**
+   * A Download was carried out: `ok` the file arrived whole (200, FileSize matched), `bytes` as received,
+   * `firmware` the version of a simulator firmware image, `outcome` what the STB then did.
+   */
+  download: [{ readonly device: string; readonly commandKey: string; readonly ok: boolean; readonly bytes: number; readonly status?: number; readonly firmware?: string; readonly outcome: 'installed' | 'lied' | 'bricked' | 'failed' | 'stored'; readonly error?: string }];
   /** The ACS set X_STBD_Certificate.UpdateRequired ("certificate needs update"); a fetch follows after the session. */
   'cert-update-notice': [{ readonly device: string; readonly certId: string }];
 }
@@ -69,6 +74,11 @@ export interface SimStats {
   /** Uploads the server took (2xx), and those it did not (or that got no answer). */
   uploads: number;
   uploadsFailed: number;
+  /** Downloads that arrived whole, those that did not (or were reported failed), firmware installed, STBs bricked. */
+  downloads: number;
+  downloadsFailed: number;
+  firmwareInstalled: number;
+  bricked: number;
 }
 
 export function newStats(): SimStats {
@@ -94,6 +104,10 @@ export function newStats(): SimStats {
     valueChanges: 0,
     uploads: 0,
     uploadsFailed: 0,
+    downloads: 0,
+    downloadsFailed: 0,
+    firmwareInstalled: 0,
+    bricked: 0,
   };
 }
 

@@ -15,5 +15,6 @@ export function statusLine(devices: number, s: SimStats): string {
     ...(s.certRequests > 0 || s.certNotices > 0 ? [`certs ${s.certsValid} fetched, ${s.certsFailed} failed, ${s.certNotices} update notices`] : []),
     ...(s.valueChanges > 0 ? [`${s.valueChanges} value changes reported`] : []),
     ...(s.uploads > 0 || s.uploadsFailed > 0 ? [`uploads ${s.uploads} taken, ${s.uploadsFailed} failed`] : []),
+    ...(s.downloads > 0 || s.downloadsFailed > 0 ? [`downloads ${s.downloads} ok, ${s.downloadsFailed} failed, ${s.firmwareInstalled} firmware installed, ${s.bricked} bricked`] : []),
   ].join(' · ');
 }

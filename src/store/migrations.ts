@@ -466,4 +466,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX tasks_idempotency ON tasks (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
     `,
   },
+  {
+    version: 16,
+    name: 'firmware and configuration files stbd serves',
+    sql: `
+      -- The bytes are on disk under [files] dir (stored_name there); a row per file stbd serves.
+      CREATE TABLE files (
+        id            TEXT PRIMARY KEY,
+        type          TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        product_class TEXT,
+        oui           TEXT,
+        size          INTEGER NOT NULL,
+        sha256        TEXT NOT NULL,
+        stored_name   TEXT NOT NULL,
+        added_at      INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -26,6 +26,7 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
     cwmp: { listen: '127.0.0.1:0' },
     certs: { listen: '127.0.0.1:0', media_token_file: join(dir, 'media.token') },
     ca: { master_key_file: join(dir, 'master.key') },
+    files: { dir: join(dir, 'files'), listen: '127.0.0.1:0' },
     log: { level: 'debug' },
   };
   // STBD_TEST_STORE=postgres: a new database of its own on the test process's PostgreSQL, unless the test names a store.

@@ -34,6 +34,7 @@ export function exampleRows(d: string, n: number): Rows {
     ['cpe_events', { id: 1000 + n, device_id: d, at, method: 'TransferComplete', detail: '{}' }],
     ['certificate_claims', { id: `claim-${d}`, device_id: d, claimed_at: at }],
     ['uploads', { id: 2000 + n, device_id: d, task_id: 100 + n, file_type: '2 Vendor Log File', content_type: n % 2 ? '' : 'text/plain', size: 256, sha256: 'ab'.repeat(32), received_at: at, content: n % 2 ? ALL_BYTES : Buffer.alloc(0) }],
+    ['files', { id: `firmware-${n}`, type: 'firmware', version: `2.${n}.0`, product_class: n % 2 ? null : 'STB', oui: n % 2 ? null : '00D09E', size: big, sha256: 'cd'.repeat(32), stored_name: `firmware-${n}.abcdef012345`, added_at: at }],
     ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],
     ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const] : []),
   ];

@@ -1,4 +1,4 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { httpRequestText, TransportError } from '../../http-request.js';
@@ -83,6 +83,62 @@ export class ApiClient {
       throw new CliError('io', `cannot write ${file}: ${(err as Error).message}`);
     }
     return bytes;
+  }
+
+  /**
+   * POSTs `file` as the raw body (application/octet-stream), streamed from disk at the pace the socket takes
+   * it (never read whole into memory); `onProgress` hears the bytes sent so far. Returns the JSON answer.
+   */
+  async sendFile<T>(path: string, file: string, onProgress?: (sent: number, total: number) => void): Promise<T> {
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch (err) {
+      throw new CliError('bad-file', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    const source = createReadStream(file);
+    const unreadable = new Promise<never>((_, reject) => source.once('error', (err: NodeJS.ErrnoException) => reject(new CliError('bad-file', `cannot read ${file} (${err.code ?? err.message})`))));
+    unreadable.catch(() => undefined);
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const headers = { authorization: `Bearer ${this.target.token()}`, 'content-type': 'application/octet-stream', 'content-length': String(size) };
+      let answer = false;
+      const req = httpRequest(`${this.target.baseUrl}${path}`, { method: 'POST', headers }, (res) => {
+        // An answer before the whole file was sent is a refusal: stop sending, read it.
+        answer = true;
+        source.destroy();
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text });
+          req.destroy();
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!answer) reject(new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code ?? ''] ?? err.message}`));
+      });
+      let sent = 0;
+      source.on('data', (chunk: string | Buffer) => {
+        sent += chunk.length;
+        // Back-pressure: the file is read no faster than the socket sends.
+        if (!req.write(chunk)) {
+          source.pause();
+          req.once('drain', () => source.resume());
+        }
+        onProgress?.(sent, size);
+      });
+      source.on('end', () => req.end());
+    });
+    const res = await Promise.race([answered, unreadable]);
+    let data: unknown;
+    try {
+      data = res.text === '' ? undefined : JSON.parse(res.text);
+    } catch {
+      throw new CliError('bad-response', `stbd at ${this.target.baseUrl} answered ${res.status} with a body that is not JSON`);
+    }
+    if (res.status >= 200 && res.status < 300) return data as T;
+    throw this.#refusal(res.status, data);
   }
 
   #refusal(status: number, data: unknown): CliError {

@@ -330,4 +330,21 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE tasks ADD CONSTRAINT tasks_origin_check CHECK (origin IN ('api', 'provisioning', 'certs', 'profile', 'campaign'));
     `,
   },
+  {
+    version: 16,
+    name: 'firmware and configuration files stbd serves',
+    sql: `
+      CREATE TABLE files (
+        id            TEXT PRIMARY KEY,
+        type          TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        product_class TEXT,
+        oui           TEXT,
+        size          BIGINT NOT NULL,
+        sha256        TEXT NOT NULL,
+        stored_name   TEXT NOT NULL,
+        added_at      BIGINT NOT NULL
+      );
+    `,
+  },
 ];
