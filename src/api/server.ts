@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { CampaignService } from '../campaigns/campaign-service.js';
 import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,7 @@ import type { ManagementService } from '../management/management-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
+import { campaignRoutes } from './routes/campaigns.js';
 import { certRoutes } from './routes/certs.js';
 import { deviceRoutes } from './routes/devices.js';
 import { backupRoutes } from './routes/backup.js';
@@ -31,6 +33,7 @@ export interface ApiDeps {
   readonly registry: DeviceRegistry;
   readonly selection: DeviceSelection;
   readonly tags: DeviceTags;
+  readonly campaigns: CampaignService;
   readonly keepalive: KeepaliveService;
   readonly pool: PoolService;
   readonly management: ManagementService;
@@ -88,5 +91,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   taskRoutes(app, deps);
   uploadRoutes(app, deps);
   certRoutes(app, deps);
+  campaignRoutes(app, deps);
   return app;
 }
