@@ -13,6 +13,7 @@ const NTP = 'InternetGatewayDevice.Time.NTPServer1';
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 interface Loop {
+  readonly dir: string;
   readonly d: InProcessDaemon;
   readonly sim: Simulator;
   /** Campaign tasks in the order they were queued, and how many were open at most at once. */
@@ -25,7 +26,8 @@ interface Loop {
 
 async function setup(t: Tap.Test, online: number, offline: readonly string[] = [], overrides: Record<string, Record<string, unknown>> = {}): Promise<Loop> {
   // Presence must not lapse while the test moves the clock by hours: the sims send keepalives in real time.
-  const d = await startInProcess(t.testdir(), { stun: { offline_after: '30d' }, campaigns: { tick: '1s' }, cwmp: { connection_request_retry: '1s' }, ...overrides });
+  const dir = t.testdir();
+  const d = await startInProcess(dir, { stun: { offline_after: '30d' }, campaigns: { tick: '1s' }, cwmp: { connection_request_retry: '1s' }, ...overrides });
   t.teardown(() => d.daemon.stop());
   const acsUrl = `http://127.0.0.1:${d.daemon.management.address!.port}/`;
   const sim = new Simulator({ count: online, prefix: 'stb-', acsUrl, stun: { host: '127.0.0.1', port: d.daemon.keepalive.addresses.v4!.port }, keepaliveIntervalS: 1, bootInform: false });
@@ -35,7 +37,7 @@ async function setup(t: Tap.Test, online: number, offline: readonly string[] = [
   await sim.start();
   t.teardown(() => sim.stop());
   await bound;
-  const loop: Loop = { d, sim, queued: [], finished: [], queuedAt: [], maxOpen: 0 };
+  const loop: Loop = { dir, d, sim, queued: [], finished: [], queuedAt: [], maxOpen: 0 };
   let open = 0;
   d.daemon.management.tasks.subscribe({
     queued: (task: Task) => {
@@ -56,7 +58,9 @@ async function setup(t: Tap.Test, online: number, offline: readonly string[] = [
 /** Moves the daemon's clock `stepMs` a round and lets its timers and the sims run, until `done()`; checks the cap every round. */
 async function run(t: Tap.Test, l: Loop, name: string, done: (show: any) => boolean, stepMs = 1000, cap = Infinity): Promise<any> {
   for (let i = 0; i < 400; i++) {
-    const show = (await l.d.api('GET', `/v1/campaigns/${name}`)).body;
+    const res = await l.d.api('GET', `/v1/campaigns/${name}`);
+    if (res.status !== 200) throw new Error(`campaign show: ${res.status} ${JSON.stringify(res.body)}`);
+    const show = res.body;
     if (show.counts['in-progress'] > cap) t.fail(`${show.counts['in-progress']} devices in progress, above the cap ${cap}`);
     if (done(show)) return show;
     l.d.clock.advance(stepMs);
@@ -132,4 +136,41 @@ t.test('the stop rule pauses the campaign and says why; resume goes on', async (
   t.match(resumed.body, { state: 'running', reason: null });
   const done = await run(t, l, 'bad', (s) => s.state === 'done');
   t.equal(done.counts.failed, 4, 'the operator overrode the stop rule for this wave');
+});
+
+/** A port free on loopback now, for a daemon restarted on the same addresses. */
+async function freePorts(): Promise<{ tcp: number; udp: number }> {
+  const { createServer } = await import('node:net');
+  const { createSocket } = await import('node:dgram');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const tcp = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const udp = socket.address().port;
+  await new Promise<void>((r) => socket.close(r));
+  return { tcp, udp };
+}
+
+t.test('a restart mid-wave resumes: no device started twice, none forgotten', async (t) => {
+  const { tcp, udp } = await freePorts();
+  const ports = { stun: { offline_after: '30d', listen: `127.0.0.1:${udp}` }, cwmp: { listen: `127.0.0.1:${tcp}`, connection_request_retry: '1s' } };
+  const l = await setup(t, 6, [], ports);
+  const r = await l.d.api('POST', '/v1/campaigns', { json: { name: 'restart', where: "id LIKE 'stb-*'", set: [{ name: NTP, value: 'again.example.net' }], concurrency: 2, start: true } });
+  t.equal(r.status, 201);
+  const midway = await run(t, l, 'restart', (s) => s.counts.succeeded >= 2 && s.counts['in-progress'] > 0, 1000, 2);
+  t.comment(`stopped with ${midway.counts.succeeded} succeeded, ${midway.counts['in-progress']} in progress`);
+  await l.d.daemon.stop();
+
+  const d2 = await startInProcess(l.dir, { ...ports, campaigns: { tick: '1s' } });
+  t.teardown(() => d2.daemon.stop());
+  const l2: Loop = { ...l, d: d2 };
+  const done = await run(t, l2, 'restart', (s) => s.state === 'done', 1000, 2);
+  t.same(done.counts, { pending: 0, 'in-progress': 0, succeeded: 6, failed: 0, skipped: 0, cancelled: 0 }, 'every device, once');
+  for (const device of l.sim.devices) {
+    const tasks = (await d2.api('GET', `/v1/devices/${device.id}/tasks`)).body.tasks.filter((x: Task) => x.origin === 'campaign');
+    t.equal(tasks.length, 1, `${device.id}: one campaign task`);
+    t.equal(device.tree.value(NTP), 'again.example.net');
+  }
 });

@@ -3,6 +3,7 @@ import type { Campaign } from '../../campaigns/campaign.js';
 import { CampaignError } from '../../campaigns/campaign-error.js';
 import { formatDays, formatWindow, MAX_ATTEMPTS_LIMIT, MAX_CANARY, MAX_CONCURRENCY } from '../../campaigns/campaign-input.js';
 import type { CampaignReport } from '../../campaigns/campaign-service.js';
+import { parameterValuesSchema } from '../../management/task-input.js';
 import { ApiError } from '../errors.js';
 import type { ApiDeps } from '../server.js';
 import { whereSchema } from '../where.js';
@@ -18,17 +19,7 @@ const createBody = {
     name: text(64),
     where: whereSchema,
     firmware: text(128),
-    set: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 1000,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'value'],
-        properties: { name: text(256), value: { type: 'string', maxLength: 65_536 }, type: { type: 'string', pattern: '^xsd:[A-Za-z]+$', maxLength: 32 } },
-      },
-    },
+    set: parameterValuesSchema,
     canary: { type: 'integer', minimum: 0, maximum: MAX_CANARY },
     waves: text(200),
     concurrency: { type: 'integer', minimum: 1, maximum: MAX_CONCURRENCY },
