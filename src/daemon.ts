@@ -75,6 +75,11 @@ export interface RunningDaemon {
 
 export interface DaemonDeps {
   readonly config: Config;
+  /**
+   * The firmware files campaigns install. stbd's own file server (issue 16 point 1) plugs in here; without
+   * one, firmware campaigns are refused (parameter campaigns need none).
+   */
+  readonly files?: FileCatalog;
   readonly log: Logger;
   readonly clock: Clock;
   /** Real timers by default; tests pass a host they can step. */
@@ -84,7 +89,7 @@ export interface DaemonDeps {
 }
 
 /** The composition root: builds every part from the config and starts it. */
-export async function startDaemon({ config, log, clock, timerHost, onFatal }: DaemonDeps): Promise<RunningDaemon> {
+export async function startDaemon({ config, log, clock, timerHost, onFatal, files }: DaemonDeps): Promise<RunningDaemon> {
   const host = timerHost ? { host: timerHost } : {};
   const store = config.store.path;
   const created = new NewFiles([store, `${store}-wal`, `${store}-shm`, `${store}.lock`, `${store}.pid`, config.api.token_file, config.api.bss_token_file, config.certs.media_token_file, config.ca.master_key_file]);
@@ -324,7 +329,6 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     });
     const tags = new DeviceTags(repos.tags, clock);
     // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
-    const files: FileCatalog | undefined = undefined;
     const campaignLog = log.child({ component: 'campaigns' });
     const driver = new CampaignDriver(
       { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, isOnline, scheduler, clock, log: campaignLog, nodeId: randomUUID() },

@@ -1,8 +1,7 @@
 import t from 'tap';
-import type * as Tap from 'tap';
 import type { Task } from '../src/management/task.js';
-import { Simulator } from '../src/sim/index.js';
-import { type InProcessDaemon, startInProcess } from './helpers/in-process.js';
+import { freePorts, type Loop, rounds, run, setup } from './helpers/campaign-loop.js';
+import { startInProcess } from './helpers/in-process.js';
 
 /**
  * Parameter campaigns end to end: the real daemon in this process on a clock the test moves, simulated STBs
@@ -11,73 +10,6 @@ import { type InProcessDaemon, startInProcess } from './helpers/in-process.js';
 const NTP = 'InternetGatewayDevice.Time.NTPServer1';
 // 2026-01-01T00:00Z, where the daemon's clock starts, is a Thursday.
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-
-interface Loop {
-  readonly dir: string;
-  readonly d: InProcessDaemon;
-  readonly sim: Simulator;
-  /** Campaign tasks in the order they were queued, and how many were open at most at once. */
-  readonly queued: string[];
-  readonly finished: string[];
-  /** The daemon's clock at each campaign task queued. */
-  readonly queuedAt: number[];
-  maxOpen: number;
-}
-
-async function setup(t: Tap.Test, online: number, offline: readonly string[] = [], overrides: Record<string, Record<string, unknown>> = {}): Promise<Loop> {
-  // Presence must not lapse while the test moves the clock by hours: the sims send keepalives in real time.
-  const dir = t.testdir();
-  const d = await startInProcess(dir, { stun: { offline_after: '30d' }, campaigns: { tick: '1s' }, cwmp: { connection_request_retry: '1s' }, ...overrides });
-  t.teardown(() => d.daemon.stop());
-  const acsUrl = `http://127.0.0.1:${d.daemon.management.address!.port}/`;
-  const sim = new Simulator({ count: online, prefix: 'stb-', acsUrl, stun: { host: '127.0.0.1', port: d.daemon.keepalive.addresses.v4!.port }, keepaliveIntervalS: 1, bootInform: false });
-  for (const device of sim.devices) t.equal((await d.api('POST', '/v1/devices', { json: { id: device.id, ...device.credentials } })).status, 201);
-  for (const id of offline) t.equal((await d.api('POST', '/v1/devices', { json: { id } })).status, 201);
-  const bound = Promise.all(sim.devices.map((device) => sim.waitFor('stun-binding', (b) => b.device === device.id, 30_000)));
-  await sim.start();
-  t.teardown(() => sim.stop());
-  await bound;
-  const loop: Loop = { dir, d, sim, queued: [], finished: [], queuedAt: [], maxOpen: 0 };
-  let open = 0;
-  d.daemon.management.tasks.subscribe({
-    queued: (task: Task) => {
-      if (task.origin !== 'campaign') return;
-      loop.queued.push(task.deviceId);
-      loop.queuedAt.push(d.clock.now());
-      loop.maxOpen = Math.max(loop.maxOpen, ++open);
-    },
-    finished: (task: Task) => {
-      if (task.origin !== 'campaign') return;
-      loop.finished.push(task.deviceId);
-      open--;
-    },
-  });
-  return loop;
-}
-
-/** Moves the daemon's clock `stepMs` a round and lets its timers and the sims run, until `done()`; checks the cap every round. */
-async function run(t: Tap.Test, l: Loop, name: string, done: (show: any) => boolean, stepMs = 1000, cap = Infinity): Promise<any> {
-  for (let i = 0; i < 400; i++) {
-    const res = await l.d.api('GET', `/v1/campaigns/${name}`);
-    if (res.status !== 200) throw new Error(`campaign show: ${res.status} ${JSON.stringify(res.body)}`);
-    const show = res.body;
-    if (show.counts['in-progress'] > cap) t.fail(`${show.counts['in-progress']} devices in progress, above the cap ${cap}`);
-    if (done(show)) return show;
-    l.d.clock.advance(stepMs);
-    l.d.timers.fire();
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`campaign ${name} never got there: ${JSON.stringify((await l.d.api('GET', `/v1/campaigns/${name}`)).body)}`);
-}
-
-/** `n` rounds of `stepMs` each. */
-async function rounds(l: Loop, n: number, stepMs: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    l.d.clock.advance(stepMs);
-    l.d.timers.fire();
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `stb-${String(from + i).padStart(4, '0')}`);
 
@@ -137,21 +69,6 @@ t.test('the stop rule pauses the campaign and says why; resume goes on', async (
   const done = await run(t, l, 'bad', (s) => s.state === 'done');
   t.equal(done.counts.failed, 4, 'the operator overrode the stop rule for this wave');
 });
-
-/** A port free on loopback now, for a daemon restarted on the same addresses. */
-async function freePorts(): Promise<{ tcp: number; udp: number }> {
-  const { createServer } = await import('node:net');
-  const { createSocket } = await import('node:dgram');
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const tcp = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  const socket = createSocket('udp4');
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
-  const udp = socket.address().port;
-  await new Promise<void>((r) => socket.close(r));
-  return { tcp, udp };
-}
 
 t.test('a restart mid-wave resumes: no device started twice, none forgotten', async (t) => {
   const { tcp, udp } = await freePorts();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import type { FileCatalog } from '../../src/campaigns/file-source.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon.js';
@@ -51,7 +52,7 @@ export class ManualTimers implements TimerHost {
 }
 
 /** Starts the real daemon (the composition root) inside the test process, on ephemeral ports. */
-export async function startInProcess(dir: string, overrides: ConfigOverrides = {}): Promise<InProcessDaemon> {
+export async function startInProcess(dir: string, overrides: ConfigOverrides = {}, extra: { files?: FileCatalog } = {}): Promise<InProcessDaemon> {
   const config = loadConfig(writeTestConfig(dir, overrides), dir);
   let logs = '';
   const sink = new Writable({
@@ -62,7 +63,7 @@ export async function startInProcess(dir: string, overrides: ConfigOverrides = {
   });
   const clock = new ManualClock();
   const timers = new ManualTimers();
-  const daemon = await startDaemon({ config, log: createLogger('debug', sink), clock, timerHost: timers });
+  const daemon = await startDaemon({ config, log: createLogger('debug', sink), clock, timerHost: timers, ...extra });
   const url = `http://127.0.0.1:${daemon.api.port}`;
   const token = readFileSync(config.api.token_file, 'utf8').trim();
   return {
