@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Task } from '../src/management/task.js';
-import { freePorts, type Loop, rounds, run, setup } from './helpers/campaign-loop.js';
+import { freePorts, type Loop, rounds, run, setup, storeOf } from './helpers/campaign-loop.js';
 import { startInProcess } from './helpers/in-process.js';
 
 /**
@@ -78,9 +78,9 @@ t.test('a restart mid-wave resumes: no device started twice, none forgotten', as
   t.equal(r.status, 201);
   const midway = await run(t, l, 'restart', (s) => s.counts.succeeded >= 2 && s.counts['in-progress'] > 0, 1000, 2);
   t.comment(`stopped with ${midway.counts.succeeded} succeeded, ${midway.counts['in-progress']} in progress`);
-  await l.d.daemon.stop();
+  await l.stop();
 
-  const d2 = await startInProcess(l.dir, { ...ports, campaigns: { tick: '1s' } });
+  const d2 = await startInProcess(l.dir, { ...ports, store: storeOf(l.dir), campaigns: { tick: '1s' } });
   t.teardown(() => d2.daemon.stop());
   const l2: Loop = { ...l, d: d2 };
   const done = await run(t, l2, 'restart', (s) => s.state === 'done', 1000, 2);

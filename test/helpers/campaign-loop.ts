@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import type * as Tap from 'tap';
+import { loadConfig } from '../../src/config/load.js';
 import type { FileCatalog } from '../../src/campaigns/file-source.js';
 import type { Task } from '../../src/management/task.js';
 import { Simulator, type SimulatorOptions } from '../../src/sim/index.js';
@@ -15,13 +17,16 @@ export interface Loop {
   /** The daemon's clock at each campaign task queued. */
   readonly queuedAt: number[];
   maxOpen: number;
+  /** Stops the daemon (once: the teardown does not stop it again). */
+  stop(): Promise<void>;
 }
 
 export async function setup(t: Tap.Test, online: number, offline: readonly string[] = [], overrides: Record<string, Record<string, unknown>> = {}, extra: { files?: FileCatalog; sim?: Partial<SimulatorOptions> } = {}): Promise<Loop> {
   // Presence must not lapse while the test moves the clock by hours: the sims send keepalives in real time.
   const dir = t.testdir();
   const d = await startInProcess(dir, { stun: { offline_after: '30d' }, campaigns: { tick: '1s' }, cwmp: { connection_request_retry: '1s' }, ...overrides }, extra.files ? { files: extra.files } : {});
-  t.teardown(() => d.daemon.stop());
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : d.daemon.stop()));
   const acsUrl = `http://127.0.0.1:${d.daemon.management.address!.port}/`;
   const sim = new Simulator({ count: online, prefix: 'stb-', acsUrl, stun: { host: '127.0.0.1', port: d.daemon.keepalive.addresses.v4!.port }, keepaliveIntervalS: 1, bootInform: false, ...extra.sim });
   for (const device of sim.devices) t.equal((await d.api('POST', '/v1/devices', { json: { id: device.id, ...device.credentials } })).status, 201);
@@ -30,7 +35,16 @@ export async function setup(t: Tap.Test, online: number, offline: readonly strin
   await sim.start();
   t.teardown(() => sim.stop());
   await bound;
-  const loop: Loop = { dir, d, sim, queued: [], finished: [], queuedAt: [], maxOpen: 0 };
+  const loop: Loop = {
+    dir,
+    d,
+    sim,
+    queued: [],
+    finished: [],
+    queuedAt: [],
+    maxOpen: 0,
+    stop: () => ((stopped = true), d.daemon.stop()),
+  };
   let open = 0;
   d.daemon.management.tasks.subscribe({
     queued: (task: Task) => {
@@ -87,3 +101,9 @@ async function freePorts(): Promise<{ tcp: number; udp: number }> {
   return { tcp, udp };
 }
 
+
+/** The store a daemon of `dir` used (on PostgreSQL each config written gets a new database: a restart must name it). */
+export function storeOf(dir: string): Record<string, string> {
+  const store = loadConfig(join(dir, 'stbd.toml'), dir).store;
+  return store.kind === 'postgres' ? { kind: 'postgres', url: store.url } : { path: store.path };
+}
