@@ -27,12 +27,14 @@ for (const engine of engines(t)) {
       t.equal(c.state, 'draft');
       t.equal(await repo.create('spring', spec, '2.0', 1000), undefined, 'a name is taken once');
       t.equal(await repo.usingFile('fw-2'), 'spring', 'the file is in use');
+      t.equal(await repo.firmwareActive(), false, 'a draft installs nothing yet');
 
       await repo.addTargets(c.id, ids.slice(0, 5).map((deviceId, seq) => ({ deviceId, seq })));
       await repo.addTargets(c.id, ids.slice(5).map((deviceId, i) => ({ deviceId, seq: 5 + i })));
       const sealed = (await repo.seal(c.id, ['d03'], waveBounds(10, spec.waves), 10, 2000))!;
       t.same([sealed.state, sealed.total, sealed.bounds], ['running', 10, [0, 5, 10]]);
       t.equal(await repo.seal(c.id, [], [], 0, 2000), undefined, 'sealed once');
+      t.equal(await repo.firmwareActive(), true);
       await repo.addTargets(c.id, [{ deviceId: 'd00', seq: 99 }]);
       t.same((await repo.counts(c.id)).pending, 10, 'a running campaign takes no more targets');
 

@@ -115,7 +115,7 @@ export class CampaignDriver {
     const { repo, clock, log, nodeId } = this.#d;
     try {
       const now = clock.now();
-      this.#firmwareActive = (await repo.list(MAX_DRIVEN)).some((c) => c.spec.action.kind === 'firmware' && (c.state === 'running' || c.state === 'paused'));
+      this.#firmwareActive = await repo.firmwareActive();
       for (const c of await repo.claim(nodeId, now, this.#o.leaseMs, MAX_DRIVEN)) {
         try {
           await this.#drive(c, now);

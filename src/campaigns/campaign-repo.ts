@@ -68,6 +68,8 @@ export interface CampaignRepo {
   cancelPending(id: number, now: number): Promise<number>;
   /** Devices in `state`, in seq order after `afterSeq`. */
   devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]>;
+  /** Whether a firmware campaign is running or paused (its devices' Informs are then looked at). */
+  firmwareActive(): Promise<boolean>;
   /** The name of a campaign not done or cancelled that installs `fileId`. */
   usingFile(fileId: string): Promise<string | undefined>;
 }

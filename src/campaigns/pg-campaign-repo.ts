@@ -41,7 +41,7 @@ const Q = {
     'campaign_start',
     `UPDATE campaign_devices c SET state = 'in-progress', attempts = attempts + 1, task_id = NULL, reason = NULL, verify_until = NULL, started_at = $1, finished_at = NULL
      FROM (SELECT device_id FROM campaign_devices WHERE campaign_id = $2 AND device_id = ANY($3) AND state = 'pending' ORDER BY seq LIMIT $4) s
-     WHERE c.campaign_id = $2 AND c.device_id = s.device_id RETURNING c.device_id, c.attempts`,
+     WHERE c.campaign_id = $2 AND c.device_id = s.device_id AND c.state = 'pending' RETURNING c.device_id, c.attempts`,
   ),
   attach: named('campaign_attach', `UPDATE campaign_devices SET task_id = $1 WHERE campaign_id = $2 AND device_id = $3 AND state = 'in-progress'`),
   unattached: named('campaign_unattached', `SELECT device_id, attempts FROM campaign_devices WHERE campaign_id = $1 AND state = 'in-progress' AND task_id IS NULL ORDER BY seq LIMIT $2`),
@@ -55,6 +55,7 @@ const Q = {
   skip: named('campaign_skip', `UPDATE campaign_devices SET state = 'skipped', reason = $1, finished_at = $2 WHERE campaign_id = $3 AND device_id = ANY($4) AND state = 'pending'`),
   cancelPending: named('campaign_cancel_pending', `UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = $1 WHERE campaign_id = $2 AND state = 'pending'`),
   devices: named('campaign_devices', `${dev} WHERE campaign_id = $1 AND state = $2 AND seq > $3::bigint ORDER BY seq LIMIT $4`),
+  firmwareActive: named('campaign_firmware_active', `SELECT 1 FROM campaigns WHERE file_id IS NOT NULL AND state IN ('running', 'paused') LIMIT 1`),
   usingFile: named('campaign_using_file', `SELECT name FROM campaigns WHERE file_id = $1 AND state NOT IN ('done', 'cancelled') ORDER BY id LIMIT 1`),
 };
 
@@ -213,6 +214,10 @@ export class PgCampaignRepo implements CampaignRepo {
 
   async devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]> {
     return (await this.pool.query<CampaignRow>(Q.devices([id, state, afterSeq, limit]))).rows.map(deviceOf);
+  }
+
+  async firmwareActive(): Promise<boolean> {
+    return ((await this.pool.query(Q.firmwareActive())).rowCount ?? 0) > 0;
   }
 
   async usingFile(fileId: string): Promise<string | undefined> {

@@ -63,6 +63,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
       skip: db.prepare<[string, number, number, string]>(`UPDATE campaign_devices SET state = 'skipped', reason = ?, finished_at = ? WHERE campaign_id = ? AND device_id = ? AND state = 'pending'`),
       cancelPending: db.prepare<[number, number]>(`UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = ? WHERE campaign_id = ? AND state = 'pending'`),
       devices: db.prepare<[number, string, number, number], CampaignRow>(`${dev} WHERE campaign_id = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?`),
+      firmwareActive: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM campaigns WHERE file_id IS NOT NULL AND state IN ('running', 'paused') LIMIT 1`),
       usingFile: db.prepare<[string], { name: string }>(`SELECT name FROM campaigns WHERE file_id = ? AND state NOT IN ('done', 'cancelled') ORDER BY id LIMIT 1`),
     };
   }
@@ -218,6 +219,10 @@ export class SqliteCampaignRepo implements CampaignRepo {
 
   async devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]> {
     return this.#s.devices.all(id, state, afterSeq, limit).map(deviceOf);
+  }
+
+  async firmwareActive(): Promise<boolean> {
+    return this.#s.firmwareActive.get() !== undefined;
   }
 
   async usingFile(fileId: string): Promise<string | undefined> {
