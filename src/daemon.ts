@@ -337,7 +337,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal, file
     const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log: campaignLog, watching: () => driver.firmwareActive }, config.campaigns.verify_timeout);
     management.tasks.subscribe({ finished: (t) => outcomes.taskFinished(t), transferred: (t) => outcomes.transferred(t) });
     management.onInform((deviceId, inform) => outcomes.informed(deviceId, inform));
-    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, isOnline, clock, log: campaignLog, wake: () => void driver.tick() });
+    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, isOnline, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick() });
     await driver.start();
     stops.push(() => driver.stop());
     app = buildApi({ log, clock, auth, registry, selection, tags, campaigns, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });

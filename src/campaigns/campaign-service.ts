@@ -16,6 +16,8 @@ export interface CampaignServiceDeps {
   /** Undefined while stbd serves no files: firmware campaigns are refused. */
   readonly files: FileCatalog | undefined;
   readonly isOnline: (deviceId: string) => boolean;
+  /** Cancels a task still queued (a cancelled campaign's undelivered tasks); refusals are the task's own business. */
+  readonly cancelTask: (taskId: number) => Promise<unknown>;
   readonly clock: Clock;
   readonly log: Logger;
   /** Told when a campaign starts running again (start, resume): the driver looks at it at once. */
@@ -146,10 +148,22 @@ export class CampaignService {
     const reason = command === 'pause' ? 'paused by the operator' : null;
     const after = await repo.transition(c.id, [c.state], t.to, reason, clock.now(), command === 'resume');
     if (!after) throw new CampaignError('conflict', 'the campaign changed meanwhile; look again with stbctl campaign show');
-    if (command === 'cancel') await repo.cancelPending(c.id, clock.now());
+    if (command === 'cancel') await this.#cancelWork(after);
     log.info({ campaign: name, command, state: after.state }, 'campaign changed by the operator');
     if (after.state === 'running') this.#d.wake();
     return after;
+  }
+
+  /** Pending devices are cancelled; so are tasks not yet delivered (their devices then too). Devices whose task went out finish. */
+  async #cancelWork(c: Campaign): Promise<void> {
+    const { repo, clock, cancelTask } = this.#d;
+    await repo.cancelPending(c.id, clock.now());
+    for (let after = Number.MIN_SAFE_INTEGER; ; ) {
+      const page = await repo.devices(c.id, 'in-progress', after, START_BATCH);
+      if (page.length === 0) break;
+      after = page.at(-1)!.seq;
+      for (const d of page) if (d.taskId !== null) await cancelTask(d.taskId).catch(() => undefined);
+    }
   }
 
   /** "used by campaign X" while a campaign not done or cancelled installs the file. */
