@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,10 @@ import type { Config } from './config/schema.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { DeviceSelection } from './devices/selection.js';
+import { CampaignDriver } from './campaigns/campaign-driver.js';
+import { CampaignOutcomes } from './campaigns/campaign-outcomes.js';
+import { CampaignService } from './campaigns/campaign-service.js';
+import { formatDuration } from './config/duration.js';
 import { DeviceTags } from './devices/tags.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
@@ -354,14 +359,28 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
+    const isOnline = (id: string) => keepalive.presenceOf(id)?.online ?? false;
     // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
     const selection = new DeviceSelection(repos.selection, clock, {
       flush: () => keepalive.flush(),
       seenSince: (now) => keepalive.persistedSeenSince(now),
-      isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
+      isOnline: (id) => isOnline(id),
     });
     const tags = new DeviceTags(repos.tags, clock);
-    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
+    const campaignLog = log.child({ component: 'campaigns' });
+    const driver = new CampaignDriver(
+      { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, isOnline, scheduler, clock, log: campaignLog, nodeId: randomUUID() },
+      { tickMs: config.campaigns.tick, leaseMs: config.campaigns.lease, verifyTimeoutMs: config.campaigns.verify_timeout, verifyTimeoutText: formatDuration(config.campaigns.verify_timeout) },
+    );
+    const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log: campaignLog, watching: () => driver.firmwareActive }, config.campaigns.verify_timeout);
+    management.tasks.subscribe({ finished: (t) => outcomes.taskFinished(t), transferred: (t) => outcomes.transferred(t) });
+    management.onInform((deviceId, inform) => outcomes.informed(deviceId, inform));
+    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, isOnline, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick() });
+    files.addUseChecker(campaigns.fileInUse);
+    await driver.start();
+    stops.push(() => driver.stop());
+    app = buildApi({ log, clock, auth, registry, selection, tags, campaigns, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });

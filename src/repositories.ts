@@ -1,5 +1,8 @@
 import type pg from 'pg';
 import { type CaRepo, PgCaRepo, SqliteCaRepo } from './ca/ca-repo.js';
+import type { CampaignRepo } from './campaigns/campaign-repo.js';
+import { PgCampaignRepo } from './campaigns/pg-campaign-repo.js';
+import { SqliteCampaignRepo } from './campaigns/sqlite-campaign-repo.js';
 import { type CasCertificateRepo, PgCasCertificateRepo, SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
 import type { CertRepo } from './certs/cert-repo.js';
 import { PgCertRepo } from './certs/pg-cert-repo.js';
@@ -52,6 +55,8 @@ export interface Repositories {
   readonly uploads: UploadRepo;
   /** The files stbd serves (stbctl file). */
   readonly files: FileRepo;
+  /** Staged campaigns and their devices. */
+  readonly campaigns: CampaignRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -78,6 +83,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
     uploads: new SqliteUploadRepo(db),
     files: new SqliteFileRepo(db),
+    campaigns: new SqliteCampaignRepo(db),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -99,6 +105,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
     files: new PgFileRepo(pool),
+    campaigns: new PgCampaignRepo(pool),
     pool: new PgPoolRepo(pool),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

@@ -53,9 +53,9 @@ t.test('an empty file means all defaults; given values override them', async (t)
 });
 
 t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
-  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, uploads, files, pool, cas, ca, certs, log)');
+  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, log)');
   t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file, header_timeout, body_timeout, idle_timeout, max_connections, max_connections_per_source)');
-  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, uploads, files, pool, cas, ca, certs, log)');
+  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, log)');
   t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
   t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
   t.match(errorOf('[stun]\nlisten = "0.0.0.0:70000"\n'), /\[stun\] listen: expected .*got "0.0.0.0:70000"/);

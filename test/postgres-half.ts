@@ -12,6 +12,7 @@ const SUITES = [
   'cwmp-digest-replay', 'cwmp-interop', 'cwmp-interop-rpcs', 'cwmp-interop-login', 'cwmp-interop-tasks', 'cwmp-login-throttle',
   'keepalive', 'keepalive-hostile', 'lifecycle', 'management', 'management-loop', 'management-restart',
   'files', 'parameter-cap', 'pool', 'pool-restart', 'sim-firmware', 'stbctl', 'stbctl-selectors', 'stbctl-tasks',
+  'campaign-loop', 'campaign-firmware', 'stbctl-campaigns',
 ].map((name) => `test/${name}.test.ts`);
 
 if (process.env['STBD_TEST_POSTGRES'] === 'off') {

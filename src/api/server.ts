@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { CampaignService } from '../campaigns/campaign-service.js';
 import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from 'prom-client';
@@ -14,6 +15,7 @@ import type { ManagementService } from '../management/management-service.js';
 import type { Logger } from '../log/logger.js';
 import type { Role, TokenAuth } from './auth.js';
 import { ApiError, installErrorHandling } from './errors.js';
+import { campaignRoutes } from './routes/campaigns.js';
 import { certRoutes } from './routes/certs.js';
 import { fileRoutes } from './routes/files.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -33,6 +35,7 @@ export interface ApiDeps {
   readonly registry: DeviceRegistry;
   readonly selection: DeviceSelection;
   readonly tags: DeviceTags;
+  readonly campaigns: CampaignService;
   readonly keepalive: KeepaliveService;
   readonly pool: PoolService;
   readonly management: ManagementService;
@@ -92,5 +95,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   uploadRoutes(app, deps);
   fileRoutes(app, deps);
   certRoutes(app, deps);
+  campaignRoutes(app, deps);
   return app;
 }

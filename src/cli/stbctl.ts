@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
 import { accountCommands } from './stbctl/account-commands.js';
+import { campaignCommands } from './stbctl/campaign-commands.js';
 import { certCommands } from './stbctl/cert-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
@@ -56,6 +57,7 @@ async function main(argv: readonly string[]): Promise<void> {
   accountCommands(program);
   taskCommands(program);
   certCommands(program);
+  campaignCommands(program);
   backupCommand(program);
   caCommands(program);
   fileCommands(program);

@@ -10,3 +10,9 @@ export function parseDuration(text: string): number | undefined {
   const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
+
+/** Milliseconds as the largest whole unit that fits ("1h", "90s", "250ms"), for messages. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}

@@ -108,6 +108,14 @@ export const configSchema = {
     max_connections: connections(2000),
     max_connections_per_source: connections(100),
   },
+  campaigns: {
+    // How long a firmware device has, after its Download, to report (TransferComplete) and come back on the new version.
+    verify_timeout: durationField('1h', 60_000),
+    // How often the driver looks at the running campaigns.
+    tick: durationField('5s', 100),
+    // A node that stops renewing its lease on a campaign for this long loses it to another node.
+    lease: durationField('30s', 1000),
+  },
   pool: {
     max_bound_per_account: integerField(5, 1, 100_000),
     max_pooled_per_account: integerField(3, 1, 100_000),

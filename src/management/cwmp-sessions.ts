@@ -82,6 +82,8 @@ export interface CwmpSessionsDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Told of every Inform once it is recorded and provisioning saw it (campaigns verify firmware versions with it). */
+  readonly informed?: (deviceId: string, inform: Inform) => void | Promise<void>;
   readonly metrics?: {
     session(result: 'completed' | 'lost' | 'refused'): void;
     bootstrap(result: 'accepted' | 'refused'): void;
@@ -396,6 +398,13 @@ export class CwmpSessions {
     this.#d.requester.answered(device.id);
     log.debug({ device: device.id, events: state.lastEvents, behindNat: state.behindNat, natId: state.natId }, 'Inform');
     await this.#d.provisioning.onInform(device, state, req.host, rotated, found.rotation);
+    if (this.#d.informed) {
+      try {
+        await this.#d.informed(device.id, inform);
+      } catch (err) {
+        log.error({ err, device: device.id }, 'an Inform listener failed');
+      }
+    }
     return { status: 200, body: this.#d.soap.informResponse(message.version, message.id), cookie: session.token };
   }
 

@@ -14,7 +14,7 @@ import { CpeLogins } from './cpe-logins.js';
 import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
 import { CwmpSessions } from './cwmp-sessions.js';
-import { CwmpSoap } from './cwmp-soap.js';
+import { CwmpSoap, type Inform } from './cwmp-soap.js';
 import { LoginThrottle } from './login-throttle.js';
 import { CpeHttpAuth } from './http-auth.js';
 import { httpConnectionRequest } from './http-connection-request.js';
@@ -100,6 +100,7 @@ export class ManagementService {
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
+  readonly #informListeners: ((deviceId: string, inform: Inform) => void | Promise<void>)[] = [];
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
   #tlsAddress: ListenAddress | undefined;
@@ -156,6 +157,9 @@ export class ManagementService {
         scheduler,
         clock,
         log,
+        informed: async (deviceId, inform) => {
+          for (const l of this.#informListeners) await l(deviceId, inform);
+        },
         metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }), parsed: () => m.parsed.inc(), refused: (reason) => m.refused.inc({ reason }) },
       },
       { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
@@ -183,6 +187,11 @@ export class ManagementService {
       // Past its limits the CWMP listener sheds load (503, Retry-After): CPEs come back later.
       guardListener(server, { name: 'cwmp', limits: opts.limits, pastLimit: 'shed', sourceOf: this.#listeners.sourceOf }, deps.listeners);
     }
+  }
+
+  /** `listener` is told of every Inform, after it is recorded (its failures are logged, the session goes on). */
+  onInform(listener: (deviceId: string, inform: Inform) => void | Promise<void>): void {
+    this.#informListeners.push(listener);
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0); undefined: HTTP is off. */

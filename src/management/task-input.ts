@@ -17,6 +17,19 @@ const variant = (k: string, properties: Record<string, unknown> = {}, required: 
   properties: { kind: kind(k), ...properties, ...common },
 });
 
+/** JSON schema of SetParameterValues' values (the type defaults to xsd:string). */
+export const parameterValuesSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 1000,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'value'],
+    properties: { name, value: { type: 'string', maxLength: 65_536 }, type: { type: 'string', pattern: '^xsd:[A-Za-z]+$', maxLength: 32 } },
+  },
+} as const;
+
 /** JSON schema of a task as the API takes it: the request, plus an optional expiry (seconds) and idempotency key. */
 export const taskInputSchema = {
   type: 'object',
@@ -27,19 +40,7 @@ export const taskInputSchema = {
     variant('getParameterValues', { names: { type: 'array', minItems: 1, maxItems: 1000, items: name } }, ['names']),
     variant(
       'setParameterValues',
-      {
-        values: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 1000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'value'],
-            properties: { name, value: { type: 'string', maxLength: 65_536 }, type: { type: 'string', pattern: '^xsd:[A-Za-z]+$', maxLength: 32 } },
-          },
-        },
-      },
+      { values: parameterValuesSchema },
       ['values'],
     ),
     variant('getParameterNames', { path, nextLevel: { type: 'boolean' } }, ['path']),

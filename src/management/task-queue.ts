@@ -27,6 +27,8 @@ export interface TaskListener {
   /** A task was queued for `deviceId` (a connection request may be due). */
   queued?(task: Task): void | Promise<void>;
   finished?(task: Task): void | Promise<void>;
+  /** A done Download's TransferComplete came without a fault (with one, the task is `finished` as a fault). */
+  transferred?(task: Task): void | Promise<void>;
 }
 
 /** A session lost before the CPE answered sends the RPC again in the next one, this many times in all. */
@@ -149,8 +151,11 @@ export class TaskQueue {
    * Adds to a done task's result what the CPE reported later (a TransferComplete after a DownloadResponse);
    * with a fault the task turns into a fault.
    */
-  amend(id: number, result: unknown, fault: TaskFault | null): Promise<Task | undefined> {
-    return fault ? this.#finish(id, 'done', 'fault', result, fault) : this.#d.repo.setResult(id, result);
+  async amend(id: number, result: unknown, fault: TaskFault | null): Promise<Task | undefined> {
+    if (fault) return this.#finish(id, 'done', 'fault', result, fault);
+    const t = await this.#d.repo.setResult(id, result);
+    if (t) await this.#tell((l) => l.transferred?.(t), t);
+    return t;
   }
 
   /**

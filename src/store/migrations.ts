@@ -484,4 +484,49 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 17,
+    name: 'staged campaigns',
+    sql: `
+      -- A campaign: its definition (spec, JSON), where it is (wave, bounds), and the lease of the node driving it.
+      CREATE TABLE campaigns (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        state          TEXT NOT NULL CHECK (state IN ('draft', 'running', 'paused', 'done', 'cancelled')),
+        reason         TEXT,
+        spec           TEXT NOT NULL,
+        file_id        TEXT,
+        target_version TEXT,
+        wave           INTEGER NOT NULL DEFAULT 0,
+        bounds         TEXT NOT NULL DEFAULT '[]',
+        accepted_wave  INTEGER NOT NULL DEFAULT -1,
+        total          INTEGER NOT NULL DEFAULT 0,
+        created_at     INTEGER NOT NULL,
+        started_at     INTEGER,
+        finished_at    INTEGER,
+        lease_owner    TEXT,
+        lease_until    INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE INDEX campaigns_file ON campaigns (file_id) WHERE file_id IS NOT NULL;
+      -- The target set, fixed at start: one row a device, in selection order (seq; the canary negative).
+      CREATE TABLE campaign_devices (
+        campaign_id  INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        device_id    TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'in-progress', 'succeeded', 'failed', 'skipped', 'cancelled')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        task_id      INTEGER,
+        reason       TEXT,
+        verify_until INTEGER,
+        started_at   INTEGER,
+        finished_at  INTEGER,
+        PRIMARY KEY (campaign_id, device_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE UNIQUE INDEX campaign_devices_seq ON campaign_devices (campaign_id, seq);
+      CREATE INDEX campaign_devices_state ON campaign_devices (campaign_id, state, seq);
+      CREATE INDEX campaign_devices_active ON campaign_devices (device_id) WHERE state = 'in-progress';
+      CREATE INDEX campaign_devices_task ON campaign_devices (task_id) WHERE task_id IS NOT NULL;
+      CREATE INDEX campaign_devices_verify ON campaign_devices (verify_until) WHERE verify_until IS NOT NULL;
+    `,
+  },
 ];

@@ -36,6 +36,8 @@ export function exampleRows(d: string, n: number): Rows {
     ['uploads', { id: 2000 + n, device_id: d, task_id: 100 + n, file_type: '2 Vendor Log File', content_type: n % 2 ? '' : 'text/plain', size: 256, sha256: 'ab'.repeat(32), received_at: at, content: n % 2 ? ALL_BYTES : Buffer.alloc(0) }],
     ['files', { id: `firmware-${n}`, type: 'firmware', version: `2.${n}.0`, product_class: n % 2 ? null : 'STB', oui: n % 2 ? null : '00D09E', size: big, sha256: 'cd'.repeat(32), stored_name: `firmware-${n}.abcdef012345`, added_at: at }],
     ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],
+    ['campaigns', { id: 3000 + n, name: `campaign-${n}`, state: n % 2 ? 'running' : 'paused', reason: n % 2 ? null : 'stop rule: ünïcödé', spec: '{"where":"online"}', file_id: n % 2 ? 'fw' : null, target_version: '2.0', wave: 1, bounds: '[0,5,10]', accepted_wave: -1, total: 10, created_at: at, started_at: at, finished_at: null, lease_owner: null, lease_until: 0 }],
+    ['campaign_devices', { campaign_id: 3000 + n, device_id: d, seq: -1 - n, state: 'in-progress', attempts: 1, task_id: 100 + n, reason: null, verify_until: at + 1, started_at: at, finished_at: null }],
     ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const] : []),
   ];
 }

@@ -53,9 +53,10 @@ function parameterName(name: string, hint: string): string {
   return name;
 }
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
-function setValues(operands: readonly string[], types: readonly string[], hint: string) {
+/** NAME=VALUE operands with their --type NAME=TYPE, checked (a usage error otherwise). */
+export function setValues(operands: readonly string[], types: readonly string[], hint: string) {
   const values = operands.map((op) => {
     const eq = op.indexOf('=');
     if (eq <= 0) usage(`expected NAME=VALUE, got ${JSON.stringify(op)}${hint}`);
