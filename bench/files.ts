@@ -11,14 +11,12 @@
  *      device's URL from GET /v1/files/ID/url, the same load against [files] listen.
  * Prints the ratio to the baseline against its target (≥ 0.8×), then one JSON line with everything.
  */
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { firmwareImage } from '../src/sim/firmware-image.js';
 import { spawnDaemon, writeTestConfig } from '../test/helpers/daemon.js';
-import type { FileLoadArgs, FileLoadResult } from './file-load.js';
-import { nodeScript, onCore, PINNED, scratchDir, start } from './processes.js';
+import { fileLoad, minimalFileServing } from './file-serving.js';
+import { PINNED, scratchDir } from './processes.js';
 
 const QUICK = process.argv.includes('--quick');
 const SIZE = 4 * 1024 ** 2;
@@ -30,20 +28,8 @@ const dir = scratchDir('stbd-bench-files-');
 const image = join(dir, 'fw.bin');
 writeFileSync(image, firmwareImage('2.1.0', SIZE));
 
-async function load(urls: readonly string[]): Promise<FileLoadResult> {
-  const args: FileLoadArgs = { urls, concurrency: CLIENTS, durationMs: DURATION_MS };
-  const proc = start(onCore(1, [...nodeScript('file-load.ts'), JSON.stringify(args)]));
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  await once(proc, 'exit');
-  return JSON.parse(out.trim().split('\n').at(-1)!) as FileLoadResult;
-}
-
 // 1. The baseline.
-const minimal = start(onCore(0, [...nodeScript('minimal-file-server.ts'), image]));
-const [line] = (await once(createInterface({ input: minimal.stdout! }), 'line')) as [string];
-const baseline = await load([`http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/fw.bin`]);
-minimal.kill('SIGKILL');
+const baseline = await minimalFileServing(image, CLIENTS, DURATION_MS);
 
 // 2. stbd.
 const config = writeTestConfig(dir, { log: { level: 'info' }, api: { body_timeout: '5m' } });
@@ -64,7 +50,7 @@ for (let i = 0; i < CLIENTS; i++) {
   await api('POST', '/v1/devices', { id: `bench-${i}`, cwmpPassword: `bench-${i}-password` });
   urls.push((await api('GET', `/v1/files/${file.id}/url?device=bench-${i}`)).url);
 }
-const stbd = await load(urls);
+const stbd = await fileLoad(urls, CLIENTS, DURATION_MS);
 await daemon.stop();
 
 const ratio = stbd.mibPerSec / baseline.mibPerSec;

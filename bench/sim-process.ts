@@ -12,7 +12,7 @@
  * closes (the benchmark that started it went away), after stopping every device.
  */
 import { performance } from 'node:perf_hooks';
-import { Simulator, type SimStats } from '../src/sim/index.js';
+import { Simulator, type SimStats, type SimulatorOptions } from '../src/sim/index.js';
 import { rssBytes, sleep } from './processes.js';
 
 export interface SimArgs {
@@ -26,6 +26,8 @@ export interface SimArgs {
   readonly groups: number;
   readonly staggerMs: number;
   readonly statusMs: number;
+  /** Further simulator options (bench:campaign: the download and reboot timings). */
+  readonly options?: Partial<SimulatorOptions>;
 }
 
 export interface SimStatus {
@@ -68,6 +70,7 @@ for (let first = 0; first < args.count; first += per) {
     informIntervalS: args.informIntervalS,
     bootInform: false,
     bind: '127.0.0.1',
+    ...args.options,
   });
   sim.on('stun-binding', (e) => bound.add(e.device));
   sims.push(sim);
