@@ -28,6 +28,10 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { DeviceRegistry } from './devices/registry.js';
 import { DeviceSelection } from './devices/selection.js';
 import { DeviceTags } from './devices/tags.js';
+import { PeriodicInformProfile } from './profiles/builtin-periodic-inform.js';
+import { ProfileCatalog } from './profiles/profile-catalog.js';
+import { ProfileEngine } from './profiles/profile-engine.js';
+import { ProfileService } from './profiles/profile-service.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
@@ -255,6 +259,29 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       },
     });
 
+    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
+    const selection = new DeviceSelection(repos.selection, clock, {
+      flush: () => keepalive.flush(),
+      seenSince: (now) => keepalive.persistedSeenSince(now),
+      isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
+    });
+    const profileCatalog = new ProfileCatalog({ repo: repos.profiles, scheduler, clock, log: log.child({ component: 'profiles' }) });
+    const periodicInform = c.periodic_inform_profile ? new PeriodicInformProfile(c.periodic_inform_interval) : undefined;
+    const profileEngine = new ProfileEngine({
+      catalog: profileCatalog,
+      periodicInform,
+      repo: repos.profiles,
+      tasks: management.tasks,
+      state: repos.cwmpDevices,
+      selection,
+      isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
+      clock,
+      log: log.child({ component: 'profiles' }),
+    });
+    management.onInform((state, parameters, events) => profileEngine.onInform(state, parameters, events));
+    const profiles = new ProfileService(profileCatalog, profileEngine, repos.profiles, periodicInform);
+    await profileCatalog.start();
+    stops.push(() => profileCatalog.stop());
     await scheduler.start();
     stops.push(() => scheduler.stop());
     await pool.start();
@@ -309,14 +336,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
-    const selection = new DeviceSelection(repos.selection, clock, {
-      flush: () => keepalive.flush(),
-      seenSince: (now) => keepalive.persistedSeenSince(now),
-      isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
-    });
     const tags = new DeviceTags(repos.tags, clock);
-    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, profiles, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });

@@ -25,6 +25,9 @@ import { SqliteUploadRepo } from './management/sqlite-upload-repo.js';
 import type { UploadRepo } from './management/upload-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
+import { PgProfileRepo } from './profiles/pg-profile-repo.js';
+import type { ProfileRepo } from './profiles/profile-repo.js';
+import { SqliteProfileRepo } from './profiles/sqlite-profile-repo.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
 import type { Sealer } from './sealed-text.js';
 import { StoreBackup } from './store/backup.js';
@@ -47,6 +50,8 @@ export interface Repositories {
   readonly tasks: TaskRepo;
   readonly cwmpDevices: CwmpDeviceRepo;
   readonly uploads: UploadRepo;
+  /** Profiles and each device's standing with them. */
+  readonly profiles: ProfileRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -72,6 +77,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     tasks: new SqliteTaskRepo(db, o.sealer),
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
     uploads: new SqliteUploadRepo(db),
+    profiles: new SqliteProfileRepo(db, o.sealer),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -92,6 +98,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     tasks: new PgTaskRepo(pool, o.sealer),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
+    profiles: new PgProfileRepo(pool, o.sealer),
     pool: new PgPoolRepo(pool),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

@@ -7,7 +7,7 @@ import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
 import { type CpeLogins, cwmpDeviceId, type Login, type RefusalKind } from './cpe-logins.js';
-import type { CwmpDeviceRepo, DeviceIdentity } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity } from './cwmp-device-repo.js';
 import { type CpeBody, type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
 import { type CpeHttpAuth, parseAuthorization } from './http-auth.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -78,6 +78,8 @@ export interface CwmpSessionsDeps {
   readonly uploads: UploadService;
   readonly state: CwmpDeviceRepo;
   readonly provisioning: Provisioning;
+  /** Told of every Inform once recorded, before the InformResponse (profiles); a failure is logged, the session goes on. */
+  readonly informed?: (state: CwmpDeviceState, parameters: Inform['parameters'], events: readonly string[]) => Promise<void>;
   readonly requester: ConnectionRequester;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -396,6 +398,13 @@ export class CwmpSessions {
     this.#d.requester.answered(device.id);
     log.debug({ device: device.id, events: state.lastEvents, behindNat: state.behindNat, natId: state.natId }, 'Inform');
     await this.#d.provisioning.onInform(device, state, req.host, rotated, found.rotation);
+    if (this.#d.informed) {
+      try {
+        await this.#d.informed(state, inform.parameters, state.lastEvents);
+      } catch (err) {
+        log.error({ err, device: device.id }, 'evaluating profiles on Inform failed; the session goes on');
+      }
+    }
     return { status: 200, body: this.#d.soap.informResponse(message.version, message.id), cookie: session.token };
   }
 

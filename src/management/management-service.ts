@@ -9,7 +9,8 @@ import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
-import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo, CwmpDeviceState } from './cwmp-device-repo.js';
+import type { ParameterValue } from './cwmp-soap.js';
 import { CpeLogins } from './cpe-logins.js';
 import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
@@ -100,6 +101,7 @@ export class ManagementService {
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
+  readonly #informListeners: ((state: CwmpDeviceState, parameters: readonly ParameterValue[], events: readonly string[]) => Promise<void>)[] = [];
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
   #tlsAddress: ListenAddress | undefined;
@@ -152,6 +154,9 @@ export class ManagementService {
         uploads: this.uploads,
         state: this.state,
         provisioning,
+        informed: async (state, parameters, events) => {
+          for (const l of this.#informListeners) await l(state, parameters, events);
+        },
         requester: this.requester,
         scheduler,
         clock,
@@ -183,6 +188,11 @@ export class ManagementService {
       // Past its limits the CWMP listener sheds load (503, Retry-After): CPEs come back later.
       guardListener(server, { name: 'cwmp', limits: opts.limits, pastLimit: 'shed', sourceOf: this.#listeners.sourceOf }, deps.listeners);
     }
+  }
+
+  /** Tells `listener` of every recorded Inform, before its InformResponse (profiles: their tasks go out in that session). */
+  onInform(listener: (state: CwmpDeviceState, parameters: readonly ParameterValue[], events: readonly string[]) => Promise<void>): void {
+    this.#informListeners.push(listener);
   }
 
   /** Where the CWMP endpoint listens (the port is known even when the config said 0); undefined: HTTP is off. */

@@ -35,7 +35,10 @@ export function exampleRows(d: string, n: number): Rows {
     ['certificate_claims', { id: `claim-${d}`, device_id: d, claimed_at: at }],
     ['uploads', { id: 2000 + n, device_id: d, task_id: 100 + n, file_type: '2 Vendor Log File', content_type: n % 2 ? '' : 'text/plain', size: 256, sha256: 'ab'.repeat(32), received_at: at, content: n % 2 ? ALL_BYTES : Buffer.alloc(0) }],
     ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],
-    ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const] : []),
+    ['profiles', { name: `profile-${n}`, source: 'name = "x"\n[values]\n"Device.A" = "ü"\n', revision: 'ab'.repeat(16), created_at: at, updated_at: at }],
+    ['profile_status', { device_id: d, profile: `profile-${n}`, revision: 'ab'.repeat(16), state: 'fault', task_id: 100 + n, attributes_task_id: null, fault: '{"code":9007,"message":"bad"}', updated_at: at }],
+    ['profile_secrets', { device_id: d, sealed: `sealed-ps-${n}` }],
+    ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const, ['profile_catalog', { id: 1, version: big }] as const] : []),
   ];
 }
 
