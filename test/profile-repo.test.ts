@@ -104,6 +104,9 @@ t.test('selectors in memory decide as the store does, or say they cannot', async
   t.equal(m("param('Device.X') > 40"), true);
   t.equal(m("param('Device.Y') = 'a'"), undefined, 'not in the Inform');
   t.equal(m("serialNumber LIKE 'SN*' AND online"), true);
+  t.equal(m("id LIKE 'stb-?'"), true, 'characters that mean something in a RegExp are themselves');
+  t.equal(m("id LIKE 'stb.1'"), false);
+  t.equal(m("id LIKE '*(x)[y]{z}|+^$\\\\*'"), false);
   t.equal(m("id IN ('a', 'stb-1')"), true);
   t.equal(m('lastInform < now() - 1s'), true);
   t.equal(m('lastInform > now() - 1s'), false);

@@ -35,7 +35,7 @@ export function postgresLike(glob: string): string {
 /** For matching in memory (profiles on an Inform): the same glob as a whole-string RegExp. */
 export function globRegExp(glob: string): RegExp {
   const body = pieces(glob)
-    .map((p) => (p.kind === 'char' ? p.char.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&') : p.kind === 'any' ? '[\\s\\S]*' : '[\\s\\S]'))
+    .map((p) => (p.kind === 'char' ? p.char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : p.kind === 'any' ? '[\\s\\S]*' : '[\\s\\S]'))
     .join('');
   return new RegExp(`^${body}$`, 'u');
 }
