@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import t from 'tap';
 import { SealedBox } from '../src/ca/sealed-box.js';
 import { parseSelector } from '../src/devices/selector/parser.js';
@@ -9,7 +11,13 @@ import { PgProfileRepo } from '../src/profiles/pg-profile-repo.js';
 import { type DeviceFacts, matchInMemory } from '../src/profiles/selector-match.js';
 import { SqliteProfileRepo } from '../src/profiles/sqlite-profile-repo.js';
 import { renderTemplate, templateProblem } from '../src/profiles/templates.js';
+import { createLogger } from '../src/log/logger.js';
+import { CATALOG_CHECK_MS, ProfileCatalog } from '../src/profiles/profile-catalog.js';
+import { openDatabase } from '../src/store/database.js';
+import { DeadlineRepo } from '../src/store/deadline-repo.js';
+import { Scheduler } from '../src/timer/scheduler.js';
 import { engines, type Store } from './helpers/engines.js';
+import { ManualClock, ManualTimers } from './helpers/in-process.js';
 
 const box = new SealedBox(Buffer.alloc(32, 7));
 const repoOf = (s: Store): ProfileRepo => (s.engine === 'sqlite' ? new SqliteProfileRepo(s.db, box) : new PgProfileRepo(s.pool, box));
@@ -159,3 +167,32 @@ for (const engine of engines(t)) {
     });
   });
 }
+
+t.test('catalogs on one store: a profile added through one reaches the other at its next version check (several stbd on one database)', async (t) => {
+  const path = join(t.testdir(), 'stbd.db');
+  const clock = new ManualClock(0);
+  const log = createLogger('error', new Writable({ write: (_c, _e, cb) => cb() }));
+  const catalog = async () => {
+    const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000 });
+    t.teardown(() => db.close());
+    const host = new ManualTimers();
+    const scheduler = new Scheduler({ clock, store: new DeadlineRepo(db), host, tickMs: 1000, slots: 64, onError: () => undefined });
+    await scheduler.start();
+    t.teardown(() => scheduler.stop());
+    const c = new ProfileCatalog({ repo: new SqliteProfileRepo(db, box), scheduler, clock, log });
+    await c.start();
+    t.teardown(() => c.stop());
+    return { c, host };
+  };
+  const a = await catalog();
+  const b = await catalog();
+  await a.c.add('name = "x"\n[values]\n"Device.A" = "1"\n');
+  t.same(a.c.profiles.map((p) => p.name), ['x'], 'at once where it was added');
+  t.same(b.c.profiles, [], 'not yet in the other process');
+  clock.advance(CATALOG_CHECK_MS);
+  b.host.fire();
+  await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 500 && b.c.profiles.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(b.c.profiles.map((p) => p.name), ['x'], 'after its version check');
+  await t.rejects(a.c.add('name = "x"\n'), { name: 'ProfileError', code: 'invalid' });
+});
