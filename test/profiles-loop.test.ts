@@ -95,6 +95,9 @@ priority = 10
     [`${IGD}DeviceInfo.ProvisioningCode=PC-${device.id}`, `${IGD}Time.NTPServer1=ntp.example.net`, `${PLAYER}Channel=7`],
     'one SetParameterValues of only the differences (Volume was 20 already)',
   );
+  t.same(tasks.map((x: any) => x.profiles), [['pilot-low', 'stb-defaults'], ['pilot-low', 'stb-defaults'], ['stb-defaults']], 'each task names the profiles it works for');
+  const listed = await ctl('tasks', device.id);
+  t.match(listed.stdout, /setParameterValues\s+profile:pilot-low,stb-defaults\s+done/);
 
   const list = await ctl('profile', 'list');
   t.equal(list.code, 0, list.stderr);

@@ -167,15 +167,15 @@ export class ProfileEngine {
       ...s,
     });
     if (e.unknown.length > 0 && !mode.afterFetch) {
-      const t = await this.#queue(id, { kind: 'getParameterValues', names: e.unknown });
+      const t = await this.#queue(id, { kind: 'getParameterValues', names: e.unknown }, active.map((p) => p.name));
       log.info({ device: id, profiles: active.map((p) => p.name), parameters: e.unknown.length }, 'profiles: reading the values not known yet');
       // The revision applied stays what it was ('' after a reset): the values are sent, and renewed, once read.
       for (const p of active) next.push(status(p, { state: 'pending', taskId: t.id, revision: reset ? '' : (rows.get(p.name)?.revision ?? '') }));
       await repo.setStatuses(next);
       return 'queued';
     }
-    const spv = e.differences.length > 0 ? await this.#queue(id, { kind: 'setParameterValues', values: e.differences }) : undefined;
-    const spa = e.attributes.length > 0 ? await this.#queue(id, { kind: 'setParameterAttributes', attributes: e.attributes }) : undefined;
+    const spv = e.differences.length > 0 ? await this.#queue(id, { kind: 'setParameterValues', values: e.differences }, e.setting) : undefined;
+    const spa = e.attributes.length > 0 ? await this.#queue(id, { kind: 'setParameterAttributes', attributes: e.attributes }, e.attributing) : undefined;
     if (spv || spa) log.info({ device: id, profiles: [...new Set([...e.setting, ...e.attributing])], parameters: e.differences.length, attributes: e.attributes.length }, 'profiles: setting the differences');
     for (const p of active) {
       const taskId = spv && e.setting.has(p.name) ? spv.id : null;
@@ -190,8 +190,8 @@ export class ProfileEngine {
     return spv || spa ? 'queued' : 'compliant';
   }
 
-  #queue(deviceId: string, request: TaskRequest): Promise<Task> {
-    return this.#d.tasks.queue(deviceId, request, { origin: 'profile' }).then((r) => r.task);
+  #queue(deviceId: string, request: TaskRequest, profiles: Iterable<string>): Promise<Task> {
+    return this.#d.tasks.queue(deviceId, request, { origin: 'profile', profiles: [...new Set(profiles)].sort() }).then((r) => r.task);
   }
 
   async #finished(t: Task): Promise<void> {

@@ -502,6 +502,8 @@ export const MIGRATIONS: readonly Migration[] = [
         device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
         sealed    TEXT NOT NULL
       ) STRICT, WITHOUT ROWID;
+      -- A task queued by profiles names them (comma-separated), for the operator reading it.
+      ALTER TABLE tasks ADD COLUMN profiles TEXT;
     `,
   },
 ];

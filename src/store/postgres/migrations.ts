@@ -361,6 +361,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
         sealed    TEXT NOT NULL
       );
+      ALTER TABLE tasks ADD COLUMN profiles TEXT;
     `,
   },
 ];
