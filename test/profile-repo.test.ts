@@ -96,6 +96,10 @@ t.test('evaluation: the higher priority wins per parameter; only differences; bo
   t.same(e.differences, [{ name: 'Device.A', value: '1', type: 'xsd:string' }], "B is true already ('1'); A is high's");
   t.same(e.unknown, ['Device.C'], 'C is to be read first; D is not of this data model');
   t.same([...e.setting], ['high']);
+  const secret = parseProfile('name = "s"\n[values]\n"Device.X.Password" = "{secret}"\n"Device.X.User" = "{id}"');
+  const once = (renewed: boolean) => evaluate({ profiles: [secret], root: 'Device.', facts: { id: 'd', serialNumber: 's', secret: 'p4ss' }, known: (n) => (n === 'Device.X.User' ? 'd' : undefined), renewed: new Set(renewed ? ['s'] : []), active: new Set(['s']) });
+  t.same(once(true).differences, [{ name: 'Device.X.Password', value: 'p4ss', type: 'xsd:string' }], 'a secret parameter (never stored) is sent when the profile is renewed');
+  t.same([once(false).differences, once(false).unknown], [[], []], 'and otherwise neither sent nor read');
   t.ok(sameValue('xsd:dateTime', '1970-01-01T00:10:00Z', '1970-01-01T00:10:00.000Z'));
   t.notOk(sameValue('xsd:string', 'True', 'true'));
 });
