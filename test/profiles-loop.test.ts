@@ -153,7 +153,16 @@ t.test('a parameter the box refuses: the profile is in fault there, and profile 
   await sim.idle();
   t.match((await ctl('profile', 'show', 'read-only')).stdout, /2 compliant, 0 pending, 0 fault/);
   t.equal(sim.devices[1]!.tree.value(`${IGD}Time.NTPServer1`), 'ntp.example.net');
+
+  // Tags and parameters the Inform does not carry are the store's to decide.
+  t.equal((await ctl('tag', 'ro-0001', 'pilot')).code, 0);
+  t.equal((await ctl('profile', 'add', file('tagged', `name = "tagged"\nselector = "tag = 'pilot' AND param('${IGD}Time.NTPServer1') = 'ntp.example.net'"\n[values]\n"${PLAYER}Volume" = 55\n`))).code, 0);
+  for (const d of sim.devices) t.equal((await ctl('get', d.id, `${IGD}DeviceInfo.UpTime`, '--wait', '20')).code, 0);
+  await sim.idle();
+  t.same(sim.devices.map((d) => d.tree.value(`${PLAYER}Volume`)), ['55', '20'], 'only the tagged box');
+  t.match((await ctl('profile', 'show', 'tagged')).stdout, /1 compliant, 0 pending, 0 fault/);
   t.equal((await ctl('profile', 'remove', 'read-only')).code, 0);
+  t.equal((await ctl('profile', 'remove', 'tagged')).code, 0);
   t.equal((await ctl('profile', 'list')).stdout, 'no profiles\n');
   t.equal((await ctl('profile', 'remove', 'periodic-inform')).code, 1, 'the built-in one is not removed');
 });
