@@ -12,7 +12,7 @@ import type { Profile, ProfileStatus } from './profile.js';
 import type { ProfileCatalog } from './profile-catalog.js';
 import type { ProfileRepo } from './profile-repo.js';
 import { afterFailedFetch, afterSetTask, sameStatus } from './profile-rules.js';
-import { type DeviceFacts, matchInMemory } from './selector-match.js';
+import { type DeviceFacts, type GlobCache, matchInMemory } from './selector-match.js';
 import { templateNeeds } from './templates.js';
 
 export interface ProfileEngineDeps {
@@ -51,6 +51,8 @@ interface Mode {
  */
 export class ProfileEngine {
   readonly #d: ProfileEngineDeps;
+  /** The profiles' LIKE patterns as RegExps (bounded: cleared past 1,000). */
+  readonly #globs: GlobCache = new Map();
 
   constructor(deps: ProfileEngineDeps) {
     this.#d = deps;
@@ -82,7 +84,7 @@ export class ProfileEngine {
     const out: Profile[] = [];
     for (const p of profiles) {
       if (!p.values.some((v) => v.name.startsWith(root)) && !p.notifications.some((n) => n.name.startsWith(root))) continue;
-      let match = p.condition === undefined ? true : matchInMemory(p.condition, facts, now);
+      let match = p.condition === undefined ? true : matchInMemory(p.condition, facts, now, this.#globs);
       if (match === undefined) match = (await this.#d.selection.matching(p.condition!, [state.deviceId])).length > 0;
       if (match) out.push(p);
     }

@@ -28,12 +28,12 @@ export interface DeviceFacts {
  * two-valued logic over known values (a comparison with an absent value is false; NOT of it true), text in
  * byte order of UTF-8, versions by their key, numbers when both sides are plain decimals. Pure.
  */
-export function matchInMemory(c: Condition, f: DeviceFacts, now: number): boolean | undefined {
+export function matchInMemory(c: Condition, f: DeviceFacts, now: number, globs: GlobCache = new Map()): boolean | undefined {
   switch (c.kind) {
     case 'and': {
       let unknown = false;
       for (const i of c.items) {
-        const r = matchInMemory(i, f, now);
+        const r = matchInMemory(i, f, now, globs);
         if (r === false) return false;
         if (r === undefined) unknown = true;
       }
@@ -42,24 +42,28 @@ export function matchInMemory(c: Condition, f: DeviceFacts, now: number): boolea
     case 'or': {
       let unknown = false;
       for (const i of c.items) {
-        const r = matchInMemory(i, f, now);
+        const r = matchInMemory(i, f, now, globs);
         if (r === true) return true;
         if (r === undefined) unknown = true;
       }
       return unknown ? undefined : false;
     }
     case 'not': {
-      const r = matchInMemory(c.item, f, now);
+      const r = matchInMemory(c.item, f, now, globs);
       return r === undefined ? undefined : !r;
     }
     case 'flag':
       return c.name === 'online' ? f.online === c.value : f.behindNat === c.value;
     default:
-      return leaf(c, f, now);
+      return leaf(c, f, now, globs);
   }
 }
 
 type Leaf = Extract<Condition, { kind: 'compare' | 'in' | 'like' }>;
+
+/** LIKE patterns compiled to RegExps, kept by the caller between evaluations (its profiles' patterns). */
+export type GlobCache = Map<string, RegExp>;
+const MAX_GLOBS = 1000;
 
 /** The field's value: a string, null (absent: false), or undefined (memory does not know). */
 function valueOf(field: ValueField, f: DeviceFacts): string | number | null | undefined {
@@ -94,11 +98,18 @@ function ordered(op: CompareOp, cmp: number): boolean {
   }
 }
 
-function leaf(c: Leaf, f: DeviceFacts, now: number): boolean | undefined {
+function leaf(c: Leaf, f: DeviceFacts, now: number, globs: GlobCache): boolean | undefined {
   const v = valueOf(c.field, f);
   if (v === undefined) return undefined;
   if (v === null) return false;
-  if (c.kind === 'like') return typeof v === 'string' && globRegExp(c.pattern).test(v);
+  if (c.kind === 'like') {
+    let re = globs.get(c.pattern);
+    if (!re) {
+      if (globs.size >= MAX_GLOBS) globs.clear();
+      globs.set(c.pattern, (re = globRegExp(c.pattern)));
+    }
+    return typeof v === 'string' && re.test(v);
+  }
   const literals = c.kind === 'in' ? c.values : [c.value];
   const op: CompareOp = c.kind === 'in' ? '=' : c.op;
   const test = (l: Literal): boolean | undefined => {

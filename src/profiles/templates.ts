@@ -18,6 +18,8 @@ const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}|[{}]/g;
 const PARAM_PATH = /^(InternetGatewayDevice|Device)\.([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+$/;
 
 function pieces(template: string): Piece[] | string {
+  // Most values are plain text: no parse.
+  if (!template.includes('{') && !template.includes('}')) return [{ kind: 'text', text: template }];
   const out: Piece[] = [];
   let last = 0;
   for (const m of template.matchAll(PLACEHOLDER)) {
@@ -52,6 +54,7 @@ export function templateNeeds(template: string): { readonly params: readonly str
 
 /** The value a template stands for on one device; undefined while a {param:…} it uses is not known. */
 export function renderTemplate(template: string, facts: TemplateFacts): string | undefined {
+  if (!template.includes('{') && !template.includes('}')) return template;
   const p = pieces(template);
   if (typeof p === 'string') return undefined;
   let out = '';
