@@ -366,7 +366,8 @@ async function stbdPhases(name: string, sub: string, store: Record<string, strin
     ...(store ? { store } : {}),
     api: { listen: `127.0.0.1:${apiPort}` },
     stun: { listen: `127.0.0.1:${stunPort}`, keepalive_period: `${KEEPALIVE_S}s` },
-    cwmp: { listen: `127.0.0.1:${cwmpPort}` },
+    // The built-in periodic Inform profile off: the bench measures the sessions it always measured.
+    cwmp: { listen: `127.0.0.1:${cwmpPort}`, periodic_inform_profile: false },
     log: { level: 'warn' },
   });
   const nodeArgs = (process.env.BENCH_STBD_NODE_ARGS ?? '').split(' ').filter(Boolean);

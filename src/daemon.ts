@@ -35,6 +35,10 @@ import { CampaignOutcomes } from './campaigns/campaign-outcomes.js';
 import { CampaignService } from './campaigns/campaign-service.js';
 import { formatDuration } from './config/duration.js';
 import { DeviceTags } from './devices/tags.js';
+import { PeriodicInformProfile } from './profiles/builtin-periodic-inform.js';
+import { ProfileCatalog } from './profiles/profile-catalog.js';
+import { ProfileEngine } from './profiles/profile-engine.js';
+import { ProfileService } from './profiles/profile-service.js';
 import { generateSecret } from './devices/secrets.js';
 import { ListenError, OperatorError } from './errors.js';
 import { callCheck } from './health/call-check.js';
@@ -271,6 +275,30 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       },
     });
 
+    const isOnline = (id: string) => keepalive.presenceOf(id)?.online ?? false;
+    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
+    const selection = new DeviceSelection(repos.selection, clock, {
+      flush: () => keepalive.flush(),
+      seenSince: (now) => keepalive.persistedSeenSince(now),
+      isOnline,
+    });
+    const profileCatalog = new ProfileCatalog({ repo: repos.profiles, scheduler, clock, log: log.child({ component: 'profiles' }) });
+    const periodicInform = c.periodic_inform_profile ? new PeriodicInformProfile(c.periodic_inform_interval) : undefined;
+    const profileEngine = new ProfileEngine({
+      catalog: profileCatalog,
+      periodicInform,
+      repo: repos.profiles,
+      tasks: management.tasks,
+      state: repos.cwmpDevices,
+      selection,
+      isOnline,
+      clock,
+      log: log.child({ component: 'profiles' }),
+    });
+    management.onInform((_id, inform, state) => profileEngine.onInform(state, inform.parameters, state.lastEvents));
+    const profiles = new ProfileService(profileCatalog, profileEngine, repos.profiles, periodicInform);
+    await profileCatalog.start();
+    stops.push(() => profileCatalog.stop());
     await scheduler.start();
     stops.push(() => scheduler.stop());
     await pool.start();
@@ -359,13 +387,6 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       ca: callCheck('CA', caCalls, clock),
       scheduler: schedulerCheck(() => scheduler.backlog()),
     });
-    const isOnline = (id: string) => keepalive.presenceOf(id)?.online ?? false;
-    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
-    const selection = new DeviceSelection(repos.selection, clock, {
-      flush: () => keepalive.flush(),
-      seenSince: (now) => keepalive.persistedSeenSince(now),
-      isOnline: (id) => isOnline(id),
-    });
     const tags = new DeviceTags(repos.tags, clock);
     // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
     const campaignLog = log.child({ component: 'campaigns' });
@@ -380,7 +401,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     files.addUseChecker(campaigns.fileInUse);
     await driver.start();
     stops.push(() => driver.stop());
-    app = buildApi({ log, clock, auth, registry, selection, tags, campaigns, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, profiles, campaigns, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });

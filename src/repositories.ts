@@ -31,6 +31,9 @@ import { PgFileRepo } from './files/pg-file-repo.js';
 import { SqliteFileRepo } from './files/sqlite-file-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
+import { PgProfileRepo } from './profiles/pg-profile-repo.js';
+import type { ProfileRepo } from './profiles/profile-repo.js';
+import { SqliteProfileRepo } from './profiles/sqlite-profile-repo.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
 import type { Sealer } from './sealed-text.js';
 import { StoreBackup } from './store/backup.js';
@@ -57,6 +60,8 @@ export interface Repositories {
   readonly files: FileRepo;
   /** Staged campaigns and their devices. */
   readonly campaigns: CampaignRepo;
+  /** Profiles and each device's standing with them. */
+  readonly profiles: ProfileRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -84,6 +89,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     uploads: new SqliteUploadRepo(db),
     files: new SqliteFileRepo(db),
     campaigns: new SqliteCampaignRepo(db),
+    profiles: new SqliteProfileRepo(db, o.sealer),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -106,6 +112,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     uploads: new PgUploadRepo(pool),
     files: new PgFileRepo(pool),
     campaigns: new PgCampaignRepo(pool),
+    profiles: new PgProfileRepo(pool, o.sealer),
     pool: new PgPoolRepo(pool),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

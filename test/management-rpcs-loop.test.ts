@@ -2,8 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Simulator } from '../src/sim/index.js';
-import { run, spawnDaemon, STBCTL, writeTestConfig } from './helpers/daemon.js';
-import type { ConfigOverrides } from './helpers/daemon.js';
+import { simLoop } from './helpers/sim-loop.js';
 
 /**
  * The new RPCs through the whole loop, nothing stood in: stbctl → the daemon (a process) → a UDP connection
@@ -16,26 +15,7 @@ const IGD = 'InternetGatewayDevice.';
 const PLAYER = `${IGD}X_STBSIM_Player.`;
 const MS = `${IGD}ManagementServer.`;
 
-async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }, overrides: ConfigOverrides = {}) {
-  const dir = t.testdir();
-  const config = writeTestConfig(dir, { cwmp: { connection_request_retry: '200ms', connection_request_timeout: '10s' }, ...overrides });
-  const daemon = await spawnDaemon(config);
-  t.teardown(() => daemon.stop('SIGKILL'));
-  const ctl = (...args: string[]) => run(STBCTL, ['--config', config, '--api', daemon.url, ...args]);
-  const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
-  const api = async (path: string) => (await fetch(`${daemon.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<any>;
-  const start = async (sim: Simulator) => {
-    writeFileSync(join(dir, 'devices.csv'), sim.csv());
-    const r = await ctl('devices', 'import', join(dir, 'devices.csv'));
-    if (r.code !== 0) throw new Error(r.stderr);
-    await sim.start();
-    t.teardown(() => sim.stop());
-    await sim.waitFor('stun-binding', (e) => e.device === sim.devices.at(-1)!.id);
-    await sim.idle();
-  };
-  const known = async (id: string) => Object.fromEntries(((await api(`/v1/devices/${id}`)).management.parameters as { name: string; value: string }[]).map((p) => [p.name, p.value]));
-  return { dir, daemon, ctl, api, start, known, acsUrl: `http://127.0.0.1:${daemon.cwmpPort}/`, stun: { host: '127.0.0.1', port: daemon.stunPort } };
-}
+const setup = simLoop;
 
 t.test('set-attributes, get-attributes, VALUE CHANGE, schedule-inform (one device and --from FILE), PeriodicInformTime', async (t) => {
   const { dir, ctl, start, known, acsUrl, stun } = await setup(t);

@@ -11,7 +11,7 @@ const SUITES = [
   'api', 'certs-ca', 'certs-limits', 'certs-loop', 'certs-restart', 'connection-request',
   'cwmp-digest-replay', 'cwmp-interop', 'cwmp-interop-rpcs', 'cwmp-interop-login', 'cwmp-interop-tasks', 'cwmp-login-throttle',
   'keepalive', 'keepalive-hostile', 'lifecycle', 'management', 'management-loop', 'management-restart',
-  'files', 'parameter-cap', 'pool', 'pool-restart', 'sim-firmware', 'stbctl', 'stbctl-selectors', 'stbctl-tasks',
+  'files', 'parameter-cap', 'pool', 'pool-restart', 'profiles-loop', 'sim-firmware', 'stbctl', 'stbctl-selectors', 'stbctl-tasks',
   'campaign-loop', 'campaign-firmware', 'stbctl-campaigns',
 ].map((name) => `test/${name}.test.ts`);
 

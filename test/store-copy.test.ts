@@ -161,7 +161,7 @@ for (const from of kinds) {
       const source = await newStore(t, from, 'source');
       await fill(source);
       const before = await source.dump();
-      for (const [table, rows] of Object.entries(before)) if (table !== 'health_probe') t.ok(rows.length >= DEVICES.length, `${table} has rows`);
+      for (const [table, rows] of Object.entries(before)) if (table !== 'health_probe' && table !== 'profile_catalog') t.ok(rows.length >= DEVICES.length, `${table} has rows`);
       const target = await newStore(t, to, 'target', false);
       const progress: CopyProgress[] = [];
       const copied = await copy(source, target, 2, (p) => progress.push(p));

@@ -47,6 +47,7 @@ export function taskView(t: Task, pending: string | undefined) {
     kind: r.kind,
     request,
     origin: t.origin,
+    ...(t.profiles ? { profiles: t.profiles } : {}),
     status: t.status,
     idempotencyKey: t.idempotencyKey,
     createdAt: iso(t.createdAt),

@@ -9,6 +9,7 @@ import { fileCommands } from './stbctl/file-commands.js';
 import { importCommand } from './stbctl/import-command.js';
 import { poolCommands } from './stbctl/pool-commands.js';
 import { statusCommand } from './stbctl/status-command.js';
+import { profileCommands } from './stbctl/profile-commands.js';
 import { tagCommands } from './stbctl/tag-commands.js';
 import { SYSTEM_CONFIG_FILE } from './stbctl/target.js';
 import { taskCommands } from './stbctl/task-commands.js';
@@ -52,6 +53,7 @@ async function main(argv: readonly string[]): Promise<void> {
   statusCommand(program);
   deviceCommands(program);
   tagCommands(program);
+  profileCommands(program);
   importCommand(program);
   poolCommands(program);
   accountCommands(program);

@@ -69,6 +69,9 @@ export const configSchema = {
     bootstrap_reuse: booleanField(true),
     provisioning_attempts: integerField(3, 1, 100),
     subtree_batch_size: integerField(32, 1, 1000),
+    // The built-in profile: PeriodicInformEnable, PeriodicInformInterval and a PeriodicInformTime of each device's own.
+    periodic_inform_profile: booleanField(true),
+    periodic_inform_interval: durationField('1h', 60_000),
     max_parameters_per_device: integerField(20_000, 1, 10_000_000),
     connection_request_allow_basic: booleanField(false),
     digest_allow_rfc2069: booleanField(false),

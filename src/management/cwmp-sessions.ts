@@ -7,7 +7,7 @@ import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
 import { type CpeLogins, cwmpDeviceId, type Login, type RefusalKind } from './cpe-logins.js';
-import type { CwmpDeviceRepo, DeviceIdentity } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity } from './cwmp-device-repo.js';
 import { type CpeBody, type CpeMessage, type CwmpSoap, type CwmpVersion, type Inform, SoapError } from './cwmp-soap.js';
 import { type CpeHttpAuth, parseAuthorization } from './http-auth.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -82,8 +82,8 @@ export interface CwmpSessionsDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Told of every Inform once it is recorded and provisioning saw it (campaigns verify firmware versions with it). */
-  readonly informed?: (deviceId: string, inform: Inform) => void | Promise<void>;
+  /** Told of every Inform once it is recorded and provisioning saw it, before the InformResponse (profiles, campaigns); a failure is logged, the session goes on. */
+  readonly informed?: (deviceId: string, inform: Inform, state: CwmpDeviceState) => void | Promise<void>;
   readonly metrics?: {
     session(result: 'completed' | 'lost' | 'refused'): void;
     bootstrap(result: 'accepted' | 'refused'): void;
@@ -400,7 +400,7 @@ export class CwmpSessions {
     await this.#d.provisioning.onInform(device, state, req.host, rotated, found.rotation);
     if (this.#d.informed) {
       try {
-        await this.#d.informed(device.id, inform);
+        await this.#d.informed(device.id, inform, state);
       } catch (err) {
         log.error({ err, device: device.id }, 'an Inform listener failed');
       }

@@ -9,7 +9,7 @@ import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import { ConnectionRequester } from './connection-requester.js';
-import type { CwmpDeviceRepo } from './cwmp-device-repo.js';
+import type { CwmpDeviceRepo, CwmpDeviceState } from './cwmp-device-repo.js';
 import { CpeLogins } from './cpe-logins.js';
 import { CwmpListeners, type CwmpListenersOptions } from './cwmp-listeners.js';
 import { CwmpServer } from './cwmp-server.js';
@@ -28,6 +28,9 @@ import { type UploadOptions, UploadService } from './upload-service.js';
 import type { Sealer } from '../sealed-text.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
 
+
+/** Told of a recorded Inform: the device, what it sent, and its state as recorded. */
+export type InformListener = (deviceId: string, inform: Inform, state: CwmpDeviceState) => void | Promise<void>;
 export interface ManagementDeps {
   readonly registry: DeviceRegistry;
   /** The CWMP state of the devices and their last known parameters. */
@@ -100,7 +103,7 @@ export class ManagementService {
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
-  readonly #informListeners: ((deviceId: string, inform: Inform) => void | Promise<void>)[] = [];
+  readonly #informListeners: InformListener[] = [];
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
   #tlsAddress: ListenAddress | undefined;
@@ -157,8 +160,10 @@ export class ManagementService {
         scheduler,
         clock,
         log,
-        informed: async (deviceId, inform) => {
-          for (const l of this.#informListeners) await l(deviceId, inform);
+        informed: async (deviceId, inform, state) => {
+          const failed: unknown[] = [];
+          for (const l of this.#informListeners) await Promise.resolve(l(deviceId, inform, state)).catch((err: unknown) => void failed.push(err));
+          if (failed.length > 0) throw failed[0];
         },
         metrics: { session: (result) => m.sessions.inc({ result }), bootstrap: (result) => m.bootstrap.inc({ result }), parsed: () => m.parsed.inc(), refused: (reason) => m.refused.inc({ reason }) },
       },
@@ -189,8 +194,12 @@ export class ManagementService {
     }
   }
 
-  /** `listener` is told of every Inform, after it is recorded (its failures are logged, the session goes on). */
-  onInform(listener: (deviceId: string, inform: Inform) => void | Promise<void>): void {
+  /**
+   * `listener` is told of every Inform once it is recorded and provisioning saw it, before its InformResponse
+   * (profiles: their tasks go out in that session; campaigns verify firmware versions). Listeners are called
+   * one after the other; a failure is logged and neither stops the others nor the session.
+   */
+  onInform(listener: InformListener): void {
     this.#informListeners.push(listener);
   }
 

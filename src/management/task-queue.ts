@@ -17,6 +17,8 @@ export class TaskError extends Error {
 
 export interface QueueOptions {
   readonly origin?: TaskOrigin;
+  /** Origin 'profile': the profiles whose work the task carries. */
+  readonly profiles?: readonly string[];
   readonly idempotencyKey?: string;
   /** Overrides the default expiry. */
   readonly expiresInMs?: number;
@@ -79,7 +81,7 @@ export class TaskQueue {
     if (!(await this.#d.deviceExists(deviceId))) throw unknown();
     const now = clock.now();
     const key = opts.idempotencyKey ?? null;
-    const outcome = await repo.queue({ deviceId, request, origin: opts.origin ?? 'api', idempotencyKey: key, createdAt: now, expiresAt: now + (opts.expiresInMs ?? this.#d.defaultExpiryMs) });
+    const outcome = await repo.queue({ deviceId, request, origin: opts.origin ?? 'api', idempotencyKey: key, createdAt: now, expiresAt: now + (opts.expiresInMs ?? this.#d.defaultExpiryMs), ...(opts.profiles ? { profiles: opts.profiles } : {}) });
     switch (outcome.kind) {
       case 'unknown-device':
         throw unknown();

@@ -8,6 +8,8 @@ export interface NewTask {
   readonly idempotencyKey: string | null;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** Origin 'profile': the profiles whose work it carries. */
+  readonly profiles?: readonly string[];
 }
 
 export type QueueOutcome =

@@ -23,6 +23,7 @@ export const taskOf = (r: Row): Task => ({
     r['fault_code'] === null
       ? null
       : { code: r['fault_code'] as number, message: r['fault_message'] as string, ...(r['fault_details'] ? { details: JSON.parse(r['fault_details'] as string) as ParameterFault[] } : {}) },
+  ...(typeof r['profiles'] === 'string' ? { profiles: (r['profiles'] as string).split(',') } : {}),
 });
 
 const OPEN = "status IN ('queued', 'sent')";
@@ -30,8 +31,8 @@ const OPEN = "status IN ('queued', 'sent')";
 /** The task statements, in PostgreSQL's `$n` form (SQLite's repo converts them with forSqlite). */
 export const TASK_SQL = {
   // ON CONFLICT on the per-device key index: a key the device used is no second task, whoever wrote the first.
-  insert: `INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at)
-    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)
+  insert: `INSERT INTO tasks (device_id, kind, request, origin, status, idempotency_key, created_at, expires_at, profiles)
+    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)
     ON CONFLICT (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
   seal: 'UPDATE tasks SET request_sealed = $1 WHERE id = $2',
   sealed: 'SELECT request_sealed FROM tasks WHERE id = $1',
@@ -52,7 +53,7 @@ export const TASK_SQL = {
 };
 
 /** The values of TASK_SQL.insert: the request as it may be shown. */
-export const insertColumns = (t: NewTask) => [t.deviceId, t.request.kind, JSON.stringify(redact(t.request)), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt] as const;
+export const insertColumns = (t: NewTask) => [t.deviceId, t.request.kind, JSON.stringify(redact(t.request)), t.origin, t.idempotencyKey, t.createdAt, t.expiresAt, t.profiles?.length ? t.profiles.join(',') : null] as const;
 
 /** The values of TASK_SQL.finish (after `to` and `at`), a result as it may be shown. */
 export const finishColumns = (to: TaskStatus, at: number, result: unknown, fault: TaskFault | null, id: number, from: TaskStatus) =>

@@ -68,6 +68,8 @@ export interface Task {
   readonly attempts: number;
   readonly result: unknown;
   readonly fault: TaskFault | null;
+  /** Origin 'profile': the profiles whose work the task carries. */
+  readonly profiles?: readonly string[];
 }
 
 /** The tree root a data model uses: TR-098 or TR-181. */

@@ -467,6 +467,46 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 14,
+    name: 'profiles and each device\'s standing with them',
+    sql: `
+      -- A profile is stored as the file the operator added (parsed again on load); revision: a hash of it.
+      CREATE TABLE profiles (
+        name       TEXT PRIMARY KEY,
+        source     TEXT NOT NULL,
+        revision   TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      -- At most one row (none: version 0): every change of the profiles adds one, so processes on one store
+      -- see theirs is out of date.
+      CREATE TABLE profile_catalog (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+      ) STRICT;
+      -- Per device and profile (the built-in one included, which has no row in profiles).
+      CREATE TABLE profile_status (
+        device_id          TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        profile            TEXT NOT NULL,
+        revision           TEXT NOT NULL,
+        state              TEXT NOT NULL CHECK (state IN ('compliant', 'pending', 'fault')),
+        task_id            INTEGER,
+        attributes_task_id INTEGER,
+        fault              TEXT,
+        updated_at         INTEGER NOT NULL,
+        PRIMARY KEY (device_id, profile)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX profile_status_profile ON profile_status (profile, state, device_id);
+      -- {secret}: one generated secret per device, sealed under the master key.
+      CREATE TABLE profile_secrets (
+        device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+        sealed    TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      -- A task queued by profiles names them (comma-separated), for the operator reading it.
+      ALTER TABLE tasks ADD COLUMN profiles TEXT;
+    `,
+  },
+  {
     version: 16,
     name: 'firmware and configuration files stbd serves',
     sql: `

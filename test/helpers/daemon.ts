@@ -23,7 +23,8 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
     // Tests use short passwords that say whose they are (stb-1-pw); the length rule has its own test.
     devices: { min_password_length: 1 },
     stun: { listen: '127.0.0.1:0' },
-    cwmp: { listen: '127.0.0.1:0' },
+    // The built-in periodic Inform profile is off: tests count the tasks and sessions they cause (its own test turns it on).
+    cwmp: { listen: '127.0.0.1:0', periodic_inform_profile: false },
     certs: { listen: '127.0.0.1:0', media_token_file: join(dir, 'media.token') },
     ca: { master_key_file: join(dir, 'master.key') },
     files: { dir: join(dir, 'files'), listen: '127.0.0.1:0' },

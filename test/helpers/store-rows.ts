@@ -38,7 +38,10 @@ export function exampleRows(d: string, n: number): Rows {
     ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],
     ['campaigns', { id: 3000 + n, name: `campaign-${n}`, state: n % 2 ? 'running' : 'paused', reason: n % 2 ? null : 'stop rule: ünïcödé', spec: '{"where":"online"}', file_id: n % 2 ? 'fw' : null, target_version: '2.0', wave: 1, bounds: '[0,5,10]', accepted_wave: -1, total: 10, created_at: at, started_at: at, finished_at: null, lease_owner: null, lease_until: 0 }],
     ['campaign_devices', { campaign_id: 3000 + n, device_id: d, seq: -1 - n, state: 'in-progress', attempts: 1, task_id: 100 + n, reason: null, verify_until: at + 1, started_at: at, finished_at: null }],
-    ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const] : []),
+    ['profiles', { name: `profile-${n}`, source: 'name = "x"\n[values]\n"Device.A" = "ü"\n', revision: 'ab'.repeat(16), created_at: at, updated_at: at }],
+    ['profile_status', { device_id: d, profile: `profile-${n}`, revision: 'ab'.repeat(16), state: 'fault', task_id: 100 + n, attributes_task_id: null, fault: '{"code":9007,"message":"bad"}', updated_at: at }],
+    ['profile_secrets', { device_id: d, sealed: `sealed-ps-${n}` }],
+    ...(n === 0 ? [['health_probe', { id: 1, checked_at: at }] as const, ['profile_catalog', { id: 1, version: big }] as const] : []),
   ];
 }
 

@@ -18,7 +18,7 @@ interface Status {
 }
 
 /** Who asked for a task: "api" is a person or script through the admin API, so an operator. */
-export const originOf = (t: Pick<TaskView, 'origin'>): string => (t.origin === 'api' ? 'operator' : t.origin);
+export const originOf = (t: Pick<TaskView, 'origin'> & { profiles?: readonly string[] }): string => (t.origin === 'api' ? 'operator' : t.origin === 'profile' && t.profiles ? `profile:${t.profiles.join(',')}` : t.origin);
 
 /** Queued, sent, or transferring (an upload): the device has not finished yet. */
 export const isOpen = (t: Pick<TaskView, 'status'>): boolean => t.status === 'queued' || t.status === 'sent' || t.status === 'transferring';

@@ -31,3 +31,11 @@ export function postgresLike(glob: string): string {
     .map((p) => (p.kind === 'char' ? ('%_\\'.includes(p.char) ? `\\${p.char}` : p.char) : p.kind === 'any' ? '%' : '_'))
     .join('');
 }
+
+/** For matching in memory (profiles on an Inform): the same glob as a whole-string RegExp. */
+export function globRegExp(glob: string): RegExp {
+  const body = pieces(glob)
+    .map((p) => (p.kind === 'char' ? p.char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : p.kind === 'any' ? '[\\s\\S]*' : '[\\s\\S]'))
+    .join('');
+  return new RegExp(`^${body}$`, 'u');
+}

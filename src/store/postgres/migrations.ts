@@ -331,6 +331,40 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 14,
+    name: 'profiles and each device\'s standing with them',
+    sql: `
+      CREATE TABLE profiles (
+        name       TEXT PRIMARY KEY,
+        source     TEXT NOT NULL,
+        revision   TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE profile_catalog (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL
+      );
+      CREATE TABLE profile_status (
+        device_id          TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        profile            TEXT NOT NULL,
+        revision           TEXT NOT NULL,
+        state              TEXT NOT NULL CHECK (state IN ('compliant', 'pending', 'fault')),
+        task_id            BIGINT,
+        attributes_task_id BIGINT,
+        fault              TEXT,
+        updated_at         BIGINT NOT NULL,
+        PRIMARY KEY (device_id, profile)
+      );
+      CREATE INDEX profile_status_profile ON profile_status (profile, state, device_id);
+      CREATE TABLE profile_secrets (
+        device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+        sealed    TEXT NOT NULL
+      );
+      ALTER TABLE tasks ADD COLUMN profiles TEXT;
+    `,
+  },
+  {
     version: 16,
     name: 'firmware and configuration files stbd serves',
     sql: `
