@@ -46,7 +46,12 @@ import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolService } from './pool/pool-service.js';
 import { ensureDirectory, openDatabase } from './store/database.js';
 import { openPostgresStore, postgresOptions, storeName } from './store/open-store.js';
-import { acquirePgInstanceLock } from './store/postgres/pg-instance-lock.js';
+import { hostname } from 'node:os';
+import { ClusterNode } from './cluster/cluster-node.js';
+import { nodeIdOf } from './cluster/node-id.js';
+import { openPgNodeChannel } from './cluster/pg-node-channel.js';
+import { RoutedRequests } from './cluster/routed-requests.js';
+import { parseStunAddress } from './cluster/stun-address.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
 import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
@@ -63,6 +68,8 @@ export interface RunningDaemon {
   readonly certs: CertService;
   /** Where the STB certificate endpoint (HTTPS) listens. */
   readonly certsEndpoint: ListenAddress;
+  /** This stbd as a node of the cluster (on SQLite the one node). */
+  readonly cluster: ClusterNode;
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -88,9 +95,12 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
   };
   let box: SealedBox;
   let repos: Repositories;
+  const nodeId = nodeIdOf(config.cluster.node_id, hostname());
+  // The node channel's notifications, once the parts that serve them exist.
+  let routed: RoutedRequests | undefined;
   try {
     // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
-    const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device });
+    const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device, nodeId });
     if (config.store.kind === 'sqlite') {
       ensureDirectory(store);
       const lock = acquireInstanceLock(store);
@@ -100,14 +110,16 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       stops.push(() => void db.close());
       repos = sqliteRepositories(db, store, repositoryOptions());
     } else {
-      const lock = await acquirePgInstanceLock(postgresOptions(config.store), storeName(config.store), {
+      const channel = await openPgNodeChannel(postgresOptions(config.store), storeName(config.store), nodeId, {
         onLost: (reason) => {
-          // Two stbds on one database would both fire every deadline: this one stops.
-          log.fatal(`the database's instance lock was lost while its connection was down: ${reason}; stopping`);
+          // Two processes as one node would both claim its bindings and its work: this one stops.
+          log.fatal(`the node's lock was lost while its connection was down: ${reason}; stopping`);
           onFatal?.();
         },
+        onRouted: (deviceId) => routed?.routed(deviceId),
+        onListening: () => void routed?.rescan(),
       });
-      stops.push(() => lock.release());
+      stops.push(() => channel.close());
       box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
       const pool = await openPostgresStore(config.store, { onWarning: (message) => log.warn(`database: ${message}`) });
       stops.push(() => pool.end());
@@ -129,10 +141,27 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
     // connections it is using, and the tests of these limits use short timeouts instead.
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
+    // Registered before any once-only work is claimed in its name; its counts come from the keepalive path once it runs.
+    let held = () => ({ owned: 0, online: 0 });
+    const cluster = new ClusterNode(
+      {
+        repo: repos.nodes,
+        clock,
+        log: log.child({ component: 'cluster' }),
+        counts: () => held(),
+        onFenced: (reason) => {
+          log.fatal(`${reason}; stopping`);
+          onFatal?.();
+        },
+      },
+      { nodeId, stunAddress: config.cluster.stun_address || formatListen({ host: config.cwmp.stun_address || config.stun.listen.host, port: config.cwmp.stun_port || config.stun.listen.port }), leaseMs: config.cluster.lease },
+    );
+    await cluster.start();
+    stops.push(() => cluster.stop());
     const registry = await DeviceRegistry.open(repos.devices, clock, generateSecret, config.devices.min_password_length);
     await checkMasterKey(registry, storeName(config.store), config.ca.master_key_file);
 
-    const scheduler = new Scheduler({ clock, store: repos.deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const scheduler = new Scheduler({ clock, store: repos.deadlines, claimRetryMs: config.cluster.lease, ...(config.store.kind === 'postgres' ? { scanMs: 2 * config.cluster.lease } : {}), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
@@ -177,9 +206,12 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         challengeBurst: config.stun.challenge_burst,
         authFailuresPerMinute: config.stun.auth_failures_per_minute,
         authFailureBurst: config.stun.auth_failure_burst,
+        nodeId: config.store.kind === 'postgres' ? nodeId : undefined,
       },
     );
     const c = config.cwmp;
+    // Provisioning advertises this node's public STUN address when [cluster] stun_address names it.
+    const advertised = parseStunAddress(config.cluster.stun_address);
     const serverTls = (section: 'certs' | 'cwmp', endpoint: TlsEndpoint, listen: ListenAddress, files: { tls_cert_file: string | undefined; tls_key_file: string | undefined }): Promise<ServerTls> =>
       files.tls_cert_file !== undefined && files.tls_key_file !== undefined
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
@@ -197,8 +229,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         bodyLimit: c.body_limit,
         sessionTimeoutMs: c.session_timeout,
         autoRegister: c.auto_register,
-        stunAddress: c.stun_address,
-        stunPort: c.stun_port,
+        stunAddress: advertised?.host ?? c.stun_address,
+        stunPort: advertised?.port ?? c.stun_port,
         keepalivePeriodMs: config.stun.keepalive_period,
         taskExpiryMs: c.task_expiry,
         taskRetentionMs: c.task_retention,
@@ -261,8 +293,21 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     stops.push(() => pool.stop());
     await keepalive.start();
     stops.push(() => keepalive.stop());
+    held = () => ({ owned: keepalive.heldCount, online: keepalive.onlineCount });
     await management.start();
     stops.push(() => management.stop());
+    const stunBound = keepalive.addresses.v4 ?? keepalive.addresses.v6;
+    await cluster.advertise(config.cluster.stun_address || formatListen({ host: c.stun_address || (stunBound?.address ?? ''), port: c.stun_port || (stunBound?.port ?? 3478) }));
+    if (config.store.kind === 'postgres') {
+      const nodes = repos.nodes;
+      routed = new RoutedRequests(
+        { holds: (id) => keepalive.holdsBinding(id), request: (id) => management.requester.request(id), devicesToCall: () => nodes.devicesToCall(nodeId), log: log.child({ component: 'cluster' }) },
+        2 * config.cluster.lease,
+      );
+      routed.start();
+      stops.push(() => routed?.stop());
+      void routed.rescan();
+    }
     if (cwmpTls) log.info({ source: cwmpTls.source, notAfter: cwmpTls.notAfter.toISOString(), clientCertificates: c.client_ca_file !== undefined, trustedProxies: c.trusted_proxies.length }, 'CWMP HTTPS endpoint: server certificate loaded');
     const tls = await serverTls('certs', CERTS_ENDPOINT, config.certs.listen, config.certs);
     const stbEndpoint = new StbEndpoint(
@@ -316,7 +361,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
     });
     const tags = new DeviceTags(repos.tags, clock);
-    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, cluster, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
@@ -329,7 +374,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const api = { host: bound.address, port: bound.port };
     warnOnDescriptorBudget(config, log);
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: storeName(config.store), devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), store: storeName(config.store), node: nodeId, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
@@ -338,6 +383,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       management,
       certs: certService,
       certsEndpoint: stbEndpoint.address!,
+      cluster,
       async stop() {
         await stopAll();
         log.info('stbd stopped');

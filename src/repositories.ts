@@ -1,4 +1,7 @@
 import type pg from 'pg';
+import type { NodeRepo } from './cluster/node-repo.js';
+import { PgNodeRepo } from './cluster/pg-node-repo.js';
+import { SqliteNodeRepo } from './cluster/sqlite-node-repo.js';
 import { type CaRepo, PgCaRepo, SqliteCaRepo } from './ca/ca-repo.js';
 import { type CasCertificateRepo, PgCasCertificateRepo, SqliteCasCertificateRepo } from './cas/cas-certificate-repo.js';
 import type { CertRepo } from './certs/cert-repo.js';
@@ -53,6 +56,8 @@ export interface Repositories {
   readonly certs: CertRepo;
   readonly deadlines: DeadlineStore;
   readonly healthProbe: HealthProbeRepo;
+  /** The nodes of the cluster (on SQLite the one node). */
+  readonly nodes: NodeRepo;
   /** SQLite's online backup (`stbctl backup`); PostgreSQL is backed up with its own tools. */
   readonly backup: StoreBackup | undefined;
 }
@@ -60,6 +65,8 @@ export interface Repositories {
 export interface RepositoryOptions {
   readonly sealer: Sealer;
   readonly maxParametersPerDevice: number;
+  /** This node's id in the cluster: PostgreSQL's writes are fenced by it. */
+  readonly nodeId: string;
 }
 
 export function sqliteRepositories(db: Database, path: string, o: RepositoryOptions): Repositories {
@@ -78,6 +85,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     certs: new SqliteCertRepo(db),
     deadlines: new DeadlineRepo(db),
     healthProbe: new SqliteHealthProbeRepo(db),
+    nodes: new SqliteNodeRepo(db),
     backup: new StoreBackup(db, path),
   };
 }
@@ -88,16 +96,17 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     devices: new PgDeviceRepo(pool, o.sealer),
     tags: new PgTagRepo(pool),
     selection: new PgSelectionRepo(pool, o.sealer),
-    presence: new PgPresenceRepo(pool),
-    tasks: new PgTaskRepo(pool, o.sealer),
+    presence: new PgPresenceRepo(pool, o.nodeId),
+    tasks: new PgTaskRepo(pool, o.sealer, o.nodeId),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
-    pool: new PgPoolRepo(pool),
+    pool: new PgPoolRepo(pool, o.nodeId),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),
-    certs: new PgCertRepo(pool),
-    deadlines: new PgDeadlineRepo(pool),
+    certs: new PgCertRepo(pool, o.nodeId),
+    deadlines: new PgDeadlineRepo(pool, o.nodeId),
     healthProbe: new PgHealthProbeRepo(pool),
+    nodes: new PgNodeRepo(pool),
     backup: undefined,
   };
 }

@@ -7,7 +7,7 @@ import { engines, type Store } from './helpers/engines.js';
 
 const HOUR = 3_600_000;
 const rules: PoolRules = { maxBoundPerAccount: 5, maxPooledPerAccount: 3, recycleAfterMs: HOUR };
-const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool));
+const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool, 'node-a'));
 const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof PoolError ? e.code : `unexpected: ${String(e)}`));
 let keys = 0;
 const bindInput = (account: string, deviceId: string, now = 1000) => ({ account, deviceId, now, key: `k${++keys}` });

@@ -1,3 +1,4 @@
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { CertService } from '../certs/cert-service.js';
 import type { Clock } from '../clock.js';
@@ -17,6 +18,7 @@ import { certRoutes } from './routes/certs.js';
 import { deviceRoutes } from './routes/devices.js';
 import { backupRoutes } from './routes/backup.js';
 import { caRoutes } from './routes/ca.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
@@ -41,6 +43,7 @@ export interface ApiDeps {
   readonly backup: StoreBackup | undefined;
   /** The builtin CA's certificate, if it exists. */
   readonly builtinCaPem: () => Promise<string | undefined>;
+  readonly cluster: ClusterNode;
   readonly version: string;
 }
 
@@ -81,6 +84,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   healthRoutes(app, deps);
   backupRoutes(app, deps);
   caRoutes(app, deps);
+  clusterRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   tagRoutes(app, deps);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
 import { accountCommands } from './stbctl/account-commands.js';
 import { certCommands } from './stbctl/cert-commands.js';
+import { clusterCommands } from './stbctl/cluster-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
 import { importCommand } from './stbctl/import-command.js';
@@ -53,6 +54,7 @@ async function main(argv: readonly string[]): Promise<void> {
   certCommands(program);
   backupCommand(program);
   caCommands(program);
+  clusterCommands(program);
   oneLineUsageErrors(program);
 
   // The command whose action runs, for the help hint of the usage errors its action finds.
