@@ -26,6 +26,8 @@ import type { TaskRepo } from './management/task-repo.js';
 import { PgUploadRepo } from './management/pg-upload-repo.js';
 import { SqliteUploadRepo } from './management/sqlite-upload-repo.js';
 import type { UploadRepo } from './management/upload-repo.js';
+import { LocalSessionLeases, type SessionLeaseRepo } from './management/session-lease-repo.js';
+import { PgSessionLeases } from './management/pg-session-lease-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
 import { SqlitePoolRepo } from './pool/sqlite-pool-repo.js';
@@ -50,6 +52,8 @@ export interface Repositories {
   readonly tasks: TaskRepo;
   readonly cwmpDevices: CwmpDeviceRepo;
   readonly uploads: UploadRepo;
+  /** One CWMP session per device cluster-wide (on SQLite the one node's own map of sessions). */
+  readonly sessionLeases: SessionLeaseRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
@@ -79,6 +83,7 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     tasks: new SqliteTaskRepo(db, o.sealer),
     cwmpDevices: new SqliteCwmpDeviceRepo(db, o.maxParametersPerDevice),
     uploads: new SqliteUploadRepo(db),
+    sessionLeases: new LocalSessionLeases(),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
@@ -100,6 +105,7 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     tasks: new PgTaskRepo(pool, o.sealer, o.nodeId),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
+    sessionLeases: new PgSessionLeases(pool, o.nodeId),
     pool: new PgPoolRepo(pool, o.nodeId),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),

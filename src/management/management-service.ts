@@ -24,6 +24,7 @@ import { TaskQueue } from './task-queue.js';
 import type { TaskRepo } from './task-repo.js';
 import { UploadEndpoint } from './upload-endpoint.js';
 import type { UploadRepo } from './upload-repo.js';
+import type { SessionLeaseRepo } from './session-lease-repo.js';
 import { type UploadOptions, UploadService } from './upload-service.js';
 import type { Sealer } from '../sealed-text.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
@@ -36,6 +37,8 @@ export interface ManagementDeps {
   readonly tasks: TaskRepo;
   /** Files CPEs uploaded. */
   readonly uploads: UploadRepo;
+  /** One CWMP session per device in the cluster. */
+  readonly leases: SessionLeaseRepo;
   /** The master key's sealer: upload URLs carry tokens sealed under it. */
   readonly sealer: Sealer;
   readonly keepalive: KeepaliveService;
@@ -152,6 +155,7 @@ export class ManagementService {
         uploads: this.uploads,
         state: this.state,
         provisioning,
+        leases: deps.leases,
         requester: this.requester,
         scheduler,
         clock,

@@ -500,8 +500,6 @@ export const MIGRATIONS: readonly Migration[] = [
         session     TEXT NOT NULL,
         lease_until INTEGER NOT NULL
       ) STRICT;
-      -- The session a sent task went out in (its lease fences the answer).
-      ALTER TABLE tasks ADD COLUMN sent_session TEXT;
     `,
   },
 ];

@@ -364,8 +364,6 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         session     TEXT NOT NULL,
         lease_until BIGINT NOT NULL
       );
-      -- The session a sent task went out in (its lease fences the answer).
-      ALTER TABLE tasks ADD COLUMN sent_session TEXT;
     `,
   },
 ];
