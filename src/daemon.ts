@@ -52,6 +52,8 @@ import { nodeIdOf } from './cluster/node-id.js';
 import { openPgNodeChannel } from './cluster/pg-node-channel.js';
 import { RoutedRequests } from './cluster/routed-requests.js';
 import { parseStunAddress } from './cluster/stun-address.js';
+import { Steering } from './cluster/steering.js';
+import type { NodeRow } from './cluster/node-repo.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
 import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
@@ -143,6 +145,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
     // Registered before any once-only work is claimed in its name; its counts come from the keepalive path once it runs.
     let held = () => ({ owned: 0, online: 0 });
+    const steering = config.store.kind === 'postgres' ? new Steering(nodeId, config.cluster.steering) : undefined;
     const cluster = new ClusterNode(
       {
         repo: repos.nodes,
@@ -153,6 +156,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
           log.fatal(`${reason}; stopping`);
           onFatal?.();
         },
+        ...(steering ? { onLive: (nodes: readonly NodeRow[]) => steering.update(nodes) } : {}),
       },
       { nodeId, stunAddress: config.cluster.stun_address || formatListen({ host: config.cwmp.stun_address || config.stun.listen.host, port: config.cwmp.stun_port || config.stun.listen.port }), leaseMs: config.cluster.lease },
     );
@@ -218,7 +222,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,

@@ -9,6 +9,7 @@ import { cpeRequest } from './helpers/cpe.js';
 import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
+import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import { UdpPeer } from './helpers/udp.js';
 
 /**
@@ -133,5 +134,49 @@ if (server) {
     t.equal(await b.daemon.stop(), 0);
     t.equal(await owner(), 'node-a', 'node B\'s last flush did not take the row back');
   });
-}
 
+  t.test('a node dies: the STB\'s tasks wait; its next Inform reaches another node, which runs them and re-homes the STB to itself (and not while its home was alive)', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { stun_address: 'stun-a.example.net:3478' });
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const behindNat = { serial: 'S1', params: { 'InternetGatewayDevice.ManagementServer.ConnectionRequestURL': 'http://192.168.1.20:7547/' } };
+    const stunAddressOf = (body: string) => /STUNServerAddress<\/Name><Value[^>]*>([^<]*)</.exec(body)?.[1];
+    /** One session through `node`: every RPC answered with success; the STUN address provisioning sent, if any, and the RPCs. */
+    const session = async (node: TestNode, events = ['2 PERIODIC']) => {
+      const cpe = new TestCpe(`http://${node.host}:${node.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+      t.equal((await cpe.post(informXml({ ...behindNat, events }))).status, 200, `Inform through ${node.id}`);
+      const rpcs: string[] = [];
+      let stun: string | undefined;
+      for (let reply = await cpe.post(''); reply.status === 200; ) {
+        const rpc = TestCpe.rpc(reply.body);
+        rpcs.push(rpc.method);
+        if (rpc.method === 'SetParameterValues') stun = stunAddressOf(reply.body) ?? stun;
+        const inner = rpc.method === 'SetParameterValues' ? '<Status>0</Status>' : '';
+        reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
+      }
+      return { rpcs, stun };
+    };
+    t.same(await session(b, ['0 BOOTSTRAP']), { rpcs: ['SetParameterValues'], stun: 'stun-b.example.net' }, 'provisioned through node B: its STUN address');
+    t.same(await session(a), { rpcs: [], stun: undefined }, 'a session through node A while node B is alive: the STB stays on B');
+
+    t.equal(await b.daemon.stop('SIGKILL'), null, 'node B killed');
+    const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    t.equal(task.status, 201);
+    let dead = false;
+    for (let i = 0; i < 100 && !dead; i++) {
+      dead = (await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === 'node-b')?.alive === false;
+      if (!dead) await new Promise((r) => setTimeout(r, 200));
+    }
+    t.ok(dead, 'node A sees node B dead once its lease ran out');
+    await new Promise((r) => setTimeout(r, 1500)); // node A's next heartbeat brings its steering up to date
+    t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'queued', 'the task waits for the STB');
+    const moved = await session(a);
+    t.same(moved.rpcs.sort(), ['Reboot', 'SetParameterValues'], 'its next periodic Inform, through node A: the task runs, and the STB is re-homed');
+    t.equal(moved.stun, 'stun-a.example.net', 'to node A\'s STUN address');
+    t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'done');
+  });
+}

@@ -10,6 +10,8 @@ export interface ClusterNodeDeps {
   readonly counts: () => { readonly owned: number; readonly online: number };
   /** Another start of this node id took its row over: this process must stop (it was logged). */
   readonly onFenced: (reason: string) => void;
+  /** The live nodes, after each heartbeat (steering follows them). */
+  readonly onLive?: (nodes: readonly NodeRow[]) => void;
 }
 
 export interface ClusterNodeOptions {
@@ -81,7 +83,10 @@ export class ClusterNode {
   heartbeat(): Promise<void> {
     this.#beating = this.#beating.then(async () => {
       try {
-        if (await this.#d.repo.heartbeat(this.#o.nodeId, this.#incarnation, this.#stunAddress, this.#beat())) return;
+        if (await this.#d.repo.heartbeat(this.#o.nodeId, this.#incarnation, this.#stunAddress, this.#beat())) {
+          if (this.#d.onLive) this.#d.onLive(await this.liveNodes());
+          return;
+        }
         clearInterval(this.#timer);
         this.#d.onFenced(`another start of node ${JSON.stringify(this.#o.nodeId)} took its row over (incarnation above ${this.#incarnation})`);
       } catch (err) {

@@ -20,6 +20,8 @@ import { CpeHttpAuth } from './http-auth.js';
 import { httpConnectionRequest } from './http-connection-request.js';
 import { Provisioning } from './provisioning.js';
 import { FINISHED, type Task } from './task.js';
+import type { StunAdvert } from './nat-detection.js';
+import type { Steering } from '../cluster/steering.js';
 import { TaskQueue } from './task-queue.js';
 import type { TaskRepo } from './task-repo.js';
 import { UploadEndpoint } from './upload-endpoint.js';
@@ -47,6 +49,8 @@ export interface ManagementDeps {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly listeners: ListenerGuardDeps;
+  /** A cluster's steering of STBs to nodes; absent: the configured STUN address. */
+  readonly steering?: Steering;
 }
 
 /** `listen`, `tlsListen`, …: the CWMP endpoints (see CwmpListenersOptions). */
@@ -135,7 +139,7 @@ export class ManagementService {
     );
     this.uploads = new UploadService({ repo: deps.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log }, opts.uploads);
     const provisioning = new Provisioning(
-      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
+      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host, deviceId, fits) => this.#stunAdvert(host, deviceId, fits), log },
       { maxFailures: opts.provisioningAttempts },
     );
     const auth = new CpeHttpAuth('stbd', () => clock.now(), { allowRfc2069: opts.digestAllowRfc2069, nonceCapacity: opts.digestNonceCapacity });
@@ -246,13 +250,16 @@ export class ManagementService {
     this.#flushTimer = this.#d.scheduler.at(this.#d.clock.now() + LOG_FLUSH_MS, () => this.#flushLogs());
   }
 
-  #stunAdvert(host: string) {
+  #stunAdvert(host: string, deviceId: string, fits: (advert: StunAdvert) => boolean): StunAdvert {
     const seconds = Math.max(1, Math.round(this.#o.keepalivePeriodMs / 1000));
+    const timing = { minKeepAlive: seconds, maxKeepAlive: seconds };
+    // A cluster: the node the STB is steered to ([cluster] steering).
+    const steered = this.#d.steering?.choose(deviceId, (a) => fits({ address: a.host, port: a.port, ...timing }));
+    if (steered) return { address: steered.host, port: steered.port, ...timing };
     return {
       address: this.#o.stunAddress || host,
       port: this.#o.stunPort || (this.#d.keepalive.addresses.v4?.port ?? this.#d.keepalive.addresses.v6?.port ?? 3478),
-      minKeepAlive: seconds,
-      maxKeepAlive: seconds,
+      ...timing,
     };
   }
 }
