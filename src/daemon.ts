@@ -53,6 +53,7 @@ import { openPgNodeChannel } from './cluster/pg-node-channel.js';
 import { RoutedRequests } from './cluster/routed-requests.js';
 import { parseStunAddress } from './cluster/stun-address.js';
 import { Steering } from './cluster/steering.js';
+import { Drain } from './cluster/drain.js';
 import type { NodeRow } from './cluster/node-repo.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
 import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
@@ -100,6 +101,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
   const nodeId = nodeIdOf(config.cluster.node_id, hostname());
   // The node channel's notifications, once the parts that serve them exist.
   let routed: RoutedRequests | undefined;
+  let lostBinding: ((deviceId: string) => void) | undefined;
   try {
     // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
     const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device, nodeId });
@@ -113,12 +115,13 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       repos = sqliteRepositories(db, store, repositoryOptions());
     } else {
       const channel = await openPgNodeChannel(postgresOptions(config.store), storeName(config.store), nodeId, {
-        onLost: (reason) => {
+        onLockLost: (reason) => {
           // Two processes as one node would both claim its bindings and its work: this one stops.
           log.fatal(`the node's lock was lost while its connection was down: ${reason}; stopping`);
           onFatal?.();
         },
         onRouted: (deviceId) => routed?.routed(deviceId),
+        onLost: (deviceId) => lostBinding?.(deviceId),
         onListening: () => void routed?.rescan(),
       });
       stops.push(() => channel.close());
@@ -156,7 +159,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
           log.fatal(`${reason}; stopping`);
           onFatal?.();
         },
-        ...(steering ? { onLive: (nodes: readonly NodeRow[]) => steering.update(nodes) } : {}),
+        // A node being drained is no candidate for new STBs.
+        ...(steering ? { onLive: (nodes: readonly NodeRow[]) => steering.update(nodes.filter((n) => n.drainTotal === null)) } : {}),
       },
       { nodeId, stunAddress: config.cluster.stun_address || formatListen({ host: config.cwmp.stun_address || config.stun.listen.host, port: config.cwmp.stun_port || config.stun.listen.port }), leaseMs: config.cluster.lease },
     );
@@ -298,10 +302,12 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     await keepalive.start();
     stops.push(() => keepalive.stop());
     held = () => ({ owned: keepalive.heldCount, online: keepalive.onlineCount });
+    lostBinding = (id) => keepalive.bindingTaken(id);
     await management.start();
     stops.push(() => management.stop());
     const stunBound = keepalive.addresses.v4 ?? keepalive.addresses.v6;
     await cluster.advertise(config.cluster.stun_address || formatListen({ host: c.stun_address || (stunBound?.address ?? ''), port: c.stun_port || (stunBound?.port ?? 3478) }));
+    let drain: Drain | undefined;
     if (config.store.kind === 'postgres') {
       const nodes = repos.nodes;
       routed = new RoutedRequests(
@@ -310,6 +316,9 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       );
       routed.start();
       stops.push(() => routed?.stop());
+      drain = new Drain({ repo: nodes, rehome: (id) => management.rehome(id), refresh: () => cluster.heartbeat(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log: log.child({ component: 'cluster' }) });
+      const draining = drain;
+      stops.push(() => draining.stop());
       void routed.rescan();
     }
     if (cwmpTls) log.info({ source: cwmpTls.source, notAfter: cwmpTls.notAfter.toISOString(), clientCertificates: c.client_ca_file !== undefined, trustedProxies: c.trusted_proxies.length }, 'CWMP HTTPS endpoint: server certificate loaded');
@@ -365,7 +374,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       isOnline: (id) => keepalive.presenceOf(id)?.online ?? false,
     });
     const tags = new DeviceTags(repos.tags, clock);
-    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, cluster, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, keepalive, pool, management, certs: certService, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, cluster, drain, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });

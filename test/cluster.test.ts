@@ -26,6 +26,38 @@ t.test('on SQLite the cluster is the one node', async (t) => {
   t.equal(body.nodes.length, 1);
 });
 
+const behindNat = { serial: 'S1', params: { 'InternetGatewayDevice.ManagementServer.ConnectionRequestURL': 'http://192.168.1.20:7547/' } };
+const stunAddressOf = (body: string) => /STUNServerAddress<\/Name><Value[^>]*>([^<]*)</.exec(body)?.[1];
+
+/** One session of stb-1 (behind NAT) through `node`: every RPC answered with success; the RPCs, and the STUN address provisioning sent. */
+async function cwmpSession(t: Tap.Test, node: TestNode, events = ['2 PERIODIC']): Promise<{ rpcs: string[]; stun: string | undefined }> {
+  const cpe = new TestCpe(`http://${node.host}:${node.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+  t.equal((await cpe.post(informXml({ ...behindNat, events }))).status, 200, `Inform through ${node.id}`);
+  const rpcs: string[] = [];
+  let stun: string | undefined;
+  for (let reply = await cpe.post(''); reply.status === 200; ) {
+    const rpc = TestCpe.rpc(reply.body);
+    rpcs.push(rpc.method);
+    if (rpc.method === 'SetParameterValues') stun = stunAddressOf(reply.body) ?? stun;
+    const inner = rpc.method === 'SetParameterValues' ? '<Status>0</Status>' : '';
+    reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
+  }
+  return { rpcs, stun };
+}
+
+/** Waits until `node` logged that it sees exactly `nodes` alive (its steering follows that view). */
+async function seesLive(node: TestNode, nodes: string): Promise<boolean> {
+  const said = () => node.daemon.logs.filter((l) => l.includes('"cluster: the live nodes changed"')).at(-1)?.includes(`"nodes":"${nodes}"`) === true;
+  for (let i = 0; i < 100 && !said(); i++) await new Promise((r) => setTimeout(r, 100));
+  return said();
+}
+
+/** A signed binding keepalive (CONNECTION-REQUEST-BINDING) from the STB's socket to `node`'s STUN listener. */
+const keepaliveTo = (stb: UdpPeer, c: { stunUsername: string; stunPassword: string }, node: TestNode) =>
+  new Promise<void>((resolve, reject) =>
+    stb.socket.send(cpeRequest({ username: c.stunUsername, connectionRequestBinding: true, integrity: { password: c.stunPassword, variant: 'rfc3489' } }), node.daemon.stunPort, node.host, (err) => (err ? reject(err) : resolve())),
+  );
+
 const mkdirp = (dir: string) => (mkdirSync(dir, { recursive: true }), dir);
 
 const server = postgresFor(t);
@@ -85,10 +117,7 @@ if (server) {
     t.teardown(() => b.daemon.stop('SIGKILL'));
     const stb = await UdpPeer.open();
     t.teardown(() => stb.close());
-    const keepalive = (node: TestNode) =>
-      new Promise<void>((resolve, reject) =>
-        stb.socket.send(cpeRequest({ username: dev.credentials.stunUsername, connectionRequestBinding: true, integrity: { password: dev.credentials.stunPassword, variant: 'rfc3489' } }), node.daemon.stunPort, node.host, (err) => (err ? reject(err) : resolve())),
-      );
+    const keepalive = (node: TestNode) => keepaliveTo(stb, dev.credentials, node);
     await keepalive(b);
     t.match(await stb.next(), { rinfo: { address: '127.0.0.3', port: b.daemon.stunPort } }, 'node B answers the keepalive');
     const db = new pg.Client({ connectionString: url });
@@ -143,23 +172,8 @@ if (server) {
     t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
     const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
     t.teardown(() => b.daemon.stop('SIGKILL'));
-    const behindNat = { serial: 'S1', params: { 'InternetGatewayDevice.ManagementServer.ConnectionRequestURL': 'http://192.168.1.20:7547/' } };
-    const stunAddressOf = (body: string) => /STUNServerAddress<\/Name><Value[^>]*>([^<]*)</.exec(body)?.[1];
-    /** One session through `node`: every RPC answered with success; the STUN address provisioning sent, if any, and the RPCs. */
-    const session = async (node: TestNode, events = ['2 PERIODIC']) => {
-      const cpe = new TestCpe(`http://${node.host}:${node.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
-      t.equal((await cpe.post(informXml({ ...behindNat, events }))).status, 200, `Inform through ${node.id}`);
-      const rpcs: string[] = [];
-      let stun: string | undefined;
-      for (let reply = await cpe.post(''); reply.status === 200; ) {
-        const rpc = TestCpe.rpc(reply.body);
-        rpcs.push(rpc.method);
-        if (rpc.method === 'SetParameterValues') stun = stunAddressOf(reply.body) ?? stun;
-        const inner = rpc.method === 'SetParameterValues' ? '<Status>0</Status>' : '';
-        reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
-      }
-      return { rpcs, stun };
-    };
+    const session = (node: TestNode, events?: string[]) => cwmpSession(t, node, events);
+    t.ok(await seesLive(a, 'node-a, node-b'), 'node A sees node B');
     t.same(await session(b, ['0 BOOTSTRAP']), { rpcs: ['SetParameterValues'], stun: 'stun-b.example.net' }, 'provisioned through node B: its STUN address');
     t.same(await session(a), { rpcs: [], stun: undefined }, 'a session through node A while node B is alive: the STB stays on B');
 
@@ -172,11 +186,43 @@ if (server) {
       if (!dead) await new Promise((r) => setTimeout(r, 200));
     }
     t.ok(dead, 'node A sees node B dead once its lease ran out');
-    await new Promise((r) => setTimeout(r, 1500)); // node A's next heartbeat brings its steering up to date
+    t.ok(await seesLive(a, 'node-a'), 'node A\'s steering knows it');
     t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'queued', 'the task waits for the STB');
     const moved = await session(a);
     t.same(moved.rpcs.sort(), ['Reboot', 'SetParameterValues'], 'its next periodic Inform, through node A: the task runs, and the STB is re-homed');
     t.equal(moved.stun, 'stun-a.example.net', 'to node A\'s STUN address');
     t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'done');
+  });
+
+  t.test('stbctl cluster drain moves every STB of a node to the others', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { stun_address: 'stun-a.example.net:3478' });
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).body;
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    t.same(await cwmpSession(t, b, ['0 BOOTSTRAP']), { rpcs: ['SetParameterValues'], stun: 'stun-b.example.net' }, 'homed on node B');
+    const stb = await UdpPeer.open();
+    t.teardown(() => stb.close());
+    const keepalive = (node: TestNode) => keepaliveTo(stb, dev.credentials, node);
+    await keepalive(b);
+    t.ok(await stb.next(), 'its keepalives reach node B');
+    const heldBy = async (node: string) => ((await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === node)?.devicesOwned ?? -1) as number;
+    for (let i = 0; i < 50 && (await heldBy('node-b')) !== 1; i++) await new Promise((r) => setTimeout(r, 200));
+    t.equal(await heldBy('node-b'), 1, 'node B holds its binding');
+
+    const drained = await a.clients.json('cluster', 'drain', 'node-b');
+    t.equal(drained.code, 0);
+    t.same(drained.out, { node: 'node-b', devices: 1, queued: 1 }, 'its new STUN settings are queued');
+    t.match((await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === 'node-b'), { drain: { total: 1, done: 1 } }, 'status shows the drain');
+    // Node B, still alive, sends the connection request; the session (through node B here) moves the STB.
+    t.same(await cwmpSession(t, b, ['6 CONNECTION REQUEST']), { rpcs: ['SetParameterValues'], stun: 'stun-a.example.net' }, 'the STB is told node A\'s STUN address');
+    await keepalive(a);
+    t.ok(await stb.next(), 'its keepalives now reach node A');
+    for (let i = 0; i < 50 && (await heldBy('node-a')) !== 1; i++) await new Promise((r) => setTimeout(r, 200));
+    t.same([await heldBy('node-a'), await heldBy('node-b')], [1, 0], 'node A holds the binding, node B none');
+    const refused = await a.clients.ctl('cluster', 'drain', 'node-z');
+    t.same([refused.code, refused.stderr], [1, 'stbctl: no node "node-z" in the cluster (stbctl cluster status lists them)\n'], 'an unknown node: a clear refusal');
   });
 }

@@ -1,3 +1,4 @@
+import type { Drain } from '../cluster/drain.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { CertService } from '../certs/cert-service.js';
@@ -44,6 +45,8 @@ export interface ApiDeps {
   /** The builtin CA's certificate, if it exists. */
   readonly builtinCaPem: () => Promise<string | undefined>;
   readonly cluster: ClusterNode;
+  /** `cluster drain` (PostgreSQL only: on SQLite there is no other node to move STBs to). */
+  readonly drain: Drain | undefined;
   readonly version: string;
 }
 

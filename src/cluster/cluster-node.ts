@@ -45,6 +45,8 @@ export class ClusterNode {
   readonly #o: ClusterNodeOptions;
   #stunAddress: string;
   #incarnation = 0;
+  /** The live nodes as last logged. */
+  #live = '';
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> = Promise.resolve();
 
@@ -84,7 +86,11 @@ export class ClusterNode {
     this.#beating = this.#beating.then(async () => {
       try {
         if (await this.#d.repo.heartbeat(this.#o.nodeId, this.#incarnation, this.#stunAddress, this.#beat())) {
-          if (this.#d.onLive) this.#d.onLive(await this.liveNodes());
+          const live = await this.liveNodes();
+          const ids = live.map((n) => (n.drainTotal === null ? n.id : `${n.id} (draining)`)).join(', ');
+          if (ids !== this.#live) this.#d.log.info({ nodes: ids }, 'cluster: the live nodes changed');
+          this.#live = ids;
+          this.#d.onLive?.(live);
           return;
         }
         clearInterval(this.#timer);

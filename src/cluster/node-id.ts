@@ -18,3 +18,6 @@ export function nodeIdOf(configured: string, hostName: string): string {
 
 /** The notification channel a node LISTENs on for routed connection requests. */
 export const nodeChannel = (nodeId: string): string => `stbd_node_${nodeId}`;
+
+/** The channel where a node learns that another node's STUN socket took one of its bindings over. */
+export const lostChannel = (nodeId: string): string => `stbd_lost_${nodeId}`;

@@ -32,7 +32,11 @@ export interface NodeRepo {
   list(): Promise<NodeRow[]>;
   /** Devices whose binding `nodeId` holds and that have queued tasks: the rescan after notifications may have been lost. */
   devicesToCall(nodeId: string): Promise<string[]>;
-  /** The progress of a drain of `id` (total null: none). */
+  /** How many bindings `nodeId` holds, as the store says. */
+  heldCount(nodeId: string): Promise<number>;
+  /** The devices whose binding `nodeId` holds, in pages by id. */
+  heldBy(nodeId: string, after: string, limit: number): Promise<string[]>;
+  /** The progress of a drain of `id` (total null: none; a restart of the node ends it). */
   setDrain(id: string, total: number | null, done: number | null): Promise<void>;
 }
 
@@ -58,11 +62,13 @@ export const NODE_SQL = {
              VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
              ON CONFLICT (node_id) DO UPDATE SET stun_address = excluded.stun_address, incarnation = nodes.incarnation + 1,
                started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until,
-               owned = excluded.owned, online = excluded.online
+               owned = excluded.owned, online = excluded.online, drain_total = NULL, drain_done = NULL
              RETURNING incarnation`,
   heartbeat: 'UPDATE nodes SET heartbeat_at = $1, lease_until = $2, owned = $3, online = $4, stun_address = $5 WHERE node_id = $6 AND incarnation = $7',
   leave: 'UPDATE nodes SET lease_until = $1 WHERE node_id = $2 AND incarnation = $3',
   list: 'SELECT * FROM nodes ORDER BY node_id',
+  heldCount: 'SELECT count(*) AS n FROM presence WHERE node = $1',
+  heldBy: 'SELECT device_id FROM presence WHERE node = $1 AND device_id > $2 ORDER BY device_id LIMIT $3',
   devicesToCall: "SELECT DISTINCT p.device_id FROM presence p JOIN tasks t ON t.device_id = p.device_id AND t.status = 'queued' WHERE p.node = $1",
   setDrain: 'UPDATE nodes SET drain_total = $1, drain_done = $2 WHERE node_id = $3',
 };

@@ -2,13 +2,15 @@ import pg from 'pg';
 import { StoreError } from '../store/database.js';
 import { InstanceLockedError } from '../store/instance-lock.js';
 import { explainPgError, type PgOptions } from '../store/postgres/pg-database.js';
-import { nodeChannel } from './node-id.js';
+import { lostChannel, nodeChannel } from './node-id.js';
 
 export interface NodeChannelEvents {
   /** The channel's connection broke and, reconnected, found its node id held by another process: this one must stop. */
-  onLost(reason: string): void;
+  onLockLost(reason: string): void;
   /** A device this node may hold the binding of has work queued through another node (the payload: its id). */
   onRouted(deviceId: string): void;
+  /** Another node's STUN socket took this device's binding over. */
+  onLost(deviceId: string): void;
   /** (Re)connected and listening: what was notified while the connection was down is found by a rescan. */
   onListening(): void;
 }
@@ -30,8 +32,11 @@ export async function openPgNodeChannel(options: PgOptions, server: string, node
   let retry: NodeJS.Timeout | undefined;
   let client = await lockedClient(options, server, nodeId);
   const watch = (c: pg.Client) => {
+    const lost = lostChannel(nodeId);
     c.on('notification', (n) => {
-      if (n.payload) events.onRouted(n.payload);
+      if (!n.payload) return;
+      if (n.channel === lost) events.onLost(n.payload);
+      else events.onRouted(n.payload);
     });
     c.on('error', () => {
       if (closed) return;
@@ -44,7 +49,7 @@ export async function openPgNodeChannel(options: PgOptions, server: string, node
           watch(client);
           events.onListening();
         } catch (err) {
-          if (err instanceof InstanceLockedError) return events.onLost(err.message);
+          if (err instanceof InstanceLockedError) return events.onLockLost(err.message);
           retry = setTimeout(() => void again(Math.min(delayMs * 2, 30_000)), delayMs);
         }
       };
@@ -89,6 +94,7 @@ async function lockedClient(options: PgOptions, server: string, nodeId: string):
       throw new InstanceLockedError(`another stbd with [cluster] node_id ${JSON.stringify(nodeId)}${who} is running on ${server}: each node of a cluster needs its own node_id`);
     }
     await client.query(`LISTEN "${nodeChannel(nodeId)}"`);
+    await client.query(`LISTEN "${lostChannel(nodeId)}"`);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -8,6 +8,8 @@ const Q = {
   leave: named('nodes_leave', NODE_SQL.leave),
   list: named('nodes_list', NODE_SQL.list),
   devicesToCall: named('nodes_devices_to_call', NODE_SQL.devicesToCall),
+  heldCount: named('nodes_held_count', NODE_SQL.heldCount),
+  heldBy: named('nodes_held_by', NODE_SQL.heldBy),
   setDrain: named('nodes_set_drain', NODE_SQL.setDrain),
 };
 
@@ -39,6 +41,14 @@ export class PgNodeRepo implements NodeRepo {
 
   async devicesToCall(nodeId: string): Promise<string[]> {
     return (await this.pool.query<{ device_id: string }>(Q.devicesToCall([nodeId]))).rows.map((r) => r.device_id);
+  }
+
+  async heldCount(nodeId: string): Promise<number> {
+    return (await this.pool.query<{ n: number }>(Q.heldCount([nodeId]))).rows[0]!.n;
+  }
+
+  async heldBy(nodeId: string, after: string, limit: number): Promise<string[]> {
+    return (await this.pool.query<{ device_id: string }>(Q.heldBy([nodeId, after, limit]))).rows.map((r) => r.device_id);
   }
 
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {

@@ -10,6 +10,8 @@ export class SqliteNodeRepo implements NodeRepo {
   readonly #list;
   readonly #setDrain;
   readonly #devicesToCall;
+  readonly #heldCount;
+  readonly #heldBy;
 
   constructor(db: Database) {
     const p = (sql: string) => db.prepare(forSqlite(sql));
@@ -19,6 +21,8 @@ export class SqliteNodeRepo implements NodeRepo {
     this.#list = db.prepare<[], NodeDbRow>(NODE_SQL.list);
     this.#setDrain = p(NODE_SQL.setDrain);
     this.#devicesToCall = p(NODE_SQL.devicesToCall);
+    this.#heldCount = p(NODE_SQL.heldCount);
+    this.#heldBy = p(NODE_SQL.heldBy);
   }
 
   async register(id: string, stunAddress: string, b: Heartbeat): Promise<number> {
@@ -39,6 +43,14 @@ export class SqliteNodeRepo implements NodeRepo {
 
   async devicesToCall(nodeId: string): Promise<string[]> {
     return (this.#devicesToCall.all(nodeId) as { device_id: string }[]).map((r) => r.device_id);
+  }
+
+  async heldCount(nodeId: string): Promise<number> {
+    return (this.#heldCount.get(nodeId) as { n: number }).n;
+  }
+
+  async heldBy(nodeId: string, after: string, limit: number): Promise<string[]> {
+    return (this.#heldBy.all(nodeId, after, limit) as { device_id: string }[]).map((r) => r.device_id);
   }
 
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {

@@ -227,6 +227,14 @@ export class KeepaliveService {
     return this.#presence.ownedCount;
   }
 
+  /** Another node's STUN socket took the device's binding over (it told this node): no more UDP requests from here. */
+  bindingTaken(deviceId: string): void {
+    const slot = this.#table.slotOfId(deviceId);
+    if (slot === undefined || !this.#presence.owns(slot)) return;
+    this.#presence.lostOwnership(slot);
+    this.stats.bindingsLost++;
+  }
+
   /** Does this node's STUN socket hold the device's binding (only then may it send a UDP connection request)? */
   holdsBinding(deviceId: string): boolean {
     const slot = this.#table.slotOfId(deviceId);

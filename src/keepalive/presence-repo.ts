@@ -119,7 +119,16 @@ export class PgPresenceRepo implements PresenceRepo {
     const claims = batch.filter(([, , claim]) => claim);
     const fenced = claims.length === 0 ? batch : batch.filter(([, , claim]) => !claim);
     // One statement per kind: the batch as arrays, unnested into rows (a statement per row would be a round trip each).
-    if (claims.length > 0) await this.pool.query({ name: 'presence_claim', text: PG_UPSERT, values: [...arrays(claims), this.nodeId] });
+    // A claim tells the node that held the binding (its channel), so it stops sending from its socket at once.
+    if (claims.length > 0) {
+      await this.pool.query({
+        name: 'presence_claim',
+        text: `WITH held AS (SELECT p.device_id, p.node FROM presence p WHERE p.device_id = ANY($1::text[]) AND p.node <> $10 FOR UPDATE),
+               claim AS (${PG_UPSERT})
+               SELECT pg_notify('stbd_lost_' || node, device_id) FROM held`,
+        values: [...arrays(claims), this.nodeId],
+      });
+    }
     if (fenced.length === 0) return [];
     // ON CONFLICT … WHERE: the fence; RETURNING names the rows written, the others belong to another node.
     const { rows } = await this.pool.query<[string]>({

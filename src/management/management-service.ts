@@ -107,6 +107,7 @@ export class ManagementService {
   readonly #d: ManagementDeps;
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
+  readonly #provisioning: Provisioning;
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
   #tlsAddress: ListenAddress | undefined;
@@ -138,10 +139,10 @@ export class ManagementService {
       },
     );
     this.uploads = new UploadService({ repo: deps.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log }, opts.uploads);
-    const provisioning = new Provisioning(
+    const provisioning = (this.#provisioning = new Provisioning(
       { tasks: this.tasks, state: this.state, registry, stunAdvert: (host, deviceId, fits) => this.#stunAdvert(host, deviceId, fits), log },
       { maxFailures: opts.provisioningAttempts },
-    );
+    ));
     const auth = new CpeHttpAuth('stbd', () => clock.now(), { allowRfc2069: opts.digestAllowRfc2069, nonceCapacity: opts.digestNonceCapacity });
     const throttled = authThrottledCounter(metrics);
     this.#throttle = new LoginThrottle(
@@ -222,6 +223,12 @@ export class ManagementService {
     await this.requester.request(deviceId);
     const called = this.requester.status(deviceId)?.state !== 'offline';
     return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
+  }
+
+  /** Queues the STUN settings of the node the device is steered to now (`cluster drain`); false: nothing to change. */
+  async rehome(deviceId: string): Promise<boolean> {
+    const device = await this.#d.registry.get(deviceId);
+    return device ? this.#provisioning.rehome(device) : false;
   }
 
   /** Listens, then asks every device with queued work to call in (work queued before a restart). */

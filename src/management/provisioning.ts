@@ -69,6 +69,19 @@ export class Provisioning {
     await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
+  /**
+   * Queues the STUN settings of the node the device is steered to now (a drain moves it off its node): false when
+   * nothing changes for it (not behind NAT, already there, or a provisioning task is open).
+   */
+  async rehome(device: DeviceRecord): Promise<boolean> {
+    const state = await this.#d.state.get(device.id);
+    if (!state?.behindNat || state.provisioning.stopped) return false;
+    const values = this.#wanted(device, state, '', undefined);
+    if (!values.some(isStun) || (await this.#pending(device.id))) return false;
+    await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
+    return true;
+  }
+
   #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string, rotation: CredentialRotation | undefined): ParameterValue[] {
     const root = state.dataModel;
     const c = device.credentials;
