@@ -54,7 +54,7 @@ import { RoutedRequests } from './cluster/routed-requests.js';
 import { parseStunAddress } from './cluster/stun-address.js';
 import { Steering } from './cluster/steering.js';
 import { Drain } from './cluster/drain.js';
-import type { NodeRow } from './cluster/node-repo.js';
+import { type NodeRow, parseAnnouncement } from './cluster/node-repo.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
 import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
@@ -102,6 +102,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
   // The node channel's notifications, once the parts that serve them exist.
   let routed: RoutedRequests | undefined;
   let lostBinding: ((deviceId: string) => void) | undefined;
+  let learnDevices: ((payload: string) => void) | undefined;
   try {
     // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
     const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device, nodeId });
@@ -122,6 +123,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         },
         onRouted: (deviceId) => routed?.routed(deviceId),
         onLost: (deviceId) => lostBinding?.(deviceId),
+        onDevices: (payload) => learnDevices?.(payload),
         onListening: () => void routed?.rescan(),
       });
       stops.push(() => channel.close());
@@ -303,6 +305,20 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     stops.push(() => keepalive.stop());
     held = () => ({ owned: keepalive.heldCount, online: keepalive.onlineCount });
     lostBinding = (id) => keepalive.bindingTaken(id);
+    if (config.store.kind === 'postgres') {
+      // Devices registered or removed through another node reach this node's keepalive path (only ids travel).
+      const nodes = repos.nodes;
+      const announce = (changes: string[]) => void nodes.announceDevices(nodeId, changes).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: announcing devices to the other nodes failed; they learn them at their next start'));
+      registry.subscribe({
+        added: (devices, elsewhere) => void (!elsewhere && announce(devices.map((d) => `+${d.id}`))),
+        removed: (id, elsewhere) => void (!elsewhere && announce([`-${id}`])),
+      });
+      learnDevices = (payload) => {
+        const a = parseAnnouncement(payload);
+        if (a.from === nodeId) return;
+        registry.learn(a.added, a.removed, (id) => keepalive.presenceOf(id) !== undefined).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: reading devices another node registered failed'));
+      };
+    }
     await management.start();
     stops.push(() => management.stop());
     const stunBound = keepalive.addresses.v4 ?? keepalive.addresses.v6;

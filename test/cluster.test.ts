@@ -111,15 +111,22 @@ if (server) {
     const root = t.testdir();
     const a = await startNode(root, url, 'node-a', '127.0.0.2');
     t.teardown(() => a.daemon.stop('SIGKILL'));
-    // Devices are registered before the other node starts: a node learns devices added elsewhere only at its start (docs/cluster.md).
-    const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', crPassword: 'crpass' })).body;
     const b = await startNode(root, url, 'node-b', '127.0.0.3');
     t.teardown(() => b.daemon.stop('SIGKILL'));
+    // Registered through node A after node B started: node A announces it, node B's keepalive path learns it.
+    const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', crPassword: 'crpass' })).body;
     const stb = await UdpPeer.open();
     t.teardown(() => stb.close());
     const keepalive = (node: TestNode) => keepaliveTo(stb, dev.credentials, node);
-    await keepalive(b);
-    t.match(await stb.next(), { rinfo: { address: '127.0.0.3', port: b.daemon.stunPort } }, 'node B answers the keepalive');
+    let answer: Awaited<ReturnType<UdpPeer['next']>>;
+    for (let i = 0; i < 50; i++) {
+      await keepalive(b);
+      answer = await stb.next();
+      if (answer?.msg.readUInt16BE(0) === 0x0101) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(answer?.msg.readUInt16BE(0), 0x0101, 'node B accepts the keepalive of a device registered through node A (Binding Success)');
+    t.match(answer?.rinfo, { address: '127.0.0.3', port: b.daemon.stunPort });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     t.teardown(() => db.end());

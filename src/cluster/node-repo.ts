@@ -36,6 +36,8 @@ export interface NodeRepo {
   heldCount(nodeId: string): Promise<number>;
   /** The devices whose binding `nodeId` holds, in pages by id. */
   heldBy(nodeId: string, after: string, limit: number): Promise<string[]>;
+  /** Tells the other nodes (DEVICES_CHANNEL) which devices this node registered ('+id') or removed ('-id'). */
+  announceDevices(from: string, changes: readonly string[]): Promise<void>;
   /** The progress of a drain of `id` (total null: none; a restart of the node ends it). */
   setDrain(id: string, total: number | null, done: number | null): Promise<void>;
 }
@@ -72,3 +74,28 @@ export const NODE_SQL = {
   devicesToCall: "SELECT DISTINCT p.device_id FROM presence p JOIN tasks t ON t.device_id = p.device_id AND t.status = 'queued' WHERE p.node = $1",
   setDrain: 'UPDATE nodes SET drain_total = $1, drain_done = $2 WHERE node_id = $3',
 };
+
+/** Where nodes announce the devices they registered or removed: `FROM\n+id\n-id…`, at most ANNOUNCE_BYTES each. */
+export const DEVICES_CHANNEL = 'stbd_devices';
+export const ANNOUNCE_BYTES = 7000;
+
+/** The announcements of `changes` from node `from`, each within PostgreSQL's payload limit. */
+export function announcements(from: string, changes: readonly string[]): string[] {
+  const out: string[] = [];
+  let current = from;
+  for (const c of changes) {
+    if (current.length + 1 + Buffer.byteLength(c) > ANNOUNCE_BYTES && current !== from) {
+      out.push(current);
+      current = from;
+    }
+    current += `\n${c}`;
+  }
+  if (current !== from) out.push(current);
+  return out;
+}
+
+/** An announcement read back: who sent it, and the ids added and removed. */
+export function parseAnnouncement(payload: string): { from: string; added: string[]; removed: string[] } {
+  const [from = '', ...lines] = payload.split('\n');
+  return { from, added: lines.filter((l) => l.startsWith('+')).map((l) => l.slice(1)), removed: lines.filter((l) => l.startsWith('-')).map((l) => l.slice(1)) };
+}

@@ -3,12 +3,15 @@ import { StoreError } from '../store/database.js';
 import { InstanceLockedError } from '../store/instance-lock.js';
 import { explainPgError, type PgOptions } from '../store/postgres/pg-database.js';
 import { lostChannel, nodeChannel } from './node-id.js';
+import { DEVICES_CHANNEL } from './node-repo.js';
 
 export interface NodeChannelEvents {
   /** The channel's connection broke and, reconnected, found its node id held by another process: this one must stop. */
   onLockLost(reason: string): void;
   /** A device this node may hold the binding of has work queued through another node (the payload: its id). */
   onRouted(deviceId: string): void;
+  /** A node announced devices it registered or removed (DEVICES_CHANNEL's payload). */
+  onDevices(payload: string): void;
   /** Another node's STUN socket took this device's binding over. */
   onLost(deviceId: string): void;
   /** (Re)connected and listening: what was notified while the connection was down is found by a rescan. */
@@ -36,6 +39,7 @@ export async function openPgNodeChannel(options: PgOptions, server: string, node
     c.on('notification', (n) => {
       if (!n.payload) return;
       if (n.channel === lost) events.onLost(n.payload);
+      else if (n.channel === DEVICES_CHANNEL) events.onDevices(n.payload);
       else events.onRouted(n.payload);
     });
     c.on('error', () => {
@@ -95,6 +99,7 @@ async function lockedClient(options: PgOptions, server: string, nodeId: string):
     }
     await client.query(`LISTEN "${nodeChannel(nodeId)}"`);
     await client.query(`LISTEN "${lostChannel(nodeId)}"`);
+    await client.query(`LISTEN ${DEVICES_CHANNEL}`);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

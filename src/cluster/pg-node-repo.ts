@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
-import { type Heartbeat, NODE_SQL, type NodeDbRow, nodeOf, type NodeRepo, type NodeRow } from './node-repo.js';
+import { announcements, DEVICES_CHANNEL, type Heartbeat, NODE_SQL, type NodeDbRow, nodeOf, type NodeRepo, type NodeRow } from './node-repo.js';
 
 const Q = {
   register: named('nodes_register', NODE_SQL.register),
@@ -10,6 +10,7 @@ const Q = {
   devicesToCall: named('nodes_devices_to_call', NODE_SQL.devicesToCall),
   heldCount: named('nodes_held_count', NODE_SQL.heldCount),
   heldBy: named('nodes_held_by', NODE_SQL.heldBy),
+  announce: named('nodes_announce', 'SELECT pg_notify($1, $2)'),
   setDrain: named('nodes_set_drain', NODE_SQL.setDrain),
 };
 
@@ -49,6 +50,10 @@ export class PgNodeRepo implements NodeRepo {
 
   async heldBy(nodeId: string, after: string, limit: number): Promise<string[]> {
     return (await this.pool.query<{ device_id: string }>(Q.heldBy([nodeId, after, limit]))).rows.map((r) => r.device_id);
+  }
+
+  async announceDevices(from: string, changes: readonly string[]): Promise<void> {
+    for (const payload of announcements(from, changes)) await this.pool.query(Q.announce([DEVICES_CHANNEL, payload]));
   }
 
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {

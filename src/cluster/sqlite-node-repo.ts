@@ -53,6 +53,9 @@ export class SqliteNodeRepo implements NodeRepo {
     return (this.#heldBy.all(nodeId, after, limit) as { device_id: string }[]).map((r) => r.device_id);
   }
 
+  /** One node: nobody to tell. */
+  async announceDevices(): Promise<void> {}
+
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {
     this.#setDrain.run(total, done, id);
   }
