@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
@@ -231,5 +231,20 @@ if (server) {
     t.same([await heldBy('node-a'), await heldBy('node-b')], [1, 0], 'node A holds the binding, node B none');
     const refused = await a.clients.ctl('cluster', 'drain', 'node-z');
     t.same([refused.code, refused.stderr], [1, 'stbctl: no node "node-z" in the cluster (stbctl cluster status lists them)\n'], 'an unknown node: a clear refusal');
+  });
+
+  t.test('three nodes started at once on an empty database migrate it once and all come up', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    // The first to start creates the shared master key: made here, as an operator copies it to every node.
+    writeFileSync(resolve(root, 'master.key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((id, i) => startNode(root, url, id, `127.0.0.${i + 2}`)));
+    for (const n of nodes) t.teardown(() => n.daemon.stop('SIGKILL'));
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.teardown(() => db.end());
+    const { rows } = await db.query<{ version: number; n: number }>('SELECT version, count(*)::int AS n FROM stbd_schema GROUP BY version ORDER BY version');
+    t.ok(rows.length > 0 && rows.every((r) => r.n === 1), 'each migration applied once');
+    t.match((await nodes[0]!.clients.json('cluster', 'status')).out.nodes, [{ id: 'node-a', alive: true }, { id: 'node-b', alive: true }, { id: 'node-c', alive: true }]);
   });
 }
