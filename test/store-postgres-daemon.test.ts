@@ -5,7 +5,7 @@ import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
-/** stbd on PostgreSQL as an operator meets it: one stbd per database, a clear refusal, a server that crashes under load. */
+/** stbd on PostgreSQL as an operator meets it: one process per node id, a clear refusal, a server that crashes under load. */
 
 const server = postgresFor(t);
 if (server) {
