@@ -62,7 +62,14 @@ import { registerPoolMetrics } from './pool/pool-metrics.js';
 import { PoolService } from './pool/pool-service.js';
 import { ensureDirectory, openDatabase } from './store/database.js';
 import { openPostgresStore, postgresOptions, storeName } from './store/open-store.js';
-import { acquirePgInstanceLock } from './store/postgres/pg-instance-lock.js';
+import { ClusterNode } from './cluster/cluster-node.js';
+import { nodeIdOf } from './cluster/node-id.js';
+import { openPgNodeChannel } from './cluster/pg-node-channel.js';
+import { RoutedRequests } from './cluster/routed-requests.js';
+import { parseStunAddress } from './cluster/stun-address.js';
+import { Steering } from './cluster/steering.js';
+import { Drain } from './cluster/drain.js';
+import { type NodeRow, parseAnnouncement } from './cluster/node-repo.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from './repositories.js';
 import type { CasCertificateRepo } from './cas/cas-certificate-repo.js';
 import { acquireInstanceLock, InstanceLockedError } from './store/instance-lock.js';
@@ -83,6 +90,8 @@ export interface RunningDaemon {
   readonly files: FileCatalog;
   /** Where the file server listens (HTTP, HTTPS), when it does. */
   readonly filesEndpoint: { readonly plain: ListenAddress | undefined; readonly tls: ListenAddress | undefined };
+  /** This stbd as a node of the cluster (on SQLite the one node). */
+  readonly cluster: ClusterNode;
   /** Graceful stop: stop accepting, finish in-flight work, flush, close the database. */
   stop(): Promise<void>;
 }
@@ -109,9 +118,14 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
   };
   let box: SealedBox;
   let repos: Repositories;
+  const nodeId = nodeIdOf(config.cluster.node_id, hostname());
+  // The node channel's notifications, once the parts that serve them exist.
+  let routed: RoutedRequests | undefined;
+  let lostBinding: ((deviceId: string) => void) | undefined;
+  let learnDevices: ((payload: string) => void) | undefined;
   try {
     // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
-    const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device });
+    const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device, nodeId });
     if (config.store.kind === 'sqlite') {
       ensureDirectory(store);
       const lock = acquireInstanceLock(store);
@@ -121,14 +135,18 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       stops.push(() => void db.close());
       repos = sqliteRepositories(db, store, repositoryOptions());
     } else {
-      const lock = await acquirePgInstanceLock(postgresOptions(config.store), storeName(config.store), {
-        onLost: (reason) => {
-          // Two stbds on one database would both fire every deadline: this one stops.
-          log.fatal(`the database's instance lock was lost while its connection was down: ${reason}; stopping`);
+      const channel = await openPgNodeChannel(postgresOptions(config.store), storeName(config.store), nodeId, {
+        onLockLost: (reason) => {
+          // Two processes as one node would both claim its bindings and its work: this one stops.
+          log.fatal(`the node's lock was lost while its connection was down: ${reason}; stopping`);
           onFatal?.();
         },
+        onRouted: (deviceId) => routed?.routed(deviceId),
+        onLost: (deviceId) => lostBinding?.(deviceId),
+        onDevices: (payload) => learnDevices?.(payload),
+        onListening: () => void routed?.rescan(),
       });
-      stops.push(() => lock.release());
+      stops.push(() => channel.close());
       box = new SealedBox(loadMasterKey(config.ca.master_key_file, config.ca.create_master_key));
       const pool = await openPostgresStore(config.store, { onWarning: (message) => log.warn(`database: ${message}`) });
       stops.push(() => pool.end());
@@ -150,10 +168,30 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     // Connection deadlines run on real time: a test moving the daemon's clock by days must not cut the
     // connections it is using, and the tests of these limits use short timeouts instead.
     const guards: ListenerGuardDeps = { clock: systemClock, timers: nodeTimers, log, metrics: registerListenerMetrics(metrics) };
+    // Registered before any once-only work is claimed in its name; its counts come from the keepalive path once it runs.
+    let held = () => ({ owned: 0, online: 0 });
+    const steering = config.store.kind === 'postgres' ? new Steering(nodeId, config.cluster.steering) : undefined;
+    const cluster = new ClusterNode(
+      {
+        repo: repos.nodes,
+        clock,
+        log: log.child({ component: 'cluster' }),
+        counts: () => held(),
+        onFenced: (reason) => {
+          log.fatal(`${reason}; stopping`);
+          onFatal?.();
+        },
+        // A node being drained is no candidate for new STBs.
+        ...(steering ? { onLive: (nodes: readonly NodeRow[]) => steering.update(nodes.filter((n) => n.drainTotal === null)) } : {}),
+      },
+      { nodeId, stunAddress: config.cluster.stun_address || formatListen({ host: config.cwmp.stun_address || config.stun.listen.host, port: config.cwmp.stun_port || config.stun.listen.port }), leaseMs: config.cluster.lease },
+    );
+    await cluster.start();
+    stops.push(() => cluster.stop());
     const registry = await DeviceRegistry.open(repos.devices, clock, generateSecret, config.devices.min_password_length);
     await checkMasterKey(registry, storeName(config.store), config.ca.master_key_file);
 
-    const scheduler = new Scheduler({ clock, store: repos.deadlines, onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
+    const scheduler = new Scheduler({ clock, store: repos.deadlines, claimRetryMs: config.cluster.lease, ...(config.store.kind === 'postgres' ? { scanMs: 2 * config.cluster.lease } : {}), onError: (err, context) => log.error({ err, context }, 'scheduled work failed'), ...host });
     // One builtin CA for the CAS and the certificate proxy, created on first use (never twice at once). It
     // signs on worker threads (started on the first certificate), never on the event loop.
     const signer = new SigningPool();
@@ -197,16 +235,19 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         challengeBurst: config.stun.challenge_burst,
         authFailuresPerMinute: config.stun.auth_failures_per_minute,
         authFailureBurst: config.stun.auth_failure_burst,
+        nodeId: config.store.kind === 'postgres' ? nodeId : undefined,
       },
     );
     const c = config.cwmp;
+    // Provisioning advertises this node's public STUN address when [cluster] stun_address names it.
+    const advertised = parseStunAddress(config.cluster.stun_address);
     const serverTls = (section: 'certs' | 'cwmp' | 'files', endpoint: TlsEndpoint, listen: ListenAddress, files: { tls_cert_file: string | undefined; tls_key_file: string | undefined }): Promise<ServerTls> =>
       files.tls_cert_file !== undefined && files.tls_key_file !== undefined
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -217,8 +258,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         bodyLimit: c.body_limit,
         sessionTimeoutMs: c.session_timeout,
         autoRegister: c.auto_register,
-        stunAddress: c.stun_address,
-        stunPort: c.stun_port,
+        stunAddress: advertised?.host ?? c.stun_address,
+        stunPort: advertised?.port ?? c.stun_port,
         keepalivePeriodMs: config.stun.keepalive_period,
         taskExpiryMs: c.task_expiry,
         taskRetentionMs: c.task_retention,
@@ -305,8 +346,40 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     stops.push(() => pool.stop());
     await keepalive.start();
     stops.push(() => keepalive.stop());
+    held = () => ({ owned: keepalive.heldCount, online: keepalive.onlineCount });
+    lostBinding = (id) => keepalive.bindingTaken(id);
+    if (config.store.kind === 'postgres') {
+      // Devices registered or removed through another node reach this node's keepalive path (only ids travel).
+      const nodes = repos.nodes;
+      const announce = (changes: string[]) => void nodes.announceDevices(nodeId, changes).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: announcing devices to the other nodes failed; they learn them at their next start'));
+      registry.subscribe({
+        added: (devices, elsewhere) => void (!elsewhere && announce(devices.map((d) => `+${d.id}`))),
+        removed: (id, elsewhere) => void (!elsewhere && announce([`-${id}`])),
+      });
+      learnDevices = (payload) => {
+        const a = parseAnnouncement(payload);
+        if (a.from === nodeId) return;
+        registry.learn(a.added, a.removed, (id) => keepalive.presenceOf(id) !== undefined).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: reading devices another node registered failed'));
+      };
+    }
     await management.start();
     stops.push(() => management.stop());
+    const stunBound = keepalive.addresses.v4 ?? keepalive.addresses.v6;
+    await cluster.advertise(config.cluster.stun_address || formatListen({ host: c.stun_address || (stunBound?.address ?? ''), port: c.stun_port || (stunBound?.port ?? 3478) }));
+    let drain: Drain | undefined;
+    if (config.store.kind === 'postgres') {
+      const nodes = repos.nodes;
+      routed = new RoutedRequests(
+        { holds: (id) => keepalive.holdsBinding(id), request: (id) => management.requester.request(id), devicesToCall: () => nodes.devicesToCall(nodeId), log: log.child({ component: 'cluster' }) },
+        2 * config.cluster.lease,
+      );
+      routed.start();
+      stops.push(() => routed?.stop());
+      drain = new Drain({ repo: nodes, rehome: (id) => management.rehome(id), refresh: () => cluster.heartbeat(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log: log.child({ component: 'cluster' }) });
+      const draining = drain;
+      stops.push(() => draining.stop());
+      void routed.rescan();
+    }
     if (cwmpTls) log.info({ source: cwmpTls.source, notAfter: cwmpTls.notAfter.toISOString(), clientCertificates: c.client_ca_file !== undefined, trustedProxies: c.trusted_proxies.length }, 'CWMP HTTPS endpoint: server certificate loaded');
     const tls = await serverTls('certs', CERTS_ENDPOINT, config.certs.listen, config.certs);
     const stbEndpoint = new StbEndpoint(
@@ -401,7 +474,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     files.addUseChecker(campaigns.fileInUse);
     await driver.start();
     stops.push(() => driver.stop());
-    app = buildApi({ log, clock, auth, registry, selection, tags, profiles, campaigns, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, version: packageVersion() });
+    app = buildApi({ log, clock, auth, registry, selection, tags, profiles, campaigns, keepalive, pool, management, certs: certService, files, metrics, health, backup: repos.backup, builtinCaPem: async () => (await caRepo.get(BUILTIN_CA_NAME))?.certPem, cluster, drain, version: packageVersion() });
     guardListener(app.server, { name: 'api', limits: limitsOf(config.api, config.api.idle_timeout), pastLimit: 'refuse' }, guards);
     try {
       await app.listen({ host: config.api.listen.host, port: config.api.listen.port });
@@ -414,7 +487,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const api = { host: bound.address, port: bound.port };
     warnOnDescriptorBudget(config, log);
     log.info(
-      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), files: fileServer.address && formatListen(fileServer.address), filesTls: fileServer.tlsAddress && formatListen(fileServer.tlsAddress), store: storeName(config.store), devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
+      { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), files: fileServer.address && formatListen(fileServer.address), filesTls: fileServer.tlsAddress && formatListen(fileServer.tlsAddress), store: storeName(config.store), node: nodeId, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
     return {
@@ -425,6 +498,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       certsEndpoint: stbEndpoint.address!,
       files,
       filesEndpoint: { plain: fileServer.address, tls: fileServer.tlsAddress },
+      cluster,
       async stop() {
         await stopAll();
         log.info('stbd stopped');

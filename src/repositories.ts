@@ -1,4 +1,7 @@
 import type pg from 'pg';
+import type { NodeRepo } from './cluster/node-repo.js';
+import { PgNodeRepo } from './cluster/pg-node-repo.js';
+import { SqliteNodeRepo } from './cluster/sqlite-node-repo.js';
 import { type CaRepo, PgCaRepo, SqliteCaRepo } from './ca/ca-repo.js';
 import type { CampaignRepo } from './campaigns/campaign-repo.js';
 import { PgCampaignRepo } from './campaigns/pg-campaign-repo.js';
@@ -29,6 +32,8 @@ import type { UploadRepo } from './management/upload-repo.js';
 import type { FileRepo } from './files/file-repo.js';
 import { PgFileRepo } from './files/pg-file-repo.js';
 import { SqliteFileRepo } from './files/sqlite-file-repo.js';
+import { LocalSessionLeases, type SessionLeaseRepo } from './management/session-lease-repo.js';
+import { PgSessionLeases } from './management/pg-session-lease-repo.js';
 import { PgPoolRepo } from './pool/pg-pool-repo.js';
 import type { PoolRepo } from './pool/pool-repo.js';
 import { PgProfileRepo } from './profiles/pg-profile-repo.js';
@@ -62,12 +67,16 @@ export interface Repositories {
   readonly campaigns: CampaignRepo;
   /** Profiles and each device's standing with them. */
   readonly profiles: ProfileRepo;
+  /** One CWMP session per device cluster-wide (on SQLite the one node's own map of sessions). */
+  readonly sessionLeases: SessionLeaseRepo;
   readonly pool: PoolRepo;
   readonly ca: CaRepo;
   readonly casCertificates: CasCertificateRepo;
   readonly certs: CertRepo;
   readonly deadlines: DeadlineStore;
   readonly healthProbe: HealthProbeRepo;
+  /** The nodes of the cluster (on SQLite the one node). */
+  readonly nodes: NodeRepo;
   /** SQLite's online backup (`stbctl backup`); PostgreSQL is backed up with its own tools. */
   readonly backup: StoreBackup | undefined;
 }
@@ -75,6 +84,8 @@ export interface Repositories {
 export interface RepositoryOptions {
   readonly sealer: Sealer;
   readonly maxParametersPerDevice: number;
+  /** This node's id in the cluster: PostgreSQL's writes are fenced by it. */
+  readonly nodeId: string;
 }
 
 export function sqliteRepositories(db: Database, path: string, o: RepositoryOptions): Repositories {
@@ -90,12 +101,14 @@ export function sqliteRepositories(db: Database, path: string, o: RepositoryOpti
     files: new SqliteFileRepo(db),
     campaigns: new SqliteCampaignRepo(db),
     profiles: new SqliteProfileRepo(db, o.sealer),
+    sessionLeases: new LocalSessionLeases(),
     pool: new SqlitePoolRepo(db),
     ca: new SqliteCaRepo(db),
     casCertificates: new SqliteCasCertificateRepo(db),
     certs: new SqliteCertRepo(db),
     deadlines: new DeadlineRepo(db),
     healthProbe: new SqliteHealthProbeRepo(db),
+    nodes: new SqliteNodeRepo(db),
     backup: new StoreBackup(db, path),
   };
 }
@@ -106,19 +119,21 @@ export function postgresRepositories(pool: pg.Pool, o: RepositoryOptions): Repos
     devices: new PgDeviceRepo(pool, o.sealer),
     tags: new PgTagRepo(pool),
     selection: new PgSelectionRepo(pool, o.sealer),
-    presence: new PgPresenceRepo(pool),
-    tasks: new PgTaskRepo(pool, o.sealer),
+    presence: new PgPresenceRepo(pool, o.nodeId),
+    tasks: new PgTaskRepo(pool, o.sealer, o.nodeId),
     cwmpDevices: new PgCwmpDeviceRepo(pool, o.maxParametersPerDevice),
     uploads: new PgUploadRepo(pool),
     files: new PgFileRepo(pool),
     campaigns: new PgCampaignRepo(pool),
     profiles: new PgProfileRepo(pool, o.sealer),
-    pool: new PgPoolRepo(pool),
+    sessionLeases: new PgSessionLeases(pool, o.nodeId),
+    pool: new PgPoolRepo(pool, o.nodeId),
     ca: new PgCaRepo(pool),
     casCertificates: new PgCasCertificateRepo(pool),
-    certs: new PgCertRepo(pool),
-    deadlines: new PgDeadlineRepo(pool),
+    certs: new PgCertRepo(pool, o.nodeId),
+    deadlines: new PgDeadlineRepo(pool, o.nodeId),
     healthProbe: new PgHealthProbeRepo(pool),
+    nodes: new PgNodeRepo(pool),
     backup: undefined,
   };
 }

@@ -56,7 +56,7 @@ async function campaignTasks(repo: { query(sql: string, p?: unknown[]): Promise<
 /** A fresh store of the engine with every repository on it and the devices registered. */
 async function storeOf(engine: Engine, t: Tap.Test) {
   const s = await engine.open(t);
-  const o = { sealer: new SealedBox(randomBytes(32)), maxParametersPerDevice: 10_000 };
+  const o = { sealer: new SealedBox(randomBytes(32)), maxParametersPerDevice: 10_000, nodeId: 'node-a' };
   const repos = s.engine === 'sqlite' ? sqliteRepositories(s.db, 'unused', o) : postgresRepositories(s.pool, o);
   for (const id of ids) {
     await s.query("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, cr_generated) VALUES ($1, $2, 'x', $3, 'x', $4, 'x', 1, 1, 0)", [id, `s-${id}`, id, `w-${id}`]);

@@ -53,9 +53,9 @@ t.test('an empty file means all defaults; given values override them', async (t)
 });
 
 t.test('each kind of mistake is named with the file, the key and the problem', async (t) => {
-  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, log)');
+  t.equal(errorOf('[sotre]\npath = "x"\n'), '/etc/stbd/stbd.toml: [sotre]: unknown section (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, cluster, log)');
   t.equal(errorOf('[api]\ntokenfile = "x"\n'), '/etc/stbd/stbd.toml: [api] tokenfile: unknown key (known keys in [api]: listen, token_file, bss_token_file, header_timeout, body_timeout, idle_timeout, max_connections, max_connections_per_source)');
-  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, log)');
+  t.equal(errorOf('level = "info"\n'), '/etc/stbd/stbd.toml: level: unknown key (known sections: store, api, devices, stun, cwmp, uploads, files, campaigns, pool, cas, ca, certs, cluster, log)');
   t.equal(errorOf('[api]\nlisten = "localhost"\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got "localhost"');
   t.equal(errorOf('[api]\nlisten = 7557\n'), '/etc/stbd/stbd.toml: [api] listen: expected "IP:PORT" or "[IPv6]:PORT" (e.g. "127.0.0.1:7557"), got 7557 (number)');
   t.match(errorOf('[stun]\nlisten = "0.0.0.0:70000"\n'), /\[stun\] listen: expected .*got "0.0.0.0:70000"/);
@@ -76,6 +76,8 @@ t.test('each kind of mistake is named with the file, the key and the problem', a
   t.match(errorOf('[uploads]\nmax_size = 100\n'), /\[uploads\] max_size: /);
   t.equal(errorOf('[cas]\nkind = "http"\n'), '/etc/stbd/stbd.toml: [cas] url: expected the CAS\'s http(s) URL when [cas] kind = "http", got ""');
   t.equal(errorOf('[cas]\nkind = "http"\nurl = "https://cas.example.net/api"\n'), '/etc/stbd/stbd.toml: [cas] token_file: required when [cas] kind = "http" (the file holding its bearer token)');
+  t.equal(errorOf('[cluster]\nnode_id = "node a"\n'), '/etc/stbd/stbd.toml: [cluster] node_id: expected letters, digits, \'.\', \'_\' and \'-\' (at most 48, starting with a letter or digit), or "" for the host name, got "node a"');
+  t.equal(errorOf('[cluster]\nstun_address = "stun-a.example.net"\n'), '/etc/stbd/stbd.toml: [cluster] stun_address: expected the public host:port STBs reach this node\'s STUN listener at (e.g. "stun-a.example.net:3478"), or "", got "stun-a.example.net"');
   t.equal(errorOf('[cwmp]\nlisten = ""\n'), '/etc/stbd/stbd.toml: [cwmp] listen: CPEs need a way in: give [cwmp] listen (HTTP), [cwmp] tls_listen (HTTPS), or both');
   t.equal(errorOf('[cwmp]\ntls_listen = "7549"\n'), '/etc/stbd/stbd.toml: [cwmp] tls_listen: expected "" (off), "IP:PORT" or "[IPv6]:PORT" (e.g. "0.0.0.0:7548"), got "7549"');
   t.equal(errorOf('[cwmp]\ntls_listen = "0.0.0.0:7549"\ntls_key_file = "acs.key"\n'), '/etc/stbd/stbd.toml: [cwmp] tls_cert_file: give both tls_cert_file and tls_key_file, or neither (the builtin CA then issues the server certificate)');

@@ -8,7 +8,7 @@ import { type Engine, engines, type Store } from './helpers/engines.js';
 
 const HOUR = 3_600_000;
 const rules: PoolRules = { maxBoundPerAccount: 5, maxPooledPerAccount: 3, recycleAfterMs: HOUR };
-const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool));
+const repoOf = (s: Store): PoolRepo => (s.engine === 'sqlite' ? new SqlitePoolRepo(s.db) : new PgPoolRepo(s.pool, 'node-a'));
 /** A store whose registry holds the devices the tests bind (d0…d99, poison). */
 async function openWithDevices(engine: Engine, t: Tap.Test): Promise<Store> {
   const store = await engine.open(t);

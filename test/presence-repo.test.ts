@@ -3,7 +3,7 @@ import { PgPresenceRepo, type PresenceRepo, SqlitePresenceRepo } from '../src/ke
 import type { PresenceRecord } from '../src/keepalive/presence.js';
 import { engines, type Store } from './helpers/engines.js';
 
-const repoOf = (s: Store): PresenceRepo => (s.engine === 'sqlite' ? new SqlitePresenceRepo(s.db) : new PgPresenceRepo(s.pool));
+const repoOf = (s: Store, node = 'node-a'): PresenceRepo => (s.engine === 'sqlite' ? new SqlitePresenceRepo(s.db) : new PgPresenceRepo(s.pool, node));
 // More devices than one page of the PostgreSQL start-up read (10,000), so paging is crossed twice.
 const DEVICES = 25_003;
 const COLUMNS = '(id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at)';
@@ -31,10 +31,10 @@ for (const engine of engines(t)) {
       await addDevices(s);
       const repo = repoOf(s);
       await repo.write([
-        ['d000001', record(1)],
-        ['d012345', record(2, false)],
+        ['d000001', record(1), false],
+        ['d012345', record(2, false), false],
       ]);
-      await repo.write([['d000001', record(3)]]);
+      await repo.write([['d000001', record(3), false]]);
       const seen = new Map<string, PresenceRecord | null>();
       let password: Buffer | undefined;
       await repo.loadAll((device, presence) => {
@@ -52,9 +52,30 @@ for (const engine of engines(t)) {
       const s = await engine.open(t);
       await addDevices(s);
       const repo = repoOf(s);
-      const batch = Array.from({ length: 5000 }, (_, i) => [`d${String(i + 1).padStart(6, '0')}`, record(i)] as const);
+      const batch = Array.from({ length: 5000 }, (_, i) => [`d${String(i + 1).padStart(6, '0')}`, record(i), false] as const);
       await repo.write(batch);
       t.strictSame(await s.query('SELECT count(*) AS n FROM presence'), [{ n: 5000 }], 'counts come back as numbers on both engines');
     });
+
+    if (engine.name === 'postgres') {
+      t.test('cluster: a write is fenced by the node holding the binding; a claim takes it over', async (t) => {
+        const s = await engine.open(t);
+        await addDevices(s);
+        const a = repoOf(s, 'node-a');
+        const b = repoOf(s, 'node-b');
+        t.same(await a.write([['d000001', record(1), false], ['d000002', record(1), false]]), [], 'rows nobody held: written, now node-a\'s');
+        t.same(await b.write([['d000002', record(9), true]]), [], 'node-b\'s STUN socket took d000002\'s binding over');
+        // node-a was paused meanwhile and flushes what it had in memory: d000002 is node-b's now.
+        t.same(await a.write([['d000001', record(2), false], ['d000002', record(3), false]]), [1], 'the second row of the batch was refused');
+        const rows = await s.query("SELECT device_id, node, binding_port FROM presence WHERE device_id IN ('d000001', 'd000002') ORDER BY device_id");
+        t.same(rows, [
+          { device_id: 'd000001', node: 'node-a', binding_port: 50_002 },
+          { device_id: 'd000002', node: 'node-b', binding_port: 50_009 },
+        ], 'node-b\'s row and binding stand');
+        const owners = new Map<string, string | null>();
+        await a.loadAll((d, _p, node) => void owners.set(d.id, node));
+        t.same([owners.get('d000001'), owners.get('d000002'), owners.get('d000003')], ['node-a', 'node-b', null], 'start-up reads who holds each binding');
+      });
+    }
   });
 }

@@ -44,7 +44,7 @@ for (const engine of engines(t)) {
 
     t.test('durable deadlines: due order, paging by cursor, delete only while still due, summary', async (t) => {
       const s = await engine.open(t);
-      const repo = s.engine === 'sqlite' ? new DeadlineRepo(s.db) : new PgDeadlineRepo(s.pool);
+      const repo = s.engine === 'sqlite' ? new DeadlineRepo(s.db) : new PgDeadlineRepo(s.pool, 'node-a');
       t.same(await repo.summary(), { count: 0, earliestDueAt: undefined });
       for (const [kind, key, due] of [['b', '1', 300], ['a', '2', 100], ['a', '1', 300], ['c', '9', 5000]] as const) {
         await s.query('INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3)', [kind, key, due]);

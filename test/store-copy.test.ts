@@ -192,7 +192,7 @@ for (const to of kinds) {
     const source = await newStore(t, 'sqlite', 'source');
     await fill(source);
     const target = await newStore(t, to, 'target');
-    await target.query("INSERT INTO timer_deadlines VALUES ('offline', 'x', 1)");
+    await target.query("INSERT INTO timer_deadlines (kind, key, due_at) VALUES ('offline', 'x', 1)");
     const before = await target.dump();
     const err = await copy(source, target).catch((e: unknown) => e);
     t.match(err, { name: 'CopyRefusedError' });
@@ -280,7 +280,7 @@ t.test('a value the target engine refuses: one line naming the table, and the ta
   const source = await newStore(t, 'sqlite', 'source');
   await fill(source);
   // SQLite text may hold a NUL character; PostgreSQL text may not.
-  await source.query("INSERT INTO timer_deadlines VALUES ('offline', 'nul' || char(0) || 'key', 1)");
+  await source.query("INSERT INTO timer_deadlines (kind, key, due_at) VALUES ('offline', 'nul' || char(0) || 'key', 1)");
   const target = await newStore(t, 'postgres', 'target', false);
   await t.rejects(copy(source, target), { name: 'CopyFailedError', message: /^copying table timer_deadlines: invalid byte sequence for encoding "UTF8": 0x00; nothing was kept$/ });
   t.same(Object.values(await target.dump()).flat(), []);

@@ -5,17 +5,17 @@ import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
-/** stbd on PostgreSQL as an operator meets it: one stbd per database, a clear refusal, a server that crashes under load. */
+/** stbd on PostgreSQL as an operator meets it: one process per node id, a clear refusal, a server that crashes under load. */
 
 const server = postgresFor(t);
 if (server) {
-  t.test('a second stbd on the same database refuses to start, naming it; the first goes on', async (t) => {
+  t.test('a second stbd with the same node id on the same database refuses to start, naming it; the first goes on', async (t) => {
     const url = await freshDatabase(server);
     const first = await startInProcess(t.testdir(), { store: { kind: 'postgres', url } });
     t.teardown(() => first.daemon.stop());
     const second = join(t.testdir(), 'second');
     mkdirSync(second);
-    await t.rejects(startInProcess(second, { store: { kind: 'postgres', url } }), { name: 'InstanceLockedError', message: /^another stbd \(connected from a Unix socket since .*\) is using postgres:\/\/postgres@.*\/db_\w+: one stbd per database$/ });
+    await t.rejects(startInProcess(second, { store: { kind: 'postgres', url } }), { name: 'InstanceLockedError', message: /^another stbd with \[cluster\] node_id "[^"]+" \(connected from a Unix socket since .*\) is running on postgres:\/\/postgres@.*\/db_\w+: each node of a cluster needs its own node_id$/ });
     t.equal((await first.api('GET', '/health')).body.status, 'ok');
   });
 
@@ -68,6 +68,6 @@ if (server) {
     t.same(missing, [], `all ${acknowledged.length} acknowledged devices are there`);
     // The test server runs with synchronous_commit = off (fast, and lossy in a crash): stbd said so and overrode it.
     t.match(d.logText(), /the server runs with synchronous_commit = off, which loses the last commits in a crash; stbd's sessions use synchronous_commit = on/);
-    t.notMatch(d.logText(), /instance lock was lost/, 'its instance lock was taken again after the restart');
+    t.notMatch(d.logText(), /node's lock was lost/, 'its node lock was taken again after the restart');
   });
 }

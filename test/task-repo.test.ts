@@ -7,7 +7,7 @@ import { type NewTask, TASK_EXPIRY, type TaskRepo } from '../src/management/task
 import { engines, type Store } from './helpers/engines.js';
 
 const box = new SealedBox(Buffer.alloc(32, 5));
-const repoOf = (s: Store): TaskRepo => (s.engine === 'sqlite' ? new SqliteTaskRepo(s.db, box) : new PgTaskRepo(s.pool, box));
+const repoOf = (s: Store): TaskRepo => (s.engine === 'sqlite' ? new SqliteTaskRepo(s.db, box) : new PgTaskRepo(s.pool, box, 'node-a'));
 const MAX = 3;
 
 async function addDevices(s: Store, ...ids: string[]): Promise<void> {

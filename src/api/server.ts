@@ -1,3 +1,5 @@
+import type { Drain } from '../cluster/drain.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { CampaignService } from '../campaigns/campaign-service.js';
 import type { CertService } from '../certs/cert-service.js';
@@ -22,6 +24,7 @@ import { fileRoutes } from './routes/files.js';
 import { deviceRoutes } from './routes/devices.js';
 import { backupRoutes } from './routes/backup.js';
 import { caRoutes } from './routes/ca.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { poolRoutes } from './routes/pool.js';
@@ -50,6 +53,9 @@ export interface ApiDeps {
   readonly backup: StoreBackup | undefined;
   /** The builtin CA's certificate, if it exists. */
   readonly builtinCaPem: () => Promise<string | undefined>;
+  readonly cluster: ClusterNode;
+  /** `cluster drain` (PostgreSQL only: on SQLite there is no other node to move STBs to). */
+  readonly drain: Drain | undefined;
   readonly version: string;
 }
 
@@ -90,6 +96,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   healthRoutes(app, deps);
   backupRoutes(app, deps);
   caRoutes(app, deps);
+  clusterRoutes(app, deps);
   metricsRoutes(app, deps);
   deviceRoutes(app, deps);
   tagRoutes(app, deps);

@@ -38,10 +38,10 @@ export interface CertRepo {
   /** Gives a claimed id back (the CA did not issue). */
   unclaim(id: string, deviceId: string): Promise<void>;
   /**
-   * Forgets every claim: at start, those are of CA calls a stop or crash interrupted. (One node's view:
-   * with several nodes on one store, claims would need an owner and a lease.)
+   * Forgets the claims of CA calls a stop or crash interrupted, at start. With several nodes on one store
+   * (PostgreSQL) a claim has an owner and a lease: only this node's own and those of dead nodes are forgotten.
    */
-  unclaimAll(): Promise<void>;
+  unclaimAll(now: number): Promise<void>;
 
   /**
    * A new certificate (version 1, in place of the device's claim of its id), or the next version of an

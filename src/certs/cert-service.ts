@@ -78,7 +78,7 @@ export class CertService {
 
   /** Before serving: claims left by CA calls a stop or crash interrupted are given back. */
   async start(): Promise<void> {
-    await this.#d.repo.unclaimAll();
+    await this.#d.repo.unclaimAll(this.#d.clock.now());
   }
 
   get(id: string): Promise<CertificateRecord | undefined> {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { abandoned, CLAIM_MS, claimable } from '../store/claims.js';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
 import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { CertificateRecord, CertificateVersion } from './certificate.js';
@@ -23,13 +24,26 @@ const Q = {
   // new version (UPDATEs of the row) waits for them or they for it.
   getForUpdate: named('cert_get_for_update', `${CERT_SQL.get} FOR UPDATE`),
   getForShare: named('cert_get_for_share', `${CERT_SQL.get} FOR SHARE`),
+  // A claim is the node's that asks the CA (claims.ts): a dead node's claim of the id is taken over.
+  claim: named(
+    'cert_claim',
+    `INSERT INTO certificate_claims AS c (id, device_id, claimed_at, claimed_by, claim_until) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by, claim_until = excluded.claim_until
+       WHERE c.claimed_by IS NOT NULL AND ${abandoned('c', '$3')}`,
+  ),
+  // At start: this node's own interrupted claims, and a dead node's; never those of a live node's CA call.
+  unclaimAll: named('cert_unclaim_all', `DELETE FROM certificate_claims c WHERE ${claimable('c', '$1', '$2')}`),
   putDeadline: named('cert_put_deadline', DEADLINE_SQL.put),
   deleteDeadline: named('cert_delete_deadline', DEADLINE_SQL.delete),
 };
 
 /** The certificate proxy on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under the locks named above. */
 export class PgCertRepo implements CertRepo {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** This node: CA calls are claimed in its name. */
+    private readonly nodeId: string,
+  ) {}
 
   claim(id: string, deviceId: string, cap: number, at: number): Promise<ClaimOutcome> {
     return inTransaction(this.pool, async (c) => {
@@ -37,7 +51,7 @@ export class PgCertRepo implements CertRepo {
       await c.query(Q.lockId([id]));
       const exists = (await c.query(Q.get([id]))).rowCount! > 0;
       const refused = claimRefusal(exists, (await c.query<Row>(Q.held([deviceId]))).rows[0]!['n'] as number, cap);
-      return refused ?? ((await c.query(Q.claim([id, deviceId, at]))).rowCount === 1 ? 'claimed' : 'taken');
+      return refused ?? ((await c.query(Q.claim([id, deviceId, at, this.nodeId, at + CLAIM_MS]))).rowCount === 1 ? 'claimed' : 'taken');
     });
   }
 
@@ -45,8 +59,8 @@ export class PgCertRepo implements CertRepo {
     await this.pool.query(Q.unclaim([id, deviceId]));
   }
 
-  async unclaimAll(): Promise<void> {
-    await this.pool.query(Q.unclaimAll());
+  async unclaimAll(now: number): Promise<void> {
+    await this.pool.query(Q.unclaimAll([this.nodeId, now]));
   }
 
   store(v: NewVersion): Promise<boolean> {

@@ -3,6 +3,7 @@ import { packageVersion } from '../version.js';
 import { accountCommands } from './stbctl/account-commands.js';
 import { campaignCommands } from './stbctl/campaign-commands.js';
 import { certCommands } from './stbctl/cert-commands.js';
+import { clusterCommands } from './stbctl/cluster-commands.js';
 import { CliError } from './stbctl/cli-error.js';
 import { deviceCommands } from './stbctl/device-commands.js';
 import { fileCommands } from './stbctl/file-commands.js';
@@ -63,6 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
   backupCommand(program);
   caCommands(program);
   fileCommands(program);
+  clusterCommands(program);
   oneLineUsageErrors(program);
 
   // The command whose action runs, for the help hint of the usage errors its action finds.

@@ -4,6 +4,8 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { type Field, Problem } from './fields.js';
 import { OperatorError } from '../errors.js';
 import { parsePostgresUrl } from '../postgres-url.js';
+import { nodeIdOf } from '../cluster/node-id.js';
+import { parseStunAddress } from '../cluster/stun-address.js';
 import { type Config, configSchema } from './schema.js';
 
 /** The embedded default configuration shipped with the package (runs on a laptop, data under ./var/). */
@@ -92,9 +94,24 @@ function checkStore(c: Config): void {
   if (u.pathname.length <= 1) throw new ConfigError(c.file, '[store] url', `names no database (e.g. ${example})`);
 }
 
+/** [cluster]: a node id that can name its notification channel, a STUN address STBs can be given. */
+function checkCluster(c: Config): void {
+  if (c.cluster.node_id !== '') {
+    try {
+      nodeIdOf(c.cluster.node_id, '');
+    } catch {
+      throw new ConfigError(c.file, '[cluster] node_id', `expected letters, digits, '.', '_' and '-' (at most 48, starting with a letter or digit), or "" for the host name, got ${JSON.stringify(c.cluster.node_id)}`);
+    }
+  }
+  if (c.cluster.stun_address !== '' && !parseStunAddress(c.cluster.stun_address)) {
+    throw new ConfigError(c.file, '[cluster] stun_address', `expected the public host:port STBs reach this node's STUN listener at (e.g. "stun-a.example.net:3478"), or "", got ${JSON.stringify(c.cluster.stun_address)}`);
+  }
+}
+
 /** Rules that involve more than one key. */
 function crossCheck(c: Config): void {
   checkStore(c);
+  checkCluster(c);
   if (c.cas.kind === 'http') {
     if (!/^https?:\/\/[^/\s]+/.test(c.cas.url)) throw new ConfigError(c.file, '[cas] url', `expected the CAS's http(s) URL when [cas] kind = "http", got ${JSON.stringify(c.cas.url)}`);
     if (!c.cas.token_file) throw new ConfigError(c.file, '[cas] token_file', 'required when [cas] kind = "http" (the file holding its bearer token)');

@@ -158,6 +158,14 @@ export const configSchema = {
     device_requests_per_minute: integerField(30, 1, 60_000),
     device_request_burst: integerField(10, 1, 10_000),
   },
+  cluster: {
+    // "": the host name. Unique in the cluster.
+    node_id: stringField(''),
+    // "": [cwmp] stun_address and stun_port, as before.
+    stun_address: stringField(''),
+    lease: durationField('15s', 3000),
+    steering: oneOfField(['session', 'hash'], 'session'),
+  },
   log: {
     level: oneOfField(LOG_LEVELS, 'info'),
   },

@@ -8,8 +8,9 @@ export { DuplicateDeviceError, ImportError };
 
 /** Hears about every change to the registry, after it is committed (e.g. the keepalive path's in-memory table). */
 export interface RegistryListener {
-  added(devices: readonly DeviceRecord[]): void;
-  removed(id: string): void;
+  /** `elsewhere`: another node of the cluster registered them (learn). */
+  added(devices: readonly DeviceRecord[], elsewhere?: boolean): void;
+  removed(id: string, elsewhere?: boolean): void;
 }
 
 /**
@@ -44,6 +45,28 @@ export class DeviceRegistry {
 
   subscribe(listener: RegistryListener): void {
     this.#listeners.push(listener);
+  }
+
+  /**
+   * Another node of the cluster registered these devices (or removed `removed`): this node's listeners learn them
+   * as if registered here (read from the store, so only ids travel). Unknown or already known ids are skipped.
+   */
+  async learn(added: readonly string[], removed: readonly string[], known: (id: string) => boolean): Promise<void> {
+    const devices: DeviceRecord[] = [];
+    for (const id of added) {
+      if (known(id)) continue;
+      const d = await this.#repo.get(id);
+      if (d) devices.push(d);
+    }
+    if (devices.length > 0) {
+      this.#count += devices.length;
+      for (const l of this.#listeners) l.added(devices, true);
+    }
+    for (const id of removed) {
+      if (!known(id)) continue;
+      this.#count--;
+      for (const l of this.#listeners) l.removed(id, true);
+    }
   }
 
   #complete(input: DeviceInput, now: number): DeviceRecord {

@@ -14,9 +14,11 @@ export interface KeepaliveStats {
   wentOnline: number;
   wentOffline: number;
   bindingChanges: number;
+  /** Bindings a fenced presence write found held by another node of the cluster. */
+  bindingsLost: number;
 }
 
-export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, retransmitted: 0, replayed: 0, throttled: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0 });
+export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, retransmitted: 0, replayed: 0, throttled: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0, bindingsLost: 0 });
 
 /** Registers the keepalive metrics; returns the flush-duration histogram to observe. */
 export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveStats, online: () => number): Histogram {
@@ -30,6 +32,7 @@ export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveSta
         this.inc(read());
       },
     });
+  counter('stbd_cluster_bindings_lost_total', 'bindings this node stopped holding because another node of the cluster accepted their keepalives since', () => stats.bindingsLost);
   counter('stbd_keepalive_received_total', 'STUN datagrams received on the keepalive listener', () => stats.received);
   counter('stbd_keepalive_answered_total', 'keepalives accepted and answered with a Binding Success', () => stats.answered);
   counter('stbd_keepalive_anonymous_total', 'Binding Requests without USERNAME answered with the mapped address only ([stun] answer_anonymous)', () => stats.anonymous);

@@ -32,6 +32,11 @@ export interface KeepaliveOptions {
   /** Refused signed requests per minute per source, and how many in a row; 0: no limit. */
   readonly authFailuresPerMinute: number;
   readonly authFailureBurst: number;
+  /**
+   * This node's id in a cluster (PostgreSQL): bindings are held by the node whose STUN socket accepted the
+   * latest binding keepalive, and presence writes are fenced by it. Undefined: one node, every binding its own.
+   */
+  readonly nodeId?: string | undefined;
 }
 
 export interface KeepaliveDeps {
@@ -46,7 +51,7 @@ export interface KeepaliveDeps {
 /** Why bytes could not be sent to a device's binding. */
 export class SendError extends Error {
   constructor(
-    readonly code: 'unknown-device' | 'no-binding' | 'no-socket',
+    readonly code: 'unknown-device' | 'no-binding' | 'no-socket' | 'not-held',
     message: string,
   ) {
     super(message);
@@ -176,10 +181,11 @@ export class KeepaliveService {
     const now = this.#deps.clock.now();
     this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
     this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
-    await this.#repo.loadAll((device, record) => {
+    const me = this.#opts.nodeId;
+    await this.#repo.loadAll((device, record, node) => {
       const slot = this.#add(device);
       if (record) {
-        this.#presence.restore(slot, record, now);
+        this.#presence.restore(slot, record, now, me !== undefined && node !== me);
         this.#armOffline(slot);
       }
     });
@@ -216,6 +222,25 @@ export class KeepaliveService {
     await this.#write(() => [...this.#presence.takeDirty(), ...this.#presence.takeStale()]);
   }
 
+  /** Bindings this node's STUN socket holds (a scan of memory: for heartbeats and status, not per packet). */
+  get heldCount(): number {
+    return this.#presence.ownedCount;
+  }
+
+  /** Another node's STUN socket took the device's binding over (it told this node): no more UDP requests from here. */
+  bindingTaken(deviceId: string): void {
+    const slot = this.#table.slotOfId(deviceId);
+    if (slot === undefined || !this.#presence.owns(slot)) return;
+    this.#presence.lostOwnership(slot);
+    this.stats.bindingsLost++;
+  }
+
+  /** Does this node's STUN socket hold the device's binding (only then may it send a UDP connection request)? */
+  holdsBinding(deviceId: string): boolean {
+    const slot = this.#table.slotOfId(deviceId);
+    return slot !== undefined && this.#presence.owns(slot);
+  }
+
   presenceOf(deviceId: string): PresenceView | undefined {
     const slot = this.#table.slotOfId(deviceId);
     return slot === undefined ? undefined : this.#presence.view(slot);
@@ -230,6 +255,8 @@ export class KeepaliveService {
     if (slot === undefined) throw new SendError('unknown-device', `device ${JSON.stringify(deviceId)} not found`);
     const binding = this.#presence.binding(slot);
     if (!binding) throw new SendError('no-binding', `device ${JSON.stringify(deviceId)} has no connection-request binding yet`);
+    // Its NAT lets in only what comes from the socket its keepalives reach: another node's.
+    if (!this.#presence.owns(slot)) throw new SendError('not-held', `the binding of device ${JSON.stringify(deviceId)} is held by another node of the cluster`);
     const socket = isIPv4(binding.address) ? this.#sockets.v4 : this.#sockets.v6;
     if (!socket) throw new SendError('no-socket', `no STUN socket for ${binding.address}`);
     await new Promise<void>((resolve, reject) => socket.send(bytes, binding.port, binding.address, (err) => (err ? reject(err) : resolve())));
@@ -270,12 +297,22 @@ export class KeepaliveService {
   }
 
   async #writeChunk(slots: readonly number[]): Promise<void> {
-    const batch: [string, ReturnType<Presence['record']>][] = [];
+    const batch: [string, ReturnType<Presence['record']>, boolean][] = [];
+    const of: number[] = [];
     for (const slot of slots) {
       const id = this.#table.idOf(slot);
-      if (id !== null) batch.push([id, this.#presence.record(slot)]);
+      if (id === null) continue;
+      batch.push([id, this.#presence.record(slot), this.#presence.isClaiming(slot)]);
+      of.push(slot);
     }
-    if (batch.length > 0) await this.#repo.write(batch);
+    if (batch.length === 0) return;
+    const lost = await this.#repo.write(batch);
+    for (let i = 0; i < batch.length; i++) if (batch[i]![2]) this.#presence.claimed(of[i]!);
+    for (const i of lost) {
+      this.#presence.lostOwnership(of[i]!);
+      this.stats.bindingsLost++;
+    }
+    if (lost.length > 0) this.#log.info({ count: lost.length }, 'bindings now held by another node of the cluster: their presence is no longer written here');
   }
 
   /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
@@ -287,7 +324,14 @@ export class KeepaliveService {
     const slot = this.#table.add(device);
     this.#presence.ensureCapacity(this.#table.slotCount);
     this.#replays.ensureCapacity(this.#table.slotCount);
+    // In a cluster a binding is this node's only once its STUN socket accepted a binding keepalive (a claim).
+    if (this.#opts.nodeId !== undefined) this.#presence.lostOwnership(slot);
     return slot;
+  }
+
+  /** In a cluster, a binding this node does not hold may be held by another node, which sends its connection requests. */
+  get clustered(): boolean {
+    return this.#opts.nodeId !== undefined;
   }
 
   #armOffline(slot: number): void {

@@ -5,24 +5,30 @@ import type { IntegrityVariant } from '../stun/integrity.js';
 import type { SealedKeepaliveCredentials } from './device-table.js';
 import type { PresenceRecord } from './presence.js';
 
-type Loaded = [id: string, stunUsername: string, stunPassword: string, lastSeen: number | null, srcAddr: string | null, srcPort: number | null, authAt: number | null, variant: string | null, bindAddr: string | null, bindPort: number | null, changedAt: number | null];
+type Loaded = [id: string, stunUsername: string, stunPassword: string, lastSeen: number | null, srcAddr: string | null, srcPort: number | null, authAt: number | null, variant: string | null, bindAddr: string | null, bindPort: number | null, changedAt: number | null, node: string | null];
 
-export type PresenceBatch = readonly (readonly [deviceId: string, record: PresenceRecord])[];
-type Each = (device: SealedKeepaliveCredentials, presence: PresenceRecord | null) => void;
+/** `claim`: this node's STUN socket took the binding over from another node (the write is not fenced). */
+export type PresenceBatch = readonly (readonly [deviceId: string, record: PresenceRecord, claim: boolean])[];
+/** `node`: the node holding the binding (null: none claimed it, or a single node). */
+type Each = (device: SealedKeepaliveCredentials, presence: PresenceRecord | null, node: string | null) => void;
 
 /** All the store does for the keepalive path: loading devices with their presence at start, and the batched flush. */
 export interface PresenceRepo {
   /** Streams every device (its STUN password as stored: sealed) with its persisted presence (null if it never sent a keepalive). */
   loadAll(each: Each): Promise<void>;
-  /** Writes a batch of presence records at once (one transaction; one statement on PostgreSQL). */
-  write(batch: PresenceBatch): Promise<void>;
+  /**
+   * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
+   * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
+   * returned, and this node no longer holds those bindings.
+   */
+  write(batch: PresenceBatch): Promise<readonly number[]>;
 }
 
 const SELECT = `SELECT d.id, d.stun_username, d.stun_password, p.last_seen, p.source_address, p.source_port, p.authenticated_at,
-                p.integrity_variant, p.binding_address, p.binding_port, p.binding_changed_at
+                p.integrity_variant, p.binding_address, p.binding_port, p.binding_changed_at, p.node
          FROM devices d LEFT JOIN presence p ON p.device_id = d.id`;
 
-function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt]: Loaded): void {
+function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt, node]: Loaded): void {
   const presence: PresenceRecord | null =
     lastSeen === null
       ? null
@@ -34,7 +40,7 @@ function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr,
           binding: bindAddr === null ? null : { address: bindAddr, port: bindPort ?? 0 },
           bindingChangedAt: changedAt,
         };
-  each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence);
+  each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence, node);
 }
 
 /** Column values of a record, in the presence table's order after device_id. */
@@ -60,18 +66,43 @@ export class SqlitePresenceRepo implements PresenceRepo {
     for (const row of this.#db.prepare(SELECT).raw().iterate() as IterableIterator<Loaded>) deliver(each, row);
   }
 
-  async write(batch: PresenceBatch): Promise<void> {
+  async write(batch: PresenceBatch): Promise<readonly number[]> {
+    // One node: nothing to fence (the file's instance lock keeps it one).
     this.#db.transaction(() => {
       for (const [id, r] of batch) this.#upsert.run(id, ...columns(r));
     })();
+    return [];
   }
 }
 
 /** Rows per page of the start-up read: keyset pages by device id, so no result holds every device at once. */
 const PAGE = 10_000;
 
+const PG_UPSERT = `INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at, node)
+             SELECT u.*, $10::text FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[]) AS u
+             ON CONFLICT (device_id) DO UPDATE SET
+               last_seen = excluded.last_seen, source_address = excluded.source_address, source_port = excluded.source_port,
+               authenticated_at = excluded.authenticated_at, integrity_variant = excluded.integrity_variant,
+               binding_address = excluded.binding_address, binding_port = excluded.binding_port, binding_changed_at = excluded.binding_changed_at,
+               node = excluded.node`;
+
+/** The batch's rows as the unnest arrays of PG_UPSERT. */
+function arrays(batch: PresenceBatch): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: 9 }, () => []);
+  for (const [id, r] of batch) [id, ...columns(r)].forEach((v, i) => cols[i]!.push(v));
+  return cols;
+}
+
+/**
+ * Presence on PostgreSQL, each row fenced by the node holding the binding: a write lands only where the row is
+ * this node's (or nobody's), so a node that was partitioned or paused cannot overwrite the new owner's state; a
+ * claim (this node's STUN socket accepted the device's binding keepalive) takes the row whoever held it.
+ */
 export class PgPresenceRepo implements PresenceRepo {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly nodeId: string,
+  ) {}
 
   async loadAll(each: Each): Promise<void> {
     let after = '';
@@ -83,20 +114,35 @@ export class PgPresenceRepo implements PresenceRepo {
     }
   }
 
-  async write(batch: PresenceBatch): Promise<void> {
-    if (batch.length === 0) return;
-    // One statement per flush: the batch as arrays, unnested into rows (a statement per row would be a round trip each).
-    const cols: unknown[][] = Array.from({ length: 9 }, () => []);
-    for (const [id, r] of batch) [id, ...columns(r)].forEach((v, i) => cols[i]!.push(v));
-    await this.pool.query({
+  async write(batch: PresenceBatch): Promise<readonly number[]> {
+    if (batch.length === 0) return [];
+    const claims = batch.filter(([, , claim]) => claim);
+    const fenced = claims.length === 0 ? batch : batch.filter(([, , claim]) => !claim);
+    // One statement per kind: the batch as arrays, unnested into rows (a statement per row would be a round trip each).
+    // A claim tells the node that held the binding (its channel), so it stops sending from its socket at once.
+    if (claims.length > 0) {
+      await this.pool.query({
+        name: 'presence_claim',
+        text: `WITH held AS (SELECT p.device_id, p.node FROM presence p WHERE p.device_id = ANY($1::text[]) AND p.node <> $10 FOR UPDATE),
+               claim AS (${PG_UPSERT})
+               SELECT pg_notify('stbd_lost_' || node, device_id) FROM held`,
+        values: [...arrays(claims), this.nodeId],
+      });
+    }
+    if (fenced.length === 0) return [];
+    // ON CONFLICT … WHERE: the fence; RETURNING names the rows written, the others belong to another node.
+    const { rows } = await this.pool.query<[string]>({
       name: 'presence_write',
-      text: `INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[])
-             ON CONFLICT (device_id) DO UPDATE SET
-               last_seen = excluded.last_seen, source_address = excluded.source_address, source_port = excluded.source_port,
-               authenticated_at = excluded.authenticated_at, integrity_variant = excluded.integrity_variant,
-               binding_address = excluded.binding_address, binding_port = excluded.binding_port, binding_changed_at = excluded.binding_changed_at`,
-      values: cols,
+      text: `${PG_UPSERT} WHERE presence.node IS NULL OR presence.node = excluded.node RETURNING device_id`,
+      values: [...arrays(fenced), this.nodeId],
+      rowMode: 'array',
     });
+    if (rows.length === fenced.length) return [];
+    const written = new Set(rows.map((r) => r[0]));
+    const lost: number[] = [];
+    batch.forEach(([id, , claim], i) => {
+      if (!claim && !written.has(id)) lost.push(i);
+    });
+    return lost;
   }
 }

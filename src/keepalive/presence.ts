@@ -48,6 +48,12 @@ const DIRTY = 64;
 /** Only last-seen or trust times moved: written by the slower sweep (and at shutdown). */
 const STALE = 128;
 
+/** Whose binding a slot's is (a cluster: the node whose STUN socket accepted its latest binding keepalive). */
+const OURS = 0;
+const FOREIGN = 1;
+/** Ours since a keepalive here: the next write claims the row (the others' writes are fenced by it). */
+const CLAIMING = 2;
+
 const VARIANTS: readonly (IntegrityVariant | null)[] = [null, 'rfc5389', 'rfc3489', 'zero-length'];
 
 /**
@@ -70,12 +76,18 @@ export class Presence {
   /** IPv6 addresses (rare for STBs) live beside the arrays. */
   readonly #srcV6 = new Map<number, string>();
   readonly #bindV6 = new Map<number, string>();
+  /** OURS, FOREIGN or CLAIMING per slot; all OURS on a single node. */
+  #owner = new Uint8Array(0);
+  /** When the slot last claimed its binding here (seconds), against flapping between nodes. */
+  #claimedAt = new Uint32Array(0);
   #dirty: number[] = [];
   #online = 0;
 
   constructor(
     private readonly offlineAfterMs: number,
     private readonly events: PresenceEvents,
+    /** A binding is claimed from another node at most once per this many ms per device. */
+    private readonly claimIntervalMs = 30_000,
   ) {}
 
   get onlineCount(): number {
@@ -95,6 +107,8 @@ export class Presence {
     this.#srcPort = grown(this.#srcPort, size);
     this.#bindV4 = grown(this.#bindV4, size);
     this.#bindPort = grown(this.#bindPort, size);
+    this.#owner = grown(this.#owner, size);
+    this.#claimedAt = grown(this.#claimedAt, size);
   }
 
   /** Did (slot) pass MESSAGE-INTEGRITY from exactly this address and port within `windowMs`? */
@@ -141,6 +155,7 @@ export class Presence {
     }
     let changed = bindingChange;
     let previous: Endpoint | null = null;
+    if (connectionRequestBinding && this.#owner[slot] === FOREIGN && this.#mayClaim(slot, now)) significant = true;
     if (connectionRequestBinding && !this.#isBinding(slot, f, from)) {
       previous = this.#binding(slot, f);
       f = this.#setEndpoint(slot, f, from, false);
@@ -166,6 +181,44 @@ export class Presence {
       f |= STALE;
     }
     this.#flags[slot] = f;
+  }
+
+  /** Another node's binding keepalive was more recent: take it back, unless this device claimed too recently. */
+  #mayClaim(slot: number, now: number): boolean {
+    const seconds = Math.floor(now / 1000);
+    if (seconds - (this.#claimedAt[slot] as number) < this.claimIntervalMs / 1000) return false;
+    this.#claimedAt[slot] = seconds;
+    this.#owner[slot] = CLAIMING;
+    return true;
+  }
+
+  /** Does this node hold the slot's binding (it may send connection requests to it from its STUN socket)? */
+  owns(slot: number): boolean {
+    return this.#owner[slot] !== FOREIGN && ((this.#flags[slot] as number) & HAS_BINDING) !== 0;
+  }
+
+  /** Is the slot's next write a claim of its binding from another node? Cleared by the write (`claimed`). */
+  isClaiming(slot: number): boolean {
+    return this.#owner[slot] === CLAIMING;
+  }
+
+  /** The claim of `slot` reached the store. */
+  claimed(slot: number): void {
+    if (this.#owner[slot] === CLAIMING) this.#owner[slot] = OURS;
+  }
+
+  /** The store says another node holds the binding (a fenced write found it so, or its row said so at start). */
+  lostOwnership(slot: number): void {
+    if (this.#owner[slot] !== CLAIMING) this.#owner[slot] = FOREIGN;
+  }
+
+  /** Bindings held here. A scan: for the heartbeat and status, never per packet. */
+  get ownedCount(): number {
+    let n = 0;
+    const flags = this.#flags;
+    const owner = this.#owner;
+    for (let slot = 0; slot < flags.length; slot++) if ((flags[slot] as number) & HAS_BINDING && owner[slot] !== FOREIGN) n++;
+    return n;
   }
 
   /** True once per online period: the caller then schedules `checkOffline(slot)` at `offlineDueAt(slot)`. */
@@ -227,8 +280,9 @@ export class Presence {
   }
 
   /** Restores a persisted record at start; online if its last keepalive is recent enough. */
-  restore(slot: number, r: PresenceRecord, now: number): void {
+  restore(slot: number, r: PresenceRecord, now: number, foreign = false): void {
     let f = 0;
+    this.#owner[slot] = foreign ? FOREIGN : OURS;
     this.#lastSeen[slot] = r.lastSeen;
     this.#authAt[slot] = r.authenticatedAt ?? 0;
     this.#changedAt[slot] = r.bindingChangedAt ?? 0;
@@ -246,6 +300,8 @@ export class Presence {
   forget(slot: number): void {
     if ((this.#flags[slot] as number) & ONLINE) this.#online--;
     this.#flags[slot] = 0;
+    this.#owner[slot] = OURS;
+    this.#claimedAt[slot] = 0;
     this.#srcV6.delete(slot);
     this.#bindV6.delete(slot);
   }

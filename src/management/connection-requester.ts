@@ -10,7 +10,7 @@ import { type ConnectionRequestSequencer, encodeConnectionRequest } from './udp-
 
 /** Why a device's queued work is (still) waiting, as the CLI shows it. */
 export interface ConnectionRequestStatus {
-  readonly state: 'sending' | 'answered' | 'refused' | 'unanswered' | 'offline' | 'failed';
+  readonly state: 'sending' | 'answered' | 'refused' | 'unanswered' | 'offline' | 'failed' | 'routed';
   readonly via: 'udp' | 'http' | null;
   readonly attempts: number;
   /** Unix ms when this state began. */
@@ -21,6 +21,10 @@ export interface ConnectionRequestStatus {
 export interface ConnectionRequesterDeps {
   readonly keepalive: {
     presenceOf(deviceId: string): PresenceView | undefined;
+    /** False in a cluster when another node's STUN socket holds the binding: that node sends the UDP request. */
+    holdsBinding(deviceId: string): boolean;
+    /** A node of a cluster: a binding not held here may be held by another node. */
+    readonly clustered: boolean;
     sendToBinding(deviceId: string, bytes: Buffer): Promise<Endpoint>;
   };
   readonly device: (id: string) => Promise<DeviceRecord | undefined>;
@@ -98,9 +102,14 @@ export class ConnectionRequester {
     const now = this.#d.clock.now();
     const presence = this.#d.keepalive.presenceOf(deviceId);
     let via: Attempt['via'];
-    if (presence?.online && presence.binding) via = 'udp';
+    const held = this.#d.keepalive.holdsBinding(deviceId);
+    if (presence?.online && presence.binding && held) via = 'udp';
     else if (state?.connectionRequestUrl && !state.behindNat) via = 'http';
-    else {
+    else if (!held && this.#d.keepalive.clustered) {
+      // Queuing the task notified the holder (in the task's own transaction): it sends the request from its socket.
+      this.#set(deviceId, { state: 'routed', via: 'udp', attempts: 0, since: now, message: 'device offline on this node (its NAT binding is not held here): the node of the cluster holding it, if any, sends the connection request from its STUN socket; else its tasks wait for its next periodic Inform' });
+      return;
+    } else {
       const why = presence?.binding ? 'it has sent no keepalive lately' : state?.behindNat ? 'it is behind NAT and has no STUN binding yet' : 'it has no known connection-request address';
       this.#set(deviceId, { state: 'offline', via: null, attempts: 0, since: now, message: `device offline (${why}): its tasks wait for its next periodic Inform` });
       return;

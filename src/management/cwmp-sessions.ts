@@ -18,6 +18,7 @@ import { readsSubtree, SubtreeRead, type SubtreeStep } from './subtree-read.js';
 import type { DataModelRoot, Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
 import type { UploadService } from './upload-service.js';
+import type { SessionLeaseRepo } from './session-lease-repo.js';
 
 /** One HTTP request of a CPE, as the transport hands it over. */
 export interface CpeRequest {
@@ -66,6 +67,8 @@ interface Session {
   step: SubtreeStep | undefined;
   steps: number;
   timeout: TimerHandle | undefined;
+  /** Until when its cluster-wide session lease runs (renewed past half of it). */
+  leaseUntil: number;
 }
 
 export interface CwmpSessionsDeps {
@@ -78,6 +81,8 @@ export interface CwmpSessionsDeps {
   readonly uploads: UploadService;
   readonly state: CwmpDeviceRepo;
   readonly provisioning: Provisioning;
+  /** One session per device in the cluster (on one node: always granted). */
+  readonly leases: SessionLeaseRepo;
   readonly requester: ConnectionRequester;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -390,7 +395,15 @@ export class CwmpSessions {
       log.info({ device: device.id }, 'new Inform replaces an open session');
       await this.#end(old, 'lost', false);
     }
-    const session: Session = { token: randomUUID(), device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, origin: req.origin, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined };
+    const token = randomUUID();
+    // Twice the session timeout, renewed with less than one left: the lease outlives the session's own timer.
+    const leaseUntil = this.#d.clock.now() + 2 * this.#o.sessionTimeoutMs;
+    if (!(await this.#d.leases.acquire(device.id, token, this.#d.clock.now(), leaseUntil))) {
+      // Its RPC in flight there is that session's until its lease runs out: then a session here sends it again.
+      log.info({ device: device.id }, 'CWMP session refused: the device is in a session on another node of the cluster');
+      return { status: 503, retryAfterSec: Math.max(1, Math.ceil(this.#o.sessionTimeoutMs / 1000)) };
+    }
+    const session: Session = { token, device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, origin: req.origin, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined, leaseUntil };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);
@@ -450,6 +463,13 @@ export class CwmpSessions {
   /** The CPE's answer to the RPC in flight; a reply when the task needs another RPC in this session. */
   async #answer(session: Session, body: CpeBody): Promise<CpeReply | undefined> {
     const task = session.current;
+    if (task && this.#d.leases.shared && this.#d.clock.now() >= session.leaseUntil) {
+      // Past its lease another node's session may have sent the RPC again: this answer is not the one that counts.
+      this.#d.log.warn({ device: session.device.id, task: task.id }, 'CPE answer after the CWMP session lease ran out: ignored; the RPC goes out again');
+      session.current = undefined;
+      this.#endLater(session, 'lost');
+      return undefined;
+    }
     if (!task) {
       this.#d.log.warn({ device: session.device.id, kind: body.kind }, 'CPE answer to no RPC of ours');
       return undefined;
@@ -569,6 +589,19 @@ export class CwmpSessions {
 
   #touch(session: Session): void {
     const { scheduler, clock } = this.#d;
+    const now = clock.now();
+    // Renewed with less than a session timeout left, not per message: one statement per session timeout at most.
+    if (this.#d.leases.shared && session.leaseUntil - now < this.#o.sessionTimeoutMs) {
+      session.leaseUntil = now + 2 * this.#o.sessionTimeoutMs;
+      this.#d.leases.renew(session.device.id, session.token, session.leaseUntil).then(
+        (held) => {
+          if (held || this.#byToken.get(session.token) !== session) return;
+          this.#d.log.warn({ device: session.device.id, task: session.current?.id }, 'CWMP session lease taken over by another node: this session ends');
+          this.#endLater(session, 'lost');
+        },
+        (err: unknown) => this.#d.log.warn({ device: session.device.id, err: (err as Error).message }, 'renewing the CWMP session lease failed'),
+      );
+    }
     if (session.timeout !== undefined) scheduler.cancel(session.timeout);
     session.timeout = scheduler.at(clock.now() + this.#o.sessionTimeoutMs, () => {
       session.timeout = undefined;
@@ -594,6 +627,16 @@ export class CwmpSessions {
     this.#byConnection.delete(session.connection);
     if (session.timeout !== undefined) this.#d.scheduler.cancel(session.timeout);
     this.#d.metrics?.session(result);
+    try {
+      await this.#settle(session, result, callBack);
+    } finally {
+      // After its RPC went back to the queue: a session elsewhere then finds it queued, not in flight.
+      await this.#d.leases.release(session.device.id, session.token).catch((err: unknown) => this.#d.log.warn({ device: session.device.id, err: (err as Error).message }, 'giving up the CWMP session lease failed; it runs out by itself'));
+    }
+  }
+
+  /** The ended session's RPC in flight back to the queue (and the device asked to call in again). */
+  async #settle(session: Session, result: 'completed' | 'lost', callBack: boolean): Promise<void> {
     const task = session.current;
     const reading = session.read !== undefined;
     this.#finishRead(session);

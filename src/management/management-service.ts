@@ -20,10 +20,13 @@ import { CpeHttpAuth } from './http-auth.js';
 import { httpConnectionRequest } from './http-connection-request.js';
 import { Provisioning } from './provisioning.js';
 import { FINISHED, type Task } from './task.js';
+import type { StunAdvert } from './nat-detection.js';
+import type { Steering } from '../cluster/steering.js';
 import { TaskQueue } from './task-queue.js';
 import type { TaskRepo } from './task-repo.js';
 import { UploadEndpoint } from './upload-endpoint.js';
 import type { UploadRepo } from './upload-repo.js';
+import type { SessionLeaseRepo } from './session-lease-repo.js';
 import { type UploadOptions, UploadService } from './upload-service.js';
 import type { Sealer } from '../sealed-text.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
@@ -39,6 +42,8 @@ export interface ManagementDeps {
   readonly tasks: TaskRepo;
   /** Files CPEs uploaded. */
   readonly uploads: UploadRepo;
+  /** One CWMP session per device in the cluster. */
+  readonly leases: SessionLeaseRepo;
   /** The master key's sealer: upload URLs carry tokens sealed under it. */
   readonly sealer: Sealer;
   readonly keepalive: KeepaliveService;
@@ -47,6 +52,8 @@ export interface ManagementDeps {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly listeners: ListenerGuardDeps;
+  /** A cluster's steering of STBs to nodes; absent: the configured STUN address. */
+  readonly steering?: Steering;
 }
 
 /** `listen`, `tlsListen`, …: the CWMP endpoints (see CwmpListenersOptions). */
@@ -104,6 +111,7 @@ export class ManagementService {
   readonly #o: ManagementOptions;
   readonly #throttle: LoginThrottle;
   readonly #informListeners: InformListener[] = [];
+  readonly #provisioning: Provisioning;
   #flushTimer: TimerHandle | undefined;
   #address: ListenAddress | undefined;
   #tlsAddress: ListenAddress | undefined;
@@ -135,10 +143,10 @@ export class ManagementService {
       },
     );
     this.uploads = new UploadService({ repo: deps.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log }, opts.uploads);
-    const provisioning = new Provisioning(
-      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host) => this.#stunAdvert(host), log },
+    const provisioning = (this.#provisioning = new Provisioning(
+      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host, deviceId, fits) => this.#stunAdvert(host, deviceId, fits), log },
       { maxFailures: opts.provisioningAttempts },
-    );
+    ));
     const auth = new CpeHttpAuth('stbd', () => clock.now(), { allowRfc2069: opts.digestAllowRfc2069, nonceCapacity: opts.digestNonceCapacity });
     const throttled = authThrottledCounter(metrics);
     this.#throttle = new LoginThrottle(
@@ -156,6 +164,7 @@ export class ManagementService {
         uploads: this.uploads,
         state: this.state,
         provisioning,
+        leases: deps.leases,
         requester: this.requester,
         scheduler,
         clock,
@@ -234,6 +243,12 @@ export class ManagementService {
     return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
   }
 
+  /** Queues the STUN settings of the node the device is steered to now (`cluster drain`); false: nothing to change. */
+  async rehome(deviceId: string): Promise<boolean> {
+    const device = await this.#d.registry.get(deviceId);
+    return device ? this.#provisioning.rehome(device) : false;
+  }
+
   /** Listens, then asks every device with queued work to call in (work queued before a restart). */
   async start(): Promise<void> {
     await this.#listeners.listen();
@@ -260,13 +275,16 @@ export class ManagementService {
     this.#flushTimer = this.#d.scheduler.at(this.#d.clock.now() + LOG_FLUSH_MS, () => this.#flushLogs());
   }
 
-  #stunAdvert(host: string) {
+  #stunAdvert(host: string, deviceId: string, fits: (advert: StunAdvert) => boolean): StunAdvert {
     const seconds = Math.max(1, Math.round(this.#o.keepalivePeriodMs / 1000));
+    const timing = { minKeepAlive: seconds, maxKeepAlive: seconds };
+    // A cluster: the node the STB is steered to ([cluster] steering).
+    const steered = this.#d.steering?.choose(deviceId, (a) => fits({ address: a.host, port: a.port, ...timing }));
+    if (steered) return { address: steered.host, port: steered.port, ...timing };
     return {
       address: this.#o.stunAddress || host,
       port: this.#o.stunPort || (this.#d.keepalive.addresses.v4?.port ?? this.#d.keepalive.addresses.v6?.port ?? 3478),
-      minKeepAlive: seconds,
-      maxKeepAlive: seconds,
+      ...timing,
     };
   }
 }

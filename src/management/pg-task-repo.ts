@@ -33,6 +33,13 @@ const Q = {
   counts: named('tasks_counts', S.counts),
   purge: named('tasks_purge', S.purge),
   putDeadline: named('tasks_put_deadline', DEADLINE_SQL.put),
+  // The expiry deadline, and the node holding the device's binding told to send the connection request: NOTIFY is
+  // delivered at COMMIT, so the holder reads a task that is there (and nothing when the transaction rolls back).
+  putDeadlineNotify: named(
+    'tasks_put_deadline_notify',
+    `WITH deadline AS (${DEADLINE_SQL.put})
+     SELECT pg_notify('stbd_node_' || p.node, p.device_id) FROM presence p WHERE p.device_id = $4 AND p.node IS NOT NULL AND p.node <> $5`,
+  ),
   deleteDeadline: named('tasks_delete_deadline', DEADLINE_SQL.delete),
 };
 
@@ -45,6 +52,8 @@ export class PgTaskRepo implements TaskRepo {
   constructor(
     private readonly pool: pg.Pool,
     sealer: Sealer,
+    /** This node: a task for a device whose binding another node holds notifies that node. */
+    private readonly nodeId: string,
   ) {
     this.#sealing = new TaskSealing(sealer);
   }
@@ -64,7 +73,7 @@ export class PgTaskRepo implements TaskRepo {
         const task = taskOf(row);
         const sealed = this.#sealing.sealed(task, t.request);
         if (sealed) await c.query(Q.seal([sealed, task.id]));
-        await c.query(Q.putDeadline([TASK_EXPIRY, String(task.id), task.expiresAt]));
+        await c.query(Q.putDeadlineNotify([TASK_EXPIRY, String(task.id), task.expiresAt, t.deviceId, this.nodeId]));
         return { kind: 'created', task } as const;
       });
     } catch (err) {

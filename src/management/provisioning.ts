@@ -11,8 +11,11 @@ export interface ProvisioningDeps {
   readonly tasks: TaskQueue;
   readonly state: CwmpDeviceRepo;
   readonly registry: Pick<DeviceRegistry, 'rotationOf' | 'commitRotation'>;
-  /** What to advertise, given the host name the CPE used to reach the CWMP endpoint. */
-  readonly stunAdvert: (host: string) => StunAdvert;
+  /**
+   * What to advertise, given the host name the CPE used to reach the CWMP endpoint, the device, and whether an
+   * advert would leave the device as it was provisioned (a cluster keeps an STB on its live home node).
+   */
+  readonly stunAdvert: (host: string, deviceId: string, fits: (advert: StunAdvert) => boolean) => StunAdvert;
   readonly log: Logger;
 }
 
@@ -66,6 +69,19 @@ export class Provisioning {
     await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
   }
 
+  /**
+   * Queues the STUN settings of the node the device is steered to now (a drain moves it off its node): false when
+   * nothing changes for it (not behind NAT, already there, or a provisioning task is open).
+   */
+  async rehome(device: DeviceRecord): Promise<boolean> {
+    const state = await this.#d.state.get(device.id);
+    if (!state?.behindNat || state.provisioning.stopped) return false;
+    const values = this.#wanted(device, state, '', undefined);
+    if (!values.some(isStun) || (await this.#pending(device.id))) return false;
+    await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
+    return true;
+  }
+
   #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string, rotation: CredentialRotation | undefined): ParameterValue[] {
     const root = state.dataModel;
     const c = device.credentials;
@@ -75,7 +91,8 @@ export class Provisioning {
     const crWanted = rotation !== undefined || (device.crGenerated && fingerprint(cr) !== state.credentialsProvisioned);
     // Behind NAT the connection-request credentials belong to the keepalive set: UDP connection requests
     // are signed with them.
-    const keepalive = state.behindNat ? [...keepaliveParameters(root, c, this.#d.stunAdvert(host)), ...cr] : [];
+    const keepaliveOf = (advert: StunAdvert) => [...keepaliveParameters(root, c, advert), ...cr];
+    const keepalive = state.behindNat ? keepaliveOf(this.#d.stunAdvert(host, device.id, (a) => fingerprint(keepaliveOf(a)) === state.stunProvisioned)) : [];
     if (keepalive.length > 0 && fingerprint(keepalive) !== state.stunProvisioned) values.push(...keepalive);
     else if (crWanted) values.push(...cr);
     return values;

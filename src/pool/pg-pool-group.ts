@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
 import type { Binding, PoolEntry } from './pool-records.js';
 import { type BindInput, type BindOutcome, type Decision, decideBind, decideUnbind, type PoolRules, type PoolWrite, RECYCLE } from './pool-rules.js';
+import { CLAIM_MS } from '../store/claims.js';
 import type { Settled } from '../store/group-commit.js';
 import { bindingOf, entryOf } from './sqlite-pool-repo.js';
 
@@ -38,7 +39,7 @@ type Grouped = Exclude<PoolWrite['op'], 'activateBinding' | 'setDeregistering' |
 type WriteOf<K extends Grouped> = Extract<PoolWrite, { op: K }>;
 
 /** Each write kind a bind or unbind makes, as one statement over arrays (one element per op), with the table it changes. */
-const GROUPED: { readonly [K in Grouped]: { readonly table: string; readonly sql: string; readonly columns: (w: WriteOf<K>) => unknown[] } } = {
+const GROUPED: { readonly [K in Grouped]: { readonly table: string; readonly sql: string; readonly columns: (w: WriteOf<K>, nodeId: string) => unknown[] } } = {
   insertBinding: {
     table: 'bindings',
     sql: 'INSERT INTO bindings (device_id, account, state, via, certificate_id, bound_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])',
@@ -53,10 +54,11 @@ const GROUPED: { readonly [K in Grouped]: { readonly table: string; readonly sql
   deleteEntry: { table: 'pool_entries', sql: 'DELETE FROM pool_entries WHERE device_id = ANY($1::text[])', columns: (w) => [w.deviceId] },
   insertOutbox: {
     table: 'cas_outbox',
-    sql: `INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at)
-            SELECT o, d, c, k, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS u(o, d, c, k, t)
+    // Claimed by the node that wrote it, as pg-pool-repo.ts's single insert does.
+    sql: `INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at, claimed_by, claim_until)
+            SELECT o, d, c, k, t, t, n, cu FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[]) AS u(o, d, c, k, t, n, cu)
             ON CONFLICT (idempotency_key) DO NOTHING`,
-    columns: (w) => [w.kind, w.deviceId, w.certificateId, w.key, w.now],
+    columns: (w, nodeId) => [w.kind, w.deviceId, w.certificateId, w.key, w.now, nodeId, w.now + CLAIM_MS],
   },
   // unnest keeps the ops' order, so the audit ids do too.
   audit: {
@@ -132,7 +134,7 @@ export async function decideGroup(c: pg.PoolClient, ops: readonly PoolOp[]): Pro
  * device's rows; so the only condition is that no op writes one table twice (then false: the caller writes
  * op by op). Named by its kinds: a group's shape is one of a few, each prepared once per connection.
  */
-export async function writeGroup(c: pg.PoolClient, decisions: readonly PoolWrite[][]): Promise<boolean> {
+export async function writeGroup(c: pg.PoolClient, decisions: readonly PoolWrite[][], nodeId: string): Promise<boolean> {
   const byKind = new Map<Grouped, PoolWrite[]>();
   for (const writes of decisions) {
     const tables = new Set<string>();
@@ -151,8 +153,8 @@ export async function writeGroup(c: pg.PoolClient, decisions: readonly PoolWrite
   const parts: string[] = [];
   const kinds = ORDER.filter((k) => byKind.has(k));
   for (const k of kinds) {
-    const spec = GROUPED[k] as { sql: string; columns: (w: PoolWrite) => unknown[] };
-    const rows = byKind.get(k)!.map(spec.columns);
+    const spec = GROUPED[k] as { sql: string; columns: (w: PoolWrite, nodeId: string) => unknown[] };
+    const rows = byKind.get(k)!.map((w) => spec.columns(w, nodeId));
     const offset = values.length;
     for (let col = 0; col < rows[0]!.length; col++) values.push(rows.map((row) => row[col]));
     parts.push(`${k} AS (${spec.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { CLAIM_MS, claimable } from '../store/claims.js';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
 import { GroupCommit, type Settled } from '../store/group-commit.js';
 import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
@@ -29,14 +30,26 @@ const Q = {
   countDeregistering: named('pool_count_deregistering', "SELECT count(*)::int AS n FROM pool_entries WHERE state = 'deregistering'"),
   insertOutbox: named(
     'pool_insert_outbox',
-    'INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING',
+    // Claimed by the node that wrote it (its outbox sends it at once); others take it over if that node dies.
+    'INSERT INTO cas_outbox (op, device_id, certificate_id, idempotency_key, created_at, next_attempt_at, claimed_by, claim_until) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING',
   ),
-  dueOutbox: named('pool_due_outbox', 'SELECT * FROM cas_outbox o WHERE o.next_attempt_at <= $1 AND o.id = (SELECT min(id) FROM cas_outbox WHERE device_id = o.device_id) ORDER BY o.id LIMIT $2'),
+  // Claimed as read: rows locked by another node's claim are skipped (SKIP LOCKED), rows it holds are not
+  // claimable (claims.ts), so one CAS call per row in the whole cluster; each device's oldest row only.
+  dueOutbox: named(
+    'pool_due_outbox',
+    `UPDATE cas_outbox SET claimed_by = $3, claim_until = $4 WHERE id IN (
+       SELECT o.id FROM cas_outbox o WHERE o.next_attempt_at <= $1 AND o.id = (SELECT min(id) FROM cas_outbox WHERE device_id = o.device_id)
+         AND ${claimable('o', '$3', '$1')}
+       ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+  ),
   nextOutboxAt: named('pool_next_outbox_at', 'SELECT min(next_attempt_at) AS t FROM cas_outbox'),
-  registers: named('pool_registers', "SELECT * FROM cas_outbox WHERE op = 'register' ORDER BY id FOR UPDATE"),
+  // Registrations interrupted by a stop: this node's own, or a dead node's, never those a live node is making.
+  registers: named('pool_registers', `SELECT * FROM cas_outbox o WHERE op = 'register' AND ${claimable('o', '$1', '$2')} ORDER BY id FOR UPDATE`),
   deleteOutbox: named('pool_delete_outbox', 'DELETE FROM cas_outbox WHERE id = $1'),
   deleteOutboxByKey: named('pool_delete_outbox_by_key', 'DELETE FROM cas_outbox WHERE idempotency_key = $1'),
-  retryOutbox: named('pool_retry_outbox', 'UPDATE cas_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4'),
+  // The claim is given up: any node may send it when it is due again.
+  retryOutbox: named('pool_retry_outbox', 'UPDATE cas_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, claimed_by = NULL, claim_until = NULL WHERE id = $4'),
   audit: named('pool_audit', 'INSERT INTO pool_audit (at, event, device_id, account, detail) VALUES ($1, $2, $3, $4, $5)'),
   history: named('pool_history', 'SELECT * FROM pool_audit ORDER BY id DESC LIMIT $1'),
   historyOf: named('pool_history_of', 'SELECT * FROM pool_audit WHERE device_id = $1 ORDER BY id DESC LIMIT $2'),
@@ -57,7 +70,11 @@ const GROUP_MAX = 64;
 export class PgPoolRepo implements PoolRepo {
   readonly #group: GroupCommit<PoolOp, BindOutcome | { recycleAt: number }>;
 
-  constructor(private readonly pool: pg.Pool) {
+  constructor(
+    private readonly pool: pg.Pool,
+    /** This node: outbox rows are claimed in its name. */
+    private readonly nodeId: string,
+  ) {
     this.#group = new GroupCommit((ops) => this.#commitGroup(ops), { maxGroup: GROUP_MAX, key: opDevice });
   }
 
@@ -81,7 +98,7 @@ export class PgPoolRepo implements PoolRepo {
 
   abandonInterrupted(now: number): Promise<OutboxRow[]> {
     return this.#unit(async (c) => {
-      const rows = (await c.query<Row>(Q.registers())).rows.map(outboxOf);
+      const rows = (await c.query<Row>(Q.registers([this.nodeId, now]))).rows.map(outboxOf);
       const writes: PoolWrite[] = [];
       for (const row of rows) writes.push(...abandonedWrites(row, (await this.#binding(c, row.deviceId))?.state === 'registering', now));
       return { writes, result: rows };
@@ -100,7 +117,7 @@ export class PgPoolRepo implements PoolRepo {
   }
 
   async dueOutbox(now: number, limit: number): Promise<OutboxRow[]> {
-    return (await this.pool.query<Row>(Q.dueOutbox([now, limit]))).rows.map(outboxOf);
+    return (await this.pool.query<Row>(Q.dueOutbox([now, limit, this.nodeId, now + CLAIM_MS]))).rows.map(outboxOf).sort((a, b) => a.id - b.id);
   }
   async nextOutboxAt(): Promise<number | null> {
     return ((await this.pool.query<Row>(Q.nextOutboxAt())).rows[0]?.['t'] as number | null) ?? null;
@@ -144,7 +161,7 @@ export class PgPoolRepo implements PoolRepo {
     const once = (group: readonly PoolOp[]) =>
       inTransaction(this.pool, async (c) => {
         const { outcomes, decisions } = await decideGroup(c, group);
-        if (!(await writeGroup(c, decisions))) for (const writes of decisions) await applyWrites(c, writes);
+        if (!(await writeGroup(c, decisions, this.nodeId))) for (const writes of decisions) await applyWrites(c, writes, this.nodeId);
         return outcomes;
       });
     try {
@@ -160,7 +177,7 @@ export class PgPoolRepo implements PoolRepo {
   #unit<R>(decide: (c: pg.PoolClient) => Promise<Decision<R>>): Promise<R> {
     return inTransaction(this.pool, async (c) => {
       const d = await decide(c);
-      await applyWrites(c, d.writes);
+      await applyWrites(c, d.writes, this.nodeId);
       return d.result;
     });
   }
@@ -176,7 +193,7 @@ export class PgPoolRepo implements PoolRepo {
 }
 
 /** One write as its statement, and the table it changes. */
-function statementOf(w: PoolWrite): { readonly table: string; readonly query: pg.QueryConfig } {
+function statementOf(w: PoolWrite, nodeId: string): { readonly table: string; readonly query: pg.QueryConfig } {
   switch (w.op) {
     case 'insertBinding': {
       const b = w.binding;
@@ -197,7 +214,7 @@ function statementOf(w: PoolWrite): { readonly table: string; readonly query: pg
     case 'entryFailed':
       return { table: 'pool_entries', query: Q.entryFailed([w.attempts, w.error, w.deviceId]) };
     case 'insertOutbox':
-      return { table: 'cas_outbox', query: Q.insertOutbox([w.kind, w.deviceId, w.certificateId, w.key, w.now]) };
+      return { table: 'cas_outbox', query: Q.insertOutbox([w.kind, w.deviceId, w.certificateId, w.key, w.now, nodeId, w.now + CLAIM_MS]) };
     case 'deleteOutbox':
       return { table: 'cas_outbox', query: Q.deleteOutbox([w.id]) };
     case 'deleteOutboxByKey':
@@ -221,8 +238,8 @@ function statementOf(w: PoolWrite): { readonly table: string; readonly query: pg
  * of a decision's writes of one table is to one row, and the tables' constraints are checked at the end of the
  * statement), so a decision that writes a table twice is written statement by statement.
  */
-async function applyWrites(c: pg.PoolClient, writes: readonly PoolWrite[]): Promise<void> {
-  const statements = writes.map(statementOf);
+async function applyWrites(c: pg.PoolClient, writes: readonly PoolWrite[], nodeId: string): Promise<void> {
+  const statements = writes.map((w) => statementOf(w, nodeId));
   if (statements.length < 2 || new Set(statements.map((s) => s.table)).size < statements.length) {
     for (const s of statements) await c.query(s.query);
     return;

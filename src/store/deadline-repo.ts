@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Database } from './database.js';
 import { named } from './postgres/pg-transaction.js';
 import { forSqlite } from './sql-dialect.js';
+import { CLAIM_MS, claimable } from './claims.js';
 
 /** Mirrors timer/scheduler.ts's Deadline (store/ does not import features; the daemon checks they match). */
 interface Deadline {
@@ -12,10 +13,12 @@ interface Deadline {
 type Row = { kind: string; key: string; due_at: number };
 const toDeadline = (r: Row): Deadline => ({ kind: r.kind, key: r.key, dueAt: r.due_at });
 type Summary = { count: number; earliestDueAt: number | undefined };
+/** What a claim found: the deadline is this node's to fire, gone (fired or moved by someone), or held by another node until about then. */
+type Claim = { readonly kind: 'claimed' } | { readonly kind: 'gone' } | { readonly kind: 'held' };
 
 /** The deadline statements, for features that write their deadlines in their own units of work too. */
 export const DEADLINE_SQL = {
-  put: 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at',
+  put: 'INSERT INTO timer_deadlines (kind, key, due_at) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, claimed_by = NULL, claim_until = NULL',
   deleteIfDue: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2 AND due_at = $3',
   delete: 'DELETE FROM timer_deadlines WHERE kind = $1 AND key = $2',
   first: 'SELECT kind, key, due_at FROM timer_deadlines WHERE due_at < $1 ORDER BY due_at, kind, key LIMIT $2',
@@ -73,11 +76,30 @@ const Q = {
   first: named('deadline_first', DEADLINE_SQL.first),
   next: named('deadline_next', DEADLINE_SQL.next),
   summary: named('deadline_summary', DEADLINE_SQL.summary),
+  // The row lock of the UPDATE makes two nodes' claims go one after the other, and the second finds the first's
+  // claim (READ COMMITTED evaluates the WHERE again on the locked row): each deadline fires on one node.
+  claim: named(
+    'deadline_claim',
+    `UPDATE timer_deadlines t SET claimed_by = $4, claim_until = $5
+      WHERE t.kind = $1 AND t.key = $2 AND t.due_at = $3 AND ${claimable('t', '$4', '$6')} RETURNING 1`,
+  ),
+  exists: named('deadline_exists', 'SELECT 1 FROM timer_deadlines WHERE kind = $1 AND key = $2 AND due_at = $3'),
 };
 
-/** The Scheduler's DeadlineStore on PostgreDEADLINE_SQL. Deadlines are written by the features' own units of work. */
+/**
+ * The Scheduler's DeadlineStore on PostgreSQL. Deadlines are written by the features' own units of work; in a
+ * cluster each is claimed by the node that fires it (claims.ts).
+ */
 export class PgDeadlineRepo {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly nodeId: string,
+  ) {}
+
+  async claim(d: Deadline, now: number): Promise<Claim> {
+    if (((await this.pool.query(Q.claim([d.kind, d.key, d.dueAt, this.nodeId, now + CLAIM_MS, now]))).rowCount ?? 0) === 1) return { kind: 'claimed' };
+    return ((await this.pool.query(Q.exists([d.kind, d.key, d.dueAt]))).rowCount ?? 0) === 1 ? { kind: 'held' } : { kind: 'gone' };
+  }
 
   async deleteIfDue(d: Deadline): Promise<void> {
     await this.pool.query(Q.deleteIfDue([d.kind, d.key, d.dueAt]));

@@ -17,6 +17,12 @@ export interface DeadlineStore {
   dueBefore(time: number, limit: number, after?: Deadline): Promise<Deadline[]>;
   /** How many deadlines are stored, and the earliest due time among them. */
   summary(): Promise<{ count: number; earliestDueAt: number | undefined }>;
+  /**
+   * Before firing: takes the deadline for this node (a cluster fires each once). `held`: another live node has
+   * it (asked again later: it may die); `gone`: it was fired or moved meanwhile. Absent: one node, every
+   * deadline its own (fired at once, in the tick that finds it due).
+   */
+  claim?(deadline: Deadline, now: number): Promise<{ readonly kind: 'claimed' | 'held' | 'gone' }>;
 }
 
 /** What is waiting: every durable deadline, and how late the most overdue one is (0 when none is). */
@@ -35,6 +41,13 @@ export interface SchedulerOptions {
   readonly tickMs?: number;
   readonly slots?: number;
   readonly host?: TimerHost;
+  /** A deadline another node holds is asked for again this much later (the cluster lease); default 15 s. */
+  readonly claimRetryMs?: number;
+  /**
+   * A cluster: every this many ms, the deadlines due within twice that are loaded too, so that those written by
+   * another node (which may die before firing them) are found in time. Undefined: one node, which wrote them all.
+   */
+  readonly scanMs?: number;
 }
 
 type Entry = { readonly fn: () => void };
@@ -56,9 +69,14 @@ export class Scheduler {
   /** Durable deadlines currently in the wheel, by kind\0key. */
   readonly #loaded = new Map<string, { dueAt: number; handle: TimerHandle }>();
   #refill: TimerHandle | undefined;
+  #scan: TimerHandle | undefined;
+  readonly #claimRetryMs: number;
+  readonly #scanMs: number | undefined;
 
   constructor(opts: SchedulerOptions) {
     this.#clock = opts.clock;
+    this.#claimRetryMs = opts.claimRetryMs ?? 15_000;
+    this.#scanMs = opts.scanMs;
     this.#store = opts.store;
     this.#onError = opts.onError;
     this.#timers = new Timers<Entry>({
@@ -113,16 +131,29 @@ export class Scheduler {
   async start(): Promise<void> {
     this.#timers.start();
     await this.#refillNow();
+    if (this.#scanMs !== undefined) this.#scan = this.#timers.schedule(this.#clock.now() + this.#scanMs, { fn: () => void this.#scanNow() });
   }
 
   stop(): void {
     if (this.#refill !== undefined) this.#timers.cancel(this.#refill);
+    if (this.#scan !== undefined) this.#timers.cancel(this.#scan);
     this.#timers.stop();
   }
 
   /** Fires what is due now (the host timer does this; tests that move the clock call it). */
   tick(): void {
     this.#timers.tick();
+  }
+
+  /** Loads what is due soon and not loaded yet (one page: the near future of a cluster), then again in scanMs. */
+  async #scanNow(): Promise<void> {
+    const scanMs = this.#scanMs!;
+    try {
+      for (const d of await this.#store.dueBefore(this.#clock.now() + 2 * scanMs, PAGE)) if (!this.#loaded.has(keyOf(d.kind, d.key))) this.#load(d);
+    } catch (err) {
+      this.#onError(err, 'looking for durable deadlines of other nodes');
+    }
+    this.#scan = this.#timers.schedule(this.#clock.now() + scanMs, { fn: () => void this.#scanNow() });
   }
 
   async #refillNow(): Promise<void> {
@@ -143,9 +174,11 @@ export class Scheduler {
     this.#refill = this.#timers.schedule(this.#clock.now() + this.horizonMs / 2, { fn: () => void this.#refillNow() });
   }
 
-  #load(d: Deadline): void {
-    const handle = this.#timers.schedule(d.dueAt, { fn: () => this.#fireDurable(d) });
-    this.#loaded.set(keyOf(d.kind, d.key), { dueAt: d.dueAt, handle });
+  /** Arms the deadline at `d.dueAt`; `storedDueAt`: its due time in the store, when it is asked for again later. */
+  #load(d: Deadline, storedDueAt = d.dueAt): void {
+    const stored = { kind: d.kind, key: d.key, dueAt: storedDueAt };
+    const handle = this.#timers.schedule(d.dueAt, { fn: () => this.#fireDurable(stored) });
+    this.#loaded.set(keyOf(d.kind, d.key), { dueAt: storedDueAt, handle });
   }
 
   #unload(kind: string, key: string): void {
@@ -161,6 +194,15 @@ export class Scheduler {
     const handler = this.#handlers.get(d.kind);
     if (!handler) return this.#onError(new Error(`no handler for deadline kind ${JSON.stringify(d.kind)}`), d.kind);
     const failed = (err: unknown) => this.#onError(err, `${d.kind} ${d.key}`);
+    if (!this.#store.claim) return this.#run(d, handler, failed);
+    this.#store.claim(d, this.#clock.now()).then((claim) => {
+      if (claim.kind === 'claimed') return this.#run(d, handler, failed);
+      // Another node fires it; should that node die, its claim is taken over here.
+      if (claim.kind === 'held' && !this.#loaded.has(keyOf(d.kind, d.key))) this.#load({ ...d, dueAt: Math.max(d.dueAt, this.#clock.now() + this.#claimRetryMs) }, d.dueAt);
+    }, failed);
+  }
+
+  #run(d: Deadline, handler: DeadlineHandler, failed: (err: unknown) => void): void {
     const done = () => void this.#store.deleteIfDue(d).catch(failed);
     try {
       const result = handler(d.key, d.dueAt);

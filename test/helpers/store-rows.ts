@@ -16,13 +16,15 @@ export function exampleRows(d: string, n: number): Rows {
   const at = 1_790_000_000_000 + n;
   return [
     ['devices', { id: d, stun_username: `su-${d}`, stun_password: `sealed-sp-${n}`, cr_username: `cu-${d}`, cr_password: `sealed-cp-${n}`, cwmp_username: `wu-${d}`, cwmp_password: `sealed-wp-${n}`, created_at: at, updated_at: at, credentials_pushed_at: n % 2 ? null : at, cr_generated: n % 2 }],
-    ['presence', { device_id: d, last_seen: at, source_address: '203.0.113.7', source_port: 40_000 + n, authenticated_at: null, integrity_variant: 'rfc5389', binding_address: '198.51.100.1', binding_port: 3478, binding_changed_at: at }],
-    ['timer_deadlines', { kind: 'offline', key: d, due_at: 2n ** 62n + BigInt(n) }],
+    ['presence', { device_id: d, last_seen: at, source_address: '203.0.113.7', source_port: 40_000 + n, authenticated_at: null, integrity_variant: 'rfc5389', binding_address: '198.51.100.1', binding_port: 3478, binding_changed_at: at, node: n % 2 ? null : `node-${n}` }],
+    ['timer_deadlines', { kind: 'offline', key: d, due_at: 2n ** 62n + BigInt(n), claimed_by: n % 2 ? null : `node-${n}`, claim_until: n % 2 ? null : at }],
+    ['nodes', { node_id: `node-${d}`, stun_address: `stun-${n}.example.net:3478`, incarnation: n + 1, started_at: at, heartbeat_at: at, lease_until: at + 15_000, owned: n, online: 0, drain_total: n % 2 ? null : 10, drain_done: n % 2 ? null : 3 }],
+    ['cwmp_session_leases', { device_id: d, node_id: `node-${n}`, session: `session-${d}`, lease_until: at }],
     ['ca', { name: `ca-${d}`, cert_pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', key_sealed: n % 2 ? ALL_BYTES : Buffer.alloc(0), created_at: at }],
     ['cas_certificates', { certificate_id: `cc-${d}`, device_id: d, idempotency_key: `idem-cc-${d}`, serial: `0${n}`, cert_pem: 'pem', key_sealed: ALL_BYTES, issued_at: at, revoked_at: null }],
     ['bindings', { device_id: d, account: `acct-${n}`, state: 'active', via: 'pool', certificate_id: null, bound_at: at }],
     ['pool_entries', { device_id: d, account: `acct-${n}`, certificate_id: `cc-${d}`, pooled_at: at, recycle_at: at + 1, state: 'pooled', attempts: -7, last_error: n % 2 ? '' : null }],
-    ['cas_outbox', { id: big, op: 'register', device_id: d, certificate_id: null, idempotency_key: `idem-out-${d}`, created_at: at, attempts: 0, next_attempt_at: at, last_error: 'timeout\tafter 5 s\nretrying' }],
+    ['cas_outbox', { id: big, op: 'register', device_id: d, certificate_id: null, idempotency_key: `idem-out-${d}`, created_at: at, attempts: 0, next_attempt_at: at, last_error: 'timeout\tafter 5 s\nretrying', claimed_by: null, claim_until: null }],
     ['pool_audit', { id: 10 + n, at, event: 'bound', device_id: d, account: null, detail: '{"note":"😀 ünïcödé"}' }],
     ['cwmp_devices', { device_id: d, manufacturer: 'Acme', oui: '00AABB', product_class: 'STB', serial_number: `SN${n}`, data_model: 'Device.', cwmp_version: '1.4', last_inform_at: at, last_events: '["1 BOOT"]', source_address: '203.0.113.7', cr_url: null, behind_nat: 1, nat_id: `nat-${n}`, stun_provisioned: null, credentials_provisioned: null, provisioning_failures: 0, provisioning_fault: null, provisioning_stopped: 0, partial_path_unsupported: 0, parameter_count: 0 }],
     // Counted into cwmp_devices.parameter_count by a trigger, here and not again by the copy.
@@ -32,7 +34,7 @@ export function exampleRows(d: string, n: number): Rows {
     ['certificate_versions', { certificate_id: `cert-${d}`, version: 1, serial: `1${n}`, cert_pem: 'pem', not_before: at, not_after: at + 1, issued_at: at, reason: 'created' }],
     ['credential_rotations', { device_id: d, cwmp_password: 'sealed-w', cr_password: 'sealed-c', interim: 'none', interim_password: null, created_at: at }],
     ['cpe_events', { id: 1000 + n, device_id: d, at, method: 'TransferComplete', detail: '{}' }],
-    ['certificate_claims', { id: `claim-${d}`, device_id: d, claimed_at: at }],
+    ['certificate_claims', { id: `claim-${d}`, device_id: d, claimed_at: at, claimed_by: `node-${n}`, claim_until: at + 1 }],
     ['uploads', { id: 2000 + n, device_id: d, task_id: 100 + n, file_type: '2 Vendor Log File', content_type: n % 2 ? '' : 'text/plain', size: 256, sha256: 'ab'.repeat(32), received_at: at, content: n % 2 ? ALL_BYTES : Buffer.alloc(0) }],
     ['files', { id: `firmware-${n}`, type: 'firmware', version: `2.${n}.0`, product_class: n % 2 ? null : 'STB', oui: n % 2 ? null : '00D09E', size: big, sha256: 'cd'.repeat(32), stored_name: `firmware-${n}.abcdef012345`, added_at: at }],
     ['device_tags', { device_id: d, tag: `pilot-${n}`, added_at: at }],

@@ -365,6 +365,42 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 15,
+    name: 'cluster: nodes, binding owners, claims, session leases',
+    sql: `
+      -- One row per stbd node of the cluster (PostgreSQL; on SQLite the one node itself): its heartbeat and lease.
+      CREATE TABLE nodes (
+        node_id      TEXT PRIMARY KEY,
+        stun_address TEXT NOT NULL,
+        incarnation  INTEGER NOT NULL,
+        started_at   BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        lease_until  BIGINT NOT NULL,
+        owned        BIGINT NOT NULL DEFAULT 0,
+        online       BIGINT NOT NULL DEFAULT 0,
+        drain_total  BIGINT,
+        drain_done   BIGINT
+      );
+      -- The node whose STUN socket holds the device's NAT binding (NULL: no node claimed it yet).
+      ALTER TABLE presence ADD COLUMN node TEXT;
+      CREATE INDEX presence_node ON presence (node);
+      -- Once-only work: who is running a deadline, an outbox row or a CA call, and until when (then anyone may take it over).
+      ALTER TABLE timer_deadlines ADD COLUMN claimed_by TEXT;
+      ALTER TABLE timer_deadlines ADD COLUMN claim_until BIGINT;
+      ALTER TABLE cas_outbox ADD COLUMN claimed_by TEXT;
+      ALTER TABLE cas_outbox ADD COLUMN claim_until BIGINT;
+      ALTER TABLE certificate_claims ADD COLUMN claimed_by TEXT;
+      ALTER TABLE certificate_claims ADD COLUMN claim_until BIGINT;
+      -- One CWMP session per device in the whole cluster: the node holding it and until when.
+      CREATE TABLE cwmp_session_leases (
+        device_id   TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+        node_id     TEXT NOT NULL,
+        session     TEXT NOT NULL,
+        lease_until BIGINT NOT NULL
+      );
+    `,
+  },
+  {
     version: 16,
     name: 'firmware and configuration files stbd serves',
     sql: `

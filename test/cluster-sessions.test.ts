@@ -1,0 +1,50 @@
+import t from 'tap';
+import { startNode } from './helpers/cluster.js';
+import { freshDatabase, postgresFor } from './helpers/postgres.js';
+import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
+
+/**
+ * Sessions anywhere: a CPE's CWMP sessions may reach any node (a load balancer in front), one at a time in the
+ * whole cluster. Two real stbd processes on one PostgreSQL.
+ */
+
+const server = postgresFor(t);
+if (server) {
+  t.test('a node killed after sending an RPC: the device is refused elsewhere while the lease is live, then the RPC goes out once more, through the other node, and completes', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const extra = { cwmp: { session_timeout: '5s' } };
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { lease: '6s' }, extra);
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { lease: '6s' }, extra);
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+
+    const task = await b.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    const viaB = new TestCpe(`http://127.0.0.3:${b.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+    t.equal((await viaB.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
+    const sent = TestCpe.rpc((await viaB.post('')).body);
+    t.same(sent, { method: 'Reboot', id: String(task.body.id) }, 'node B sent the RPC');
+    t.equal(await b.daemon.stop('SIGKILL'), null, 'node B killed before the CPE answered');
+
+    // The CPE calls in again, now through node A.
+    const viaA = () => new TestCpe(`http://127.0.0.2:${a.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+    let cpe = viaA();
+    let inform = await cpe.post(informXml({ serial: 'S1', events: ['1 BOOT'] }));
+    t.equal(inform.status, 503, 'refused while node B\'s session lease is live: one session per device in the cluster');
+    t.match(inform.headers['retry-after'], /^\d+$/);
+    t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'sent', 'the RPC is still node B\'s, not sent twice in parallel');
+    for (let i = 0; i < 60 && inform.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      cpe = viaA();
+      inform = await cpe.post(informXml({ serial: 'S1', events: ['1 BOOT'] }));
+    }
+    t.equal(inform.status, 200, 'once node B\'s lease ran out, node A takes the session');
+    const again = TestCpe.rpc((await cpe.post('')).body);
+    t.same(again, { method: 'Reboot', id: String(task.body.id) }, 'the same RPC, sent again through node A');
+    const after = await cpe.post(responseXml(again.id, 'RebootResponse', ''));
+    t.not(after.status === 200 ? TestCpe.rpc(after.body).method : 'none', 'Reboot', 'answered: not sent a third time');
+    const done = (await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body;
+    t.match(done, { status: 'done', attempts: 2 }, 'done, after two sends in all');
+  });
+}

@@ -1,0 +1,250 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import t from 'tap';
+import type * as Tap from 'tap';
+import { parseConnectionRequest, verifySignature } from '../src/management/udp-connection-request.js';
+import { type TestNode, startNode } from './helpers/cluster.js';
+import { cpeRequest } from './helpers/cpe.js';
+import { run, STBD, writeTestConfig } from './helpers/daemon.js';
+import { startInProcess } from './helpers/in-process.js';
+import { freshDatabase, postgresFor } from './helpers/postgres.js';
+import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
+import { UdpPeer } from './helpers/udp.js';
+
+/**
+ * stbd as a cluster: real stbd processes on one PostgreSQL, each node on its own loopback address (127.0.0.N) as
+ * each would have its own public STUN address. The STB is a UDP socket on 127.0.0.1 (no NAT here: the namespace
+ * test with a masquerading gateway is not built yet, see docs/cluster.md).
+ */
+
+t.test('on SQLite the cluster is the one node', async (t) => {
+  const d = await startInProcess(t.testdir(), { store: { kind: 'sqlite' }, cluster: { node_id: 'lab-1', stun_address: 'stun.lab.example.net:3478' } });
+  t.teardown(() => d.daemon.stop());
+  const { body } = await d.api('GET', '/v1/cluster');
+  t.match(body, { node: 'lab-1', nodes: [{ id: 'lab-1', stunAddress: 'stun.lab.example.net:3478', alive: true, self: true, incarnation: 1, devicesOwned: 0, online: 0 }] });
+  t.equal(body.nodes.length, 1);
+});
+
+const behindNat = { serial: 'S1', params: { 'InternetGatewayDevice.ManagementServer.ConnectionRequestURL': 'http://192.168.1.20:7547/' } };
+const stunAddressOf = (body: string) => /STUNServerAddress<\/Name><Value[^>]*>([^<]*)</.exec(body)?.[1];
+
+/** One session of stb-1 (behind NAT) through `node`: every RPC answered with success; the RPCs, and the STUN address provisioning sent. */
+async function cwmpSession(t: Tap.Test, node: TestNode, events = ['2 PERIODIC']): Promise<{ rpcs: string[]; stun: string | undefined }> {
+  const cpe = new TestCpe(`http://${node.host}:${node.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+  t.equal((await cpe.post(informXml({ ...behindNat, events }))).status, 200, `Inform through ${node.id}`);
+  const rpcs: string[] = [];
+  let stun: string | undefined;
+  for (let reply = await cpe.post(''); reply.status === 200; ) {
+    const rpc = TestCpe.rpc(reply.body);
+    rpcs.push(rpc.method);
+    if (rpc.method === 'SetParameterValues') stun = stunAddressOf(reply.body) ?? stun;
+    const inner = rpc.method === 'SetParameterValues' ? '<Status>0</Status>' : '';
+    reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
+  }
+  return { rpcs, stun };
+}
+
+/** Waits until `node` logged that it sees exactly `nodes` alive (its steering follows that view). */
+async function seesLive(node: TestNode, nodes: string): Promise<boolean> {
+  const said = () => node.daemon.logs.filter((l) => l.includes('"cluster: the live nodes changed"')).at(-1)?.includes(`"nodes":"${nodes}"`) === true;
+  for (let i = 0; i < 100 && !said(); i++) await new Promise((r) => setTimeout(r, 100));
+  return said();
+}
+
+/** A signed binding keepalive (CONNECTION-REQUEST-BINDING) from the STB's socket to `node`'s STUN listener. */
+const keepaliveTo = (stb: UdpPeer, c: { stunUsername: string; stunPassword: string }, node: TestNode) =>
+  new Promise<void>((resolve, reject) =>
+    stb.socket.send(cpeRequest({ username: c.stunUsername, connectionRequestBinding: true, integrity: { password: c.stunPassword, variant: 'rfc3489' } }), node.daemon.stunPort, node.host, (err) => (err ? reject(err) : resolve())),
+  );
+
+const mkdirp = (dir: string) => (mkdirSync(dir, { recursive: true }), dir);
+
+const server = postgresFor(t);
+if (server) {
+  const startBoth = async (t: Tap.Test, root: string, url: string): Promise<[TestNode, TestNode]> => {
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { stun_address: 'stun-a.example.net:3478' });
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    return [a, b];
+  };
+
+  t.test('nodes: each heartbeats its row; stbctl cluster status shows them; the same node id twice is refused; a stopped node is shown dead', async (t) => {
+    const url = await freshDatabase(server);
+    // t.testdir() empties the directory at each call: once per test.
+    const root = t.testdir();
+    const [a, b] = await startBoth(t, root, url);
+    const status = await a.clients.json('cluster', 'status');
+    t.equal(status.code, 0, 'every node alive: exit 0');
+    t.match(status.out, {
+      node: 'node-a',
+      nodes: [
+        { id: 'node-a', stunAddress: 'stun-a.example.net:3478', alive: true, self: true, incarnation: 1, devicesOwned: 0, online: 0 },
+        { id: 'node-b', stunAddress: 'stun-b.example.net:3478', alive: true, self: false, incarnation: 1 },
+      ],
+    });
+    const table = await b.clients.ctl('cluster', 'status');
+    t.match(table.stdout, /^NODE\s+STUN ADDRESS\s+ALIVE\s+LAST HEARTBEAT\s+OWNED\s+ONLINE\s+DRAIN\n/);
+    t.match(table.stdout, /\nnode-a\s+stun-a\.example\.net:3478\s+yes\s+\d{4}-/);
+    t.match(table.stdout, /\nnode-b \*\s+stun-b\.example\.net:3478\s+yes/);
+
+    // A second process configured as node-b while node-b runs.
+    const twin = writeTestConfig(mkdirp(resolve(root, 'twin')), { store: { kind: 'postgres', url }, cluster: { node_id: 'node-b' }, ca: { master_key_file: resolve(root, 'master.key') } });
+    const refused = await run(STBD, ['--config', twin]);
+    t.equal(refused.code, 1, 'exit 1');
+    t.match(refused.stderr, /^stbd: another stbd with \[cluster\] node_id "node-b" \(connected from a Unix socket since [^)]+\) is running on postgres:\/\/\S+: each node of a cluster needs its own node_id\n$/, 'one line naming the node id');
+    t.match((await a.clients.json('cluster', 'status')).out.nodes[1], { id: 'node-b', alive: true, incarnation: 1 }, 'node-b goes on, untouched');
+
+    t.equal(await b.daemon.stop(), 0);
+    const after = await a.clients.json('cluster', 'status');
+    t.equal(after.code, 1, 'a dead node: exit 1');
+    t.match(after.out.nodes[1], { id: 'node-b', alive: false }, 'a node stopped cleanly gives its lease up at once');
+
+    const again = await startNode(root, url, 'node-b', '127.0.0.3');
+    t.teardown(() => again.daemon.stop('SIGKILL'));
+    t.match((await a.clients.json('cluster', 'status')).out.nodes[1], { id: 'node-b', alive: true, incarnation: 2 }, 'a restart bumps the incarnation');
+  });
+
+  t.test('routing: a task queued through node A for an STB whose binding node B holds is sent from B\'s STUN socket; the STB re-homed to A, A sends and B cannot overwrite A\'s row', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2');
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    const b = await startNode(root, url, 'node-b', '127.0.0.3');
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    // Registered through node A after node B started: node A announces it, node B's keepalive path learns it.
+    const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', crPassword: 'crpass' })).body;
+    const stb = await UdpPeer.open();
+    t.teardown(() => stb.close());
+    const keepalive = (node: TestNode) => keepaliveTo(stb, dev.credentials, node);
+    let answer: Awaited<ReturnType<UdpPeer['next']>>;
+    for (let i = 0; i < 50; i++) {
+      await keepalive(b);
+      answer = await stb.next();
+      if (answer?.msg.readUInt16BE(0) === 0x0101) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(answer?.msg.readUInt16BE(0), 0x0101, 'node B accepts the keepalive of a device registered through node A (Binding Success)');
+    t.match(answer?.rinfo, { address: '127.0.0.3', port: b.daemon.stunPort });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.teardown(() => db.end());
+    const owner = async () => (await db.query<{ node: string | null }>("SELECT node FROM presence WHERE device_id = 'stb-1'")).rows[0]?.node ?? null;
+    for (let i = 0; i < 100 && (await owner()) !== 'node-b'; i++) await new Promise((r) => setTimeout(r, 50));
+    t.equal(await owner(), 'node-b', 'node B holds the binding (its flush wrote it)');
+
+    const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    t.equal(task.status, 201);
+    const cr = await stb.next(10_000);
+    t.match(cr?.rinfo, { address: '127.0.0.3', port: b.daemon.stunPort }, 'the connection request left from node B\'s STUN socket');
+    const parsed = parseConnectionRequest(cr!.msg);
+    if ('error' in parsed) throw new Error(parsed.error);
+    t.ok(verifySignature(parsed, 'crpass'), 'signed with the device\'s ConnectionRequestPassword');
+    t.match((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.pending, /its NAT binding is not held here\): the node of the cluster holding it, if any, sends the connection request/, 'node A says who sends it');
+    // Nothing came from node A's socket (a NAT would drop it: its mapping is toward B).
+    const seen: string[] = [];
+    while (true) {
+      const m = await stb.next(300);
+      if (!m) break;
+      seen.push(`${m.rinfo.address}:${m.rinfo.port}`);
+    }
+    t.notOk(seen.includes(`127.0.0.2:${a.daemon.stunPort}`), 'no connection request from node A');
+
+    // The STB now keeps its binding alive toward node A (re-homed): A claims it.
+    await keepalive(a);
+    t.match(await stb.next(), { rinfo: { address: '127.0.0.2' } });
+    for (let i = 0; i < 100 && (await owner()) !== 'node-a'; i++) await new Promise((r) => setTimeout(r, 50));
+    t.equal(await owner(), 'node-a', 'node A holds the binding now');
+    await a.clients.api('POST', `/v1/tasks/${task.body.id}/cancel`);
+    const second = await b.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    t.equal(second.status, 201);
+    let from: string | undefined;
+    for (let i = 0; i < 20 && from !== `127.0.0.2:${a.daemon.stunPort}`; i++) {
+      const m = await stb.next(1000);
+      if (m) from = `${m.rinfo.address}:${m.rinfo.port}`;
+    }
+    t.equal(from, `127.0.0.2:${a.daemon.stunPort}`, 'the next command through node B: its connection request leaves from node A');
+
+    // Node B, which still has its old presence in memory, writes it (its offline check, a flush at stop): fenced.
+    t.equal(await b.daemon.stop(), 0);
+    t.equal(await owner(), 'node-a', 'node B\'s last flush did not take the row back');
+  });
+
+  t.test('a node dies: the STB\'s tasks wait; its next Inform reaches another node, which runs them and re-homes the STB to itself (and not while its home was alive)', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { stun_address: 'stun-a.example.net:3478' });
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const session = (node: TestNode, events?: string[]) => cwmpSession(t, node, events);
+    t.ok(await seesLive(a, 'node-a, node-b'), 'node A sees node B');
+    t.same(await session(b, ['0 BOOTSTRAP']), { rpcs: ['SetParameterValues'], stun: 'stun-b.example.net' }, 'provisioned through node B: its STUN address');
+    t.same(await session(a), { rpcs: [], stun: undefined }, 'a session through node A while node B is alive: the STB stays on B');
+
+    t.equal(await b.daemon.stop('SIGKILL'), null, 'node B killed');
+    const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    t.equal(task.status, 201);
+    let dead = false;
+    for (let i = 0; i < 100 && !dead; i++) {
+      dead = (await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === 'node-b')?.alive === false;
+      if (!dead) await new Promise((r) => setTimeout(r, 200));
+    }
+    t.ok(dead, 'node A sees node B dead once its lease ran out');
+    t.ok(await seesLive(a, 'node-a'), 'node A\'s steering knows it');
+    t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'queued', 'the task waits for the STB');
+    const moved = await session(a);
+    t.same(moved.rpcs.sort(), ['Reboot', 'SetParameterValues'], 'its next periodic Inform, through node A: the task runs, and the STB is re-homed');
+    t.equal(moved.stun, 'stun-a.example.net', 'to node A\'s STUN address');
+    t.equal((await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body.status, 'done');
+  });
+
+  t.test('stbctl cluster drain moves every STB of a node to the others', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { stun_address: 'stun-a.example.net:3478' });
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).body;
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { stun_address: 'stun-b.example.net:3478' });
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    t.same(await cwmpSession(t, b, ['0 BOOTSTRAP']), { rpcs: ['SetParameterValues'], stun: 'stun-b.example.net' }, 'homed on node B');
+    const stb = await UdpPeer.open();
+    t.teardown(() => stb.close());
+    const keepalive = (node: TestNode) => keepaliveTo(stb, dev.credentials, node);
+    await keepalive(b);
+    t.ok(await stb.next(), 'its keepalives reach node B');
+    const heldBy = async (node: string) => ((await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === node)?.devicesOwned ?? -1) as number;
+    for (let i = 0; i < 50 && (await heldBy('node-b')) !== 1; i++) await new Promise((r) => setTimeout(r, 200));
+    t.equal(await heldBy('node-b'), 1, 'node B holds its binding');
+
+    const drained = await a.clients.json('cluster', 'drain', 'node-b');
+    t.equal(drained.code, 0);
+    t.same(drained.out, { node: 'node-b', devices: 1, queued: 1 }, 'its new STUN settings are queued');
+    t.match((await a.clients.json('cluster', 'status')).out.nodes.find((n: { id: string }) => n.id === 'node-b'), { drain: { total: 1, done: 1 } }, 'status shows the drain');
+    // Node B, still alive, sends the connection request; the session (through node B here) moves the STB.
+    t.same(await cwmpSession(t, b, ['6 CONNECTION REQUEST']), { rpcs: ['SetParameterValues'], stun: 'stun-a.example.net' }, 'the STB is told node A\'s STUN address');
+    await keepalive(a);
+    t.ok(await stb.next(), 'its keepalives now reach node A');
+    for (let i = 0; i < 50 && (await heldBy('node-a')) !== 1; i++) await new Promise((r) => setTimeout(r, 200));
+    t.same([await heldBy('node-a'), await heldBy('node-b')], [1, 0], 'node A holds the binding, node B none');
+    const refused = await a.clients.ctl('cluster', 'drain', 'node-z');
+    t.same([refused.code, refused.stderr], [1, 'stbctl: no node "node-z" in the cluster (stbctl cluster status lists them)\n'], 'an unknown node: a clear refusal');
+  });
+
+  t.test('three nodes started at once on an empty database migrate it once and all come up', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    // The first to start creates the shared master key: made here, as an operator copies it to every node.
+    writeFileSync(resolve(root, 'master.key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((id, i) => startNode(root, url, id, `127.0.0.${i + 2}`)));
+    for (const n of nodes) t.teardown(() => n.daemon.stop('SIGKILL'));
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.teardown(() => db.end());
+    const { rows } = await db.query<{ version: number; n: number }>('SELECT version, count(*)::int AS n FROM stbd_schema GROUP BY version ORDER BY version');
+    t.ok(rows.length > 0 && rows.every((r) => r.n === 1), 'each migration applied once');
+    t.match((await nodes[0]!.clients.json('cluster', 'status')).out.nodes, [{ id: 'node-a', alive: true }, { id: 'node-b', alive: true }, { id: 'node-c', alive: true }]);
+  });
+}

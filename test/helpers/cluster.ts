@@ -1,0 +1,33 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { clientsOf, spawnDaemon, type SpawnedDaemon, writeTestConfig } from './daemon.js';
+
+/** A node of a test cluster: a real stbd process on its own loopback address, with stbctl and the API. */
+export interface TestNode {
+  readonly id: string;
+  /** Its loopback address (127.0.0.N): its STUN, CWMP and certificate listeners are bound there. */
+  readonly host: string;
+  readonly daemon: SpawnedDaemon;
+  readonly config: string;
+  readonly clients: ReturnType<typeof clientsOf>;
+}
+
+/**
+ * Starts node `id` of a cluster on the PostgreSQL database `url`, in `root/id`, listening on `host`. Every node
+ * shares the master key `root/master.key` (the first one creates it), as an operator's nodes do.
+ */
+export async function startNode(root: string, url: string, id: string, host: string, cluster: Record<string, string> = {}, extra: Record<string, Record<string, string | number | boolean>> = {}): Promise<TestNode> {
+  const dir = join(root, id);
+  mkdirSync(dir, { recursive: true });
+  const config = writeTestConfig(dir, {
+    ...extra,
+    store: { kind: 'postgres', url },
+    stun: { listen: `${host}:0`, ...extra['stun'] },
+    cwmp: { listen: `${host}:0`, connection_request_retry: '1s', connection_request_timeout: '30s', ...extra['cwmp'] },
+    certs: { listen: `${host}:0`, media_token_file: join(dir, 'media.token'), ...extra['certs'] },
+    ca: { master_key_file: resolve(root, 'master.key'), ...extra['ca'] },
+    cluster: { node_id: id, lease: '3s', ...cluster },
+  });
+  const daemon = await spawnDaemon(config);
+  return { id, host, daemon, config, clients: clientsOf(config, daemon, join(dir, 'api.token')) };
+}
