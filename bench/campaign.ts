@@ -45,7 +45,8 @@ const imagePath = join(dir, 'fw.bin');
 writeFileSync(imagePath, firmwareImage('2.0.0', SIZE));
 
 const config = writeTestConfig(dir, {
-  log: { level: 'warn' },
+  // info: the bench waits for the "stbd started" line.
+  log: { level: 'info' },
   api: { body_timeout: '5m' },
   campaigns: { tick: '1s' },
   stun: { offline_after: '1h' },

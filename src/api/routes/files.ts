@@ -19,12 +19,12 @@ function refused(err: unknown): never {
 }
 
 /**
- * Answers before the body is read. The connection goes with the answer; Node discards what still comes
- * (the client stops sending once it has the answer; the listener's body_timeout bounds one that does not),
- * rather than closing on unread bytes, which would reset the connection and lose the answer on its way.
+ * Answers before the body is read. The connection stays open and Node reads and discards what still comes
+ * (the client stops sending once it has the answer; the listener's body_timeout bounds one that does not):
+ * closing on unread bytes would reset the connection, and the client, still writing, would lose the answer.
  */
 function refuseUnread(reply: FastifyReply, err: ApiError): FastifyReply {
-  return reply.code(err.status).header('connection', 'close').send({ error: err.code, message: err.message });
+  return reply.code(err.status).send({ error: err.code, message: err.message });
 }
 
 /**
