@@ -34,14 +34,7 @@ export class ApiClient {
       if (!(err instanceof TransportError)) throw err;
       throw new CliError('unreachable', `cannot reach stbd at ${this.target.baseUrl}: ${NETWORK_HINT[err.code] ?? err.message}`);
     }
-    let data: unknown;
-    try {
-      data = res.text === '' ? undefined : JSON.parse(res.text);
-    } catch {
-      throw new CliError('bad-response', `stbd at ${this.target.baseUrl} answered ${res.status} with a body that is not JSON`);
-    }
-    if (res.status >= 200 && res.status < 300) return data as T;
-    throw this.#refusal(res.status, data);
+    return this.#answer<T>(res);
   }
 
   /**
@@ -131,6 +124,11 @@ export class ApiClient {
       source.on('end', () => req.end());
     });
     const res = await Promise.race([answered, unreadable]);
+    return this.#answer<T>(res);
+  }
+
+  /** The JSON of a 2xx answer; any other answer as the CliError it means. */
+  #answer<T>(res: { readonly status: number; readonly text: string }): T {
     let data: unknown;
     try {
       data = res.text === '' ? undefined : JSON.parse(res.text);
