@@ -5,40 +5,45 @@
  *
  * bin/stbd pinned to core 0; the simulator (bench/sim-process.ts, stbsim's real Download: every box fetches
  * the image with its own URL and reboots into it) and the load generators on core 1.
- *   1. keepalive p99 idle: a probe device sends signed keepalives (every 20 ms) while the fleet idles;
+ *   1. keepalive p99 idle: a probe device (bench/keepalive-probe.ts, at real-time priority where it may) sends
+ *      signed keepalives every 20 ms while the fleet idles;
  *   2. the campaign: a 4 MiB image added through POST /v1/files, `--where "id LIKE 'bench-*'"` at
  *      concurrency 500, one wave; until every box is verified on the new version: devices upgraded per
  *      minute, stbd CPU per upgraded device, keepalive p99 meanwhile;
  *   3. file serving: bench/file-load.ts against stbd's file server (device URLs) and against a minimal Node
  *      static file server in the same run.
  * Targets: file serving ≥ 0.8× the minimal server; keepalive p99 during the campaign ≤ 2× idle.
- * Prints the figures, then one JSON line with everything.
+ * Every box comes from 127.0.0.1, so the CWMP limits per source address are lifted (they would pace the
+ * fleet as one home); a box starts its fetch 10 s after the Download and reboots 5 s after it.
+ * Prints the figures, failed devices by reason, then one JSON line with everything. BENCH_STBD_NODE_ARGS
+ * passes Node flags to the daemon (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); BENCH_CAMPAIGN_SIZE the
+ * image's size in bytes.
  */
-import { createSocket } from 'node:dgram';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { credentialsOf, simDeviceCsv } from '../src/sim/credentials.js';
+import { simDeviceCsv } from '../src/sim/credentials.js';
 import { firmwareImage } from '../src/sim/firmware-image.js';
-import { MessageType } from '../src/stun/constants.js';
-import { encode } from '../src/stun/encode.js';
 import { spawnDaemon, writeTestConfig } from '../test/helpers/daemon.js';
 import { fileLoad, minimalFileServing } from './file-serving.js';
-import { nodeScript, onCore, PINNED, procCpuMs, scratchDir, sleep, start } from './processes.js';
+import type { ProbeArgs, ProbeWindow } from './keepalive-probe.js';
+import { daemonOnCore0, nodeScript, onCore, PINNED, procCpuMs, rssBytes, scratchDir, sleep, start } from './processes.js';
 import type { SimArgs, SimStatus } from './sim-process.js';
 
 const QUICK = process.argv.includes('--quick');
 const DEVICES = QUICK ? 1_000 : 10_000;
 const CONCURRENCY = 500;
-const SIZE = 4 * 1024 ** 2;
+const SIZE = Number(process.env["BENCH_CAMPAIGN_SIZE"] ?? 4 * 1024 ** 2);
 const SECRET = 'bench-campaign';
 const PROBE = 'probe-0001';
 const IDLE_MS = 5_000;
 const FILE_CLIENTS = 50;
 const FILE_MS = QUICK ? 3_000 : 10_000;
 const TARGETS = { fileRatio: 0.8, keepaliveP99Ratio: 2 };
+const BOX = { downloadDelayMs: 10_000, rebootDelayMs: 5_000 };
 
 const dir = scratchDir('stbd-bench-campaign-');
 const imagePath = join(dir, 'fw.bin');
@@ -50,8 +55,11 @@ const config = writeTestConfig(dir, {
   api: { body_timeout: '5m' },
   campaigns: { tick: '1s' },
   stun: { offline_after: '1h' },
+  // Every box of the fleet comes from 127.0.0.1 here: the limits per source address would pace 1,000 real
+  // homes' sessions as if they were one (the campaign would measure [cwmp] challenges_per_second).
+  cwmp: { challenges_per_second: 0, auth_failures_per_minute: 0, max_connections_per_source: 100_000 },
 });
-const daemon = await spawnDaemon(config, PINNED ? { wrap: ['taskset', '-c', '0'] } : {});
+const daemon = await spawnDaemon(config, daemonOnCore0());
 const pid = daemon.proc.pid!;
 const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
 async function api(method: string, path: string, body?: { type: string; data: string | Buffer } | object): Promise<any> {
@@ -83,7 +91,9 @@ const simArgs: SimArgs = {
   groups: Math.ceil(DEVICES / 500),
   staggerMs: 50,
   statusMs: 1000,
-  options: { downloadDelayMs: 0, rebootDelayMs: 500 },
+  // A box takes its time as real ones do (if far less than their minutes): it starts fetching 10 s after the
+  // Download and reboots 5 s after the image is in. Instant boxes only measure how fast stbd is overrun.
+  options: { downloadDelayMs: BOX.downloadDelayMs, rebootDelayMs: BOX.rebootDelayMs },
 };
 const sim = start(onCore(1, [...nodeScript('sim-process.ts'), JSON.stringify(simArgs)]));
 let simStatus: SimStatus | undefined;
@@ -92,54 +102,22 @@ createInterface({ input: sim.stdout! }).on('line', (l) => {
 });
 while ((simStatus?.bound ?? 0) < DEVICES) await sleep(200);
 
-/** Signed keepalives of the probe device every 20 ms; round trips of the answers (any answer counts). */
-class Probe {
-  readonly #socket = createSocket('udp4');
-  readonly #sent = new Map<string, number>();
-  #samples: number[] = [];
-  #lost = 0;
-  readonly #timer: NodeJS.Timeout;
-  constructor() {
-    const c = credentialsOf(SECRET, PROBE);
-    this.#socket.on('message', (m) => {
-      const at = this.#sent.get(m.subarray(8, 20).toString('hex'));
-      if (at !== undefined) this.#samples.push(performance.now() - at);
-    });
-    this.#socket.bind(0, '127.0.0.1');
-    let n = 0;
-    this.#timer = setInterval(() => {
-      const id = Buffer.alloc(16);
-      id.writeUInt32BE(n++, 12);
-      const bytes = encode({ type: MessageType.BindingRequest, transactionId: id, attributes: [{ kind: 'USERNAME', value: c.stunUsername }], integrity: { key: c.stunPassword, variant: 'rfc3489' } });
-      const key = bytes.subarray(8, 20).toString('hex');
-      if (this.#sent.size > 1000) {
-        this.#lost += this.#sent.size - this.#samples.length;
-        this.#sent.clear();
-      }
-      this.#sent.set(key, performance.now());
-      this.#socket.send(bytes, daemon.stunPort, '127.0.0.1');
-    }, 20);
-  }
-  /** p50/p99/max of the round trips since the last call, in ms. */
-  window(): { samples: number; p50Ms: number; p99Ms: number; maxMs: number } {
-    const s = this.#samples.sort((a, b) => a - b);
-    this.#samples = [];
-    this.#sent.clear();
-    const q = (f: number) => Number((s[Math.min(s.length - 1, Math.floor(f * s.length))] ?? NaN).toFixed(2));
-    return { samples: s.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) };
-  }
-  stop() {
-    clearInterval(this.#timer);
-    this.#socket.close();
-  }
-}
-const probe = new Probe();
+// The probe at real-time priority on core 1 (where root may), so the simulator's load does not delay it.
+const REALTIME = spawnSync('chrt', ['-f', '50', 'true']).status === 0;
+const probeArgs: ProbeArgs = { port: daemon.stunPort, secret: SECRET, device: PROBE };
+const probe = start(onCore(1, [...(REALTIME ? ['chrt', '-f', '50'] : []), ...nodeScript('keepalive-probe.ts'), JSON.stringify(probeArgs)]));
+const probeLines = createInterface({ input: probe.stdout! })[Symbol.asyncIterator]();
+const probeWindow = async (): Promise<ProbeWindow> => {
+  probe.stdin!.write('\n');
+  return JSON.parse((await probeLines.next()).value as string) as ProbeWindow;
+};
 await sleep(1000);
-probe.window();
+await probeWindow();
 await sleep(IDLE_MS);
-const idle = probe.window();
+const idle = await probeWindow();
 
 // The campaign.
+const rssBefore = rssBytes(pid);
 const file = await api('POST', '/v1/files?type=firmware&version=2.0.0', { type: 'application/octet-stream', data: readFileSync(imagePath) });
 const cpu0 = cpuMs();
 const t0 = performance.now();
@@ -154,8 +132,9 @@ for (;;) {
 }
 const campaignMs = performance.now() - t0;
 const campaignCpuMs = cpuMs() - cpu0;
-const during = probe.window();
-probe.stop();
+const rssAfter = rssBytes(pid);
+const during = await probeWindow();
+probe.stdin!.end();
 const upgraded = show.counts.succeeded as number;
 
 // File serving, stbd against the minimal server.
@@ -170,21 +149,33 @@ const baselineFiles = await minimalFileServing(imagePath, FILE_CLIENTS, FILE_MS)
 const fileRatio = stbdFiles.mibPerSec / baselineFiles.mibPerSec;
 const p99Ratio = during.p99Ms / idle.p99Ms;
 const perMinute = upgraded / (campaignMs / 60_000);
+/** Failed devices by reason (numbers in a reason folded), most frequent first: a failure is a finding, not noise. */
+function failureReasons(failures: { reason: string }[]): string[] {
+  const by = new Map<string, number>();
+  for (const f of failures) {
+    const r = f.reason.replace(/\d{5,}/g, 'N');
+    by.set(r, (by.get(r) ?? 0) + 1);
+  }
+  return [...by].sort((a, b) => b[1] - a[1]).map(([r, n]) => `  failed ${String(n).padStart(5)}: ${r}`);
+}
+const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(0);
 const line = (what: string, value: string, target: string, pass?: boolean) => `${what.padEnd(48)} ${value.padStart(16)}  ${target.padEnd(12)} ${pass === undefined ? '' : pass ? 'PASS' : 'MISS'}`;
 process.stdout.write(
   [
-    `bench:campaign — ${DEVICES.toLocaleString('en')} simulated STBs, a ${SIZE / 1024 ** 2} MiB image, concurrency ${CONCURRENCY}${PINNED ? '; stbd on core 0, simulator and load on core 1' : ' (not pinned: taskset missing)'}`,
+    `bench:campaign — ${DEVICES.toLocaleString('en')} simulated STBs (fetch ${BOX.downloadDelayMs / 1000} s after the Download, reboot ${BOX.rebootDelayMs / 1000} s after it), a ${SIZE / 1024 ** 2} MiB image, concurrency ${CONCURRENCY}${PINNED ? '; stbd on core 0, simulator and load on core 1' : ' (not pinned: taskset missing)'}`,
     `command: npm run bench:campaign${QUICK ? ' -- --quick' : ''}`,
     '',
     line('campaign', `${show.state}, ${(campaignMs / 1000).toFixed(1)} s`, ''),
     line('  devices upgraded (verified on 2.0.0)', `${upgraded} of ${show.total}`, ''),
     line('  devices upgraded per minute', perMinute.toFixed(0), ''),
     line('  stbd CPU per upgraded device', `${(campaignCpuMs / Math.max(1, upgraded)).toFixed(2)} ms`, ''),
+    line('  stbd RSS before / after', `${mib(rssBefore)} / ${mib(rssAfter)} MiB`, ''),
     line('  most devices in progress at once', String(maxInProgress), `<= ${CONCURRENCY}`, maxInProgress <= CONCURRENCY),
     line('keepalive p99 idle / during the campaign', `${idle.p99Ms} / ${during.p99Ms} ms`, `<= ${TARGETS.keepaliveP99Ratio}x`, p99Ratio <= TARGETS.keepaliveP99Ratio),
     line('file serving, stbd / minimal Node server', `${stbdFiles.mibPerSec.toFixed(0)} / ${baselineFiles.mibPerSec.toFixed(0)} MiB/s`, `>= ${TARGETS.fileRatio}x`, fileRatio >= TARGETS.fileRatio),
     `  ratios: keepalive p99 ${p99Ratio.toFixed(2)}x, file serving ${fileRatio.toFixed(2)}x; probe samples idle ${idle.samples}, during ${during.samples}; failed ${show.counts.failed}`,
-    JSON.stringify({ bench: 'campaign', devices: DEVICES, concurrency: CONCURRENCY, sizeBytes: SIZE, pinned: PINNED, campaign: { ms: Math.round(campaignMs), cpuMs: campaignCpuMs, upgraded, perMinute, maxInProgress, counts: show.counts, state: show.state }, keepalive: { idle, during, ratio: p99Ratio }, files: { stbd: stbdFiles, baseline: baselineFiles, ratio: fileRatio } }),
+    ...failureReasons(show.failures as { reason: string }[]),
+    JSON.stringify({ bench: 'campaign', devices: DEVICES, concurrency: CONCURRENCY, sizeBytes: SIZE, pinned: PINNED, campaign: { ms: Math.round(campaignMs), cpuMs: campaignCpuMs, rssBefore, rssAfter, upgraded, perMinute, maxInProgress, counts: show.counts, state: show.state }, keepalive: { idle, during, ratio: p99Ratio }, files: { stbd: stbdFiles, baseline: baselineFiles, ratio: fileRatio } }),
   ].join('\n') + '\n',
 );
 process.exit(0);

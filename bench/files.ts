@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { firmwareImage } from '../src/sim/firmware-image.js';
 import { spawnDaemon, writeTestConfig } from '../test/helpers/daemon.js';
 import { fileLoad, minimalFileServing } from './file-serving.js';
-import { PINNED, scratchDir } from './processes.js';
+import { daemonOnCore0, PINNED, scratchDir } from './processes.js';
 
 const QUICK = process.argv.includes('--quick');
 const SIZE = 4 * 1024 ** 2;
@@ -33,7 +33,7 @@ const baseline = await minimalFileServing(image, CLIENTS, DURATION_MS);
 
 // 2. stbd.
 const config = writeTestConfig(dir, { log: { level: 'info' }, api: { body_timeout: '5m' } });
-const daemon = await spawnDaemon(config, PINNED ? { wrap: ['taskset', '-c', '0'] } : {});
+const daemon = await spawnDaemon(config, daemonOnCore0());
 const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
 const api = async (method: string, path: string, body?: Buffer | object) => {
   const res = await fetch(`${daemon.url}${path}`, {

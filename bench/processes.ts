@@ -13,6 +13,15 @@ export const PINNED = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 /** argv prefixed with taskset when available; unpinned otherwise (the reports say which). */
 export const onCore = (core: number, argv: string[]): string[] => (PINNED ? ['taskset', '-c', String(core), ...argv] : argv);
 
+/**
+ * The `wrap` of spawnDaemon for a daemon on core 0, with the Node flags of BENCH_STBD_NODE_ARGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles it).
+ */
+export function daemonOnCore0(): { wrap: string[] } {
+  const nodeArgs = (process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  return { wrap: [...(PINNED ? ['taskset', '-c', '0'] : []), ...(nodeArgs.length > 0 ? [process.execPath, ...nodeArgs] : [])] };
+}
+
 /** The command line that runs a TypeScript file of bench/ with Node. */
 export const nodeScript = (file: string): string[] => [process.execPath, '--import', 'tsx', join(ROOT, 'bench', file)];
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { WorkSlices } from './listeners/work-slices.js';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -246,8 +247,11 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
+    // Bursts (a campaign wave, sessions after a power cut) start in 2 ms slices of loop time: a keepalive
+    // arriving meanwhile waits for about one slice, not for the whole burst.
+    const slices = new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn));
     const management = new ManagementService(
-      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards, slices },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,
@@ -464,7 +468,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
     const campaignLog = log.child({ component: 'campaigns' });
     const driver = new CampaignDriver(
-      { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, isOnline, scheduler, clock, log: campaignLog, nodeId: randomUUID() },
+      { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, isOnline, scheduler, clock, log: campaignLog, nodeId: randomUUID(), slices },
       { tickMs: config.campaigns.tick, leaseMs: config.campaigns.lease, verifyTimeoutMs: config.campaigns.verify_timeout, verifyTimeoutText: formatDuration(config.campaigns.verify_timeout) },
     );
     const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log: campaignLog, watching: () => driver.firmwareActive }, config.campaigns.verify_timeout);

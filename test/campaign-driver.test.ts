@@ -9,6 +9,7 @@ import { CampaignOutcomes } from '../src/campaigns/campaign-outcomes.js';
 import type { CampaignRepo } from '../src/campaigns/campaign-repo.js';
 import { waveBounds } from '../src/campaigns/campaign-rules.js';
 import { SealedBox } from '../src/ca/sealed-box.js';
+import { WorkSlices } from '../src/listeners/work-slices.js';
 import { createLogger } from '../src/log/logger.js';
 import type { Task } from '../src/management/task.js';
 import { TaskQueue } from '../src/management/task-queue.js';
@@ -30,7 +31,7 @@ function node(repos: Repositories, clock: ManualClock, nodeId: string) {
   const scheduler = new Scheduler({ clock, store: repos.deadlines, host: timers, onError: () => undefined });
   const tasks = new TaskQueue({ repo: repos.tasks, scheduler, clock, log, deviceExists: async () => true, defaultExpiryMs: 86_400_000, retentionMs: 86_400_000 });
   const driver = new CampaignDriver(
-    { repo: repos.campaigns, queue: (id, request, opts) => tasks.queue(id, request, opts), files: undefined, isOnline: () => true, scheduler, clock, log, nodeId },
+    { repo: repos.campaigns, queue: (id, request, opts) => tasks.queue(id, request, opts), files: undefined, isOnline: () => true, scheduler, clock, log, nodeId, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) },
     { tickMs: 1000, leaseMs: 30_000, verifyTimeoutMs: 3_600_000, verifyTimeoutText: '1h' },
   );
   const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log, watching: () => false }, 3_600_000);

@@ -73,7 +73,8 @@ t.test('the stop rule pauses the campaign and says why; resume goes on', async (
 t.test('a restart mid-wave resumes: no device started twice, none forgotten', async (t) => {
   const { tcp, udp } = await freePorts();
   const ports = { stun: { offline_after: '30d', listen: `127.0.0.1:${udp}` }, cwmp: { listen: `127.0.0.1:${tcp}`, connection_request_retry: '1s' } };
-  const l = await setup(t, 6, [], ports);
+  // The boxes take 300 ms to answer an RPC: the test sees devices in progress, however fast or loaded the machine.
+  const l = await setup(t, 6, [], ports, { sim: { responseDelayMs: 300 } });
   const r = await l.d.api('POST', '/v1/campaigns', { json: { name: 'restart', where: "id LIKE 'stb-*'", set: [{ name: NTP, value: 'again.example.net' }], concurrency: 2, start: true } });
   t.equal(r.status, 201);
   const midway = await run(t, l, 'restart', (s) => s.counts.succeeded >= 2 && s.counts['in-progress'] > 0, 1000, 2);

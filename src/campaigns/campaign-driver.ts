@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { WorkSlices } from '../listeners/work-slices.js';
 import type { Logger } from '../log/logger.js';
 import type { TaskRequest } from '../management/task.js';
 import type { Task } from '../management/task.js';
@@ -23,6 +24,8 @@ export interface CampaignDriverDeps {
   readonly log: Logger;
   /** This process, as the campaigns' leases name it (unique per start). */
   readonly nodeId: string;
+  /** The daemon's slices of loop time: hundreds of devices started in one tick give the turn back between slices. */
+  readonly slices: Pick<WorkSlices, 'next'>;
 }
 
 export interface CampaignDriverOptions {
@@ -134,7 +137,10 @@ export class CampaignDriver {
     let c = campaign;
     // A start interrupted between marking a device in progress and queuing its task: the task is queued now
     // (its idempotency key makes it the same task if it was queued after all).
-    for (const s of await repo.unattached(c.id, PAGE)) await this.#queue(c, s, now, undefined);
+    for (const s of await repo.unattached(c.id, PAGE)) {
+      await this.#d.slices.next();
+      await this.#queue(c, s, now, undefined);
+    }
     const win = windowStatus(now, c.spec.window, c.spec.days, c.spec.timezone);
     if (win.open) this.#closes.set(c.id, win.closesAt);
     else await this.#windowClosed(c, now);
@@ -196,7 +202,10 @@ export class CampaignDriver {
     this.#cursor.set(c.id, after);
     if (chosen.length === 0) return;
     const started = await repo.start(c.id, nodeId, chosen, now);
-    for (const s of started) await this.#queue(c, s, now, closesAt);
+    for (const s of started) {
+      await this.#d.slices.next();
+      await this.#queue(c, s, now, closesAt);
+    }
     if (started.length > 0) this.#d.log.info({ campaign: c.name, wave: c.wave, started: started.length }, 'campaign devices started');
   }
 

@@ -109,7 +109,8 @@ export const configSchema = {
     header_timeout: timeout('15s'),
     idle_timeout: timeout('30s'),
     max_connections: connections(2000),
-    max_connections_per_source: connections(100),
+    // High: a campaign's boxes may share one address behind a carrier-grade NAT, and a shed fetch is a failed Download.
+    max_connections_per_source: connections(1000),
   },
   campaigns: {
     // How long a firmware device has, after its Download, to report (TransferComplete) and come back on the new version.

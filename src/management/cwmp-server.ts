@@ -4,6 +4,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
 import type { CpeReply, CwmpSessions } from './cwmp-sessions.js';
+import type { WorkSlices } from '../listeners/work-slices.js';
 import type { UploadEndpoint } from './upload-endpoint.js';
 
 export const SESSION_COOKIE = 'stbd_session';
@@ -78,6 +79,8 @@ export class CwmpServer {
     private readonly sessions: CwmpSessions,
     private readonly log: Logger,
     private readonly bodyLimit: number,
+    /** Starts the sessions' work: in slices of loop time, so keepalives are not stuck behind a burst. */
+    private readonly slices: Pick<WorkSlices, 'run'>,
     private readonly transport: CwmpTransport = DIRECT,
     /** The upload URL (`/stbd-upload/…`), answered beside the CWMP sessions. */
     private readonly uploads?: UploadEndpoint,
@@ -122,37 +125,41 @@ export class CwmpServer {
     });
     req.on('end', () => {
       if (size > this.bodyLimit || res.headersSent) return;
-      let body: string | undefined;
-      this.sessions
-        .handle({
-          cookie: sessionCookieOf(req.headers.cookie),
-          connection: req.socket,
-          authorization: req.headers.authorization,
-          method: req.method ?? 'POST',
-          uri: req.url ?? '/',
-          // Decoded only when the session logic reads it (a 401 challenge does not).
-          get body() {
-            return (body ??= decodeBody(Buffer.concat(chunks), req.headers['content-type']));
-          },
-          sourceAddress: this.transport.sourceOf(req),
-          clientCertificate: this.transport.clientCertificateOf(req),
-          host: hostOf(req.headers.host),
-          origin: originOf(req),
-        })
-        .then(
-          (reply) => this.#reply(res, reply),
-          (err: unknown) => {
-            // Not a fault of the CPE: it calls again later and its session starts over.
-            if (isStoreUnavailable(err)) {
-              this.log.warn({ err: (err as Error).message }, 'CWMP request refused: the store is unavailable');
-              return this.#send(res, 503, 'text/plain', 'the server is unavailable; retry later\n', { 'retry-after': '30', connection: 'close' });
-            }
-            this.log.error({ err }, 'CWMP request failed');
-            this.#send(res, 500, 'text/plain', 'internal error\n');
-          },
-        );
+      this.slices.run(() => this.#handle(req, res, chunks));
     });
     req.on('error', () => req.socket.destroy());
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
+    let body: string | undefined;
+    this.sessions
+      .handle({
+        cookie: sessionCookieOf(req.headers.cookie),
+        connection: req.socket,
+        authorization: req.headers.authorization,
+        method: req.method ?? 'POST',
+        uri: req.url ?? '/',
+        // Decoded only when the session logic reads it (a 401 challenge does not).
+        get body() {
+          return (body ??= decodeBody(Buffer.concat(chunks), req.headers['content-type']));
+        },
+        sourceAddress: this.transport.sourceOf(req),
+        clientCertificate: this.transport.clientCertificateOf(req),
+        host: hostOf(req.headers.host),
+        origin: originOf(req),
+      })
+      .then(
+        (reply) => this.#reply(res, reply),
+        (err: unknown) => {
+          // Not a fault of the CPE: it calls again later and its session starts over.
+          if (isStoreUnavailable(err)) {
+            this.log.warn({ err: (err as Error).message }, 'CWMP request refused: the store is unavailable');
+            return this.#send(res, 503, 'text/plain', 'the server is unavailable; retry later\n', { 'retry-after': '30', connection: 'close' });
+          }
+          this.log.error({ err }, 'CWMP request failed');
+          this.#send(res, 500, 'text/plain', 'internal error\n');
+        },
+      );
   }
 
   #tooLarge(req: IncomingMessage, res: ServerResponse): void {

@@ -30,6 +30,7 @@ import type { SessionLeaseRepo } from './session-lease-repo.js';
 import { type UploadOptions, UploadService } from './upload-service.js';
 import type { Sealer } from '../sealed-text.js';
 import { ConnectionRequestSequencer } from './udp-connection-request.js';
+import type { WorkSlices } from '../listeners/work-slices.js';
 
 
 /** Told of a recorded Inform: the device, what it sent, and its state as recorded. */
@@ -54,6 +55,8 @@ export interface ManagementDeps {
   readonly listeners: ListenerGuardDeps;
   /** A cluster's steering of STBs to nodes; absent: the configured STUN address. */
   readonly steering?: Steering;
+  /** The daemon's slices of loop time: CWMP requests start in them. */
+  readonly slices: Pick<WorkSlices, 'run'>;
 }
 
 /** `listen`, `tlsListen`, …: the CWMP endpoints (see CwmpListenersOptions). */
@@ -194,7 +197,7 @@ export class ManagementService {
     });
     const transport = this.#listeners.transport;
     const uploadEndpoint = new UploadEndpoint({ service: this.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log, sourceOf: (req) => transport.sourceOf(req) });
-    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, transport, uploadEndpoint);
+    this.#server = new CwmpServer(this.sessions, log, opts.bodyLimit, deps.slices, transport, uploadEndpoint);
     for (const server of this.#listeners.servers) {
       this.#server.serve(server);
       // After serve(): the guard takes the request handlers there are, so a shed request reaches none of them.

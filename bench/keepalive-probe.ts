@@ -1,0 +1,65 @@
+/**
+ * A latency probe of bench:campaign, in a process of its own: signed keepalives of one device every 20 ms,
+ * round trips of the answers. It runs at real-time priority where it may (chrt), so that what it measures
+ * is stbd's answer time, not the probe waiting for a core the simulator keeps busy.
+ *
+ *   node --import tsx bench/keepalive-probe.ts '{"port":3478,"secret":"…","device":"probe-0001"}'
+ *
+ * Each line on stdin ends a window: it prints {"samples","p50Ms","p99Ms","maxMs"} of the round trips since
+ * the last one. It exits when stdin closes.
+ */
+import { createSocket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { credentialsOf } from '../src/sim/credentials.js';
+import { MessageType } from '../src/stun/constants.js';
+import { encode } from '../src/stun/encode.js';
+
+export interface ProbeArgs {
+  readonly port: number;
+  readonly secret: string;
+  readonly device: string;
+}
+export interface ProbeWindow {
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+const args = JSON.parse(process.argv[2]!) as ProbeArgs;
+const c = credentialsOf(args.secret, args.device);
+const socket = createSocket('udp4');
+const sent = new Map<string, number>();
+let samples: number[] = [];
+socket.on('message', (m) => {
+  const key = m.subarray(8, 20).toString('hex');
+  const at = sent.get(key);
+  if (at === undefined) return;
+  sent.delete(key);
+  samples.push(performance.now() - at);
+});
+socket.bind(0, '127.0.0.1');
+let n = 0;
+const timer = setInterval(() => {
+  const id = Buffer.alloc(16);
+  id.writeUInt32BE(n++, 12);
+  const bytes = encode({ type: MessageType.BindingRequest, transactionId: id, attributes: [{ kind: 'USERNAME', value: c.stunUsername }], integrity: { key: c.stunPassword, variant: 'rfc3489' } });
+  // Unanswered requests older than 10 s are lost, not pending.
+  if (sent.size > 500) sent.clear();
+  sent.set(bytes.subarray(8, 20).toString('hex'), performance.now());
+  socket.send(bytes, args.port, '127.0.0.1');
+}, 20);
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', () => {
+  const s = samples.sort((a, b) => a - b);
+  samples = [];
+  const q = (f: number) => Number((s[Math.min(s.length - 1, Math.floor(f * s.length))] ?? NaN).toFixed(2));
+  const w: ProbeWindow = { samples: s.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) };
+  process.stdout.write(`${JSON.stringify(w)}\n`);
+});
+lines.on('close', () => {
+  clearInterval(timer);
+  socket.close();
+});
