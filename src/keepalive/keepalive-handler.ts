@@ -226,12 +226,13 @@ export class KeepaliveHandler {
     integrity: { key: Buffer; variant: IntegrityVariant } | undefined,
     limit: number,
   ): Buffer | undefined {
-    const base = { type, transactionId: packet.transactionId, attributes, ...(integrity ? { integrity: { ...integrity, hmac: this.#hmac } } : {}) };
+    // Plain literals of one shape (no spreads): this runs for every answer.
+    const signed = integrity ? { key: integrity.key, variant: integrity.variant, hmac: this.#hmac } : undefined;
     if (packet.dialect === 'rfc5389') {
-      const full = encode({ ...base, fingerprint: true });
+      const full = encode({ type, transactionId: packet.transactionId, attributes, integrity: signed, fingerprint: true });
       if (full.length <= limit) return full;
     }
-    const plain = encode(base);
+    const plain = encode({ type, transactionId: packet.transactionId, attributes, integrity: signed, fingerprint: false });
     return plain.length <= limit ? plain : undefined;
   }
 }

@@ -1,5 +1,5 @@
-import { crc32 } from 'node:zlib';
 import { AttributeType, FINGERPRINT_XOR, HEADER_LENGTH, MAGIC_COOKIE } from './constants.js';
+import { crc32 } from './crc32.js';
 
 export type Dialect = 'rfc3489' | 'rfc5389';
 
@@ -98,7 +98,5 @@ function readAttributes(bytes: Buffer, aligned: boolean): RawAttribute[] | Decod
  * everything before it, with the header's length counting the FINGERPRINT attribute (RFC 5389 §15.5).
  */
 export function fingerprintOf(bytes: Buffer, fpStart: number): number {
-  const header = Buffer.from(bytes.subarray(0, HEADER_LENGTH));
-  header.writeUInt16BE(fpStart + 8 - HEADER_LENGTH, 2);
-  return (crc32(bytes.subarray(HEADER_LENGTH, fpStart), crc32(header)) ^ FINGERPRINT_XOR) >>> 0;
+  return (crc32(bytes, fpStart, fpStart + 8 - HEADER_LENGTH) ^ FINGERPRINT_XOR) >>> 0;
 }

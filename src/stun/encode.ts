@@ -11,7 +11,7 @@ export interface OutgoingMessage {
   /** Attributes in order, without MESSAGE-INTEGRITY and FINGERPRINT (those are computed here). */
   readonly attributes: readonly StunAttribute[];
   /** Appends MESSAGE-INTEGRITY keyed with `key`, laid out as `variant` (`hmac`: scratch to reuse, see signInto). */
-  readonly integrity?: { readonly key: Buffer | string; readonly variant: IntegrityVariant; readonly hmac?: HmacSha1 };
+  readonly integrity?: { readonly key: Buffer | string; readonly variant: IntegrityVariant; readonly hmac?: HmacSha1 } | undefined;
   /** Appends FINGERPRINT (RFC 5389). */
   readonly fingerprint?: boolean;
   /** The byte used to pad attribute values to 4 bytes; RFC 5389 says any value (RFC 5769's vectors use 0x20). */
