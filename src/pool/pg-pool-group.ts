@@ -1,18 +1,12 @@
 import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
 import type { Binding, PoolEntry } from './pool-records.js';
-import { type BindInput, type BindOutcome, type Decision, decideBind, decideUnbind, type PoolRules, type PoolWrite, RECYCLE } from './pool-rules.js';
+import { type BindOutcome, type Decision, decideBind, decideUnbind, type PoolWrite, RECYCLE } from './pool-rules.js';
+import { opAccount, opDevice, type PoolOp } from './pool-op.js';
 import { CLAIM_MS } from '../store/claims.js';
 import type { Settled } from '../store/group-commit.js';
 import { bindingOf, entryOf } from './sqlite-pool-repo.js';
 
-/** A bind or an unbind waiting for its group (pg-pool-repo.ts commits a group in one transaction). */
-export type PoolOp =
-  | { readonly kind: 'bind'; readonly input: BindInput; readonly rules: PoolRules }
-  | { readonly kind: 'unbind'; readonly account: string; readonly deviceId: string; readonly now: number; readonly rules: PoolRules };
-
-export const opDevice = (op: PoolOp): string => (op.kind === 'bind' ? op.input.deviceId : op.deviceId);
-const opAccount = (op: PoolOp): string => (op.kind === 'bind' ? op.input.account : op.account);
 
 type Row = Record<string, unknown>;
 

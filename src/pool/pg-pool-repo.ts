@@ -3,7 +3,8 @@ import { CLAIM_MS, claimable } from '../store/claims.js';
 import { DEADLINE_SQL } from '../store/deadline-repo.js';
 import { GroupCommit, type Settled } from '../store/group-commit.js';
 import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
-import { decideGroup, opDevice, type PoolOp, writeGroup } from './pg-pool-group.js';
+import { decideGroup, writeGroup } from './pg-pool-group.js';
+import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
 import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideOutboxDone, decideRecycle, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
@@ -59,8 +60,6 @@ const Q = {
 
 type Row = Record<string, unknown>;
 
-/** Most binds and unbinds in one group: more would only lengthen the transaction that holds their locks. */
-const GROUP_MAX = 64;
 
 /**
  * The pool on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under advisory locks.

@@ -1,8 +1,10 @@
 import type { Database } from '../store/database.js';
 import { DeadlineRepo } from '../store/deadline-repo.js';
+import { GroupCommit, type Settled } from '../store/group-commit.js';
+import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
-import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { abandonedWrites, PoolError, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
 
 type Row = Record<string, unknown>;
 
@@ -35,17 +37,25 @@ export const outboxOf = (r: Row): OutboxRow => ({
 });
 export const auditOf = (r: Row): AuditEvent => ({ at: r['at'] as number, event: r['event'] as string, deviceId: r['device_id'] as string, account: r['account'] as string | null, detail: r['detail'] as string | null });
 
+type OpOutcome = BindOutcome | { recycleAt: number };
+/** One turn of the event loop: the binds and unbinds read from the sockets in this turn join the group. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The pool on SQLite. Every unit of work is one BEGIN IMMEDIATE transaction: SQLite has one writer at a time,
  * so what a rule reads cannot change before its writes commit. Statements are prepared once.
+ * Binds and unbinds that arrive together are committed in one transaction (group commit): one WAL write
+ * and, with `synchronous = full`, one fsync for the group; each is answered only once its group committed.
  */
 export class SqlitePoolRepo implements PoolRepo {
   readonly #db: Database;
   readonly #deadlines: DeadlineRepo;
+  readonly #group: GroupCommit<PoolOp, OpOutcome>;
   readonly #s;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#group = new GroupCommit((ops) => Promise.resolve(this.#commitGroup(ops)), { maxGroup: GROUP_MAX, key: opDevice, gather: nextTurn });
     this.#deadlines = new DeadlineRepo(db);
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
@@ -84,20 +94,68 @@ export class SqlitePoolRepo implements PoolRepo {
     };
   }
 
-  bind(i: BindInput, rules: PoolRules): Promise<BindOutcome> {
-    return this.#unit(() =>
-      decideBind(
-        {
-          known: this.#s.device.get(i.deviceId) !== undefined,
-          bound: this.#binding(i.deviceId),
-          countBound: this.#s.countBound.get(i.account)!['n'] as number,
-          entry: this.#entry(i.deviceId),
-          casBusy: this.#s.outboxPending.get(i.deviceId) !== undefined,
-        },
-        i,
-        rules,
-      ),
+  bind(input: BindInput, rules: PoolRules): Promise<BindOutcome> {
+    return this.#group.submit({ kind: 'bind', input, rules }) as Promise<BindOutcome>;
+  }
+
+  unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
+    return this.#group.submit({ kind: 'unbind', account, deviceId, now, rules }) as Promise<{ recycleAt: number }>;
+  }
+
+  /** One op's reads and rule, in the group's transaction: it reads what the earlier ops of the group wrote. */
+  #decide(op: PoolOp): Decision<OpOutcome> {
+    if (op.kind === 'unbind') {
+      const { account, deviceId, now, rules } = op;
+      return decideUnbind({ bound: this.#binding(deviceId), countPooled: this.#s.countPooled.get(account)!['n'] as number }, account, deviceId, now, rules);
+    }
+    const { input: i, rules } = op;
+    return decideBind(
+      {
+        known: this.#s.device.get(i.deviceId) !== undefined,
+        bound: this.#binding(i.deviceId),
+        countBound: this.#s.countBound.get(i.account)!['n'] as number,
+        entry: this.#entry(i.deviceId),
+        casBusy: this.#s.outboxPending.get(i.deviceId) !== undefined,
+      },
+      i,
+      rules,
     );
+  }
+
+  /**
+   * The group in one BEGIN IMMEDIATE transaction, its ops decided and written in arrival order. A rule's
+   * refusal (thrown before its op writes anything) fails that op only; anything else (a write the database
+   * refuses) rolls the group back, and each op is run again alone, so one op's trouble is not its neighbours'.
+   */
+  #commitGroup(ops: readonly PoolOp[]): Settled<OpOutcome>[] {
+    const run = (group: readonly PoolOp[]) =>
+      this.#db
+        .transaction(() =>
+          group.map((op): Settled<OpOutcome> => {
+            let d: Decision<OpOutcome>;
+            try {
+              d = this.#decide(op);
+            } catch (error) {
+              if (error instanceof PoolError) return { ok: false, error };
+              throw error;
+            }
+            for (const w of d.writes) this.#apply(w);
+            return { ok: true, value: d.result };
+          }),
+        )
+        .immediate();
+    try {
+      return run(ops);
+    } catch (error) {
+      if (ops.length === 1) return [{ ok: false, error }];
+      return ops.map((op) => {
+        try {
+          return run([op])[0]!;
+        } catch (e) {
+          return { ok: false, error: e };
+        }
+      });
+    }
   }
 
   registered(account: string, deviceId: string, certificateId: string, key: string, now: number): Promise<void> {
@@ -113,10 +171,6 @@ export class SqlitePoolRepo implements PoolRepo {
       const rows = this.#s.registers.all().map(outboxOf);
       return { writes: rows.flatMap((row) => abandonedWrites(row, this.#binding(row.deviceId)?.state === 'registering', now)), result: rows };
     });
-  }
-
-  unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
-    return this.#unit(() => decideUnbind({ bound: this.#binding(deviceId), countPooled: this.#s.countPooled.get(account)!['n'] as number }, account, deviceId, now, rules));
   }
 
   startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
