@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
 import type { Binding, PoolEntry } from './pool-records.js';
-import { type BindOutcome, type Decision, decideBind, decideUnbind, type PoolWrite, RECYCLE } from './pool-rules.js';
+import { type BindOutcome, type Decision, decideBind, decideUnbind, type PoolWrite } from './pool-rules.js';
 import { opAccount, opDevice, type PoolOp } from './pool-op.js';
 import { CLAIM_MS } from '../store/claims.js';
 import type { Settled } from '../store/group-commit.js';
@@ -60,13 +60,6 @@ const GROUPED: { readonly [K in Grouped]: { readonly table: string; readonly sql
     sql: 'INSERT INTO pool_audit (at, event, device_id, account, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])',
     columns: ({ event: e }) => [e.at, e.event, e.deviceId, e.account, e.detail],
   },
-  putDeadline: {
-    table: 'timer_deadlines',
-    sql: `INSERT INTO timer_deadlines (kind, key, due_at) SELECT '${RECYCLE}', k, t FROM unnest($1::text[], $2::bigint[]) AS u(k, t)
-            ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at`,
-    columns: (w) => [w.deviceId, w.dueAt],
-  },
-  deleteDeadline: { table: 'timer_deadlines', sql: `DELETE FROM timer_deadlines WHERE kind = '${RECYCLE}' AND key = ANY($1::text[])`, columns: (w) => [w.deviceId] },
 };
 const ORDER = Object.keys(GROUPED) as Grouped[];
 const isGrouped = (op: PoolWrite['op']): op is Grouped => op in GROUPED;

@@ -1,10 +1,9 @@
 import type { Database } from '../store/database.js';
-import { DeadlineRepo } from '../store/deadline-repo.js';
 import { GroupCommit, type Settled } from '../store/group-commit.js';
 import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
-import { abandonedWrites, PoolError, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { abandonedWrites, PoolError, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, registeredWrites, registrationFailedWrites } from './pool-rules.js';
 
 type Row = Record<string, unknown>;
 
@@ -49,14 +48,12 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 export class SqlitePoolRepo implements PoolRepo {
   readonly #db: Database;
-  readonly #deadlines: DeadlineRepo;
   readonly #group: GroupCommit<PoolOp, OpOutcome>;
   readonly #s;
 
   constructor(db: Database) {
     this.#db = db;
     this.#group = new GroupCommit((ops) => Promise.resolve(this.#commitGroup(ops)), { maxGroup: GROUP_MAX, key: opDevice, gather: nextTurn });
-    this.#deadlines = new DeadlineRepo(db);
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
       device: p<[string]>('SELECT 1 AS x FROM devices WHERE id = ?'),
@@ -74,6 +71,9 @@ export class SqlitePoolRepo implements PoolRepo {
       entryFailed: p<[number, string, string]>('UPDATE pool_entries SET attempts = ?, last_error = ? WHERE device_id = ?'),
       list: p<[string, number]>('SELECT * FROM pool_entries WHERE device_id > ? ORDER BY device_id LIMIT ?'),
       listAccount: p<[string, string, number]>('SELECT * FROM pool_entries WHERE account = ? AND device_id > ? ORDER BY device_id LIMIT ?'),
+      // The partial index pool_entries_recycle (migration 18): the due entries and the next due time are index reads.
+      dueRecycle: p<[number, number]>("SELECT * FROM pool_entries INDEXED BY pool_entries_recycle WHERE state = 'pooled' AND recycle_at <= ? ORDER BY recycle_at, device_id LIMIT ?"),
+      nextRecycleAt: p<[]>("SELECT min(recycle_at) AS t FROM pool_entries INDEXED BY pool_entries_recycle WHERE state = 'pooled'"),
       countEntries: p<[]>('SELECT count(*) AS n FROM pool_entries'),
       countDeregistering: p<[]>("SELECT count(*) AS n FROM pool_entries INDEXED BY pool_entries_deregistering WHERE state = 'deregistering'"),
       insertOutbox: p<[string, string, string | null, string, number, number]>(
@@ -173,8 +173,17 @@ export class SqlitePoolRepo implements PoolRepo {
     });
   }
 
-  startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
-    return this.#unit(() => decideRecycle(this.#entry(deviceId), now));
+  /** One node: a plain due-query, decided and written in one transaction. */
+  recycleDue(now: number, limit: number): Promise<{ queued: PoolEntry[]; more: boolean }> {
+    return this.#unit(() => {
+      const due = this.#s.dueRecycle.all(now, limit).map(entryOf);
+      const decisions = due.map((e) => decideRecycle(e, now));
+      const queued = decisions.flatMap((d) => (d.result ? [d.result] : []));
+      return { writes: decisions.flatMap((d) => d.writes), result: { queued, more: due.length === limit } };
+    });
+  }
+  async nextRecycleAt(): Promise<number | null> {
+    return (this.#s.nextRecycleAt.get()?.['t'] as number | null) ?? null;
   }
 
   async dueOutbox(now: number, limit: number): Promise<OutboxRow[]> {
@@ -265,10 +274,6 @@ export class SqlitePoolRepo implements PoolRepo {
         const e = w.event;
         return void s.audit.run(e.at, e.event, e.deviceId, e.account, e.detail);
       }
-      case 'putDeadline':
-        return this.#deadlines.put({ kind: RECYCLE, key: w.deviceId, dueAt: w.dueAt });
-      case 'deleteDeadline':
-        return this.#deadlines.delete(RECYCLE, w.deviceId);
     }
   }
 }
