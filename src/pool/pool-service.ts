@@ -69,7 +69,8 @@ export class PoolService {
       this.deps.log.warn({ device: row.deviceId }, 'registration interrupted by a restart: binding undone, CAS registration being withdrawn');
     }
     this.#outbox.kick();
-    await this.#sweep();
+    // Not waited for: start-up does not wait for a backlog of overdue entries (their sweep runs meanwhile).
+    void this.#sweep();
   }
 
   async stop(): Promise<void> {
