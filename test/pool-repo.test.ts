@@ -4,6 +4,8 @@ import { PgPoolRepo } from '../src/pool/pg-pool-repo.js';
 import type { PoolRepo } from '../src/pool/pool-repo.js';
 import { PoolError, type PoolRules } from '../src/pool/pool-rules.js';
 import { SqlitePoolRepo } from '../src/pool/sqlite-pool-repo.js';
+import { openDatabase } from '../src/store/database.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { type Engine, engines, type Store } from './helpers/engines.js';
 
 const HOUR = 3_600_000;
@@ -202,3 +204,18 @@ for (const engine of engines(t)) {
     });
   });
 }
+
+t.test('an existing SQLite store: the recycling deadlines of migration 17 become the entries’ recycle_at sweep (migration 18)', async (t) => {
+  const path = `${t.testdir()}/stbd.db`;
+  const old = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000, migrations: MIGRATIONS.filter((m) => m.version <= 17) });
+  old.prepare("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES ('d1', 's', 'x', 'c', 'x', 'w', 'x', 0, 0)").run();
+  old.prepare("INSERT INTO pool_entries (device_id, account, certificate_id, pooled_at, recycle_at, state) VALUES ('d1', 'A', 'cert-d1', 0, ?, 'pooled')").run(HOUR);
+  old.prepare("INSERT INTO timer_deadlines (kind, key, due_at) VALUES ('pool-recycle', 'd1', ?), ('offline', 'x', 5)").run(HOUR);
+  old.close();
+  const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000 });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT kind FROM timer_deadlines').all(), [{ kind: 'offline' }], "the pool's deadline rows are gone, the others kept");
+  const repo = new SqlitePoolRepo(db);
+  t.equal(await repo.nextRecycleAt(), HOUR, 'the entry is due when its deadline was');
+  t.same((await repo.recycleDue(HOUR, 10)).queued.map((e) => e.deviceId), ['d1'], 'and recycled then');
+});
