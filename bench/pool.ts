@@ -365,10 +365,10 @@ try {
   }
   const lastPoll = polls.at(-1)!;
   const recycleDone = lastPoll.recycled >= built.overdue && lastPoll.backlog === 0;
-  // Exact span from the log: the first deadline firing to the last confirmed recycle.
+  // Exact span from the log: the first due entry queued to the last confirmed recycle.
   const recycleSpanMs = recycleLog.lastRecycled - recycleLog.firstDue;
   const recycleRate = recycleDone ? (recycleLog.recycled * 1000) / recycleSpanMs : (lastPoll.recycled * 1000) / lastPoll.atMs;
-  // Once the last overdue deadline has fired, what remains is the outbox draining through the CAS.
+  // Once the last overdue entry is queued, what remains is the outbox draining through the CAS.
   const drainRate = ((recycleLog.recycled - recycleLog.recycledAtLastDue) * 1000) / (recycleLog.lastRecycled - recycleLog.lastDue);
   const rssAfterRecycle = rssBytes(stbd.proc.pid!);
   log(`    recycled ${lastPoll.recycled.toLocaleString('en')} of ${built.overdue.toLocaleString('en')} (${recycleDone ? 'done' : 'NOT done'}); ${Math.round(recycleRate).toLocaleString('en')}/s`);
@@ -442,8 +442,8 @@ try {
     `  start-up increment over empty: devices ${s(devicesOnly.startupMs - empty.startupMs)}, pool ${s(stbd.startupMs - devicesOnly.startupMs)} (recycling: one sweep timer reading recycle_at)`,
     '',
     `recycling (builtin CAS): ${num(recycleLog.recycled)} of ${num(built.overdue)} overdue entries recycled${recycleDone ? '' : ` (NOT done within ${RECYCLE_LIMIT_MS / 1000} s: rate over the measured window)`}`,
-    `  ${num(recycleRate)} recycles/s from the first deadline firing to the last recycle (${s(recycleSpanMs)}); once all were queued, the outbox alone: ${num(drainRate)}/s`,
-    `  from spawn: first deadline fired ${fix((recycleLog.firstDue - spawnedAt) / 1000)} s, all queued ${fix((recycleLog.lastDue - spawnedAt) / 1000)} s, last recycled ${fix((recycleLog.lastRecycled - spawnedAt) / 1000)} s`,
+    `  ${num(recycleRate)} recycles/s from the first due entry queued to the last recycle (${s(recycleSpanMs)}); once all were queued, the outbox alone: ${num(drainRate)}/s`,
+    `  from spawn: first due entry queued ${fix((recycleLog.firstDue - spawnedAt) / 1000)} s, all queued ${fix((recycleLog.lastDue - spawnedAt) / 1000)} s, last recycled ${fix((recycleLog.lastRecycled - spawnedAt) / 1000)} s`,
     `  /metrics polled ${polls.length}x every ${POLL_MS / 1000} s: scrape ${fix(Math.min(...scrapeMs), 0)}–${fix(Math.max(...scrapeMs), 0)} ms (counts pool_entries with SQL); certificates revoked in the DB: ${num(revoked)}`,
     '',
     cols('bind/unbind (best of windows)', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'srv', 'gen', 'us/op'),
