@@ -14,9 +14,9 @@
  * (bench/http-load.ts) to core 1:
  *   1. bin/stbd on an empty database (start-up time and RSS: what every increment is measured over);
  *   2. bin/stbd on N registered devices and no pool (what the devices alone cost: the keepalive table);
- *   3. bin/stbd on N devices, each with a pool entry and its durable recycle deadline (written straight
+ *   3. bin/stbd on N devices, each with a pool entry (its recycle_at, no deadline row) (written straight
  *      into SQLite as PoolService.unbind writes them, in one transaction): 1 % overdue, 5 % due 10–60
- *      minutes from now (loaded into the timer wheel at start), the rest over the next 7 days. Start-up
+ *      minutes from now (the sweep timer armed for the first of them), the rest over the next 7 days. Start-up
  *      (spawn to the "stbd started" log line) and RSS; then the overdue entries are recycled through the
  *      builtin CAS (a revocation UPDATE in SQLite; /metrics is polled for stbd_pool_recycled_total and
  *      stbd_pool_recycle_backlog, the daemon's log lines give exact times);
@@ -138,9 +138,9 @@ interface Built {
 }
 
 /**
- * Writes N devices and, with `pool`, N pool entries and their deadlines, in one transaction with prepared
- * statements. A pool entry is what PoolService.unbind leaves: a pool_entries row (state 'pooled') and the
- * durable deadline (kind 'pool-recycle', key = device id, due_at = recycle_at). The overdue entries also
+ * Writes N devices and, with `pool`, N pool entries, in one transaction with prepared statements. A pool
+ * entry is what PoolService.unbind leaves: a pool_entries row (state 'pooled') whose recycle_at says when it
+ * is recycled (no deadline row of its own since migration 18). The overdue entries also
  * get the cas_certificates row the builtin CAS revokes when recycling them.
  */
 function buildDatabase(path: string, n: number, pool: boolean): Built {
@@ -153,7 +153,6 @@ function buildDatabase(path: string, n: number, pool: boolean): Built {
   try {
     const device = db.prepare('INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const entry = db.prepare("INSERT INTO pool_entries (device_id, account, certificate_id, pooled_at, recycle_at, state) VALUES (?, ?, ?, ?, ?, 'pooled')");
-    const deadline = db.prepare("INSERT INTO timer_deadlines (kind, key, due_at) VALUES ('pool-recycle', ?, ?)");
     const certificate = db.prepare('INSERT INTO cas_certificates (certificate_id, device_id, idempotency_key, serial, cert_pem, key_sealed, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const random = randomBytes(18 * n); // 18 random bytes = 24 base64url characters per password
     const now = Date.now();
@@ -174,7 +173,6 @@ function buildDatabase(path: string, n: number, pool: boolean): Built {
           group === 0 ? now - 60_000 - Math.floor(u * HOUR) : group === 1 ? now + 10 * 60_000 + Math.floor(u * 50 * 60_000) : now + HOUR + Math.floor(u * (7 * DAY - HOUR));
         const certificateId = `bench-cert-${String(i + 1).padStart(8, '0')}`;
         entry.run(id, `sub-${Math.floor(i / 3)}`, certificateId, recycleAt - 7 * DAY, recycleAt);
-        deadline.run(id, recycleAt);
         if (group === 0) {
           overdue++;
           certificate.run(certificateId, id, `register:${id}:bench`, `${i + 1}`, FAKE_PEM, FAKE_SEALED, recycleAt - 7 * DAY);
@@ -367,10 +365,10 @@ try {
   }
   const lastPoll = polls.at(-1)!;
   const recycleDone = lastPoll.recycled >= built.overdue && lastPoll.backlog === 0;
-  // Exact span from the log: the first deadline firing to the last confirmed recycle.
+  // Exact span from the log: the first due entry queued to the last confirmed recycle.
   const recycleSpanMs = recycleLog.lastRecycled - recycleLog.firstDue;
   const recycleRate = recycleDone ? (recycleLog.recycled * 1000) / recycleSpanMs : (lastPoll.recycled * 1000) / lastPoll.atMs;
-  // Once the last overdue deadline has fired, what remains is the outbox draining through the CAS.
+  // Once the last overdue entry is queued, what remains is the outbox draining through the CAS.
   const drainRate = ((recycleLog.recycled - recycleLog.recycledAtLastDue) * 1000) / (recycleLog.lastRecycled - recycleLog.lastDue);
   const rssAfterRecycle = rssBytes(stbd.proc.pid!);
   log(`    recycled ${lastPoll.recycled.toLocaleString('en')} of ${built.overdue.toLocaleString('en')} (${recycleDone ? 'done' : 'NOT done'}); ${Math.round(recycleRate).toLocaleString('en')}/s`);
@@ -441,11 +439,11 @@ try {
     `  ${num(ENTRIES)} devices + pool entries ${s(stbd.startupMs).padStart(9)} ${mb(stbd.rssAtStart).padStart(10)}   (DB build ${s(built.ms)}; stop ${s(stopMs)})`,
     `  RSS per entry over empty: ${fix(perEntry, 0)} B (devices ${fix((devicesOnly.rssAtStart - empty.rssAtStart) / ENTRIES, 0)} B + pool ${fix(poolPerEntry, 0)} B); after recycling ${mb(rssAfterRecycle)}, after the load ${mb(rssAfterLoad)}`,
     `  "stbd started" logged ${s(stbd.loggedStartMs)} after spawn, line read ${s(stbd.startupMs)}, first /health answer ${s(stbd.healthMs)} (empty: ${s(empty.loggedStartMs)}, ${s(empty.startupMs)}, ${s(empty.healthMs)})`,
-    `  start-up increment over empty: devices ${s(devicesOnly.startupMs - empty.startupMs)}, pool ${s(stbd.startupMs - devicesOnly.startupMs)} (${num(built.overdue + built.dueSoon)} deadlines loaded into the wheel)`,
+    `  start-up increment over empty: devices ${s(devicesOnly.startupMs - empty.startupMs)}, pool ${s(stbd.startupMs - devicesOnly.startupMs)} (recycling: one sweep timer reading recycle_at)`,
     '',
     `recycling (builtin CAS): ${num(recycleLog.recycled)} of ${num(built.overdue)} overdue entries recycled${recycleDone ? '' : ` (NOT done within ${RECYCLE_LIMIT_MS / 1000} s: rate over the measured window)`}`,
-    `  ${num(recycleRate)} recycles/s from the first deadline firing to the last recycle (${s(recycleSpanMs)}); once all were queued, the outbox alone: ${num(drainRate)}/s`,
-    `  from spawn: first deadline fired ${fix((recycleLog.firstDue - spawnedAt) / 1000)} s, all queued ${fix((recycleLog.lastDue - spawnedAt) / 1000)} s, last recycled ${fix((recycleLog.lastRecycled - spawnedAt) / 1000)} s`,
+    `  ${num(recycleRate)} recycles/s from the first due entry queued to the last recycle (${s(recycleSpanMs)}); once all were queued, the outbox alone: ${num(drainRate)}/s`,
+    `  from spawn: first due entry queued ${fix((recycleLog.firstDue - spawnedAt) / 1000)} s, all queued ${fix((recycleLog.lastDue - spawnedAt) / 1000)} s, last recycled ${fix((recycleLog.lastRecycled - spawnedAt) / 1000)} s`,
     `  /metrics polled ${polls.length}x every ${POLL_MS / 1000} s: scrape ${fix(Math.min(...scrapeMs), 0)}–${fix(Math.max(...scrapeMs), 0)} ms (counts pool_entries with SQL); certificates revoked in the DB: ${num(revoked)}`,
     '',
     cols('bind/unbind (best of windows)', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'srv', 'gen', 'us/op'),

@@ -218,6 +218,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         clock,
         log: log.child({ component: 'pool' }),
         metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
+        // Like the scheduler's scan: entries pooled by a node that dies are recycled by another.
+        ...(config.store.kind === 'postgres' ? { recycleScanMs: 2 * config.cluster.lease } : {}),
         onRecycled: (deviceId) => void certs?.revokeDevice(deviceId).catch((err: unknown) => log.error({ err, device: deviceId }, 'revoking the certificates of a recycled device failed')),
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },

@@ -4,6 +4,8 @@ import { PgPoolRepo } from '../src/pool/pg-pool-repo.js';
 import type { PoolRepo } from '../src/pool/pool-repo.js';
 import { PoolError, type PoolRules } from '../src/pool/pool-rules.js';
 import { SqlitePoolRepo } from '../src/pool/sqlite-pool-repo.js';
+import { openDatabase } from '../src/store/database.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { type Engine, engines, type Store } from './helpers/engines.js';
 
 const HOUR = 3_600_000;
@@ -86,17 +88,14 @@ for (const engine of engines(t)) {
       t.equal(results.filter((r) => r === 'pool-limit').length, 20 - rules.maxPooledPerAccount);
       const pooled = await repo.list('A', '', 100);
       t.equal(pooled.length, rules.maxPooledPerAccount);
-      t.same(
-        await store.query("SELECT key, due_at FROM timer_deadlines WHERE kind = 'pool-recycle' ORDER BY key"),
-        pooled.map((e) => ({ key: e.deviceId, due_at: 5000 + HOUR })),
-        'each pooled entry has its durable recycling deadline, written with it',
-      );
+      t.same(pooled.map((e) => e.recycleAt), pooled.map(() => 5000 + HOUR), 'each pooled entry says when it is recycled');
+      t.same(await store.query('SELECT count(*) AS n FROM timer_deadlines'), [{ n: 0 }], 'and no deadline row is written per unbind');
+      t.equal(await repo.nextRecycleAt(), 5000 + HOUR);
       t.equal(await codeOf(repo.unbind('A', pooled[0]!.deviceId, 5000, rules)), 'not-bound');
 
       const plan = await repo.bind(bindInput('B', pooled[0]!.deviceId, 6000), rules);
       t.same(plan, { kind: 'done', result: 'confirmed', fromPool: true });
       t.same((await repo.bindingsOf('B')).map((b) => [b.via, b.certificateId]), [['pool', `cert-${pooled[0]!.deviceId}`]], 'keeps its CAS certificate');
-      t.equal((await store.query("SELECT * FROM timer_deadlines WHERE key = $1", [pooled[0]!.deviceId])).length, 0, 'its deadline went with the entry');
       t.equal(await repo.countEntries(), rules.maxPooledPerAccount - 1);
     });
 
@@ -120,50 +119,77 @@ for (const engine of engines(t)) {
       );
     });
 
-    if (engine.name === 'postgres') {
+    {
       t.test('an operation the database refuses fails alone; the others decided with it are kept', async (t) => {
         const store = await openWithDevices(engine, t);
         const repo = repoOf(store);
-        await store.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN IF NEW.device_id = 'poison' THEN RAISE EXCEPTION 'poisoned device'; END IF; RETURN NEW; END $$`);
-        await store.query('CREATE TRIGGER refuse_poison BEFORE INSERT ON bindings FOR EACH ROW EXECUTE FUNCTION refuse_poison()');
+        if (engine.name === 'postgres') {
+          await store.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.device_id = 'poison' THEN RAISE EXCEPTION 'poisoned device'; END IF; RETURN NEW; END $$`);
+          await store.query('CREATE TRIGGER refuse_poison BEFORE INSERT ON bindings FOR EACH ROW EXECUTE FUNCTION refuse_poison()');
+        } else {
+          await store.query("CREATE TRIGGER refuse_poison BEFORE INSERT ON bindings WHEN NEW.device_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned device'); END");
+        }
         const wide = { ...rules, maxBoundPerAccount: 100 };
         const ids = ['d0', 'd1', 'd2', 'poison', 'd3', 'd4', 'd5'];
         const results = await Promise.all(ids.map((id) => repo.bind(bindInput(id === 'poison' ? 'B' : 'A', id), wide).then((p) => p.kind, (e: unknown) => (e instanceof Error ? e.message : String(e)))));
         t.same(results, ['register', 'register', 'register', 'poisoned device', 'register', 'register', 'register']);
         t.same((await repo.bindingsOf('A')).map((b) => b.deviceId), ['d0', 'd1', 'd2', 'd3', 'd4', 'd5']);
         t.same(await repo.bindingsOf('B'), []);
-        t.same(await store.query("SELECT count(*)::int AS n FROM pool_audit WHERE device_id = 'poison'"), [{ n: 0 }], 'nothing of it was written');
+        t.same(await store.query("SELECT count(*) AS n FROM pool_audit WHERE device_id = 'poison'"), [{ n: 0 }], 'nothing of it was written');
       });
     }
 
-    t.test('recycling: early deadline, queued deregistration, per-device order, retries, confirmation', async (t) => {
+    t.test('recycling: due entries in pages, queued deregistration, per-device order, retries, confirmation', async (t) => {
       const store = await openWithDevices(engine, t);
       const repo = repoOf(store);
       await bound(repo, 'A', 'd1');
       await bound(repo, 'A', 'd2');
+      await bound(repo, 'A', 'd3');
       await repo.unbind('A', 'd1', 0, rules);
       await repo.unbind('A', 'd2', 0, rules);
-      t.same(await repo.startRecycling('d1', HOUR - 1), { kind: 'later', at: HOUR }, 'not yet due: wait');
-      t.same(await repo.startRecycling('nope', HOUR), { kind: 'none' });
-      const queued = await repo.startRecycling('d1', HOUR);
-      t.equal(queued.kind, 'queued');
-      t.same(await repo.startRecycling('d1', HOUR), { kind: 'none' }, 'queued once');
-      await repo.startRecycling('d2', HOUR);
+      await repo.unbind('A', 'd3', 10, rules);
+      t.same(await repo.recycleDue(HOUR - 1, 10), { queued: [], more: false }, 'not yet due: nothing');
+      const first = await repo.recycleDue(HOUR, 1);
+      t.same([first.queued.map((e) => e.deviceId), first.more], [['d1'], true], 'the oldest first, a page at a time');
+      t.same((await repo.recycleDue(HOUR, 10)).queued.map((e) => e.deviceId), ['d2'], 'then the rest due');
+      t.same(await repo.recycleDue(HOUR, 10), { queued: [], more: false }, 'queued once');
+      t.equal(await repo.nextRecycleAt(), HOUR + 10, 'the next one due');
       t.equal(await repo.countDeregistering(), 2);
       const due = await repo.dueOutbox(HOUR, 10);
       t.same(due.map((r) => [r.deviceId, r.op, r.certificateId]), [['d1', 'deregister', 'cert-d1'], ['d2', 'deregister', 'cert-d2']]);
       t.equal(await repo.nextOutboxAt(), HOUR);
 
       await repo.outboxFailed(due[0]!, 1, HOUR + 5000, 'CAS down');
-      t.same((await repo.list(undefined, '', 10)).map((e) => [e.deviceId, e.state, e.attempts, e.lastError]), [['d1', 'deregistering', 1, 'CAS down'], ['d2', 'deregistering', 0, null]]);
+      t.same((await repo.list(undefined, '', 10)).map((e) => [e.deviceId, e.state, e.attempts, e.lastError]), [['d1', 'deregistering', 1, 'CAS down'], ['d2', 'deregistering', 0, null], ['d3', 'pooled', 0, null]]);
       t.same((await repo.dueOutbox(HOUR + 1, 10)).map((r) => r.deviceId), ['d2'], 'a row waiting for its retry is not due');
 
       const recycled = await repo.outboxDone(due[1]!, HOUR + 2);
       t.equal(recycled?.deviceId, 'd2', 'the confirmation removes the entry it recycled');
-      t.same((await repo.list(undefined, '', 10)).map((e) => e.deviceId), ['d1']);
+      t.same((await repo.list(undefined, '', 10)).map((e) => e.deviceId), ['d1', 'd3']);
       t.same((await repo.history('d2', 10)).map((e) => e.event), ['recycled', 'recycling', 'unbound', 'bound', 'registering']);
       t.equal(await repo.nextOutboxAt(), HOUR + 5000);
+    });
+
+    t.test('sweeps of several nodes at once recycle each due entry exactly once', async (t) => {
+      const store = await openWithDevices(engine, t);
+      const repo = repoOf(store);
+      const wide = { ...rules, maxBoundPerAccount: 100, maxPooledPerAccount: 100 };
+      const ids = Array.from({ length: 30 }, (_, i) => `d${i}`);
+      for (const id of ids) await bound(repo, 'A', id, wide);
+      await Promise.all(ids.map((id) => repo.unbind('A', id, 0, wide)));
+      const nodes = store.engine === 'postgres' ? ['node-a', 'node-b', 'node-c'].map((n) => new PgPoolRepo(store.pool, n)) : [repo, repo, repo];
+      const sweep = async (r: PoolRepo): Promise<string[]> => {
+        const got: string[] = [];
+        for (let page = await r.recycleDue(HOUR, 4); ; page = await r.recycleDue(HOUR, 4)) {
+          got.push(...page.queued.map((e) => e.deviceId));
+          if (!page.more) return got;
+        }
+      };
+      const swept = (await Promise.all(nodes.map(sweep))).flat();
+      t.same([...swept].sort(), [...ids].sort(), 'every due entry queued, none twice');
+      t.same(await store.query("SELECT count(*) AS n FROM cas_outbox WHERE op = 'deregister'"), [{ n: 30 }], 'one CAS deregistration each');
+      t.equal(await repo.nextRecycleAt(), null, 'none left pooled');
     });
 
     t.test('a registration a crash left unanswered is undone and withdrawn at start', async (t) => {
@@ -178,3 +204,18 @@ for (const engine of engines(t)) {
     });
   });
 }
+
+t.test('an existing SQLite store: the recycling deadlines of migration 17 become the entries’ recycle_at sweep (migration 18)', async (t) => {
+  const path = `${t.testdir()}/stbd.db`;
+  const old = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000, migrations: MIGRATIONS.filter((m) => m.version <= 17) });
+  old.prepare("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at) VALUES ('d1', 's', 'x', 'c', 'x', 'w', 'x', 0, 0)").run();
+  old.prepare("INSERT INTO pool_entries (device_id, account, certificate_id, pooled_at, recycle_at, state) VALUES ('d1', 'A', 'cert-d1', 0, ?, 'pooled')").run(HOUR);
+  old.prepare("INSERT INTO timer_deadlines (kind, key, due_at) VALUES ('pool-recycle', 'd1', ?), ('offline', 'x', 5)").run(HOUR);
+  old.close();
+  const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000 });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT kind FROM timer_deadlines').all(), [{ kind: 'offline' }], "the pool's deadline rows are gone, the others kept");
+  const repo = new SqlitePoolRepo(db);
+  t.equal(await repo.nextRecycleAt(), HOUR, 'the entry is due when its deadline was');
+  t.same((await repo.recycleDue(HOUR, 10)).queued.map((e) => e.deviceId), ['d1'], 'and recycled then');
+});

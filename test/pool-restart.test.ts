@@ -55,3 +55,40 @@ t.test('stbctl bind/unbind/pool, and kill -9 in the middle of recycling loses an
   const history = (await ctl('pool', 'history', '--device', 'stb-b')).body.map((e: { event: string }) => e.event);
   t.same(history.slice(0, 2), ['recycled', 'recycling']);
 });
+
+t.test('kill -9 between an unbind and its recycle time: after the restart the entry is recycled once, when due', async (t) => {
+  const dir = t.testdir();
+  const cas = await FakeCas.start('cas-token-0123456789');
+  t.teardown(() => cas.stop());
+  writeFileSync(join(dir, 'cas.token'), 'cas-token-0123456789\n', { mode: 0o600 });
+  const config = writeTestConfig(dir, {
+    pool: { recycle_after: '3s' },
+    cas: { kind: 'http', url: cas.url, token_file: join(dir, 'cas.token'), timeout: '300ms' },
+  });
+  let daemon = await spawnDaemon(config);
+  t.teardown(() => daemon.stop('SIGKILL'));
+  const ctl = async (...args: string[]) => {
+    const r = await run(STBCTL, ['--config', config, '--api', daemon.url, ...args, '--json']);
+    return { code: r.code, body: JSON.parse(r.stdout || 'null') };
+  };
+  t.equal((await ctl('device', 'add', 'stb-k')).code, 0);
+  t.same(await ctl('bind', 'acct-1', 'stb-k'), { code: 0, body: { result: 'registered' } });
+  const unbound = await ctl('unbind', 'acct-1', 'stb-k');
+  t.equal(unbound.code, 0);
+  const recycleAt = Date.parse(unbound.body.recycleAt);
+  // Killed before the buffer time passes: nothing of the recycling has happened yet.
+  t.equal(await daemon.stop('SIGKILL'), null);
+  t.ok(Date.now() < recycleAt, 'killed before the entry was due');
+  t.equal(cas.calls.filter((c) => c.path === '/deregistrations').length, 0);
+
+  daemon = await spawnDaemon(config);
+  const entries = async () => (await ctl('pool', 'list')).body as { device: string; state: string }[];
+  t.same((await entries()).map((e) => [e.device, e.state]), [['stb-k', 'pooled']], 'after the restart the entry waits in the pool');
+  // Polled, not slept on: the load of the machine only makes it take longer.
+  for (let i = 0; i < 300 && (await entries()).length > 0; i++) await sleep(100);
+  t.same(await entries(), [], 'recycled after its buffer time');
+  t.equal(cas.effects.deregistrations, 1, 'exactly one deregistration');
+  const history = (await ctl('pool', 'history', '--device', 'stb-k')).body as { event: string; at: string }[];
+  t.same(history.map((e) => e.event), ['recycled', 'recycling', 'unbound', 'bound', 'registering'], 'recycled once');
+  t.ok(Date.parse(history[1]!.at) >= recycleAt, `not before it was due (${history[1]!.at} ≥ ${unbound.body.recycleAt})`);
+});

@@ -1,18 +1,12 @@
 import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
 import type { Binding, PoolEntry } from './pool-records.js';
-import { type BindInput, type BindOutcome, type Decision, decideBind, decideUnbind, type PoolRules, type PoolWrite, RECYCLE } from './pool-rules.js';
+import { type BindOutcome, type Decision, decideBind, decideUnbind, type PoolWrite } from './pool-rules.js';
+import { opAccount, opDevice, type PoolOp } from './pool-op.js';
 import { CLAIM_MS } from '../store/claims.js';
 import type { Settled } from '../store/group-commit.js';
 import { bindingOf, entryOf } from './sqlite-pool-repo.js';
 
-/** A bind or an unbind waiting for its group (pg-pool-repo.ts commits a group in one transaction). */
-export type PoolOp =
-  | { readonly kind: 'bind'; readonly input: BindInput; readonly rules: PoolRules }
-  | { readonly kind: 'unbind'; readonly account: string; readonly deviceId: string; readonly now: number; readonly rules: PoolRules };
-
-export const opDevice = (op: PoolOp): string => (op.kind === 'bind' ? op.input.deviceId : op.deviceId);
-const opAccount = (op: PoolOp): string => (op.kind === 'bind' ? op.input.account : op.account);
 
 type Row = Record<string, unknown>;
 
@@ -66,13 +60,6 @@ const GROUPED: { readonly [K in Grouped]: { readonly table: string; readonly sql
     sql: 'INSERT INTO pool_audit (at, event, device_id, account, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])',
     columns: ({ event: e }) => [e.at, e.event, e.deviceId, e.account, e.detail],
   },
-  putDeadline: {
-    table: 'timer_deadlines',
-    sql: `INSERT INTO timer_deadlines (kind, key, due_at) SELECT '${RECYCLE}', k, t FROM unnest($1::text[], $2::bigint[]) AS u(k, t)
-            ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at`,
-    columns: (w) => [w.deviceId, w.dueAt],
-  },
-  deleteDeadline: { table: 'timer_deadlines', sql: `DELETE FROM timer_deadlines WHERE kind = '${RECYCLE}' AND key = ANY($1::text[])`, columns: (w) => [w.deviceId] },
 };
 const ORDER = Object.keys(GROUPED) as Grouped[];
 const isGrouped = (op: PoolWrite['op']): op is Grouped => op in GROUPED;

@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import { CLAIM_MS, claimable } from '../store/claims.js';
-import { DEADLINE_SQL } from '../store/deadline-repo.js';
 import { GroupCommit, type Settled } from '../store/group-commit.js';
-import { advisoryLock, inTransaction, named } from '../store/postgres/pg-transaction.js';
-import { decideGroup, opDevice, type PoolOp, writeGroup } from './pg-pool-group.js';
+import { advisoryLock, advisoryLockCall, inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { decideGroup, writeGroup } from './pg-pool-group.js';
+import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
-import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideOutboxDone, decideRecycle, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideOutboxDone, decideRecycle, outboxFailedWrites, type PoolRules, type PoolWrite, registeredWrites, registrationFailedWrites } from './pool-rules.js';
 import { auditOf, bindingOf, entryOf, outboxOf } from './sqlite-pool-repo.js';
 
 const Q = {
@@ -53,14 +53,24 @@ const Q = {
   audit: named('pool_audit', 'INSERT INTO pool_audit (at, event, device_id, account, detail) VALUES ($1, $2, $3, $4, $5)'),
   history: named('pool_history', 'SELECT * FROM pool_audit ORDER BY id DESC LIMIT $1'),
   historyOf: named('pool_history_of', 'SELECT * FROM pool_audit WHERE device_id = $1 ORDER BY id DESC LIMIT $2'),
-  putDeadline: named('pool_put_deadline', DEADLINE_SQL.put),
-  deleteDeadline: named('pool_delete_deadline', DEADLINE_SQL.delete),
+  // Recycling is claimed by the device's lock, the one every pool unit of work takes, tried and not waited
+  // for (pg_try_advisory_xact_lock): a device another node's sweep (or a bind) holds is skipped, like SKIP
+  // LOCKED, and never waited on, so a sweep cannot deadlock with a group. The claim and the work are one
+  // transaction (the entry leaves 'pooled' in it), so nothing is left to take over when a node dies mid-way
+  // (no claimed_by/claim_until: its transaction rolls back), and each recycle happens once in the cluster.
+  // The LIMIT in the materialised candidates keeps the locks tried to the page (partial index pool_entries_recycle).
+  dueRecycle: named(
+    'pool_due_recycle',
+    `WITH c AS MATERIALIZED (SELECT device_id FROM pool_entries WHERE state = 'pooled' AND recycle_at <= $1 ORDER BY recycle_at, device_id LIMIT $2)
+     SELECT device_id, ${advisoryLockCall('pool-device', 'device_id').replace('pg_advisory_xact_lock', 'pg_try_advisory_xact_lock')} AS mine FROM c`,
+  ),
+  // Read again once locked, in a new snapshot: a bind that committed before the lock was taken is seen.
+  entries: named('pool_entries_of', 'SELECT * FROM pool_entries WHERE device_id = ANY($1::text[]) ORDER BY recycle_at, device_id'),
+  nextRecycleAt: named('pool_next_recycle_at', "SELECT min(recycle_at) AS t FROM pool_entries WHERE state = 'pooled'"),
 };
 
 type Row = Record<string, unknown>;
 
-/** Most binds and unbinds in one group: more would only lengthen the transaction that holds their locks. */
-const GROUP_MAX = 64;
 
 /**
  * The pool on PostgreSQL: the same rules as on SQLite, each unit of work one READ COMMITTED transaction under advisory locks.
@@ -109,11 +119,19 @@ export class PgPoolRepo implements PoolRepo {
     return this.#group.submit({ kind: 'unbind', account, deviceId, now, rules }) as Promise<{ recycleAt: number }>;
   }
 
-  startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
+  recycleDue(now: number, limit: number): Promise<{ queued: PoolEntry[]; more: boolean }> {
     return this.#unit(async (c) => {
-      await c.query(Q.lockDevice([deviceId]));
-      return decideRecycle(await this.#entry(c, deviceId), now);
+      const candidates = (await c.query<Row>(Q.dueRecycle([now, limit]))).rows;
+      const mine = candidates.filter((r) => r['mine'] === true).map((r) => r['device_id'] as string);
+      const entries = mine.length === 0 ? [] : (await c.query<Row>(Q.entries([mine]))).rows.map(entryOf);
+      const decisions = entries.map((e) => decideRecycle(e, now));
+      const queued = decisions.flatMap((d) => (d.result ? [d.result] : []));
+      return { writes: decisions.flatMap((d) => d.writes), result: { queued, more: candidates.length === limit } };
     });
+  }
+  async nextRecycleAt(): Promise<number | null> {
+    const t = (await this.pool.query<Row>(Q.nextRecycleAt())).rows[0]?.['t'];
+    return t === null || t === undefined ? null : Number(t);
   }
 
   async dueOutbox(now: number, limit: number): Promise<OutboxRow[]> {
@@ -225,10 +243,6 @@ function statementOf(w: PoolWrite, nodeId: string): { readonly table: string; re
       const e = w.event;
       return { table: 'pool_audit', query: Q.audit([e.at, e.event, e.deviceId, e.account, e.detail]) };
     }
-    case 'putDeadline':
-      return { table: 'timer_deadlines', query: Q.putDeadline([RECYCLE, w.deviceId, w.dueAt]) };
-    case 'deleteDeadline':
-      return { table: 'timer_deadlines', query: Q.deleteDeadline([RECYCLE, w.deviceId]) };
   }
 }
 

@@ -1,11 +1,11 @@
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
-import type { BindInput, BindOutcome, PoolRules, RecycleOutcome } from './pool-rules.js';
+import type { BindInput, BindOutcome, PoolRules } from './pool-rules.js';
 
 /**
  * The pool's store, one method per unit of work: each runs in one transaction, reads what its rule in
- * pool-rules.ts needs, and writes what the rule says (durable recycling deadlines included), so limits and
- * the CAS outbox order hold under any concurrency on either engine. The caller arms in-memory timers
- * after a method returns; a crash in between is repaired by the scheduler reloading deadlines at start.
+ * pool-rules.ts needs, and writes what the rule says, so limits and the CAS outbox order hold under any
+ * concurrency on either engine. When an entry is due is its `recycle_at` (no deadline row of its own): the
+ * service asks `nextRecycleAt` and sweeps with `recycleDue`, at start too, so a crash loses no recycling.
  */
 export interface PoolRepo {
   /** Seed 000 steps 1–4. @throws PoolError */
@@ -18,8 +18,13 @@ export interface PoolRepo {
   abandonInterrupted(now: number): Promise<OutboxRow[]>;
   /** Steps 5–6. @throws PoolError */
   unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }>;
-  /** Step 7: the buffer time of the device's entry passed (or so its deadline says). */
-  startRecycling(deviceId: string, now: number): Promise<RecycleOutcome>;
+  /**
+   * Step 7 for up to `limit` entries whose buffer time has passed, oldest first: each one's CAS
+   * deregistration queued, once in a whole cluster. `more`: there may be more due (call again).
+   */
+  recycleDue(now: number, limit: number): Promise<{ queued: PoolEntry[]; more: boolean }>;
+  /** The earliest `recycle_at` of the entries still pooled (null: none). */
+  nextRecycleAt(): Promise<number | null>;
 
   /** The oldest row of each device whose turn has come: one call per device at a time, in order. */
   dueOutbox(now: number, limit: number): Promise<OutboxRow[]>;

@@ -28,7 +28,10 @@ export interface PoolRules {
   readonly recycleAfterMs: number;
 }
 
-/** The durable deadline kind of pool recycling (key: the device id). */
+/**
+ * The durable deadline kind pool recycling had before migration 18 (key: the device id). Recycling is now
+ * read from `pool_entries.recycle_at`; a row of this kind that an older node still writes is a nudge to recycle.
+ */
 export const RECYCLE = 'pool-recycle';
 
 /** One row change; an engine applies a list of them in order, in the transaction that read the state. */
@@ -45,9 +48,7 @@ export type PoolWrite =
   | { readonly op: 'deleteOutbox'; readonly id: number }
   | { readonly op: 'deleteOutboxByKey'; readonly key: string }
   | { readonly op: 'retryOutbox'; readonly id: number; readonly attempts: number; readonly nextAttemptAt: number; readonly error: string }
-  | { readonly op: 'audit'; readonly event: AuditEvent }
-  | { readonly op: 'putDeadline'; readonly deviceId: string; readonly dueAt: number }
-  | { readonly op: 'deleteDeadline'; readonly deviceId: string };
+  | { readonly op: 'audit'; readonly event: AuditEvent };
 
 /** What a unit of work did: its writes, and what the service learns from it. */
 export interface Decision<R> {
@@ -97,7 +98,6 @@ export function decideBind(s: BindState, i: BindInput, rules: PoolRules): Decisi
     return {
       writes: [
         { op: 'deleteEntry', deviceId },
-        { op: 'deleteDeadline', deviceId },
         { op: 'insertBinding', binding: { deviceId, account, state: 'active', via: 'pool', certificateId: s.entry.certificateId, boundAt: now } },
         { op: 'audit', event: { at: now, event: 'bound', deviceId, account, detail: `confirmed from the pool (pooled by ${s.entry.account})` } },
       ],
@@ -160,7 +160,6 @@ export function decideUnbind(s: UnbindState, account: string, deviceId: string, 
     writes: [
       { op: 'deleteBinding', deviceId },
       { op: 'insertEntry', entry: { deviceId, account, certificateId: s.bound.certificateId, pooledAt: now, recycleAt: at } },
-      { op: 'putDeadline', deviceId, dueAt: at },
       { op: 'audit', event: { at: now, event: 'unbound', deviceId, account, detail: `pooled until ${new Date(at).toISOString()}` } },
     ],
     result: { recycleAt: at },
@@ -169,16 +168,13 @@ export function decideUnbind(s: UnbindState, account: string, deviceId: string, 
 
 // --- recycling (step 7) ---
 
-export type RecycleOutcome =
-  | { readonly kind: 'none' }
-  /** Not due yet (the deadline fired early, or the entry moved): wait until `at`. */
-  | { readonly kind: 'later'; readonly at: number }
-  /** The CAS deregistration is queued. */
-  | { readonly kind: 'queued'; readonly entry: PoolEntry };
-
-export function decideRecycle(entry: PoolEntry | undefined, now: number): Decision<RecycleOutcome> {
-  if (entry?.state !== 'pooled') return { writes: [], result: { kind: 'none' } };
-  if (entry.recycleAt > now) return { writes: [{ op: 'putDeadline', deviceId: entry.deviceId, dueAt: entry.recycleAt }], result: { kind: 'later', at: entry.recycleAt } };
+/**
+ * The entry's buffer time passed (its `recycle_at`, the one record of when it is due): the CAS
+ * deregistration is queued and the queued entry returned. Anything else (not due, gone, already
+ * deregistering) writes nothing.
+ */
+export function decideRecycle(entry: PoolEntry | undefined, now: number): Decision<PoolEntry | undefined> {
+  if (entry?.state !== 'pooled' || entry.recycleAt > now) return { writes: [], result: undefined };
   const { deviceId, account } = entry;
   return {
     writes: [
@@ -186,7 +182,7 @@ export function decideRecycle(entry: PoolEntry | undefined, now: number): Decisi
       { op: 'insertOutbox', kind: 'deregister', deviceId, certificateId: entry.certificateId, key: `recycle:${deviceId}:${entry.pooledAt}`, now },
       { op: 'audit', event: { at: now, event: 'recycling', deviceId, account, detail: 'buffer time passed; asking the CAS to deregister' } },
     ],
-    result: { kind: 'queued', entry },
+    result: entry,
   };
 }
 

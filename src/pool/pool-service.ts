@@ -3,6 +3,7 @@ import { type Cas, CasError } from '../cas/cas.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../timer/scheduler.js';
+import type { TimerHandle } from '../timer/wheel.js';
 import { CasOutbox } from './cas-outbox.js';
 import type { PoolMetrics } from './pool-metrics.js';
 import type { AuditEvent, Binding, PoolEntry } from './pool-records.js';
@@ -20,7 +21,17 @@ export interface PoolDeps {
   readonly metrics: PoolMetrics;
   /** Called once a device is recycled (its CAS certificate deregistered): its certificates must stop being served. */
   readonly onRecycled?: (deviceId: string) => void;
+  /**
+   * A cluster: the store is swept at least this often (entries other nodes pooled come due there too, and
+   * one whose node died is recycled here). Undefined: one node, which pooled them all.
+   */
+  readonly recycleScanMs?: number;
 }
+
+/** Due entries recycled per unit of work of the sweep. */
+const RECYCLE_PAGE = 500;
+/** A sweep that failed, or found due entries it could not take (another node holds them), runs again this much later. */
+const RECYCLE_RETRY_MS = 1000;
 
 /**
  * Binding devices to accounts through the recycling pool (seed 000). Every check and the write it allows
@@ -32,28 +43,41 @@ export class PoolService {
   readonly #outbox: CasOutbox;
   /** Registrations in flight, so that a repeated bind waits for the first rather than registering twice. */
   readonly #registering = new Map<string, Promise<'registered'>>();
+  /** The one timer of recycling: the next sweep, and when it is armed for. */
+  #sweepTimer: { handle: TimerHandle; at: number } | undefined;
+  #sweeping: Promise<void> | undefined;
+  #sweepAgain = false;
+  #stopped = false;
 
   constructor(
     private readonly deps: PoolDeps,
     private readonly rules: PoolRules,
   ) {
     this.#outbox = new CasOutbox(deps);
-    deps.scheduler.handle(RECYCLE, (deviceId) => this.#recycleDue(deviceId));
+    // No deadline row is written per entry any more (migration 18 deleted those there were); a row of the
+    // old kind that a node of an older version writes during an upgrade just brings the sweep forward.
+    deps.scheduler.handle(RECYCLE, () => this.#sweep());
   }
 
   /**
    * Settles registrations a crash left without an answer (the caller never heard back: the binding is
    * undone and whatever the CAS may have registered is deregistered), then resumes the outbox.
-   * Overdue recycling is the scheduler's: its deadlines fire at start.
+   * Then sweeps: entries whose buffer time passed while stbd was down are recycled now.
    */
   async start(): Promise<void> {
     for (const row of await this.deps.repo.abandonInterrupted(this.deps.clock.now())) {
       this.deps.log.warn({ device: row.deviceId }, 'registration interrupted by a restart: binding undone, CAS registration being withdrawn');
     }
     this.#outbox.kick();
+    // Not waited for: start-up does not wait for a backlog of overdue entries (their sweep runs meanwhile).
+    void this.#sweep();
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#sweepTimer) this.deps.scheduler.cancel(this.#sweepTimer.handle);
+    this.#sweepTimer = undefined;
+    await this.#sweeping;
     await Promise.allSettled(this.#registering.values());
     await this.#outbox.stop();
   }
@@ -71,12 +95,11 @@ export class PoolService {
   }
 
   async #bind(account: string, deviceId: string): Promise<'confirmed' | 'registered'> {
-    const { repo, clock, scheduler, log } = this.deps;
+    const { repo, clock, log } = this.deps;
     const now = clock.now();
     const plan = await repo.bind({ account, deviceId, now, key: `register:${deviceId}:${now}:${randomBytes(4).toString('hex')}` }, this.rules);
     if (plan.kind === 'done') {
       if (plan.fromPool) {
-        scheduler.removed(RECYCLE, deviceId);
         log.info({ device: deviceId, account }, 'device bound from the pool');
       }
       return plan.result;
@@ -131,10 +154,10 @@ export class PoolService {
 
   /** Seed 000 steps 5–6: unbinds and parks the device in the pool until its recycle time. */
   async unbind(account: string, deviceId: string): Promise<{ recycleAt: number }> {
-    const { repo, clock, scheduler, log, metrics } = this.deps;
+    const { repo, clock, log, metrics } = this.deps;
     try {
       const { recycleAt } = await repo.unbind(account, deviceId, clock.now(), this.rules);
-      scheduler.stored(RECYCLE, deviceId, recycleAt);
+      this.#armSweep(recycleAt);
       metrics.unbinds.inc({ result: 'unbound' });
       log.info({ device: deviceId, account, recycleAt: new Date(recycleAt).toISOString() }, 'device unbound into the pool');
       return { recycleAt };
@@ -144,14 +167,63 @@ export class PoolService {
     }
   }
 
-  /** Seed 000 step 7: the buffer time passed; queue the CAS deregistration (the entry goes once it is confirmed). */
-  async #recycleDue(deviceId: string): Promise<void> {
-    const { repo, clock, scheduler, log } = this.deps;
-    const outcome = await repo.startRecycling(deviceId, clock.now());
-    if (outcome.kind === 'later') return scheduler.stored(RECYCLE, deviceId, outcome.at);
-    if (outcome.kind === 'none') return;
-    log.info({ device: deviceId, account: outcome.entry.account }, 'pool entry due: CAS deregistration queued');
-    this.#outbox.kick();
+  /**
+   * Seed 000 step 7 for every entry whose buffer time passed (its recycle_at): their CAS deregistrations
+   * queued, a page per unit of work; then the timer is armed for the next entry due. One sweep at a time
+   * (one asked for meanwhile runs after it).
+   */
+  #sweep(): Promise<void> {
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return this.#sweeping;
+    }
+    this.#sweeping = (async () => {
+      do {
+        this.#sweepAgain = false;
+        await this.#sweepOnce();
+      } while (this.#sweepAgain && !this.#stopped);
+    })().finally(() => (this.#sweeping = undefined));
+    return this.#sweeping;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const { repo, clock, log } = this.deps;
+    let next: number;
+    try {
+      let page: { queued: PoolEntry[]; more: boolean };
+      let stuck = false;
+      do {
+        page = await repo.recycleDue(clock.now(), RECYCLE_PAGE);
+        for (const e of page.queued) log.info({ device: e.deviceId, account: e.account }, 'pool entry due: CAS deregistration queued');
+        if (page.queued.length > 0) this.#outbox.kick();
+        stuck = page.more && page.queued.length === 0;
+      } while (page.more && !stuck && !this.#stopped);
+      const due = await repo.nextRecycleAt();
+      // Due entries left are another node's (it holds them now): look again shortly, should it die.
+      next = due === null ? Infinity : due <= clock.now() ? clock.now() + RECYCLE_RETRY_MS : due;
+    } catch (err) {
+      log.error({ err }, 'recycling the pool entries due failed; trying again');
+      next = clock.now() + RECYCLE_RETRY_MS;
+    }
+    // An earlier timer (an unbind meanwhile) stays.
+    this.#armSweep(next);
+  }
+
+  /** The next sweep at `at` at the latest (sooner in a cluster, and never past the timer wheel's horizon). */
+  #armSweep(at: number): void {
+    if (this.#stopped) return;
+    const { clock, scheduler } = this.deps;
+    const latest = clock.now() + (this.deps.recycleScanMs ?? scheduler.horizonMs / 2);
+    const when = Math.min(at, latest);
+    if (this.#sweepTimer && this.#sweepTimer.at <= when) return;
+    if (this.#sweepTimer) scheduler.cancel(this.#sweepTimer.handle);
+    this.#sweepTimer = {
+      at: when,
+      handle: scheduler.at(when, () => {
+        this.#sweepTimer = undefined;
+        void this.#sweep();
+      }),
+    };
   }
 
   bindingsOf(account: string): Promise<Binding[]> {

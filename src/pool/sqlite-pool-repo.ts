@@ -1,8 +1,9 @@
 import type { Database } from '../store/database.js';
-import { DeadlineRepo } from '../store/deadline-repo.js';
+import { GroupCommit, type Settled } from '../store/group-commit.js';
+import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
 import type { PoolRepo } from './pool-repo.js';
-import { abandonedWrites, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, RECYCLE, type RecycleOutcome, registeredWrites, registrationFailedWrites } from './pool-rules.js';
+import { abandonedWrites, PoolError, type BindInput, type BindOutcome, type Decision, decideBind, decideOutboxDone, decideRecycle, decideUnbind, outboxFailedWrites, type PoolRules, type PoolWrite, registeredWrites, registrationFailedWrites } from './pool-rules.js';
 
 type Row = Record<string, unknown>;
 
@@ -35,18 +36,24 @@ export const outboxOf = (r: Row): OutboxRow => ({
 });
 export const auditOf = (r: Row): AuditEvent => ({ at: r['at'] as number, event: r['event'] as string, deviceId: r['device_id'] as string, account: r['account'] as string | null, detail: r['detail'] as string | null });
 
+type OpOutcome = BindOutcome | { recycleAt: number };
+/** One turn of the event loop: the binds and unbinds read from the sockets in this turn join the group. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The pool on SQLite. Every unit of work is one BEGIN IMMEDIATE transaction: SQLite has one writer at a time,
  * so what a rule reads cannot change before its writes commit. Statements are prepared once.
+ * Binds and unbinds that arrive together are committed in one transaction (group commit): one WAL write
+ * and, with `synchronous = full`, one fsync for the group; each is answered only once its group committed.
  */
 export class SqlitePoolRepo implements PoolRepo {
   readonly #db: Database;
-  readonly #deadlines: DeadlineRepo;
+  readonly #group: GroupCommit<PoolOp, OpOutcome>;
   readonly #s;
 
   constructor(db: Database) {
     this.#db = db;
-    this.#deadlines = new DeadlineRepo(db);
+    this.#group = new GroupCommit((ops) => Promise.resolve(this.#commitGroup(ops)), { maxGroup: GROUP_MAX, key: opDevice, gather: nextTurn });
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql);
     this.#s = {
       device: p<[string]>('SELECT 1 AS x FROM devices WHERE id = ?'),
@@ -64,6 +71,9 @@ export class SqlitePoolRepo implements PoolRepo {
       entryFailed: p<[number, string, string]>('UPDATE pool_entries SET attempts = ?, last_error = ? WHERE device_id = ?'),
       list: p<[string, number]>('SELECT * FROM pool_entries WHERE device_id > ? ORDER BY device_id LIMIT ?'),
       listAccount: p<[string, string, number]>('SELECT * FROM pool_entries WHERE account = ? AND device_id > ? ORDER BY device_id LIMIT ?'),
+      // The partial index pool_entries_recycle (migration 18): the due entries and the next due time are index reads.
+      dueRecycle: p<[number, number]>("SELECT * FROM pool_entries INDEXED BY pool_entries_recycle WHERE state = 'pooled' AND recycle_at <= ? ORDER BY recycle_at, device_id LIMIT ?"),
+      nextRecycleAt: p<[]>("SELECT min(recycle_at) AS t FROM pool_entries INDEXED BY pool_entries_recycle WHERE state = 'pooled'"),
       countEntries: p<[]>('SELECT count(*) AS n FROM pool_entries'),
       countDeregistering: p<[]>("SELECT count(*) AS n FROM pool_entries INDEXED BY pool_entries_deregistering WHERE state = 'deregistering'"),
       insertOutbox: p<[string, string, string | null, string, number, number]>(
@@ -84,20 +94,68 @@ export class SqlitePoolRepo implements PoolRepo {
     };
   }
 
-  bind(i: BindInput, rules: PoolRules): Promise<BindOutcome> {
-    return this.#unit(() =>
-      decideBind(
-        {
-          known: this.#s.device.get(i.deviceId) !== undefined,
-          bound: this.#binding(i.deviceId),
-          countBound: this.#s.countBound.get(i.account)!['n'] as number,
-          entry: this.#entry(i.deviceId),
-          casBusy: this.#s.outboxPending.get(i.deviceId) !== undefined,
-        },
-        i,
-        rules,
-      ),
+  bind(input: BindInput, rules: PoolRules): Promise<BindOutcome> {
+    return this.#group.submit({ kind: 'bind', input, rules }) as Promise<BindOutcome>;
+  }
+
+  unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
+    return this.#group.submit({ kind: 'unbind', account, deviceId, now, rules }) as Promise<{ recycleAt: number }>;
+  }
+
+  /** One op's reads and rule, in the group's transaction: it reads what the earlier ops of the group wrote. */
+  #decide(op: PoolOp): Decision<OpOutcome> {
+    if (op.kind === 'unbind') {
+      const { account, deviceId, now, rules } = op;
+      return decideUnbind({ bound: this.#binding(deviceId), countPooled: this.#s.countPooled.get(account)!['n'] as number }, account, deviceId, now, rules);
+    }
+    const { input: i, rules } = op;
+    return decideBind(
+      {
+        known: this.#s.device.get(i.deviceId) !== undefined,
+        bound: this.#binding(i.deviceId),
+        countBound: this.#s.countBound.get(i.account)!['n'] as number,
+        entry: this.#entry(i.deviceId),
+        casBusy: this.#s.outboxPending.get(i.deviceId) !== undefined,
+      },
+      i,
+      rules,
     );
+  }
+
+  /**
+   * The group in one BEGIN IMMEDIATE transaction, its ops decided and written in arrival order. A rule's
+   * refusal (thrown before its op writes anything) fails that op only; anything else (a write the database
+   * refuses) rolls the group back, and each op is run again alone, so one op's trouble is not its neighbours'.
+   */
+  #commitGroup(ops: readonly PoolOp[]): Settled<OpOutcome>[] {
+    const run = (group: readonly PoolOp[]) =>
+      this.#db
+        .transaction(() =>
+          group.map((op): Settled<OpOutcome> => {
+            let d: Decision<OpOutcome>;
+            try {
+              d = this.#decide(op);
+            } catch (error) {
+              if (error instanceof PoolError) return { ok: false, error };
+              throw error;
+            }
+            for (const w of d.writes) this.#apply(w);
+            return { ok: true, value: d.result };
+          }),
+        )
+        .immediate();
+    try {
+      return run(ops);
+    } catch (error) {
+      if (ops.length === 1) return [{ ok: false, error }];
+      return ops.map((op) => {
+        try {
+          return run([op])[0]!;
+        } catch (e) {
+          return { ok: false, error: e };
+        }
+      });
+    }
   }
 
   registered(account: string, deviceId: string, certificateId: string, key: string, now: number): Promise<void> {
@@ -115,12 +173,17 @@ export class SqlitePoolRepo implements PoolRepo {
     });
   }
 
-  unbind(account: string, deviceId: string, now: number, rules: PoolRules): Promise<{ recycleAt: number }> {
-    return this.#unit(() => decideUnbind({ bound: this.#binding(deviceId), countPooled: this.#s.countPooled.get(account)!['n'] as number }, account, deviceId, now, rules));
+  /** One node: a plain due-query, decided and written in one transaction. */
+  recycleDue(now: number, limit: number): Promise<{ queued: PoolEntry[]; more: boolean }> {
+    return this.#unit(() => {
+      const due = this.#s.dueRecycle.all(now, limit).map(entryOf);
+      const decisions = due.map((e) => decideRecycle(e, now));
+      const queued = decisions.flatMap((d) => (d.result ? [d.result] : []));
+      return { writes: decisions.flatMap((d) => d.writes), result: { queued, more: due.length === limit } };
+    });
   }
-
-  startRecycling(deviceId: string, now: number): Promise<RecycleOutcome> {
-    return this.#unit(() => decideRecycle(this.#entry(deviceId), now));
+  async nextRecycleAt(): Promise<number | null> {
+    return (this.#s.nextRecycleAt.get()?.['t'] as number | null) ?? null;
   }
 
   async dueOutbox(now: number, limit: number): Promise<OutboxRow[]> {
@@ -211,10 +274,6 @@ export class SqlitePoolRepo implements PoolRepo {
         const e = w.event;
         return void s.audit.run(e.at, e.event, e.deviceId, e.account, e.detail);
       }
-      case 'putDeadline':
-        return this.#deadlines.put({ kind: RECYCLE, key: w.deviceId, dueAt: w.dueAt });
-      case 'deleteDeadline':
-        return this.#deadlines.delete(RECYCLE, w.deviceId);
     }
   }
 }

@@ -6,6 +6,12 @@ export interface GroupCommitOptions<I> {
   readonly maxGroup: number;
   /** Inputs with one key never share a group: a later one waits for the next, in arrival order. */
   readonly key: (input: I) => string;
+  /**
+   * Awaited before a group is taken, so that inputs arriving meanwhile join it. A store whose commit is
+   * synchronous (SQLite) lets nothing arrive while it commits, so it waits one turn of the event loop here
+   * (the requests read in the same turn join); absent: the group is taken at once.
+   */
+  readonly gather?: () => Promise<void>;
 }
 
 /**
@@ -40,6 +46,7 @@ export class GroupCommit<I, O> {
     this.#running = true;
     try {
       while (this.#waiting.length > 0) {
+        if (this.options.gather) await this.options.gather();
         const group = this.#nextGroup();
         let outcomes: ReadonlyArray<Settled<O>>;
         try {

@@ -605,4 +605,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX campaign_devices_verify ON campaign_devices (verify_until) WHERE verify_until IS NOT NULL;
     `,
   },
+  {
+    version: 18,
+    name: 'pool recycling read from pool_entries.recycle_at',
+    sql: `
+      -- When a pool entry is recycled is its recycle_at, read by the pool's sweep through this index; no
+      -- deadline row per entry. The rows of kind 'pool-recycle' older versions wrote go: each one's due time
+      -- is its entry's recycle_at already (the unbind wrote both with one time, and a deadline that fired early
+      -- was written again at recycle_at, which the recycling rule has always checked), so the sweep fires them.
+      CREATE INDEX pool_entries_recycle ON pool_entries (recycle_at, device_id) WHERE state = 'pooled';
+      DELETE FROM timer_deadlines WHERE kind = 'pool-recycle';
+    `,
+  },
 ];
