@@ -65,7 +65,7 @@ const ROUND_TRIP_WARMUP = 50;
 const WAIT_S = 10;
 const PARAMETER = 'InternetGatewayDevice.DeviceInfo.SoftwareVersion';
 const EXPECTED_VALUE = '1.0.0';
-const TARGET = { p99Ms: 50, sessionsPerSec: 2_000, ratio: 0.5 };
+const TARGET = { p99Ms: 50, sessionsPerSec: 2_000, ratio: 0.8 };
 /** Other processes taking more than this much of the servers' core make a phase suspect. */
 const NOISY_PCT = 5;
 
@@ -367,7 +367,11 @@ async function stbdPhases(name: string, sub: string, store: Record<string, strin
     api: { listen: `127.0.0.1:${apiPort}` },
     stun: { listen: `127.0.0.1:${stunPort}`, keepalive_period: `${KEEPALIVE_S}s` },
     // The built-in periodic Inform profile off: the bench measures the sessions it always measured.
-    cwmp: { listen: `127.0.0.1:${cwmpPort}`, periodic_inform_profile: false },
+    // The 1,000s of simulated STBs all come from 127.0.0.1: one source address, as behind a carrier-grade NAT.
+    // Each command's session begins with a 401 challenge; 20 in flight pass the default 20 challenges/s per
+    // source, and the shed sessions (503) came back only with the connection request's next resend (3 s).
+    // A real fleet has an address per STB (or a raised limit behind CGNAT): no per-source limit here.
+    cwmp: { listen: `127.0.0.1:${cwmpPort}`, periodic_inform_profile: false, challenges_per_second: 0 },
     log: { level: 'warn' },
   });
   const nodeArgs = (process.env.BENCH_STBD_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -543,7 +547,7 @@ try {
     `command: ${commandLine}`,
     '',
     row('figure', 'stbd', 'baseline', 'ratio', 'target'),
-    row('Inform sessions/s, Digest (1 core)', sessions(digest), sessions(base), `${fix(ratio)}x`, '>= 2,000/s, >= 0.5x', verdict(sessPass(digest))),
+    row('Inform sessions/s, Digest (1 core)', sessions(digest), sessions(base), `${fix(ratio)}x`, `>= 2,000/s, >= ${TARGET.ratio}x`, verdict(sessPass(digest))),
     row('Inform sessions/s, Basic (preemptive)', sessions(basic), sessions(base), `${fix(basic.sessionsPerSec / base.sessionsPerSec)}x`, '(Digest cost)'),
     row('  server CPU per session, Digest / Basic', `${fix(usPerSession(digest), 0)} / ${fix(usPerSession(basic), 0)} us`, `${fix(usPerSession(base), 0)} us`, `${fix(usPerSession(base) / usPerSession(digest))}x`, '(by CPU)'),
     row(`  session p50 / p99, Digest (${CONCURRENCY} clients)`, `${fix(digest.p50Ms, 1)} / ${fix(digest.p99Ms, 1)} ms`, `${fix(base.p50Ms, 1)} / ${fix(base.p99Ms, 1)}`, '', ''),
@@ -594,7 +598,7 @@ try {
       ...(pg && pgDigest ? { postgres: { informSessions: pg.digestRuns, roundTrips: { sequential: pg.sequential, parallel: pg.parallel }, importMs: pg.importMs, ratioToSqlite: pgDigest.sessionsPerSec / digest.sessionsPerSec } } : {}),
       targets: {
         ...(pg && pgDigest ? { postgresInformSessions: { value: pgDigest.sessionsPerSec, target: '>= 0.8x SQLite', pass: pgSessPass }, postgresRoundTripSequentialP99: { value: pg.sequential.p99Ms, target: '<= 50 ms', pass: rtPass(pg.sequential) } } : {}),
-        informSessions: { value: digest.sessionsPerSec, ratio, target: '>= 2000/s and >= 0.5x', pass: sessPass(digest) },
+        informSessions: { value: digest.sessionsPerSec, ratio, target: `>= 2000/s and >= ${TARGET.ratio}x`, pass: sessPass(digest) },
         roundTripSequentialP99: { value: sequential.p99Ms, target: '<= 50 ms', pass: rtPass(sequential) },
         roundTripParallelP99: { value: parallel.p99Ms, target: '<= 50 ms', pass: rtPass(parallel) },
       },

@@ -1,4 +1,5 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround } from './cwmp-envelope-template.js';
 
 /** CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4): accept all, answer in the CPE's. */
 export type CwmpVersion = '1-0' | '1-1' | '1-2' | '1-3' | '1-4';
@@ -310,17 +311,23 @@ export class CwmpSoap {
     return `<?xml version="1.0" encoding="UTF-8"?>${this.#builder.build({ 'soap:Envelope': envelope }) as string}`;
   }
 
+  /** From a string template (the same bytes the builder writes): one per session, on the hot path. */
   informResponse(version: CwmpVersion, id: string | undefined): string {
-    return this.#envelope(version, id, { 'cwmp:InformResponse': { MaxEnvelopes: 1 } });
+    return envelopeAround(version, id, INFORM_RESPONSE_BODY);
   }
 
   transferCompleteResponse(version: CwmpVersion, id: string | undefined): string {
-    return this.#envelope(version, id, { 'cwmp:TransferCompleteResponse': '' });
+    return envelopeAround(version, id, emptyResponseBody('TransferComplete'));
   }
 
   /** The empty acknowledgement of a recorded CPE request (AutonomousTransferCompleteResponse, …). */
   acknowledge(version: CwmpVersion, id: string | undefined, method: RecordedCpeMethod): string {
-    return this.#envelope(version, id, { [`cwmp:${method}Response`]: '' });
+    return envelopeAround(version, id, emptyResponseBody(method));
+  }
+
+  /** The generic builder's envelope for `body`: what the templates above must equal (tested). */
+  built(version: CwmpVersion, id: string | undefined, body: Record<string, unknown>): string {
+    return this.#envelope(version, id, body);
   }
 
   /** An ACS fault (TR-069 A.5.1: 8000 Method not supported, …) answering a CPE request. */
