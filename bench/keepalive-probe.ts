@@ -1,7 +1,7 @@
 /**
  * A latency probe of bench:campaign, in a process of its own: signed keepalives of one device every 20 ms,
- * round trips of the answers. It runs at real-time priority where it may (chrt), so that what it measures
- * is stbd's answer time, not the probe waiting for a core the simulator keeps busy.
+ * round trips of the answers. It runs at the highest priority where it may (nice -20), so that what it
+ * measures is stbd's answer time, not the probe waiting for a core the simulator keeps busy.
  *
  *   node --import tsx bench/keepalive-probe.ts '{"port":3478,"secret":"…","device":"probe-0001"}'
  *
