@@ -131,6 +131,8 @@ export class CwmpServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
+    // It may have waited for its slice while stbd began to stop.
+    if (this.#closing) return this.#send(res, 503, 'text/plain', 'shutting down\n', { connection: 'close' });
     let body: string | undefined;
     this.sessions
       .handle({
