@@ -171,6 +171,55 @@ if (server) {
     t.equal(await owner(), 'node-a', 'node B\'s last flush did not take the row back');
   });
 
+  t.test('memory: a node holds the devices whose bindings it holds; any other is read from the database at its first keepalive there, an unknown name once', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2');
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    let b = await startNode(root, url, 'node-b', '127.0.0.3');
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const devices = [];
+    for (let i = 1; i <= 30; i++) devices.push((await a.clients.api('POST', '/v1/devices', { id: `stb-${i}` })).body);
+    const stb = await UdpPeer.open();
+    t.teardown(() => stb.close());
+    /** The answer of `node` to a signed binding keepalive of `c`: its STUN message type. */
+    const ask = async (c: { stunUsername: string; stunPassword: string }, node: TestNode) => {
+      stb.socket.send(cpeRequest({ username: c.stunUsername, connectionRequestBinding: true, integrity: { password: c.stunPassword, variant: 'rfc3489' } }), node.daemon.stunPort, node.host);
+      return (await stb.next(3000))?.msg.readUInt16BE(0);
+    };
+    const metric = async (node: TestNode, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${node.daemon.url}/metrics`)).text())?.[1]);
+    const SUCCESS = 0x0101;
+    const ERROR = 0x0111;
+    for (const d of devices.slice(0, 10)) t.equal(await ask(d.credentials, b), SUCCESS, `${d.id}: node B reads it from the database and answers the very keepalive`);
+    t.equal(await metric(b, 'stbd_keepalive_deferred_total'), 10, 'each waited for one read');
+    t.equal(await ask(devices[0].credentials, b), SUCCESS, 'held now: answered from memory');
+    t.equal(await metric(b, 'stbd_keepalive_deferred_total'), 10, 'no read');
+    for (const d of devices.slice(10, 12)) t.equal(await ask(d.credentials, a), SUCCESS);
+
+    // Restarted, node B loads the 10 bindings its rows say it holds, and nothing else.
+    t.equal(await b.daemon.stop(), 0);
+    b = await startNode(root, url, 'node-b', '127.0.0.3');
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    t.equal(await metric(b, 'stbd_keepalive_devices_in_memory'), 10, 'node B holds its own 10 of 30 devices');
+    t.equal(await ask(devices[0].credentials, b), SUCCESS, 'one of them: answered at once');
+    t.equal(await metric(b, 'stbd_keepalive_deferred_total'), 0);
+    t.equal(await ask(devices[20]!.credentials, b), SUCCESS, 'a device never seen here: read, then answered');
+    t.equal(await metric(b, 'stbd_keepalive_devices_in_memory'), 11);
+
+    const stranger = { stunUsername: 'no-such-box', stunPassword: 'guess' };
+    t.equal(await ask(stranger, b), ERROR, 'an unknown name: 401, as on a single node');
+    t.equal(await ask(stranger, b), ERROR);
+    t.equal(await metric(b, 'stbd_keepalive_deferred_total'), 2, 'the unknown name was read once, then remembered as unknown');
+    // Registered through node A after that: node B forgets it was unknown when node A announces it.
+    const late = (await a.clients.api('POST', '/v1/devices', { id: 'no-such-box', stunPassword: 'now-known-1' })).body;
+    let answer: number | undefined;
+    for (let i = 0; i < 50 && answer !== SUCCESS; i++) {
+      answer = await ask(late.credentials, b);
+      if (answer !== SUCCESS) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(answer, SUCCESS, 'a device registered elsewhere is accepted once announced');
+  });
+
   t.test('a node dies: the STB\'s tasks wait; its next Inform reaches another node, which runs them and re-homes the STB to itself (and not while its home was alive)', async (t) => {
     const url = await freshDatabase(server);
     const root = t.testdir();

@@ -57,6 +57,26 @@ for (const engine of engines(t)) {
       t.strictSame(await s.query('SELECT count(*) AS n FROM presence'), [{ n: 5000 }], 'counts come back as numbers on both engines');
     });
 
+    t.test('a node loads only the bindings it holds, across pages; a device not held is read by its STUN username', async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s);
+      // 12,001 rows held by node-a (more than a page), some by node-b, the rest by nobody.
+      await s.query("INSERT INTO presence (device_id, last_seen, node) SELECT id, 5, CASE WHEN stun_username < 'u2' THEN 'node-a' ELSE 'node-b' END FROM devices WHERE stun_username < 'u3'");
+      const held = (await s.query("SELECT count(*) AS n FROM presence WHERE node = 'node-a'"))[0]!['n'];
+      t.ok(Number(held) > 10_000, 'more held rows than one page of the start-up read');
+      const ids: string[] = [];
+      await repoOf(s).loadHeld('node-a', (d, p, node) => {
+        ids.push(d.id);
+        if (node !== 'node-a' || p?.lastSeen !== 5) t.fail(`${d.id}: ${node} ${JSON.stringify(p)}`);
+      });
+      t.equal(ids.length, Number(held), 'every device node-a holds, none other');
+      t.equal(new Set(ids).size, ids.length, 'each once');
+      const found = await repoOf(s).byStunUsername('u20001');
+      t.same(found && { id: found.device.id, stunUsername: found.device.stunUsername, password: [...found.device.sealedStunPassword], node: found.node, seen: found.presence?.lastSeen }, { id: 'd020001', stunUsername: 'u20001', password: [1, 2, 3], node: 'node-b', seen: 5 }, 'read with its presence and the node holding it');
+      t.equal((await repoOf(s).byStunUsername('u9999'))?.presence, null, 'never seen: no presence');
+      t.equal(await repoOf(s).byStunUsername('nobody'), undefined, 'an unknown name: none');
+    });
+
     if (engine.name === 'postgres') {
       t.test('cluster: a write is fenced by the node holding the binding; a claim takes it over', async (t) => {
         const s = await engine.open(t);

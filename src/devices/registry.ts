@@ -49,7 +49,8 @@ export class DeviceRegistry {
 
   /**
    * Another node of the cluster registered these devices (or removed `removed`): this node's listeners learn them
-   * as if registered here (read from the store, so only ids travel). Unknown or already known ids are skipped.
+   * as if registered here (read from the store, so only ids travel). Unknown or already `known` added ids are
+   * skipped; every removed one is passed on (a node may not hold it in memory, yet counts it).
    */
   async learn(added: readonly string[], removed: readonly string[], known: (id: string) => boolean): Promise<void> {
     const devices: DeviceRecord[] = [];
@@ -63,7 +64,6 @@ export class DeviceRegistry {
       for (const l of this.#listeners) l.added(devices, true);
     }
     for (const id of removed) {
-      if (!known(id)) continue;
       this.#count--;
       for (const l of this.#listeners) l.removed(id, true);
     }

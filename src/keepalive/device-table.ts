@@ -57,6 +57,7 @@ export class DeviceTable {
   #idLen: Uint16Array;
   #pwLen: Uint16Array;
   #slots = 0;
+  #removed = 0;
   /** Open addressing: slot + 1, EMPTY or TOMBSTONE; kept at most half full. */
   #index = new Int32Array(1024);
   #indexUsed = 0;
@@ -88,6 +89,11 @@ export class DeviceTable {
   /** Slots handed out so far, removed ones included: arrays indexed by slot need this length. */
   get slotCount(): number {
     return this.#slots;
+  }
+
+  /** Devices held now (slots of removed ones aside). */
+  get size(): number {
+    return this.#slots - this.#removed;
   }
 
   /** Adds a device (its STUN username must not be in the table already) and returns its slot. */
@@ -148,6 +154,7 @@ export class DeviceTable {
     if (i >= 0) this.#index[i] = TOMBSTONE;
     this.#otherIds.delete(id);
     this.#userLen[slot] = REMOVED;
+    this.#removed++;
     if (((this.#pwLen[slot] as number) & SEALED) !== 0) this.#settled(slot, UNUSABLE);
     return slot;
   }

@@ -4,6 +4,7 @@ import { decode, DecodeError, type StunPacket } from '../stun/decode.js';
 import { encode } from '../stun/encode.js';
 import { HmacSha1 } from '../stun/hmac-sha1.js';
 import { type IntegrityVariant, verifyIntegrity } from '../stun/integrity.js';
+import type { Deferral } from './device-lookups.js';
 import type { DeviceTable } from './device-table.js';
 import type { Endpoint, Presence } from './presence.js';
 import { ReplayMemory } from './replay-memory.js';
@@ -14,9 +15,11 @@ export type IntegrityPolicy = 'binding' | 'always';
 /**
  * What became of a datagram (the listener counts these). `retransmitted`: a signed keepalive seen before,
  * from the same source, answered again; `replayed`: one seen before from another source, refused;
- * `throttled`: dropped unanswered, its source being over its allowance of refusals.
+ * `throttled`: dropped unanswered, its source being over its allowance of refusals; `deferred`: its username
+ * is not held in memory (a cluster node holds only its own devices): it waits for a store lookup, or is
+ * dropped unanswered when too many wait.
  */
-export type Outcome = 'answered' | 'anonymous' | 'challenged' | 'rejected' | 'malformed' | 'retransmitted' | 'replayed' | 'throttled';
+export type Outcome = 'answered' | 'anonymous' | 'challenged' | 'rejected' | 'malformed' | 'retransmitted' | 'replayed' | 'throttled' | 'deferred';
 
 export interface HandleResult {
   readonly outcome: Outcome;
@@ -52,6 +55,12 @@ export interface HandlerDeps {
   readonly failures: RefusalBudget;
   /** The MESSAGE-INTEGRITY check (a test may count its calls). */
   readonly verify?: typeof verifyIntegrity;
+  /**
+   * A username not in `devices` (a cluster node holds only its own): the datagram may wait for a store lookup
+   * (`waiting`), be dropped as too much already waits, or be refused as usual (`unknown`: the store has no
+   * such device). Absent: every device is in memory.
+   */
+  readonly notHeld?: (message: Buffer, username: string, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }) => Deferral;
 }
 
 export interface HandlerOptions {
@@ -142,6 +151,10 @@ export class KeepaliveHandler {
       const source = sourceKey(from.address);
       if (!this.deps.failures.peek(source)) return { outcome: 'throttled', source };
       slot = hasUsername ? this.devices.slotOfUsernameBytes(packet.bytes, userStart, userEnd) : undefined;
+      if (slot === undefined && hasUsername) {
+        const deferred = this.#notHeld(packet, userStart, userEnd, from);
+        if (deferred) return deferred;
+      }
       // An unknown USERNAME is checked against a decoy key, in the same order of layouts: it costs what a
       // wrong password costs, and gets the very same answer, so usernames cannot be probed.
       verified = this.#verify(packet, slot === undefined ? this.options.decoyKey : this.devices.passwordOf(slot), this.#order(slot, packet), this.#hmac);
@@ -165,6 +178,10 @@ export class KeepaliveHandler {
         const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], undefined, limit);
         return { outcome: 'anonymous', ...(response ? { response } : {}) };
       } else if (slot === undefined) {
+        if (hasUsername && this.deps.challenges.peek(sourceKey(from.address))) {
+          const deferred = this.#notHeld(packet, userStart, userEnd, from);
+          if (deferred) return deferred;
+        }
         const reason = hasUsername ? 'unknown username' : 'no USERNAME';
         return this.#refuse('challenges', from, () => ({ ...this.#unauthorized(packet, limit, 'rejected', reason), ...(hasUsername ? { failedLogin: true } : {}) }));
       } else if (this.options.integrity === 'always' || !this.presence.isTrusted(slot, from, now, this.options.reauthAfterMs)) {
@@ -176,6 +193,15 @@ export class KeepaliveHandler {
     const integrity = verified ? { key: this.devices.passwordOf(slot), variant: verified } : undefined;
     const response = this.#respond(packet, MessageType.BindingSuccess, [this.#mapped(packet, from)], integrity, limit);
     return response ? { outcome: 'answered', response, slot } : { outcome: 'answered', reason: 'response would exceed twice the request', slot };
+  }
+
+  /** A username this node does not hold: waiting for (or dropped before) a store lookup; undefined: refuse it. */
+  #notHeld(packet: StunPacket, userStart: number, userEnd: number, from: Endpoint & { readonly family: 'IPv4' | 'IPv6' }): HandleResult | undefined {
+    const ask = this.deps.notHeld;
+    if (!ask) return undefined;
+    const d = ask(packet.bytes, packet.bytes.toString('utf8', userStart, userEnd), from);
+    if (d === 'unknown') return undefined;
+    return { outcome: 'deferred', reason: d === 'waiting' ? 'its device is being read from the store' : 'too many devices being read from the store at once' };
   }
 
   /** An error answer that spends `budget`: dropped unanswered (and unbuilt) once the source's allowance is spent. */

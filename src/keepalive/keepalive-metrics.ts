@@ -11,6 +11,8 @@ export interface KeepaliveStats {
   retransmitted: number;
   replayed: number;
   throttled: number;
+  /** Keepalives from devices not held in memory (a cluster node): they waited for a store lookup, or were dropped. */
+  deferred: number;
   wentOnline: number;
   wentOffline: number;
   bindingChanges: number;
@@ -18,10 +20,10 @@ export interface KeepaliveStats {
   bindingsLost: number;
 }
 
-export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, retransmitted: 0, replayed: 0, throttled: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0, bindingsLost: 0 });
+export const newStats = (): KeepaliveStats => ({ received: 0, answered: 0, anonymous: 0, challenged: 0, rejected: 0, malformed: 0, retransmitted: 0, replayed: 0, throttled: 0, deferred: 0, wentOnline: 0, wentOffline: 0, bindingChanges: 0, bindingsLost: 0 });
 
 /** Registers the keepalive metrics; returns the flush-duration histogram to observe. */
-export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveStats, online: () => number): Histogram {
+export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveStats, online: () => number, inMemory: () => number): Histogram {
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
@@ -37,6 +39,7 @@ export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveSta
   counter('stbd_keepalive_answered_total', 'keepalives accepted and answered with a Binding Success', () => stats.answered);
   counter('stbd_keepalive_anonymous_total', 'Binding Requests without USERNAME answered with the mapped address only ([stun] answer_anonymous)', () => stats.anonymous);
   counter('stbd_keepalive_challenged_total', 'keepalives answered 401 because MESSAGE-INTEGRITY was required', () => stats.challenged);
+  counter('stbd_keepalive_deferred_total', 'keepalives from devices this cluster node did not hold in memory: held while the store was asked (or dropped, too many waiting)', () => stats.deferred);
   counter('stbd_keepalive_rejected_total', 'keepalives refused: unknown user, wrong MESSAGE-INTEGRITY, unknown attributes', () => stats.rejected);
   counter('stbd_keepalive_malformed_total', 'datagrams dropped because they are not a well-formed STUN Binding Request', () => stats.malformed);
   counter('stbd_keepalive_retransmitted_total', 'signed keepalives seen before, from the same source (a lost answer), answered again without counting as presence', () => stats.retransmitted);
@@ -50,6 +53,14 @@ export function registerKeepaliveMetrics(registry: Registry, stats: KeepaliveSta
     registers: [registry],
     collect() {
       this.set(online());
+    },
+  });
+  new Gauge({
+    name: 'stbd_keepalive_devices_in_memory',
+    help: 'devices the keepalive path holds in memory: every registered one; on a cluster node, those whose bindings it holds or that sent it a keepalive',
+    registers: [registry],
+    collect() {
+      this.set(inMemory());
     },
   });
   return new Histogram({

@@ -18,6 +18,9 @@ import { type KeepaliveStats, newStats, registerKeepaliveMetrics } from './keepa
 import { type Endpoint, Presence, type PresenceView } from './presence.js';
 import type { PresenceRepo } from './presence-repo.js';
 import { ReplayMemory } from './replay-memory.js';
+import { DeviceLookups, type Waiting } from './device-lookups.js';
+import { UnknownUsernames } from './unknown-usernames.js';
+import type { LoadedDevice } from './presence-repo.js';
 
 export interface KeepaliveOptions {
   readonly listen: ListenAddress;
@@ -77,6 +80,10 @@ const NO_LIMIT: RefusalBudget = { peek: () => true, take: () => true };
 type Refusal = { readonly reason: string; readonly device?: string | null } | { readonly limit: Allowance };
 /** Sealed STUN passwords opened per turn of the event loop after start: about a millisecond. */
 const OPEN_CHUNK = 200;
+/** Usernames the store did not know, remembered (about 100 bytes each) so a repeated made-up one costs one query. */
+const UNKNOWN_NAMES = 65_536;
+const UNKNOWN_TTL_MS = 10 * 60_000;
+type From = Endpoint & { readonly family: 'IPv4' | 'IPv6' };
 
 /**
  * The keepalive path (seed 001 steps 3–4): UDP STUN sockets, authentication, presence, offline detection,
@@ -97,6 +104,10 @@ export class KeepaliveService {
   readonly #log: Logger;
   readonly #deps: KeepaliveDeps;
   readonly #opts: KeepaliveOptions;
+  /** In a cluster: devices not held in memory are read from the store when they send a keepalive. */
+  readonly #lookups: DeviceLookups<LoadedDevice, From> | undefined;
+  readonly #unknown: UnknownUsernames | undefined;
+  #lookupErrorLoggedAt = -Infinity;
   #sockets: { v4?: Socket; v6?: Socket } = {};
   #flushTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -111,7 +122,8 @@ export class KeepaliveService {
     this.#opts = opts;
     this.#log = deps.log.child({ component: 'keepalive' });
     this.#repo = deps.presence;
-    this.#table = new DeviceTable(deps.registry.count, deps.registry.stunPasswordOpener(), (device, err) =>
+    // A cluster node holds its own devices only: its table grows from what it loads.
+    this.#table = new DeviceTable(opts.nodeId === undefined ? deps.registry.count : 0, deps.registry.stunPasswordOpener(), (device, err) =>
       this.#log.error({ device, err: (err as Error).message }, 'STUN password does not open with the master key: its keepalives are refused'),
     );
     const debug = () => this.#log.isLevelEnabled('debug');
@@ -130,6 +142,18 @@ export class KeepaliveService {
       },
     });
     const now = () => deps.clock.now();
+    if (opts.nodeId !== undefined) {
+      const unknown = new UnknownUsernames(UNKNOWN_NAMES, UNKNOWN_TTL_MS, now);
+      this.#unknown = unknown;
+      this.#lookups = new DeviceLookups<LoadedDevice, From>({
+        find: (username) => this.#repo.byStunUsername(username),
+        found: (username, loaded) => this.#hold(username, loaded),
+        replay: (w) => this.#replay(w),
+        unknown,
+        onError: (err) => this.#lookupFailed(err),
+      });
+    }
+    const lookups = this.#lookups;
     const buckets = (ratePerSec: number, burst: number) => (ratePerSec > 0 ? new TokenBuckets({ ratePerSec, burst, capacity: SOURCES, now }) : NO_LIMIT);
     this.#handler = new KeepaliveHandler(
       {
@@ -138,6 +162,7 @@ export class KeepaliveService {
         replays: this.#replays,
         challenges: buckets(opts.challengesPerSecond, opts.challengeBurst),
         failures: buckets(opts.authFailuresPerMinute / 60, opts.authFailureBurst),
+        ...(lookups ? { notHeld: (message: Buffer, username: string, from: From) => lookups.defer(username, message, from) } : {}),
       },
       { integrity: opts.integrity, reauthAfterMs: opts.reauthAfterMs, answerAnonymous: opts.answerAnonymous, decoyKey: randomBytes(20) },
     );
@@ -153,7 +178,7 @@ export class KeepaliveService {
       onError: (err) => this.#log.error({ err }, 'offline check failed'),
       ...(deps.host ? { host: deps.host } : {}),
     });
-    this.#flushHistogram = registerKeepaliveMetrics(deps.metrics, this.stats, () => this.#presence.onlineCount);
+    this.#flushHistogram = registerKeepaliveMetrics(deps.metrics, this.stats, () => this.#presence.onlineCount, () => this.#table.size);
   }
 
   get onlineCount(): number {
@@ -176,22 +201,25 @@ export class KeepaliveService {
     return { ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}) };
   }
 
-  /** Loads every device and its persisted presence, then binds the sockets. */
+  /**
+   * Loads every device and its persisted presence (a cluster node: the devices whose bindings it holds; the
+   * others are read from the store at their first keepalive here), then binds the sockets.
+   */
   async start(): Promise<void> {
     const now = this.#deps.clock.now();
-    this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
-    this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
     const me = this.#opts.nodeId;
-    await this.#repo.loadAll((device, record, node) => {
-      const slot = this.#add(device);
-      if (record) {
-        this.#presence.restore(slot, record, now, me !== undefined && node !== me);
-        this.#armOffline(slot);
-      }
-    });
+    const restore = (device: SealedKeepaliveCredentials, record: LoadedDevice['presence'], node: string | null) => this.#restore(this.#add(device), record, node, now);
+    if (me === undefined) {
+      this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
+      this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
+      await this.#repo.loadAll(restore);
+    } else await this.#repo.loadHeld(me, restore);
+    const unknown = this.#unknown;
     this.#deps.registry.subscribe({
       added: (devices: readonly DeviceRecord[]) => {
-        for (const d of devices) this.#add({ id: d.id, stunUsername: d.credentials.stunUsername, stunPassword: d.credentials.stunPassword });
+        // A cluster node reads a new device at its first keepalive here; the name is no longer unknown.
+        if (unknown) for (const d of devices) unknown.delete(d.credentials.stunUsername);
+        else for (const d of devices) this.#add({ id: d.id, stunUsername: d.credentials.stunUsername, stunPassword: d.credentials.stunPassword });
       },
       removed: (id: string) => {
         const slot = this.#table.remove(id);
@@ -315,6 +343,32 @@ export class KeepaliveService {
     if (lost.length > 0) this.#log.info({ count: lost.length }, 'bindings now held by another node of the cluster: their presence is no longer written here');
   }
 
+  #restore(slot: number, record: LoadedDevice['presence'], node: string | null, now: number): void {
+    if (!record) return;
+    const me = this.#opts.nodeId;
+    this.#presence.restore(slot, record, now, me !== undefined && node !== me);
+    this.#armOffline(slot);
+  }
+
+  /** A device read from the store at its keepalive: held in memory from now on (it may have come in meanwhile). */
+  #hold(username: string, loaded: LoadedDevice): void {
+    if (this.#table.slotOfUsername(username) !== undefined || this.#table.slotOfId(loaded.device.id) !== undefined) return;
+    this.#restore(this.#add(loaded.device), loaded.presence, loaded.node, this.#deps.clock.now());
+  }
+
+  /** A datagram that waited for its device to be read: handled as if it had just arrived, on its family's socket. */
+  #replay({ datagram, from }: Waiting<From>): void {
+    const socket = from.family === 'IPv4' ? this.#sockets.v4 : this.#sockets.v6;
+    if (socket) this.#handle(socket, datagram, from.address, from.port, from.family);
+  }
+
+  #lookupFailed(err: unknown): void {
+    const now = this.#deps.clock.now();
+    if (now - this.#lookupErrorLoggedAt < LOG_INTERVAL_MS) return;
+    this.#lookupErrorLoggedAt = now;
+    this.#log.error({ err: (err as Error).message }, 'reading a device from the store for its keepalive failed: its keepalives are dropped unanswered until the store answers (logged once a minute)');
+  }
+
   /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
   #openSealed(): void {
     this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed()) : undefined;
@@ -368,6 +422,10 @@ export class KeepaliveService {
 
   #receive(socket: Socket, msg: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6'): void {
     this.stats.received++;
+    this.#handle(socket, msg, address, port, family);
+  }
+
+  #handle(socket: Socket, msg: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6'): void {
     const result = this.#handler.handle(msg, { address, port, family }, this.#deps.clock.now());
     this.stats[result.outcome]++;
     // Dropped unanswered, the cheapest thing to do with a flood.

@@ -12,10 +12,21 @@ export type PresenceBatch = readonly (readonly [deviceId: string, record: Presen
 /** `node`: the node holding the binding (null: none claimed it, or a single node). */
 type Each = (device: SealedKeepaliveCredentials, presence: PresenceRecord | null, node: string | null) => void;
 
+/** A device as the keepalive path loads it: credentials (password sealed), presence, the node holding its binding. */
+export interface LoadedDevice {
+  readonly device: SealedKeepaliveCredentials;
+  readonly presence: PresenceRecord | null;
+  readonly node: string | null;
+}
+
 /** All the store does for the keepalive path: loading devices with their presence at start, and the batched flush. */
 export interface PresenceRepo {
   /** Streams every device (its STUN password as stored: sealed) with its persisted presence (null if it never sent a keepalive). */
   loadAll(each: Each): Promise<void>;
+  /** Streams the devices whose bindings `node` holds, as `loadAll` does (a cluster node loads only its own). */
+  loadHeld(node: string, each: Each): Promise<void>;
+  /** The device whose STUN username is `username` (an indexed read), for a keepalive from a device not in memory. */
+  byStunUsername(username: string): Promise<LoadedDevice | undefined>;
   /**
    * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
    * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
@@ -28,7 +39,12 @@ const SELECT = `SELECT d.id, d.stun_username, d.stun_password, p.last_seen, p.so
                 p.integrity_variant, p.binding_address, p.binding_port, p.binding_changed_at, p.node
          FROM devices d LEFT JOIN presence p ON p.device_id = d.id`;
 
-function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt, node]: Loaded): void {
+function deliver(each: Each, row: Loaded): void {
+  const d = loaded(row);
+  each(d.device, d.presence, d.node);
+}
+
+function loaded([id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, authAt, variant, bindAddr, bindPort, changedAt, node]: Loaded): LoadedDevice {
   const presence: PresenceRecord | null =
     lastSeen === null
       ? null
@@ -40,7 +56,7 @@ function deliver(each: Each, [id, stunUsername, stunPassword, lastSeen, srcAddr,
           binding: bindAddr === null ? null : { address: bindAddr, port: bindPort ?? 0 },
           bindingChangedAt: changedAt,
         };
-  each({ id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence, node);
+  return { device: { id, stunUsername, sealedStunPassword: sealedBytes(stunPassword) }, presence, node };
 }
 
 /** Column values of a record, in the presence table's order after device_id. */
@@ -49,9 +65,13 @@ const columns = (r: PresenceRecord) => [r.lastSeen, r.source?.address ?? null, r
 export class SqlitePresenceRepo implements PresenceRepo {
   readonly #db: Database;
   readonly #upsert;
+  readonly #held;
+  readonly #byStunUsername;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#held = db.prepare(`${SELECT} WHERE p.node = ?`).raw();
+    this.#byStunUsername = db.prepare(`${SELECT} WHERE d.stun_username = ?`).raw();
     this.#upsert = db.prepare(`
       INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -64,6 +84,15 @@ export class SqlitePresenceRepo implements PresenceRepo {
   async loadAll(each: Each): Promise<void> {
     // iterate(): one row at a time from SQLite, never the whole result in memory.
     for (const row of this.#db.prepare(SELECT).raw().iterate() as IterableIterator<Loaded>) deliver(each, row);
+  }
+
+  async loadHeld(node: string, each: Each): Promise<void> {
+    for (const row of this.#held.iterate(node) as IterableIterator<Loaded>) deliver(each, row);
+  }
+
+  async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
+    const row = this.#byStunUsername.get(username) as Loaded | undefined;
+    return row && loaded(row);
   }
 
   async write(batch: PresenceBatch): Promise<readonly number[]> {
@@ -104,14 +133,28 @@ export class PgPresenceRepo implements PresenceRepo {
     private readonly nodeId: string,
   ) {}
 
-  async loadAll(each: Each): Promise<void> {
+  loadAll(each: Each): Promise<void> {
+    return this.#pages('presence_load_page', `${SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT $2`, [], each);
+  }
+
+  loadHeld(node: string, each: Each): Promise<void> {
+    // presence_node finds the node's rows; the pages follow their device ids.
+    return this.#pages('presence_load_held_page', `${SELECT} WHERE p.node = $3 AND p.device_id > $1 ORDER BY p.device_id LIMIT $2`, [node], each);
+  }
+
+  async #pages(name: string, text: string, extra: readonly unknown[], each: Each): Promise<void> {
     let after = '';
     for (;;) {
-      const { rows } = await this.pool.query<Loaded>({ name: 'presence_load_page', text: `${SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT $2`, values: [after, PAGE], rowMode: 'array' });
+      const { rows } = await this.pool.query<Loaded>({ name, text, values: [after, PAGE, ...extra], rowMode: 'array' });
       for (const row of rows) deliver(each, row);
       if (rows.length < PAGE) return;
       after = rows.at(-1)![0];
     }
+  }
+
+  async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
+    const { rows } = await this.pool.query<Loaded>({ name: 'presence_by_stun_username', text: `${SELECT} WHERE d.stun_username = $1`, values: [username], rowMode: 'array' });
+    return rows[0] && loaded(rows[0]);
   }
 
   async write(batch: PresenceBatch): Promise<readonly number[]> {

@@ -617,4 +617,14 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM timer_deadlines WHERE kind = 'pool-recycle';
     `,
   },
+  {
+    version: 19,
+    name: 'a node reads the bindings it holds in device order',
+    sql: `
+      -- A cluster node loads only the devices whose bindings it holds, in pages by device id: the index
+      -- gives them in that order, so each page starts where the last ended.
+      DROP INDEX presence_node;
+      CREATE INDEX presence_node ON presence (node, device_id);
+    `,
+  },
 ];
