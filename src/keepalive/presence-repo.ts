@@ -62,15 +62,31 @@ function loaded([id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, aut
 /** Column values of a record, in the presence table's order after device_id. */
 const columns = (r: PresenceRecord) => [r.lastSeen, r.source?.address ?? null, r.source?.port ?? null, r.authenticatedAt, r.variant, r.binding?.address ?? null, r.binding?.port ?? null, r.bindingChangedAt] as const;
 
+/** Rows per page of the start-up read: keyset pages by device id, so no result holds every device at once. */
+const PAGE = 10_000;
+
+/** Delivers every row of the keyset pages `page(after)` returns, in device id order. */
+function pages(page: (after: string) => Loaded[], each: Each): void {
+  for (let after = ''; ; ) {
+    const rows = page(after);
+    for (const row of rows) deliver(each, row);
+    if (rows.length < PAGE) return;
+    after = rows[rows.length - 1]![0];
+  }
+}
+
 export class SqlitePresenceRepo implements PresenceRepo {
   readonly #db: Database;
   readonly #upsert;
-  readonly #held;
+  readonly #page;
+  readonly #heldPage;
   readonly #byStunUsername;
 
   constructor(db: Database) {
     this.#db = db;
-    this.#held = db.prepare(`${SELECT} WHERE p.node = ?`).raw();
+    // Pages of all(): a row costs a third less than through iterate(), which crosses into SQLite once per row.
+    this.#page = db.prepare(`${SELECT} WHERE d.id > ? ORDER BY d.id LIMIT ${PAGE}`).raw();
+    this.#heldPage = db.prepare(`${SELECT} WHERE p.node = ? AND p.device_id > ? ORDER BY p.device_id LIMIT ${PAGE}`).raw();
     this.#byStunUsername = db.prepare(`${SELECT} WHERE d.stun_username = ?`).raw();
     this.#upsert = db.prepare(`
       INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at)
@@ -82,12 +98,11 @@ export class SqlitePresenceRepo implements PresenceRepo {
   }
 
   async loadAll(each: Each): Promise<void> {
-    // iterate(): one row at a time from SQLite, never the whole result in memory.
-    for (const row of this.#db.prepare(SELECT).raw().iterate() as IterableIterator<Loaded>) deliver(each, row);
+    pages((after) => this.#page.all(after) as Loaded[], each);
   }
 
   async loadHeld(node: string, each: Each): Promise<void> {
-    for (const row of this.#held.iterate(node) as IterableIterator<Loaded>) deliver(each, row);
+    pages((after) => this.#heldPage.all(node, after) as Loaded[], each);
   }
 
   async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
@@ -104,8 +119,6 @@ export class SqlitePresenceRepo implements PresenceRepo {
   }
 }
 
-/** Rows per page of the start-up read: keyset pages by device id, so no result holds every device at once. */
-const PAGE = 10_000;
 
 const PG_UPSERT = `INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at, node)
              SELECT u.*, $10::text FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::bigint[]) AS u
