@@ -4,7 +4,7 @@ import pg from 'pg';
 import t from 'tap';
 import type * as Tap from 'tap';
 import { parseConnectionRequest, verifySignature } from '../src/management/udp-connection-request.js';
-import { type TestNode, startNode } from './helpers/cluster.js';
+import { seesLive, type TestNode, startNode } from './helpers/cluster.js';
 import { cpeRequest } from './helpers/cpe.js';
 import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
@@ -43,13 +43,6 @@ async function cwmpSession(t: Tap.Test, node: TestNode, events = ['2 PERIODIC'])
     reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
   }
   return { rpcs, stun };
-}
-
-/** Waits until `node` logged that it sees exactly `nodes` alive (its steering follows that view). */
-async function seesLive(node: TestNode, nodes: string): Promise<boolean> {
-  const said = () => node.daemon.logs.filter((l) => l.includes('"cluster: the live nodes changed"')).at(-1)?.includes(`"nodes":"${nodes}"`) === true;
-  for (let i = 0; i < 100 && !said(); i++) await new Promise((r) => setTimeout(r, 100));
-  return said();
 }
 
 /** A signed binding keepalive (CONNECTION-REQUEST-BINDING) from the STB's socket to `node`'s STUN listener. */
