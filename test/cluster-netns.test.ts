@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import type * as Tap from 'tap';
-import { pollUntil, seesLive, startNode, type TestNode } from './helpers/cluster.js';
+import { pollUntil, seesLive, startNodes, type TestNode } from './helpers/cluster.js';
 import { ROOT, run, STBSIM } from './helpers/daemon.js';
 import { NatTopology, netnsUnavailable, NsFetch, sendConnectionRequests } from './helpers/netns.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
@@ -73,12 +73,9 @@ t.test('three nodes, the STB behind a real masquerading NAT', { skip: why ?? fal
 
   const url = await freshDatabase(server);
   const root = t.testdir();
-  // The first to start creates the shared master key: made here, as an operator copies it to every node.
-  writeFileSync(join(root, 'master.key'), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
-  const node = (id: string, host: string) =>
-    startNode(root, url, id, host, { stun_address: `${host}:${STUN_PORT}` }, { stun: { listen: `${host}:${STUN_PORT}` }, cwmp: { listen: `${host}:${CWMP_PORT}` } }, { wrap: net.wrap(net.server), fetch: inServer.fetch });
-  const [a, b, c] = (await Promise.all([node('node-a', A), node('node-b', B), node('node-c', C)])) as [TestNode, TestNode, TestNode];
-  for (const n of [a, b, c]) t.teardown(() => n.daemon.stop('SIGKILL'));
+  const spec = (id: string, host: string) => ({ id, host, cluster: { stun_address: `${host}:${STUN_PORT}` }, extra: { stun: { listen: `${host}:${STUN_PORT}` }, cwmp: { listen: `${host}:${CWMP_PORT}` } } });
+  const via = { wrap: net.wrap(net.server), fetch: inServer.fetch };
+  const [a, b, c] = (await startNodes(t, root, url, [spec('node-a', A), spec('node-b', B), spec('node-c', C)], via)) as [TestNode, TestNode, TestNode];
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();

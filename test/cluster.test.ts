@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import type * as Tap from 'tap';
 import { parseConnectionRequest, verifySignature } from '../src/management/udp-connection-request.js';
-import { seesLive, type TestNode, startNode } from './helpers/cluster.js';
+import { seesLive, type TestNode, startNode, startNodes } from './helpers/cluster.js';
 import { cpeRequest } from './helpers/cpe.js';
 import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
@@ -229,10 +229,7 @@ if (server) {
   t.test('three nodes started at once on an empty database migrate it once and all come up', async (t) => {
     const url = await freshDatabase(server);
     const root = t.testdir();
-    // The first to start creates the shared master key: made here, as an operator copies it to every node.
-    writeFileSync(resolve(root, 'master.key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
-    const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((id, i) => startNode(root, url, id, `127.0.0.${i + 2}`)));
-    for (const n of nodes) t.teardown(() => n.daemon.stop('SIGKILL'));
+    const nodes = await startNodes(t, root, url, ['node-a', 'node-b', 'node-c'].map((id, i) => ({ id, host: `127.0.0.${i + 2}` })), {}, true);
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     t.teardown(() => db.end());

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { clientsOf, type Reach, spawnDaemon, type SpawnedDaemon, writeTestConfig } from './daemon.js';
 
@@ -31,6 +32,31 @@ export async function startNode(root: string, url: string, id: string, host: str
   });
   const daemon = await spawnDaemon(config, via.wrap ? { wrap: via.wrap } : {});
   return { id, host, daemon, config, clients: clientsOf(config, daemon, join(dir, 'api.token'), via) };
+}
+
+export interface NodeSpec {
+  readonly id: string;
+  readonly host: string;
+  readonly cluster?: Record<string, string>;
+  readonly extra?: Record<string, Record<string, string | number | boolean>>;
+}
+
+/**
+ * Starts the nodes (see startNode), one after the other (several stbds starting together on two shared cores can
+ * take longer than spawnDaemon waits), or `atOnce`; each is killed at the end of `t`. The shared master key is
+ * made first, as an operator copies it to every node (else nodes starting together would race to create it).
+ */
+export async function startNodes(t: { teardown(fn: () => unknown): void }, root: string, url: string, specs: readonly NodeSpec[], via: Reach = {}, atOnce = false): Promise<TestNode[]> {
+  writeFileSync(resolve(root, 'master.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  const start = async (s: NodeSpec) => {
+    const node = await startNode(root, url, s.id, s.host, s.cluster, s.extra, via);
+    t.teardown(() => node.daemon.stop('SIGKILL'));
+    return node;
+  };
+  if (atOnce) return Promise.all(specs.map(start));
+  const nodes: TestNode[] = [];
+  for (const s of specs) nodes.push(await start(s));
+  return nodes;
 }
 
 /** Waits until `node` logged that it sees exactly `nodes` alive (its steering follows that view). */
