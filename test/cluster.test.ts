@@ -14,8 +14,8 @@ import { UdpPeer } from './helpers/udp.js';
 
 /**
  * stbd as a cluster: real stbd processes on one PostgreSQL, each node on its own loopback address (127.0.0.N) as
- * each would have its own public STUN address. The STB is a UDP socket on 127.0.0.1 (no NAT here: the namespace
- * test with a masquerading gateway is not built yet, see docs/cluster.md).
+ * each would have its own public STUN address. The STB is a UDP socket on 127.0.0.1 (no NAT here: the same
+ * scenarios behind a real masquerading gateway are in cluster-netns.test.ts).
  */
 
 t.test('on SQLite the cluster is the one node', async (t) => {
