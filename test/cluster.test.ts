@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import type * as Tap from 'tap';
 import { parseConnectionRequest, verifySignature } from '../src/management/udp-connection-request.js';
-import { type TestNode, startNode } from './helpers/cluster.js';
+import { seesLive, type TestNode, startNode, startNodes } from './helpers/cluster.js';
 import { cpeRequest } from './helpers/cpe.js';
 import { run, STBD, writeTestConfig } from './helpers/daemon.js';
 import { startInProcess } from './helpers/in-process.js';
@@ -14,8 +14,8 @@ import { UdpPeer } from './helpers/udp.js';
 
 /**
  * stbd as a cluster: real stbd processes on one PostgreSQL, each node on its own loopback address (127.0.0.N) as
- * each would have its own public STUN address. The STB is a UDP socket on 127.0.0.1 (no NAT here: the namespace
- * test with a masquerading gateway is not built yet, see docs/cluster.md).
+ * each would have its own public STUN address. The STB is a UDP socket on 127.0.0.1 (no NAT here: the same
+ * scenarios behind a real masquerading gateway are in cluster-netns.test.ts).
  */
 
 t.test('on SQLite the cluster is the one node', async (t) => {
@@ -43,13 +43,6 @@ async function cwmpSession(t: Tap.Test, node: TestNode, events = ['2 PERIODIC'])
     reply = await cpe.post(responseXml(rpc.id, `${rpc.method}Response`, inner));
   }
   return { rpcs, stun };
-}
-
-/** Waits until `node` logged that it sees exactly `nodes` alive (its steering follows that view). */
-async function seesLive(node: TestNode, nodes: string): Promise<boolean> {
-  const said = () => node.daemon.logs.filter((l) => l.includes('"cluster: the live nodes changed"')).at(-1)?.includes(`"nodes":"${nodes}"`) === true;
-  for (let i = 0; i < 100 && !said(); i++) await new Promise((r) => setTimeout(r, 100));
-  return said();
 }
 
 /** A signed binding keepalive (CONNECTION-REQUEST-BINDING) from the STB's socket to `node`'s STUN listener. */
@@ -285,10 +278,7 @@ if (server) {
   t.test('three nodes started at once on an empty database migrate it once and all come up', async (t) => {
     const url = await freshDatabase(server);
     const root = t.testdir();
-    // The first to start creates the shared master key: made here, as an operator copies it to every node.
-    writeFileSync(resolve(root, 'master.key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
-    const nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((id, i) => startNode(root, url, id, `127.0.0.${i + 2}`)));
-    for (const n of nodes) t.teardown(() => n.daemon.stop('SIGKILL'));
+    const nodes = await startNodes(t, root, url, ['node-a', 'node-b', 'node-c'].map((id, i) => ({ id, host: `127.0.0.${i + 2}` })), {}, true);
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     t.teardown(() => db.end());

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ROOT, run, spawnDaemon, STBCTL, STBSIM, writeTestConfig } from './helpers/daemon.js';
-import { NatTopology, netnsUnavailable } from './helpers/netns.js';
+import { NatTopology, netnsUnavailable, sendConnectionRequests } from './helpers/netns.js';
 
 const why = netnsUnavailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,18 +53,7 @@ t.test('through a real NAT: the command reaches the STB only when the connection
   const binding = shown.body.binding as { address: string; port: number };
 
   // The same kind of datagram, validly signed, from another socket of the server: the NAT drops it.
-  const foreign = await inServer(
-    process.execPath,
-    '--input-type=module',
-    '-e',
-    `import { createSocket } from 'node:dgram';
-     import { encodeConnectionRequest, ConnectionRequestSequencer } from '${join(ROOT, 'dist/management/udp-connection-request.js')}';
-     const req = new ConnectionRequestSequencer(() => Date.now()).next('x', ${JSON.stringify(crUser)});
-     const bytes = encodeConnectionRequest(req, ${JSON.stringify(crPass)}, '${binding.address}', ${binding.port});
-     const s = createSocket('udp4');
-     s.bind(0, '${NatTopology.SERVER}', () => { let n = 0; const send = () => s.send(bytes, ${binding.port}, '${binding.address}', () => { if (++n < 3) setTimeout(send, 100); else s.close(); }); send(); });`,
-  );
-  t.equal(foreign.code, 0, foreign.stderr);
+  await sendConnectionRequests(net.server, { address: NatTopology.SERVER, port: 0 }, binding, { username: crUser, password: crPass });
   await sleep(2000);
   shown = await ctl('device', 'show', id);
   t.notOk(shown.body.management.lastEvents.includes('6 CONNECTION REQUEST'), 'the STB never heard it: no session');

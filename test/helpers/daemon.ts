@@ -46,7 +46,7 @@ export function writeTestConfig(dir: string, overrides: ConfigOverrides = {}): s
  * The environment for bin/ programs: the test runner's loaders (NODE_OPTIONS) are left out, since the
  * programs run the built JavaScript, and so are STBD_* variables a developer may have set.
  */
-function childEnv(): NodeJS.ProcessEnv {
+export function childEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of ['NODE_OPTIONS', 'STBD_API', 'STBD_TOKEN', 'STBD_CONFIG']) delete env[k];
   return env;
@@ -136,13 +136,21 @@ export function run(bin: string, args: readonly string[], env: NodeJS.ProcessEnv
   });
 }
 
+/** How the test reaches a daemon in another network namespace: stbctl under `wrap`, the API through `fetch`. */
+export interface Reach {
+  readonly wrap?: readonly string[];
+  readonly fetch?: (url: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<Response>;
+}
+
 /**
  * stbctl against a spawned daemon (token from `config`'s token file, address from --api), and its API with
  * the admin token: `json` parses stdout, `api` the response body.
  */
-export function clientsOf(config: string, daemon: SpawnedDaemon, tokenFile: string) {
+export function clientsOf(config: string, daemon: SpawnedDaemon, tokenFile: string, via: Reach = {}) {
   const token = readFileSync(tokenFile, 'utf8').trim();
-  const ctl = (...args: string[]) => run(STBCTL, ['--config', config, '--api', daemon.url, ...args]);
+  const [bin, ...prefix] = [...(via.wrap ?? []), STBCTL];
+  const ctl = (...args: string[]) => run(bin!, [...prefix, '--config', config, '--api', daemon.url, ...args]);
+  const fetch = via.fetch ?? globalThis.fetch;
   const json = async (...args: string[]) => {
     const r = await ctl(...args, '--json');
     return { ...r, out: r.stdout ? JSON.parse(r.stdout) : undefined };

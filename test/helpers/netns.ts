@@ -1,4 +1,7 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { childEnv, ROOT, run } from './daemon.js';
 
 /** Why the network-namespace tests cannot run here, or undefined when they can. */
 export function netnsUnavailable(): string | undefined {
@@ -22,6 +25,7 @@ export class NatTopology {
   readonly server: string;
   readonly nat: string;
   readonly home: string;
+  readonly #serverLink: string;
 
   constructor(tag = String(process.pid % 100_000)) {
     this.server = `stbd-srv-${tag}`;
@@ -35,6 +39,7 @@ export class NatTopology {
     }
     // Interface names are at most 15 characters.
     const [wan, lan] = [`nw${tag}`, `nl${tag}`];
+    this.#serverLink = `sv${tag}`;
     ip('link', 'add', `sv${tag}`, 'netns', this.server, 'type', 'veth', 'peer', 'name', wan, 'netns', this.nat);
     ip('link', 'add', `hv${tag}`, 'netns', this.home, 'type', 'veth', 'peer', 'name', lan, 'netns', this.nat);
     ip('-n', this.server, 'addr', 'add', `${NatTopology.SERVER}/24`, 'dev', `sv${tag}`);
@@ -61,7 +66,7 @@ table ip filter {
   }
 }
 `;
-    execFileSync('ip', ['netns', 'exec', this.nat, 'nft', '-f', '-'], { input: ruleset });
+    this.nft(this.nat, ruleset);
   }
 
   /** The command prefix that runs a program inside namespace `ns`. */
@@ -69,7 +74,85 @@ table ip filter {
     return ['ip', 'netns', 'exec', ns];
   }
 
+  /** One more address on the server side (e.g. one per node of a cluster), reached from the home through the gateway. */
+  addServerAddress(address: string): void {
+    execFileSync('ip', ['-n', this.server, 'addr', 'add', `${address}/24`, 'dev', this.#serverLink], { stdio: 'pipe' });
+  }
+
+  /** Loads an nftables script (`nft -f -`) in namespace `ns`. */
+  nft(ns: string, script: string): void {
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
+  /** The packet counts of the named counters of nftables table `ip <table>` in namespace `ns`. */
+  counters(ns: string, table: string): Record<string, number> {
+    const out = execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'counters', 'table', 'ip', table], { encoding: 'utf8' });
+    const entries = (JSON.parse(out) as { nftables: { counter?: { name: string; packets: number } }[] }).nftables;
+    return Object.fromEntries(entries.flatMap((e) => (e.counter ? [[e.counter.name, e.counter.packets]] : [])));
+  }
+
   destroy(): void {
     for (const ns of [this.server, this.nat, this.home]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
+}
+
+/**
+ * fetch() from inside namespace `ns` (whose loopback the test process cannot reach): one long-lived Node process
+ * there runs each request and hands the response back over its stdin/stdout, one JSON line each way.
+ */
+export class NsFetch {
+  readonly #proc: ChildProcess;
+  readonly #waiting = new Map<number, (r: { status?: number; body?: string; error?: string }) => void>();
+  #next = 0;
+
+  constructor(ns: string) {
+    const script = `import { createInterface } from 'node:readline';
+      const reply = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+      createInterface({ input: process.stdin }).on('line', async (line) => {
+        const { id, url, init } = JSON.parse(line);
+        try {
+          const res = await fetch(url, init);
+          reply({ id, status: res.status, body: await res.text() });
+        } catch (e) {
+          reply({ id, error: String(e?.cause ?? e) });
+        }
+      });`;
+    this.#proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv() });
+    createInterface({ input: this.#proc.stdout! }).on('line', (line) => {
+      const { id, ...r } = JSON.parse(line) as { id: number; status?: number; body?: string; error?: string };
+      this.#waiting.get(id)?.(r);
+      this.#waiting.delete(id);
+    });
+  }
+
+  /** The same contract as the global fetch, for what the test helpers use: method, headers, a string body. */
+  readonly fetch = (url: string | URL, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const id = this.#next++;
+      this.#waiting.set(id, (r) => (r.error !== undefined ? reject(new Error(`fetch ${url} in the namespace: ${r.error}`)) : resolve(new Response(r.body === '' ? null : r.body, { status: r.status! }))));
+      this.#proc.stdin!.write(`${JSON.stringify({ id, url: String(url), init })}\n`);
+    });
+
+  close(): void {
+    this.#proc.kill('SIGKILL');
+  }
+}
+
+/**
+ * Sends `count` signed UDP connection requests for the device with ConnectionRequestUsername/Password `cr` to
+ * `to` (its NAT binding), from a socket of namespace `ns` bound to `from`: the datagrams stbd would send.
+ */
+export async function sendConnectionRequests(ns: string, from: { address: string; port: number }, to: { address: string; port: number }, cr: { username: string; password: string }, count = 3): Promise<void> {
+  const script = `import { createSocket } from 'node:dgram';
+    import { encodeConnectionRequest, ConnectionRequestSequencer } from '${join(ROOT, 'dist/management/udp-connection-request.js')}';
+    const seq = new ConnectionRequestSequencer(() => Date.now());
+    const s = createSocket('udp4');
+    let n = 0;
+    const send = () => {
+      const bytes = encodeConnectionRequest(seq.next('x', ${JSON.stringify(cr.username)}), ${JSON.stringify(cr.password)}, '${to.address}', ${to.port});
+      s.send(bytes, ${to.port}, '${to.address}', () => (++n < ${count} ? setTimeout(send, 100) : s.close()));
+    };
+    s.bind(${from.port}, '${from.address}', send);`;
+  const r = await run('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script]);
+  if (r.code !== 0) throw new Error(`sending connection requests from ${from.address}:${from.port} failed: ${r.stderr}`);
 }

@@ -1,5 +1,5 @@
 import type * as Tap from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,11 @@ export interface ThrowawayPostgres {
   /** pg_ctl stop; `immediate` is a crash (no checkpoint), as `kill -9` of the postmaster would be. */
   stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
+  /**
+   * pg_ctl restart, without blocking the test process (its simulated STBs and clients go on meanwhile); `immediate`
+   * stops it as a crash would (no checkpoint: crash recovery at the start).
+   */
+  restart(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Stops the server and deletes its directory. */
   destroy(): void;
 }
@@ -61,8 +66,9 @@ export function startThrowawayPostgres(bin: string, port = 5432, o: ThrowawayOpt
   const owner = asRoot ? postgresUser() : undefined;
   if (asRoot && !owner) throw new Error('running as root, and there is no "postgres" user to run PostgreSQL as');
   if (owner) chownSync(dir, owner.uid, owner.gid);
+  const argvOf = (tool: string, args: string[]) => [...(o.wrap ?? []), ...(owner ? ['runuser', '-u', 'postgres', '--'] : []), join(bin, tool), ...args];
   const run = (tool: string, args: string[]) => {
-    const argv = [...(o.wrap ?? []), ...(owner ? ['runuser', '-u', 'postgres', '--'] : []), join(bin, tool), ...args];
+    const argv = argvOf(tool, args);
     execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   };
   const user = owner ? 'postgres' : userInfo().username;
@@ -71,6 +77,11 @@ export function startThrowawayPostgres(bin: string, port = 5432, o: ThrowawayOpt
   const options = `-k ${dir} -p ${port} -c listen_addresses=''${fast} -c max_connections=300`;
   const start = () => run('pg_ctl', ['-w', '-D', data, '-l', join(dir, 'server.log'), '-o', options, 'start']);
   const stop = (mode: 'fast' | 'immediate' = 'fast') => run('pg_ctl', ['-w', '-D', data, '-m', mode, 'stop']);
+  const restart = (mode: 'fast' | 'immediate' = 'fast') =>
+    new Promise<void>((resolve, reject) => {
+      const argv = argvOf('pg_ctl', ['-w', '-D', data, '-l', join(dir, 'server.log'), '-m', mode, '-o', options, 'restart']);
+      execFile(argv[0]!, argv.slice(1), { cwd: dir }, (err, _out, stderr) => (err ? reject(new Error(`pg_ctl restart: ${stderr || err.message}`)) : resolve()));
+    });
   start();
   return {
     socketDir: dir,
@@ -79,6 +90,7 @@ export function startThrowawayPostgres(bin: string, port = 5432, o: ThrowawayOpt
     url: (db) => `postgres://${user}@/${db}?host=${encodeURIComponent(dir)}&port=${port}`,
     stop,
     start,
+    restart,
     destroy() {
       try {
         stop('immediate');
