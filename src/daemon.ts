@@ -323,6 +323,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     });
 
     const isOnline = (id: string) => keepalive.presenceOf(id)?.online ?? false;
+    const onlineAmong = (ids: readonly string[]) => keepalive.onlineAmong(ids);
     // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
     const selection = new DeviceSelection(repos.selection, clock, {
       flush: () => keepalive.flush(),
@@ -470,13 +471,13 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
     const campaignLog = log.child({ component: 'campaigns' });
     const driver = new CampaignDriver(
-      { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, isOnline, scheduler, clock, log: campaignLog, nodeId: randomUUID(), slices },
+      { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, onlineAmong, scheduler, clock, log: campaignLog, nodeId: randomUUID(), slices },
       { tickMs: config.campaigns.tick, leaseMs: config.campaigns.lease, verifyTimeoutMs: config.campaigns.verify_timeout, verifyTimeoutText: formatDuration(config.campaigns.verify_timeout) },
     );
     const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log: campaignLog, watching: () => driver.firmwareActive }, config.campaigns.verify_timeout);
     management.tasks.subscribe({ finished: (t) => outcomes.taskFinished(t), transferred: (t) => outcomes.transferred(t) });
     management.onInform((deviceId, inform) => outcomes.informed(deviceId, inform));
-    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, isOnline, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick() });
+    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, onlineAmong, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick() });
     files.addUseChecker(campaigns.fileInUse);
     await driver.start();
     stops.push(() => driver.stop());

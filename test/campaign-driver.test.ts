@@ -31,7 +31,7 @@ function node(repos: Repositories, clock: ManualClock, nodeId: string) {
   const scheduler = new Scheduler({ clock, store: repos.deadlines, host: timers, onError: () => undefined });
   const tasks = new TaskQueue({ repo: repos.tasks, scheduler, clock, log, deviceExists: async () => true, defaultExpiryMs: 86_400_000, retentionMs: 86_400_000 });
   const driver = new CampaignDriver(
-    { repo: repos.campaigns, queue: (id, request, opts) => tasks.queue(id, request, opts), files: undefined, isOnline: () => true, scheduler, clock, log, nodeId, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) },
+    { repo: repos.campaigns, queue: (id, request, opts) => tasks.queue(id, request, opts), files: undefined, onlineAmong: async (ids) => new Set(ids), scheduler, clock, log, nodeId, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) },
     { tickMs: 1000, leaseMs: 30_000, verifyTimeoutMs: 3_600_000, verifyTimeoutText: '1h' },
   );
   const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log, watching: () => false }, 3_600_000);
@@ -108,7 +108,7 @@ for (const engine of engines(t)) {
     const clock = new ManualClock();
     const n = node(repos, clock, 'node-a');
     const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, isOnline: () => true });
-    const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, isOnline: () => true, cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined });
+    const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, onlineAmong: async (ids) => new Set(ids), cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined });
     await service.create('stop-it', { where: "id LIKE 'd*'", set: [{ name: NTP, value: 'x' }], concurrency: 3 });
     t.match(await service.start('stop-it'), { state: 'running', total: 6 });
     await n.driver.tick();

@@ -63,6 +63,17 @@ if (server) {
     return [a, b];
   };
 
+  /** Nodes A and B on a database of their own, in a directory of the test's (t.testdir() empties it: once per test). */
+  const freshPair = async (t: Tap.Test) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    const a = await startNode(root, url, 'node-a', '127.0.0.2');
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    const b = await startNode(root, url, 'node-b', '127.0.0.3');
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    return { url, root, a, b };
+  };
+
   t.test('nodes: each heartbeats its row; stbctl cluster status shows them; the same node id twice is refused; a stopped node is shown dead', async (t) => {
     const url = await freshDatabase(server);
     // t.testdir() empties the directory at each call: once per test.
@@ -100,12 +111,7 @@ if (server) {
   });
 
   t.test('routing: a task queued through node A for an STB whose binding node B holds is sent from B\'s STUN socket; the STB re-homed to A, A sends and B cannot overwrite A\'s row', async (t) => {
-    const url = await freshDatabase(server);
-    const root = t.testdir();
-    const a = await startNode(root, url, 'node-a', '127.0.0.2');
-    t.teardown(() => a.daemon.stop('SIGKILL'));
-    const b = await startNode(root, url, 'node-b', '127.0.0.3');
-    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const { url, a, b } = await freshPair(t);
     // Registered through node A after node B started: node A announces it, node B's keepalive path learns it.
     const dev = (await a.clients.api('POST', '/v1/devices', { id: 'stb-1', crPassword: 'crpass' })).body;
     const stb = await UdpPeer.open();
@@ -165,12 +171,9 @@ if (server) {
   });
 
   t.test('memory: a node holds the devices whose bindings it holds; any other is read from the database at its first keepalive there, an unknown name once', async (t) => {
-    const url = await freshDatabase(server);
-    const root = t.testdir();
-    const a = await startNode(root, url, 'node-a', '127.0.0.2');
-    t.teardown(() => a.daemon.stop('SIGKILL'));
-    let b = await startNode(root, url, 'node-b', '127.0.0.3');
-    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const pair = await freshPair(t);
+    const { url, root, a } = pair;
+    let b = pair.b;
     const devices = [];
     for (let i = 1; i <= 30; i++) devices.push((await a.clients.api('POST', '/v1/devices', { id: `stb-${i}` })).body);
     const stb = await UdpPeer.open();
@@ -211,6 +214,38 @@ if (server) {
       if (answer !== SUCCESS) await new Promise((r) => setTimeout(r, 100));
     }
     t.equal(answer, SUCCESS, 'a device registered elsewhere is accepted once announced');
+  });
+
+  t.test('a campaign started through one node starts devices whose keepalives reach the other (online as the other wrote it)', async (t) => {
+    const { url, a, b } = await freshPair(t);
+    const stb = await UdpPeer.open();
+    t.teardown(() => stb.close());
+    // Two boxes keep their bindings on each node; whichever node drives the campaign, two are held elsewhere.
+    for (let i = 1; i <= 4; i++) {
+      const d = (await a.clients.api('POST', '/v1/devices', { id: `camp-${i}` })).body;
+      const home = i <= 2 ? a : b;
+      let answer: number | undefined;
+      for (let k = 0; k < 20 && answer !== 0x0101; k++) {
+        await keepaliveTo(stb, d.credentials, home);
+        answer = (await stb.next(3000))?.msg.readUInt16BE(0);
+      }
+      t.equal(answer, 0x0101, `camp-${i} online on ${home.id}`);
+    }
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.teardown(() => db.end());
+    const written = async () => Number((await db.query("SELECT count(*) AS n FROM presence WHERE device_id LIKE 'camp-%' AND node IS NOT NULL")).rows[0].n);
+    for (let i = 0; i < 100 && (await written()) < 4; i++) await new Promise((r) => setTimeout(r, 50));
+    t.equal(await written(), 4, 'each node wrote its own boxes as seen');
+
+    const created = await a.clients.ctl('campaign', 'create', 'ntp', '--where', "id LIKE 'camp-*'", '--set', 'InternetGatewayDevice.Time.NTPServer1=ntp.example.net', '--start');
+    t.equal(created.code, 0, created.stderr);
+    let counts: Record<string, number> = {};
+    for (let i = 0; i < 100 && counts['in-progress'] !== 4; i++) {
+      counts = (await a.clients.json('campaign', 'show', 'ntp')).out.counts;
+      if (counts['in-progress'] !== 4) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.match(counts, { pending: 0, 'in-progress': 4 }, 'every box started, on both nodes');
   });
 
   t.test('a node dies: the STB\'s tasks wait; its next Inform reaches another node, which runs them and re-homes the STB to itself (and not while its home was alive)', async (t) => {

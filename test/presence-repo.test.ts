@@ -75,6 +75,11 @@ for (const engine of engines(t)) {
       t.same(found && { id: found.device.id, stunUsername: found.device.stunUsername, password: [...found.device.sealedStunPassword], node: found.node, seen: found.presence?.lastSeen }, { id: 'd020001', stunUsername: 'u20001', password: [1, 2, 3], node: 'node-b', seen: 5 }, 'read with its presence and the node holding it');
       t.equal((await repoOf(s).byStunUsername('u9999'))?.presence, null, 'never seen: no presence');
       t.equal(await repoOf(s).byStunUsername('nobody'), undefined, 'an unknown name: none');
+      // u1… rows are node-a's, u2… node-b's, all seen at 5; u30 has none.
+      const some = ['d000001', 'd020001', 'd020002', 'd000030'];
+      t.same(await repoOf(s, 'node-a').seenElsewhere(some, 5), engine.name === 'postgres' ? ['d020001', 'd020002'] : [], 'online elsewhere: rows another node holds, seen recently (none on one node)');
+      t.same(await repoOf(s, 'node-a').seenElsewhere(some, 6), [], 'seen before `since`: not online');
+      t.same(await repoOf(s, 'node-a').seenElsewhere([], 0), []);
     });
 
     if (engine.name === 'postgres') {

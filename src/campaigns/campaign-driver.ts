@@ -18,7 +18,8 @@ export interface CampaignDriverDeps {
   readonly repo: CampaignRepo;
   readonly queue: (deviceId: string, request: TaskRequest, opts: QueueOptions) => Promise<{ task: Task }>;
   readonly files: FileCatalog | undefined;
-  readonly isOnline: (deviceId: string) => boolean;
+  /** Which of these devices are online (in a cluster: whichever node holds them). */
+  readonly onlineAmong: (deviceIds: readonly string[]) => Promise<ReadonlySet<string>>;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
@@ -175,14 +176,15 @@ export class CampaignDriver {
       const rows = await this.#d.repo.pending(c.id, lo, hi, after, PAGE);
       if (rows.length === 0) break;
       after = rows.at(-1)!.seq;
-      const offline = rows.filter((r) => !this.#d.isOnline(r.deviceId)).map((r) => r.deviceId);
+      const online = await this.#d.onlineAmong(rows.map((r) => r.deviceId));
+      const offline = rows.filter((r) => !online.has(r.deviceId)).map((r) => r.deviceId);
       if (offline.length > 0) skipped += await this.#d.repo.skip(c.id, offline, 'offline past the window', now);
     }
     if (skipped > 0) this.#d.log.info({ campaign: c.name, wave: c.wave, skipped }, 'the window closed: devices still offline are skipped');
   }
 
   async #startSome(c: Campaign, lo: number, hi: number, free: number, now: number, closesAt: number): Promise<void> {
-    const { repo, isOnline, nodeId } = this.#d;
+    const { repo, onlineAmong, nodeId } = this.#d;
     const chosen: string[] = [];
     let after = this.#cursor.get(c.id) ?? SEQ_MIN;
     for (let scanned = 0; chosen.length < free && scanned < SCAN_PER_TICK; ) {
@@ -192,10 +194,11 @@ export class CampaignDriver {
         after = SEQ_MIN;
         break;
       }
+      const online = await onlineAmong(rows.map((r) => r.deviceId));
       for (const r of rows) {
         scanned++;
         after = r.seq;
-        if (isOnline(r.deviceId)) chosen.push(r.deviceId);
+        if (online.has(r.deviceId)) chosen.push(r.deviceId);
         if (chosen.length >= free) break;
       }
     }

@@ -15,7 +15,8 @@ export interface CampaignServiceDeps {
   readonly selection: DeviceSelection;
   /** Undefined while stbd serves no files: firmware campaigns are refused. */
   readonly files: FileCatalog | undefined;
-  readonly isOnline: (deviceId: string) => boolean;
+  /** Which of these devices are online (in a cluster: whichever node holds them). */
+  readonly onlineAmong: (deviceIds: readonly string[]) => Promise<ReadonlySet<string>>;
   /** Cancels a task still queued (a cancelled campaign's undelivered tasks); refusals are the task's own business. */
   readonly cancelTask: (taskId: number) => Promise<unknown>;
   readonly clock: Clock;
@@ -115,14 +116,15 @@ export class CampaignService {
     if (this.#starting.has(c.id)) throw new CampaignError('conflict', 'the campaign is being started already');
     this.#starting.add(c.id);
     try {
-      const { repo, selection, isOnline, clock, log } = this.#d;
+      const { repo, selection, onlineAmong, clock, log } = this.#d;
       await repo.clearTargets(c.id);
       const online: string[] = [];
       const first: string[] = [];
       let seq = 0;
       for await (const page of selection.pages(parseSelector(c.spec.where), START_BATCH)) {
+        const onlineNow = online.length < c.spec.canary ? await onlineAmong(page) : new Set<string>();
         for (const id of page) {
-          if (online.length < c.spec.canary && isOnline(id)) online.push(id);
+          if (online.length < c.spec.canary && onlineNow.has(id)) online.push(id);
           if (first.length < c.spec.canary) first.push(id);
         }
         await repo.addTargets(c.id, page.map((deviceId) => ({ deviceId, seq: seq++ })));

@@ -269,6 +269,26 @@ export class KeepaliveService {
     return slot !== undefined && this.#presence.owns(slot);
   }
 
+  /**
+   * Which of these devices are online: by this node's memory; in a cluster, those not online here by what the
+   * other nodes last wrote of them (seen since `persistedSeenSince`), so a campaign driven by any node starts
+   * devices wherever their keepalives go. A device that went offline elsewhere may count as online for a few
+   * minutes more: its task then waits for its next Inform, as any offline device's does.
+   */
+  async onlineAmong(ids: readonly string[]): Promise<ReadonlySet<string>> {
+    const online = new Set<string>();
+    const ask: string[] = [];
+    for (const id of ids) {
+      const slot = this.#table.slotOfId(id);
+      if (slot !== undefined && this.#presence.view(slot).online) online.add(id);
+      else if (this.clustered) ask.push(id);
+    }
+    if (ask.length > 0) {
+      for (const id of await this.#repo.seenElsewhere(ask, this.persistedSeenSince(this.#deps.clock.now()))) online.add(id);
+    }
+    return online;
+  }
+
   presenceOf(deviceId: string): PresenceView | undefined {
     const slot = this.#table.slotOfId(deviceId);
     return slot === undefined ? undefined : this.#presence.view(slot);

@@ -28,6 +28,11 @@ export interface PresenceRepo {
   /** The device whose STUN username is `username` (an indexed read), for a keepalive from a device not in memory. */
   byStunUsername(username: string): Promise<LoadedDevice | undefined>;
   /**
+   * Which of `ids` another node of the cluster holds and has written as seen at or after `since` (its flushes
+   * write every device online at least every few minutes): online there, as far as the store knows.
+   */
+  seenElsewhere(ids: readonly string[], since: number): Promise<string[]>;
+  /**
    * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
    * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
    * returned, and this node no longer holds those bindings.
@@ -110,6 +115,11 @@ export class SqlitePresenceRepo implements PresenceRepo {
     return row && loaded(row);
   }
 
+  async seenElsewhere(): Promise<string[]> {
+    // One node (the file's instance lock keeps it one): no other node holds anything.
+    return [];
+  }
+
   async write(batch: PresenceBatch): Promise<readonly number[]> {
     // One node: nothing to fence (the file's instance lock keeps it one).
     this.#db.transaction(() => {
@@ -163,6 +173,17 @@ export class PgPresenceRepo implements PresenceRepo {
       if (rows.length < PAGE) return;
       after = rows.at(-1)![0];
     }
+  }
+
+  async seenElsewhere(ids: readonly string[], since: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.pool.query<[string]>({
+      name: 'presence_seen_elsewhere',
+      text: 'SELECT device_id FROM presence WHERE device_id = ANY($1::text[]) AND node <> $2 AND last_seen >= $3',
+      values: [ids, this.nodeId, since],
+      rowMode: 'array',
+    });
+    return rows.map((r) => r[0]);
   }
 
   async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
