@@ -8,7 +8,7 @@ import type { DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import { ListenError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { type TimerHost, Timers } from '../timer/timers.js';
+import { nodeTimers, type TimerHost } from '../timer/timers.js';
 import { DeviceTable, type KeepaliveCredentials, type SealedKeepaliveCredentials } from './device-table.js';
 import { LogThrottle, type LogThrottleLine } from '../rate-limit/log-throttle.js';
 import { authThrottledCounter } from '../rate-limit/auth-throttled-metric.js';
@@ -18,6 +18,7 @@ import { type KeepaliveStats, newStats, registerKeepaliveMetrics } from './keepa
 import { type Endpoint, Presence, type PresenceView } from './presence.js';
 import type { PresenceRepo } from './presence-repo.js';
 import { ReplayMemory } from './replay-memory.js';
+import { OFFLINE_TICK_MS, offlineSlice } from './offline-sweep.js';
 import { DeviceLookups, type Waiting } from './device-lookups.js';
 import { UnknownUsernames } from './unknown-usernames.js';
 import type { LoadedDevice } from './presence-repo.js';
@@ -99,7 +100,9 @@ export class KeepaliveService {
   readonly #lines: LogThrottle<Refusal>;
   readonly #throttled: { inc(): void };
   readonly #repo: PresenceRepo;
-  readonly #offline: Timers<number>;
+  readonly #host: TimerHost;
+  #offlineTimer: unknown;
+  #offlineCursor = 0;
   readonly #flushHistogram;
   readonly #log: Logger;
   readonly #deps: KeepaliveDeps;
@@ -168,16 +171,7 @@ export class KeepaliveService {
     );
     this.#lines = new LogThrottle<Refusal>({ intervalMs: LOG_INTERVAL_MS, capacity: SOURCES, now, emit: (line) => this.#logRefusals(line) });
     this.#throttled = authThrottledCounter(deps.metrics).labels({ listener: 'stun' });
-    // Second resolution is plenty for offline detection; the wheel covers offline_after with room to spare.
-    const slots = 2 ** Math.ceil(Math.log2(Math.ceil(opts.offlineAfterMs / 1000) + 2));
-    this.#offline = new Timers<number>({
-      clock: deps.clock,
-      tickMs: 1000,
-      slots: Math.max(64, slots),
-      fire: (slot) => this.#checkOffline(slot),
-      onError: (err) => this.#log.error({ err }, 'offline check failed'),
-      ...(deps.host ? { host: deps.host } : {}),
-    });
+    this.#host = deps.host ?? nodeTimers;
     this.#flushHistogram = registerKeepaliveMetrics(deps.metrics, this.stats, () => this.#presence.onlineCount, () => this.#table.size);
   }
 
@@ -228,7 +222,7 @@ export class KeepaliveService {
         this.#replays.forget(slot);
       },
     });
-    this.#offline.start();
+    this.#sweepOffline();
     this.#sockets.v4 = await this.#bind('udp4', this.#opts.listen, '[stun] listen');
     if (this.#opts.listenV6) this.#sockets.v6 = await this.#bind('udp6', this.#opts.listenV6, '[stun] listen_v6');
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
@@ -244,7 +238,8 @@ export class KeepaliveService {
     clearInterval(this.#logTimer);
     this.#lines.drain();
     clearImmediate(this.#opening);
-    this.#offline.stop();
+    if (this.#offlineTimer !== undefined) this.#host.clearTimeout(this.#offlineTimer);
+    this.#offlineTimer = undefined;
     await Promise.all(Object.values(this.#sockets).map((s: Socket) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#sockets = {};
     await this.#write(() => [...this.#presence.takeDirty(), ...this.#presence.takeStale()]);
@@ -367,7 +362,6 @@ export class KeepaliveService {
     if (!record) return;
     const me = this.#opts.nodeId;
     this.#presence.restore(slot, record, now, me !== undefined && node !== me);
-    this.#armOffline(slot);
   }
 
   /** A device read from the store at its keepalive: held in memory from now on (it may have come in meanwhile). */
@@ -408,13 +402,12 @@ export class KeepaliveService {
     return this.#opts.nodeId !== undefined;
   }
 
-  #armOffline(slot: number): void {
-    if (this.#presence.needsOfflineCheck(slot)) this.#offline.schedule(this.#presence.offlineDueAt(slot), slot);
-  }
-
-  #checkOffline(slot: number): void {
-    if (this.#table.idOf(slot) === null) return;
-    if (this.#presence.checkOffline(slot, this.#deps.clock.now())) this.#offline.schedule(this.#presence.offlineDueAt(slot), slot);
+  /** Offline detection, a slice at a time (a removed device's slot is never online: forget() cleared it). */
+  #sweepOffline(): void {
+    const [from, to] = offlineSlice(this.#offlineCursor, this.#table.slotCount);
+    this.#presence.sweepOffline(from, to, this.#deps.clock.now());
+    this.#offlineCursor = to;
+    this.#offlineTimer = this.#host.setTimeout(() => this.#sweepOffline(), OFFLINE_TICK_MS);
   }
 
   async #bind(type: 'udp4' | 'udp6', at: ListenAddress, key: string): Promise<Socket> {
@@ -453,7 +446,6 @@ export class KeepaliveService {
       this.#throttled.inc();
       return;
     }
-    if (result.slot !== undefined) this.#armOffline(result.slot);
     if (result.response) socket.send(result.response, port, address);
     this.#noteRefusal(result, address, port);
   }

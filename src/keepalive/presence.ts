@@ -42,7 +42,6 @@ const HAS_SOURCE = 2;
 const SOURCE_V6 = 4;
 const HAS_BINDING = 8;
 const BINDING_V6 = 16;
-const TIMER = 32;
 /** Changed in a way the store must learn within a second (online again, new binding, new trusted source). */
 const DIRTY = 64;
 /** Only last-seen or trust times moved: written by the slower sweep (and at shutdown). */
@@ -59,7 +58,7 @@ const VARIANTS: readonly (IntegrityVariant | null)[] = [null, 'rfc5389', 'rfc348
 /**
  * Presence of every device, in typed arrays indexed by DeviceTable slots (tens of bytes per device).
  * Pure bookkeeping: time comes in as arguments; offline detection is driven from outside through
- * `needsOfflineCheck`/`checkOffline`; changes are collected for the batched writes via `takeDirty`
+ * `sweepOffline`; changes are collected for the batched writes via `takeDirty`
  * (what must reach the store quickly) and `takeStale` (keepalives that only moved the last-seen time:
  * writing those as they come would cost one SQLite row per keepalive).
  */
@@ -221,35 +220,24 @@ export class Presence {
     return n;
   }
 
-  /** True once per online period: the caller then schedules `checkOffline(slot)` at `offlineDueAt(slot)`. */
-  needsOfflineCheck(slot: number): boolean {
-    const f = this.#flags[slot] as number;
-    if (!(f & ONLINE) || f & TIMER) return false;
-    this.#flags[slot] = f | TIMER;
-    return true;
-  }
-
-  offlineDueAt(slot: number): number {
-    return (this.#lastSeen[slot] as number) + this.offlineAfterMs;
-  }
-
   /**
-   * The offline timer of `slot` fired. Marks the device offline if it has been silent long enough and
-   * returns false; returns true if it is still online (the caller schedules another check).
+   * Marks offline every device of slots [from, to) silent for offline_after at `now`. The keepalive path sweeps
+   * every slot about once a second this way: a loop over two arrays, where a timer per online device would
+   * cost tens of bytes each.
    */
-  checkOffline(slot: number, now: number): boolean {
-    const f = (this.#flags[slot] as number) & ~TIMER;
-    this.#flags[slot] = f;
-    if (!(f & ONLINE)) return false;
-    if (now - (this.#lastSeen[slot] as number) < this.offlineAfterMs) {
-      this.#flags[slot] = f | TIMER;
-      return true;
+  sweepOffline(from: number, to: number, now: number): void {
+    const flags = this.#flags;
+    const lastSeen = this.#lastSeen;
+    const cutoff = now - this.offlineAfterMs;
+    const end = Math.min(to, flags.length);
+    for (let slot = from; slot < end; slot++) {
+      const f = flags[slot] as number;
+      if ((f & ONLINE) === 0 || (lastSeen[slot] as number) > cutoff) continue;
+      flags[slot] = f & ~ONLINE;
+      this.#online--;
+      this.#markDirty(slot);
+      this.events.offline(slot);
     }
-    this.#flags[slot] = f & ~ONLINE;
-    this.#online--;
-    this.#markDirty(slot);
-    this.events.offline(slot);
-    return false;
   }
 
   view(slot: number): PresenceView {
