@@ -124,6 +124,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
   let routed: RoutedRequests | undefined;
   let lostBinding: ((deviceId: string) => void) | undefined;
   let learnDevices: ((payload: string) => void) | undefined;
+  let taskDoneElsewhere: ((id: number) => void) | undefined;
   try {
     // Before the store: SQLite's migrations seal stored secrets under it, and every repository seals with it.
     const repositoryOptions = () => ({ sealer: box, maxParametersPerDevice: config.cwmp.max_parameters_per_device, nodeId });
@@ -145,6 +146,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         onRouted: (deviceId) => routed?.routed(deviceId),
         onLost: (deviceId) => lostBinding?.(deviceId),
         onDevices: (payload) => learnDevices?.(payload),
+        onTaskDone: (id) => taskDoneElsewhere?.(id),
         onListening: () => void routed?.rescan(),
       });
       stops.push(() => channel.close());
@@ -363,6 +365,11 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         added: (devices, elsewhere) => void (!elsewhere && announce(devices.map((d) => `+${d.id}`))),
         removed: (id, elsewhere) => void (!elsewhere && announce([`-${id}`])),
       });
+      // An operator's command (`?wait=`) may be waiting on another node for a task this one ran.
+      management.tasks.subscribe({
+        finished: (t) => void (t.origin === 'api' && nodes.announceTaskDone(t.id).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: announcing a finished task failed; a call waiting for it on another node answers at its timeout'))),
+      });
+      taskDoneElsewhere = (id) => void management.tasks.finishedElsewhere(id).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: reading a task another node finished failed'));
       learnDevices = (payload) => {
         const a = parseAnnouncement(payload);
         if (a.from === nodeId) return;

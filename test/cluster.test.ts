@@ -216,6 +216,23 @@ if (server) {
     t.equal(answer, SUCCESS, 'a device registered elsewhere is accepted once announced');
   });
 
+  t.test('a command through node A with ?wait= answers as soon as node B, where the STB\'s session runs, finishes it', async (t) => {
+    const { a, b } = await freshPair(t);
+    await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' });
+    const started = performance.now();
+    const waiting = a.clients.api('POST', '/v1/devices/stb-1/tasks?wait=20', { kind: 'reboot' });
+    // The queued task is found by the STB's session through node B (behind the load balancer, any node).
+    let rpcs: string[] = [];
+    for (let i = 0; i < 50 && !rpcs.includes('Reboot'); i++) {
+      rpcs = (await cwmpSession(t, b)).rpcs;
+      if (!rpcs.includes('Reboot')) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.ok(rpcs.includes('Reboot'), 'the session through node B ran the reboot');
+    const answer = await waiting;
+    t.equal(answer.body.status, 'done', 'node A answers with the task done');
+    t.ok(performance.now() - started < 10_000, 'when node B finished it, not when the 20 s wait ran out');
+  });
+
   t.test('a campaign started through one node starts devices whose keepalives reach the other (online as the other wrote it)', async (t) => {
     const { url, a, b } = await freshPair(t);
     const stb = await UdpPeer.open();

@@ -38,6 +38,8 @@ export interface NodeRepo {
   heldBy(nodeId: string, after: string, limit: number): Promise<string[]>;
   /** Tells the other nodes (DEVICES_CHANNEL) which devices this node registered ('+id') or removed ('-id'). */
   announceDevices(from: string, changes: readonly string[]): Promise<void>;
+  /** Tells the other nodes (TASKS_CHANNEL) that a task finished here: an API call waiting for it on another node answers. */
+  announceTaskDone(id: number): Promise<void>;
   /** The progress of a drain of `id` (total null: none; a restart of the node ends it). */
   setDrain(id: string, total: number | null, done: number | null): Promise<void>;
 }
@@ -77,6 +79,7 @@ export const NODE_SQL = {
 
 /** Where nodes announce the devices they registered or removed: `FROM\n+id\n-id…`, at most ANNOUNCE_BYTES each. */
 export const DEVICES_CHANNEL = 'stbd_devices';
+export const TASKS_CHANNEL = 'stbd_tasks_done';
 export const ANNOUNCE_BYTES = 7000;
 
 /** The announcements of `changes` from node `from`, each within PostgreSQL's payload limit. */

@@ -3,7 +3,7 @@ import { StoreError } from '../store/database.js';
 import { InstanceLockedError } from '../store/instance-lock.js';
 import { explainPgError, type PgOptions } from '../store/postgres/pg-database.js';
 import { lostChannel, nodeChannel } from './node-id.js';
-import { DEVICES_CHANNEL } from './node-repo.js';
+import { DEVICES_CHANNEL, TASKS_CHANNEL } from './node-repo.js';
 
 export interface NodeChannelEvents {
   /** The channel's connection broke and, reconnected, found its node id held by another process: this one must stop. */
@@ -12,6 +12,8 @@ export interface NodeChannelEvents {
   onRouted(deviceId: string): void;
   /** A node announced devices it registered or removed (DEVICES_CHANNEL's payload). */
   onDevices(payload: string): void;
+  /** A task finished on another node (the payload: its id). */
+  onTaskDone(id: number): void;
   /** Another node's STUN socket took this device's binding over. */
   onLost(deviceId: string): void;
   /** (Re)connected and listening: what was notified while the connection was down is found by a rescan. */
@@ -40,6 +42,7 @@ export async function openPgNodeChannel(options: PgOptions, server: string, node
       if (!n.payload) return;
       if (n.channel === lost) events.onLost(n.payload);
       else if (n.channel === DEVICES_CHANNEL) events.onDevices(n.payload);
+      else if (n.channel === TASKS_CHANNEL) events.onTaskDone(Number(n.payload));
       else events.onRouted(n.payload);
     });
     c.on('error', () => {
@@ -100,6 +103,7 @@ async function lockedClient(options: PgOptions, server: string, nodeId: string):
     await client.query(`LISTEN "${nodeChannel(nodeId)}"`);
     await client.query(`LISTEN "${lostChannel(nodeId)}"`);
     await client.query(`LISTEN ${DEVICES_CHANNEL}`);
+    await client.query(`LISTEN ${TASKS_CHANNEL}`);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { named } from '../store/postgres/pg-transaction.js';
-import { announcements, DEVICES_CHANNEL, type Heartbeat, NODE_SQL, type NodeDbRow, nodeOf, type NodeRepo, type NodeRow } from './node-repo.js';
+import { announcements, DEVICES_CHANNEL, TASKS_CHANNEL, type Heartbeat, NODE_SQL, type NodeDbRow, nodeOf, type NodeRepo, type NodeRow } from './node-repo.js';
 
 const Q = {
   register: named('nodes_register', NODE_SQL.register),
@@ -54,6 +54,10 @@ export class PgNodeRepo implements NodeRepo {
 
   async announceDevices(from: string, changes: readonly string[]): Promise<void> {
     for (const payload of announcements(from, changes)) await this.pool.query(Q.announce([DEVICES_CHANNEL, payload]));
+  }
+
+  async announceTaskDone(id: number): Promise<void> {
+    await this.pool.query(Q.announce([TASKS_CHANNEL, String(id)]));
   }
 
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {

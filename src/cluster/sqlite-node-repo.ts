@@ -56,6 +56,8 @@ export class SqliteNodeRepo implements NodeRepo {
   /** One node: nobody to tell. */
   async announceDevices(): Promise<void> {}
 
+  async announceTaskDone(): Promise<void> {}
+
   async setDrain(id: string, total: number | null, done: number | null): Promise<void> {
     this.#setDrain.run(total, done, id);
   }

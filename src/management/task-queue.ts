@@ -185,6 +185,14 @@ export class TaskQueue {
     return m?.task;
   }
 
+  /** Another node of the cluster finished task `id`: whoever waits for it here gets it (read from the store). */
+  async finishedElsewhere(id: number): Promise<void> {
+    const waiters = this.#waiters.get(id);
+    if (!waiters) return;
+    const t = await this.#d.repo.get(id);
+    if (t && FINISHED.has(t.status)) for (const w of [...waiters]) w(t);
+  }
+
   /**
    * Resolves with the task once it is finished, or as it is after `ms` (long-poll). Undefined if unknown.
    */
