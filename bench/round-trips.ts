@@ -80,8 +80,8 @@ export interface RoundTrips {
   readonly split: { readonly toSent: Percentiles; readonly toFinished: Percentiles; readonly rest: Percentiles };
   /** CPU use over the phase, in % of one core: stbd (every pid given), the simulator(s), this process (the API client). */
   readonly cpu: { readonly stbd: number; readonly sim: number; readonly client: number };
-  /** With `classOf`: the round trips of each class of device (ms), and their tasks' own queued → finished times. */
-  readonly byClass: Record<string, { readonly count: number; readonly notDone: number; readonly task: Percentiles } & Percentiles>;
+  /** The tasks' own queued → finished times (ms resolution): the round trip without the API's answer. */
+  readonly task: Percentiles;
   /** Stopped by `budgetMs` before `total` commands. */
   readonly cutShort: boolean;
 }
@@ -95,8 +95,6 @@ export interface RoundTripOptions {
   readonly concurrency: number;
   /** The devices to pick from, at random (never one already busy). */
   readonly devices: readonly string[];
-  /** Splits the figures by a class of device (bench:cluster: homed on the node asked, or on another). */
-  readonly classOf?: (id: string) => string;
   readonly pids: { readonly stbd: readonly number[]; readonly sim: readonly number[] };
   /** No new command after this long (the commands in flight finish). */
   readonly budgetMs?: number;
@@ -111,7 +109,6 @@ export const ROUND_TRIP_WAIT_S = 10;
 export async function roundTrips(o: RoundTripOptions): Promise<RoundTrips> {
   const busy = new Set<number>();
   const latencies: number[] = [];
-  const classes = new Map<string, { latencies: number[]; notDone: number; task: number[] }>();
   const toSent: number[] = [];
   const toFinished: number[] = [];
   const rest: number[] = [];
@@ -130,7 +127,6 @@ export async function roundTrips(o: RoundTripOptions): Promise<RoundTrips> {
       const id = o.devices[i]!;
       const t0 = performance.now();
       let problem: string | null = null;
-      let taskMs = NaN;
       try {
         const r = await api(o.port, o.token, 'POST', `/v1/devices/${encodeURIComponent(id)}/tasks?wait=${ROUND_TRIP_WAIT_S}`, { type: 'application/json', data: body }, o.host);
         const total = performance.now() - t0;
@@ -142,21 +138,11 @@ export async function roundTrips(o: RoundTripOptions): Promise<RoundTrips> {
           toSent.push(s - c);
           toFinished.push(f - s);
           rest.push(total - (f - c));
-          taskMs = f - c;
         }
       } catch (err) {
         problem = `${id}: ${(err as Error).message}`;
       }
-      const ms = performance.now() - t0;
-      latencies.push(ms);
-      if (o.classOf) {
-        const k = o.classOf(id);
-        const c = classes.get(k) ?? { latencies: [], notDone: 0, task: [] };
-        c.latencies.push(ms);
-        if (Number.isFinite(taskMs)) c.task.push(taskMs);
-        if (problem) c.notDone++;
-        classes.set(k, c);
-      }
+      latencies.push(performance.now() - t0);
       busy.delete(i);
       if (problem) {
         notDone++;
@@ -172,9 +158,8 @@ export async function roundTrips(o: RoundTripOptions): Promise<RoundTrips> {
   const pct = (x: number) => Math.round((x * 100) / ms);
   const cpu = { stbd: pct(sum(o.pids.stbd) - cpu0.stbd), sim: pct(sum(o.pids.sim) - cpu0.sim), client: pct(selfCpuMs() - cpu0.client) };
   const all = percentiles(latencies);
-  const byClass = Object.fromEntries([...classes].map(([k, c]) => [k, { count: c.latencies.length, notDone: c.notDone, task: percentiles(c.task), ...percentiles(c.latencies) }]));
   const sorted = [...latencies].sort((a, b) => a - b);
-  return { name: o.name, count: latencies.length, concurrency: o.concurrency, ms, perSec: (latencies.length * 1000) / ms, p50Ms: all.p50, p90Ms: percentile(sorted, 0.9), p99Ms: all.p99, maxMs: all.max, notDone, firstProblem, split: { toSent: percentiles(toSent), toFinished: percentiles(toFinished), rest: percentiles(rest) }, cpu, byClass, cutShort: latencies.length < o.total };
+  return { name: o.name, count: latencies.length, concurrency: o.concurrency, ms, perSec: (latencies.length * 1000) / ms, p50Ms: all.p50, p90Ms: percentile(sorted, 0.9), p99Ms: all.p99, maxMs: all.max, notDone, firstProblem, split: { toSent: percentiles(toSent), toFinished: percentiles(toFinished), rest: percentiles(rest) }, cpu, task: percentiles(toSent.map((x, i) => x + toFinished[i]!)), cutShort: latencies.length < o.total };
 }
 
 /** One line on a round-trip phase: latency, rate, and who spent how much CPU per command. */
