@@ -37,7 +37,7 @@ import { credentialsOf, deviceIdOf, deviceIds, simDeviceCsv } from '../src/sim/i
 import { cpeRequest } from '../test/helpers/cpe.js';
 import { writeTestConfig } from '../test/helpers/daemon.js';
 import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
-import { BINDING_SUCCESS, best, generate, maxPhases, type Stbd, startStbd, transactionId, writePool } from './keepalive-runs.js';
+import { BINDING_SUCCESS, best, generate, maxPhases, type Stbd, startStbd, transactionId, usPerRequest, writePool } from './keepalive-runs.js';
 import type { Phase, PhaseResult } from './load-generator.js';
 import { cpuOf, freeTcpPort, freeUdpPort, json, killAll, lines, nodeScript, onCore, otherLoad, PINNED, rssBytes, scratchDir, sleep, start, stop } from './processes.js';
 import { agent, api, describe, type RoundTrips, roundTrips } from './round-trips.js';
@@ -334,6 +334,8 @@ try {
     return [
       row(`keepalives/s, ${what}, single node`, `${num(baseline(name).rps)}/s (before ${num(rate(single, name).rps)}, after ${num(rate(singleAgain, name).rps)})`, 'baseline (the better)'),
       row(`keepalives/s, ${what}, ${a.id} of ${NODES}`, `${num(rate(inCluster, name).rps)}/s (${fix(r)}x)`, `>= ${TARGETS.keepaliveRatio}x`, verdict(r >= TARGETS.keepaliveRatio)),
+      // What the other load on the machine does not move: the node's CPU per answered keepalive.
+      row(`  ${a.id}'s CPU per keepalive, single / in the cluster`, `${fix(usPerRequest(baseline(name)), 1)} / ${fix(usPerRequest(rate(inCluster, name)), 1)} us (${fix(usPerRequest(baseline(name)) / usPerRequest(rate(inCluster, name)))}x by cost)`, '(no target)'),
     ];
   };
   const out = [
