@@ -44,7 +44,7 @@ import { ROOT, STBD, writeTestConfig } from '../test/helpers/daemon.js';
 import type { BaselineResult } from './cert-baseline.js';
 import type { IssuerArgs, IssuerLine } from './cert-issuer.js';
 import type { GeneratorArgs, Phase, PhaseResult } from './load-generator.js';
-import { killAll, nodeScript, onCore, PINNED, procCpuMs, scratchDir, sleep, start } from './processes.js';
+import { killAll, nodeScript, onCore, PINNED, procCpuMs, scratchDir, sleep, start, stop } from './processes.js';
 import type { FetchLoadArgs, FetchWindow } from './tls-fetch-load.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -108,15 +108,6 @@ function firstLine<T>(f: ReturnType<typeof follow>, what: string, timeoutMs: num
   });
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing after ${timeoutMs} ms: ${f.stderr()}`)), timeoutMs)));
   return Promise.race([found, f.exited, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 interface Stbd {

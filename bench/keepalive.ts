@@ -20,65 +20,34 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { openDatabase } from '../src/store/database.js';
 import { devicePasswordSealer } from './sealed-passwords.js';
-import { encode, MAGIC_COOKIE, MessageType } from '../src/stun/index.js';
+import { encode, MessageType } from '../src/stun/index.js';
 import { cpeRequest } from '../test/helpers/cpe.js';
-import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
+import { writeTestConfig } from '../test/helpers/daemon.js';
 import { startCoturn } from './coturn.js';
-import { killAll, nodeScript, onCore, PINNED, rssBytes, scratchDir, start } from './processes.js';
-import type { GeneratorArgs, Phase, PhaseResult } from './load-generator.js';
+import { BINDING_SUCCESS, best, boundBy, generate, maxPhases, SOCKETS, startStbd, transactionId, usPerRequest, writePool } from './keepalive-runs.js';
+import { json, killAll, lines, nodeScript, onCore, PINNED, rssBytes, scratchDir, start, stop, waitForLine } from './processes.js';
+import type { Phase, PhaseResult } from './load-generator.js';
 
 const QUICK = process.argv.includes('--quick');
 const DEVICES = Number(process.env.BENCH_DEVICES ?? (QUICK ? 100_000 : 1_000_000));
 /** Devices that send during the runs (spread over the whole table); each has a fixed source socket. */
 const POOL = Math.min(DEVICES, Number(process.env.BENCH_POOL ?? 20_000));
-const SOCKETS = 16;
 const WINDOW = 128;
 const RATE = 10_000;
 const WARMUP_MS = 1_000;
 const MAX_MS = QUICK ? 3_000 : 5_000;
 const LATENCY_MS = QUICK ? 5_000 : 10_000;
-const BINDING_SUCCESS = 0x0101;
 
 if (!Number.isInteger(DEVICES) || DEVICES < 1) throw new Error(`BENCH_DEVICES must be a positive integer, got ${process.env.BENCH_DEVICES}`);
 // A pool smaller than a few windows would resend datagrams still in flight (their ids would collide).
 if (!Number.isInteger(POOL) || POOL < 4 * WINDOW) throw new Error(`need at least ${4 * WINDOW} sending devices (BENCH_DEVICES, BENCH_POOL), got ${POOL}`);
 
 const dir = scratchDir('stbd-bench-keepalive-');
-
-/** Resolves with the first stdout line for which `pick` returns a value; rejects on exit or timeout. */
-function waitLine<T>(proc: ChildProcess, what: string, timeoutMs: number, pick: (line: string) => T | undefined): Promise<T> {
-  let stderr = '';
-  proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: nothing after ${timeoutMs} ms: ${stderr}`)), timeoutMs);
-    // Keeps reading after the match, so a chatty child never blocks on a full pipe.
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const v = pick(line);
-      if (v !== undefined) {
-        clearTimeout(timer);
-        resolve(v);
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code}: ${stderr}`));
-    });
-  });
-}
-const json = (line: string): Record<string, unknown> | undefined => {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-};
-
 
 // ---- the device table, and the datagrams the pool devices send ----
 
@@ -110,48 +79,12 @@ function buildDatabase(path: string, n: number): { username: string; password: s
   }
 }
 
-/** A transaction id carrying the pool index in its last 4 bytes (the generator matches responses by it). */
-function transactionId(i: number, dialect: 'rfc3489' | 'rfc5389'): Buffer {
-  const tid = randomBytes(16);
-  if (dialect === 'rfc5389') tid.writeUInt32BE(MAGIC_COOKIE, 0);
-  tid.writeUInt32BE(i, 12);
-  return tid;
-}
-
-function writePool(file: string, datagrams: readonly Buffer[]): string {
-  const parts: Buffer[] = [];
-  for (const d of datagrams) parts.push(Buffer.from([d.length >> 8, d.length & 255]), d);
-  writeFileSync(file, Buffer.concat(parts));
-  return file;
-}
-
 // ---- processes ----
 
 async function startResponder(mode: 'stun' | 'echo'): Promise<{ proc: ChildProcess; port: number }> {
   const proc = start(onCore(0, [...nodeScript('minimal-responder.ts'), mode]));
-  const port = await waitLine(proc, `minimal responder (${mode})`, 20_000, (l) => json(l)?.port as number | undefined);
+  const port = await waitForLine(proc, lines(proc), `minimal responder (${mode})`, 20_000, (l) => json(l)?.['port'] as number | undefined);
   return { proc, port };
-}
-
-interface Stbd {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  /** The admin API, host:port (serves /metrics). */
-  readonly api: string;
-  readonly startupMs: number;
-}
-
-/** bin/stbd on core 0; start-up is from spawn to its "stbd started" log line. */
-async function startStbd(config: string): Promise<Stbd> {
-  const t0 = performance.now();
-  // BENCH_STBD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon.
-  const nodeArgs = (process.env.BENCH_STBD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = start(onCore(0, [process.execPath, ...nodeArgs, STBD, '--config', config]));
-  const started = await waitLine(proc, 'stbd', 120_000, (l) => {
-    const e = json(l) as { msg?: string; api?: string; stun?: { v4?: { port: number } } } | undefined;
-    return e?.msg === 'stbd started' && e.api && e.stun?.v4 ? { api: e.api, port: e.stun.v4.port } : undefined;
-  });
-  return { proc, ...started, startupMs: performance.now() - t0 };
 }
 
 /** stbd's Prometheus metrics, sample (name with labels) to value. */
@@ -183,47 +116,8 @@ function counted(before: Map<string, number>, after: Map<string, number>) {
   };
 }
 
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Runs the generator on core 1 through `phases`; resolves with one result per phase. */
-async function generate(port: number, serverPid: number, pools: Record<string, string>, phases: Phase[]): Promise<Map<string, PhaseResult>> {
-  const args: GeneratorArgs = { port, sockets: SOCKETS, serverPid, pools, phases };
-  const proc = start(onCore(1, [...nodeScript('load-generator.ts'), JSON.stringify(args)]));
-  const budget = phases.reduce((ms, p) => ms + (p.warmupMs ?? 0) + (p.durationMs ?? 0) + 5_000, 30_000);
-  const results = new Map<string, PhaseResult>();
-  await waitLine(proc, 'load generator', budget, (line) => {
-    const r = json(line) as PhaseResult | undefined;
-    if (!r) return undefined;
-    results.set(r.name, r);
-    process.stderr.write(`  ${r.name}: ${r.rps.toLocaleString('en')} req/s, loss ${(r.loss * 100).toFixed(3)}%, p99 ${r.p99Ms} ms\n`);
-    return results.size === phases.length ? true : undefined;
-  });
-  return results;
-}
-
-/** Throughput runs are repeated (`#1`, `#2`) and the best kept: the machine is shared and noisy. */
-const maxPhases = (name: string, pool: string, expectType?: number): Phase[] =>
-  [1, 2].map((k) => ({ name: `${name}#${k}`, pool, mode: 'max', window: WINDOW, warmupMs: k === 1 ? WARMUP_MS : 0, durationMs: MAX_MS, ...(expectType ? { expectType } : {}) }));
+const MAX = { window: WINDOW, warmupMs: WARMUP_MS, durationMs: MAX_MS };
 const ratePhase = (name: string, pool: string, expectType: number): Phase => ({ name, pool, mode: 'rate', rate: RATE, warmupMs: WARMUP_MS, durationMs: LATENCY_MS, expectType });
-
-/** The best of the repeated runs of `name` (or the single run of that name). */
-function best(results: Map<string, PhaseResult>, name: string): PhaseResult {
-  const runs = [...results.values()].filter((r) => r.name === name || r.name.startsWith(`${name}#`));
-  if (runs.length === 0) throw new Error(`no result for ${name}`);
-  return runs.reduce((a, b) => (b.rps > a.rps ? b : a));
-}
-
-/** Server CPU time per answered request, in µs: a cost figure that noise on the other core does not move. */
-const usPerRequest = (r: PhaseResult) => (r.serverCpu === null || r.rps === 0 ? NaN : (r.serverCpu * 1e4) / r.rps);
-/** Which side ran out of CPU in a closed-loop run. */
-const boundBy = (r: PhaseResult) => ((r.serverCpu ?? 0) >= 90 ? 'server' : r.generatorCpu >= 90 ? 'generator' : 'neither (noise?)');
 
 // ---- the run ----
 
@@ -254,12 +148,12 @@ try {
 
   log('  UDP echo (generator ceiling)');
   const echo = await startResponder('echo');
-  const echoRuns = await generate(echo.port, echo.proc.pid!, pools, maxPhases('echo', 'keepalive'));
+  const echoRuns = await generate(echo.port, echo.proc.pid!, pools, maxPhases('echo', 'keepalive', MAX));
   await stop(echo.proc);
 
   log('  minimal responder');
   const minimal = await startResponder('stun');
-  const plain = await generate(minimal.port, minimal.proc.pid!, pools, [...maxPhases('plain-max', 'keepalive', BINDING_SUCCESS), ratePhase('plain-10k', 'keepalive', BINDING_SUCCESS)]);
+  const plain = await generate(minimal.port, minimal.proc.pid!, pools, [...maxPhases('plain-max', 'keepalive', MAX, BINDING_SUCCESS), ratePhase('plain-10k', 'keepalive', BINDING_SUCCESS)]);
   await stop(minimal.proc);
 
   log('  coturn (C peer, same core)');
@@ -267,7 +161,7 @@ try {
   let peer = new Map<string, PhaseResult>();
   if ('skipped' in coturn) log(`  coturn: skipped: ${coturn.skipped}`);
   else {
-    peer = await generate(coturn.port, coturn.proc.pid!, pools, maxPhases('coturn-max', 'plain', BINDING_SUCCESS));
+    peer = await generate(coturn.port, coturn.proc.pid!, pools, maxPhases('coturn-max', 'plain', MAX, BINDING_SUCCESS));
     await stop(coturn.proc);
   }
 
@@ -278,7 +172,7 @@ try {
   // trusted; a new generator has new sockets, hence the prime in both.
   const prime: Phase = { name: 'prime', pool: 'auth', mode: 'once', window: WINDOW, expectType: BINDING_SUCCESS };
   const scrape0 = await scrape(stbd.api);
-  const runs = await generate(stbd.port, stbd.proc.pid!, pools, [...maxPhases('auth-max', 'auth', BINDING_SUCCESS), prime, ...maxPhases('trusted-max', 'keepalive', BINDING_SUCCESS)]);
+  const runs = await generate(stbd.port, stbd.proc.pid!, pools, [...maxPhases('auth-max', 'auth', MAX, BINDING_SUCCESS), prime, ...maxPhases('trusted-max', 'keepalive', MAX, BINDING_SUCCESS)]);
   const scrape1 = await scrape(stbd.api);
   for (const [k, v] of await generate(stbd.port, stbd.proc.pid!, pools, [{ ...prime, pool: 'reauth' }, ratePhase('trusted-10k', 'keepalive', BINDING_SUCCESS)])) runs.set(k === 'prime' ? 'prime-10k' : k, v);
   const scrape2 = await scrape(stbd.api);

@@ -28,20 +28,16 @@
  *      synchronous commits on) pinned to core 0 with stbd: the ratios to the SQLite figures;
  * and prints the figures against the targets, then one JSON line with everything.
  */
-import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { simDeviceCsv } from '../src/sim/index.js';
+import { deviceIds, simDeviceCsv } from '../src/sim/index.js';
 import { STBD, writeTestConfig } from '../test/helpers/daemon.js';
 import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
 import type { CwmpLoadArgs, WindowResult } from './cwmp-load.js';
-import { killAll, nodeScript, onCore, PINNED, procCpuMs, rssBytes, scratchDir, selfCpuMs, sleep, start } from './processes.js';
+import { cpuOf, freeTcpPort, freeUdpPort, json, killAll, lines, nodeScript, onCore, otherLoad, PINNED, rssBytes, scratchDir, sleep, start, stop, waitForLine } from './processes.js';
+import { agent, api, describe, health, ROUND_TRIP_PARAMETER, ROUND_TRIP_WAIT_S, type RoundTrips, roundTrips, scrape } from './round-trips.js';
 import type { SimArgs, SimStatus } from './sim-process.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -62,9 +58,6 @@ const SEQUENTIAL = QUICK ? 100 : 500;
 const PARALLEL = 20;
 const PARALLEL_TOTAL = QUICK ? 400 : 2_000;
 const ROUND_TRIP_WARMUP = 50;
-const WAIT_S = 10;
-const PARAMETER = 'InternetGatewayDevice.DeviceInfo.SoftwareVersion';
-const EXPECTED_VALUE = '1.0.0';
 const TARGET = { p99Ms: 50, sessionsPerSec: 2_000, ratio: 0.8 };
 /** Other processes taking more than this much of the servers' core make a phase suspect. */
 const NOISY_PCT = 5;
@@ -77,114 +70,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 // ---- child processes ----
 
-const json = (line: string): Record<string, unknown> | undefined => {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-};
-
-/** Every stdout line of `proc` goes to the current listener; keeps the pipes drained. */
-function lines(proc: ChildProcess): { stderr(): string; on(listener: (line: string) => void): void } {
-  let stderr = '';
-  let listener: (line: string) => void = () => {};
-  proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  createInterface({ input: proc.stdout! }).on('line', (l) => listener(l));
-  return { stderr: () => stderr, on: (l) => (listener = l) };
-}
-
-/** Resolves when `test` returns a value for a stdout line; rejects on exit or timeout. */
-function waitForLine<T>(proc: ChildProcess, out: ReturnType<typeof lines>, what: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => finish(undefined, new Error(`${what}: nothing after ${timeoutMs} ms: ${out.stderr()}`)), timeoutMs);
-    const onExit = (code: number | null) => finish(undefined, new Error(`${what} exited with ${code}: ${out.stderr()}`));
-    function finish(v: T | undefined, err?: Error) {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      proc.off('exit', onExit);
-      out.on(() => {});
-      if (err) reject(err);
-      else resolve(v as T);
-    }
-    proc.once('exit', onExit);
-    out.on((line) => {
-      const v = test(line);
-      if (v !== undefined) finish(v);
-    });
-  });
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
 // ---- the admin API, as stbctl calls it ----
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function api(port: number, token: string, method: string, path: string, body?: { type: string; data: string }): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
-    if (body) {
-      headers['content-type'] = body.type;
-      headers['content-length'] = Buffer.byteLength(body.data);
-    }
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent, timeout: 60_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
-    req.on('error', reject);
-    req.end(body?.data);
-  });
-}
-
-/** stbd's Prometheus metrics, sample (name with labels) to value. */
-async function scrape(port: number): Promise<Map<string, number>> {
-  const { text } = await api(port, '', 'GET', '/metrics');
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const sp = line.lastIndexOf(' ');
-    if (line && !line.startsWith('#') && sp > 0) samples.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return samples;
-}
-
-async function health(port: number): Promise<{ registered: number; online: number } | undefined> {
-  try {
-    const r = await api(port, '', 'GET', '/health');
-    return r.status === 200 ? (JSON.parse(r.text) as { devices: { registered: number; online: number } }).devices : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 // ---- the phases ----
 
@@ -207,137 +93,6 @@ async function informLoad(name: string, port: number, serverPid: number, auth: '
   if (results.length !== WINDOWS) throw new Error(`Inform load (${name}): ${results.length} windows, expected ${WINDOWS}`);
   return results;
 }
-
-interface RoundTrips {
-  readonly name: string;
-  readonly count: number;
-  readonly concurrency: number;
-  readonly ms: number;
-  readonly perSec: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  readonly notDone: number;
-  readonly firstProblem: string | null;
-  /** From the task's own times (ms resolution): queued → sent (the connection request and the device's
-   * Inform), sent → finished (the GetParameterValues answered), and the rest (API, long-poll, HTTP). */
-  readonly split: { readonly toSent: Percentiles; readonly toFinished: Percentiles; readonly rest: Percentiles };
-  /** CPU use over the phase, in % of one core: stbd, the simulator, this process (the API client). */
-  readonly cpu: { readonly stbd: number; readonly sim: number; readonly client: number };
-}
-
-interface Percentiles {
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
-const percentiles = (xs: number[]): Percentiles => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s.at(-1) ?? NaN };
-};
-
-/** Busy time of each core so far (user, nice, system: what processes ran), in ms, from /proc/stat. */
-function coreBusyMs(): number[] {
-  const out: number[] = [];
-  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
-    const m = /^cpu(\d+) (\d+) (\d+) (\d+)/.exec(line);
-    if (m) out[Number(m[1])] = (Number(m[2]) + Number(m[3]) + Number(m[4])) * 10;
-  }
-  return out;
-}
-
-/**
- * What ran on core `core` besides `pids` over a phase, in % of the core: the machine is shared, and a
- * phase in which something else took the server's core measures that, not stbd.
- */
-function otherLoad(core: number, pids: () => number[]): () => number {
-  const t0 = performance.now();
-  const busy0 = coreBusyMs()[core] ?? NaN;
-  const ours0 = pids().reduce((a, p) => a + cpuOf(p), 0);
-  return () => {
-    const ms = performance.now() - t0;
-    const busy = (coreBusyMs()[core] ?? NaN) - busy0;
-    const ours = pids().reduce((a, p) => a + cpuOf(p), 0) - ours0;
-    return Math.max(0, Math.round(((busy - ours) * 100) / ms));
-  };
-}
-
-/** User + kernel CPU of a process so far, in ms (NaN once it is gone). */
-const cpuOf = (pid: number) => {
-  const c = procCpuMs(pid);
-  return c ? c.user + c.sys : NaN;
-};
-
-const deviceId = (i: number) => `${PREFIX}${String(i + 1).padStart(4, '0')}`;
-
-/** `total` commands, `concurrency` at a time, each for a random device not already busy. */
-async function roundTrips(name: string, port: number, token: string, total: number, concurrency: number, pids: { stbd: number; sim: number }): Promise<RoundTrips> {
-  const busy = new Set<number>();
-  const latencies: number[] = [];
-  const toSent: number[] = [];
-  const toFinished: number[] = [];
-  const rest: number[] = [];
-  let notDone = 0;
-  let firstProblem: string | null = null;
-  let issued = 0;
-  const body = JSON.stringify({ kind: 'getParameterValues', names: [PARAMETER] });
-  const worker = async () => {
-    while (issued < total) {
-      issued++;
-      let i: number;
-      do i = Math.floor(Math.random() * DEVICES);
-      while (busy.has(i));
-      busy.add(i);
-      const id = deviceId(i);
-      const t0 = performance.now();
-      let problem: string | null = null;
-      try {
-        const r = await api(port, token, 'POST', `/v1/devices/${encodeURIComponent(id)}/tasks?wait=${WAIT_S}`, { type: 'application/json', data: body });
-        const total = performance.now() - t0;
-        const t = json(r.text) as { status?: string; createdAt?: string; sentAt?: string; finishedAt?: string; result?: { parameters?: { name: string; value: string }[] } } | undefined;
-        const value = t?.result?.parameters?.find((p) => p.name === PARAMETER)?.value;
-        if (r.status !== 201 || t?.status !== 'done' || value !== EXPECTED_VALUE) problem = `${id}: HTTP ${r.status} ${r.text.slice(0, 300)}`;
-        else {
-          const [c, s, f] = [t.createdAt, t.sentAt, t.finishedAt].map((x) => Date.parse(x ?? '')) as [number, number, number];
-          toSent.push(s - c);
-          toFinished.push(f - s);
-          rest.push(total - (f - c));
-        }
-      } catch (err) {
-        problem = `${id}: ${(err as Error).message}`;
-      }
-      latencies.push(performance.now() - t0);
-      busy.delete(i);
-      if (problem) {
-        notDone++;
-        firstProblem ??= problem;
-      }
-    }
-  };
-  const cpu0 = { stbd: cpuOf(pids.stbd), sim: cpuOf(pids.sim), client: selfCpuMs() };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, () => worker()));
-  const ms = performance.now() - t0;
-  const pct = (x: number) => Math.round((x * 100) / ms);
-  const cpu = { stbd: pct(cpuOf(pids.stbd) - cpu0.stbd), sim: pct(cpuOf(pids.sim) - cpu0.sim), client: pct(selfCpuMs() - cpu0.client) };
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(p * latencies.length) - 1))]!;
-  return { name, count: latencies.length, concurrency, ms, perSec: (latencies.length * 1000) / ms, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: latencies.at(-1)!, notDone, firstProblem, split: { toSent: percentiles(toSent), toFinished: percentiles(toFinished), rest: percentiles(rest) }, cpu };
-}
-
-/** One line on a round-trip phase: latency, rate, and who spent how much CPU per command. */
-const describe = (r: RoundTrips) => {
-  const perCommand = (pct: number) => ((pct / 100) * r.ms) / r.count;
-  return (
-    `${r.name}: ${r.count} commands, p50 ${r.p50Ms.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms, ` +
-    `${Math.round(r.perSec)}/s, not done ${r.notDone}; p50/p99 queued->sent ${r.split.toSent.p50}/${r.split.toSent.p99} ms, sent->done ${r.split.toFinished.p50}/${r.split.toFinished.p99} ms, ` +
-    `API and long-poll ${r.split.rest.p50.toFixed(1)}/${r.split.rest.p99.toFixed(1)} ms; CPU stbd ${r.cpu.stbd}% (${perCommand(r.cpu.stbd).toFixed(2)} ms/command), ` +
-    `simulator ${r.cpu.sim}% (${perCommand(r.cpu.sim).toFixed(2)} ms), API client ${r.cpu.client}% (${perCommand(r.cpu.client).toFixed(2)} ms)`
-  );
-};
 
 /** Runs `phases` against a fresh database on a throwaway PostgreSQL server, removed afterwards. */
 async function onPostgres<T>(phases: (store: Record<string, string>) => Promise<T>): Promise<T> {
@@ -447,7 +202,8 @@ async function stbdPhases(name: string, sub: string, store: Record<string, strin
 
   // 5. Command round trips.
   log(`  command round trips (${online.toLocaleString('en')} online)`);
-  const pids = { stbd: stbd.pid!, sim: sim.pid! };
+  const pids = { stbd: [stbd.pid!], sim: [sim.pid!] };
+  const commandRun = { port: apiPort, token, devices: deviceIds({ prefix: PREFIX, start: 1, count: DEVICES }), pids };
   // What the online devices cost with no command running (keepalives, the simulator's timers), once the
   // Inform load's after-effects (GC, flushes) have settled.
   await sleep(1_000);
@@ -459,10 +215,10 @@ async function stbdPhases(name: string, sub: string, store: Record<string, strin
   const simBefore = simStatus;
   const otherRoundTrips = otherLoad(0, () => [stbd.pid!]);
   const otherRoundTripsCore1 = otherLoad(1, () => [sim.pid!, process.pid]);
-  const warm = await roundTrips('warm-up', apiPort, token, ROUND_TRIP_WARMUP, 1, pids);
-  const sequential = await roundTrips('one at a time', apiPort, token, SEQUENTIAL, 1, pids);
+  const warm = await roundTrips({ ...commandRun, name: 'warm-up', total: ROUND_TRIP_WARMUP, concurrency: 1 });
+  const sequential = await roundTrips({ ...commandRun, name: 'one at a time', total: SEQUENTIAL, concurrency: 1 });
   log(`    ${describe(sequential)}`);
-  const parallel = await roundTrips(`${PARALLEL} at a time`, apiPort, token, PARALLEL_TOTAL, PARALLEL, pids);
+  const parallel = await roundTrips({ ...commandRun, name: `${PARALLEL} at a time`, total: PARALLEL_TOTAL, concurrency: PARALLEL });
   log(`    ${describe(parallel)}`);
   noise[`${key}roundTrips`] = otherRoundTrips();
   noise[`${key}roundTrips, core 1`] = otherRoundTripsCore1();
@@ -569,7 +325,7 @@ try {
     `  stbd meanwhile answers the simulator's ${num(DEVICES / KEEPALIVE_S)} keepalives/s (${background.stbd}% of its core with nothing else to do); the baseline has no such work.`,
     `  errors: baseline ${base.errors}, Digest ${digest.errors}, Basic ${basic.errors}; stbd counted ${num(checks.sessionsCompleted)} sessions completed, ${checks.sessionsLost} lost, ${checks.sessionsRefused} refused; ${num(stillOnline)} devices still online after.`,
     ...[digest, basic, base].filter((r) => r.firstError).map((r) => `  first error: ${r.firstError}`),
-    `Round trips: POST /v1/devices/ID/tasks?wait=${WAIT_S} getParameterValues ${PARAMETER}, random devices, after ${warm.count} warm-up commands;`,
+    `Round trips: POST /v1/devices/ID/tasks?wait=${ROUND_TRIP_WAIT_S} getParameterValues ${ROUND_TRIP_PARAMETER}, random devices, after ${warm.count} warm-up commands;`,
     `  background with ${num(DEVICES)} online and no commands: stbd ${background.stbd}%, simulator ${background.sim}% of a core; simulator event-loop lag: worst ${simAfter?.maxEventLoopLagMs ?? '-'} ms, ${simAfter && simBefore ? simAfter.lateTicks - simBefore.lateTicks : '-'} ticks > 20 ms late during the round trips`,
     `  ${describe(sequential)}`,
     `  ${describe(parallel)}`,

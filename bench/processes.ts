@@ -3,9 +3,13 @@
  * a scratch directory removed at exit, and readings from /proc.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { ROOT } from '../test/helpers/daemon.js';
 
 export const PINNED = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -74,3 +78,102 @@ export const selfCpuMs = (): number => {
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A JSON line as an object, or undefined when it is not one (a child's other output). */
+export const json = (line: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Every stdout line of `proc` goes to the current listener; keeps the pipes drained. */
+export function lines(proc: ChildProcess): { stderr(): string; on(listener: (line: string) => void): void } {
+  let stderr = '';
+  let listener: (line: string) => void = () => {};
+  proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  createInterface({ input: proc.stdout! }).on('line', (l) => listener(l));
+  return { stderr: () => stderr, on: (l) => (listener = l) };
+}
+
+/** Resolves when `test` returns a value for a stdout line; rejects on exit or timeout. */
+export function waitForLine<T>(proc: ChildProcess, out: ReturnType<typeof lines>, what: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => finish(undefined, new Error(`${what}: nothing after ${timeoutMs} ms: ${out.stderr()}`)), timeoutMs);
+    const onExit = (code: number | null) => finish(undefined, new Error(`${what} exited with ${code}: ${out.stderr()}`));
+    function finish(v: T | undefined, err?: Error) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      proc.off('exit', onExit);
+      out.on(() => {});
+      if (err) reject(err);
+      else resolve(v as T);
+    }
+    proc.once('exit', onExit);
+    out.on((line) => {
+      const v = test(line);
+      if (v !== undefined) finish(v);
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 15 s; resolves once the process is gone. */
+export async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function freeTcpPort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** User + kernel CPU of a process so far, in ms (NaN once it is gone). */
+export const cpuOf = (pid: number): number => {
+  const c = procCpuMs(pid);
+  return c ? c.user + c.sys : NaN;
+};
+
+/** Busy time of each core so far (user, nice, system: what processes ran), in ms, from /proc/stat. */
+function coreBusyMs(): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (\d+) (\d+) (\d+)/.exec(line);
+    if (m) out[Number(m[1])] = (Number(m[2]) + Number(m[3]) + Number(m[4])) * 10;
+  }
+  return out;
+}
+
+/**
+ * What ran on core `core` besides `pids` over a phase, in % of the core: the machine is shared, and a
+ * phase in which something else took the server's core measures that, not stbd.
+ */
+export function otherLoad(core: number, pids: () => number[]): () => number {
+  const t0 = performance.now();
+  const busy0 = coreBusyMs()[core] ?? NaN;
+  const ours0 = pids().reduce((a, p) => a + cpuOf(p), 0);
+  return () => {
+    const ms = performance.now() - t0;
+    const busy = (coreBusyMs()[core] ?? NaN) - busy0;
+    const ours = pids().reduce((a, p) => a + cpuOf(p), 0) - ours0;
+    return Math.max(0, Math.round(((busy - ours) * 100) / ms));
+  };
+}

@@ -17,6 +17,8 @@ import { rssBytes, sleep } from './processes.js';
 
 export interface SimArgs {
   readonly count: number;
+  /** The first device's index (default 1): devices prefix + start … prefix + start + count - 1. */
+  readonly start?: number;
   readonly prefix: string;
   readonly secret: string;
   readonly acsUrl: string;
@@ -60,7 +62,7 @@ const per = Math.ceil(args.count / args.groups);
 for (let first = 0; first < args.count; first += per) {
   const sim = new Simulator({
     count: Math.min(per, args.count - first),
-    start: 1 + first,
+    start: (args.start ?? 1) + first,
     prefix: args.prefix,
     secret: args.secret,
     acsUrl: args.acsUrl,
