@@ -504,6 +504,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       { api: formatListen(api), stun: keepalive.addresses, cwmp: management.address && formatListen(management.address), cwmpTls: management.tlsAddress && formatListen(management.tlsAddress), certs: stbEndpoint.address && formatListen(stbEndpoint.address), files: fileServer.address && formatListen(fileServer.address), filesTls: fileServer.tlsAddress && formatListen(fileServer.tlsAddress), store: storeName(config.store), node: nodeId, devices: registry.count, online: keepalive.onlineCount, version: packageVersion() },
       'stbd started',
     );
+    keepalive.openInBackground();
     return {
       api,
       keepalive,

@@ -228,7 +228,15 @@ export class KeepaliveService {
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
     this.#sweepTimer = setInterval(() => void this.#write(() => this.#presence.takeStale()), STALE_SWEEP_MS).unref();
     this.#logTimer = setInterval(() => this.#lines.flush(), LOG_INTERVAL_MS).unref();
-    this.#openSealed();
+  }
+
+  /**
+   * Starts opening the STUN passwords loaded sealed, a few between datagrams (a device's first keepalive opens its
+   * own meanwhile). Called once the daemon is up: the rest of its start (a first start's CA keys, say) need not
+   * share the core with a million decryptions.
+   */
+  openInBackground(): void {
+    if (this.#opening === undefined) this.#openSealed();
   }
 
   /** Closes the sockets and writes every pending presence change. */
