@@ -12,12 +12,14 @@ function setup(known: Record<string, string>, maxNames = 3, perName = 2) {
   const errors: unknown[] = [];
   let failing = false;
   const unknown = new UnknownUsernames(2, 1_000, () => now);
+  const later: (() => void)[] = [];
   const lookups = new DeviceLookups<string, string>(
     {
-      find: (name) => {
-        asked.push(name);
-        return new Promise((resolve, reject) => answers.push(() => (failing ? reject(new Error('store away')) : resolve(known[name]))));
+      find: (names) => {
+        asked.push(names.join(','));
+        return new Promise((resolve, reject) => answers.push(() => (failing ? reject(new Error('store away')) : resolve(new Map(names.filter((n) => known[n]).map((n) => [n, known[n]!]))))));
       },
+      later: (fn) => void later.push(fn),
       found: (name, device) => void held.push(`${name}=${device}`),
       replay: (w: Waiting<string>) => void replayed.push(`${w.from}:${w.datagram.toString()}`),
       unknown,
@@ -26,7 +28,9 @@ function setup(known: Record<string, string>, maxNames = 3, perName = 2) {
     maxNames,
     perName,
   );
+  /** The turn ends (the names of it are asked for), then the store answers. */
   const answerAll = async () => {
+    for (const l of later.splice(0)) l();
     for (const a of answers.splice(0)) a();
     await new Promise((r) => setImmediate(r));
   };
@@ -38,9 +42,9 @@ t.test('datagrams from one name wait for one query, then are handled again in ar
   t.equal(s.lookups.defer('dev1', Buffer.from('a'), 'src1'), 'waiting');
   t.equal(s.lookups.defer('dev1', Buffer.from('b'), 'src2'), 'waiting');
   t.equal(s.lookups.defer('dev1', Buffer.from('c'), 'src3'), 'dropped', 'past the datagrams one name may have waiting');
-  t.same(s.asked, ['dev1'], 'one query for the name');
   t.equal(s.lookups.pending, 1);
   await s.answerAll();
+  t.same(s.asked, ['dev1'], 'one query for the name');
   t.same(s.held, ['dev1=D1'], 'the device is held before its datagrams come again');
   t.same(s.replayed, ['src1:a', 'src2:b']);
   t.equal(s.lookups.pending, 0);
@@ -52,12 +56,22 @@ t.test('a name the store does not know is refused without asking again, until it
   await s.answerAll();
   t.same(s.replayed, ['src:x'], 'the datagram is handled again, to be refused as an unknown name');
   t.equal(s.lookups.defer('ghost', Buffer.from('y'), 'src'), 'unknown', 'known unknown: refused at once');
+  await s.answerAll();
   t.same(s.asked, ['ghost'], 'no second query');
   s.tick(1_000);
   t.equal(s.lookups.defer('ghost', Buffer.from('z'), 'src'), 'waiting', 'after its time the store is asked again');
   s.unknown.add('other');
   s.unknown.delete('other');
   t.equal(s.unknown.has('other'), false, 'a device registered meanwhile is no longer unknown');
+});
+
+t.test('the names of one turn are asked for in one read', async (t) => {
+  const s = setup({ dev1: 'D1', dev2: 'D2' });
+  for (const n of ['dev1', 'dev2', 'ghost']) s.lookups.defer(n, Buffer.from(n), 'src');
+  await s.answerAll();
+  t.same(s.asked, ['dev1,dev2,ghost'], 'one read');
+  t.same(s.held, ['dev1=D1', 'dev2=D2']);
+  t.same(s.replayed, ['src:dev1', 'src:dev2', 'src:ghost'], 'each datagram again, the unknown one to be refused');
 });
 
 t.test('what a stranger can make it hold is bounded', async (t) => {

@@ -71,10 +71,17 @@ for (const engine of engines(t)) {
       });
       t.equal(ids.length, Number(held), 'every device node-a holds, none other');
       t.equal(new Set(ids).size, ids.length, 'each once');
-      const found = await repoOf(s).byStunUsername('u20001');
-      t.same(found && { id: found.device.id, stunUsername: found.device.stunUsername, password: [...found.device.sealedStunPassword], node: found.node, seen: found.presence?.lastSeen }, { id: 'd020001', stunUsername: 'u20001', password: [1, 2, 3], node: 'node-b', seen: 5 }, 'read with its presence and the node holding it');
-      t.equal((await repoOf(s).byStunUsername('u9999'))?.presence, null, 'never seen: no presence');
-      t.equal(await repoOf(s).byStunUsername('nobody'), undefined, 'an unknown name: none');
+      const found = await repoOf(s).byStunUsernames(['u20001', 'nobody', 'u9999']);
+      const shown = found.map((f) => ({ id: f.device.id, stunUsername: f.device.stunUsername, password: [...f.device.sealedStunPassword], node: f.node, seen: f.presence?.lastSeen ?? null }));
+      t.same(
+        shown.sort((x, y) => x.id.localeCompare(y.id)),
+        [
+          { id: 'd009999', stunUsername: 'u9999', password: [1, 2, 3], node: null, seen: null },
+          { id: 'd020001', stunUsername: 'u20001', password: [1, 2, 3], node: 'node-b', seen: 5 },
+        ],
+        'read in one go with their presence and the node holding each (never seen: none); an unknown name: nothing',
+      );
+      t.same(await repoOf(s).byStunUsernames([]), []);
       // u1… rows are node-a's, u2… node-b's, all seen at 5; u30 has none.
       const some = ['d000001', 'd020001', 'd020002', 'd000030'];
       t.same(await repoOf(s, 'node-a').seenElsewhere(some, 5), engine.name === 'postgres' ? ['d020001', 'd020002'] : [], 'online elsewhere: rows another node holds, seen recently (none on one node)');

@@ -7,31 +7,40 @@ export interface Waiting<From> {
 }
 
 export interface LookupDeps<Found, From> {
-  /** The device whose STUN username this is, from the store (an indexed read); undefined: none. */
-  find(username: string): Promise<Found | undefined>;
+  /** The devices whose STUN usernames these are, from the store (one indexed read for them all); absent: none. */
+  find(usernames: readonly string[]): Promise<ReadonlyMap<string, Found>>;
   /** A device was found: it is now to be held in memory (before its datagrams are handled again). */
   found(username: string, device: Found): void;
   /** Handles a waiting datagram again, once its sender is held or known to be unknown. */
   replay(waiting: Waiting<From>): void;
   readonly unknown: UnknownUsernames;
   onError(err: unknown): void;
+  /** Runs `fn` after the datagrams already received (setImmediate): the names of one turn go in one read. */
+  later(fn: () => void): void;
 }
 
 /** What became of a datagram from a sender not held in memory. */
 export type Deferral = 'waiting' | 'dropped' | 'unknown';
 
+/** Names per read of the store. */
+const BATCH = 500;
+
 /**
  * A cluster node holds in memory only the devices whose bindings it holds; a keepalive from any other device
- * waits here while the store is asked for its STUN username, and is then handled as if it had just arrived.
- * What a stranger can make it hold is bounded: `maxNames` lookups at once, `perName` datagrams each (more are
- * dropped unanswered; STUN clients send again), and names the store does not know are remembered as such.
+ * waits here while the store is asked for its STUN username (the names of one turn of the event loop in one
+ * read, so a fleet a node has never seen is taken in at the store's pace of rows, not of round trips), and is
+ * then handled as if it had just arrived. What a stranger can make it hold is bounded: `maxNames` names waiting
+ * at once, `perName` datagrams each (more are dropped unanswered; STUN clients send again), and names the store
+ * does not know are remembered as such.
  */
 export class DeviceLookups<Found, From> {
   readonly #waiting = new Map<string, Waiting<From>[]>();
+  /** Names not yet asked for. */
+  #batch: string[] = [];
 
   constructor(
     private readonly deps: LookupDeps<Found, From>,
-    private readonly maxNames = 512,
+    private readonly maxNames = 4096,
     private readonly perName = 4,
   ) {}
 
@@ -55,24 +64,33 @@ export class DeviceLookups<Found, From> {
     if (this.#waiting.size >= this.maxNames) return 'dropped';
     // A copy: the datagram is kept past the receive that delivered it.
     this.#waiting.set(username, [{ datagram: Buffer.from(datagram), from }]);
-    void this.#lookUp(username);
+    if (this.#batch.push(username) === 1) this.deps.later(() => this.#ask());
     return 'waiting';
   }
 
-  async #lookUp(username: string): Promise<void> {
-    let device: Found | undefined;
+  #ask(): void {
+    const names = this.#batch;
+    this.#batch = [];
+    for (let i = 0; i < names.length; i += BATCH) void this.#lookUp(names.slice(i, i + BATCH));
+  }
+
+  async #lookUp(names: readonly string[]): Promise<void> {
+    let devices: ReadonlyMap<string, Found>;
     try {
-      device = await this.deps.find(username);
+      devices = await this.deps.find(names);
     } catch (err) {
-      // The store is away: these datagrams are dropped (their senders retry); the name is not taken for unknown.
-      this.#waiting.delete(username);
+      // The store is away: these datagrams are dropped (their senders retry); the names are not taken for unknown.
+      for (const name of names) this.#waiting.delete(name);
       this.deps.onError(err);
       return;
     }
-    const queue = this.#waiting.get(username) ?? [];
-    this.#waiting.delete(username);
-    if (device === undefined) this.deps.unknown.add(username);
-    else this.deps.found(username, device);
-    for (const w of queue) this.deps.replay(w);
+    for (const name of names) {
+      const queue = this.#waiting.get(name) ?? [];
+      this.#waiting.delete(name);
+      const device = devices.get(name);
+      if (device === undefined) this.deps.unknown.add(name);
+      else this.deps.found(name, device);
+      for (const w of queue) this.deps.replay(w);
+    }
   }
 }

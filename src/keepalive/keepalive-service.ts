@@ -149,11 +149,12 @@ export class KeepaliveService {
       const unknown = new UnknownUsernames(UNKNOWN_NAMES, UNKNOWN_TTL_MS, now);
       this.#unknown = unknown;
       this.#lookups = new DeviceLookups<LoadedDevice, From>({
-        find: (username) => this.#repo.byStunUsername(username),
+        find: async (usernames) => new Map((await this.#repo.byStunUsernames(usernames)).map((d) => [d.device.stunUsername, d])),
         found: (username, loaded) => this.#hold(username, loaded),
         replay: (w) => this.#replay(w),
         unknown,
         onError: (err) => this.#lookupFailed(err),
+        later: (fn) => void setImmediate(fn),
       });
     }
     const lookups = this.#lookups;

@@ -25,8 +25,8 @@ export interface PresenceRepo {
   loadAll(each: Each): Promise<void>;
   /** Streams the devices whose bindings `node` holds, as `loadAll` does (a cluster node loads only its own). */
   loadHeld(node: string, each: Each): Promise<void>;
-  /** The device whose STUN username is `username` (an indexed read), for a keepalive from a device not in memory. */
-  byStunUsername(username: string): Promise<LoadedDevice | undefined>;
+  /** The devices whose STUN usernames are among `usernames` (an indexed read), for keepalives from devices not in memory. */
+  byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]>;
   /**
    * Which of `ids` another node of the cluster holds and has written as seen at or after `since` (its flushes
    * write every device online at least every few minutes): online there, as far as the store knows.
@@ -110,9 +110,13 @@ export class SqlitePresenceRepo implements PresenceRepo {
     pages((after) => this.#heldPage.all(node, after) as Loaded[], each);
   }
 
-  async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
-    const row = this.#byStunUsername.get(username) as Loaded | undefined;
-    return row && loaded(row);
+  async byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]> {
+    const found: LoadedDevice[] = [];
+    for (const name of usernames) {
+      const row = this.#byStunUsername.get(name) as Loaded | undefined;
+      if (row) found.push(loaded(row));
+    }
+    return found;
   }
 
   async seenElsewhere(): Promise<string[]> {
@@ -186,9 +190,9 @@ export class PgPresenceRepo implements PresenceRepo {
     return rows.map((r) => r[0]);
   }
 
-  async byStunUsername(username: string): Promise<LoadedDevice | undefined> {
-    const { rows } = await this.pool.query<Loaded>({ name: 'presence_by_stun_username', text: `${SELECT} WHERE d.stun_username = $1`, values: [username], rowMode: 'array' });
-    return rows[0] && loaded(rows[0]);
+  async byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]> {
+    const { rows } = await this.pool.query<Loaded>({ name: 'presence_by_stun_usernames', text: `${SELECT} WHERE d.stun_username = ANY($1::text[])`, values: [usernames], rowMode: 'array' });
+    return rows.map(loaded);
   }
 
   async write(batch: PresenceBatch): Promise<readonly number[]> {
