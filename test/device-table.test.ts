@@ -92,3 +92,25 @@ t.test('passwords loaded sealed are opened on first use or in the background, on
   t.equal(opened.length, 2001);
   t.throws(() => new DeviceTable().add({ id: 'x', stunUsername: 'x', sealedStunPassword: sealedOf('pw') }), TypeError);
 });
+
+t.test('a device read from the store at its keepalive is added opened (added sealed one at a time, each add allocated a side buffer for every slot)', async (t) => {
+  let opened = 0;
+  const opener = {
+    overhead: 29,
+    open(id: string, sealed: Buffer) {
+      opened++;
+      if (id === 'bad') throw new Error('wrong key');
+      return Buffer.from(sealed.subarray(29));
+    },
+  };
+  const unusable: string[] = [];
+  const table = new DeviceTable(0, opener, (id) => unusable.push(id));
+  const sealedOf = (pw: string) => Buffer.concat([Buffer.alloc(29, 7), Buffer.from(pw)]);
+  for (let i = 0; i < 50_000; i++) table.addOpened({ id: `d${i}`, stunUsername: `d${i}`, sealedStunPassword: sealedOf(`pw-${i}`) });
+  t.equal(opened, 50_000, 'each opened once, at its add');
+  t.equal(table.passwordOf(table.slotOfUsername('d49999')!).toString(), 'pw-49999');
+  t.equal(opened, 50_000, 'not opened again when used');
+  const bad = table.addOpened({ id: 'bad', stunUsername: 'bad', sealedStunPassword: sealedOf('pw-bad') });
+  t.equal(table.passwordOf(bad).length, 32, 'one that does not open: a key nobody has');
+  t.same(unusable, ['bad']);
+});

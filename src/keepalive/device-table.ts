@@ -124,6 +124,21 @@ export class DeviceTable {
     return slot;
   }
 
+  /**
+   * Adds one device whose password arrives sealed, opened now (a device read from the store at its keepalive:
+   * the side buffer is for the bulk load at start, not for one device at a time). One that does not open is
+   * added sealed, to be found unusable when used.
+   */
+  addOpened(device: SealedKeepaliveCredentials): number {
+    let password: string;
+    try {
+      password = this.#opener!.open(device.id, device.sealedStunPassword).toString();
+    } catch {
+      return this.add(device);
+    }
+    return this.add({ id: device.id, stunUsername: device.stunUsername, stunPassword: password });
+  }
+
   /** Keeps what a sealed password has beyond its body aside; returns the body. */
   #splitSealed(slot: number, sealed: Buffer): Buffer {
     const o = this.#opener;

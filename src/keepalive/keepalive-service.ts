@@ -376,7 +376,7 @@ export class KeepaliveService {
   /** A device read from the store at its keepalive: held in memory from now on (it may have come in meanwhile). */
   #hold(username: string, loaded: LoadedDevice): void {
     if (this.#table.slotOfUsername(username) !== undefined || this.#table.slotOfId(loaded.device.id) !== undefined) return;
-    this.#restore(this.#add(loaded.device), loaded.presence, loaded.node, this.#deps.clock.now());
+    this.#restore(this.#add(loaded.device, true), loaded.presence, loaded.node, this.#deps.clock.now());
   }
 
   /** A datagram that waited for its device to be read: handled as if it had just arrived, on its family's socket. */
@@ -397,8 +397,8 @@ export class KeepaliveService {
     this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed()) : undefined;
   }
 
-  #add(device: KeepaliveCredentials | SealedKeepaliveCredentials): number {
-    const slot = this.#table.add(device);
+  #add(device: KeepaliveCredentials | SealedKeepaliveCredentials, openNow = false): number {
+    const slot = openNow && 'sealedStunPassword' in device ? this.#table.addOpened(device) : this.#table.add(device);
     this.#presence.ensureCapacity(this.#table.slotCount);
     this.#replays.ensureCapacity(this.#table.slotCount);
     // In a cluster a binding is this node's only once its STUN socket accepted a binding keepalive (a claim).
