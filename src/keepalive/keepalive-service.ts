@@ -463,7 +463,8 @@ export class KeepaliveService {
   #noteRefusal(result: HandleResult, address: string, port: number): void {
     const { source, reason } = result;
     if (result.failedLogin && source !== undefined && reason !== undefined) this.#lines.record(`${source} login`, { reason, ...(result.claimed === undefined ? {} : { device: this.#table.idOf(result.claimed) }) });
-    else if (reason && result.outcome !== 'challenged') this.#log.debug({ from: `${address}:${port}`, outcome: result.outcome, reason }, 'keepalive refused');
+    // A deferred one is counted (stbd_keepalive_deferred_total) and answered when its device is read: no line each.
+    else if (reason && result.outcome !== 'challenged' && result.outcome !== 'deferred') this.#log.debug({ from: `${address}:${port}`, outcome: result.outcome, reason }, 'keepalive refused');
     if (result.overLimit && source !== undefined) this.#lines.record(`${source} limit`, { limit: result.overLimit });
   }
 

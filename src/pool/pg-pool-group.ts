@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { named } from '../store/postgres/pg-transaction.js';
+import { named, shapeName } from '../store/postgres/pg-transaction.js';
 import type { Binding, PoolEntry } from './pool-records.js';
 import { type BindOutcome, type Decision, decideBind, decideUnbind, type PoolWrite } from './pool-rules.js';
 import { opAccount, opDevice, type PoolOp } from './pool-op.js';
@@ -146,6 +146,6 @@ export async function writeGroup(c: pg.PoolClient, decisions: readonly PoolWrite
     for (let col = 0; col < rows[0]!.length; col++) values.push(rows.map((row) => row[col]));
     parts.push(`${k} AS (${spec.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`);
   }
-  await c.query({ name: `pool_group_${kinds.join('_')}`, text: `WITH ${parts.join(', ')} SELECT 1`, values });
+  await c.query({ name: shapeName('pool_group', kinds), text: `WITH ${parts.join(', ')} SELECT 1`, values });
   return true;
 }

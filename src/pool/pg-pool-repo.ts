@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { CLAIM_MS, claimable } from '../store/claims.js';
 import { GroupCommit, type Settled } from '../store/group-commit.js';
-import { advisoryLock, advisoryLockCall, inTransaction, named } from '../store/postgres/pg-transaction.js';
+import { advisoryLock, advisoryLockCall, inTransaction, named, shapeName } from '../store/postgres/pg-transaction.js';
 import { decideGroup, writeGroup } from './pg-pool-group.js';
 import { GROUP_MAX, opDevice, type PoolOp } from './pool-op.js';
 import type { AuditEvent, Binding, OutboxRow, PoolEntry } from './pool-records.js';
@@ -264,6 +264,6 @@ async function applyWrites(c: pg.PoolClient, writes: readonly PoolWrite[], nodeI
     values.push(...(s.query.values ?? []));
     return `w${i} AS (${s.query.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
   });
-  // Named by its writes: a decision's shape is one of a few, each prepared once per connection.
-  await c.query({ name: `pool_writes_${statements.map((s) => s.query.name).join('_')}`, text: `WITH ${parts.join(', ')} SELECT 1`, values });
+  // Named by its writes: a decision's shape is one of a few.
+  await c.query({ name: shapeName('pool_writes', statements.map((s) => s.query.name ?? '')), text: `WITH ${parts.join(', ')} SELECT 1`, values });
 }

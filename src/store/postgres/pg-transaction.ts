@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
 /** SQLSTATEs after which the whole transaction is simply run again. */
@@ -5,6 +6,12 @@ const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadloc
 
 /** A query with a name: node-postgres prepares it once per connection and reuses the plan. */
 export const named = (name: string, text: string) => (values: readonly unknown[] = []): pg.QueryConfig => ({ name, text, values: values as unknown[] });
+
+/**
+ * The name of a statement put together from parts (one of a few shapes, each prepared once per connection): a
+ * digest of them, as PostgreSQL cuts names at 63 bytes and two long shapes alike in those would clash as one.
+ */
+export const shapeName = (prefix: string, parts: readonly string[]): string => `${prefix}_${createHash('sha256').update(parts.join(' ')).digest('hex').slice(0, 24)}`;
 
 /**
  * A transaction-scoped advisory lock on `key` within one feature's `namespace` (hashed to 64 bits from
