@@ -62,7 +62,7 @@ t.test('kill -9 between an unbind and its recycle time: after the restart the en
   t.teardown(() => cas.stop());
   writeFileSync(join(dir, 'cas.token'), 'cas-token-0123456789\n', { mode: 0o600 });
   const config = writeTestConfig(dir, {
-    pool: { recycle_after: '3s' },
+    pool: { recycle_after: '6s' },
     cas: { kind: 'http', url: cas.url, token_file: join(dir, 'cas.token'), timeout: '300ms' },
   });
   let daemon = await spawnDaemon(config);
@@ -83,7 +83,12 @@ t.test('kill -9 between an unbind and its recycle time: after the restart the en
 
   daemon = await spawnDaemon(config);
   const entries = async () => (await ctl('pool', 'list')).body as { device: string; state: string }[];
-  t.same((await entries()).map((e) => [e.device, e.state]), [['stb-k', 'pooled']], 'after the restart the entry waits in the pool');
+  // A restart slower than the buffer time (a loaded machine, PostgreSQL) leaves nothing to see waiting: the
+  // history below still proves the entry was recycled once and not before it was due.
+  const listedAt = Date.now();
+  const afterRestart = (await entries()).map((e) => [e.device, e.state]);
+  if (listedAt < recycleAt - 2000) t.same(afterRestart, [['stb-k', 'pooled']], 'after the restart the entry waits in the pool');
+  else t.comment(`restart took past the buffer time (${listedAt - recycleAt} ms over): not checked waiting`);
   // Polled, not slept on: the load of the machine only makes it take longer.
   for (let i = 0; i < 300 && (await entries()).length > 0; i++) await sleep(100);
   t.same(await entries(), [], 'recycled after its buffer time');
