@@ -4,7 +4,8 @@
  *   npm run bench:profiles [-- --quick]
  *
  * --quick: 500 STBs, 100,000 devices to select, shorter windows. BENCH_DEVICES=N and BENCH_SELECT=M set the
- * counts (defaults 10,000 and 1,000,000). The daemon is pinned to core 0, the generators and the simulator
+ * counts (defaults 10,000 and 1,000,000); BENCH_STBD_NODE_ARGS passes Node flags to both daemons (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"). The daemon is pinned to core 0, the generators and the simulator
  * to core 1. One invocation:
  *   1. bin/stbd with no profiles (the built-in one off), N devices imported: the Inform load
  *      (bench/cwmp-load.ts, Basic, one connection per session) — the baseline;
@@ -76,7 +77,8 @@ async function daemon(sub: string, profiles: readonly string[] | undefined) {
     cwmp: { listen: `127.0.0.1:${cwmpPort}`, periodic_inform_profile: profiles !== undefined, session_timeout: '60s', challenges_per_second: 0, auth_failures_per_minute: 0, max_connections_per_source: 100_000 },
     log: { level: 'warn' },
   });
-  const proc = start(onCore(0, [process.execPath, STBD, '--config', config]));
+  const nodeArgs = (process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const proc = start(onCore(0, [process.execPath, ...nodeArgs, STBD, '--config', config]));
   proc.stdout!.resume();
   const t0 = performance.now();
   for (;;) {
@@ -108,7 +110,8 @@ async function informLoad(port: number, serverPid: number): Promise<number> {
         if (r.done) resolve();
         else if (typeof r.sessionsPerSec === 'number') {
           windows.push(r);
-          log(`    window: ${r.sessionsPerSec.toLocaleString('en')} sessions/s, p99 ${r.p99Ms} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`);
+          const cpuPerSession = r.serverCpu === null || r.sessionsPerSec === 0 ? '?' : ((r.serverCpu * 10_000) / r.sessionsPerSec).toFixed(0);
+          log(`    window: ${r.sessionsPerSec.toLocaleString('en')} sessions/s, p99 ${r.p99Ms} ms, stbd CPU ${r.serverCpu}% (${cpuPerSession} µs per session), errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`);
         }
       } catch {
         /* not a figure */

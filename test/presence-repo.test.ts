@@ -71,6 +71,10 @@ for (const engine of engines(t)) {
       });
       t.equal(ids.length, Number(held), 'every device node-a holds, none other');
       t.equal(new Set(ids).size, ids.length, 'each once');
+      // A start-up read that fails half way (here: its consumer) leaves no connection inside its transaction.
+      await t.rejects(repoOf(s).loadHeld('node-a', () => { throw new Error('consumer failed'); }), /consumer failed/);
+      for (let i = 0; i < 12; i++) await repoOf(s).write([['d000001', record(i), false]]);
+      t.strictSame(await s.query("SELECT count(*) AS n FROM presence WHERE node = 'node-a'"), [{ n: Number(held) }], 'the store takes writes after it');
       const found = await repoOf(s).byStunUsernames(['u20001', 'nobody', 'u9999']);
       const shown = found.map((f) => ({ id: f.device.id, stunUsername: f.device.stunUsername, password: [...f.device.sealedStunPassword], node: f.node, seen: f.presence?.lastSeen ?? null }));
       t.same(

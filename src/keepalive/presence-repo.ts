@@ -67,7 +67,7 @@ function loaded([id, stunUsername, stunPassword, lastSeen, srcAddr, srcPort, aut
 /** Column values of a record, in the presence table's order after device_id. */
 const columns = (r: PresenceRecord) => [r.lastSeen, r.source?.address ?? null, r.source?.port ?? null, r.authenticatedAt, r.variant, r.binding?.address ?? null, r.binding?.port ?? null, r.bindingChangedAt] as const;
 
-/** Rows per page of the start-up read: keyset pages by device id, so no result holds every device at once. */
+/** Rows per page of the start-up read (SQLite: keyset pages by device id; PostgreSQL: a FETCH), so no result holds every device at once. */
 const PAGE = 10_000;
 
 /** Delivers every row of the keyset pages `page(after)` returns, in device id order. */
@@ -161,21 +161,37 @@ export class PgPresenceRepo implements PresenceRepo {
   ) {}
 
   loadAll(each: Each): Promise<void> {
-    return this.#pages('presence_load_page', `${SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT $2`, [], each);
+    return this.#stream(SELECT, [], each);
   }
 
   loadHeld(node: string, each: Each): Promise<void> {
-    // presence_node finds the node's rows; the pages follow their device ids.
-    return this.#pages('presence_load_held_page', `${SELECT} WHERE p.node = $3 AND p.device_id > $1 ORDER BY p.device_id LIMIT $2`, [node], each);
+    return this.#stream(`${SELECT} WHERE p.node = $1`, [node], each);
   }
 
-  async #pages(name: string, text: string, extra: readonly unknown[], each: Each): Promise<void> {
-    let after = '';
-    for (;;) {
-      const { rows } = await this.pool.query<Loaded>({ name, text, values: [after, PAGE, ...extra], rowMode: 'array' });
-      for (const row of rows) deliver(each, row);
-      if (rows.length < PAGE) return;
-      after = rows.at(-1)![0];
+  /**
+   * One query read through a cursor, PAGE rows per FETCH (each FETCH its own statement under statement_timeout).
+   * Not keyset pages: with a join, a page's plan depends on the statistics (none right after `store copy` or a bulk
+   * change), and a bad one re-reads everything before the page each time: quadratic, past the statement timeout at
+   * a million rows. The cursor runs the query once, whichever plan, in one snapshot.
+   */
+  async #stream(text: string, values: readonly unknown[], each: Each): Promise<void> {
+    const client = await this.pool.connect();
+    let broken: unknown;
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query({ text: `DECLARE presence_load NO SCROLL CURSOR FOR ${text}`, values: [...values] });
+      for (;;) {
+        const { rows } = await client.query<Loaded>({ text: `FETCH FORWARD ${PAGE} FROM presence_load`, rowMode: 'array' });
+        for (const row of rows) deliver(each, row);
+        if (rows.length < PAGE) break;
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      broken = err;
+      throw err;
+    } finally {
+      // A connection left mid-transaction is not given back to the pool: it is closed.
+      client.release(broken as Error | undefined);
     }
   }
 
