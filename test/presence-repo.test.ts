@@ -75,6 +75,7 @@ for (const engine of engines(t)) {
       await t.rejects(repoOf(s).loadHeld('node-a', () => { throw new Error('consumer failed'); }), /consumer failed/);
       for (let i = 0; i < 12; i++) await repoOf(s).write([['d000001', record(i), false]]);
       t.strictSame(await s.query("SELECT count(*) AS n FROM presence WHERE node = 'node-a'"), [{ n: Number(held) }], 'the store takes writes after it');
+      t.strictSame(await s.query("SELECT last_seen FROM presence WHERE device_id = 'd000001'"), [{ last_seen: record(11).lastSeen }], 'the last of them landed');
       const found = await repoOf(s).byStunUsernames(['u20001', 'nobody', 'u9999']);
       const shown = found.map((f) => ({ id: f.device.id, stunUsername: f.device.stunUsername, password: [...f.device.sealedStunPassword], node: f.node, seen: f.presence?.lastSeen ?? null }));
       t.same(
