@@ -51,6 +51,7 @@ import { fileBaseUrl } from './files/file-base-url.js';
 import { FileCatalog } from './files/file-catalog.js';
 import { registerFileMetrics } from './files/file-metrics.js';
 import { FileServer } from './files/file-server.js';
+import { FileCache, sha256OffLoop } from './files/file-cache.js';
 import { FileStore } from './files/file-store.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
 import { descriptorsNeeded, ownOpenFileLimit } from './listeners/descriptor-budget.js';
@@ -251,8 +252,8 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
-    // Bursts (a campaign wave, sessions after a power cut) start in 2 ms slices of loop time: a keepalive
-    // arriving meanwhile waits for about one slice, not for the whole burst.
+    // Bursts (a campaign wave, sessions after a power cut) start in 2 ms slices of loop time, and file bodies
+    // are written in them: a keepalive arriving meanwhile waits for about one slice, not for the whole burst.
     const slices = new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn));
     const management = new ManagementService(
       { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards, slices },
@@ -438,7 +439,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       { maxBytes: f.max_size, urlValidityMs: f.url_validity },
     );
     const fileServer = new FileServer(
-      { catalog: files, store: fileStore, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
+      { catalog: files, store: fileStore, cache: new FileCache({ load: (name) => fileStore.readAll(name), sha256: sha256OffLoop }, f.cache_size), pace: slices, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
       {
         listen: f.listen,
         tlsListen: f.tls_listen,

@@ -191,3 +191,40 @@ t.test('no file listener and no [files] url: files are kept, but no device URL c
   t.equal(r.code, 1);
   t.match(r.stderr, /devices cannot fetch files: \[files\] listen and tls_listen are both off and \[files\] url is empty/);
 });
+
+t.test('bytes altered on disk after the file was added are not served (500, logged); a failed read is tried again', async (t) => {
+  const { d, dir } = await withDevice(t);
+  const content = randomBytes(200_000);
+  writeFileSync(join(dir, 'fw.bin'), content);
+  t.equal((await ctl(d, 'file', 'add', join(dir, 'fw.bin'), '--type', 'firmware', '--version', '4')).code, 0);
+  const [stored] = readdirSync(join(dir, 'files'));
+  const altered = Buffer.from(content);
+  altered.writeUInt8(altered.readUInt8(100_000) ^ 1, 100_000);
+  writeFileSync(join(dir, 'files', stored!), altered);
+  const url = d.daemon.files.downloadUrl('firmware-4', 'stb-1');
+  const bad = await fetchFile(url);
+  t.equal(bad.status, 500);
+  t.notOk(bad.body.includes(content.subarray(0, 16)), 'no byte of it');
+  writeFileSync(join(dir, 'files', stored!), content);
+  const good = await fetchFile(url);
+  t.equal(good.status, 200);
+  t.ok(good.body.equals(content));
+  const metrics = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${d.token}` } })).text();
+  t.equal(metric(metrics, 'stbd_file_fetches_total{result="error"}'), 1);
+  t.equal(metric(metrics, 'stbd_file_bytes_total'), 200_000);
+});
+
+t.test('a file larger than [files] cache_size is streamed from disk: the same bytes, ranges and counters', async (t) => {
+  const { d, dir } = await withDevice(t, { files: { cache_size: '100KiB' } });
+  const content = randomBytes(300_000);
+  writeFileSync(join(dir, 'fw.bin'), content);
+  t.equal((await ctl(d, 'file', 'add', join(dir, 'fw.bin'), '--type', 'firmware', '--version', '5')).code, 0);
+  const url = d.daemon.files.downloadUrl('firmware-5', 'stb-1');
+  const [full, part] = await Promise.all([fetchFile(url), fetchFile(url, 'GET', { range: 'bytes=100000-199999' })]);
+  t.equal(full.status, 200);
+  t.ok(full.body.equals(content));
+  t.equal(part.status, 206);
+  t.ok(part.body.equals(content.subarray(100_000, 200_000)));
+  const metrics = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${d.token}` } })).text();
+  t.equal(metric(metrics, 'stbd_file_bytes_total'), 400_000);
+});

@@ -99,6 +99,8 @@ export const configSchema = {
   files: {
     dir: pathField('./var/files'),
     max_size: sizeField('512MiB', 1, 64 * 1024 ** 3),
+    // The contents of the files being served, kept in memory (least recently served out first); 0: off.
+    cache_size: sizeField('256MiB', 0, 64 * 1024 ** 3),
     listen: optionalListenField('0.0.0.0:7550'),
     tls_listen: optionalListenField(''),
     tls_cert_file: optionalPathField(''),

@@ -1,13 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import type { ListenAddress } from '../config/listen.js';
 import { ListenError } from '../errors.js';
 import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../listeners/listener-guard.js';
 import type { Logger } from '../log/logger.js';
 import { isStoreUnavailable } from '../store/store-unavailable.js';
+import { BodyCutError, type Pace, partsOf, writeBody } from './body-writer.js';
 import type { Admission, FileCatalog } from './file-catalog.js';
+import type { FileCache } from './file-cache.js';
+import type { StoredFile } from './file-record.js';
 import type { FetchResult, FileMetrics } from './file-metrics.js';
 import { noneMatchHits, rangeOf } from './file-range.js';
 import type { FileStore } from './file-store.js';
@@ -16,6 +18,10 @@ import { parseFilePath } from './file-url.js';
 export interface FileServerDeps {
   readonly catalog: Pick<FileCatalog, 'admit' | 'stored'>;
   readonly store: Pick<FileStore, 'read'>;
+  /** The contents of files being served; a file larger than it is read from disk. */
+  readonly cache: Pick<FileCache, 'get'>;
+  /** Bodies are written in slices of loop time shared with CWMP (WorkSlices), so keepalives wait one slice at most. */
+  readonly pace: Pace;
   readonly log: Logger;
   readonly metrics: FileMetrics;
   readonly listeners: ListenerGuardDeps;
@@ -30,14 +36,18 @@ export interface FileServerOptions {
   readonly limits: ListenerLimits;
 }
 
+/** The parts a body is written in: small enough for a slice to end between two, large enough to cost few calls. */
+const CHUNK_BYTES = 64 * 1024;
+
 const REFUSAL: Record<Exclude<Admission, 'ok'>, FetchResult> = { 'bad-token': 'forbidden', 'wrong-device': 'forbidden', expired: 'expired' };
 
 /**
  * The [files] listeners: devices GET (or HEAD) `/stbd-files/FILE/DEVICE/TOKEN`, a URL stbd put in the
  * Download it sent that device. The token is checked before anything else (403 without it: no byte of any
  * file, not even whether it exists); then one byte range (206, 416), the file's SHA-256 as its ETag
- * (If-None-Match: 304), and the bytes streamed from disk at the pace the device reads them. Every request
- * is counted by result, every byte sent in stbd_file_bytes_total.
+ * (If-None-Match: 304), and the bytes (from the file cache, or streamed from disk past its size) at the pace
+ * the device reads them, in slices of loop time. Every request is counted by result, every byte sent in
+ * stbd_file_bytes_total.
  */
 export class FileServer {
   readonly #servers: { readonly server: Server; readonly at: ListenAddress; readonly key: string }[] = [];
@@ -156,26 +166,32 @@ export class FileServer {
     }
     // A device that stops reading is let go after idle_timeout without progress.
     res.setTimeout(this.o.limits.idleTimeoutMs, () => res.destroy());
-    const bytes = this.d.store.read(file.storedName, start, end);
-    // Open before the headers go: a file missing on disk is an error, not a truncated 200.
-    await new Promise<void>((resolve, reject) => {
-      bytes.once('ready', () => resolve());
-      bytes.once('error', reject);
-    });
+    // Read (and checked) before the headers go: a file missing or altered on disk is an error, not a bad 200.
+    const body = await this.#body(file, start, end);
     res.writeHead(status, headers);
+    const counted = this.d.metrics.bytes;
     try {
-      const counted = this.d.metrics.bytes;
-      await pipeline(bytes, async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          counted.inc(chunk.length);
-          yield chunk;
-        }
-      }, res);
-    } catch {
-      return 'aborted';
+      await writeBody(res, body.chunks, this.d.pace, (n) => counted.inc(n));
+    } catch (err) {
+      if (err instanceof BodyCutError) return 'aborted';
+      throw err;
+    } finally {
+      body.close();
     }
     this.d.log.debug({ file: file.id, device: target.deviceId, start, end }, 'file sent');
     return status === 206 ? 'partial' : 'ok';
+  }
+
+  /** The bytes `start` to `end` of a file: views of the cached content, or a stream from disk once it is open. */
+  async #body(file: StoredFile, start: number, end: number): Promise<{ chunks: Iterable<Buffer> | AsyncIterable<Buffer>; close: () => void }> {
+    const whole = await this.d.cache.get(file);
+    if (whole) return { chunks: partsOf(whole, start, end, CHUNK_BYTES), close: () => {} };
+    const disk = this.d.store.read(file.storedName, start, end);
+    await new Promise<void>((resolve, reject) => {
+      disk.once('ready', () => resolve());
+      disk.once('error', reject);
+    });
+    return { chunks: disk, close: () => disk.destroy() };
   }
 }
 
