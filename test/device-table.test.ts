@@ -114,3 +114,26 @@ t.test('a device read from the store at its keepalive is added opened (added sea
   t.equal(table.passwordOf(bad).length, 32, 'one that does not open: a key nobody has');
   t.same(unusable, ['bad']);
 });
+
+t.test('a table reserved for the devices it is about to load is their size, not the next doubling past it', async (t) => {
+  const n = 100_000;
+  const password = 'p'.repeat(24);
+  const fill = (table: DeviceTable, id: (i: number) => string) => {
+    for (let i = 0; i < n; i++) table.add({ id: id(i), stunUsername: id(i), stunPassword: password });
+  };
+  // What n devices need: their bytes in the arena, 10 bytes of slot arrays each, an index at most half full.
+  const needed = (id: (i: number) => string) => n * (id(0).length + password.length + 10) + 4 * 262_144;
+  const grownFromEmpty = new DeviceTable();
+  const short = (i: number) => `stb-${String(i).padStart(7, '0')}`;
+  fill(grownFromEmpty, short);
+  const sizes: number[] = [];
+  for (const id of [short, (i: number) => `00A0C6-STB4K-UHD-${String(i).padStart(12, '0')}`]) {
+    const table = new DeviceTable();
+    table.reserve(n);
+    fill(table, id);
+    t.ok(table.bytes <= needed(id) * 1.1, `${id(0).length}-byte ids: ${table.bytes} B for ${needed(id)} B needed`);
+    for (const i of [0, n / 2, n - 1]) t.equal(table.passwordOf(table.slotOfUsername(id(i))!).toString(), password);
+    sizes.push(table.bytes);
+  }
+  t.ok(sizes[0]! < grownFromEmpty.bytes * 0.9, `grown from empty instead: ${grownFromEmpty.bytes} B`);
+});

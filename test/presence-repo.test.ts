@@ -70,6 +70,8 @@ for (const engine of engines(t)) {
         if (node !== 'node-a' || p?.lastSeen !== 5) t.fail(`${d.id}: ${node} ${JSON.stringify(p)}`);
       });
       t.equal(ids.length, Number(held), 'every device node-a holds, none other');
+      t.equal(await repoOf(s).countHeld('node-a'), ids.length, 'counted before the read, to size memory for it');
+      t.equal(await repoOf(s).countHeld('node-z'), 0);
       t.equal(new Set(ids).size, ids.length, 'each once');
       // A start-up read that fails half way (here: its consumer) leaves no connection inside its transaction.
       await t.rejects(repoOf(s).loadHeld('node-a', () => { throw new Error('consumer failed'); }), /consumer failed/);

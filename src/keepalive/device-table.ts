@@ -61,6 +61,8 @@ export class DeviceTable {
   /** Open addressing: slot + 1, EMPTY or TOMBSTONE; kept at most half full. */
   #index = new Int32Array(1024);
   #indexUsed = 0;
+  /** Devices room was made for (`reserve`): the arena, if short, grows by what those still to come need. */
+  #reserved = 0;
   /** The few devices whose id differs from their STUN username, by id. */
   readonly #otherIds = new Map<string, number>();
   readonly #scratch = Buffer.allocUnsafe(4096);
@@ -84,6 +86,23 @@ export class DeviceTable {
     this.#idLen = new Uint16Array(n);
     this.#pwLen = new Uint16Array(n);
     this.#resizeIndex(n * 2);
+  }
+
+  /**
+   * Makes room for `devices` in all (a cluster node, once it has counted the bindings it holds), so the table is
+   * the size of what is held, not the next doubling past it. The arena's bytes per device are not known before:
+   * when it fills, it grows once to what the devices still expected need at the size seen so far.
+   */
+  reserve(devices: number): void {
+    this.#reserved = Math.max(this.#reserved, devices);
+    if (devices > this.#start.length) this.#growSlots(devices);
+    if ((this.#indexUsed + (devices - this.#slots)) * 2 > this.#index.length) this.#resizeIndex((this.#indexUsed + devices - this.#slots) * 2);
+  }
+
+  /** Bytes of its buffers (arena, slot arrays, index, sealed remainders). */
+  get bytes(): number {
+    const slots = this.#start.byteLength + this.#userLen.byteLength + this.#idLen.byteLength + this.#pwLen.byteLength;
+    return this.#arena.length + slots + this.#index.byteLength + (this.#sealedRest?.length ?? 0);
   }
 
   /** Slots handed out so far, removed ones included: arrays indexed by slot need this length. */
@@ -276,8 +295,9 @@ export class DeviceTable {
     for (let slot = 0; slot < this.#slots; slot++) if (this.#userLen[slot] !== REMOVED) this.#insert(slot);
   }
 
-  #growSlots(): void {
-    const n = this.#start.length * 2;
+  /** By half again (not double): past what was reserved, a node's devices arrive a few at a time. */
+  #growSlots(atLeast = 0): void {
+    const n = Math.max(atLeast, Math.ceil(this.#start.length * 1.5));
     this.#start = grown(this.#start, n);
     this.#userLen = grown(this.#userLen, n);
     this.#idLen = grown(this.#idLen, n);
@@ -290,7 +310,10 @@ export class DeviceTable {
   }
 
   #growArena(need: number): void {
-    const bigger = Buffer.allocUnsafe(Math.max(this.#arena.length * 2, this.#arenaUsed + need));
+    // Short of what was reserved: room for the devices still expected at the bytes per device seen so far.
+    const expected = this.#reserved > this.#slots && this.#slots > 0 ? Math.ceil(((this.#reserved - this.#slots) * this.#arenaUsed * 1.05) / this.#slots) : 0;
+    const size = expected > 0 ? this.#arenaUsed + Math.max(expected, this.#arena.length >> 4) : Math.ceil(this.#arena.length * 1.5);
+    const bigger = Buffer.allocUnsafe(Math.max(size, this.#arenaUsed + need));
     this.#arena.copy(bigger, 0, 0, this.#arenaUsed);
     this.#arena = bigger;
   }

@@ -208,7 +208,15 @@ export class KeepaliveService {
       this.#presence.ensureCapacity(this.#deps.registry.count + 1024);
       this.#replays.ensureCapacity(this.#deps.registry.count + 1024);
       await this.#repo.loadAll(restore);
-    } else await this.#repo.loadHeld(me, restore);
+    } else {
+      // Sized for what it holds before the read: grown by doubling from empty, a third of a fleet sat in tables
+      // for half of it. Devices that move here later grow them by half again.
+      const held = (await this.#repo.countHeld(me)) + 1024;
+      this.#table.reserve(held);
+      this.#presence.ensureCapacity(held);
+      this.#replays.ensureCapacity(held);
+      await this.#repo.loadHeld(me, restore);
+    }
     const unknown = this.#unknown;
     this.#deps.registry.subscribe({
       added: (devices: readonly DeviceRecord[]) => {

@@ -25,6 +25,8 @@ export interface PresenceRepo {
   loadAll(each: Each): Promise<void>;
   /** Streams the devices whose bindings `node` holds, as `loadAll` does (a cluster node loads only its own). */
   loadHeld(node: string, each: Each): Promise<void>;
+  /** How many bindings `node` holds (an index-only count): what its start-up read is about to deliver, to size memory for. */
+  countHeld(node: string): Promise<number>;
   /** The devices whose STUN usernames are among `usernames` (an indexed read), for keepalives from devices not in memory. */
   byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]>;
   /**
@@ -85,6 +87,7 @@ export class SqlitePresenceRepo implements PresenceRepo {
   readonly #upsert;
   readonly #page;
   readonly #heldPage;
+  readonly #countHeld;
   readonly #byStunUsername;
 
   constructor(db: Database) {
@@ -92,6 +95,7 @@ export class SqlitePresenceRepo implements PresenceRepo {
     // Pages of all(): a row costs a third less than through iterate(), which crosses into SQLite once per row.
     this.#page = db.prepare(`${SELECT} WHERE d.id > ? ORDER BY d.id LIMIT ${PAGE}`).raw();
     this.#heldPage = db.prepare(`${SELECT} WHERE p.node = ? AND p.device_id > ? ORDER BY p.device_id LIMIT ${PAGE}`).raw();
+    this.#countHeld = db.prepare(`SELECT count(*) FROM presence WHERE node = ?`).pluck();
     this.#byStunUsername = db.prepare(`${SELECT} WHERE d.stun_username = ?`).raw();
     this.#upsert = db.prepare(`
       INSERT INTO presence (device_id, last_seen, source_address, source_port, authenticated_at, integrity_variant, binding_address, binding_port, binding_changed_at)
@@ -108,6 +112,10 @@ export class SqlitePresenceRepo implements PresenceRepo {
 
   async loadHeld(node: string, each: Each): Promise<void> {
     pages((after) => this.#heldPage.all(node, after) as Loaded[], each);
+  }
+
+  async countHeld(node: string): Promise<number> {
+    return this.#countHeld.get(node) as number;
   }
 
   async byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]> {
@@ -193,6 +201,11 @@ export class PgPresenceRepo implements PresenceRepo {
       // A connection left mid-transaction is not given back to the pool: it is closed.
       client.release(broken as Error | undefined);
     }
+  }
+
+  async countHeld(node: string): Promise<number> {
+    const { rows } = await this.pool.query<[string]>({ name: 'presence_count_held', text: 'SELECT count(*) FROM presence WHERE node = $1', values: [node], rowMode: 'array' });
+    return Number(rows[0]![0]);
   }
 
   async seenElsewhere(ids: readonly string[], since: number): Promise<string[]> {
