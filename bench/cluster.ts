@@ -10,7 +10,9 @@
  * Every node and the PostgreSQL server (fsync and synchronous commits on) are pinned to core 0; the keepalive
  * load generator (bench/load-generator.ts), the simulators (bench/sim-process.ts) and this process (the API
  * client) to core 1. One invocation:
- *   1. node A alone on the empty database (its RSS: what every increment is measured over); the devices
+ * Every RSS is read after the node collected its garbage (each node runs with --inspect on its loopback address;
+ * bench/collect-garbage.ts), the RSS before that printed beside it.
+ *   1. node A alone on the empty database, restarted (its RSS: what every increment is measured over); the devices
  *      imported through its API (CSV, the simulator's deterministic credentials);
  *   2. single node: every device sends one signed keepalive with CONNECTION-REQUEST-BINDING to A (A holds every
  *      binding); A restarted (it loads what it holds) and every device once more: A's RSS, its bindings
@@ -39,6 +41,7 @@ import { writeTestConfig } from '../test/helpers/daemon.js';
 import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
 import { BINDING_SUCCESS, best, generate, maxPhases, type Stbd, startStbd, transactionId, usPerRequest, writePool } from './keepalive-runs.js';
 import type { Phase, PhaseResult } from './load-generator.js';
+import { collectGarbage } from './collect-garbage.js';
 import { cpuOf, freeTcpPort, freeUdpPort, json, killAll, lines, nodeScript, onCore, otherLoad, PINNED, rssBytes, scratchDir, sleep, start, stop } from './processes.js';
 import { agent, api, describe, type RoundTrips, roundTrips } from './round-trips.js';
 import type { SimArgs, SimStatus } from './sim-process.js';
@@ -91,6 +94,8 @@ interface Node {
   readonly apiPort: number;
   readonly cwmpPort: number;
   readonly stunPort: number;
+  /** Its inspector's port (loopback only): the bench makes it collect its garbage before reading its RSS. */
+  readonly inspectPort: number;
   readonly config: string;
   stbd?: Stbd | undefined;
   token?: string;
@@ -99,7 +104,7 @@ interface Node {
 async function nodeOf(k: number, url: string): Promise<Node> {
   const id = `node-${String.fromCharCode(97 + k)}`;
   const host = `127.0.0.${k + 2}`;
-  const [apiPort, cwmpPort, stunPort] = [await freeTcpPort(host), await freeTcpPort(host), await freeUdpPort(host)];
+  const [apiPort, cwmpPort, stunPort, inspectPort] = [await freeTcpPort(host), await freeTcpPort(host), await freeUdpPort(host), await freeTcpPort(host)];
   const sub = join(dir, id);
   mkdirSync(sub);
   const config = writeTestConfig(sub, {
@@ -117,11 +122,11 @@ async function nodeOf(k: number, url: string): Promise<Node> {
     // info: startStbd waits for the "stbd started" line.
     log: { level: 'info' },
   });
-  return { k, id, host, apiPort, cwmpPort, stunPort, config };
+  return { k, id, host, apiPort, cwmpPort, stunPort, inspectPort, config };
 }
 
 async function startNode(n: Node): Promise<void> {
-  n.stbd = await startStbd(n.config, 0);
+  n.stbd = await startStbd(n.config, 0, undefined, [`--inspect=${n.host}:${n.inspectPort}`]);
   n.token ??= readFileSync(join(dir, n.id, 'api.token'), 'utf8').trim();
   log(`  ${n.id} started in ${fix(n.stbd.startupMs / 1000)} s (${n.host})`);
 }
@@ -159,10 +164,17 @@ async function waitOwned(nodes: readonly Node[], expected: (n: Node) => number):
   }
 }
 
-/** RSS once the node has settled (the presence flush and the garbage of the keepalive round behind it). */
-async function settledRss(n: Node): Promise<number> {
+/**
+ * RSS once the node has settled: the presence flush behind it, then its garbage collected (what the node keeps,
+ * not what the last burst left for V8's next collection: that differed by 70 MiB between identical nodes).
+ * `raw`: before the collection.
+ */
+async function settledRss(n: Node): Promise<{ rss: number; raw: number }> {
   await sleep(2_000);
-  return rssBytes(pidOf(n));
+  const raw = rssBytes(pidOf(n));
+  await collectGarbage(n.host, n.inspectPort);
+  await sleep(500);
+  return { rss: rssBytes(pidOf(n)), raw };
 }
 
 // ---- the run ----
@@ -184,8 +196,11 @@ try {
   const a = nodes[0]!;
 
   // 1. A alone on the empty database, then the devices.
+  // Measured after a restart, as every node is below: a first start also makes the CA's keys (a worker).
   await startNode(a);
-  const emptyRss = await settledRss(a);
+  await stopNode(a);
+  await startNode(a);
+  const { rss: emptyRss, raw: emptyRaw } = await settledRss(a);
   let t = performance.now();
   for (let first = 1; first <= DEVICES; first += IMPORT_CHUNK) {
     const data = simDeviceCsv({ prefix: MASS, start: first, count: Math.min(IMPORT_CHUNK, DEVICES - first + 1), secret: SECRET });
@@ -239,8 +254,8 @@ try {
   const singleStartupMs = a.stbd!.startupMs;
   await keepaliveRound(nodes, a);
   const [singleOwned] = await waitOwned([a], () => DEVICES);
-  const singleRss = await settledRss(a);
-  log(`    ${a.id}: RSS ${mib(singleRss)} holding ${num(singleOwned!)} bindings (empty: ${mib(emptyRss)})`);
+  const { rss: singleRss, raw: singleRaw } = await settledRss(a);
+  log(`    ${a.id}: RSS ${mib(singleRss)} (before collecting its garbage ${mib(singleRaw)}) holding ${num(singleOwned!)} bindings (empty: ${mib(emptyRss)}, before ${mib(emptyRaw)})`);
   const single = await rates('alone');
 
   // 3. The cluster: each device's binding to its home node.
@@ -253,9 +268,9 @@ try {
   const clusterStartupMs = nodes.map((n) => n.stbd!.startupMs);
   await keepaliveRound(nodes);
   const clusterOwned = await waitOwned(nodes, (n) => shares[n.k]!.length);
-  await sleep(2_000);
-  const clusterRss = nodes.map((n) => rssBytes(pidOf(n)));
-  nodes.forEach((n, i) => log(`    ${n.id}: RSS ${mib(clusterRss[i]!)} holding ${num(clusterOwned[i]!)} bindings`));
+  const clusterMem = await Promise.all(nodes.map(settledRss));
+  const clusterRss = clusterMem.map((m) => m.rss);
+  nodes.forEach((n, i) => log(`    ${n.id}: RSS ${mib(clusterRss[i]!)} (before collecting its garbage ${mib(clusterMem[i]!.raw)}) holding ${num(clusterOwned[i]!)} bindings`));
   const inCluster = await rates(`with ${NODES - 1} other nodes alive`);
 
   // 4. Command round trips through A, for STBs homed on A and on the others.
@@ -323,7 +338,7 @@ try {
   const shareLimit = TARGETS.memoryShareSlack / NODES;
   const memory = nodes.map((n, i) => {
     const inc = clusterRss[i]! - emptyRss;
-    return { node: n.id, rss: clusterRss[i]!, owned: clusterOwned[i]!, increment: inc, perOwned: inc / clusterOwned[i]!, ratio: clusterRss[i]! / singleRss, incrementRatio: inc / singleInc, pass: inc / singleInc <= shareLimit };
+    return { node: n.id, rss: clusterRss[i]!, rawRss: clusterMem[i]!.raw, owned: clusterOwned[i]!, increment: inc, perOwned: inc / clusterOwned[i]!, ratio: clusterRss[i]! / singleRss, incrementRatio: inc / singleInc, pass: inc / singleInc <= shareLimit };
   });
   const verdict = (pass: boolean) => (pass ? 'met' : 'missed');
   const row = (figure: string, value: string, target = '', result = '') => `${figure.padEnd(58)} ${value.padEnd(72)} ${target.padEnd(34)} ${result}`;
@@ -362,7 +377,7 @@ try {
     ...([['single, before', single], ['in the cluster', inCluster], ['single, after', singleAgain]] as const).map(
       ([what, r]) => `  ${what.padEnd(15)} ${a.id} ${rate(r, 'auth-max').serverCpu}% / ${rate(r, 'trusted-max').serverCpu}%, generator ${rate(r, 'auth-max').generatorCpu}% / ${rate(r, 'trusted-max').generatorCpu}%; meanwhile on core 0: the other nodes ${r.othersCpu}%, the rest (PostgreSQL, other sessions) ${r.restOfCore0}%`,
     ),
-    `Memory: RSS after a restart (a node loads what it holds) and one signed keepalive from every device it holds; empty node ${mib(emptyRss)}. Start-up: ${a.id} alone ${fix(singleStartupMs / 1000)} s, in the cluster ${clusterStartupMs.map((ms) => fix(ms / 1000)).join(' / ')} s.`,
+    `Memory: RSS after a restart (a node loads what it holds), one signed keepalive from every device it holds and a garbage collection (HeapProfiler.collectGarbage; before it: empty ${mib(emptyRaw)}, ${a.id} alone ${mib(singleRaw)}, the cluster ${clusterMem.map((m) => mib(m.raw)).join(' / ')}); empty node ${mib(emptyRss)}. Start-up: ${a.id} alone ${fix(singleStartupMs / 1000)} s, in the cluster ${clusterStartupMs.map((ms) => fix(ms / 1000)).join(' / ')} s.`,
     `Devices: ${num(DEVICES)} (+${SIM_PER_NODE * NODES} simulated) imported in ${fix(importMs / 1000, 1)} s; load average ${fix(load0)} at the start, ${fix(load1)} at the end (2 cores: above 1 the figures share the machine).`,
   ];
   console.log(out.join('\n'));
@@ -375,7 +390,7 @@ try {
       pinned: PINNED,
       roundTrips: { same, cross, warmup: warm, limitMs: crossLimit, pass: crossPass },
       keepalive: { single: { ...single, runs: Object.fromEntries(single.runs) }, cluster: { ...inCluster, runs: Object.fromEntries(inCluster.runs) }, singleAgain: { ...singleAgain, runs: Object.fromEntries(singleAgain.runs) }, ratio: { auth: rateRatio('auth-max'), trusted: rateRatio('trusted-max') } },
-      memory: { emptyRss, single: { rss: singleRss, owned: singleOwned }, nodes: memory },
+      memory: { emptyRss, emptyRaw, single: { rss: singleRss, raw: singleRaw, owned: singleOwned }, nodes: memory },
       startupMs: { single: singleStartupMs, cluster: clusterStartupMs },
       importMs,
       loadavg: [load0, load1],

@@ -43,9 +43,9 @@ export interface Stbd {
  * bin/stbd on `core` (its config's [log] level must let "stbd started" through: info); start-up is from spawn to
  * that line. BENCH_STBD_NODE_ARGS passes Node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
-export async function startStbd(config: string, core = 0, timeoutMs = 120_000): Promise<Stbd> {
+export async function startStbd(config: string, core = 0, timeoutMs = 120_000, extraNodeArgs: readonly string[] = []): Promise<Stbd> {
   const t0 = performance.now();
-  const nodeArgs = (process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...(process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...extraNodeArgs];
   const proc = start(onCore(core, [process.execPath, ...nodeArgs, STBD, '--config', config]));
   const out = lines(proc);
   const started = await waitForLine(proc, out, 'stbd', timeoutMs, (l) => {
