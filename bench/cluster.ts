@@ -41,8 +41,8 @@ import { writeTestConfig } from '../test/helpers/daemon.js';
 import { findPostgresBin, startThrowawayPostgres } from '../test/helpers/postgres.js';
 import { BINDING_SUCCESS, best, generate, maxPhases, type Stbd, startStbd, transactionId, usPerRequest, writePool } from './keepalive-runs.js';
 import type { Phase, PhaseResult } from './load-generator.js';
-import { collectGarbage } from './collect-garbage.js';
-import { cpuOf, freeTcpPort, freeUdpPort, json, killAll, lines, nodeScript, onCore, otherLoad, PINNED, rssBytes, scratchDir, sleep, start, stop } from './processes.js';
+import { collectedRss } from './collect-garbage.js';
+import { cpuOf, freeTcpPort, freeUdpPort, json, killAll, lines, nodeScript, onCore, otherLoad, PINNED, scratchDir, sleep, start, stop } from './processes.js';
 import { agent, api, describe, type RoundTrips, roundTrips } from './round-trips.js';
 import type { SimArgs, SimStatus } from './sim-process.js';
 
@@ -171,10 +171,7 @@ async function waitOwned(nodes: readonly Node[], expected: (n: Node) => number):
  */
 async function settledRss(n: Node): Promise<{ rss: number; raw: number }> {
   await sleep(2_000);
-  const raw = rssBytes(pidOf(n));
-  await collectGarbage(n.host, n.inspectPort);
-  await sleep(500);
-  return { rss: rssBytes(pidOf(n)), raw };
+  return collectedRss(pidOf(n), n.host, n.inspectPort);
 }
 
 // ---- the run ----

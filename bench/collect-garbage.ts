@@ -9,6 +9,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { rssBytes, sleep } from './processes.js';
+
+/** The RSS of `pid` (inspector at host:port) after its garbage is collected; `raw`: before. */
+export async function collectedRss(pid: number, host: string, port: number): Promise<{ rss: number; raw: number }> {
+  const raw = rssBytes(pid);
+  await collectGarbage(host, port);
+  // The pages freed go back as the sweep finishes, just after the answer.
+  await sleep(500);
+  return { rss: rssBytes(pid), raw };
+}
 
 /** Resolves once the process at host:port has collected its garbage. */
 export async function collectGarbage(host: string, port: number): Promise<void> {

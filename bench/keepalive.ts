@@ -30,7 +30,8 @@ import { cpeRequest } from '../test/helpers/cpe.js';
 import { writeTestConfig } from '../test/helpers/daemon.js';
 import { startCoturn } from './coturn.js';
 import { BINDING_SUCCESS, best, boundBy, generate, maxPhases, SOCKETS, startStbd, transactionId, usPerRequest, writePool } from './keepalive-runs.js';
-import { json, killAll, lines, nodeScript, onCore, PINNED, rssBytes, scratchDir, start, stop, waitForLine } from './processes.js';
+import { collectedRss } from './collect-garbage.js';
+import { freeTcpPort, json, killAll, lines, nodeScript, onCore, PINNED, scratchDir, start, stop, waitForLine } from './processes.js';
 import type { Phase, PhaseResult } from './load-generator.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -127,8 +128,12 @@ try {
 
   // The empty daemon: what every per-device figure is an increment over.
   mkdirSync(join(dir, 'empty'));
-  const empty = await startStbd(writeTestConfig(join(dir, 'empty'), { log: { level: 'info' } }));
-  const emptyRss = rssBytes(empty.proc.pid!);
+  // Each RSS is read after stbd collected its garbage (through its inspector), the one before beside it: the raw
+  // figure says when V8 last collected as much as what stbd holds.
+  const inspect = await freeTcpPort();
+  const inspector = [`--inspect=127.0.0.1:${inspect}`];
+  const empty = await startStbd(writeTestConfig(join(dir, 'empty'), { log: { level: 'info' } }), 0, undefined, inspector);
+  const { rss: emptyRss, raw: emptyRaw } = await collectedRss(empty.proc.pid!, '127.0.0.1', inspect);
   await stop(empty.proc);
 
   let t = performance.now();
@@ -171,8 +176,8 @@ try {
   // the deployment's life): start-up is measured on the restart after it, as an operator's after an upgrade.
   const first = await startStbd(config);
   await stop(first.proc);
-  const stbd = await startStbd(config);
-  const rssStarted = rssBytes(stbd.proc.pid!);
+  const stbd = await startStbd(config, 0, undefined, inspector);
+  const { rss: rssStarted, raw: rawStarted } = await collectedRss(stbd.proc.pid!, '127.0.0.1', inspect);
   // Every pool device first authenticates once from its own socket, so its keepalives from there are
   // trusted; a new generator has new sockets, hence the prime in both.
   const prime: Phase = { name: 'prime', pool: 'auth', mode: 'once', window: WINDOW, expectType: BINDING_SUCCESS };
@@ -183,7 +188,7 @@ try {
   const scrape2 = await scrape(stbd.api);
   const inMax = counted(scrape0, scrape1);
   const inRate = counted(scrape1, scrape2);
-  const rssLoaded = rssBytes(stbd.proc.pid!);
+  const { rss: rssLoaded, raw: rawLoaded } = await collectedRss(stbd.proc.pid!, '127.0.0.1', inspect);
   t = performance.now();
   await stop(stbd.proc);
   const stopMs = performance.now() - t;
@@ -235,7 +240,7 @@ try {
         `${c.flushes} presence flushes (${fix(c.flushMs / c.flushes, 1)} ms each, wall); GC ${c.minorGcs} minor (${fix(c.minorGcMs / c.minorGcs, 2)} ms each), ${c.majorGcs} major (${fix(c.majorGcMs / c.majorGcs, 1)} ms each)`,
     ),
     `start-up: ${(stbd.startupMs / 1000).toFixed(2)} s spawn to "stbd started", a restart (the first start, which creates the CA keys: ${(first.startupMs / 1000).toFixed(2)} s; empty daemon ${(empty.startupMs / 1000).toFixed(2)} s); stop ${(stopMs / 1000).toFixed(2)} s; DB build ${(dbBuildMs / 1000).toFixed(1)} s`,
-    `RSS: empty ${mb(emptyRss)}; started ${mb(rssStarted)} (${perDev(rssStarted)}); after load ${mb(rssLoaded)} (${perDev(rssLoaded)})`,
+    `RSS after a garbage collection: empty ${mb(emptyRss)}; started ${mb(rssStarted)} (${perDev(rssStarted)}); after load ${mb(rssLoaded)} (${perDev(rssLoaded)}); before each collection ${mb(emptyRaw)}, ${mb(rawStarted)} (${perDev(rawStarted)}), ${mb(rawLoaded)} (${perDev(rawLoaded)})`,
     '',
     ...targets.map((x) => `${x.what.padEnd(33)}${x.shown.padStart(11)}  target ${x.limit.padEnd(9)} ${x.pass ? 'PASS' : 'MISS'}`),
   ];
@@ -256,7 +261,7 @@ try {
       emptyStartupMs: Math.round(empty.startupMs),
       stopMs: Math.round(stopMs),
       dbBuildMs: Math.round(dbBuildMs),
-      rss: { empty: emptyRss, started: rssStarted, loaded: rssLoaded },
+      rss: { empty: emptyRss, started: rssStarted, loaded: rssLoaded, beforeCollection: { empty: emptyRaw, started: rawStarted, loaded: rawLoaded } },
       stbdCounted: { maxRuns: inMax, rateRun: inRate },
       targets: Object.fromEntries(targets.map((x) => [x.what, { value: x.value, target: x.limit, pass: x.pass }])),
     }),
