@@ -119,6 +119,9 @@ export class PgCopyEnd implements CopyEnd {
       await this.client.query(`SELECT setval($1, (SELECT coalesce(max(${ident(r.column_name)}), 0) + 1 FROM ${ident(r.table_name)}), false)`, [r.seq]);
     }
     await this.client.query('COMMIT');
+    // Statistics now, not at autovacuum's next turn: without them the first plans over a million copied rows are
+    // guesses (a join read page after page re-read every row before its page, past the statement timeout).
+    await this.client.query('ANALYZE');
   }
 
   async rollback(): Promise<void> {
