@@ -48,6 +48,27 @@ for (const engine of engines(t)) {
       t.same(password, Buffer.from([1, 2, 3]), 'STUN passwords come as the sealed bytes stored');
     });
 
+    t.test('start-up gives each device its own presence, across pages of devices and of presence rows', async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s);
+      const repo = repoOf(s);
+      // Every other device seen (12,502 rows: more than a page of either), device n with lastSeen ending in n.
+      const ids = Array.from({ length: DEVICES }, (_, i) => `d${String(i + 1).padStart(6, '0')}`);
+      await repo.write(ids.filter((_, i) => i % 2 === 0).map((id, k) => [id, record(2 * k + 1), false] as const));
+      let wrong = 0;
+      let seen = 0;
+      let count = 0;
+      await repo.loadAll((device, presence) => {
+        count++;
+        const n = Number(device.id.slice(1));
+        if (n % 2 === 1 ? presence?.lastSeen !== record(n).lastSeen : presence !== null) wrong++;
+        if (presence) seen++;
+      });
+      t.equal(count, DEVICES, 'every device once');
+      t.equal(seen, Math.ceil(DEVICES / 2), 'every presence row once');
+      t.equal(wrong, 0, 'each with its own presence, or none');
+    });
+
     t.test('a flush of thousands of devices is one write', async (t) => {
       const s = await engine.open(t);
       await addDevices(s);
