@@ -316,7 +316,7 @@ for (const engine of engines(t)) {
     });
 
     t.test("the engine's version keys and numbers are the TypeScript ones", async (t) => {
-      const versions = ['', '0', '3.9.2', '3.10', '3.010', '0007', 'v2-beta10', '1.2.3.4.5', 'é1', '9'.repeat(40), 'a b\n12'];
+      const versions = ['', '0', '00', '3.9.2', '3.10', '3.010', '0007', 'v2-beta10', '1.2.3.4.5', 'é1', '9'.repeat(40), 'a b\n12', '1a2b3', 'x00y0', '.1.', '1.2.', '1\n\n2', `${'0'.repeat(12)}5`];
       const keyOf = async (v: string) => (await store.query('SELECT stbd_version_key($1) AS k', [v]))[0]!['k'];
       for (const v of versions) t.equal(await keyOf(v), versionKey(v), JSON.stringify(v));
       const numberIn = async (v: string) => (await store.query('SELECT stbd_number($1) AS n', [v]))[0]!['n'];

@@ -12,9 +12,9 @@ type Row = DeviceRow & { if_online: boolean; if_offline: boolean };
 const windowEnd = named('selection_window_end', WINDOW_END_SQL);
 
 /**
- * Selections on PostgreSQL: stbd_version_key and stbd_number are SQL functions of migration 12 (IMMUTABLE,
- * so the planner may inline them). A selector's statement differs with each selector, so it is not a named
- * (prepared) one.
+ * Selections on PostgreSQL: stbd_version_key (PL/pgSQL, migration 20) and stbd_number (an SQL function the
+ * planner may inline, migration 12) are IMMUTABLE functions in the database. A selector's statement differs
+ * with each selector, so it is not a named (prepared) one.
  */
 export class PgSelectionRepo implements SelectionRepo {
   readonly #rows: DeviceSealing;

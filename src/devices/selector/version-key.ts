@@ -7,7 +7,7 @@
  *
  * Why a key and not a comparison function: the operator's value is turned into its key here, once, and bound
  * as a parameter; the store only computes the key of each device's value, with a function registered in
- * SQLite (this one, through better-sqlite3) and created in PostgreSQL by migration 12 (the same rule in SQL,
+ * SQLite (this one, through better-sqlite3) and created in PostgreSQL by migration 12 (rewritten by 20: the same rule in SQL,
  * compared under COLLATE "C" so that the server's collation cannot reorder it). test/selector.test.ts checks
  * the two give the same keys.
  */
