@@ -18,13 +18,14 @@ function rangeSql(r: Range, engine: Engine): Sql {
 }
 
 /**
- * The window again, on a joined table's key (implied by the join: the rows are the same). PostgreSQL misjudges
- * how many ids a text range holds (1 or 9,000 for a window of 1,000), and where it thinks the window large it
- * hashes the whole joined table (a million rows read for each page); bounded, any plan reads only the window.
+ * The window again, on another table's device column (implied by the join or the EXISTS: the same rows).
+ * PostgreSQL misjudges how many ids a text range holds (1 or 9,000 for a window of 1,000), and where it
+ * thinks the window large it hashes the whole joined table (a million rows read for each page); bounded,
+ * any plan reads only the window. SQLite always probes by key: nothing to bound there.
  */
-function joinedRange(r: Range, alias: 'c' | 'p'): Sql {
-  if ('ids' in r) return EMPTY;
-  const key = raw(`${alias}.device_id`);
+function windowOn(r: Range, engine: Engine, column: string): Sql {
+  if ('ids' in r || engine === 'sqlite') return EMPTY;
+  const key = raw(column);
   return r.upTo === null ? sql` AND ${key} > ${r.after}` : sql` AND ${key} > ${r.after} AND ${key} <= ${r.upTo}`;
 }
 
@@ -37,16 +38,17 @@ function joinedRange(r: Range, alias: 'c' | 'p'): Sql {
 export function selectionStatement(q: SelectionQuery, engine: Engine, range: Range, records: boolean): Sql {
   const online = usesOnline(q.condition);
   const joins = joinsOf(q.condition);
-  const from = sql`FROM devices d${joins.cwmp ? sql` LEFT JOIN cwmp_devices c ON c.device_id = d.id${joinedRange(range, 'c')}` : EMPTY}${
-    joins.presence || online ? sql` LEFT JOIN presence p ON p.device_id = d.id${joinedRange(range, 'p')}` : EMPTY
+  const from = sql`FROM devices d${joins.cwmp ? sql` LEFT JOIN cwmp_devices c ON c.device_id = d.id${windowOn(range, engine, 'c.device_id')}` : EMPTY}${
+    joins.presence || online ? sql` LEFT JOIN presence p ON p.device_id = d.id${windowOn(range, engine, 'p.device_id')}` : EMPTY
   }`;
   const columns = raw(records ? RECORD_COLUMNS : 'd.id');
+  const window = (column: string) => windowOn(range, engine, column);
   if (!online) {
-    const where = compileCondition(q.condition, { engine, now: q.now });
+    const where = compileCondition(q.condition, { engine, now: q.now, window });
     return sql`SELECT ${columns}, TRUE AS if_online, TRUE AS if_offline ${from} WHERE ${rangeSql(range, engine)} AND ${where} ORDER BY d.id`;
   }
-  const ifOnline = compileCondition(q.condition, { engine, now: q.now, online: true });
-  const ifOffline = compileCondition(q.condition, { engine, now: q.now, online: false });
+  const ifOnline = compileCondition(q.condition, { engine, now: q.now, online: true, window });
+  const ifOffline = compileCondition(q.condition, { engine, now: q.now, online: false, window });
   return sql`SELECT * FROM (SELECT ${columns}, ${ifOnline} AS if_online, ${ifOffline} AS if_offline, p.last_seen AS seen_at ${from} WHERE ${rangeSql(range, engine)}) s WHERE (s.if_online AND s.seen_at >= ${q.seenSince}) OR s.if_offline ORDER BY s.id`;
 }
 

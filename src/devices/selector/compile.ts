@@ -1,6 +1,6 @@
 import type { CompareOp, Condition, Literal, ValueField } from './ast.js';
 import { postgresLike, sqliteGlob } from './glob.js';
-import { type Engine, join, raw, type Sql, sql } from './sql.js';
+import { EMPTY, type Engine, join, raw, type Sql, sql } from './sql.js';
 import { SQL_FUNCTIONS, versionKey } from './version-key.js';
 
 /**
@@ -23,6 +23,8 @@ export interface CompileOptions {
    * picks the answer per device (selection repos). Required when `usesOnline(condition)`.
    */
   readonly online?: boolean;
+  /** Extra conditions that keep a subquery on `column` (a device id) inside the statement's page (selection-sql.ts). */
+  readonly window?: (column: string) => Sql;
 }
 
 /** The LEFT JOINs a condition needs besides `devices d`. */
@@ -134,5 +136,5 @@ function valueCondition(c: Leaf, field: Exclude<ValueField, { kind: 'tag' }>, o:
 function tagCondition(c: Leaf, o: CompileOptions): Sql {
   const text = (l: Literal) => (l as { value: string }).value;
   const test = c.kind === 'like' ? like(raw('t.tag'), c.pattern, o) : c.kind === 'in' ? sql`t.tag IN (${join(c.values.map((l) => sql`${text(l)}`), ', ')})` : sql`t.tag = ${text(c.value)}`;
-  return sql`EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND ${test})`;
+  return sql`EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id${o.window?.('t.device_id') ?? EMPTY} AND ${test})`;
 }
