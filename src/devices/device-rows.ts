@@ -40,7 +40,8 @@ export const DEVICE_SQL = {
       r.interim_password AS r_interim_password, r.created_at AS r_created_at
     FROM devices d LEFT JOIN credential_rotations r ON r.device_id = d.id WHERE d.cwmp_username = $1`,
   page: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2`,
-  pageSeen: `SELECT ${PREFIXED} FROM devices d JOIN presence p ON p.device_id = d.id WHERE d.id > $1 AND p.last_seen >= $2 ORDER BY d.id LIMIT $3`,
+  // `after` on presence too: PostgreSQL merge-joins the two keys, and presence's scan would start at its first row every page.
+  pageSeen: `SELECT ${PREFIXED} FROM devices d JOIN presence p ON p.device_id = d.id WHERE d.id > $1 AND p.device_id > $2 AND p.last_seen >= $3 ORDER BY d.id LIMIT $4`,
   delete: 'DELETE FROM devices WHERE id = $1',
   count: 'SELECT count(*) AS n FROM devices',
   first: `SELECT ${DEVICE_COLUMNS} FROM devices LIMIT 1`,

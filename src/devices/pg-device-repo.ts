@@ -94,7 +94,7 @@ export class PgDeviceRepo implements DeviceRepo {
   }
 
   async page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]> {
-    const q = seenSince === undefined ? Q.page([after ?? '', limit]) : Q.pageSeen([after ?? '', seenSince, limit]);
+    const q = seenSince === undefined ? Q.page([after ?? '', limit]) : Q.pageSeen([after ?? '', after ?? '', seenSince, limit]);
     return (await this.pool.query<DeviceRow>(q)).rows.map((r) => this.#rows.record(r));
   }
 

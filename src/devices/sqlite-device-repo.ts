@@ -21,7 +21,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
       get: p<[string]>(DEVICE_SQL.get),
       byCwmpUsername: p<[string], LoginRow>(DEVICE_SQL.byCwmpUsername),
       page: p<[string, number]>(DEVICE_SQL.page),
-      pageSeen: p<[string, number, number]>(DEVICE_SQL.pageSeen),
+      pageSeen: p<[string, string, number, number]>(DEVICE_SQL.pageSeen),
       delete: p<[string]>(DEVICE_SQL.delete),
       count: p<[], { n: number }>(DEVICE_SQL.count),
       first: p<[]>(DEVICE_SQL.first),
@@ -76,7 +76,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
   }
 
   async page(after: string | undefined, limit: number, seenSince?: number): Promise<DeviceRecord[]> {
-    const rows = seenSince === undefined ? this.#s.page.all(after ?? '', limit) : this.#s.pageSeen.all(after ?? '', seenSince, limit);
+    const rows = seenSince === undefined ? this.#s.page.all(after ?? '', limit) : this.#s.pageSeen.all(after ?? '', after ?? '', seenSince, limit);
     return rows.map((r) => this.#rows.record(r));
   }
 
