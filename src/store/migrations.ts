@@ -626,7 +626,8 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX presence_node;
       CREATE INDEX presence_node ON presence (node, device_id);
     `,
-  },  {
+  },
+  {
     version: 20,
     name: 'selector version keys computed without a query per value',
     // PostgreSQL's stbd_version_key rewritten; SQLite's is registered on the connection (version 12).

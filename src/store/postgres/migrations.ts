@@ -483,7 +483,8 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       DROP INDEX presence_node;
       CREATE INDEX presence_node ON presence (node, device_id);
     `,
-  },  {
+  },
+  {
     version: 20,
     name: 'selector version keys computed without a query per value',
     sql: `
