@@ -72,16 +72,6 @@ const columns = (r: PresenceRecord) => [r.lastSeen, r.source?.address ?? null, r
 /** Rows per page of the start-up read (SQLite: keyset pages by device id; PostgreSQL: a FETCH), so no result holds every device at once. */
 const PAGE = 10_000;
 
-/** Delivers every row of the keyset pages `page(after)` returns, in device id order. */
-function pages(page: (after: string) => Loaded[], each: Each): void {
-  for (let after = ''; ; ) {
-    const rows = page(after);
-    for (const row of rows) deliver(each, row);
-    if (rows.length < PAGE) return;
-    after = rows[rows.length - 1]![0];
-  }
-}
-
 type DeviceRow = [id: string, stunUsername: string, stunPassword: string];
 type PresenceRow = [deviceId: string, ...rest: unknown[]];
 const NO_PRESENCE_ROW: readonly null[] = Array.from({ length: 10 }, () => null);
@@ -152,7 +142,8 @@ export class SqlitePresenceRepo implements PresenceRepo {
   }
 
   async loadHeld(node: string, each: Each): Promise<void> {
-    pages((after) => this.#heldPage.all(node, after) as Loaded[], each);
+    const rows = new KeysetCursor((after) => this.#heldPage.all(node, after) as Loaded[]);
+    for (let row = rows.next(); row !== undefined; row = rows.next()) deliver(each, row);
   }
 
   async countHeld(node: string): Promise<number> {
