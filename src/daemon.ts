@@ -385,7 +385,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     if (config.store.kind === 'postgres') {
       const nodes = repos.nodes;
       routed = new RoutedRequests(
-        { holds: (id) => keepalive.holdsBinding(id), request: (id) => management.requester.request(id), devicesToCall: () => nodes.devicesToCall(nodeId), log: log.child({ component: 'cluster' }) },
+        { holds: (id) => keepalive.holdsBinding(id), request: (id) => management.callIn(id), devicesToCall: () => nodes.devicesToCall(nodeId), log: log.child({ component: 'cluster' }) },
         2 * config.cluster.lease,
       );
       routed.start();

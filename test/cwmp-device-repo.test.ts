@@ -6,7 +6,7 @@ import { SqliteCwmpDeviceRepo } from '../src/management/sqlite-cwmp-device-repo.
 import { engines, type Store } from './helpers/engines.js';
 
 const MAX = 6;
-const repoOf = (s: Store, max = MAX): CwmpDeviceRepo => (s.engine === 'sqlite' ? new SqliteCwmpDeviceRepo(s.db, max) : new PgCwmpDeviceRepo(s.pool, max));
+const repoOf = (s: Store, max = MAX): CwmpDeviceRepo => (s.engine === 'sqlite' ? new SqliteCwmpDeviceRepo(s.db, max) : new PgCwmpDeviceRepo(s.pool, max, 'node-test'));
 
 async function addDevices(s: Store, ...ids: string[]): Promise<void> {
   for (const id of ids) {
@@ -72,6 +72,49 @@ for (const engine of engines(t)) {
       t.match(await repo.recordInform(facts('d1', 3000), [param('Device.A', '3')], guard), { recorded: { lastInformAt: 3000 } }, 'its own DeviceId: recorded');
       t.match(await repo.recordInform(other, [], undefined), { recorded: { serialNumber: 'sn-other' } }, 'without the guard (a factory login) the DeviceId is replaced');
     });
+
+    t.test("an Inform says whether the device has work, so that an empty session needs no second read", async (t) => {
+      const s = await engine.open(t);
+      await addDevices(s, 'd1', 'd2');
+      const repo = repoOf(s);
+      const task = (device: string, status: string) =>
+        s.query("INSERT INTO tasks (device_id, kind, request, origin, status, created_at, expires_at, attempts) VALUES ($1, 'reboot', '{}', 'api', $2, 0, 9000000000000, 0)", [device, status]);
+      t.match(await repo.recordInform(facts('d1'), []), { openTasks: false, leased: true }, 'no task');
+      await task('d1', 'done');
+      await task('d2', 'queued');
+      t.match(await repo.recordInform(facts('d1', 2000), []), { openTasks: false }, "a finished task and another device's queued one are no work");
+      await task('d1', 'queued');
+      t.match(await repo.recordInform(facts('d1', 3000), []), { openTasks: true }, 'a queued task');
+      await s.query("UPDATE tasks SET status = 'sent' WHERE device_id = 'd1' AND status = 'queued'");
+      t.match(await repo.recordInform(facts('d1', 4000), []), { openTasks: true }, 'a task in flight (its session was lost) is work');
+    });
+
+    if (engine.name === 'postgres') {
+      t.test("the Inform's claim takes the session lease, unless another live node's session holds it", async (t) => {
+        const s = await engine.open(t);
+        if (s.engine !== 'postgres') throw new Error('a PostgreSQL store');
+        await addDevices(s, 'd1');
+        const node = (id: string, leaseUntil: number) =>
+          s.query('INSERT INTO nodes (node_id, stun_address, incarnation, started_at, heartbeat_at, lease_until) VALUES ($1, $2, 1, 0, 0, $3) ON CONFLICT (node_id) DO UPDATE SET lease_until = excluded.lease_until', [id, `${id}:3478`, leaseUntil]);
+        await node('node-test', 8e15);
+        await node('node-b', 8e15);
+        const here = repoOf(s);
+        const there = new PgCwmpDeviceRepo(s.pool, MAX, 'node-b');
+        const lease = async () => (await s.query('SELECT node_id, session, lease_until FROM cwmp_session_leases WHERE device_id = $1', ['d1']))[0];
+        t.match(await here.recordInform(facts('d1'), [], { claim: { session: 's1', now: 1000, until: 5000 } }), { leased: true });
+        t.match(await lease(), { node_id: 'node-test', session: 's1' });
+        t.match(await here.recordInform(facts('d1', 2000), [], { claim: { session: 's2', now: 2000, until: 6000 } }), { leased: true }, "this node's own earlier session is replaced");
+        t.match(await lease(), { session: 's2' });
+        t.match(await there.recordInform(facts('d1', 3000), [], { claim: { session: 'b1', now: 3000, until: 7000 } }), { recorded: { lastInformAt: 3000 }, leased: false }, 'recorded, but the session is refused');
+        t.match(await lease(), { node_id: 'node-test', session: 's2' }, 'the lease is as it was');
+        t.match(await there.recordInform(facts('d1', 6000), [], { claim: { session: 'b2', now: 6000, until: 9000 } }), { leased: true }, 'a lease that ran out is taken over');
+        t.match(await lease(), { node_id: 'node-b', session: 'b2' });
+        await node('node-b', 100);
+        t.match(await here.recordInform(facts('d1', 7000), [], { claim: { session: 's3', now: 7000, until: 11000 } }), { leased: true }, "a live lease of a dead node is taken over");
+        t.match(await here.recordInform(facts('d1', 7100), [], {}), { leased: true }, 'no claim: nothing to refuse');
+        t.match(await lease(), { session: 's3' }, 'and nothing taken');
+      });
+    }
 
     t.test('the parameter cap: new names past it are left out and recorded, known names always updated', async (t) => {
       const s = await engine.open(t);

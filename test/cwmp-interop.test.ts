@@ -216,3 +216,16 @@ t.test('pipelined requests on one connection are handled and answered in their o
   t.match(first, /<cwmp:InformResponse>/, 'the Inform is answered first');
   t.match(second, /<cwmp:GetParameterValues>/, 'then the empty POST, in the session the Inform opened');
 });
+
+t.test('a task queued after the Inform is answered goes out in the same session, at its empty POST', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const cpe = new RawCpe(port);
+  t.teardown(() => cpe.close());
+  const r = await basicInform(cpe, 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }));
+  t.match(r.text, /<cwmp:InformResponse>/, 'no work when the Inform was recorded');
+  const task = (await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'getParameterValues', names: [`${IGD}PeriodicInformInterval`] } })).body as { id: number };
+  const rpc = await cpe.request('');
+  t.equal(rpc.status, 200);
+  t.match(rpc.text, new RegExp(`<cwmp:ID soap:mustUnderstand="1">${task.id}</cwmp:ID>.*<cwmp:GetParameterValues>`, 's'), 'the task queued meanwhile is sent');
+});

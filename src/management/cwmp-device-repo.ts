@@ -49,8 +49,31 @@ export interface StoredParameter extends ParameterValue {
   readonly updatedAt: number;
 }
 
-/** What recordInform did: recorded the Inform, or refused it for a DeviceId other than the one known. */
-export type InformRecorded = { readonly recorded: CwmpDeviceState } | { readonly otherIdentity: DeviceIdentity };
+/**
+ * The CWMP session an Inform opens, when sessions are leased cluster-wide (PostgreSQL): taken in the Inform's
+ * own unit of work, so opening a session costs no statement of its own.
+ */
+export interface SessionClaim {
+  /** The session's token. */
+  readonly session: string;
+  readonly now: number;
+  /** Until when the lease runs unless renewed. */
+  readonly until: number;
+}
+
+export interface InformOptions {
+  /** A device that has reported another DeviceId before is not written to (its own login, not a factory one). */
+  readonly sameIdentity?: true;
+  readonly claim?: SessionClaim;
+}
+
+/**
+ * What recordInform did: recorded the Inform, or refused it for a DeviceId other than the one known.
+ * `leased: false`: recorded, but another node's session holds the device (its lease is live).
+ * `openTasks`: whether the device had tasks queued or in flight as the Inform was recorded, so that a
+ * session with nothing to do ends without reading the queue again.
+ */
+export type InformRecorded = { readonly recorded: CwmpDeviceState; readonly leased: boolean; readonly openTasks: boolean } | { readonly otherIdentity: DeviceIdentity };
 
 export type DeviceIdentity = { readonly oui: string; readonly productClass: string; readonly serialNumber: string };
 
@@ -69,9 +92,10 @@ export interface CwmpDeviceRepo {
   /**
    * Records an Inform (state and parameters) in one unit of work; values the cap leaves out are recorded as a
    * CPE event. With `sameIdentity`, a device that has reported another DeviceId before is not written to, and
-   * that DeviceId is returned instead (the login's check and the write are one step: one round trip).
+   * that DeviceId is returned instead (the login's check and the write are one step: one round trip). The same
+   * unit reads whether tasks are open and, with a `claim` where leases are shared, takes the session's lease.
    */
-  recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded>;
+  recordInform(s: InformFacts, parameters: readonly ParameterValue[], options?: InformOptions): Promise<InformRecorded>;
   setStunProvisioned(deviceId: string, fingerprint: string | null): Promise<void>;
   setCredentialsProvisioned(deviceId: string, fingerprint: string | null): Promise<void>;
   /** The CPE accepted a provisioning task: the run of faults is over. */

@@ -61,6 +61,8 @@ interface Session {
   current: Task | undefined;
   /** Work was queued for the device during the session, after which the session may have looked for the last time. */
   queuedMeanwhile?: boolean;
+  /** No task was open as the Inform was recorded, and the queue has not been read since: nothing to send unless queued meanwhile. */
+  queueEmpty: boolean;
   /** The current task read name by name, for CPEs that cannot read a partial path at once. */
   read: SubtreeRead | undefined;
   /** The RPC of `read` in flight, and how many were sent (their cwmp:ID). */
@@ -372,6 +374,9 @@ export class CwmpSessions {
     const now = this.#d.clock.now();
     const dataModel = dataModelOf(inform.parameters);
     const nat = detectNat(inform.parameters, dataModel, req.sourceAddress);
+    const token = randomUUID();
+    // Twice the session timeout, renewed with less than one left: the lease outlives the session's own timer.
+    const leaseUntil = now + 2 * this.#o.sessionTimeoutMs;
     const recorded = await this.#d.state.recordInform(
       {
         deviceId: device.id,
@@ -384,26 +389,24 @@ export class CwmpSessions {
         ...nat,
       },
       inform.parameters,
-      ...(found.sameIdentity ? [{ sameIdentity: true } as const] : []),
+      { ...(found.sameIdentity ? { sameIdentity: true as const } : {}), claim: { session: token, now, until: leaseUntil } },
     );
     if ('otherIdentity' in recorded) return new Refusal('deviceid_mismatch', this.#mismatch(device, recorded.otherIdentity, inform)!, device);
     const state = recorded.recorded;
     if (previous) await this.#end(previous, 'lost', false);
     // Looked up after the Inform is recorded: a session the device opened meanwhile (on another connection) is replaced too.
+    // Its lease was this node's, so the claim above took it over; giving it up (by its own token) leaves the new one.
     const old = this.#byDevice.get(device.id);
     if (old) {
       log.info({ device: device.id }, 'new Inform replaces an open session');
       await this.#end(old, 'lost', false);
     }
-    const token = randomUUID();
-    // Twice the session timeout, renewed with less than one left: the lease outlives the session's own timer.
-    const leaseUntil = this.#d.clock.now() + 2 * this.#o.sessionTimeoutMs;
-    if (!(await this.#d.leases.acquire(device.id, token, this.#d.clock.now(), leaseUntil))) {
+    if (!recorded.leased) {
       // Its RPC in flight there is that session's until its lease runs out: then a session here sends it again.
       log.info({ device: device.id }, 'CWMP session refused: the device is in a session on another node of the cluster');
       return { status: 503, retryAfterSec: Math.max(1, Math.ceil(this.#o.sessionTimeoutMs / 1000)) };
     }
-    const session: Session = { token, device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, origin: req.origin, current: undefined, read: undefined, step: undefined, steps: 0, timeout: undefined, leaseUntil };
+    const session: Session = { token, device, version: message.version, dataModel, connection: req.connection, source: req.sourceAddress, origin: req.origin, current: undefined, queueEmpty: !recorded.openTasks, read: undefined, step: undefined, steps: 0, timeout: undefined, leaseUntil };
     this.#byToken.set(session.token, session);
     this.#byDevice.set(device.id, session);
     this.#byConnection.set(req.connection, session);
@@ -570,7 +573,11 @@ export class CwmpSessions {
   }
 
   async #next(session: Session): Promise<CpeReply> {
-    const task = await this.#d.tasks.next(session.device.id);
+    // A task queued after the Inform was recorded either set queuedMeanwhile (queued on this node) or brings the
+    // device back with its connection request, as one queued just after the read below would.
+    const known = session.queueEmpty && !session.queuedMeanwhile;
+    session.queueEmpty = false;
+    const task = known ? undefined : await this.#d.tasks.next(session.device.id);
     if (!task) {
       await this.#end(session, 'completed');
       return { status: 204 };

@@ -182,9 +182,7 @@ export class ManagementService {
       { sessionTimeoutMs: opts.sessionTimeoutMs, autoRegister: opts.autoRegister, bootstrapReuse: opts.bootstrapReuse, subtreeBatchSize: opts.subtreeBatchSize },
     );
     this.tasks.subscribe({
-      queued: async (t) => {
-        if (!this.sessions.takesQueued(t.deviceId)) await this.requester.request(t.deviceId);
-      },
+      queued: (t) => this.callIn(t.deviceId),
       finished: async (t) => {
         m.tasks.inc({ status: t.status });
         if (FINISHED.has(t.status) && !(await this.tasks.hasOpen(t.deviceId))) this.requester.forget(t.deviceId);
@@ -244,6 +242,14 @@ export class ManagementService {
     await this.requester.request(deviceId);
     const called = this.requester.status(deviceId)?.state !== 'offline';
     return { called, message: called ? 'provisioning is retried in the session the connection request asks for' : 'provisioning is retried at the device\'s next Inform' };
+  }
+
+  /**
+   * Work was queued for the device (here, or on another node that routed it here): its open session on this
+   * node sees to it; otherwise a connection request asks it to call in.
+   */
+  async callIn(deviceId: string): Promise<void> {
+    if (!this.sessions.takesQueued(deviceId)) await this.requester.request(deviceId);
   }
 
   /** Queues the STUN settings of the node the device is steered to now (`cluster drain`); false: nothing to change. */

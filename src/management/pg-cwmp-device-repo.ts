@@ -1,9 +1,11 @@
 import type pg from 'pg';
 import { advisoryLock, advisoryLockCall, inTransaction, named } from '../store/postgres/pg-transaction.js';
-import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
+import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformOptions, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, INFORM_COLUMNS, INFORM_UPSERT, informColumns, PARAMETER_UPSERT, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
 import { capFault, capParameters, mayOverflow, storable } from './parameter-cap.js';
+import { leaseClaim } from './pg-session-lease-repo.js';
+import { HAS_OPEN_TASK } from './task-rows.js';
 
 const S = CWMP_DEVICE_SQL;
 const Q = {
@@ -17,7 +19,9 @@ const Q = {
   // parameters when they cannot pass the cap ($18 = the cap less their number, so the rule in parameter-cap.ts
   // needs no names; `stored_all` says whether they were written). The lock is taken by the row the upsert
   // reads from, so before it writes; the upsert and the parameter writes take the latest committed rows
-  // (ON CONFLICT), not the statement's snapshot, which predates the lock.
+  // (ON CONFLICT), not the statement's snapshot, which predates the lock. With a claim ($20 the session), the
+  // session's lease is taken too ($19 node, $21 until, $22 now); `open_tasks` spares an empty session its read
+  // of the queue.
   inform: named(
     'cwmp_inform',
     `WITH locked AS (SELECT ${advisoryLockCall('cwmp-device', '$1')}),
@@ -26,8 +30,9 @@ const Q = {
         ${INFORM_UPSERT} RETURNING *),
     put AS (INSERT INTO device_parameters (device_id, name, value, type, updated_at)
         SELECT up.device_id, p.name, p.value, p.type, up.last_inform_at FROM up, unnest($15::text[], $16::text[], $17::text[]) AS p (name, value, type)
-        WHERE up.parameter_count <= $18 ${PARAMETER_UPSERT})
-    SELECT *, parameter_count <= $18 AS stored_all FROM up`,
+        WHERE up.parameter_count <= $18 ${PARAMETER_UPSERT}),
+    lease AS (${leaseClaim('SELECT up.device_id, $19::text, $20::text, $21::bigint FROM up WHERE $20::text IS NOT NULL', '$22::bigint')})
+    SELECT *, parameter_count <= $18 AS stored_all, ($20::text IS NULL OR EXISTS (SELECT 1 FROM lease)) AS leased, ${HAS_OPEN_TASK} AS open_tasks FROM up`,
   ),
   stunProvisioned: named('cwmp_stun_provisioned', S.stunProvisioned),
   credentialsProvisioned: named('cwmp_credentials_provisioned', S.credentialsProvisioned),
@@ -51,6 +56,8 @@ export class PgCwmpDeviceRepo implements CwmpDeviceRepo {
   constructor(
     private readonly pool: pg.Pool,
     private readonly maxParameters: number,
+    /** The node whose sessions' leases an Inform's claim takes. */
+    private readonly nodeId: string,
   ) {}
 
   async get(deviceId: string): Promise<CwmpDeviceState | undefined> {
@@ -62,9 +69,20 @@ export class PgCwmpDeviceRepo implements CwmpDeviceRepo {
     return r && identityOf(r);
   }
 
-  async recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded> {
+  async recordInform(s: InformFacts, parameters: readonly ParameterValue[], options?: InformOptions): Promise<InformRecorded> {
     const values = storable(parameters);
-    const columns = [...informColumns(s, guard?.sameIdentity === true), values.map((p) => p.name), values.map((p) => p.value), values.map((p) => p.type), this.maxParameters - values.length];
+    const c = options?.claim;
+    const columns = [
+      ...informColumns(s, options?.sameIdentity === true),
+      values.map((p) => p.name),
+      values.map((p) => p.value),
+      values.map((p) => p.type),
+      this.maxParameters - values.length,
+      this.nodeId,
+      c?.session ?? null,
+      c?.until ?? null,
+      c?.now ?? null,
+    ];
     const row = (await this.pool.query<Row>(Q.inform(columns))).rows[0];
     // No row: the upsert's guard left a row of another DeviceId as it was.
     if (!row) return { otherIdentity: (await this.identity(s.deviceId))! };
@@ -76,7 +94,7 @@ export class PgCwmpDeviceRepo implements CwmpDeviceRepo {
         if (left > 0) await this.#event(c, s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
       });
     }
-    return { recorded: stateOf(row) };
+    return { recorded: stateOf(row), leased: row['leased'] === true, openTasks: row['open_tasks'] === true };
   }
 
   async setStunProvisioned(deviceId: string, fingerprint: string | null): Promise<void> {

@@ -1,13 +1,12 @@
 /**
  * One CWMP session per device in the whole cluster: the session holding a device's lease may send it RPCs;
  * a lease not renewed (its node died, or was cut off) runs out, and the device's next session, on any node,
- * takes it over and sends the RPC in flight again.
+ * takes it over and sends the RPC in flight again. A session's lease is taken with its Inform
+ * (CwmpDeviceRepo.recordInform's claim); this repository renews and gives it up.
  */
 export interface SessionLeaseRepo {
   /** Leases other nodes see (a cluster); false: one node, whose map of sessions is the lease. */
   readonly shared: boolean;
-  /** Takes the device's lease for `session` until `until`; false while another node's session holds a live one. */
-  acquire(deviceId: string, session: string, now: number, until: number): Promise<boolean>;
   /** Renews it; false when the lease is no longer this session's (taken over after it ran out). */
   renew(deviceId: string, session: string, until: number): Promise<boolean>;
   /** The session ended: the lease is given up. */
@@ -17,10 +16,6 @@ export interface SessionLeaseRepo {
 /** One node (SQLite): the daemon's own map of sessions is the lease; nothing is stored. */
 export class LocalSessionLeases implements SessionLeaseRepo {
   readonly shared = false;
-
-  async acquire(): Promise<boolean> {
-    return true;
-  }
 
   async renew(): Promise<boolean> {
     return true;

@@ -1,10 +1,11 @@
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
 import { inImmediateTransaction } from '../store/sqlite-transaction.js';
-import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
+import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformOptions, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
 import { capFault, capParameters, mayOverflow, storable } from './parameter-cap.js';
+import { HAS_OPEN_TASK } from './task-rows.js';
 
 /** The CWMP device state on SQLite: statements prepared once, a unit of more than one statement one BEGIN IMMEDIATE transaction. */
 export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
@@ -35,6 +36,7 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
       parameterCount: p<[string]>(q.parameterCount),
       hasParameter: p<[string, string]>('SELECT 1 FROM device_parameters WHERE device_id = $1 AND name = $2'),
       parameters: p<[string, number]>(q.parameters),
+      openTasks: p<[string]>(`SELECT ${HAS_OPEN_TASK} AS open`),
     };
   }
 
@@ -48,14 +50,15 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
     return r && identityOf(r);
   }
 
-  recordInform(s: InformFacts, parameters: readonly ParameterValue[], guard?: { readonly sameIdentity: true }): Promise<InformRecorded> {
+  // One node: no lease to take (the daemon's own map of sessions is the lease).
+  recordInform(s: InformFacts, parameters: readonly ParameterValue[], options?: InformOptions): Promise<InformRecorded> {
     return this.#unit(() => {
-      const row = this.#s.upsert.get(...informColumns(s, guard?.sameIdentity === true));
+      const row = this.#s.upsert.get(...informColumns(s, options?.sameIdentity === true));
       // No row: the upsert's guard left a row of another DeviceId as it was.
       if (!row) return { otherIdentity: identityOf(this.#s.identity.get(s.deviceId)!) };
       const left = this.#put(s.deviceId, parameters, s.lastInformAt, row['parameter_count'] as number);
       if (left > 0) this.#event(s.deviceId, s.lastInformAt, 'Inform', this.capFault(left));
-      return { recorded: stateOf(row) };
+      return { recorded: stateOf(row), leased: true, openTasks: this.#s.openTasks.get(s.deviceId)!['open'] === 1 };
     });
   }
 

@@ -28,6 +28,9 @@ export const taskOf = (r: Row): Task => ({
 
 const OPEN = "status IN ('queued', 'sent')";
 
+/** Whether device $1 has a task queued or in flight (true or false, never no row). */
+export const HAS_OPEN_TASK = `EXISTS (SELECT 1 FROM tasks WHERE device_id = $1 AND ${OPEN})`;
+
 /** The task statements, in PostgreSQL's `$n` form (SQLite's repo converts them with forSqlite). */
 export const TASK_SQL = {
   // ON CONFLICT on the per-device key index: a key the device used is no second task, whoever wrote the first.

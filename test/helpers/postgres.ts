@@ -1,6 +1,6 @@
 import type * as Tap from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -27,6 +27,8 @@ export interface ThrowawayPostgres {
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Stops the server and deletes its directory. */
   destroy(): void;
+  /** The server's processes now: the postmaster and its children (backends, WAL writer, …). */
+  pids(): number[];
 }
 
 /** The bin directory of the newest PostgreSQL installed (Debian keeps them under /usr/lib/postgresql/N/bin). */
@@ -91,6 +93,22 @@ export function startThrowawayPostgres(bin: string, port = 5432, o: ThrowawayOpt
     stop,
     start,
     restart,
+    pids() {
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const children = readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((e) => {
+          try {
+            // The parent pid is the 2nd field after the command's closing parenthesis.
+            const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+      return [postmaster, ...children];
+    },
     destroy() {
       try {
         stop('immediate');
