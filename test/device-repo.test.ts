@@ -43,6 +43,18 @@ for (const engine of engines(t)) {
       t.equal(await repo.count(), 1);
     });
 
+    t.test('logins read at once each find their own device (one statement for many on PostgreSQL)', async (t) => {
+      const repo = repoOf(await engine.open(t));
+      await repo.insertAll(Array.from({ length: 200 }, (_, i) => device(`d${i}`)));
+      const asked = [...Array.from({ length: 200 }, (_, i) => `cwmp-d${199 - i}`), 'cwmp-d7', 'nobody', 'cwmp-d3', 'd5'];
+      const found = await Promise.all(asked.map((u) => repo.byCwmpUsername(u)));
+      t.same(
+        found.map((l) => l?.device.id ?? null),
+        asked.map((u) => (u.startsWith('cwmp-') ? u.slice(5) : null)),
+        'every answer is the device of the username asked, or none; one asked twice gets it twice',
+      );
+    });
+
     t.test('a duplicate id, STUN or CWMP username is refused, naming the field (the id first)', async (t) => {
       const repo = repoOf(await engine.open(t));
       await repo.insert(device('d1'));

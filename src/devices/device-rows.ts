@@ -32,13 +32,16 @@ export interface RotationRow {
 export const DEVICE_COLUMNS = 'id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, credentials_pushed_at, cr_generated';
 const PREFIXED = DEVICE_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ');
 
+/** A device's login: the device with its pending credential rotation (LoginRow), WHERE to be added. */
+export const LOGIN_SELECT = `SELECT ${PREFIXED}, r.cwmp_password AS r_cwmp_password, r.cr_password AS r_cr_password, r.interim AS r_interim,
+      r.interim_password AS r_interim_password, r.created_at AS r_created_at
+    FROM devices d LEFT JOIN credential_rotations r ON r.device_id = d.id`;
+
 /** The device statements, in PostgreSQL's `$n` form (SQLite's repo converts them with forSqlite). */
 export const DEVICE_SQL = {
   insert: `INSERT INTO devices (${DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
   get: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = $1`,
-  byCwmpUsername: `SELECT ${PREFIXED}, r.cwmp_password AS r_cwmp_password, r.cr_password AS r_cr_password, r.interim AS r_interim,
-      r.interim_password AS r_interim_password, r.created_at AS r_created_at
-    FROM devices d LEFT JOIN credential_rotations r ON r.device_id = d.id WHERE d.cwmp_username = $1`,
+  byCwmpUsername: `${LOGIN_SELECT} WHERE d.cwmp_username = $1`,
   page: `SELECT ${DEVICE_COLUMNS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2`,
   // `after` on presence too: PostgreSQL merge-joins the two keys, and presence's scan would start at its first row every page.
   pageSeen: `SELECT ${PREFIXED} FROM devices d JOIN presence p ON p.device_id = d.id WHERE d.id > $1 AND p.device_id > $2 AND p.last_seen >= $3 ORDER BY d.id LIMIT $4`,

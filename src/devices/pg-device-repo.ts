@@ -3,7 +3,8 @@ import type { Sealer } from '../sealed-text.js';
 import { inTransaction, named } from '../store/postgres/pg-transaction.js';
 import type { CredentialRotation, DeviceRecord } from './device.js';
 import { type DeviceLogin, type DeviceRepo, DuplicateDeviceError, firstDuplicate, type StunPasswordOpener } from './device-repo.js';
-import { DEVICE_COLUMNS, DEVICE_SQL, type DeviceColumns, type DeviceRow, DeviceSealing, type LoginRow, type RotationRow } from './device-rows.js';
+import { GroupCommit } from '../store/group-commit.js';
+import { DEVICE_COLUMNS, DEVICE_SQL, type DeviceColumns, type DeviceRow, DeviceSealing, LOGIN_SELECT, type LoginRow, type RotationRow } from './device-rows.js';
 
 const Q = {
   insert: named('devices_insert', DEVICE_SQL.insert),
@@ -14,7 +15,7 @@ const Q = {
   ),
   taken: named('devices_taken', 'SELECT id, stun_username, cwmp_username FROM devices WHERE id = ANY($1) OR stun_username = ANY($2) OR cwmp_username = ANY($3)'),
   get: named('devices_get', DEVICE_SQL.get),
-  byCwmpUsername: named('devices_by_cwmp_username', DEVICE_SQL.byCwmpUsername),
+  byCwmpUsernames: named('devices_by_cwmp_usernames', `${LOGIN_SELECT} WHERE d.cwmp_username = ANY($1::text[])`),
   page: named('devices_page', DEVICE_SQL.page),
   pageSeen: named('devices_page_seen', DEVICE_SQL.pageSeen),
   delete: named('devices_delete', DEVICE_SQL.delete),
@@ -31,6 +32,9 @@ const Q = {
 /** Rows per statement of an import (11 arrays of this many values). */
 const CHUNK = 5000;
 
+/** Most logins one statement reads. */
+const LOGIN_GROUP = 64;
+
 /** PostgreSQL's unique constraints on devices (named by its defaults) → the field a caller can fix. */
 const CONSTRAINTS: Record<string, DuplicateDeviceError['field']> = { devices_pkey: 'id', devices_stun_username_key: 'stunUsername', devices_cwmp_username_key: 'cwmpUsername' };
 const UNIQUE_VIOLATION = '23505';
@@ -43,12 +47,22 @@ const duplicateField = (err: unknown): DuplicateDeviceError['field'] | undefined
 /** The device registry on PostgreSQL: uniqueness is the unique constraints' (a concurrent insert loses with 23505). */
 export class PgDeviceRepo implements DeviceRepo {
   readonly #rows: DeviceSealing;
+  // Every CWMP session begins with its device's login: those that arrive while one is read are read together.
+  readonly #logins: GroupCommit<string, LoginRow | undefined>;
 
   constructor(
     private readonly pool: pg.Pool,
     sealer: Sealer,
   ) {
     this.#rows = new DeviceSealing(sealer);
+    this.#logins = new GroupCommit(
+      async (usernames) => {
+        const { rows } = await this.pool.query<LoginRow>(Q.byCwmpUsernames([usernames]));
+        const found = new Map(rows.map((r) => [r.cwmp_username, r]));
+        return usernames.map((u) => ({ ok: true, value: found.get(u) }));
+      },
+      { maxGroup: LOGIN_GROUP, key: (u) => u },
+    );
   }
 
   async insert(device: DeviceRecord): Promise<void> {
@@ -89,7 +103,7 @@ export class PgDeviceRepo implements DeviceRepo {
   }
 
   async byCwmpUsername(username: string): Promise<DeviceLogin | undefined> {
-    const r = (await this.pool.query<LoginRow>(Q.byCwmpUsername([username]))).rows[0];
+    const r = await this.#logins.submit(username);
     return r && this.#rows.login(r);
   }
 
