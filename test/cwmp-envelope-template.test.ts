@@ -39,3 +39,18 @@ t.test('TransferCompleteResponse and the recorded-request acknowledgements equal
   }
   t.equal(differing, 0);
 });
+
+t.test('GetParameterValues and GetParameterAttributes equal the builder, any names and count', async (t) => {
+  const names = ids(400);
+  const lists: readonly (readonly string[])[] = [[], [''], ['InternetGatewayDevice.DeviceInfo.SoftwareVersion'], ['Device.', 'a&b<c>'], ...names.map((n, i) => names.slice(i, i + (i % 5)).concat(n))];
+  let differing = 0;
+  for (const version of VERSIONS) {
+    for (const [i, list] of lists.entries()) {
+      const id = CASES[i % CASES.length] ?? '1';
+      const array = { '@soapenc:arrayType': `xsd:string[${list.length}]`, string: [...list] };
+      if (soap.getParameterValues(version, id, list) !== soap.built(version, id, { 'cwmp:GetParameterValues': { ParameterNames: array } })) differing++;
+      if (soap.getParameterAttributes(version, id, list) !== soap.built(version, id, { 'cwmp:GetParameterAttributes': { ParameterNames: array } })) differing++;
+    }
+  }
+  t.equal(differing, 0, `${VERSIONS.length * lists.length * 2} envelopes compared`);
+});

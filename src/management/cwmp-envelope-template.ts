@@ -27,3 +27,10 @@ export const INFORM_RESPONSE_BODY = '<cwmp:InformResponse><MaxEnvelopes>1</MaxEn
 
 /** The body of an empty `cwmp:NAMEResponse` acknowledgement. */
 export const emptyResponseBody = (method: string): string => `<cwmp:${method}Response></cwmp:${method}Response>`;
+
+/** The body of a GetParameterValues or GetParameterAttributes: a SOAP string array of parameter names. */
+export const parameterNamesBody = (method: 'GetParameterValues' | 'GetParameterAttributes', names: readonly string[]): string => {
+  let strings = '';
+  for (const name of names) strings += `<string>${escapeXmlText(name)}</string>`;
+  return `<cwmp:${method}><ParameterNames soapenc:arrayType="xsd:string[${names.length}]">${strings}</ParameterNames></cwmp:${method}>`;
+};

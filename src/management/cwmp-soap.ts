@@ -1,5 +1,5 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround } from './cwmp-envelope-template.js';
+import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround, parameterNamesBody } from './cwmp-envelope-template.js';
 
 /** CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4): accept all, answer in the CPE's. */
 export type CwmpVersion = '1-0' | '1-1' | '1-2' | '1-3' | '1-4';
@@ -345,10 +345,9 @@ export class CwmpSoap {
     });
   }
 
+  /** From a string template (the same bytes the builder writes): one per command, on the hot path. */
   getParameterValues(version: CwmpVersion, id: string, names: readonly string[]): string {
-    return this.#envelope(version, id, {
-      'cwmp:GetParameterValues': { ParameterNames: { '@soapenc:arrayType': `xsd:string[${names.length}]`, string: [...names] } },
-    });
+    return envelopeAround(version, id, parameterNamesBody('GetParameterValues', names));
   }
 
   setParameterValues(version: CwmpVersion, id: string, values: readonly ParameterValue[], parameterKey: string): string {
@@ -401,9 +400,7 @@ export class CwmpSoap {
   }
 
   getParameterAttributes(version: CwmpVersion, id: string, names: readonly string[]): string {
-    return this.#envelope(version, id, {
-      'cwmp:GetParameterAttributes': { ParameterNames: { '@soapenc:arrayType': `xsd:string[${names.length}]`, string: [...names] } },
-    });
+    return envelopeAround(version, id, parameterNamesBody('GetParameterAttributes', names));
   }
 
   /** Notification changes only: AccessListChange 0, the access lists stay as they are. */
