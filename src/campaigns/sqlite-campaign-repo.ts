@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import type { Campaign, CampaignDevice, CampaignSpec, CampaignState, DeviceOutcome, DeviceState, StateCounts } from './campaign.js';
 import type { CampaignRepo, Finished, Started } from './campaign-repo.js';
 import { advanceWrite, CAMPAIGN_COLUMNS, campaignOf, type CampaignRow, countsOf, DEVICE_COLUMNS, deviceOf, fileOf } from './campaign-rows.js';
@@ -11,11 +11,11 @@ const MAX = Number.MAX_SAFE_INTEGER;
 
 /** Campaigns on SQLite: each unit of work is one BEGIN IMMEDIATE transaction (the one writer); one node drives all. */
 export class SqliteCampaignRepo implements CampaignRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #s;
 
   constructor(db: Database) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     const one = `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns`;
     const dev = `SELECT ${DEVICE_COLUMNS} FROM campaign_devices`;
     this.#s = {
@@ -88,7 +88,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   transition(id: number, from: readonly CampaignState[], to: CampaignState, reason: string | null, now: number, acceptWave = false): Promise<Campaign | undefined> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const c = this.#s.byId.get(id);
       if (!c || !from.includes(c['state'] as CampaignState)) return undefined;
       const over = to === 'done' || to === 'cancelled';
@@ -102,14 +102,14 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   addTargets(id: number, rows: readonly { deviceId: string; seq: number }[]): Promise<void> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       if (this.#s.byId.get(id)?.['state'] !== 'draft') return;
       for (const r of rows) this.#s.add.run(id, r.deviceId, r.seq);
     });
   }
 
   seal(id: number, canary: readonly string[], bounds: readonly number[], total: number, now: number): Promise<Campaign | undefined> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       if (this.#s.byId.get(id)?.['state'] !== 'draft') return undefined;
       canary.forEach((d, i) => this.#s.canary.run(-1 - i, id, d));
       return campaignOf(this.#s.seal.get(JSON.stringify(bounds), total, now, id) as CampaignRow);
@@ -133,7 +133,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   start(id: number, owner: string, deviceIds: readonly string[], now: number): Promise<Started[]> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const c = this.#s.leased.get(id, owner, now);
       if (!c) return [];
       let free = campaignOf(c).spec.concurrency - this.#s.inProgress.get(id)!.n;
@@ -158,7 +158,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   advance(id: number, owner: string, wave: number, step: Exclude<WaveStep, { kind: 'work' }>, now: number): Promise<Campaign | undefined> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const r = this.#s.leased.get(id, owner, now);
       if (!r) return undefined;
       const c = campaignOf(r);
@@ -170,7 +170,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   finish(id: number, deviceId: string, taskId: number | null, outcome: DeviceOutcome, now: number): Promise<Finished | undefined> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const cr = this.#s.byId.get(id);
       const dr = this.#s.device.get(id, deviceId);
       if (!cr || !dr) return undefined;
@@ -210,7 +210,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
   }
 
   skip(id: number, deviceIds: readonly string[], reason: string, now: number): Promise<number> {
-    return inImmediateTransaction(this.#db, () => deviceIds.reduce((n, d) => n + this.#s.skip.run(reason, now, id, d).changes, 0));
+    return this.#units.run(() => deviceIds.reduce((n, d) => n + this.#s.skip.run(reason, now, id, d).changes, 0));
   }
 
   async cancelPending(id: number, now: number): Promise<number> {

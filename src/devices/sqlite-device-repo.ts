@@ -1,19 +1,19 @@
 import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import type { CredentialRotation, DeviceRecord } from './device.js';
 import { type DeviceLogin, type DeviceRepo, DuplicateDeviceError, type StunPasswordOpener } from './device-repo.js';
 import { DEVICE_SQL, type DeviceRow, DeviceSealing, type LoginRow, type RotationRow } from './device-rows.js';
 
 /** The device registry on SQLite: statements prepared once; a unit of more than one statement is one transaction. */
 export class SqliteDeviceRepo implements DeviceRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #rows: DeviceSealing;
   readonly #s;
 
   constructor(db: Database, sealer: Sealer) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     this.#rows = new DeviceSealing(sealer);
     const p = <P extends unknown[], R = DeviceRow>(sql: string) => db.prepare<P, R>(forSqlite(sql));
     this.#s = {
@@ -42,7 +42,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
 
   insertAll(devices: readonly DeviceRecord[]): Promise<void> {
     // One transaction, row by row: the first row that clashes (with a stored device or an earlier row) is the one named.
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       devices.forEach((d, i) => {
         try {
           this.#s.insert.run(this.#rows.columns(d));
@@ -108,7 +108,7 @@ export class SqliteDeviceRepo implements DeviceRepo {
   }
 
   commitRotation(deviceId: string, cwmpPassword: string, at: number): Promise<DeviceRecord | undefined> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const row = this.#s.rotation.get(deviceId);
       const r = row && this.#rows.rotation(row);
       if (!r || r.cwmpPassword !== cwmpPassword) return undefined;

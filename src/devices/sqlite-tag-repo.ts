@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import { currentTags, groupTags, type TagRepo } from './tag-repo.js';
 import { planTagChange, type TagPlan } from './tag-rules.js';
 
@@ -7,11 +7,11 @@ type TagRow = { device_id: string; tag: string };
 
 /** Device tags on SQLite: a change is one BEGIN IMMEDIATE transaction (the one writer reads what it changes). */
 export class SqliteTagRepo implements TagRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #s;
 
   constructor(db: Database) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     // A page of ids is one JSON array parameter (no statement per page size).
     this.#s = {
       existing: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE id IN (SELECT value FROM json_each(?))'),
@@ -22,7 +22,7 @@ export class SqliteTagRepo implements TagRepo {
   }
 
   change(devices: readonly string[], add: readonly string[], remove: readonly string[], maxPerDevice: number, at: number): Promise<TagPlan[]> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const ids = JSON.stringify(devices);
       const current = currentTags(
         this.#s.existing.all(ids).map((r) => r.id),

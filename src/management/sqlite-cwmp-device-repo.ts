@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import type { CapFault, CpeEvent, CwmpDeviceRepo, CwmpDeviceState, DeviceIdentity, InformFacts, InformOptions, InformRecorded, ProvisioningState, StoredParameter } from './cwmp-device-repo.js';
 import { CWMP_DEVICE_SQL, EVENTS_KEPT, eventDetail, eventOf, identityOf, informColumns, PARAMETERS_SHOWN, parameterOf, type Row, stateOf } from './cwmp-device-rows.js';
 import type { ParameterValue } from './cwmp-soap.js';
@@ -9,12 +9,12 @@ import { HAS_OPEN_TASK } from './task-rows.js';
 
 /** The CWMP device state on SQLite: statements prepared once, a unit of more than one statement one BEGIN IMMEDIATE transaction. */
 export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #max: number;
   readonly #s;
 
   constructor(db: Database, maxParameters: number) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     this.#max = maxParameters;
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(forSqlite(sql));
     const q = CWMP_DEVICE_SQL;
@@ -126,6 +126,6 @@ export class SqliteCwmpDeviceRepo implements CwmpDeviceRepo {
   }
 
   #unit<R>(work: () => R): Promise<R> {
-    return inImmediateTransaction(this.#db, work);
+    return this.#units.run(work);
   }
 }

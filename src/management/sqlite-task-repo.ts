@@ -2,7 +2,7 @@ import type { Sealer } from '../sealed-text.js';
 import type { Database } from '../store/database.js';
 import { DeadlineRepo } from '../store/deadline-repo.js';
 import { forSqlite } from '../store/sql-dialect.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import type { Task, TaskFault, TaskRequest, TaskStatus } from './task.js';
 import { type Moved, type NewTask, type QueueOutcome, TASK_EXPIRY, type TaskRepo } from './task-repo.js';
 import { finishColumns, insertColumns, resultColumn, type Row, TASK_SQL, TaskSealing, taskOf } from './task-rows.js';
@@ -13,13 +13,13 @@ import { headStep, lostFault, lostStep, reuseOutcome } from './task-rules.js';
  * time, so a device's FIFO head cannot change between its read and the write that depends on it.
  */
 export class SqliteTaskRepo implements TaskRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #deadlines: DeadlineRepo;
   readonly #sealing: TaskSealing;
   readonly #s;
 
   constructor(db: Database, sealer: Sealer) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     this.#deadlines = new DeadlineRepo(db);
     this.#sealing = new TaskSealing(sealer);
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(forSqlite(sql));
@@ -164,6 +164,6 @@ export class SqliteTaskRepo implements TaskRepo {
   }
 
   #unit<R>(work: () => R): Promise<R> {
-    return inImmediateTransaction(this.#db, work);
+    return this.#units.run(work);
   }
 }

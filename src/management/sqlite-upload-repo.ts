@@ -1,16 +1,16 @@
 import type { Database } from '../store/database.js';
 import { forSqlite } from '../store/sql-dialect.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import type { NewUpload, UploadRecord, UploadRepo } from './upload-repo.js';
 import { insertColumns, type Row, UPLOAD_SQL, uploadOf } from './upload-rows.js';
 
 /** Uploads on SQLite: a put is one BEGIN IMMEDIATE transaction (the insert, the replaced file, the trim). */
 export class SqliteUploadRepo implements UploadRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #s;
 
   constructor(db: Database) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     const p = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(forSqlite(sql));
     const q = UPLOAD_SQL;
     this.#s = {
@@ -25,7 +25,7 @@ export class SqliteUploadRepo implements UploadRepo {
   }
 
   put(u: NewUpload, keep: number, replacingSince: number): Promise<UploadRecord> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       this.#s.replaced.run(u.taskId, u.deviceId, replacingSince);
       const r = uploadOf(this.#s.insert.get(...insertColumns(u))!);
       this.#s.trim.run(u.deviceId, u.deviceId, keep);

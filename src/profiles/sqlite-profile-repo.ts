@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.js';
-import { inImmediateTransaction } from '../store/sqlite-transaction.js';
+import { ImmediateUnits } from '../store/sqlite-transaction.js';
 import { openText, type Sealer, sealText } from '../sealed-text.js';
 import type { ProfileStatus } from './profile.js';
 import { countsOf, type EvaluationContext, type ProfileCounts, type ProfileRepo, SECRET_CONTEXT, type StatusRow, statusOf, type StoredProfile } from './profile-repo.js';
@@ -10,12 +10,12 @@ const STATUS = 'device_id, profile, revision, state, task_id, attributes_task_id
 
 /** Profiles on SQLite: a change is one BEGIN IMMEDIATE transaction (with its catalog version). */
 export class SqliteProfileRepo implements ProfileRepo {
-  readonly #db: Database;
+  readonly #units: ImmediateUnits;
   readonly #sealer: Sealer;
   readonly #s;
 
   constructor(db: Database, sealer: Sealer) {
-    this.#db = db;
+    this.#units = new ImmediateUnits(db);
     this.#sealer = sealer;
     this.#s = {
       exists: db.prepare<[string], { name: string }>('SELECT name FROM profiles WHERE name = ?'),
@@ -43,7 +43,7 @@ export class SqliteProfileRepo implements ProfileRepo {
   }
 
   put(p: Omit<StoredProfile, 'createdAt' | 'updatedAt'>, at: number): Promise<boolean> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const replaced = this.#s.exists.get(p.name) !== undefined;
       this.#s.put.run(p.name, p.source, p.revision, at, at);
       this.#s.bump.run();
@@ -52,7 +52,7 @@ export class SqliteProfileRepo implements ProfileRepo {
   }
 
   remove(name: string): Promise<boolean> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       const removed = this.#s.remove.run(name).changes > 0;
       this.#s.removeStatuses.run(name);
       if (removed) this.#s.bump.run();
@@ -80,7 +80,7 @@ export class SqliteProfileRepo implements ProfileRepo {
   }
 
   setStatuses(rows: readonly ProfileStatus[]): Promise<void> {
-    return inImmediateTransaction(this.#db, () => {
+    return this.#units.run(() => {
       for (const r of rows) this.#s.setStatus.run(r.deviceId, r.profile, r.revision, r.state, r.taskId, r.attributesTaskId, r.fault === null ? null : JSON.stringify(r.fault), r.updatedAt);
     });
   }
