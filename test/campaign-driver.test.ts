@@ -29,7 +29,7 @@ function node(repos: Repositories, clock: ManualClock, nodeId: string) {
   const log = createLogger('silent');
   const timers = new ManualTimers();
   const scheduler = new Scheduler({ clock, store: repos.deadlines, host: timers, onError: () => undefined });
-  const tasks = new TaskQueue({ repo: repos.tasks, scheduler, clock, log, deviceExists: async () => true, defaultExpiryMs: 86_400_000, retentionMs: 86_400_000 });
+  const tasks = new TaskQueue({ repo: repos.tasks, scheduler, clock, log, defaultExpiryMs: 86_400_000, retentionMs: 86_400_000 });
   const driver = new CampaignDriver(
     { repo: repos.campaigns, queue: (id, request, opts) => tasks.queue(id, request, opts), files: undefined, onlineAmong: async (ids) => new Set(ids), scheduler, clock, log, nodeId, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) },
     { tickMs: 1000, leaseMs: 30_000, verifyTimeoutMs: 3_600_000, verifyTimeoutText: '1h' },

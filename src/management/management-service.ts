@@ -125,7 +125,7 @@ export class ManagementService {
     const { registry, keepalive, scheduler, clock, metrics } = deps;
     const log = deps.log.child({ component: 'cwmp' });
     this.state = deps.state;
-    this.tasks = new TaskQueue({ repo: deps.tasks, scheduler, clock, log, deviceExists: (id) => registry.exists(id), defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
+    this.tasks = new TaskQueue({ repo: deps.tasks, scheduler, clock, log, defaultExpiryMs: opts.taskExpiryMs, retentionMs: opts.taskRetentionMs });
     const m = registerManagementMetrics(metrics, () => this.sessions.activeCount);
     this.requester = new ConnectionRequester(
       {

@@ -41,7 +41,6 @@ export interface TaskQueueDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly deviceExists: (id: string) => Promise<boolean>;
   readonly defaultExpiryMs: number;
   /** Finished tasks are deleted this long after they finished. */
   readonly retentionMs: number;
@@ -77,14 +76,13 @@ export class TaskQueue {
    */
   async queue(deviceId: string, request: TaskRequest, opts: QueueOptions = {}): Promise<{ task: Task; created: boolean }> {
     const { repo, clock, scheduler, log } = this.#d;
-    const unknown = () => new TaskError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`);
-    if (!(await this.#d.deviceExists(deviceId))) throw unknown();
     const now = clock.now();
     const key = opts.idempotencyKey ?? null;
     const outcome = await repo.queue({ deviceId, request, origin: opts.origin ?? 'api', idempotencyKey: key, createdAt: now, expiresAt: now + (opts.expiresInMs ?? this.#d.defaultExpiryMs), ...(opts.profiles ? { profiles: opts.profiles } : {}) });
     switch (outcome.kind) {
       case 'unknown-device':
-        throw unknown();
+        // The store's own check (the device's foreign key), in the unit of work: no read before it.
+        throw new TaskError('unknown-device', `device ${JSON.stringify(deviceId)} is not registered`);
       case 'conflict':
         throw new TaskError('idempotency-conflict', `idempotency key ${JSON.stringify(key)} was used for task ${outcome.existing.id}, a different request`);
       case 'existing':
