@@ -88,35 +88,45 @@ export class ConnectionRequester {
    */
   async request(deviceId: string): Promise<void> {
     if (this.#running.has(deviceId) || this.#deciding.has(deviceId)) return;
+    // Online at a binding this node holds: UDP, whatever its CWMP state says (not read then: one command, one read less).
+    const via = this.#byUdp(deviceId) ? 'udp' : await this.#decide(deviceId);
+    if (via === undefined || this.#running.has(deviceId)) return;
+    const attempt: Attempt = { startedAt: this.#d.clock.now(), via, attempts: 0, handle: undefined, delivered: false };
+    this.#running.set(deviceId, attempt);
+    this.#send(deviceId, attempt);
+  }
+
+  #byUdp(deviceId: string): boolean {
+    const presence = this.#d.keepalive.presenceOf(deviceId);
+    return Boolean(presence?.online && presence.binding) && this.#d.keepalive.holdsBinding(deviceId);
+  }
+
+  /** How to ask a device UDP may not reach, from its CWMP state; undefined: not now (its status says why). */
+  async #decide(deviceId: string): Promise<Attempt['via'] | undefined> {
     this.#deciding.add(deviceId);
     let state: CwmpDeviceState | undefined;
     try {
       state = await this.#d.cwmpState(deviceId);
     } catch (err) {
       this.#d.log.error({ err, device: deviceId }, 'connection request: reading the CWMP state failed');
-      return;
+      return undefined;
     } finally {
       this.#deciding.delete(deviceId);
     }
-    if (this.#running.has(deviceId)) return;
+    if (this.#running.has(deviceId)) return undefined;
     const now = this.#d.clock.now();
     const presence = this.#d.keepalive.presenceOf(deviceId);
-    let via: Attempt['via'];
     const held = this.#d.keepalive.holdsBinding(deviceId);
-    if (presence?.online && presence.binding && held) via = 'udp';
-    else if (state?.connectionRequestUrl && !state.behindNat) via = 'http';
-    else if (!held && this.#d.keepalive.clustered) {
+    if (this.#byUdp(deviceId)) return 'udp';
+    if (state?.connectionRequestUrl && !state.behindNat) return 'http';
+    if (!held && this.#d.keepalive.clustered) {
       // Queuing the task notified the holder (in the task's own transaction): it sends the request from its socket.
       this.#set(deviceId, { state: 'routed', via: 'udp', attempts: 0, since: now, message: 'device offline on this node (its NAT binding is not held here): the node of the cluster holding it, if any, sends the connection request from its STUN socket; else its tasks wait for its next periodic Inform' });
-      return;
-    } else {
-      const why = presence?.binding ? 'it has sent no keepalive lately' : state?.behindNat ? 'it is behind NAT and has no STUN binding yet' : 'it has no known connection-request address';
-      this.#set(deviceId, { state: 'offline', via: null, attempts: 0, since: now, message: `device offline (${why}): its tasks wait for its next periodic Inform` });
-      return;
+      return undefined;
     }
-    const attempt: Attempt = { startedAt: now, via, attempts: 0, handle: undefined, delivered: false };
-    this.#running.set(deviceId, attempt);
-    this.#send(deviceId, attempt);
+    const why = presence?.binding ? 'it has sent no keepalive lately' : state?.behindNat ? 'it is behind NAT and has no STUN binding yet' : 'it has no known connection-request address';
+    this.#set(deviceId, { state: 'offline', via: null, attempts: 0, since: now, message: `device offline (${why}): its tasks wait for its next periodic Inform` });
+    return undefined;
   }
 
   /** The device opened a session: stop asking. */
