@@ -69,6 +69,8 @@ export class ConnectionRequestSequencer {
   next(deviceId: string, un: string): ConnectionRequest {
     const ts = Math.max(Math.floor(this.nowMs() / 1000), (this.#lastTs.get(deviceId) ?? 0) + 1);
     this.#lastTs.set(deviceId, ts);
-    return { ts, id: randomBytes(4).readUInt32BE(0), un, cn: randomBytes(8).toString('hex') };
+    // One draw for both (each randomBytes call has a fixed cost well above its bytes').
+    const random = randomBytes(12);
+    return { ts, id: random.readUInt32BE(0), un, cn: random.toString('hex', 4, 12) };
   }
 }
