@@ -1,5 +1,6 @@
 import t from 'tap';
 import { PeriodicInformProfile } from '../src/profiles/builtin-periodic-inform.js';
+import { evaluate } from '../src/profiles/desired.js';
 import { informPhaseSeconds, periodicInformTime } from '../src/profiles/periodic-inform-time.js';
 
 t.test('PeriodicInformTime is spread evenly over the interval: each tenth holds 10 % ± 2 % of 10,000 devices', async (t) => {
@@ -22,17 +23,20 @@ t.test('a device keeps its time: the same id gives the same PeriodicInformTime; 
   t.ok(informPhaseSeconds('stb-0001', 300) < 300);
 });
 
-t.test('the built-in profile sets the three parameters under the root of the device\'s data model', async (t) => {
+t.test('the built-in profile sets the three parameters under the root of the device\'s data model, each device its own time', async (t) => {
   const p = new PeriodicInformProfile(3_600_000);
-  t.same(
-    p.for('stb-0001', 'InternetGatewayDevice.').values.map((v) => [v.name, v.template, v.type]),
-    [
+  const igd = p.for('InternetGatewayDevice.');
+  t.equal(p.for('InternetGatewayDevice.'), igd, 'built once, not per Inform');
+  const sent = (deviceId: string) =>
+    evaluate({ profiles: [igd], root: 'InternetGatewayDevice.', facts: { id: deviceId, serialNumber: 'SN', secret: undefined }, known: () => 'unset', renewed: new Set(), active: new Set([igd.name]) }).differences.map((v) => [v.name, v.value, v.type]);
+  for (const id of ['stb-0001', 'stb-0002']) {
+    t.same(sent(id), [
       ['InternetGatewayDevice.ManagementServer.PeriodicInformEnable', 'true', 'xsd:boolean'],
       ['InternetGatewayDevice.ManagementServer.PeriodicInformInterval', '3600', 'xsd:unsignedInt'],
-      ['InternetGatewayDevice.ManagementServer.PeriodicInformTime', periodicInformTime('stb-0001', 3600), 'xsd:dateTime'],
-    ],
-  );
-  t.match(p.for('stb-0001', 'Device.').values[0], { name: 'Device.ManagementServer.PeriodicInformEnable' });
-  t.equal(p.for('a', 'Device.').revision, p.for('b', 'InternetGatewayDevice.').revision, 'one revision: a device is evaluated again when the interval changes');
-  t.not(new PeriodicInformProfile(600_000).for('a', 'Device.').revision, p.for('a', 'Device.').revision);
+      ['InternetGatewayDevice.ManagementServer.PeriodicInformTime', periodicInformTime(id, 3600), 'xsd:dateTime'],
+    ], `${id}: its own time`);
+  }
+  t.match(p.for('Device.').values[0], { name: 'Device.ManagementServer.PeriodicInformEnable' });
+  t.equal(p.for('Device.').revision, igd.revision, 'one revision: a device is evaluated again when the interval changes');
+  t.not(new PeriodicInformProfile(600_000).for('Device.').revision, igd.revision);
 });

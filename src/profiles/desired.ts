@@ -67,7 +67,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
       claimed.add(v.name);
       if (!active) continue;
       const needs = templateNeeds(v.template);
-      const value = renderTemplate(v.template, { ...input.facts, param: (path) => input.known(path) });
+      const value = v.perDevice ? v.perDevice(input.facts.id) : renderTemplate(v.template, { ...input.facts, param: (path) => input.known(path) });
       if (value === undefined) {
         for (const n of needs.params) if (input.known(n) === undefined) unknown.add(n);
         continue;

@@ -4,7 +4,7 @@ import { generateSecret } from '../devices/secrets.js';
 import type { Logger } from '../log/logger.js';
 import type { CwmpDeviceRepo, CwmpDeviceState } from '../management/cwmp-device-repo.js';
 import type { ParameterValue } from '../management/cwmp-soap.js';
-import { FINISHED, type Task, type TaskRequest } from '../management/task.js';
+import { type DataModelRoot, FINISHED, type Task, type TaskRequest } from '../management/task.js';
 import type { TaskQueue } from '../management/task-queue.js';
 import type { PeriodicInformProfile } from './builtin-periodic-inform.js';
 import { evaluate, namesRead } from './desired.js';
@@ -59,10 +59,18 @@ export class ProfileEngine {
     deps.tasks.subscribe({ finished: (t) => this.#finished(t) });
   }
 
-  #profilesFor(deviceId: string, root: string): Profile[] {
-    const profiles = [...this.#d.catalog.profiles];
-    if (this.#d.periodicInform) profiles.push(this.#d.periodicInform.for(deviceId, root));
-    return profiles;
+  /** The catalog's profiles and the built-in one, per data model root: built again when the catalog is reloaded, not per Inform. */
+  #lists: { readonly catalog: readonly Profile[]; readonly byRoot: Map<DataModelRoot, readonly Profile[]> } = { catalog: [], byRoot: new Map() };
+
+  #profilesFor(root: DataModelRoot): readonly Profile[] {
+    const catalog = this.#d.catalog.profiles;
+    if (catalog !== this.#lists.catalog) this.#lists = { catalog, byRoot: new Map() };
+    let list = this.#lists.byRoot.get(root);
+    if (list === undefined) {
+      list = this.#d.periodicInform ? [...catalog, this.#d.periodicInform.for(root)] : catalog;
+      this.#lists.byRoot.set(root, list);
+    }
+    return list;
   }
 
   async #matching(profiles: readonly Profile[], state: CwmpDeviceState, inform: ReadonlyMap<string, string>): Promise<Profile[]> {
@@ -93,7 +101,7 @@ export class ProfileEngine {
 
   /** After the Inform is recorded (its parameters are the freshest values). */
   async onInform(state: CwmpDeviceState, parameters: readonly ParameterValue[], events: readonly string[]): Promise<void> {
-    const profiles = this.#profilesFor(state.deviceId, state.dataModel);
+    const profiles = this.#profilesFor(state.dataModel);
     if (profiles.length === 0) return;
     const inform = new Map(parameters.map((p) => [p.name, p.value]));
     const matching = await this.#matching(profiles, state, inform);
@@ -105,7 +113,7 @@ export class ProfileEngine {
   async evaluateNow(deviceId: string, mode: Mode = {}): Promise<Applied> {
     const state = await this.#d.state.get(deviceId);
     if (!state) return 'never-informed';
-    const matching = await this.#matching(this.#profilesFor(deviceId, state.dataModel), state, new Map());
+    const matching = await this.#matching(this.#profilesFor(state.dataModel), state, new Map());
     if (mode.forced !== undefined && !matching.some((p) => p.name === mode.forced)) return 'not-matching';
     if (matching.length === 0) return 'not-matching';
     return this.#evaluate(state, matching, new Map(), [], mode);

@@ -67,7 +67,7 @@ export class ProfileService {
   }
 
   #all(): Profile[] {
-    const builtin = this.periodicInform ? [this.periodicInform.for('{id}', 'Device.')] : [];
+    const builtin = this.periodicInform ? [this.periodicInform.for('Device.')] : [];
     return [...builtin, ...this.catalog.profiles];
   }
 
@@ -78,7 +78,7 @@ export class ProfileService {
   }
 
   async #view(p: Profile): Promise<ProfileView> {
-    const values = p.builtin ? p.values.map((v) => ({ name: v.name.replace(/^Device\./, '{root}'), value: v.name.endsWith('PeriodicInformTime') ? '(a time of its own per device)' : v.template, type: v.type })) : p.values.map((v) => ({ name: v.name, value: v.template, type: v.type }));
+    const values = p.builtin ? p.values.map((v) => ({ name: v.name.replace(/^Device\./, '{root}'), value: v.template, type: v.type })) : p.values.map((v) => ({ name: v.name, value: v.template, type: v.type }));
     return { name: p.name, selector: p.selector, priority: p.priority, events: p.events ?? null, values, notifications: p.notifications, revision: p.revision, builtin: p.builtin, counts: await this.repo.counts(p.name) };
   }
 }

@@ -12,6 +12,8 @@ export interface DesiredValue {
   readonly name: string;
   readonly template: string;
   readonly type: string;
+  /** Built in only: the value, of the device's own, in place of the template (which is then what is shown). */
+  readonly perDevice?: (deviceId: string) => string;
 }
 
 export interface DesiredNotification {
