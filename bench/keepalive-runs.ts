@@ -37,22 +37,29 @@ export interface Stbd {
   /** The admin API, host:port (serves /metrics). */
   readonly api: string;
   readonly startupMs: number;
+  /** With `untilOpened`: from spawn to "STUN passwords opened" (the background opening of the stored ones). */
+  readonly openedMs?: number;
 }
 
 /**
  * bin/stbd on `core` (its config's [log] level must let "stbd started" through: info); start-up is from spawn to
- * that line. BENCH_STBD_NODE_ARGS passes Node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * that line. `untilOpened`: resolves only once the stored STUN passwords are open too (they open in the background
+ * after start, seconds at a million, sharing the core with the keepalives meanwhile), so rates measured next are
+ * the steady state. BENCH_STBD_NODE_ARGS passes Node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
-export async function startStbd(config: string, core = 0, timeoutMs = 120_000, extraNodeArgs: readonly string[] = []): Promise<Stbd> {
+export async function startStbd(config: string, core = 0, timeoutMs = 120_000, extraNodeArgs: readonly string[] = [], untilOpened = false): Promise<Stbd> {
   const t0 = performance.now();
   const nodeArgs = [...(process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...extraNodeArgs];
   const proc = start(onCore(core, [process.execPath, ...nodeArgs, STBD, '--config', config]));
   const out = lines(proc);
-  const started = await waitForLine(proc, out, 'stbd', timeoutMs, (l) => {
+  let started: { api: string; port: number; startupMs: number } | undefined;
+  const ready = await waitForLine(proc, out, 'stbd', timeoutMs, (l) => {
     const e = json(l) as { msg?: string; api?: string; stun?: { v4?: { port: number } } } | undefined;
-    return e?.msg === 'stbd started' && e.api && e.stun?.v4 ? { api: e.api, port: e.stun.v4.port } : undefined;
+    if (e?.msg === 'stbd started' && e.api && e.stun?.v4) started = { api: e.api, port: e.stun.v4.port, startupMs: performance.now() - t0 };
+    if (started && (!untilOpened || e?.msg === 'STUN passwords opened')) return { ...started, ...(untilOpened ? { openedMs: performance.now() - t0 } : {}) };
+    return undefined;
   });
-  return { proc, ...started, startupMs: performance.now() - t0 };
+  return { proc, ...ready };
 }
 
 /** Runs the generator on core 1 against host:port (default 127.0.0.1) through `phases`; resolves with one result per phase. */

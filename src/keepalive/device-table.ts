@@ -169,6 +169,11 @@ export class DeviceTable {
     return sealed.subarray(o.overhead);
   }
 
+  /** Passwords still sealed (opened when first needed or by `openSealed`). */
+  get sealedCount(): number {
+    return this.#sealedLeft;
+  }
+
   /** Opens up to `max` passwords still sealed (background work after start); false once none is left. */
   openSealed(max: number): boolean {
     for (let n = 0; this.#sealedLeft > 0 && this.#openCursor < this.#slots && n < max; this.#openCursor++) {

@@ -245,7 +245,9 @@ export class KeepaliveService {
    * share the core with a million decryptions.
    */
   openInBackground(): void {
-    if (this.#opening === undefined) this.#openSealed();
+    if (this.#opening !== undefined || this.#table.sealedCount === 0) return;
+    const started = { at: this.#deps.clock.now(), sealed: this.#table.sealedCount };
+    this.#openSealed(started);
   }
 
   /** Closes the sockets and writes every pending presence change. */
@@ -401,8 +403,10 @@ export class KeepaliveService {
   }
 
   /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
-  #openSealed(): void {
-    this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed()) : undefined;
+  /** Until it logs that they are open, authenticated keepalives share the core with the opening (seconds at a million). */
+  #openSealed(started: { readonly at: number; readonly sealed: number }): void {
+    this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed(started)) : undefined;
+    if (this.#opening === undefined) this.#log.info({ passwords: started.sealed, seconds: (this.#deps.clock.now() - started.at) / 1000 }, 'STUN passwords opened');
   }
 
   #add(device: KeepaliveCredentials | SealedKeepaliveCredentials, openNow = false): number {
