@@ -9,6 +9,7 @@
  * the last one. It exits when stdin closes.
  */
 import { createSocket } from 'node:dgram';
+import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { credentialsOf } from '../src/sim/credentials.js';
@@ -38,7 +39,11 @@ socket.on('message', (m) => {
   if (at === undefined) return;
   sent.delete(key);
   samples.push(performance.now() - at);
+  // BENCH_PROBE_TRACE=FILE: every round trip as "monotonic µs at its answer (the clock of a --cpu-prof profile's
+  // timestamps), ms", to line slow ones up with a profile of stbd.
+  if (trace !== undefined) appendFileSync(trace, `${process.hrtime.bigint() / 1000n} ${(performance.now() - at).toFixed(2)}\n`);
 });
+const trace = process.env['BENCH_PROBE_TRACE'];
 socket.bind(0, '127.0.0.1');
 let n = 0;
 const timer = setInterval(() => {
