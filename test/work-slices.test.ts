@@ -20,7 +20,23 @@ function harness(budgetMs = 2) {
     deferred = [];
     for (const fn of fns) fn();
   };
-  return { slices, ran, job, turn, pendingTurns: () => deferred.length, advance: (ms: number) => (now += ms) };
+  /** As Node runs immediates: the promise continuations of each before the next one. */
+  const turnAsync = async () => {
+    const fns = deferred;
+    deferred = [];
+    for (const fn of fns) {
+      fn();
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  /** A job like a CWMP request on SQLite: a little synchronous work, the rest in its promise continuations. */
+  const asyncJob = (n: number, syncMs: number, laterMs: number) => async () => {
+    ran.push(n);
+    now += syncMs;
+    await null;
+    now += laterMs;
+  };
+  return { slices, ran, job, asyncJob, turn, turnAsync, pendingTurns: () => deferred.length, advance: (ms: number) => (now += ms), now: () => now };
 }
 
 t.test('a quiet loop runs each job at once', async (t) => {
@@ -79,4 +95,32 @@ t.test('next() lets a long loop give the turn back between slices', async (t) =>
   await loop;
   t.same(done, [0, 1, 2, 3, 4, 5]);
   t.same(h.ran, [7]);
+});
+
+t.test("a waiting job's promise continuations count against its slice", async (t) => {
+  const h = harness(2);
+  h.slices.run(h.job(0, 5));
+  for (let i = 1; i <= 10; i++) h.slices.run(h.asyncJob(i, 0.1, 1));
+  t.equal(h.slices.waiting, 10);
+  const before = h.now();
+  await h.turnAsync();
+  // Each took 1.1 ms, 0.1 of it before its first await: a slice that looked only at that would have run all ten.
+  t.same(h.ran, [0, 1, 2], 'two jobs fill the 2 ms slice, their continuations included');
+  t.ok(h.now() - before <= 2 + 1.1, 'the turn spent its budget and one job past it at most');
+  for (let i = 0; i < 10 && h.slices.waiting > 0; i++) await h.turnAsync();
+  t.same(h.ran, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'every job ran once, in arrival order');
+});
+
+t.test('a backlog larger than the steps of one turn still drains, a slice per turn', async (t) => {
+  const h = harness(2);
+  h.slices.run(h.job(0, 5));
+  for (let i = 1; i <= 300; i++) h.slices.run(h.job(i, 0.01));
+  let turns = 0;
+  while (h.slices.waiting > 0 && turns < 100) {
+    h.turn();
+    turns++;
+  }
+  t.equal(h.ran.length, 301);
+  t.same(h.ran, [...h.ran].sort((a, b) => a - b), 'in arrival order');
+  t.ok(turns <= 6, `drained in ${turns} turns (64 steps a turn, 0.64 ms of jobs each)`);
 });

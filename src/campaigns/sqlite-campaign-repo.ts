@@ -39,7 +39,11 @@ export class SqliteCampaignRepo implements CampaignRepo {
       ),
       release: db.prepare<[string]>(`UPDATE campaigns SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?`),
       leased: db.prepare<[number, string, number], CampaignRow>(`${one} WHERE id = ? AND state = 'running' AND lease_owner = ? AND lease_until > ?`),
-      counts: db.prepare<[number, number, number], { state: string; n: number }>(`SELECT state, count(*) AS n FROM campaign_devices WHERE campaign_id = ? AND seq >= ? AND seq < ? GROUP BY state`),
+      // Counted from the (campaign, state, seq) index alone. Left to itself (no ANALYZE statistics) SQLite takes the
+      // seq index and reads every row: 6.5 ms instead of 1.1 for 10,000 devices, on the loop, several times a tick.
+      counts: db.prepare<[number, number, number], { state: string; n: number }>(
+        `SELECT state, count(*) AS n FROM campaign_devices INDEXED BY campaign_devices_state WHERE campaign_id = ? AND seq >= ? AND seq < ? GROUP BY state`,
+      ),
       inProgress: db.prepare<[number], { n: number }>(`SELECT count(*) AS n FROM campaign_devices WHERE campaign_id = ? AND state = 'in-progress'`),
       pending: db.prepare<[number, number, number, number, number], { device_id: string; seq: number }>(
         `SELECT device_id, seq FROM campaign_devices WHERE campaign_id = ? AND state = 'pending' AND seq >= ? AND seq < ? AND seq > ? ORDER BY seq LIMIT ?`,

@@ -4,17 +4,22 @@
  * wave, a power cut ending) would keep a keepalive that arrived meanwhile waiting for all 500. Jobs run at
  * once while this turn has spent less than `budgetMs` on them; past it they wait, in arrival order, and
  * run one slice per later turn (in its check phase, after the loop has read its sockets again), so a
- * keepalive waits for about one slice whatever the burst.
+ * keepalive waits for about one slice whatever the burst. (The loop also reads at most 32 datagrams of a
+ * UDP socket per turn: long turns in a burst are a queue of keepalives, not one late one.)
  *
  * A job's time counts until its synchronous part and the promise continuations that run right after it
  * end (with SQLite, the whole request); work it awaits on I/O (PostgreSQL) lands in later turns anyway.
+ * So a waiting job runs in a deferred call of its own: Node runs the continuations of one before the next
+ * deferred call, and the next one's look at the clock sees them.
  */
 export class WorkSlices {
   readonly #waiting: (() => void)[] = [];
   #head = 0;
   /** When this turn's slice began; undefined: no job ran since the last slice ended. */
   #sliceStart: number | undefined;
-  #deferred = false;
+  /** Deferred steps not run yet, and the batch (the steps of one later turn) new ones join. */
+  #pending = 0;
+  #batch: Batch | undefined;
 
   constructor(
     private readonly budgetMs: number,
@@ -33,7 +38,7 @@ export class WorkSlices {
   run(job: () => void): void {
     if (this.waiting === 0 && this.#hasTime()) return job();
     this.#waiting.push(job);
-    this.#later();
+    this.#steps();
   }
 
   /**
@@ -49,22 +54,35 @@ export class WorkSlices {
     const t = this.now();
     if (this.#sliceStart === undefined) {
       this.#sliceStart = t;
-      this.#later();
+      // The first step of a later turn ends this slice, whether or not a job waits for it.
+      this.#defer(1);
     }
     return t - this.#sliceStart < this.budgetMs;
   }
 
-  #later(): void {
-    if (this.#deferred) return;
-    this.#deferred = true;
-    this.defer(() => this.#slice());
+  /** A step per waiting job that has none (at most STEPS_PER_TURN in one turn). */
+  #steps(): void {
+    this.#defer(this.waiting - this.#pending);
   }
 
-  /** One slice of the waiting jobs; the rest wait for the next turn. */
-  #slice(): void {
-    this.#deferred = false;
-    this.#sliceStart = undefined;
-    while (this.waiting > 0 && this.#hasTime()) {
+  #defer(n: number): void {
+    if (this.#batch === undefined || this.#batch.started) this.#batch = { started: false, steps: 0 };
+    const batch = this.#batch;
+    for (let i = 0; i < n && batch.steps < STEPS_PER_TURN; i++) {
+      batch.steps++;
+      this.#pending++;
+      this.defer(() => this.#step(batch));
+    }
+  }
+
+  /** The first step of a turn starts a new slice; each step runs the first waiting job if the slice has time. */
+  #step(batch: Batch): void {
+    this.#pending--;
+    if (!batch.started) {
+      batch.started = true;
+      this.#sliceStart = undefined;
+    }
+    if (this.waiting > 0 && this.#hasTime()) {
       const job = this.#waiting[this.#head]!;
       this.#waiting[this.#head++] = NOOP;
       job();
@@ -72,12 +90,23 @@ export class WorkSlices {
     if (this.waiting === 0) {
       this.#waiting.length = 0;
       this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-      this.#waiting.splice(0, this.#head);
-      this.#head = 0;
+    } else {
+      if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+        this.#waiting.splice(0, this.#head);
+        this.#head = 0;
+      }
+      // Steps for the jobs still waiting, in the next turn (this one's are running).
+      if (this.waiting > this.#pending) this.#steps();
     }
   }
 }
 
+interface Batch {
+  started: boolean;
+  steps: number;
+}
+
+/** Deferred steps in one turn at most: past the slice's time the rest find nothing to do (a check each). */
+const STEPS_PER_TURN = 64;
 const NOOP = (): void => {};
 const DONE = Promise.resolve();
