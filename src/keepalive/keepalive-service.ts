@@ -402,8 +402,10 @@ export class KeepaliveService {
     this.#log.error({ err: (err as Error).message }, 'reading a device from the store for its keepalive failed: its keepalives are dropped unanswered until the store answers (logged once a minute)');
   }
 
-  /** Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its own). */
-  /** Until it logs that they are open, authenticated keepalives share the core with the opening (seconds at a million). */
+  /**
+   * Opens the STUN passwords loaded sealed, a few at a time between datagrams (a device's first keepalive opens its
+   * own). Until it logs that they are open, authenticated keepalives share the core with it (seconds at a million).
+   */
   #openSealed(started: { readonly at: number; readonly sealed: number }): void {
     this.#opening = this.#table.openSealed(OPEN_CHUNK) ? setImmediate(() => this.#openSealed(started)) : undefined;
     if (this.#opening === undefined) this.#log.info({ passwords: started.sealed, seconds: (this.#deps.clock.now() - started.at) / 1000 }, 'STUN passwords opened');
