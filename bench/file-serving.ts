@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { FileLoadArgs, FileLoadResult } from './file-load.js';
-import { nodeScript, onCore, start } from './processes.js';
+import { HELPER_THREADS, helperThreadsOnCore, nodeScript, onCore, start } from './processes.js';
 
 /** `concurrency` clients fetching `urls` (client i takes urls[i mod n]) for `durationMs`. */
 export async function fileLoad(urls: readonly string[], concurrency: number, durationMs: number): Promise<FileLoadResult> {
@@ -20,11 +20,14 @@ export async function fileLoad(urls: readonly string[], concurrency: number, dur
 /** The same load against bench/minimal-file-server.ts serving the file at `path`. */
 export async function minimalFileServing(path: string, concurrency: number, durationMs: number): Promise<FileLoadResult> {
   const minimal = start(onCore(0, [...nodeScript('minimal-file-server.ts'), path]));
+  // Its helper threads where stbd's are (HELPER_THREADS), so that the two are compared alike.
+  const unwatch = HELPER_THREADS === 'core1' ? helperThreadsOnCore(minimal.pid!, 1) : () => {};
   const [line] = (await once(createInterface({ input: minimal.stdout! }), 'line')) as [string];
   const name = path.split('/').at(-1)!;
   try {
     return await fileLoad([`http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/${name}`], concurrency, durationMs);
   } finally {
+    unwatch();
     minimal.kill('SIGKILL');
   }
 }

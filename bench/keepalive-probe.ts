@@ -5,8 +5,8 @@
  *
  *   node --import tsx bench/keepalive-probe.ts '{"port":3478,"secret":"…","device":"probe-0001"}'
  *
- * Each line on stdin ends a window: it prints {"samples","p50Ms","p99Ms","maxMs"} of the round trips since
- * the last one. It exits when stdin closes.
+ * Each line on stdin ends a window: it prints {"samples","p50Ms","p99Ms","maxMs","roundTripsMs"} of the round
+ * trips since the last one (bench/probe-window.ts). It exits when stdin closes.
  */
 import { createSocket } from 'node:dgram';
 import { appendFileSync } from 'node:fs';
@@ -15,17 +15,12 @@ import { createInterface } from 'node:readline';
 import { credentialsOf } from '../src/sim/credentials.js';
 import { MessageType } from '../src/stun/constants.js';
 import { encode } from '../src/stun/encode.js';
+import { probeWindowOf } from './probe-window.js';
 
 export interface ProbeArgs {
   readonly port: number;
   readonly secret: string;
   readonly device: string;
-}
-export interface ProbeWindow {
-  readonly samples: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as ProbeArgs;
@@ -58,10 +53,8 @@ const timer = setInterval(() => {
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', () => {
-  const s = samples.sort((a, b) => a - b);
+  const w = probeWindowOf(samples.map((ms) => Number(ms.toFixed(3))));
   samples = [];
-  const q = (f: number) => Number((s[Math.min(s.length - 1, Math.floor(f * s.length))] ?? NaN).toFixed(2));
-  const w: ProbeWindow = { samples: s.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) };
   process.stdout.write(`${JSON.stringify(w)}\n`);
 });
 lines.on('close', () => {

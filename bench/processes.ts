@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,40 @@ export const onCore = (core: number, argv: string[]): string[] => (PINNED ? ['ta
 export function daemonOnCore0(): { wrap: string[] } {
   const nodeArgs = (process.env['BENCH_STBD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   return { wrap: [...(PINNED ? ['taskset', '-c', '0'] : []), ...(nodeArgs.length > 0 ? [process.execPath, ...nodeArgs] : [])] };
+}
+
+/**
+ * Where a pinned server's threads other than its main one (the event loop) run: V8's compiler and
+ * garbage-collector helpers, the libuv pool, workers. `core0` (BENCH_STBD_THREADS=core0): beside the event
+ * loop, the whole process on one core; `core1` (the default): on the load's core, as on a machine that gives
+ * the server more than one core, so they do not take turns with the event loop.
+ */
+export const HELPER_THREADS: 'core0' | 'core1' = process.env['BENCH_STBD_THREADS'] === 'core0' ? 'core0' : 'core1';
+
+/**
+ * Moves every thread of `pid` but its main one to `core`, now and each second after (the libuv pool starts
+ * on first use). Returns what stops it. Nothing without taskset.
+ */
+export function helperThreadsOnCore(pid: number, core: number): () => void {
+  if (!PINNED) return () => {};
+  const moved = new Set<string>();
+  const move = () => {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return; // exited
+    }
+    for (const tid of tids) {
+      if (tid === String(pid) || moved.has(tid)) continue;
+      moved.add(tid);
+      spawnSync('taskset', ['-p', '-c', String(core), tid], { stdio: 'ignore' });
+    }
+  };
+  move();
+  const timer = setInterval(move, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** The command line that runs a TypeScript file of bench/ with Node. */
