@@ -156,7 +156,7 @@ sim.stdin!.end();
 await once(sim, 'exit');
 const stbdFiles = await fileLoad(urls, FILE_CLIENTS, FILE_MS);
 await daemon.stop();
-const baselineFiles = await minimalFileServing(imagePath, FILE_CLIENTS, FILE_MS);
+const baselineFiles = await minimalFileServing(imagePath, FILE_CLIENTS, FILE_MS, HELPER_THREADS);
 
 const fileRatio = stbdFiles.mibPerSec / baselineFiles.mibPerSec;
 const p99Ratio = during.p99Ms / idle.p99Ms;

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { FileLoadArgs, FileLoadResult } from './file-load.js';
-import { HELPER_THREADS, helperThreadsOnCore, nodeScript, onCore, start } from './processes.js';
+import { helperThreadsOnCore, nodeScript, onCore, start } from './processes.js';
 
 /** `concurrency` clients fetching `urls` (client i takes urls[i mod n]) for `durationMs`. */
 export async function fileLoad(urls: readonly string[], concurrency: number, durationMs: number): Promise<FileLoadResult> {
@@ -17,11 +17,13 @@ export async function fileLoad(urls: readonly string[], concurrency: number, dur
   return JSON.parse(out.trim().split('\n').at(-1)!) as FileLoadResult;
 }
 
-/** The same load against bench/minimal-file-server.ts serving the file at `path`. */
-export async function minimalFileServing(path: string, concurrency: number, durationMs: number): Promise<FileLoadResult> {
+/**
+ * The same load against bench/minimal-file-server.ts serving the file at `path`, on core 0; `helpers`: where its
+ * threads other than the main one run, as the stbd it is compared with has them (HELPER_THREADS).
+ */
+export async function minimalFileServing(path: string, concurrency: number, durationMs: number, helpers: 'core0' | 'core1'): Promise<FileLoadResult> {
   const minimal = start(onCore(0, [...nodeScript('minimal-file-server.ts'), path]));
-  // Its helper threads where stbd's are (HELPER_THREADS), so that the two are compared alike.
-  const unwatch = HELPER_THREADS === 'core1' ? helperThreadsOnCore(minimal.pid!, 1) : () => {};
+  const unwatch = helpers === 'core1' ? helperThreadsOnCore(minimal.pid!, 1) : () => {};
   const [line] = (await once(createInterface({ input: minimal.stdout! }), 'line')) as [string];
   const name = path.split('/').at(-1)!;
   try {

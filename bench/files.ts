@@ -29,7 +29,8 @@ const image = join(dir, 'fw.bin');
 writeFileSync(image, firmwareImage('2.1.0', SIZE));
 
 // 1. The baseline.
-const baseline = await minimalFileServing(image, CLIENTS, DURATION_MS);
+// Both servers whole on core 0.
+const baseline = await minimalFileServing(image, CLIENTS, DURATION_MS, 'core0');
 
 // 2. stbd.
 const config = writeTestConfig(dir, { log: { level: 'info' }, api: { body_timeout: '5m' } });
