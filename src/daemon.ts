@@ -51,6 +51,7 @@ import { fileBaseUrl } from './files/file-base-url.js';
 import { FileCatalog } from './files/file-catalog.js';
 import { registerFileMetrics } from './files/file-metrics.js';
 import { FileServer } from './files/file-server.js';
+import { DiskCheck } from './files/disk-check.js';
 import { FileCache, sha256OffLoop } from './files/file-cache.js';
 import { FileStore } from './files/file-store.js';
 import { KeepaliveService } from './keepalive/keepalive-service.js';
@@ -439,7 +440,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       { maxBytes: f.max_size, urlValidityMs: f.url_validity },
     );
     const fileServer = new FileServer(
-      { catalog: files, store: fileStore, cache: new FileCache({ load: (name) => fileStore.readAll(name), sha256: sha256OffLoop }, f.cache_size), pace: slices, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
+      { catalog: files, store: fileStore, cache: new FileCache({ load: (name) => fileStore.readAll(name), sha256: sha256OffLoop }, f.cache_size), check: new DiskCheck({ stamp: (name) => fileStore.stamp(name), read: (name, start, end) => fileStore.read(name, start, end), pace: slices }), pace: slices, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
       {
         listen: f.listen,
         tlsListen: f.tls_listen,

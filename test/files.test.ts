@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -22,6 +22,20 @@ function fetchFile(url: string, method = 'GET', headers: Record<string, string> 
 }
 
 const ctl = (d: InProcessDaemon, ...args: string[]) => run(STBCTL, ['--api', d.url, '--token', d.token, ...args]);
+
+/** Adds `size` random bytes as firmware `version`, then flips a bit of the stored copy: the bytes added, and the stored file's path. */
+async function addThenAlter(t: { equal(a: unknown, b: unknown): void }, d: InProcessDaemon, dir: string, version: string, size: number) {
+  const content = randomBytes(size);
+  writeFileSync(join(dir, 'fw.bin'), content);
+  t.equal((await ctl(d, 'file', 'add', join(dir, 'fw.bin'), '--type', 'firmware', '--version', version)).code, 0);
+  const [name] = readdirSync(join(dir, 'files'));
+  const stored = join(dir, 'files', name!);
+  const altered = Buffer.from(content);
+  const at = Math.floor(size / 2);
+  altered.writeUInt8(altered.readUInt8(at) ^ 1, at);
+  writeFileSync(stored, altered);
+  return { content, stored };
+}
 
 async function withDevice(t: Tap.Test, overrides = {}) {
   const dir = t.testdir();
@@ -194,18 +208,12 @@ t.test('no file listener and no [files] url: files are kept, but no device URL c
 
 t.test('bytes altered on disk after the file was added are not served (500, logged); a failed read is tried again', async (t) => {
   const { d, dir } = await withDevice(t);
-  const content = randomBytes(200_000);
-  writeFileSync(join(dir, 'fw.bin'), content);
-  t.equal((await ctl(d, 'file', 'add', join(dir, 'fw.bin'), '--type', 'firmware', '--version', '4')).code, 0);
-  const [stored] = readdirSync(join(dir, 'files'));
-  const altered = Buffer.from(content);
-  altered.writeUInt8(altered.readUInt8(100_000) ^ 1, 100_000);
-  writeFileSync(join(dir, 'files', stored!), altered);
+  const { content, stored } = await addThenAlter(t, d, dir, '4', 200_000);
   const url = d.daemon.files.downloadUrl('firmware-4', 'stb-1');
   const bad = await fetchFile(url);
   t.equal(bad.status, 500);
   t.notOk(bad.body.includes(content.subarray(0, 16)), 'no byte of it');
-  writeFileSync(join(dir, 'files', stored!), content);
+  writeFileSync(stored, content);
   const good = await fetchFile(url);
   t.equal(good.status, 200);
   t.ok(good.body.equals(content));
@@ -227,4 +235,21 @@ t.test('a file larger than [files] cache_size is streamed from disk: the same by
   t.ok(part.body.equals(content.subarray(100_000, 200_000)));
   const metrics = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${d.token}` } })).text();
   t.equal(metric(metrics, 'stbd_file_bytes_total'), 400_000);
+});
+
+t.test('a file larger than [files] cache_size is checked on disk too: altered bytes are not served (500); restored, they are', async (t) => {
+  const { d, dir } = await withDevice(t, { files: { cache_size: '100KiB' } });
+  const { content, stored } = await addThenAlter(t, d, dir, '6', 300_000);
+  const url = d.daemon.files.downloadUrl('firmware-6', 'stb-1');
+  for (const range of [undefined, 'bytes=0-99']) {
+    const bad = await fetchFile(url, 'GET', range ? { range } : {});
+    t.equal(bad.status, 500, `${range ?? 'the whole file'}: refused`);
+    t.notOk(bad.body.includes(content.subarray(0, 16)), 'no byte of it');
+  }
+  // Put back as a restore does (a new file renamed into place).
+  writeFileSync(`${stored}.restore`, content);
+  renameSync(`${stored}.restore`, stored);
+  const good = await fetchFile(url);
+  t.equal(good.status, 200);
+  t.ok(good.body.equals(content));
 });

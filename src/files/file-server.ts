@@ -7,6 +7,7 @@ import { guardListener, type ListenerGuardDeps, type ListenerLimits } from '../l
 import type { Logger } from '../log/logger.js';
 import { isStoreUnavailable } from '../store/store-unavailable.js';
 import { BodyCutError, type Pace, partsOf, writeBody } from './body-writer.js';
+import type { DiskCheck } from './disk-check.js';
 import type { Admission, FileCatalog } from './file-catalog.js';
 import type { FileCache } from './file-cache.js';
 import type { StoredFile } from './file-record.js';
@@ -18,8 +19,9 @@ import { parseFilePath } from './file-url.js';
 export interface FileServerDeps {
   readonly catalog: Pick<FileCatalog, 'admit' | 'stored'>;
   readonly store: Pick<FileStore, 'read'>;
-  /** The contents of files being served; a file larger than it is read from disk. */
+  /** The contents of files being served; a file larger than it is read from disk, once checked (`check`). */
   readonly cache: Pick<FileCache, 'get'>;
+  readonly check: Pick<DiskCheck, 'check'>;
   /** Bodies are written in slices of loop time shared with CWMP (WorkSlices), so keepalives wait one slice at most. */
   readonly pace: Pace;
   readonly log: Logger;
@@ -186,6 +188,7 @@ export class FileServer {
   async #body(file: StoredFile, start: number, end: number): Promise<{ chunks: Iterable<Buffer> | AsyncIterable<Buffer>; close: () => void }> {
     const whole = await this.d.cache.get(file);
     if (whole) return { chunks: partsOf(whole, start, end, CHUNK_BYTES), close: () => {} };
+    await this.d.check.check(file);
     const disk = this.d.store.read(file.storedName, start, end);
     await new Promise<void>((resolve, reject) => {
       disk.once('ready', () => resolve());

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -71,6 +71,12 @@ export class FileStore {
   /** The bytes `start` to `end` (inclusive) of a stored file. */
   read(storedName: string, start: number, end: number): ReadStream {
     return createReadStream(join(this.dir, storedName), { start, end, highWaterMark: 64 * 1024 });
+  }
+
+  /** What changes when a stored file's bytes change on disk: its size, modification and change times, inode. */
+  async stamp(storedName: string): Promise<string> {
+    const s = await stat(join(this.dir, storedName), { bigint: true });
+    return `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}`;
   }
 
   /** A stored file whole (for the file cache). */
