@@ -61,6 +61,7 @@ for (const engine of engines(t)) {
       const started = await repo.start(c.id, 'node-a', ['d00', 'd01', 'd02', 'd04'], 5000);
       t.same(started.map((x) => x.deviceId), ['d00', 'd01'], 'never more in progress than the concurrency');
       t.same((await repo.counts(c.id))['in-progress'], 2);
+      t.equal(await repo.inProgress(c.id), 2, 'in progress');
 
       // A failure with tries left goes back to pending; the last try's failure counts for the stop rule.
       const retry = (await repo.finish(c.id, 'd00', null, { kind: 'failed', reason: 'download failed' }, 6000))!;

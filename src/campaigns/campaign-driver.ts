@@ -148,8 +148,8 @@ export class CampaignDriver {
     for (let i = 0; i < STEPS_PER_TICK; i++) {
       const { lo, hi } = waveRange(c.bounds, c.wave);
       const wave = await repo.counts(c.id, lo, hi);
-      const all = await repo.counts(c.id);
-      const step = waveStep(c, wave, all['in-progress']);
+      // Not counts(c.id): that reads every device of the campaign (5.5 ms at a million, on SQLite on the loop).
+      const step = waveStep(c, wave, await repo.inProgress(c.id));
       if (step.kind === 'work') {
         if (win.open && step.free > 0) await this.#startSome(c, lo, hi, step.free, now, win.closesAt);
         return;

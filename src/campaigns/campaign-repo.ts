@@ -38,6 +38,8 @@ export interface CampaignRepo {
   /** Gives up `owner`'s leases (a clean stop). */
   release(owner: string): Promise<void>;
   counts(id: number, lo?: number, hi?: number): Promise<StateCounts>;
+  /** The campaign's devices in progress, every wave (read from the state index: as many rows as the concurrency allows). */
+  inProgress(id: number): Promise<number>;
   /** Pending devices with lo ≤ seq < hi, after `afterSeq`, in seq order. */
   pending(id: number, lo: number, hi: number, afterSeq: number, limit: number): Promise<{ deviceId: string; seq: number }[]>;
   /**

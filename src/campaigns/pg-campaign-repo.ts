@@ -130,6 +130,10 @@ export class PgCampaignRepo implements CampaignRepo {
     return countsOf((await this.pool.query<{ state: string; n: string }>(Q.counts([id, lo, hi]))).rows);
   }
 
+  async inProgress(id: number): Promise<number> {
+    return Number((await this.pool.query<{ n: string }>(Q.inProgress([id]))).rows[0]!.n);
+  }
+
   async pending(id: number, lo: number, hi: number, afterSeq: number, limit: number): Promise<{ deviceId: string; seq: number }[]> {
     return (await this.pool.query<{ device_id: string; seq: number }>(Q.pending([id, lo, hi, afterSeq, limit]))).rows.map((r) => ({ deviceId: r.device_id, seq: Number(r.seq) }));
   }

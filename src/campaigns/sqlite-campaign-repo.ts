@@ -44,7 +44,7 @@ export class SqliteCampaignRepo implements CampaignRepo {
       counts: db.prepare<[number, number, number], { state: string; n: number }>(
         `SELECT state, count(*) AS n FROM campaign_devices INDEXED BY campaign_devices_state WHERE campaign_id = ? AND seq >= ? AND seq < ? GROUP BY state`,
       ),
-      inProgress: db.prepare<[number], { n: number }>(`SELECT count(*) AS n FROM campaign_devices WHERE campaign_id = ? AND state = 'in-progress'`),
+      inProgress: db.prepare<[number], { n: number }>(`SELECT count(*) AS n FROM campaign_devices INDEXED BY campaign_devices_state WHERE campaign_id = ? AND state = 'in-progress'`),
       pending: db.prepare<[number, number, number, number, number], { device_id: string; seq: number }>(
         `SELECT device_id, seq FROM campaign_devices WHERE campaign_id = ? AND state = 'pending' AND seq >= ? AND seq < ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
@@ -130,6 +130,10 @@ export class SqliteCampaignRepo implements CampaignRepo {
 
   async counts(id: number, lo = MIN, hi = MAX): Promise<StateCounts> {
     return countsOf(this.#s.counts.all(id, lo, hi));
+  }
+
+  async inProgress(id: number): Promise<number> {
+    return this.#s.inProgress.get(id)!.n;
   }
 
   async pending(id: number, lo: number, hi: number, afterSeq: number, limit: number): Promise<{ deviceId: string; seq: number }[]> {
