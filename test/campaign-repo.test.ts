@@ -1,10 +1,17 @@
 import t from 'tap';
 import type { CampaignRepo } from '../src/campaigns/campaign-repo.js';
 import { campaignSpec } from '../src/campaigns/campaign-input.js';
-import { waveBounds } from '../src/campaigns/campaign-rules.js';
+import { waveBounds, waveRange } from '../src/campaigns/campaign-rules.js';
 import { PgCampaignRepo } from '../src/campaigns/pg-campaign-repo.js';
 import { SqliteCampaignRepo } from '../src/campaigns/sqlite-campaign-repo.js';
+import { countsOf } from '../src/campaigns/campaign-rows.js';
+import type { StateCounts } from '../src/campaigns/campaign.js';
+import { openDatabase } from '../src/store/database.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
+import { openPostgres } from '../src/store/postgres/pg-database.js';
+import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { engines, type Store } from './helpers/engines.js';
+import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
 const repoOf = (s: Store): CampaignRepo => (s.engine === 'sqlite' ? new SqliteCampaignRepo(s.db) : new PgCampaignRepo(s.pool));
 
@@ -12,6 +19,20 @@ async function addDevices(s: Store, ids: readonly string[]): Promise<void> {
   for (const id of ids) {
     await s.query("INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, cr_generated) VALUES ($1, $2, 'x', $3, 'x', $4, 'x', 1, 1, 0)", [id, `s-${id}`, id, `w-${id}`]);
   }
+}
+
+/** `n` devices f10000…, in one statement (both engines). */
+const manyDevices = (n: number) =>
+  `WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < ${n - 1})
+   INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, cr_generated)
+   SELECT 'f' || (10000 + i), 's' || i, 'x', 'c' || i, 'x', 'w' || i, 'x', 1, 1, 0 FROM k`;
+const fid = (i: number) => `f${10000 + i}`;
+const MIN = Number.MIN_SAFE_INTEGER;
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/** What the counts must be: every device of the range read and counted. */
+async function counted(s: Store, id: number, lo: number, hi: number): Promise<StateCounts> {
+  return countsOf((await s.query('SELECT state, count(*) AS n FROM campaign_devices WHERE campaign_id = $1 AND seq >= CAST($2 AS BIGINT) AND seq < CAST($3 AS BIGINT) GROUP BY state', [id, lo, hi])) as { state: string; n: unknown }[]);
 }
 
 const ids = Array.from({ length: 10 }, (_, i) => `d${String(i).padStart(2, '0')}`);
@@ -102,5 +123,96 @@ for (const engine of engines(t)) {
       await repo.clearTargets(c.id);
       t.same((await repo.counts(c.id)).pending, 3, 'a started campaign keeps its targets');
     });
+
+    t.test('the counts per state stay exact over thousands of devices through every kind of change', async (t) => {
+      const s = await engine.open(t);
+      const repo = repoOf(s);
+      const n = 3000;
+      await s.query(manyDevices(n));
+      const spec = campaignSpec({ where: 'online', firmware: 'fw-9', canary: 3, waves: '10%,50%,100%', concurrency: 600, stopFailureRate: '100%', maxAttempts: 2 });
+      const c = (await repo.create('big', spec, '9.0', 1))!;
+      for (let at = 0; at < n; at += 700) {
+        await repo.addTargets(c.id, Array.from({ length: Math.min(700, n - at) }, (_, i) => ({ deviceId: fid(at + i), seq: at + i })));
+      }
+      const bounds = waveBounds(n, spec.waves);
+      const sealed = (await repo.seal(c.id, [fid(5), fid(1500), fid(2999)], bounds, n, 2))!;
+      const ranges: [number, number][] = [
+        [MIN, MAX],
+        ...[0, 1, 2, 3].map((w) => Object.values(waveRange(sealed.bounds, w)) as [number, number]),
+        [-2, 1],
+        [0, 1024],
+        [1023, 2049],
+        [1000, 1030],
+        [5, 2999],
+        [2048, 4096],
+        [4000, 9000],
+      ];
+      const check = async (when: string) => {
+        for (const [lo, hi] of ranges) t.same(await repo.counts(c.id, lo, hi), await counted(s, c.id, lo, hi), `${when}: seqs ${lo}…${hi}`);
+      };
+      await check('sealed, the canary moved to wave 0');
+      t.same(await repo.counts(c.id, MIN, 0), { pending: 3, 'in-progress': 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 });
+
+      await repo.claim('node-a', 3, 60_000, 10);
+      await repo.start(c.id, 'node-a', [fid(5), fid(1500), fid(2999)], 3);
+      for (const d of [fid(5), fid(1500), fid(2999)]) await repo.finish(c.id, d, null, { kind: 'succeeded' }, 4);
+      await repo.advance(c.id, 'node-a', 0, { kind: 'next-wave', wave: 1 }, 4);
+      await repo.advance(c.id, 'node-a', 1, { kind: 'next-wave', wave: 2 }, 4);
+      const batch = Array.from({ length: 900 }, (_, i) => fid(300 + i)).filter((d) => d !== fid(1500));
+      const started = await repo.start(c.id, 'node-a', batch, 5);
+      t.equal(started.length, 600, 'started up to the concurrency');
+      await check('600 started across buckets');
+      for (const [i, x] of started.entries()) {
+        const outcome = i % 3 === 0 ? ({ kind: 'succeeded' } as const) : ({ kind: 'failed', reason: 'download failed' } as const);
+        await repo.finish(c.id, x.deviceId, null, outcome, 6);
+      }
+      await check('finished: a third succeeded, the rest back to pending for a second try');
+      const again = await repo.start(c.id, 'node-a', batch, 7);
+      for (const x of again.slice(0, 250)) await repo.finish(c.id, x.deviceId, null, { kind: 'failed', reason: 'came back on 8.0' }, 8);
+      await check('second tries: some failed for good, some in progress');
+      t.equal(await repo.skip(c.id, Array.from({ length: 400 }, (_, i) => fid(1100 + i)), 'offline past the window', 9) > 0, true);
+      await check('skipped');
+      await s.query("DELETE FROM devices WHERE id IN ('f10301', 'f10302', 'f11024', 'f12047', 'f12500')");
+      await check('devices deleted from the fleet');
+      await repo.transition(c.id, ['running'], 'cancelled', null, 10);
+      t.ok((await repo.cancelPending(c.id, 10)) > 1000);
+      await check('cancelled');
+    });
   });
 }
+
+t.test('a store from before the counts: its campaigns are counted when it is upgraded', async (t) => {
+  const fill = async (query: (sql: string) => Promise<unknown>) => {
+    await query(manyDevices(1500));
+    await query("INSERT INTO campaigns (id, name, state, spec, created_at) VALUES (7, 'old', 'running', '{}', 1)");
+    await query("INSERT INTO campaign_devices (campaign_id, device_id, seq, state) SELECT 7, id, CAST(substr(id, 2) AS INTEGER) - 10001, CASE WHEN id < 'f10900' THEN 'succeeded' ELSE 'pending' END FROM devices");
+  };
+  const expected = { pending: 600, 'in-progress': 0, succeeded: 900, failed: 0, skipped: 0, cancelled: 0 };
+  const within = { pending: 600, 'in-progress': 0, succeeded: 1, failed: 0, skipped: 0, cancelled: 0 };
+
+  t.test('sqlite', async (t) => {
+    const path = `${t.testdir()}/stbd.db`;
+    const old = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000, migrations: MIGRATIONS.filter((m) => m.version <= 20) });
+    await fill(async (sql) => old.exec(sql));
+    old.close();
+    const db = openDatabase(path, { synchronous: 'normal', busyTimeoutMs: 1000 });
+    t.teardown(() => db.close());
+    const repo = new SqliteCampaignRepo(db);
+    t.same(await repo.counts(7), expected);
+    t.same(await repo.counts(7, 898, 5000), within);
+  });
+
+  const server = postgresFor(t);
+  if (!server) return;
+  t.test('postgres', async (t) => {
+    const url = await freshDatabase(server);
+    const old = await openPostgres({ url, poolSize: 2, statementTimeoutMs: 10_000, migrations: PG_MIGRATIONS.filter((m) => m.version <= 20) });
+    await fill(async (sql) => old.query(sql));
+    await old.end();
+    const pool = await openPostgres({ url, poolSize: 2, statementTimeoutMs: 10_000 });
+    t.teardown(() => pool.end());
+    const repo = new PgCampaignRepo(pool);
+    t.same(await repo.counts(7), expected);
+    t.same(await repo.counts(7, 898, 5000), within);
+  });
+});

@@ -148,7 +148,7 @@ export class CampaignDriver {
     for (let i = 0; i < STEPS_PER_TICK; i++) {
       const { lo, hi } = waveRange(c.bounds, c.wave);
       const wave = await repo.counts(c.id, lo, hi);
-      // Not counts(c.id): that reads every device of the campaign (81-87 ms at a million, on SQLite on the loop).
+      // The wave's counts come from the store's buckets (about 1 ms for a wave of a million); in progress from its index.
       const step = waveStep(c, wave, await repo.inProgress(c.id));
       if (step.kind === 'work') {
         if (win.open && step.free > 0) await this.#startSome(c, lo, hi, step.free, now, win.closesAt);

@@ -5,9 +5,14 @@ import type { CampaignRepo, Finished, Started } from './campaign-repo.js';
 import { advanceWrite, CAMPAIGN_COLUMNS, campaignOf, type CampaignRow, countsOf, DEVICE_COLUMNS, deviceOf, fileOf } from './campaign-rows.js';
 import { afterOutcome, stopReason, waveRange } from './campaign-rules.js';
 import type { WaveStep } from './campaign-rules.js';
+import { countPlan } from './count-buckets.js';
 
 const MIN = Number.MIN_SAFE_INTEGER;
 const MAX = Number.MAX_SAFE_INTEGER;
+function countArgs(id: number, lo: number, hi: number): unknown[] {
+  const p = countPlan(lo, hi);
+  return [id, p.bucketLo, p.bucketHi, ...p.edges.flat()];
+}
 const one = `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns`;
 const dev = `SELECT ${DEVICE_COLUMNS} FROM campaign_devices`;
 
@@ -34,7 +39,15 @@ const Q = {
   ),
   release: named('campaign_release', `UPDATE campaigns SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = $1`),
   leased: named('campaign_leased', `${one} WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND lease_until > $3 FOR UPDATE`),
-  counts: named('campaign_counts', `SELECT state, count(*) AS n FROM campaign_devices WHERE campaign_id = $1 AND seq >= $2::bigint AND seq < $3::bigint GROUP BY state`),
+  // The buckets wholly inside [lo, hi) from the counts the triggers keep, the ragged ends device by device.
+  counts: named(
+    'campaign_counts',
+    `SELECT state, sum(n) AS n FROM (
+       SELECT state, n FROM campaign_counts WHERE campaign_id = $1 AND bucket >= $2::bigint AND bucket < $3::bigint
+       UNION ALL SELECT state, 1 FROM campaign_devices WHERE campaign_id = $1 AND seq >= $4::bigint AND seq < $5::bigint
+       UNION ALL SELECT state, 1 FROM campaign_devices WHERE campaign_id = $1 AND seq >= $6::bigint AND seq < $7::bigint
+     ) x GROUP BY state`,
+  ),
   inProgress: named('campaign_in_progress', `SELECT count(*) AS n FROM campaign_devices WHERE campaign_id = $1 AND state = 'in-progress'`),
   pending: named('campaign_pending', `SELECT device_id, seq FROM campaign_devices WHERE campaign_id = $1 AND state = 'pending' AND seq >= $2::bigint AND seq < $3::bigint AND seq > $4::bigint ORDER BY seq LIMIT $5`),
   start: named(
@@ -127,7 +140,7 @@ export class PgCampaignRepo implements CampaignRepo {
   }
 
   async counts(id: number, lo = MIN, hi = MAX): Promise<StateCounts> {
-    return countsOf((await this.pool.query<{ state: string; n: string }>(Q.counts([id, lo, hi]))).rows);
+    return countsOf((await this.pool.query<{ state: string; n: string }>(Q.counts(countArgs(id, lo, hi)))).rows);
   }
 
   async inProgress(id: number): Promise<number> {
@@ -182,7 +195,7 @@ export class PgCampaignRepo implements CampaignRepo {
       if (state === 'failed' && campaign.state === 'running') {
         const { lo, hi } = waveRange(campaign.bounds, campaign.wave);
         if (d.seq >= lo && d.seq < hi) {
-          const stop = stopReason(campaign, countsOf((await c.query<{ state: string; n: string }>(Q.counts([id, lo, hi]))).rows));
+          const stop = stopReason(campaign, countsOf((await c.query<{ state: string; n: string }>(Q.counts(countArgs(id, lo, hi)))).rows));
           if (stop) campaign = campaignOf((await c.query<CampaignRow>(Q.setState(['paused', stop, null, null, false, id]))).rows[0]!);
         }
       }

@@ -633,4 +633,35 @@ export const MIGRATIONS: readonly Migration[] = [
     // PostgreSQL's stbd_version_key rewritten; SQLite's is registered on the connection (version 12).
     sql: '',
   },
+  {
+    version: 21,
+    name: 'campaign devices counted per state as they change',
+    sql: `
+      -- A campaign's devices per state, in buckets of 1,024 seqs (seq >> 10), kept by the triggers below in the
+      -- same transaction as each change: counting a wave reads its buckets and the devices of its two ragged
+      -- ends, not every device of the wave (about 90 ms for a million, on the loop, once a driver tick).
+      CREATE TABLE campaign_counts (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        bucket      INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        n           INTEGER NOT NULL,
+        PRIMARY KEY (campaign_id, bucket, state)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO campaign_counts (campaign_id, bucket, state, n)
+        SELECT campaign_id, seq >> 10, state, count(*) FROM campaign_devices GROUP BY 1, 2, 3;
+      CREATE TRIGGER campaign_counts_insert AFTER INSERT ON campaign_devices BEGIN
+        INSERT INTO campaign_counts (campaign_id, bucket, state, n) VALUES (new.campaign_id, new.seq >> 10, new.state, 1)
+          ON CONFLICT DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER campaign_counts_update AFTER UPDATE OF campaign_id, seq, state ON campaign_devices
+        WHEN old.state IS NOT new.state OR old.seq IS NOT new.seq OR old.campaign_id IS NOT new.campaign_id BEGIN
+        UPDATE campaign_counts SET n = n - 1 WHERE campaign_id = old.campaign_id AND bucket = old.seq >> 10 AND state = old.state;
+        INSERT INTO campaign_counts (campaign_id, bucket, state, n) VALUES (new.campaign_id, new.seq >> 10, new.state, 1)
+          ON CONFLICT DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER campaign_counts_delete AFTER DELETE ON campaign_devices BEGIN
+        UPDATE campaign_counts SET n = n - 1 WHERE campaign_id = old.campaign_id AND bucket = old.seq >> 10 AND state = old.state;
+      END;
+    `,
+  },
 ];

@@ -511,4 +511,53 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    version: 21,
+    name: 'campaign devices counted per state as they change',
+    sql: `
+      -- A campaign's devices per state, in buckets of 1,024 seqs (seq >> 10), kept by the triggers below in the
+      -- same transaction as each change: counting a wave reads its buckets and the devices of its two ragged
+      -- ends, not every device of the wave.
+      CREATE TABLE campaign_counts (
+        campaign_id BIGINT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        bucket      INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        n           BIGINT NOT NULL,
+        PRIMARY KEY (campaign_id, bucket, state)
+      );
+      -- One statement's changes as one upsert, in key order: concurrent changes lock the count rows they share
+      -- in the same order (no deadlock), and a bulk statement (a batch of targets, cancelling) costs one query.
+      CREATE FUNCTION stbd_campaign_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO campaign_counts (campaign_id, bucket, state, n)
+            SELECT campaign_id, seq >> 10, state, count(*) FROM changed_new GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (campaign_id, bucket, state) DO UPDATE SET n = campaign_counts.n + excluded.n;
+        ELSIF TG_OP = 'DELETE' THEN
+          INSERT INTO campaign_counts (campaign_id, bucket, state, n)
+            SELECT campaign_id, seq >> 10, state, -count(*) FROM changed_old GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (campaign_id, bucket, state) DO UPDATE SET n = campaign_counts.n + excluded.n;
+        ELSE
+          INSERT INTO campaign_counts (campaign_id, bucket, state, n)
+            SELECT campaign_id, bucket, state, sum(d) FROM (
+              SELECT campaign_id, seq >> 10 AS bucket, state, 1 AS d FROM changed_new
+              UNION ALL SELECT campaign_id, seq >> 10, state, -1 FROM changed_old
+            ) x GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+            ON CONFLICT (campaign_id, bucket, state) DO UPDATE SET n = campaign_counts.n + excluded.n;
+        END IF;
+        RETURN NULL;
+      END
+      $$;
+      -- The triggers first: CREATE TRIGGER locks out writers of campaign_devices until this migration commits,
+      -- so the counts below miss no change.
+      CREATE TRIGGER campaign_counts_insert AFTER INSERT ON campaign_devices REFERENCING NEW TABLE AS changed_new
+        FOR EACH STATEMENT EXECUTE FUNCTION stbd_campaign_counts();
+      CREATE TRIGGER campaign_counts_update AFTER UPDATE ON campaign_devices REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
+        FOR EACH STATEMENT EXECUTE FUNCTION stbd_campaign_counts();
+      CREATE TRIGGER campaign_counts_delete AFTER DELETE ON campaign_devices REFERENCING OLD TABLE AS changed_old
+        FOR EACH STATEMENT EXECUTE FUNCTION stbd_campaign_counts();
+      INSERT INTO campaign_counts (campaign_id, bucket, state, n)
+        SELECT campaign_id, seq >> 10, state, count(*) FROM campaign_devices GROUP BY 1, 2, 3;
+    `,
+  },
 ];
