@@ -486,7 +486,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const outcomes = new CampaignOutcomes({ repo: repos.campaigns, clock, log: campaignLog, watching: () => driver.firmwareActive }, config.campaigns.verify_timeout);
     management.tasks.subscribe({ finished: (t) => outcomes.taskFinished(t), transferred: (t) => outcomes.transferred(t) });
     management.onInform((deviceId, inform) => outcomes.informed(deviceId, inform));
-    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, onlineAmong, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick() });
+    const campaigns = new CampaignService({ repo: repos.campaigns, selection, files, onlineAmong, cancelTask: (id) => management.tasks.cancel(id), clock, log: campaignLog, wake: () => void driver.tick(), slices });
     files.addUseChecker(campaigns.fileInUse);
     await driver.start();
     stops.push(() => driver.stop());

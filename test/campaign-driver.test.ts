@@ -16,6 +16,7 @@ import { TaskQueue } from '../src/management/task-queue.js';
 import { postgresRepositories, type Repositories, sqliteRepositories } from '../src/repositories.js';
 import { Scheduler } from '../src/timer/scheduler.js';
 import { type Engine, engines } from './helpers/engines.js';
+import { manyDevices } from './helpers/many-devices.js';
 import { ManualClock, ManualTimers } from './helpers/in-process.js';
 
 /**
@@ -108,7 +109,7 @@ for (const engine of engines(t)) {
     const clock = new ManualClock();
     const n = node(repos, clock, 'node-a');
     const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, isOnline: () => true });
-    const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, onlineAmong: async (ids) => new Set(ids), cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined });
+    const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, onlineAmong: async (ids) => new Set(ids), cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) });
     await service.create('stop-it', { where: "id LIKE 'd*'", set: [{ name: NTP, value: 'x' }], concurrency: 3 });
     t.match(await service.start('stop-it'), { state: 'running', total: 6 });
     await n.driver.tick();
@@ -121,5 +122,40 @@ for (const engine of engines(t)) {
     const report = await service.report('stop-it');
     t.same([report.counts.succeeded, report.counts.cancelled], [1, 5], 'the device whose task went out finished, and it is recorded');
     await t.rejects(service.command('stop-it', 'resume'), /the campaign is cancelled: resume applies to a campaign that is paused/);
+  });
+}
+
+for (const engine of engines(t)) {
+  t.test(`${engine.name}: a start and a cancel over thousands of devices give the event loop back between batches`, async (t) => {
+    const { s, repos } = await storeOf(engine, t);
+    await s.query(manyDevices(3000));
+    const clock = new ManualClock();
+    const n = node(repos, clock, 'node-a');
+    const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, isOnline: () => true });
+    // A loop clock that moves 1 ms each look: a slice of 2 ms holds about two batches, whatever the machine's speed.
+    let ms = 0;
+    const slices = new WorkSlices(2, () => ms++, (fn) => void setImmediate(fn));
+    const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, onlineAmong: async (ids) => new Set(ids), cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined, slices });
+    // Turns of the loop while the service works: each one a moment a keepalive or a session would be answered.
+    const turnsDuring = async <T>(work: Promise<T>): Promise<[T, number]> => {
+      let turns = 0;
+      let done = false;
+      const turn = () => {
+        if (done) return;
+        turns++;
+        setImmediate(turn);
+      };
+      setImmediate(turn);
+      const result = await work;
+      done = true;
+      return [result, turns];
+    };
+    await service.create('big', { where: "id LIKE 'f*'", set: [{ name: NTP, value: 'x' }], concurrency: 5 });
+    const [started, startTurns] = await turnsDuring(service.start('big'));
+    t.equal(started.total, 3000, 'every device is a target');
+    t.ok(startTurns >= 4, `the loop turned ${startTurns} times during the start (12 batches)`);
+    const [, cancelTurns] = await turnsDuring(service.command('big', 'cancel'));
+    t.same((await repos.campaigns.counts(started.id)).cancelled, 3000, 'every device cancelled');
+    t.ok(cancelTurns >= 4, `the loop turned ${cancelTurns} times during the cancel`);
   });
 }

@@ -11,6 +11,7 @@ import { MIGRATIONS } from '../src/store/migrations.js';
 import { openPostgres } from '../src/store/postgres/pg-database.js';
 import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { engines, type Store } from './helpers/engines.js';
+import { manyDeviceId, manyDevices } from './helpers/many-devices.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
 
 const repoOf = (s: Store): CampaignRepo => (s.engine === 'sqlite' ? new SqliteCampaignRepo(s.db) : new PgCampaignRepo(s.pool));
@@ -21,12 +22,7 @@ async function addDevices(s: Store, ids: readonly string[]): Promise<void> {
   }
 }
 
-/** `n` devices f10000…, in one statement (both engines). */
-const manyDevices = (n: number) =>
-  `WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < ${n - 1})
-   INSERT INTO devices (id, stun_username, stun_password, cr_username, cr_password, cwmp_username, cwmp_password, created_at, updated_at, cr_generated)
-   SELECT 'f' || (10000 + i), 's' || i, 'x', 'c' || i, 'x', 'w' || i, 'x', 1, 1, 0 FROM k`;
-const fid = (i: number) => `f${10000 + i}`;
+const fid = manyDeviceId;
 const MIN = Number.MIN_SAFE_INTEGER;
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -105,7 +101,9 @@ for (const engine of engines(t)) {
       t.same(await repo.counts(c.id, 0, 5), { pending: 0, 'in-progress': 0, succeeded: 1, failed: 1, skipped: 2, cancelled: 0 });
       const cancelled = (await repo.transition(c.id, ['draft', 'running', 'paused'], 'cancelled', null, 41_000))!;
       t.equal(cancelled.finishedAt, 41_000);
-      t.equal(await repo.cancelPending(c.id, 41_000), 5);
+      t.equal(await repo.cancelPending(c.id, 41_000, 3), 3, 'a batch at a time');
+      t.equal(await repo.cancelPending(c.id, 41_000, 3), 2);
+      t.equal(await repo.cancelPending(c.id, 41_000, 3), 0, 'until none is pending');
       t.equal(await repo.usingFile('fw-2'), undefined, 'a cancelled campaign uses no file');
       t.same((await repo.list(10)).map((x) => [x.name, x.state]), [['spring', 'cancelled']]);
     });
@@ -175,8 +173,13 @@ for (const engine of engines(t)) {
       await s.query("DELETE FROM devices WHERE id IN ('f10301', 'f10302', 'f11024', 'f12047', 'f12500')");
       await check('devices deleted from the fleet');
       await repo.transition(c.id, ['running'], 'cancelled', null, 10);
-      t.ok((await repo.cancelPending(c.id, 10)) > 1000);
+      t.equal(await repo.cancelPending(c.id, 10, 700), 700);
+      await check('partly cancelled');
+      let cancelled = 700;
+      for (let n; (n = await repo.cancelPending(c.id, 10, 700)) > 0; ) cancelled += n;
+      t.ok(cancelled > 1000);
       await check('cancelled');
+      t.equal((await repo.counts(c.id)).pending, 0);
     });
   });
 }

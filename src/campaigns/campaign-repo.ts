@@ -66,8 +66,8 @@ export interface CampaignRepo {
   dueVerifications(now: number, limit: number): Promise<CampaignDevice[]>;
   /** pending → skipped for those of `deviceIds` still pending. */
   skip(id: number, deviceIds: readonly string[], reason: string, now: number): Promise<number>;
-  /** Every pending device → cancelled (the campaign was cancelled). */
-  cancelPending(id: number, now: number): Promise<number>;
+  /** Up to `limit` pending devices → cancelled (the campaign was cancelled): how many. */
+  cancelPending(id: number, now: number, limit: number): Promise<number>;
   /** Devices in `state`, in seq order after `afterSeq`. */
   devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]>;
   /** Whether a firmware campaign is running or paused (its devices' Informs are then looked at). */

@@ -66,7 +66,11 @@ const Q = {
   active: named('campaign_active', `${dev} WHERE device_id = $1 AND state = 'in-progress'`),
   due: named('campaign_due', `${dev} WHERE verify_until IS NOT NULL AND verify_until <= $1 AND state = 'in-progress' ORDER BY verify_until LIMIT $2`),
   skip: named('campaign_skip', `UPDATE campaign_devices SET state = 'skipped', reason = $1, finished_at = $2 WHERE campaign_id = $3 AND device_id = ANY($4) AND state = 'pending'`),
-  cancelPending: named('campaign_cancel_pending', `UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = $1 WHERE campaign_id = $2 AND state = 'pending'`),
+  cancelPending: named(
+    'campaign_cancel_pending',
+    `UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = $1
+     WHERE campaign_id = $2 AND state = 'pending' AND device_id IN (SELECT device_id FROM campaign_devices WHERE campaign_id = $2 AND state = 'pending' ORDER BY seq LIMIT $3)`,
+  ),
   devices: named('campaign_devices', `${dev} WHERE campaign_id = $1 AND state = $2 AND seq > $3::bigint ORDER BY seq LIMIT $4`),
   firmwareActive: named('campaign_firmware_active', `SELECT 1 FROM campaigns WHERE file_id IS NOT NULL AND state IN ('running', 'paused') LIMIT 1`),
   usingFile: named('campaign_using_file', `SELECT name FROM campaigns WHERE file_id = $1 AND state NOT IN ('done', 'cancelled') ORDER BY id LIMIT 1`),
@@ -225,8 +229,8 @@ export class PgCampaignRepo implements CampaignRepo {
     return (await this.pool.query(Q.skip([reason, now, id, deviceIds]))).rowCount ?? 0;
   }
 
-  async cancelPending(id: number, now: number): Promise<number> {
-    return (await this.pool.query(Q.cancelPending([now, id]))).rowCount ?? 0;
+  async cancelPending(id: number, now: number, limit: number): Promise<number> {
+    return (await this.pool.query(Q.cancelPending([now, id, limit]))).rowCount ?? 0;
   }
 
   async devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]> {

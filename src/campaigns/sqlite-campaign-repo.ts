@@ -85,7 +85,10 @@ export class SqliteCampaignRepo implements CampaignRepo {
       active: db.prepare<[string], CampaignRow>(`${dev} WHERE device_id = ? AND state = 'in-progress'`),
       due: db.prepare<[number, number], CampaignRow>(`${dev} WHERE verify_until IS NOT NULL AND verify_until <= ? AND state = 'in-progress' ORDER BY verify_until LIMIT ?`),
       skip: db.prepare<[string, number, number, string]>(`UPDATE campaign_devices SET state = 'skipped', reason = ?, finished_at = ? WHERE campaign_id = ? AND device_id = ? AND state = 'pending'`),
-      cancelPending: db.prepare<[number, number]>(`UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = ? WHERE campaign_id = ? AND state = 'pending'`),
+      cancelPending: db.prepare<[number, number, number, number]>(
+        `UPDATE campaign_devices SET state = 'cancelled', reason = 'the campaign was cancelled', finished_at = ?
+         WHERE campaign_id = ? AND device_id IN (SELECT device_id FROM campaign_devices INDEXED BY campaign_devices_state WHERE campaign_id = ? AND state = 'pending' LIMIT ?)`,
+      ),
       devices: db.prepare<[number, string, number, number], CampaignRow>(`${dev} WHERE campaign_id = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?`),
       firmwareActive: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM campaigns WHERE file_id IS NOT NULL AND state IN ('running', 'paused') LIMIT 1`),
       usingFile: db.prepare<[string], { name: string }>(`SELECT name FROM campaigns WHERE file_id = ? AND state NOT IN ('done', 'cancelled') ORDER BY id LIMIT 1`),
@@ -241,8 +244,8 @@ export class SqliteCampaignRepo implements CampaignRepo {
     return this.#units.run(() => deviceIds.reduce((n, d) => n + this.#s.skip.run(reason, now, id, d).changes, 0));
   }
 
-  async cancelPending(id: number, now: number): Promise<number> {
-    return this.#s.cancelPending.run(now, id).changes;
+  async cancelPending(id: number, now: number, limit: number): Promise<number> {
+    return this.#s.cancelPending.run(now, id, id, limit).changes;
   }
 
   async devices(id: number, state: DeviceState, afterSeq: number, limit: number): Promise<CampaignDevice[]> {
