@@ -34,6 +34,7 @@ import { DeviceSelection } from './devices/selection.js';
 import { CampaignDriver } from './campaigns/campaign-driver.js';
 import { CampaignOutcomes } from './campaigns/campaign-outcomes.js';
 import { CampaignService } from './campaigns/campaign-service.js';
+import { loadTimeZoneData } from './campaigns/maintenance-window.js';
 import { formatDuration } from './config/duration.js';
 import { DeviceTags } from './devices/tags.js';
 import { PeriodicInformProfile } from './profiles/builtin-periodic-inform.js';
@@ -479,6 +480,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     const tags = new DeviceTags(repos.tags, clock);
     // Staged campaigns: the driver on this node's timer, outcomes from the management channel's events.
     const campaignLog = log.child({ component: 'campaigns' });
+    loadTimeZoneData();
     const driver = new CampaignDriver(
       { repo: repos.campaigns, queue: (id, request, opts) => management.tasks.queue(id, request, opts), files, onlineAmong, scheduler, clock, log: campaignLog, nodeId: randomUUID(), slices },
       { tickMs: config.campaigns.tick, leaseMs: config.campaigns.lease, verifyTimeoutMs: config.campaigns.verify_timeout, verifyTimeoutText: formatDuration(config.campaigns.verify_timeout) },
