@@ -11,9 +11,9 @@ export function localTime(now: number, timezone: string, format = formatterFor(t
 }
 
 /**
- * The first date formatter of a process loads ICU's locale data: 12-40 ms of the event loop here, which
+ * The first date formatter of a process loads ICU's locale data: 12-46 ms of the event loop here, which
  * the first campaign created would otherwise pay while STBs wait (35 ms in a profile of bench:campaign).
- * Later formatters, of any time zone, cost about 0.1 ms. The daemon calls this once at start.
+ * Later formatters, of any time zone, cost 0.1-0.3 ms. The daemon calls this once at start.
  */
 export function loadTimeZoneData(): void {
   formatterFor('UTC').formatToParts(0);
