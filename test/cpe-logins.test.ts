@@ -4,15 +4,21 @@ import { SealedBox } from '../src/ca/sealed-box.js';
 import { DeviceRegistry } from '../src/devices/registry.js';
 import { SqliteDeviceRepo } from '../src/devices/sqlite-device-repo.js';
 import { CpeLogins } from '../src/management/cpe-logins.js';
-import { CpeHttpAuth, type Credentials } from '../src/management/http-auth.js';
+import { CpeHttpAuth, type Credentials, type LoginCheck } from '../src/management/http-auth.js';
 import { openDatabase } from '../src/store/database.js';
 
 /** The real CpeHttpAuth, with a record of which passwords were checked. */
 class RecordingAuth extends CpeHttpAuth {
   readonly checked: string[] = [];
-  override verify(credentials: Credentials, password: string, method: string, uri: string): boolean {
-    this.checked.push(password);
-    return super.verify(credentials, password, method, uri);
+  override check(credentials: Credentials, method: string, uri: string): LoginCheck {
+    const check = super.check(credentials, method, uri);
+    return {
+      matches: (password) => {
+        this.checked.push(password);
+        return check.matches(password);
+      },
+      admit: () => check.admit(),
+    };
   }
 }
 

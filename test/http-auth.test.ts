@@ -32,25 +32,45 @@ t.test('Digest: the right password passes; a wrong one, another realm, a forged 
   t.notOk(auth.verify(parseAuthorization(digestHeader(forged, 'stb-1', 's3cret', 'POST', '/'))!, 's3cret', 'POST', '/'), 'a nonce stbd did not sign');
   t.notOk(new CpeHttpAuth('stbd', () => 1_000_000).verify(ok, 's3cret', 'POST', '/'), "another process's nonce");
   t.notOk(auth.verify(parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, 'xyz'))!, 's3cret', 'POST', '/'), 'an nc that is not hex');
-  t.equal(auth.admit(ok), 'ok');
+  t.equal(auth.check(ok, 'POST', '/').admit(), 'ok');
   now += 5 * 60_000 + 1;
   const late = parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, '00000002'))!;
   t.ok(auth.verify(late, 's3cret', 'POST', '/'), 'an expired nonce with the right response is right...');
-  t.equal(auth.admit(late), 'stale', '...but stale: the CPE is sent a new one (stale=true)');
+  t.equal(auth.check(late, 'POST', '/').admit(), 'stale', '...but stale: the CPE is sent a new one (stale=true)');
   t.match(auth.challenge(true), /, stale=true$/);
+});
+
+t.test('Digest: the response is compared as written, in either case, and nothing else passes for it', async (t) => {
+  const auth = new CpeHttpAuth('stbd', () => 1_000_000);
+  const header = digestHeader(auth.challenge(), 'stb-1', 's3cret', 'POST', '/');
+  const right = /response="([0-9a-f]{32})"/.exec(header)![1]!;
+  const withResponse = (r: string) => parseAuthorization(header.replace(`response="${right}"`, `response="${r}"`))!;
+  t.ok(auth.verify(withResponse(right.toUpperCase()), 's3cret', 'POST', '/'), 'upper-case hex, as some CPE stacks write it');
+  t.notOk(auth.verify(withResponse(right.slice(0, 31)), 's3cret', 'POST', '/'), 'one digit short');
+  t.notOk(auth.verify(withResponse(`${right}0`), 's3cret', 'POST', '/'), 'one digit more');
+  // A character past Latin-1 whose low byte is a hex digit's must not stand for that digit.
+  const at = right.search(/[a-f]/);
+  const alias = String.fromCharCode(0x100 + right.charCodeAt(at));
+  t.notOk(auth.verify(withResponse(right.slice(0, at) + alias + right.slice(at + 1)), 's3cret', 'POST', '/'), 'a wide character in place of a digit');
+  const challenge = auth.challenge();
+  const nonce = /nonce="([^"]+)"/.exec(challenge)![1]!;
+  const cut = nonce.lastIndexOf('.') + 1;
+  const aliased = nonce.slice(0, cut) + String.fromCharCode(0x100 + nonce.charCodeAt(cut)) + nonce.slice(cut + 1);
+  t.ok(auth.verify(parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/'))!, 's3cret', 'POST', '/'));
+  t.notOk(auth.verify(parseAuthorization(digestHeader(challenge.replace(nonce, aliased), 'stb-1', 's3cret', 'POST', '/'))!, 's3cret', 'POST', '/'), "nor in the nonce's signature");
 });
 
 t.test('Digest nonces: nc strictly increases; one (nonce, nc) is accepted once', async (t) => {
   const auth = new CpeHttpAuth('stbd', () => 1_000_000);
   const challenge = auth.challenge();
   const withNc = (nc: string) => parseAuthorization(digestHeader(challenge, 'stb-1', 's3cret', 'POST', '/', undefined, nc))!;
-  t.equal(auth.admit(withNc('00000001')), 'ok');
-  t.equal(auth.admit(withNc('00000001')), 'replayed', 'the same nc again');
-  t.equal(auth.admit(withNc('00000002')), 'ok', 'the next nc');
-  t.equal(auth.admit(withNc('00000001')), 'replayed', 'an older nc');
-  t.equal(auth.admit(withNc('00000007')), 'ok', 'counts may skip');
-  t.equal(auth.admit(withNc('00000000')), 'replayed');
-  t.equal(auth.admit(parseAuthorization(digestHeader(auth.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, '00000000'))!), 'replayed', 'counts start at 1');
+  t.equal(auth.check(withNc('00000001'), 'POST', '/').admit(), 'ok');
+  t.equal(auth.check(withNc('00000001'), 'POST', '/').admit(), 'replayed', 'the same nc again');
+  t.equal(auth.check(withNc('00000002'), 'POST', '/').admit(), 'ok', 'the next nc');
+  t.equal(auth.check(withNc('00000001'), 'POST', '/').admit(), 'replayed', 'an older nc');
+  t.equal(auth.check(withNc('00000007'), 'POST', '/').admit(), 'ok', 'counts may skip');
+  t.equal(auth.check(withNc('00000000'), 'POST', '/').admit(), 'replayed');
+  t.equal(auth.check(parseAuthorization(digestHeader(auth.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, '00000000'))!, 'POST', '/').admit(), 'replayed', 'counts start at 1');
 });
 
 t.test('Digest without qop (RFC 2069): refused unless allowed, then each nonce once', async (t) => {
@@ -62,8 +82,8 @@ t.test('Digest without qop (RFC 2069): refused unless allowed, then each nonce o
   const h = parseAuthorization(digestHeader(lenient.challenge(), 'stb-1', 's3cret', 'POST', '/', undefined, null))!;
   t.notOk(lenient.refusedRfc2069(h));
   t.ok(lenient.verify(h, 's3cret', 'POST', '/'));
-  t.equal(lenient.admit(h), 'ok');
-  t.equal(lenient.admit(h), 'replayed', 'no count to increase: the nonce is spent');
+  t.equal(lenient.check(h, 'POST', '/').admit(), 'ok');
+  t.equal(lenient.check(h, 'POST', '/').admit(), 'replayed', 'no count to increase: the nonce is spent');
 });
 
 t.test('the used-nonce table is bounded; a forgotten nonce is stale, never fresh again', async (t) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { CredentialRotation, DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Inform } from './cwmp-soap.js';
-import type { CpeHttpAuth, Credentials } from './http-auth.js';
+import type { CpeHttpAuth, Credentials, LoginCheck } from './http-auth.js';
 
 /** Who a CWMP login is, as far as its Authorization header or client certificate tells (before the Inform is read). */
 export type Login =
@@ -67,22 +67,23 @@ export class CpeLogins {
   async authenticate(credentials: Credentials, method: string, uri: string): Promise<LoginOutcome> {
     const { auth, registry, bootstrap } = this.d;
     if (auth.refusedRfc2069(credentials)) return { ok: false, kind: 'rfc2069', reason: 'Digest without qop (RFC 2069) is refused; [cwmp] digest_allow_rfc2069 = true accepts it' };
-    const ok = (password: string) => auth.verify(credentials, password, method, uri);
+    const check = auth.check(credentials, method, uri);
+    const ok = (password: string) => check.matches(password);
     const { username } = credentials;
     const factory = bootstrap.get(username);
-    if (factory !== undefined && ok(factory)) return this.#admit(credentials, { kind: 'bootstrap', username });
+    if (factory !== undefined && ok(factory)) return this.#admit(check, { kind: 'bootstrap', username });
     const found = await registry.byCwmpUsername(username);
     const device = found?.device;
     const match = this.#match(found ? { cwmpPassword: found.device.credentials.cwmpPassword, rotation: found.rotation } : this.#decoy, ok);
     if (device) {
-      if (match) return this.#admit(credentials, { kind: 'device', device, rotated: match === 'rotated', rotation: found.rotation }, device);
+      if (match) return this.#admit(check, { kind: 'device', device, rotated: match === 'rotated', rotation: found.rotation }, device);
       return { ok: false, kind: 'credentials', reason: 'wrong credentials', device };
     }
     if (factory !== undefined) return { ok: false, kind: 'credentials', reason: 'wrong password for a bootstrap username' };
     if (!this.d.autoRegister) return { ok: false, kind: 'credentials', reason: 'unknown username' };
     // First use: the CPE keeps its own password until it accepts ours. Basic shows it; Digest never does.
     const interim: CredentialRotation['interim'] = credentials.scheme === 'basic' ? { kind: 'password', password: credentials.password } : { kind: 'any' };
-    return this.#admit(credentials, { kind: 'first-use', username, interim });
+    return this.#admit(check, { kind: 'first-use', username, interim });
   }
 
   /** Which of the candidate's passwords the credentials are: its own, the one being pushed, or the interim. */
@@ -96,8 +97,8 @@ export class CpeLogins {
   }
 
   /** Right credentials: is their Digest nonce still usable here (not replayed, not stale)? */
-  #admit(credentials: Credentials, login: Login, device?: DeviceRecord): LoginOutcome {
-    const verdict = this.d.auth.admit(credentials);
+  #admit(check: LoginCheck, login: Login, device?: DeviceRecord): LoginOutcome {
+    const verdict = check.admit();
     if (verdict === 'ok') return { ok: true, login };
     const dev = device ? { device } : {};
     if (verdict === 'stale') return { ok: false, kind: 'stale', reason: 'stale Digest nonce', ...dev };

@@ -25,8 +25,18 @@ export function parseAuthorization(header: string | undefined): Credentials | un
   return undefined;
 }
 
-/** Constant-time equality that does not leak the length either (both sides are hashed first). */
+/** Constant-time equality that does not leak the length either (both sides are hashed first): for passwords. */
 const equal = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+
+/**
+ * Constant-time equality with a value of a length everyone knows (a MAC, an MD5 in hex): only the bytes are
+ * secret, so no hashing first. Compared as UTF-8 bytes: a character past Latin-1 cannot pass for another.
+ */
+const equalFixed = (ours: string, theirs: string) => {
+  const a = Buffer.from(ours, 'utf8');
+  const b = Buffer.from(theirs, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+};
 
 const pathOf = (target: string): string | undefined => {
   try {
@@ -53,13 +63,23 @@ export interface CpeHttpAuthOptions {
 
 export type { NonceVerdict };
 
+/** One login's credentials, checked once for what does not depend on the password (the nonce's signature above all). */
+export interface LoginCheck {
+  /** Are the credentials right for this password (for Digest: a nonce stbd signed, this realm and target, the right response)? */
+  matches(password: string): boolean;
+  /** Once one password matched: may their Digest nonce be used now, with this nc? Remembered if so. */
+  admit(): NonceVerdict;
+}
+
+const REFUSED: LoginCheck = { matches: () => false, admit: () => 'stale' };
+
 const NC = /^[0-9a-f]{1,8}$/i;
 
 /**
  * HTTP Basic and Digest (RFC 2617/7616, MD5, qop=auth) for CPE sessions. A nonce is its issue time and
  * random bytes, signed with a per-process key: issuing one stores nothing. Checking a login is two
- * steps: verify() (is the response right for this password? the caller may try several), then admit()
- * once one is right (may this nonce be used now with this nc?).
+ * steps on one check(): matches() (is the response right for this password? the caller may try several),
+ * then admit() once one is right (may this nonce be used now with this nc?).
  */
 export class CpeHttpAuth {
   readonly #key = randomBytes(32);
@@ -87,43 +107,42 @@ export class CpeHttpAuth {
   }
 
   /**
-   * Are these the device's credentials, for this request method and URI (as in the request line)? For
-   * Digest: a nonce stbd signed, this realm and target, and the right response; whether the nonce may
-   * still be used is admit()'s question.
+   * The credentials of one request (method and URI as in the request line), to try against a device's passwords:
+   * the nonce is checked once here, whatever the number of passwords tried.
    */
-  verify(credentials: Credentials, password: string, method: string, uri: string): boolean {
-    if (credentials.scheme === 'basic') return equal(credentials.password, password);
+  check(credentials: Credentials, method: string, uri: string): LoginCheck {
+    if (credentials.scheme === 'basic') return { matches: (password) => equal(credentials.password, password), admit: () => 'ok' };
     const p = credentials.params;
     const nonce = p['nonce'] ?? '';
     const digestUri = p['uri'] ?? '';
-    if (!this.#issued(nonce) || p['realm'] !== this.realm || !sameTarget(digestUri, uri) || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return false;
+    const issued = this.#issued(nonce);
+    if (!issued || p['realm'] !== this.realm || !sameTarget(digestUri, uri) || (p['algorithm'] ?? 'MD5').toUpperCase() !== 'MD5') return REFUSED;
     let qop: { nc: string; cnonce: string } | undefined;
     if (p['qop'] === undefined) {
-      if (!this.#allowRfc2069) return false;
+      if (!this.#allowRfc2069) return REFUSED;
     } else {
-      if (p['qop'] !== 'auth' || !NC.test(p['nc'] ?? '')) return false;
+      if (p['qop'] !== 'auth' || !NC.test(p['nc'] ?? '')) return REFUSED;
       qop = { nc: p['nc']!, cnonce: p['cnonce'] ?? '' };
     }
-    // The response is over the uri as the client wrote it.
-    const expected = digestResponse({ username: credentials.username, password, realm: this.realm, method, uri: digestUri, nonce, ...(qop ? { qop } : {}) });
-    return equal(expected, (p['response'] ?? '').toLowerCase());
+    const response = (p['response'] ?? '').toLowerCase();
+    // RFC 2069 has no count: its nonce is accepted once.
+    const nc = qop === undefined ? 1 : parseInt(qop.nc, 16);
+    return {
+      // The response is over the uri as the client wrote it.
+      matches: (password) => equalFixed(digestResponse({ username: credentials.username, password, realm: this.realm, method, uri: digestUri, nonce, ...(qop ? { qop } : {}) }), response),
+      admit: () => this.#nonces.use(issued, nc),
+    };
   }
 
-  /** Credentials verify() accepted: may their nonce be used now, with this nc? Remembered if so. */
-  admit(credentials: Credentials): NonceVerdict {
-    if (credentials.scheme === 'basic') return 'ok';
-    const p = credentials.params;
-    const issued = this.#issued(p['nonce'] ?? '');
-    if (!issued) return 'stale';
-    // RFC 2069 has no count: its nonce is accepted once.
-    const nc = p['qop'] === undefined ? 1 : parseInt(p['nc'] ?? '', 16);
-    return this.#nonces.use(issued, nc);
+  /** check(…).matches(password) for one password. */
+  verify(credentials: Credentials, password: string, method: string, uri: string): boolean {
+    return this.check(credentials, method, uri).matches(password);
   }
 
   /** The nonce's issue time, if stbd signed it. */
   #issued(nonce: string): IssuedNonce | undefined {
     const [ts, salt, mac, ...rest] = nonce.split('.');
-    if (!ts || !salt || !mac || rest.length > 0 || !equal(mac, this.#mac(`${ts}.${salt}`))) return undefined;
+    if (!ts || !salt || !mac || rest.length > 0 || !equalFixed(this.#mac(`${ts}.${salt}`), mac)) return undefined;
     return { value: nonce, issuedAt: parseInt(ts, 36) };
   }
 
