@@ -5,9 +5,6 @@
  * Shared by the load generator (bench/cwmp-load.ts) and the minimal server (bench/minimal-cwmp.ts).
  */
 
-/** The list elements of a CWMP message (as src/management/cwmp-soap.ts declares them). */
-export const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'SetParameterValuesFault', 'string']);
-
 export interface InformDevice {
   readonly serial: string;
   /** The port of its ConnectionRequestURL (host 127.0.0.1: the address its sessions come from, so no NAT). */

@@ -1,10 +1,10 @@
 /**
  * The Node baseline for Inform-only CWMP sessions: a minimal hand-written node:http server, no stbd code.
  * A POST with a body must carry an Authorization header (not checked: without one it gets a fixed Digest
- * challenge, as a client needs one to start), is parsed with fast-xml-parser configured as
- * src/management/cwmp-soap.ts configures it (validation included), must be an Inform naming its device,
- * and gets a fixed InformResponse and a session cookie; the empty POST gets 204. No database, no
- * session table, no authentication arithmetic.
+ * challenge, as a client needs one to start), is read by saxes, the strict XML parser stbd reads CPE
+ * bodies with (any well-formedness error is a 400), as a stream of events with no tree built, must be an
+ * Inform naming its device, and gets a fixed InformResponse and a session cookie; the empty POST gets
+ * 204. No database, no session table, no authentication arithmetic.
  *
  *   node --import tsx bench/minimal-cwmp.ts
  *
@@ -13,28 +13,28 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { XMLParser } from 'fast-xml-parser';
-import { INFORM_RESPONSE, LIST_ELEMENTS } from './cwmp-bodies.js';
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseTagValue: false,
-  trimValues: true,
-  processEntities: true,
-  isArray: (name) => LIST_ELEMENTS.has(name.replace(/^[^:]*:/, '')),
-});
+import { SaxesParser } from 'saxes';
+import { INFORM_RESPONSE } from './cwmp-bodies.js';
 
 const informResponse = Buffer.from(INFORM_RESPONSE);
 const challenge = 'Digest realm="baseline", qop="auth", algorithm=MD5, nonce="baseline-nonce"';
 let sessions = 0;
 
-type Node = Record<string, unknown>;
-const child = (node: unknown, local: string): unknown => {
-  if (typeof node !== 'object' || node === null) return undefined;
-  for (const [k, v] of Object.entries(node)) if (k === local || k.endsWith(`:${local}`)) return v;
-  return undefined;
-};
+/** Envelope/Body/Inform/DeviceId/SerialNumber's text, whatever the prefixes; throws on malformed XML. */
+const SERIAL_PATH = ['Envelope', 'Body', 'Inform', 'DeviceId', 'SerialNumber'];
+function serialOf(body: string): string {
+  const parser = new SaxesParser({ xmlns: false });
+  const path: string[] = [];
+  let serial = '';
+  const atSerial = () => path.length === SERIAL_PATH.length && path.every((name, i) => name === SERIAL_PATH[i]);
+  parser.on('opentag', (tag) => path.push(tag.name.slice(tag.name.indexOf(':') + 1)));
+  parser.on('closetag', () => path.pop());
+  parser.on('text', (text) => {
+    if (atSerial()) serial += text;
+  });
+  parser.write(body).close();
+  return serial.trim();
+}
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text), ...headers });
@@ -52,15 +52,13 @@ const server = createServer((req, res) => {
       return;
     }
     if (!req.headers.authorization) return plain(res, 401, 'authentication required\n', { 'www-authenticate': challenge });
-    let doc: Node;
+    let serial: string;
     try {
-      doc = parser.parse(body, true) as Node;
+      serial = serialOf(body);
     } catch {
       return plain(res, 400, 'malformed XML\n');
     }
-    const inform = child(child(child(doc, 'Envelope'), 'Body'), 'Inform');
-    const serial = child(child(inform, 'DeviceId'), 'SerialNumber');
-    if (typeof serial !== 'string' || serial === '') return plain(res, 400, 'not an Inform\n');
+    if (serial === '') return plain(res, 400, 'not an Inform\n');
     res.writeHead(200, {
       'content-type': 'text/xml; charset="utf-8"',
       'content-length': informResponse.length,

@@ -63,11 +63,36 @@ t.test('malformed input is a SoapError, never a crash', async (t) => {
   for (const xml of ['', 'not xml', '<a><b></a>', '<Envelope/>', '<s:Envelope xmlns:s="x"><s:Body/></s:Envelope>']) {
     t.throws(() => soap.parse(xml), SoapError, JSON.stringify(xml));
   }
-  // Entity expansion ("billion laughs") inside a CWMP body is not expanded into gigabytes.
+  // A document type declaration (SOAP forbids them) is refused, and with it any entity expansion ("billion laughs").
   const lol2 = Array(10).fill('&lol;').join('');
   const bomb = `<?xml version="1.0"?><!DOCTYPE e [<!ENTITY lol "lol"><!ENTITY lol2 "${lol2}"><!ENTITY lol3 "${Array(10).fill('&lol2;').join('')}"><!ENTITY lol4 "${Array(10).fill('&lol3;').join('')}"><!ENTITY lol5 "${Array(10).fill('&lol4;').join('')}">]><s:Envelope xmlns:s="x" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><s:Body><cwmp:GetRPCMethodsResponse><x>&lol5;</x></cwmp:GetRPCMethodsResponse></s:Body></s:Envelope>`;
-  const m = soap.parse(bomb);
-  t.ok(JSON.stringify(m).length < 10_000, 'no expansion blow-up');
+  t.throws(() => soap.parse(bomb), { name: 'SoapError', message: /document type declaration/ });
+  // An entity XML does not define, a second root, nesting without end: refused with where it went wrong.
+  const wrap = (body: string) => `<s:Envelope xmlns:s="x" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><s:Body>${body}</s:Body></s:Envelope>`;
+  t.throws(() => soap.parse(wrap('<cwmp:GetRPCMethods>&nbsp;</cwmp:GetRPCMethods>')), { name: 'SoapError', message: /^malformed XML: 1:\d+: undefined entity/ });
+  t.throws(() => soap.parse(`${wrap('<cwmp:GetRPCMethods/>')}<s:Envelope/>`), { name: 'SoapError', message: /only one root/ });
+  const deep = wrap(`<cwmp:GetParameterValuesResponse>${'<x>'.repeat(100_000)}${'</x>'.repeat(100_000)}</cwmp:GetParameterValuesResponse>`);
+  t.throws(() => soap.parse(deep), { name: 'SoapError', message: /nested deeper than 32/ });
+});
+
+t.test('what CPEs write around the elements: CDATA, comments, character references, odd names', async (t) => {
+  const wrap = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<!-- agent 2.1 -->\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><s:Body>\n${body}\n</s:Body></s:Envelope>\n`;
+  const m = soap.parse(
+    wrap(
+      '<cwmp:GetParameterValuesResponse><ParameterList><ParameterValueStruct><Name>A.B</Name><Value xsi:type="xsd:string"><![CDATA[<x>&]]> &#233;&#x26;</Value></ParameterValueStruct>' +
+        '<ParameterValueStruct><!-- note --><Name>A.C</Name><Value>1</Value><__proto__><x>y</x></__proto__><constructor>z</constructor></ParameterValueStruct></ParameterList></cwmp:GetParameterValuesResponse>',
+    ),
+  );
+  t.equal(m.body.kind, 'Response');
+  if (m.body.kind !== 'Response') return;
+  t.same(soap.parameterValues(m.body.body), [
+    { name: 'A.B', value: '<x>& é&', type: 'xsd:string' },
+    { name: 'A.C', value: '1', type: 'xsd:string' },
+  ]);
+  const second = (m.body.body['ParameterList'] as { ParameterValueStruct: Record<string, unknown>[] }).ParameterValueStruct[1]!;
+  t.equal(Object.getPrototypeOf(second), Object.prototype, 'an element named __proto__ sets no prototype');
+  t.same(second['__proto__'], { x: 'y' }, 'it is a child like any other');
+  t.equal(second['constructor'], 'z', 'so is one named like a member of every object');
 });
 
 t.test('what stbd sends parses back, values escaped, in the CPE version', async (t) => {

@@ -1,5 +1,6 @@
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLBuilder } from 'fast-xml-parser';
 import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround, parameterNamesBody } from './cwmp-envelope-template.js';
+import { setOwn, XmlTreeReader, type XmlElement } from './xml-tree.js';
 
 /** CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4): accept all, answer in the CPE's. */
 export type CwmpVersion = '1-0' | '1-1' | '1-2' | '1-3' | '1-4';
@@ -106,8 +107,8 @@ const localName = (k: string): string => k.slice(k.indexOf(':') + 1);
 function unprefix(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unprefix);
   if (typeof value !== 'object' || value === null) return value;
-  const out: Node = {};
-  for (const [k, v] of Object.entries(value)) out[k.replace(/^(@?)[^:@]*:/, '$1')] = unprefix(v);
+  const out: XmlElement = {};
+  for (const [k, v] of Object.entries(value)) setOwn(out, k.replace(/^(@?)[^:@]*:/, '$1'), unprefix(v) as XmlElement);
   return out;
 }
 
@@ -143,34 +144,20 @@ function declared(node: unknown, prefix: string | undefined): CwmpVersion | unde
 
 const faultOf = (f: Node | undefined) => ({ code: Number(text(f?.['FaultCode'])) || 0, message: text(f?.['FaultString']) });
 
-const parserOptions = (characterReferences: boolean) => ({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  // Numeric character references (&#233; &#x26;) as well as the five named entities.
-  htmlEntities: characterReferences,
-  // isArray looks at tag names only: no path strings built for every tag.
-  jPath: false,
-  isArray: (name: string) => LIST_ELEMENTS.has(localName(name)),
-});
-
 /**
- * A CWMP SOAP parser and builder (TR-069) on fast-xml-parser: no regex parsing of SOAP. Construct once and
- * reuse: the parser and builder are configured here.
+ * A CWMP SOAP parser and builder (TR-069): bodies are read by a strict XML parser (xml-tree.ts), never by
+ * regular expressions; answers are built by fast-xml-parser's builder or from string templates. Construct
+ * once and reuse.
  */
 export class CwmpSoap {
-  readonly #parser = new XMLParser(parserOptions(false));
-  /** Decoding numeric character references costs a pass over every text: only for bodies that have one. */
-  readonly #parserWithRefs = new XMLParser(parserOptions(true));
+  readonly #reader = new XmlTreeReader(LIST_ELEMENTS);
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
 
   /** Parses a POST body from a CPE. @throws SoapError naming what is wrong. */
   parse(xml: string): CpeMessage {
     let doc: Node;
     try {
-      doc = (xml.includes('&#') ? this.#parserWithRefs : this.#parser).parse(xml, true) as Node;
+      doc = this.#reader.read(xml);
     } catch (err) {
       throw new SoapError(`malformed XML: ${(err as Error).message.split('\n')[0]}`);
     }

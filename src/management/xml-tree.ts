@@ -1,0 +1,115 @@
+import { SaxesParser, type SaxesTagPlain } from 'saxes';
+
+/**
+ * An element as CwmpSoap reads it: its text when it has neither attributes nor child elements (`''` when
+ * empty); otherwise an object of its child elements by qualified name (an array when repeated, or when
+ * the name is a list element), `'#text'` for any text among them and `'@name'` for each attribute.
+ */
+export type XmlValue = string | XmlElement | XmlValue[];
+export interface XmlElement {
+  [name: string]: XmlValue;
+}
+
+export class XmlError extends Error {
+  override name = 'XmlError';
+}
+
+/** CWMP nests six or seven elements deep; a stranger's body may not nest without end. */
+export const MAX_DEPTH = 32;
+
+interface Open {
+  readonly name: string;
+  readonly attributes: Record<string, string>;
+  children: XmlElement | undefined;
+  text: string;
+}
+
+const element = (): XmlElement => ({});
+
+/** `node[key] = value`, the key `__proto__` included (an element may have that name; assigned, it would set the prototype). */
+export function setOwn(node: XmlElement, key: string, value: XmlValue): void {
+  if (key === '__proto__') Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+  else node[key] = value;
+}
+
+/**
+ * Reads a whole XML document into XmlValues with saxes, a strict (non-validating) XML 1.0 parser: any
+ * well-formedness error, a document type declaration (SOAP forbids them, and with them go entity
+ * expansions) or nesting past MAX_DEPTH is an XmlError naming the line and column. Comments and
+ * processing instructions are skipped; CDATA is text. One reader serves one document at a time.
+ */
+export class XmlTreeReader {
+  #parser!: SaxesParser;
+  #stack: Open[] = [];
+  #root: XmlElement = element();
+
+  /** `lists`: local names (prefix dropped) that are always arrays, however many there are. */
+  constructor(private readonly lists: ReadonlySet<string>) {
+    this.#reset();
+  }
+
+  /** @throws XmlError */
+  read(xml: string): XmlElement {
+    const root = element();
+    this.#root = root;
+    this.#stack = [];
+    try {
+      this.#parser.write(xml).close();
+      return root;
+    } catch (err) {
+      // A parser that threw mid-document is in no state to read the next one.
+      this.#reset();
+      throw err instanceof XmlError ? err : new XmlError((err as Error).message);
+    }
+  }
+
+  #reset(): void {
+    const p = new SaxesParser({ xmlns: false });
+    p.on('opentag', (tag) => this.#open(tag as SaxesTagPlain));
+    p.on('text', (text) => this.#text(text));
+    p.on('cdata', (text) => this.#text(text));
+    p.on('closetag', () => this.#close());
+    p.on('doctype', () => {
+      throw new XmlError(`${p.line}:${p.column}: a document type declaration is not allowed in a SOAP message`);
+    });
+    this.#parser = p;
+  }
+
+  #open(tag: SaxesTagPlain): void {
+    if (this.#stack.length >= MAX_DEPTH) throw new XmlError(`${this.#parser.line}:${this.#parser.column}: elements nested deeper than ${MAX_DEPTH}`);
+    this.#stack.push({ name: tag.name, attributes: tag.attributes, children: undefined, text: '' });
+  }
+
+  #text(text: string): void {
+    const top = this.#stack[this.#stack.length - 1];
+    if (top) top.text += text;
+  }
+
+  #close(): void {
+    const open = this.#stack.pop()!;
+    let value: XmlValue;
+    const attributes = Object.keys(open.attributes);
+    if (open.children === undefined && attributes.length === 0) {
+      value = open.text;
+    } else {
+      const node = open.children ?? element();
+      if (open.text !== '') node['#text'] = open.text;
+      for (const a of attributes) node[`@${a}`] = open.attributes[a]!;
+      value = node;
+    }
+    const parent = this.#stack[this.#stack.length - 1];
+    const siblings = parent ? (parent.children ??= element()) : this.#root;
+    // Own only: an element named like a member of Object.prototype (constructor, toString) is no repeat.
+    const existing = Object.hasOwn(siblings, open.name) ? siblings[open.name] : undefined;
+    if (this.lists.has(open.name.slice(open.name.indexOf(':') + 1))) {
+      if (Array.isArray(existing)) existing.push(value);
+      else setOwn(siblings, open.name, [value]);
+    } else if (existing === undefined) {
+      setOwn(siblings, open.name, value);
+    } else if (Array.isArray(existing)) {
+      existing.push(value);
+    } else {
+      setOwn(siblings, open.name, [existing, value]);
+    }
+  }
+}
