@@ -1,10 +1,10 @@
 /**
- * The Node baseline for Inform-only CWMP sessions: a minimal hand-written node:http server, no stbd code.
+ * The Node baseline for Inform-only CWMP sessions: a minimal hand-written node:http server.
  * A POST with a body must carry an Authorization header (not checked: without one it gets a fixed Digest
- * challenge, as a client needs one to start), is read by saxes, the strict XML parser stbd reads CPE
- * bodies with (any well-formedness error is a 400), as a stream of events with no tree built, must be an
- * Inform naming its device, and gets a fixed InformResponse and a session cookie; the empty POST gets
- * 204. No database, no session table, no authentication arithmetic.
+ * challenge, as a client needs one to start), is read by stbd's own XML reader (src/management/xml-tree.ts,
+ * saxes underneath: the same parse and tree as stbd's, and its only stbd code; any well-formedness error is a
+ * 400), must be an Inform naming its device, and gets a fixed InformResponse and a session cookie; the empty
+ * POST gets 204. No database, no session table, no authentication arithmetic.
  *
  *   node --import tsx bench/minimal-cwmp.ts
  *
@@ -13,27 +13,24 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SaxesParser } from 'saxes';
+import { XmlTreeReader, type XmlValue } from '../src/management/xml-tree.js';
 import { INFORM_RESPONSE } from './cwmp-bodies.js';
 
 const informResponse = Buffer.from(INFORM_RESPONSE);
 const challenge = 'Digest realm="baseline", qop="auth", algorithm=MD5, nonce="baseline-nonce"';
 let sessions = 0;
 
-/** Envelope/Body/Inform/DeviceId/SerialNumber's text, whatever the prefixes; throws on malformed XML. */
-const SERIAL_PATH = ['Envelope', 'Body', 'Inform', 'DeviceId', 'SerialNumber'];
+const reader = new XmlTreeReader(new Set(['EventStruct', 'ParameterValueStruct']));
+const child = (node: XmlValue | undefined, local: string): XmlValue | undefined => {
+  if (typeof node !== 'object' || Array.isArray(node)) return undefined;
+  for (const [k, v] of Object.entries(node)) if (k === local || k.endsWith(`:${local}`)) return v;
+  return undefined;
+};
+
+/** Envelope/Body/Inform/DeviceId/SerialNumber, whatever the prefixes; throws on malformed XML. */
 function serialOf(body: string): string {
-  const parser = new SaxesParser({ xmlns: false });
-  const path: string[] = [];
-  let serial = '';
-  const atSerial = () => path.length === SERIAL_PATH.length && path.every((name, i) => name === SERIAL_PATH[i]);
-  parser.on('opentag', (tag) => path.push(tag.name.slice(tag.name.indexOf(':') + 1)));
-  parser.on('closetag', () => path.pop());
-  parser.on('text', (text) => {
-    if (atSerial()) serial += text;
-  });
-  parser.write(body).close();
-  return serial.trim();
+  const serial = child(child(child(child(child(reader.read(body), 'Envelope'), 'Body'), 'Inform'), 'DeviceId'), 'SerialNumber');
+  return typeof serial === 'string' ? serial.trim() : '';
 }
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
