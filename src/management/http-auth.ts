@@ -134,11 +134,6 @@ export class CpeHttpAuth {
     };
   }
 
-  /** check(…).matches(password) for one password. */
-  verify(credentials: Credentials, password: string, method: string, uri: string): boolean {
-    return this.check(credentials, method, uri).matches(password);
-  }
-
   /** The nonce's issue time, if stbd signed it. */
   #issued(nonce: string): IssuedNonce | undefined {
     const [ts, salt, mac, ...rest] = nonce.split('.');
