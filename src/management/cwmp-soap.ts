@@ -1,6 +1,6 @@
 import { XMLBuilder } from 'fast-xml-parser';
 import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround, parameterNamesBody } from './cwmp-envelope-template.js';
-import { setOwn, XmlTreeReader, type XmlElement } from './xml-tree.js';
+import { XmlTreeReader } from './xml-tree.js';
 
 /** CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4): accept all, answer in the CPE's. */
 export type CwmpVersion = '1-0' | '1-1' | '1-2' | '1-3' | '1-4';
@@ -103,15 +103,6 @@ type Node = Record<string, unknown>;
 
 const localName = (k: string): string => k.slice(k.indexOf(':') + 1);
 
-/** Drops namespace prefixes from element and attribute names (the CPE chooses its prefixes). */
-function unprefix(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(unprefix);
-  if (typeof value !== 'object' || value === null) return value;
-  const out: XmlElement = {};
-  for (const [k, v] of Object.entries(value)) setOwn(out, k.replace(/^(@?)[^:@]*:/, '$1'), unprefix(v) as XmlElement);
-  return out;
-}
-
 /**
  * Values keep their white space (a CPE's value is what it sent); names, codes and keys are trimmed, as
  * pretty-printing CPEs indent them.
@@ -150,7 +141,8 @@ const faultOf = (f: Node | undefined) => ({ code: Number(text(f?.['FaultCode']))
  * once and reuse.
  */
 export class CwmpSoap {
-  readonly #reader = new XmlTreeReader(LIST_ELEMENTS);
+  // Envelope, Header and Body, the RPC and the ID keep their prefixes: the CWMP version is read from them.
+  readonly #reader = new XmlTreeReader(LIST_ELEMENTS, 3);
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
 
   /** Parses a POST body from a CPE. @throws SoapError naming what is wrong. */
@@ -171,7 +163,7 @@ export class CwmpSoap {
     const [, rawId] = elementOf(rawHeader, 'ID') ?? [];
     const id = text(rawId) || undefined;
     const version = this.#version(rawMethod, rawContent, rawBody, rawHeader, rawId, rawEnvelope);
-    return { version, id, body: this.#body(localName(rawMethod), (unprefix(rawContent) ?? {}) as Node) };
+    return { version, id, body: this.#body(localName(rawMethod), (rawContent ?? {}) as Node) };
   }
 
   /**

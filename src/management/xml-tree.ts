@@ -25,6 +25,7 @@ interface Open {
 }
 
 const element = (): XmlElement => ({});
+const localName = (name: string): string => name.slice(name.indexOf(':') + 1);
 
 /** `node[key] = value`, the key `__proto__` included (an element may have that name; assigned, it would set the prototype). */
 export function setOwn(node: XmlElement, key: string, value: XmlValue): void {
@@ -43,8 +44,15 @@ export class XmlTreeReader {
   #stack: Open[] = [];
   #root: XmlElement = element();
 
-  /** `lists`: local names (prefix dropped) that are always arrays, however many there are. */
-  constructor(private readonly lists: ReadonlySet<string>) {
+  /**
+   * `lists`: local names (prefix dropped) that are always arrays, however many there are. Elements deeper
+   * than `qualifiedDepth` (the root is 1) are named without their prefix, and so are their attributes but
+   * namespace declarations: a CPE chooses its prefixes, and below the envelope's frame they mean nothing.
+   */
+  constructor(
+    private readonly lists: ReadonlySet<string>,
+    private readonly qualifiedDepth = Infinity,
+  ) {
     this.#reset();
   }
 
@@ -77,7 +85,19 @@ export class XmlTreeReader {
 
   #open(tag: SaxesTagPlain): void {
     if (this.#stack.length >= MAX_DEPTH) throw new XmlError(`${this.#parser.line}:${this.#parser.column}: elements nested deeper than ${MAX_DEPTH}`);
-    this.#stack.push({ name: tag.name, attributes: tag.attributes, children: undefined, text: '' });
+    if (this.#stack.length < this.qualifiedDepth) {
+      this.#stack.push({ name: tag.name, attributes: tag.attributes, children: undefined, text: '' });
+      return;
+    }
+    let attributes = tag.attributes;
+    for (const a in attributes) {
+      if (a.includes(':') && !a.startsWith('xmlns:')) {
+        attributes = {};
+        for (const [k, v] of Object.entries(tag.attributes)) attributes[k.startsWith('xmlns:') ? k : localName(k)] = v;
+        break;
+      }
+    }
+    this.#stack.push({ name: localName(tag.name), attributes, children: undefined, text: '' });
   }
 
   #text(text: string): void {
@@ -101,7 +121,7 @@ export class XmlTreeReader {
     const siblings = parent ? (parent.children ??= element()) : this.#root;
     // Own only: an element named like a member of Object.prototype (constructor, toString) is no repeat.
     const existing = Object.hasOwn(siblings, open.name) ? siblings[open.name] : undefined;
-    if (this.lists.has(open.name.slice(open.name.indexOf(':') + 1))) {
+    if (this.lists.has(localName(open.name))) {
       if (Array.isArray(existing)) existing.push(value);
       else setOwn(siblings, open.name, [value]);
     } else if (existing === undefined) {
