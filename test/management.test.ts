@@ -127,6 +127,7 @@ t.test('malformed XML: 400, logged, the session ends and the task in flight is q
   t.equal(TestCpe.rpc((await cpe.post('')).body).method, 'FactoryReset');
   const bad = await cpe.post('<soap:Envelope><soap:Body><unclosed></soap:Body>');
   t.equal(bad.status, 400);
+  t.match(bad.body, /malformed XML: 1:\d+: /, 'the answer says where reading stopped');
   t.match(d.logText(), /malformed CWMP body; session ended/);
   t.match((await d.api('GET', `/v1/tasks/${task.body.id}`)).body, { status: 'queued', attempts: 1 });
   t.equal((await cpe.post('')).status, 400, 'the session is over');
