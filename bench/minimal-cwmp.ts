@@ -1,7 +1,7 @@
 /**
  * The Node baseline for Inform-only CWMP sessions: a minimal hand-written node:http server.
  * A POST with a body must carry an Authorization header (not checked: without one it gets a fixed Digest
- * challenge, as a client needs one to start), is read by stbd's own XML reader (src/management/xml-tree.ts,
+ * challenge, as a client needs one to start), is read by stbd's own reader of CPE bodies (`cwmpTreeReader`,
  * saxes underneath: the same parse and tree as stbd's, and its only stbd code; any well-formedness error is a
  * 400), must be an Inform naming its device, and gets a fixed InformResponse and a session cookie; the empty
  * POST gets 204. No database, no session table, no authentication arithmetic.
@@ -13,14 +13,15 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { XmlTreeReader, type XmlValue } from '../src/management/xml-tree.js';
+import { cwmpTreeReader } from '../src/management/cwmp-soap.js';
+import type { XmlValue } from '../src/management/xml-tree.js';
 import { INFORM_RESPONSE } from './cwmp-bodies.js';
 
 const informResponse = Buffer.from(INFORM_RESPONSE);
 const challenge = 'Digest realm="baseline", qop="auth", algorithm=MD5, nonce="baseline-nonce"';
 let sessions = 0;
 
-const reader = new XmlTreeReader(new Set(['EventStruct', 'ParameterValueStruct']));
+const reader = cwmpTreeReader();
 const child = (node: XmlValue | undefined, local: string): XmlValue | undefined => {
   if (typeof node !== 'object' || Array.isArray(node)) return undefined;
   for (const [k, v] of Object.entries(node)) if (k === local || k.endsWith(`:${local}`)) return v;

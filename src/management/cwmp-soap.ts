@@ -99,6 +99,12 @@ export class SoapError extends Error {
 const LIST_ELEMENTS = new Set(['EventStruct', 'ParameterValueStruct', 'ParameterInfoStruct', 'ParameterAttributeStruct', 'SetParameterValuesFault', 'OpResultStruct', 'AutonOpResultStruct', 'string']);
 const CWMP_NS = /^urn:dslforum-org:cwmp-(1-[0-4])$/;
 
+/**
+ * The reader of CPE bodies. Envelope, Header and Body, the RPC and the ID keep their prefixes: the CWMP
+ * version is read from them.
+ */
+export const cwmpTreeReader = (): XmlTreeReader => new XmlTreeReader(LIST_ELEMENTS, 3);
+
 type Node = Record<string, unknown>;
 
 const localName = (k: string): string => k.slice(k.indexOf(':') + 1);
@@ -141,8 +147,7 @@ const faultOf = (f: Node | undefined) => ({ code: Number(text(f?.['FaultCode']))
  * once and reuse.
  */
 export class CwmpSoap {
-  // Envelope, Header and Body, the RPC and the ID keep their prefixes: the CWMP version is read from them.
-  readonly #reader = new XmlTreeReader(LIST_ELEMENTS, 3);
+  readonly #reader = cwmpTreeReader();
   readonly #builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', suppressEmptyNode: false, format: false });
 
   /** Parses a POST body from a CPE. @throws SoapError naming what is wrong. */

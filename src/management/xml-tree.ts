@@ -2,8 +2,8 @@ import { SaxesParser, type SaxesTagPlain } from 'saxes';
 
 /**
  * An element as CwmpSoap reads it: its text when it has neither attributes nor child elements (`''` when
- * empty); otherwise an object of its child elements by qualified name (an array when repeated, or when
- * the name is a list element), `'#text'` for any text among them and `'@name'` for each attribute.
+ * empty); otherwise an object of its child elements by name (an array when repeated, or when the name is a
+ * list element), `'#text'` for any text among them and `'@name'` for each attribute.
  */
 export type XmlValue = string | XmlElement | XmlValue[];
 export interface XmlElement {
@@ -28,16 +28,32 @@ const element = (): XmlElement => ({});
 const localName = (name: string): string => name.slice(name.indexOf(':') + 1);
 
 /** `node[key] = value`, the key `__proto__` included (an element may have that name; assigned, it would set the prototype). */
-export function setOwn(node: XmlElement, key: string, value: XmlValue): void {
+function setOwn(node: XmlElement, key: string, value: XmlValue): void {
   if (key === '__proto__') Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
   else node[key] = value;
 }
 
 /**
+ * What CPE agents write that XML forbids, kept as written: control characters in values (an SSID, a
+ * serial number), references to them (`&#2;`), entities XML does not define (`&nbsp;`), `]]>` in text. A
+ * value is what the CPE sent; refusing the body would end every session of that box.
+ */
+const TOLERATED = /: (?:disallowed character|undefined entity|malformed character entity|the string "\]\]>" is disallowed in char data)\.$/;
+
+/**
+ * The XML declaration, whatever its spelling (no version, `standalone="true"`, `<?XML`): the body is
+ * text by now, decoded in the charset it names, so it says nothing more. Blanked, not cut, so that
+ * error positions stay right.
+ */
+const DECLARATION = /^\s*<\?xml(?=[\s?])[^]*?\?>/i;
+const blank = (text: string): string => text.replace(/[^\n]/g, ' ');
+
+/**
  * Reads a whole XML document into XmlValues with saxes, a strict (non-validating) XML 1.0 parser: any
- * well-formedness error, a document type declaration (SOAP forbids them, and with them go entity
- * expansions) or nesting past MAX_DEPTH is an XmlError naming the line and column. Comments and
- * processing instructions are skipped; CDATA is text. One reader serves one document at a time.
+ * well-formedness error but those TOLERATED, a document type declaration (SOAP forbids them, and with
+ * them go entity expansions) or nesting past MAX_DEPTH is an XmlError naming the line and column.
+ * Comments and processing instructions are skipped; CDATA is text. One reader serves one document at a
+ * time.
  */
 export class XmlTreeReader {
   #parser!: SaxesParser;
@@ -62,7 +78,10 @@ export class XmlTreeReader {
     this.#root = root;
     this.#stack = [];
     try {
-      this.#parser.write(xml).close();
+      const declaration = DECLARATION.exec(xml)?.[0];
+      if (declaration === undefined) this.#parser.write(xml);
+      else this.#parser.write(blank(declaration)).write(xml.slice(declaration.length));
+      this.#parser.close();
       return root;
     } catch (err) {
       // A parser that threw mid-document is in no state to read the next one.
@@ -77,6 +96,9 @@ export class XmlTreeReader {
     p.on('text', (text) => this.#text(text));
     p.on('cdata', (text) => this.#text(text));
     p.on('closetag', () => this.#close());
+    p.on('error', (err) => {
+      if (!TOLERATED.test(err.message)) throw new XmlError(err.message);
+    });
     p.on('doctype', () => {
       throw new XmlError(`${p.line}:${p.column}: a document type declaration is not allowed in a SOAP message`);
     });
@@ -92,7 +114,7 @@ export class XmlTreeReader {
     let attributes = tag.attributes;
     for (const a in attributes) {
       if (a.includes(':') && !a.startsWith('xmlns:')) {
-        attributes = {};
+        attributes = Object.create(null) as Record<string, string>;
         for (const [k, v] of Object.entries(tag.attributes)) attributes[k.startsWith('xmlns:') ? k : localName(k)] = v;
         break;
       }
