@@ -105,6 +105,7 @@ t.test('what agents write that XML forbids is kept as written, and any XML decla
   const plain = '<?xml version="1.0" encoding="UTF-8"?>';
   t.equal(valueOf(body(plain, 'Caf\u0002 \u001f')), 'Caf\u0002 \u001f', 'control characters in a value');
   t.equal(valueOf(body(plain, 'a&#2;b')), 'a&#2;b', 'a reference to one');
+  t.equal(valueOf(body(plain, 'a\u0000b')), 'a\uFFFDb', 'but NUL, which no store holds in text');
   t.equal(valueOf(body(plain, 'a&nbsp;b&copy;')), 'a&nbsp;b&copy;', 'entities XML does not define');
   t.equal(valueOf(body(plain, 'x]]>y')), 'x]]>y', ']]> in text');
   for (const declaration of ['<?xml encoding="UTF-8"?>', '<?xml version="1.0" standalone="true"?>', '<?XML version="1.0"?>', "<?xml encoding='ISO-8859-1' version='1.0' ?>\r\n", '  <?xml version="1.1"?>', '']) {

@@ -36,7 +36,8 @@ function setOwn(node: XmlElement, key: string, value: XmlValue): void {
 /**
  * What CPE agents write that XML forbids, kept as written: control characters in values (an SSID, a
  * serial number), references to them (`&#2;`), entities XML does not define (`&nbsp;`), `]]>` in text. A
- * value is what the CPE sent; refusing the body would end every session of that box.
+ * value is what the CPE sent; refusing the body would end every session of that box. The one exception
+ * is NUL, which no store holds in text (PostgreSQL refuses it): it is read as U+FFFD.
  */
 const TOLERATED = /: (?:disallowed character|undefined entity|malformed character entity|the string "\]\]>" is disallowed in char data)\.$/;
 
@@ -78,6 +79,7 @@ export class XmlTreeReader {
     this.#root = root;
     this.#stack = [];
     try {
+      if (xml.includes('\0')) xml = xml.replaceAll('\0', '\uFFFD');
       const declaration = DECLARATION.exec(xml)?.[0];
       if (declaration === undefined) this.#parser.write(xml);
       else this.#parser.write(blank(declaration)).write(xml.slice(declaration.length));
