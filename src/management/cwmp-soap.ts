@@ -1,6 +1,6 @@
 import { XMLBuilder } from 'fast-xml-parser';
 import { INFORM_RESPONSE_BODY, emptyResponseBody, envelopeAround, parameterNamesBody } from './cwmp-envelope-template.js';
-import { XmlTreeReader } from './xml-tree.js';
+import { localName, XmlTreeReader } from './xml-tree.js';
 
 /** CWMP namespace versions (urn:dslforum-org:cwmp-1-0 … 1-4): accept all, answer in the CPE's. */
 export type CwmpVersion = '1-0' | '1-1' | '1-2' | '1-3' | '1-4';
@@ -106,8 +106,6 @@ const CWMP_NS = /^urn:dslforum-org:cwmp-(1-[0-4])$/;
 export const cwmpTreeReader = (): XmlTreeReader => new XmlTreeReader(LIST_ELEMENTS, 3);
 
 type Node = Record<string, unknown>;
-
-const localName = (k: string): string => k.slice(k.indexOf(':') + 1);
 
 /**
  * Values keep their white space (a CPE's value is what it sent); names, codes and keys are trimmed, as

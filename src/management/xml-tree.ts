@@ -25,7 +25,8 @@ interface Open {
 }
 
 const element = (): XmlElement => ({});
-const localName = (name: string): string => name.slice(name.indexOf(':') + 1);
+/** A qualified name without its prefix. */
+export const localName = (name: string): string => name.slice(name.indexOf(':') + 1);
 
 /** `node[key] = value`, the key `__proto__` included (an element may have that name; assigned, it would set the prototype). */
 function setOwn(node: XmlElement, key: string, value: XmlValue): void {
