@@ -118,15 +118,15 @@ t.test('per-device FIFO across kinds; a CWMP fault finishes the task as fault wi
   t.match((await d.api('GET', `/v1/tasks/${b.body.id}`)).body, { status: 'done', result: {} });
 });
 
-t.test('control characters in an Inform are kept as the CPE sent them; a NUL, which no store holds, as U+FFFD', async (t) => {
+t.test('control characters and bare ampersands in an Inform are kept as the CPE sent them; a NUL, which no store holds, as U+FFFD', async (t) => {
   const { d, cwmpUrl } = await setup(t);
   await addDevice(d, 'stb-1');
   const cpe = new TestCpe(cwmpUrl, 'stb-1', 'stb-1-pw');
   const ssid = 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID';
-  t.equal((await cpe.post(informXml({ serial: 'S1', params: { ...direct('stb-1'), [ssid]: 'Caf\u0002\u0000&#3;&nbsp;' } }))).status, 200);
+  t.equal((await cpe.post(informXml({ serial: 'S1', params: { ...direct('stb-1'), [ssid]: 'Caf\u0002\u0000&#3;&nbsp; AT&T' } }))).status, 200);
   t.equal((await cpe.post('')).status, 204);
   const shown = await d.api('GET', '/v1/devices/stb-1');
-  t.match(shown.body.management.parameters, [{ name: ssid, value: 'Caf\u0002\uFFFD&#3;&nbsp;' }]);
+  t.match(shown.body.management.parameters, [{ name: ssid, value: 'Caf\u0002\uFFFD&#3;&nbsp; AT&T' }]);
 });
 
 t.test('malformed XML: 400, logged, the session ends and the task in flight is queued again', async (t) => {

@@ -43,6 +43,60 @@ function setOwn(node: XmlElement, key: string, value: XmlValue): void {
 const TOLERATED = /: (?:disallowed character|undefined entity|malformed character entity|the string "\]\]>" is disallowed in char data)\.$/;
 
 /**
+ * An `&` that begins no reference (`AT&T`, a URL's query string): agents that write their XML with printf
+ * leave it bare. It can only mean itself, so it is read as `&amp;`; a parser would otherwise take the rest
+ * of the body for an entity's name. CDATA sections are passed over, their `&` being literal already.
+ */
+const REFERENCE = /(?:[A-Za-z_:][\w.:-]*|#[0-9]+|#x[0-9A-Fa-f]+);/y;
+const CDATA_OPEN = '<![CDATA[';
+
+/**
+ * The text with each bare `&` escaped, and where they were (offsets in `text`). One pass, each character
+ * looked at once or twice: a body can hold any number of unclosed sections.
+ */
+function escapeBare(text: string): { readonly text: string; readonly bare: readonly number[] } {
+  const bare: number[] = [];
+  let out = '';
+  let copied = 0;
+  let cdata = text.indexOf(CDATA_OPEN);
+  for (let at = text.indexOf('&'); at >= 0; ) {
+    if (cdata >= 0 && cdata < at) {
+      const close = text.indexOf(']]>', cdata + CDATA_OPEN.length);
+      // Unclosed: the parser refuses the body; nothing after it is read as text.
+      if (close < 0) break;
+      cdata = text.indexOf(CDATA_OPEN, close + 3);
+      if (at < close) at = text.indexOf('&', close + 3);
+      continue;
+    }
+    REFERENCE.lastIndex = at + 1;
+    if (!REFERENCE.test(text)) {
+      out += `${text.slice(copied, at)}&amp;`;
+      copied = at + 1;
+      bare.push(at);
+    }
+    at = text.indexOf('&', at + 1);
+  }
+  return bare.length === 0 ? { text, bare } : { text: out + text.slice(copied), bare };
+}
+
+/** An error's `line:column` in the text the CPE sent: each `&` escaped before it on its line added four columns. */
+function sentPosition(message: string, sent: string, bare: readonly number[]): string {
+  const at = /^(\d+):(\d+): /.exec(message);
+  if (at === null || bare.length === 0) return message;
+  const line = Number(at[1]);
+  const column = Number(at[2]);
+  let lineStart = 0;
+  for (let l = 1; l < line && lineStart >= 0; l++) lineStart = sent.indexOf('\n', lineStart) + 1;
+  let added = 0;
+  for (const b of bare) {
+    if (b < lineStart) continue;
+    if (b - lineStart + added >= column) break;
+    added += 4;
+  }
+  return `${line}:${column - added}: ${message.slice(at[0].length)}`;
+}
+
+/**
  * The XML declaration, whatever its spelling (no version, `standalone="true"`, `<?XML`): the body is
  * text by now, decoded in the charset it names, so it says nothing more. Blanked, not cut, so that
  * error positions stay right.
@@ -79,8 +133,11 @@ export class XmlTreeReader {
     const root = element();
     this.#root = root;
     this.#stack = [];
+    let sent = xml;
+    let bare: readonly number[] = [];
     try {
-      if (xml.includes('\0')) xml = xml.replaceAll('\0', '\uFFFD');
+      if (xml.includes('\0')) xml = sent = xml.replaceAll('\0', '\uFFFD');
+      if (xml.includes('&')) ({ text: xml, bare } = escapeBare(xml));
       const declaration = DECLARATION.exec(xml)?.[0];
       if (declaration === undefined) this.#parser.write(xml);
       else this.#parser.write(blank(declaration)).write(xml.slice(declaration.length));
@@ -89,7 +146,7 @@ export class XmlTreeReader {
     } catch (err) {
       // A parser that threw mid-document is in no state to read the next one.
       this.#reset();
-      throw err instanceof XmlError ? err : new XmlError((err as Error).message);
+      throw new XmlError(sentPosition((err as Error).message, sent, bare));
     }
   }
 
