@@ -217,6 +217,38 @@ t.test('pipelined requests on one connection are handled and answered in their o
   t.match(second, /<cwmp:GetParameterValues>/, 'then the empty POST, in the session the Inform opened');
 });
 
+t.test('a request that is not valid HTTP: 400 naming why, one warning a minute, nothing changed; the next session works', async (t) => {
+  const { d, port } = await setup(t);
+  await addDevice(d, 'stb-1');
+  const { connect } = await import('node:net');
+  const send = (bytes: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.write(bytes);
+    });
+  const body = inform({ serial: 'S1' });
+  // An embedded stack that counts the body and chunks it as well: a request smuggler's shape, refused.
+  const both = await send(`POST /acs HTTP/1.1\r\nHost: acs\r\nContent-Length: ${Buffer.byteLength(body)}\r\nTransfer-Encoding: chunked\r\nAuthorization: ${RawCpe.basic('stb-1', 'stb-1-pw')}\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+  t.match(both, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(both, /Connection: close/);
+  // The parser's words and code vary with Node's version: they name the two headers and an HPE_ code.
+  t.match(both, /\r\n\r\nmalformed HTTP request: .*(Transfer-Encoding.*Content-Length|Content-Length.*Transfer-Encoding).* \(HPE_[A-Z_]+\)\n$/);
+  const garbage = await send('\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 TLS on the plain port\r\n\r\n');
+  t.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n[^]*malformed HTTP request: .*\(HPE_INVALID_METHOD\)\n$/, 'a TLS hello on the plain port');
+  const warnings = d.logText().split('\n').filter((l) => l.includes('request refused: not valid HTTP'));
+  t.equal(warnings.length, 1, 'the second within the minute is counted, not logged');
+  t.match(JSON.parse(warnings[0]!), { level: 40, listener: 'cwmp', reason: 'malformed_http', source: '127.0.0.1', error: /Transfer-Encoding.*\(HPE_[A-Z_]+\)$/ });
+  t.match((await d.api('GET', '/v1/devices/stb-1')).body, { management: { lastInformAt: null } }, 'the refused Inform recorded nothing');
+  const metrics = await fetch(`http://127.0.0.1:${d.daemon.api.port}/metrics`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
+  t.match(metrics, /stbd_connections_refused_total\{listener="cwmp",reason="malformed_http"\} 2/);
+  const cpe = new RawCpe(port);
+  t.equal((await basicInform(cpe, 'stb-1', 'stb-1-pw', inform({ serial: 'S1' }))).status, 200, 'the same box with a sound request');
+  t.equal((await cpe.request('')).status, 204);
+});
+
 t.test('a task queued after the Inform is answered goes out in the same session, at its empty POST', async (t) => {
   const { d, port } = await setup(t);
   await addDevice(d, 'stb-1');

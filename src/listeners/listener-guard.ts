@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
@@ -47,6 +47,8 @@ export interface ListenerGuardDeps {
 }
 
 type TimeoutReason = 'header_timeout' | 'body_timeout';
+/** A request Node's HTTP parser refused (a CPE's broken HTTP stack, a scanner's garbage). */
+type MalformedReason = 'malformed_http';
 
 /**
  * Where a connection stands: waiting for a request's headers, for its body, for the answer (no deadline:
@@ -67,11 +69,12 @@ interface Connection {
   bytesAtIdle: number;
 }
 
-const LINES: Record<LimitReason | TimeoutReason, string> = {
+const LINES: Record<LimitReason | TimeoutReason | MalformedReason, string> = {
   max_connections: 'connection refused: the listener serves max_connections already',
   max_connections_per_source: 'connection refused: its source address has max_connections_per_source already',
   header_timeout: 'connection closed: request headers not received within header_timeout',
   body_timeout: 'connection closed: request body not received within body_timeout',
+  malformed_http: 'request refused: not valid HTTP',
 };
 
 /**
@@ -87,11 +90,11 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
   const { limits, name } = o;
   const counts = new ConnectionLimits(limits.maxConnections, limits.maxConnectionsPerSource, o.pastLimit === 'shed');
   // One line per reason a minute; its count says how many events it stands for.
-  const lines = new LogThrottle<{ source: string | undefined; limit: number }>({
+  const lines = new LogThrottle<{ source: string | undefined; limit?: number; error?: string }>({
     intervalMs: 60_000,
     capacity: 8,
     now: () => d.clock.now(),
-    emit: (l) => d.log.warn({ listener: name, reason: l.key, source: l.detail.source, limit: l.detail.limit, count: l.count }, LINES[l.key as LimitReason | TimeoutReason]),
+    emit: (l) => d.log.warn({ listener: name, reason: l.key, source: l.detail.source, limit: l.detail.limit, error: l.detail.error, count: l.count }, LINES[l.key as LimitReason | TimeoutReason | MalformedReason]),
   });
   // A TLS server's request arrives on the TLS socket, not the TCP one it saw connect: both have the same peer.
   const byPeer = new Map<string, Connection>();
@@ -160,6 +163,24 @@ export function guardListener(server: Server, o: GuardOptions, d: ListenerGuardD
         return void c.socket.destroy();
     }
   };
+
+  // Node's own answer to a request its parser refuses is a bare 400 and no log line: the CPE whose HTTP stack
+  // sends, say, both Content-Length and Transfer-Encoding would never learn why, nor would the operator.
+  // fastify has a handler of its own (api, certs).
+  if (server.listenerCount('clientError') === 0) {
+    server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => {
+      // A reset connection, or an error after the answer began: nothing to tell anyone.
+      const answered = (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
+      if (err.code === 'ECONNRESET' || !socket.writable || answered) return void socket.destroy();
+      const from = o.sourceOf ? o.sourceOf(socket) : (socket.remoteAddress ?? '');
+      const why = `${err.reason ?? err.message}${err.code ? ` (${err.code})` : ''}`;
+      d.metrics.refused.inc({ listener: name, reason: 'malformed_http' });
+      lines.record('malformed_http', { source: from === undefined ? undefined : sourceKey(from), error: why });
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = `malformed HTTP request: ${why}\n`;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+  }
 
   server.on('connection', (socket: Socket) => {
     const from = o.sourceOf ? o.sourceOf(socket) : (socket.remoteAddress ?? '');

@@ -10,7 +10,7 @@ export function registerListenerMetrics(registry: Registry): ListenerMetrics {
   return {
     refused: new Counter({
       name: 'stbd_connections_refused_total',
-      help: 'connections a listener refused or closed at a limit, by listener (cwmp, certs, api) and reason (max_connections, max_connections_per_source, header_timeout, body_timeout)',
+      help: 'connections a listener refused or closed at a limit, by listener (cwmp, certs, api, files) and reason (max_connections, max_connections_per_source, header_timeout, body_timeout, malformed_http: a request that is not valid HTTP, on cwmp and files)',
       labelNames: ['listener', 'reason'] as const,
       registers: [registry],
     }),
