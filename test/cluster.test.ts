@@ -132,6 +132,11 @@ if (server) {
     const owner = async () => (await db.query<{ node: string | null }>("SELECT node FROM presence WHERE device_id = 'stb-1'")).rows[0]?.node ?? null;
     for (let i = 0; i < 100 && (await owner()) !== 'node-b'; i++) await new Promise((r) => setTimeout(r, 50));
     t.equal(await owner(), 'node-b', 'node B holds the binding (its flush wrote it)');
+    // stbctl device show through either node: the device online where its binding is, as node B wrote it.
+    const shown = async (node: TestNode) => (await node.clients.api('GET', '/v1/devices/stb-1')).body;
+    const stbAt = { address: '127.0.0.1', port: stb.socket.address().port };
+    t.match(await shown(b), { online: true, binding: stbAt }, 'node B, which holds the binding, shows it online');
+    t.match(await shown(a), { online: true, binding: stbAt, natId: '127.0.0.1' }, 'so does node A, from what node B wrote');
 
     const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
     t.equal(task.status, 201);
@@ -155,6 +160,7 @@ if (server) {
     t.match(await stb.next(), { rinfo: { address: '127.0.0.2' } });
     for (let i = 0; i < 100 && (await owner()) !== 'node-a'; i++) await new Promise((r) => setTimeout(r, 50));
     t.equal(await owner(), 'node-a', 'node A holds the binding now');
+    t.match(await shown(b), { online: true, binding: stbAt }, 'node B, which lost it, shows what node A wrote');
     await a.clients.api('POST', `/v1/tasks/${task.body.id}/cancel`);
     const second = await b.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
     t.equal(second.status, 201);

@@ -309,6 +309,20 @@ export class KeepaliveService {
   }
 
   /**
+   * The device's presence wherever its binding is held: this node's memory, or in a cluster what the node
+   * holding it last wrote (it writes every online device at least every few minutes: a device gone offline there
+   * is shown online for up to that long, and its last-seen time may be as old). For `device show`, not per packet.
+   */
+  async presenceAnywhere(deviceId: string): Promise<PresenceView | undefined> {
+    const here = this.presenceOf(deviceId);
+    if (!this.clustered || (here?.online === true && this.holdsBinding(deviceId))) return here;
+    const there = await this.#repo.heldElsewhere(deviceId);
+    if (!there) return here;
+    const { lastSeen, binding, bindingChangedAt } = there.presence;
+    return { online: lastSeen >= this.persistedSeenSince(this.#deps.clock.now()), lastSeen, binding, natId: binding?.address ?? null, bindingChangedAt };
+  }
+
+  /**
    * Sends `bytes` to the device's connection-request binding from the STUN socket itself, so that the NAT
    * mapping its keepalives opened lets them through (seed 001 step 5). Resolves with where they went.
    */

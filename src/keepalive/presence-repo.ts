@@ -34,6 +34,8 @@ export interface PresenceRepo {
    * write every device online at least every few minutes): online there, as far as the store knows.
    */
   seenElsewhere(ids: readonly string[], since: number): Promise<string[]>;
+  /** The device's presence as the node holding its binding last wrote it, when that is another node (a cluster). */
+  heldElsewhere(id: string): Promise<{ readonly presence: PresenceRecord; readonly node: string } | undefined>;
   /**
    * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
    * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
@@ -164,6 +166,11 @@ export class SqlitePresenceRepo implements PresenceRepo {
     return found;
   }
 
+  async heldElsewhere(): Promise<undefined> {
+    // SQLite is one node: every binding is its own.
+    return undefined;
+  }
+
   async seenElsewhere(): Promise<string[]> {
     // One node (the file's instance lock keeps it one): no other node holds anything.
     return [];
@@ -254,6 +261,12 @@ export class PgPresenceRepo implements PresenceRepo {
       rowMode: 'array',
     });
     return rows.map((r) => r[0]);
+  }
+
+  async heldElsewhere(id: string): Promise<{ presence: PresenceRecord; node: string } | undefined> {
+    const { rows } = await this.pool.query<Loaded>({ name: 'presence_held_elsewhere', text: `${SELECT} WHERE d.id = $1 AND p.node <> $2`, values: [id, this.nodeId], rowMode: 'array' });
+    const found = rows[0] && loaded(rows[0]);
+    return found?.presence && found.node !== null ? { presence: found.presence, node: found.node } : undefined;
   }
 
   async byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]> {

@@ -97,8 +97,9 @@ export function deviceRoutes(app: FastifyInstance, { registry, selection, tags, 
     const device = await registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
     const state = management.state;
-    const [cwmp, parameters, events, rotation, deviceTags] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id), tags.of(device.id)]);
-    return { ...view(device, deviceTags), management: managementView(cwmp, parameters, events, rotation !== undefined) };
+    // Presence wherever the device's binding is held (in a cluster, maybe another node): one device, one more read.
+    const [cwmp, parameters, events, rotation, deviceTags, presence] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id), tags.of(device.id), keepalive.presenceAnywhere(device.id)]);
+    return { ...deviceView(device, presence, deviceTags), management: managementView(cwmp, parameters, events, rotation !== undefined) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/devices/:id/provision', { schema: { params: idParams } }, async (req, reply) => {
