@@ -174,7 +174,7 @@ async function selectOn(engine: 'sqlite' | 'postgres', url?: string): Promise<{ 
     INSERT INTO device_parameters (device_id, name, value, type, updated_at)
       SELECT 'dev-' || n, 'Device.DeviceInfo.SoftwareVersion', CASE WHEN n % 4 < 2 THEN '3.' || (n % 13) ELSE '2.9' END, 'xsd:string', 1 FROM series;`;
   const condition = parseSelector("productClass = 'STB-4K' AND softwareVersion >= '3.0'");
-  const presence = { flush: async () => undefined, seenSince: () => 0, isOnline: () => false };
+  const presence = { flush: async () => undefined, seenSince: () => 0, onlineAmong: async () => new Set<string>() };
   let selection: DeviceSelection;
   let close: () => Promise<void>;
   if (engine === 'sqlite') {

@@ -329,11 +329,11 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
 
     const isOnline = (id: string) => keepalive.presenceOf(id)?.online ?? false;
     const onlineAmong = (ids: readonly string[]) => keepalive.onlineAmong(ids);
-    // Presence is memory's: the selection asks the keepalive path who is online, after a flush.
+    // Presence is memory's: the selection asks the keepalive path who is online (in a cluster, any node's), after a flush.
     const selection = new DeviceSelection(repos.selection, clock, {
       flush: () => keepalive.flush(),
       seenSince: (now) => keepalive.persistedSeenSince(now),
-      isOnline,
+      onlineAmong,
     });
     const profileCatalog = new ProfileCatalog({ repo: repos.profiles, scheduler, clock, log: log.child({ component: 'profiles' }) });
     const periodicInform = c.periodic_inform_profile ? new PeriodicInformProfile(c.periodic_inform_interval) : undefined;

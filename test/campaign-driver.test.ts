@@ -108,7 +108,7 @@ for (const engine of engines(t)) {
     const { repos } = await storeOf(engine, t);
     const clock = new ManualClock();
     const n = node(repos, clock, 'node-a');
-    const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, isOnline: () => true });
+    const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, onlineAmong: async (ids) => new Set(ids) });
     const service = new CampaignService({ repo: repos.campaigns, selection, files: undefined, onlineAmong: async (ids) => new Set(ids), cancelTask: (id) => n.tasks.cancel(id), clock, log: n.log, wake: () => undefined, slices: new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn)) });
     await service.create('stop-it', { where: "id LIKE 'd*'", set: [{ name: NTP, value: 'x' }], concurrency: 3 });
     t.match(await service.start('stop-it'), { state: 'running', total: 6 });
@@ -131,7 +131,7 @@ for (const engine of engines(t)) {
     await s.query(manyDevices(3000));
     const clock = new ManualClock();
     const n = node(repos, clock, 'node-a');
-    const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, isOnline: () => true });
+    const selection = new DeviceSelection(repos.selection, clock, { flush: async () => undefined, seenSince: (now) => now, onlineAmong: async (ids) => new Set(ids) });
     // A loop clock that moves 1 ms each look: a slice of 2 ms holds about two batches, whatever the machine's speed.
     let ms = 0;
     const slices = new WorkSlices(2, () => ms++, (fn) => void setImmediate(fn));

@@ -137,6 +137,9 @@ if (server) {
     const stbAt = { address: '127.0.0.1', port: stb.socket.address().port };
     t.match(await shown(b), { online: true, binding: stbAt }, 'node B, which holds the binding, shows it online');
     t.match(await shown(a), { online: true, binding: stbAt, natId: '127.0.0.1' }, 'so does node A, from what node B wrote');
+    t.match((await a.clients.api('GET', '/v1/devices')).body.devices, [{ id: 'stb-1', online: true, binding: stbAt }], 'and its device list');
+    t.same((await a.clients.api('GET', '/v1/device-ids?online=true')).body.ids, ['stb-1'], 'and a selection of the online (stbctl --all-online, a campaign --where online)');
+    t.same((await a.clients.api('GET', `/v1/device-ids?where=${encodeURIComponent('not online')}`)).body.ids, [], 'which the offline do not match');
 
     const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
     t.equal(task.status, 201);

@@ -212,7 +212,7 @@ async function seed(store: Store): Promise<void> {
 
 const repoOf = (s: Store): SelectionRepo => (s.engine === 'sqlite' ? new SqliteSelectionRepo(s.db, box) : new PgSelectionRepo(s.pool, box));
 const selectionOf = (s: Store) =>
-  new DeviceSelection(repoOf(s), { now: () => NOW }, { flush: async () => undefined, seenSince: (now) => now - 5 * 60_000, isOnline: (id) => ONLINE_NOW.has(id) });
+  new DeviceSelection(repoOf(s), { now: () => NOW }, { flush: async () => undefined, seenSince: (now) => now - 5 * 60_000, onlineAmong: async (ids) => new Set(ids.filter((id) => ONLINE_NOW.has(id))) });
 
 /** Every selector and the devices it selects, the same on both engines. */
 const EXPECTED: [string, string[]][] = [

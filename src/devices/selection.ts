@@ -9,8 +9,11 @@ export interface PresenceOracle {
   /** Writes pending presence changes: afterwards every device online now is stored as seen at or after `seenSince(now)`. */
   flush(): Promise<void>;
   seenSince(now: number): number;
-  isOnline(id: string): boolean;
+  /** Which of `ids` are online: in a cluster, wherever their bindings are held (one batch a page). */
+  onlineAmong(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** A page of a selection: `next` (the last device examined) continues it; null once every device was examined. */
 export interface SelectionPage<T> {
@@ -36,25 +39,28 @@ export class DeviceSelection {
     return { condition, now, seenSince: this.presence.seenSince(now) };
   }
 
-  #matches(c: Candidate): boolean {
-    return c.ifOnline === c.ifOffline ? c.ifOnline : this.presence.isOnline(c.id) ? c.ifOnline : c.ifOffline;
+  /** The candidates that match: presence asked once, for those whose match depends on it. */
+  async #matching<C extends Candidate>(candidates: readonly C[]): Promise<C[]> {
+    const ask = candidates.filter((c) => c.ifOnline !== c.ifOffline).map((c) => c.id);
+    const online = ask.length === 0 ? NONE : await this.presence.onlineAmong(ask);
+    return candidates.filter((c) => (c.ifOnline === c.ifOffline ? c.ifOnline : online.has(c.id) ? c.ifOnline : c.ifOffline));
   }
 
   /** Ids of the matching devices among the next `scan` after `after`. */
   async ids(condition: Condition, after: string | undefined, scan: number): Promise<SelectionPage<string>> {
     const page = await this.repo.candidates(await this.#query(condition), after ?? '', scan);
-    return { items: page.rows.filter((c) => this.#matches(c)).map((c) => c.id), next: page.next };
+    return { items: (await this.#matching(page.rows)).map((c) => c.id), next: page.next };
   }
 
   /** The matching devices' records among the next `scan` after `after`. */
   async devices(condition: Condition, after: string | undefined, scan: number): Promise<SelectionPage<DeviceRecord>> {
     const page = await this.repo.devices(await this.#query(condition), after ?? '', scan);
-    return { items: page.rows.filter((c) => this.#matches(c)).map((c) => c.record), next: page.next };
+    return { items: (await this.#matching(page.rows)).map((c) => c.record), next: page.next };
   }
 
   /** Which of `ids` match now (e.g. the device of an Inform, for profiles). */
   async matching(condition: Condition, ids: readonly string[]): Promise<string[]> {
-    return (await this.repo.among(await this.#query(condition), ids)).filter((c) => this.#matches(c)).map((c) => c.id);
+    return (await this.#matching(await this.repo.among(await this.#query(condition), ids))).map((c) => c.id);
   }
 
   /** Every matching id, a page at a time, for work on the daemon's side; never more than one page in memory. */

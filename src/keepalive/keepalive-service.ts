@@ -309,17 +309,22 @@ export class KeepaliveService {
   }
 
   /**
-   * The device's presence wherever its binding is held: this node's memory, or in a cluster what the node
-   * holding it last wrote (it writes every online device at least every few minutes: a device gone offline there
-   * is shown online for up to that long, and its last-seen time may be as old). For `device show`, not per packet.
+   * The presence of `ids` wherever their bindings are held: this node's memory, or in a cluster what the node
+   * holding one last wrote (it writes every online device at least every few minutes: a device gone offline there
+   * is shown online for up to that long, and its last-seen time may be as old). One read for all: for the API's
+   * pages, not per packet.
    */
-  async presenceAnywhere(deviceId: string): Promise<PresenceView | undefined> {
-    const here = this.presenceOf(deviceId);
-    if (!this.clustered || (here?.online === true && this.holdsBinding(deviceId))) return here;
-    const there = await this.#repo.heldElsewhere(deviceId);
-    if (!there) return here;
-    const { lastSeen, binding, bindingChangedAt } = there.presence;
-    return { online: lastSeen >= this.persistedSeenSince(this.#deps.clock.now()), lastSeen, binding, natId: binding?.address ?? null, bindingChangedAt };
+  async presenceAnywhere(ids: readonly string[]): Promise<Map<string, PresenceView | undefined>> {
+    const views = new Map(ids.map((id) => [id, this.presenceOf(id)]));
+    if (!this.clustered) return views;
+    const ask = ids.filter((id) => !(views.get(id)?.online === true && this.holdsBinding(id)));
+    if (ask.length === 0) return views;
+    const since = this.persistedSeenSince(this.#deps.clock.now());
+    for (const [id, { presence }] of await this.#repo.heldElsewhere(ask)) {
+      const { lastSeen, binding, bindingChangedAt } = presence;
+      views.set(id, { online: lastSeen >= since, lastSeen, binding, natId: binding?.address ?? null, bindingChangedAt });
+    }
+    return views;
   }
 
   /**

@@ -34,8 +34,8 @@ export interface PresenceRepo {
    * write every device online at least every few minutes): online there, as far as the store knows.
    */
   seenElsewhere(ids: readonly string[], since: number): Promise<string[]>;
-  /** The device's presence as the node holding its binding last wrote it, when that is another node (a cluster). */
-  heldElsewhere(id: string): Promise<{ readonly presence: PresenceRecord; readonly node: string } | undefined>;
+  /** The presence of those of `ids` whose bindings another node holds (a cluster), as that node last wrote it. */
+  heldElsewhere(ids: readonly string[]): Promise<Map<string, { readonly presence: PresenceRecord; readonly node: string }>>;
   /**
    * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
    * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
@@ -166,9 +166,9 @@ export class SqlitePresenceRepo implements PresenceRepo {
     return found;
   }
 
-  async heldElsewhere(): Promise<undefined> {
+  async heldElsewhere(): Promise<Map<string, { presence: PresenceRecord; node: string }>> {
     // SQLite is one node: every binding is its own.
-    return undefined;
+    return new Map();
   }
 
   async seenElsewhere(): Promise<string[]> {
@@ -263,10 +263,15 @@ export class PgPresenceRepo implements PresenceRepo {
     return rows.map((r) => r[0]);
   }
 
-  async heldElsewhere(id: string): Promise<{ presence: PresenceRecord; node: string } | undefined> {
-    const { rows } = await this.pool.query<Loaded>({ name: 'presence_held_elsewhere', text: `${SELECT} WHERE d.id = $1 AND p.node <> $2`, values: [id, this.nodeId], rowMode: 'array' });
-    const found = rows[0] && loaded(rows[0]);
-    return found?.presence && found.node !== null ? { presence: found.presence, node: found.node } : undefined;
+  async heldElsewhere(ids: readonly string[]): Promise<Map<string, { presence: PresenceRecord; node: string }>> {
+    const held = new Map<string, { presence: PresenceRecord; node: string }>();
+    if (ids.length === 0) return held;
+    const { rows } = await this.pool.query<Loaded>({ name: 'presence_held_elsewhere', text: `${SELECT} WHERE d.id = ANY($1::text[]) AND p.node <> $2`, values: [ids, this.nodeId], rowMode: 'array' });
+    for (const row of rows) {
+      const { device, presence, node } = loaded(row);
+      if (presence && node !== null) held.set(device.id, { presence, node });
+    }
+    return held;
   }
 
   async byStunUsernames(usernames: readonly string[]): Promise<LoadedDevice[]> {

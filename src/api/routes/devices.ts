@@ -37,10 +37,14 @@ function conflict(err: DuplicateDeviceError, input: DeviceInput): ApiError {
 
 export function deviceRoutes(app: FastifyInstance, { registry, selection, tags, keepalive, management, log }: ApiDeps): void {
   const view = (d: DeviceRecord, t: readonly string[]) => deviceView(d, keepalive.presenceOf(d.id), t);
-  /** A page of devices as the API shows them, their tags read in one statement. */
+  /**
+   * A page of devices as the API shows them: their tags read in one statement, their presence wherever their
+   * bindings are held (in a cluster, what another node wrote: one more statement).
+   */
   const views = async (devices: readonly DeviceRecord[]) => {
-    const tagsOf = await tags.ofMany(devices.map((d) => d.id));
-    return devices.map((d) => view(d, tagsOf.get(d.id) ?? []));
+    const ids = devices.map((d) => d.id);
+    const [tagsOf, presence] = await Promise.all([tags.ofMany(ids), keepalive.presenceAnywhere(ids)]);
+    return devices.map((d) => deviceView(d, presence.get(d.id), tagsOf.get(d.id) ?? []));
   };
 
   // No limit of its own: the import route raises it, every other route keeps the 1 MiB of JSON bodies.
@@ -97,9 +101,8 @@ export function deviceRoutes(app: FastifyInstance, { registry, selection, tags, 
     const device = await registry.get(req.params.id);
     if (!device) throw new ApiError(404, 'not-found', `device ${JSON.stringify(req.params.id)} not found`);
     const state = management.state;
-    // Presence wherever the device's binding is held (in a cluster, maybe another node): one device, one more read.
-    const [cwmp, parameters, events, rotation, deviceTags, presence] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id), tags.of(device.id), keepalive.presenceAnywhere(device.id)]);
-    return { ...deviceView(device, presence, deviceTags), management: managementView(cwmp, parameters, events, rotation !== undefined) };
+    const [cwmp, parameters, events, rotation, [shown]] = await Promise.all([state.get(device.id), state.parameters(device.id), state.cpeEvents(device.id), registry.rotationOf(device.id), views([device])]);
+    return { ...shown!, management: managementView(cwmp, parameters, events, rotation !== undefined) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/devices/:id/provision', { schema: { params: idParams } }, async (req, reply) => {
