@@ -320,8 +320,7 @@ export class KeepaliveService {
     const ask = ids.filter((id) => !(views.get(id)?.online === true && this.holdsBinding(id)));
     if (ask.length === 0) return views;
     const since = this.persistedSeenSince(this.#deps.clock.now());
-    for (const [id, { presence }] of await this.#repo.heldElsewhere(ask)) {
-      const { lastSeen, binding, bindingChangedAt } = presence;
+    for (const [id, { lastSeen, binding, bindingChangedAt }] of await this.#repo.heldElsewhere(ask)) {
       views.set(id, { online: lastSeen >= since, lastSeen, binding, natId: binding?.address ?? null, bindingChangedAt });
     }
     return views;

@@ -35,7 +35,7 @@ export interface PresenceRepo {
    */
   seenElsewhere(ids: readonly string[], since: number): Promise<string[]>;
   /** The presence of those of `ids` whose bindings another node holds (a cluster), as that node last wrote it. */
-  heldElsewhere(ids: readonly string[]): Promise<Map<string, { readonly presence: PresenceRecord; readonly node: string }>>;
+  heldElsewhere(ids: readonly string[]): Promise<Map<string, PresenceRecord>>;
   /**
    * Writes a batch of presence records at once (one transaction; one statement on PostgreSQL, two when it claims).
    * In a cluster a row another node holds is not overwritten (fenced by its owner): their positions in `batch` are
@@ -166,7 +166,7 @@ export class SqlitePresenceRepo implements PresenceRepo {
     return found;
   }
 
-  async heldElsewhere(): Promise<Map<string, { presence: PresenceRecord; node: string }>> {
+  async heldElsewhere(): Promise<Map<string, PresenceRecord>> {
     // SQLite is one node: every binding is its own.
     return new Map();
   }
@@ -263,13 +263,13 @@ export class PgPresenceRepo implements PresenceRepo {
     return rows.map((r) => r[0]);
   }
 
-  async heldElsewhere(ids: readonly string[]): Promise<Map<string, { presence: PresenceRecord; node: string }>> {
-    const held = new Map<string, { presence: PresenceRecord; node: string }>();
+  async heldElsewhere(ids: readonly string[]): Promise<Map<string, PresenceRecord>> {
+    const held = new Map<string, PresenceRecord>();
     if (ids.length === 0) return held;
     const { rows } = await this.pool.query<Loaded>({ name: 'presence_held_elsewhere', text: `${SELECT} WHERE d.id = ANY($1::text[]) AND p.node <> $2`, values: [ids, this.nodeId], rowMode: 'array' });
     for (const row of rows) {
-      const { device, presence, node } = loaded(row);
-      if (presence && node !== null) held.set(device.id, { presence, node });
+      const { device, presence } = loaded(row);
+      if (presence) held.set(device.id, presence);
     }
     return held;
   }
