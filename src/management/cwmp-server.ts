@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
-import type { CpeReply, CwmpSessions } from './cwmp-sessions.js';
+import type { CpeReply, CpeRequest, CwmpSessions } from './cwmp-sessions.js';
 import type { WorkSlices } from '../listeners/work-slices.js';
 import type { UploadEndpoint } from './upload-endpoint.js';
 
@@ -14,7 +14,9 @@ export const SESSION_COOKIE = 'stbd_session';
  * `$Version="1"; stbd_session="T"; $Path="/"`, and `,` between cookies as old stacks write them.
  */
 export function sessionCookieOf(header: string | undefined): string | undefined {
-  for (const part of (header ?? '').split(/[;,]/)) {
+  // Most requests (every session's first) carry no cookie of ours: no split for them.
+  if (header === undefined || !header.includes(SESSION_COOKIE)) return undefined;
+  for (const part of header.split(/[;,]/)) {
     const eq = part.indexOf('=');
     if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
   }
@@ -133,23 +135,8 @@ export class CwmpServer {
   #handle(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
     // It may have waited for its slice while stbd began to stop.
     if (this.#closing) return this.#send(res, 503, 'text/plain', 'shutting down\n', { connection: 'close' });
-    let body: string | undefined;
     this.sessions
-      .handle({
-        cookie: sessionCookieOf(req.headers.cookie),
-        connection: req.socket,
-        authorization: req.headers.authorization,
-        method: req.method ?? 'POST',
-        uri: req.url ?? '/',
-        // Decoded only when the session logic reads it (a 401 challenge does not).
-        get body() {
-          return (body ??= decodeBody(Buffer.concat(chunks), req.headers['content-type']));
-        },
-        sourceAddress: this.transport.sourceOf(req),
-        clientCertificate: this.transport.clientCertificateOf(req),
-        host: hostOf(req.headers.host),
-        origin: originOf(req),
-      })
+      .handle(new HttpCpeRequest(req, chunks, this.transport))
       .then(
         (reply) => this.#reply(res, reply),
         (err: unknown) => {
@@ -192,7 +179,53 @@ export class CwmpServer {
   #send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
     // Answered already (a shed connection's 503): writing again would throw in the request handler.
     if (res.headersSent) return;
-    const bytes = Buffer.from(body, 'utf8');
-    res.writeHead(status, { 'content-type': type, 'content-length': bytes.length, ...headers }).end(bytes);
+    // A string body goes out with the header in one write (a Buffer would be a second chunk of a writev).
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers }).end(body);
+  }
+}
+
+/**
+ * A CPE's request as the session logic sees it. A class, not a literal with getters: those define their
+ * accessors anew on every request. What not every request needs is worked out when read: the body (a 401
+ * challenge never reads it), the host and origin (provisioning and uploads only).
+ */
+class HttpCpeRequest implements CpeRequest {
+  readonly cookie: string | undefined;
+  readonly connection: object;
+  readonly authorization: string | undefined;
+  readonly method: string;
+  readonly uri: string;
+  readonly sourceAddress: string;
+  readonly clientCertificate: string | undefined;
+  readonly #req: IncomingMessage;
+  #chunks: Buffer[] | undefined;
+  #body: string | undefined;
+
+  constructor(req: IncomingMessage, chunks: Buffer[], transport: CwmpTransport) {
+    this.#req = req;
+    this.#chunks = chunks;
+    this.cookie = sessionCookieOf(req.headers.cookie);
+    this.connection = req.socket;
+    this.authorization = req.headers.authorization;
+    this.method = req.method ?? 'POST';
+    this.uri = req.url ?? '/';
+    this.sourceAddress = transport.sourceOf(req);
+    this.clientCertificate = transport.clientCertificateOf(req);
+  }
+
+  get body(): string {
+    if (this.#body === undefined) {
+      this.#body = decodeBody(this.#chunks!.length === 1 ? this.#chunks![0]! : Buffer.concat(this.#chunks!), this.#req.headers['content-type']);
+      this.#chunks = undefined;
+    }
+    return this.#body;
+  }
+
+  get host(): string {
+    return hostOf(this.#req.headers.host);
+  }
+
+  get origin(): string {
+    return originOf(this.#req);
   }
 }
