@@ -214,6 +214,10 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
     // The HTTP adapters record their last call's outcome for /health; the builtin ones need no recorder.
     const casCalls = config.cas.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
     const caCalls = config.ca.kind === 'http' ? new CallOutcomeRecorder(clock) : undefined;
+    // Bursts (a campaign wave, sessions after a power cut, a backlog of pool entries due) start in 2 ms slices of
+    // loop time, and file bodies are written in them: a keepalive arriving meanwhile waits for about one slice,
+    // not for the whole burst.
+    const slices = new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn));
     const poolRepo = repos.pool;
     const pool = new PoolService(
       {
@@ -225,6 +229,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         metrics: registerPoolMetrics(metrics, { entries: () => poolRepo.countEntries(), deregistering: () => poolRepo.countDeregistering() }),
         // Like the scheduler's scan: entries pooled by a node that dies are recycled by another.
         ...(config.store.kind === 'postgres' ? { recycleScanMs: 2 * config.cluster.lease } : {}),
+        pace: slices,
         onRecycled: (deviceId) => void certs?.revokeDevice(deviceId).catch((err: unknown) => log.error({ err, device: deviceId }, 'revoking the certificates of a recycled device failed')),
       },
       { maxBoundPerAccount: config.pool.max_bound_per_account, maxPooledPerAccount: config.pool.max_pooled_per_account, recycleAfterMs: config.pool.recycle_after },
@@ -254,9 +259,6 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         ? Promise.resolve(loadTlsFiles(`[${section}]`, files.tls_cert_file, files.tls_key_file))
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
-    // Bursts (a campaign wave, sessions after a power cut) start in 2 ms slices of loop time, and file bodies
-    // are written in them: a keepalive arriving meanwhile waits for about one slice, not for the whole burst.
-    const slices = new WorkSlices(2, () => performance.now(), (fn) => void setImmediate(fn));
     const management = new ManagementService(
       { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards, slices },
       {
@@ -509,6 +511,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       'stbd started',
     );
     keepalive.openInBackground();
+    pool.recycleInBackground();
     return {
       api,
       keepalive,

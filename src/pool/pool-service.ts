@@ -26,6 +26,8 @@ export interface PoolDeps {
    * one whose node died is recycled here). Undefined: one node, which pooled them all.
    */
   readonly recycleScanMs?: number;
+  /** Gives the thread back between pages of a sweep (a backlog of thousands of due entries): the daemon's WorkSlices. */
+  readonly pace?: { next(): Promise<void> };
 }
 
 /** Due entries recycled per unit of work of the sweep. */
@@ -61,15 +63,21 @@ export class PoolService {
 
   /**
    * Settles registrations a crash left without an answer (the caller never heard back: the binding is
-   * undone and whatever the CAS may have registered is deregistered), then resumes the outbox.
-   * Then sweeps: entries whose buffer time passed while stbd was down are recycled now.
+   * undone and whatever the CAS may have registered is deregistered, once recycleInBackground runs).
    */
   async start(): Promise<void> {
     for (const row of await this.deps.repo.abandonInterrupted(this.deps.clock.now())) {
       this.deps.log.warn({ device: row.deviceId }, 'registration interrupted by a restart: binding undone, CAS registration being withdrawn');
     }
+  }
+
+  /**
+   * Once the daemon is up: resumes the outbox and sweeps, so entries whose buffer time passed while stbd was
+   * down are recycled now. Not waited for, and not begun during start-up: a backlog of overdue entries (its
+   * CAS calls, its store writes) would share the thread with it and hold it up.
+   */
+  recycleInBackground(): void {
     this.#outbox.kick();
-    // Not waited for: start-up does not wait for a backlog of overdue entries (their sweep runs meanwhile).
     void this.#sweep();
   }
 
@@ -197,6 +205,7 @@ export class PoolService {
         for (const e of page.queued) log.info({ device: e.deviceId, account: e.account }, 'pool entry due: CAS deregistration queued');
         if (page.queued.length > 0) this.#outbox.kick();
         stuck = page.more && page.queued.length === 0;
+        if (page.more && !stuck) await this.deps.pace?.next();
       } while (page.more && !stuck && !this.#stopped);
       const due = await repo.nextRecycleAt();
       // Due entries left are another node's (it holds them now): look again shortly, should it die.
