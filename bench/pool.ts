@@ -377,6 +377,8 @@ try {
   }
   const lastPoll = polls.at(-1)!;
   const recycleDone = lastPoll.recycled >= built.overdue && lastPoll.backlog === 0;
+  // The exact times come from the log lines, which may reach this process after /metrics counted them: wait for them.
+  for (const until = performance.now() + 10_000; recycleLog.recycled < lastPoll.recycled && performance.now() < until; ) await new Promise((r) => setTimeout(r, 50));
   // Exact span from the log: the first due entry queued to the last confirmed recycle.
   const recycleSpanMs = recycleLog.lastRecycled - recycleLog.firstDue;
   const recycleRate = recycleDone ? (recycleLog.recycled * 1000) / recycleSpanMs : (lastPoll.recycled * 1000) / lastPoll.atMs;
