@@ -1,6 +1,8 @@
 import t from 'tap';
 import { CwmpAgent, type InformEvent } from '../src/sim/cwmp-agent.js';
 import { periodicDelay, phaseOf } from '../src/sim/periodic-schedule.js';
+import { retryAfterMs } from '../src/sim/retry-after.js';
+import { SessionError } from '../src/sim/session-http.js';
 
 /** A scripted session function: each call waits until the test settles it. */
 function sessions() {
@@ -121,4 +123,37 @@ t.test('PeriodicInformTime: Informs at the phase plus or minus whole intervals; 
   agent.setPeriodic(false, 10);
   t.equal(agent.nextPeriodicAt, undefined);
   await agent.stop();
+});
+
+t.test('an ACS that answered with Retry-After is not called again before it (503 while it sheds load)', async (t) => {
+  const s = sessions();
+  let failWith: Error = new SessionError('Inform: HTTP 503', 300);
+  const session = (events: readonly InformEvent[], retryCount: number) => s.session(events, retryCount).catch(() => Promise.reject(failWith));
+  const agent = new CwmpAgent({ session, abort: () => {}, random: () => 0, retryDelayMs: 1 });
+  agent.start();
+  t.teardown(() => agent.stop());
+  agent.trigger({ code: '1 BOOT', commandKey: '' });
+  (await s.call(1)).settle(false);
+  const failedAt = performance.now();
+  const retry = await s.call(2);
+  // Timers never fire early: without Retry-After the backoff (1-2 ms here) would have retried at once.
+  t.ok(performance.now() - failedAt >= 299, `retried ${Math.round(performance.now() - failedAt)} ms later, not before the 300 ms asked`);
+  t.same(codes(retry.events), ['1 BOOT']);
+  failWith = new SessionError('Inform: HTTP 500');
+  retry.settle(false);
+  const again = performance.now();
+  (await s.call(3)).settle(true);
+  t.ok(performance.now() - again < 299, 'a failure without Retry-After keeps the backoff alone');
+  await agent.idle();
+});
+
+t.test('Retry-After: delay-seconds or an HTTP-date, from when the answer came', async (t) => {
+  const now = Date.parse('2026-12-07T18:00:00Z');
+  t.equal(retryAfterMs('30', now), 30_000);
+  t.equal(retryAfterMs(' 0 ', now), 0);
+  t.equal(retryAfterMs('Mon, 07 Dec 2026 18:01:00 GMT', now), 60_000);
+  t.equal(retryAfterMs('Mon, 07 Dec 2026 17:59:00 GMT', now), 0, 'a date already past: at once');
+  t.equal(retryAfterMs(undefined, now), undefined);
+  t.equal(retryAfterMs('soon', now), undefined);
+  t.equal(retryAfterMs('-5', now), undefined);
 });

@@ -1,4 +1,5 @@
 import { periodicDelay } from './periodic-schedule.js';
+import { SessionError } from './session-http.js';
 
 /** An Inform event: "1 BOOT", "M Reboot" with its CommandKey, … */
 export interface InformEvent {
@@ -7,7 +8,7 @@ export interface InformEvent {
 }
 
 export interface CwmpAgentDeps {
-  /** Runs one session delivering `events`; rejects when it failed. */
+  /** Runs one session delivering `events`; rejects when it failed (a SessionError may say when to retry). */
   session(events: readonly InformEvent[], retryCount: number): Promise<void>;
   /** Aborts the session in flight (the device stops or reboots). */
   abort(): void;
@@ -24,7 +25,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * When the CPE opens sessions: on triggers (boot, connection request, periodic timer, transfer complete),
  * one at a time (a trigger during a session runs one more session after it), events kept until an Inform
- * delivers them, and failed sessions retried with TR-069's backoff.
+ * delivers them, and failed sessions retried with TR-069's backoff (never before an ACS's Retry-After).
  */
 export class CwmpAgent {
   #pending: InformEvent[] = [];
@@ -119,11 +120,13 @@ export class CwmpAgent {
     const events = [...this.#pending];
     for (const e of events) this.#inFlight.add(e);
     let ok = false;
+    let notBefore: number | undefined;
     try {
       await this.deps.session(events, this.#retryCount);
       ok = true;
-    } catch {
+    } catch (err) {
       // The device reported the failure; the events stay pending for the retry.
+      if (err instanceof SessionError) notBefore = err.retryAfterMs;
     }
     this.#inFlight.clear();
     if (ok) {
@@ -136,16 +139,17 @@ export class CwmpAgent {
     if (!this.#started) return;
     if (!ok) {
       this.#again = false;
-      this.#scheduleRetry();
+      this.#scheduleRetry(notBefore);
     } else if (this.#again) {
       this.#again = false;
       this.#running = this.#run();
     }
   }
 
-  #scheduleRetry(): void {
+  /** TR-069's backoff, and not before the ACS's Retry-After (`notBeforeMs`) when it gave one. */
+  #scheduleRetry(notBeforeMs = 0): void {
     const min = this.deps.retryDelayMs * 2 ** (Math.min(this.#retryCount, 10) - 1);
-    const wait = Math.min(MAX_TIMER_MS, min + this.deps.random() * min);
+    const wait = Math.min(MAX_TIMER_MS, Math.max(notBeforeMs, min + this.deps.random() * min));
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;

@@ -1,5 +1,5 @@
 import { type AcsMessage, AcsMessageError, type CpeSoap } from './cpe-soap.js';
-import { SessionError, type SessionHttp } from './session-http.js';
+import { SessionError, type SessionHttp, type SessionReply } from './session-http.js';
 
 /** What the CPE has to say in one session. */
 export interface SessionScript {
@@ -18,8 +18,8 @@ export interface SessionResult {
 
 const MAX_RPCS = 10_000;
 
-function expectOk(status: number, what: string): void {
-  if (status !== 200) throw new SessionError(`${what}: HTTP ${status}`);
+function expectOk(reply: SessionReply, what: string): void {
+  if (reply.status !== 200) throw new SessionError(`${what}: HTTP ${reply.status}`, reply.retryAfterMs);
 }
 
 function parse(soap: CpeSoap, text: string, what: string): AcsMessage {
@@ -37,7 +37,7 @@ function parse(soap: CpeSoap, text: string, what: string): AcsMessage {
  */
 export async function runSession(http: SessionHttp, soap: CpeSoap, script: SessionScript): Promise<SessionResult> {
   const informed = await http.post(script.inform);
-  expectOk(informed.status, 'Inform');
+  expectOk(informed, 'Inform');
   const ir = parse(soap, informed.text, 'InformResponse');
   if (ir.method !== 'InformResponse') throw new SessionError(`expected InformResponse, got ${ir.method}`);
 
@@ -51,7 +51,7 @@ export async function runSession(http: SessionHttp, soap: CpeSoap, script: Sessi
     } else if (reply.status === 204) {
       return { rpcs: [], transferCompleteDelivered: true };
     } else {
-      expectOk(reply.status, 'TransferComplete');
+      expectOk(reply, 'TransferComplete');
     }
     transferCompleteDelivered = true;
   }
@@ -64,6 +64,6 @@ export async function runSession(http: SessionHttp, soap: CpeSoap, script: Sessi
     rpcs.push(rpc.method);
     reply = await http.post(await script.answer(rpc));
   }
-  if (reply.status !== 204 && reply.status !== 200) throw new SessionError(`HTTP ${reply.status}`);
+  if (reply.status !== 204 && reply.status !== 200) throw new SessionError(`HTTP ${reply.status}`, reply.retryAfterMs);
   return { rpcs, transferCompleteDelivered };
 }

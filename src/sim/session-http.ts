@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { answerChallenge } from '../http-digest.js';
 import type { AcsTls } from './acs-tls.js';
 import type { BodyCharset } from './body-charset.js';
+import { retryAfterMs } from './retry-after.js';
 
 export interface SessionHttpOptions {
   readonly url: string;
@@ -24,11 +25,21 @@ export interface SessionHttpOptions {
 export interface SessionReply {
   readonly status: number;
   readonly text: string;
+  /** The answer's Retry-After, in ms from when it arrived. */
+  readonly retryAfterMs?: number;
 }
 
 /** Why a session ended early: no answer, an HTTP error status, or an answer we could not use. */
 export class SessionError extends Error {
   override name = 'SessionError';
+
+  /** `retryAfterMs`: the ACS said when to come back (Retry-After). */
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -59,7 +70,7 @@ export class SessionHttp {
       const authorization = answerChallenge(reply.challenge, { username: this.o.username, password: this.o.password }, 'POST', uri);
       if (authorization) reply = await this.#send(body, authorization);
     }
-    return { status: reply.status, text: reply.text };
+    return { status: reply.status, text: reply.text, ...(reply.retryAfterMs === undefined ? {} : { retryAfterMs: reply.retryAfterMs }) };
   }
 
   close(): void {
@@ -82,7 +93,8 @@ export class SessionHttp {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const challenge = res.headers['www-authenticate'];
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(challenge ? { challenge } : {}) });
+          const retryAfter = retryAfterMs(res.headers['retry-after'], Date.now());
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(challenge ? { challenge } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) });
         });
         res.on('error', (err) => reject(new SessionError(`reading the ACS answer: ${err.message}`)));
       });
