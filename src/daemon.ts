@@ -443,7 +443,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
       { maxBytes: f.max_size, urlValidityMs: f.url_validity },
     );
     const fileServer = new FileServer(
-      { catalog: files, store: fileStore, cache: new FileCache({ load: (name) => fileStore.readAll(name), sha256: sha256OffLoop }, f.cache_size), check: new DiskCheck({ stamp: (name) => fileStore.stamp(name), read: (name, start, end) => fileStore.read(name, start, end), pace: slices }), pace: slices, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
+      { catalog: files, store: fileStore, cache: new FileCache({ load: (name) => fileStore.readAll(name), stamp: (name) => fileStore.stamp(name), sha256: sha256OffLoop }, f.cache_size), check: new DiskCheck({ stamp: (name) => fileStore.stamp(name), read: (name, start, end) => fileStore.read(name, start, end), pace: slices }), pace: slices, log: log.child({ component: 'files' }), metrics: registerFileMetrics(metrics), listeners: guards },
       {
         listen: f.listen,
         tlsListen: f.tls_listen,

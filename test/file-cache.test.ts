@@ -8,15 +8,28 @@ import { CorruptFileError, FileCache, sha256OffLoop } from '../src/files/file-ca
  * recently served going first. The disk is a map of names to bytes, with a count of reads.
  */
 function harness(maxBytes: number) {
-  const disk = new Map<string, Buffer>();
+  // Every write to a name gives it a new stamp, as a new mtime or inode would.
+  const files = new Map<string, Buffer>();
+  const stamps = new Map<string, number>();
+  let writes = 0;
+  const disk = {
+    set: (name: string, bytes: Buffer) => (files.set(name, bytes), stamps.set(name, ++writes)),
+    delete: (name: string) => (files.delete(name), stamps.delete(name)),
+  };
   const reads: string[] = [];
+  const missing = (name: string) => Object.assign(new Error(`ENOENT ${name}`), { code: 'ENOENT' });
   const cache = new FileCache(
     {
       load: async (name) => {
         reads.push(name);
-        const b = disk.get(name);
-        if (!b) throw Object.assign(new Error(`ENOENT ${name}`), { code: 'ENOENT' });
+        const b = files.get(name);
+        if (!b) throw missing(name);
         return b;
+      },
+      stamp: async (name) => {
+        const s = stamps.get(name);
+        if (s === undefined) throw missing(name);
+        return String(s);
       },
       sha256: sha256OffLoop,
     },
@@ -71,5 +84,19 @@ t.test('bytes that are not the file recorded are refused, and a failed read is t
   t.equal(h.cache.bytes, 0, 'nothing held for a failed load');
   h.disk.set('a', Buffer.from('the real image'));
   t.equal((await h.cache.get(a))?.toString(), 'the real image');
-  t.equal(h.reads.length, 4, 'each failure read again');
+  t.same(h.reads, ['a', 'a', 'a'], 'each new version of the bytes read once (the missing file failed at its stat)');
+});
+
+t.test('corrupt bytes are not read again for every fetch: refused until they change on disk', async (t) => {
+  const h = harness(1000);
+  const a = h.add('a', Buffer.from('the real image'));
+  h.disk.set('a', Buffer.from('the real imagf'));
+  for (let i = 0; i < 5; i++) await t.rejects(h.cache.get(a)!, new CorruptFileError('a', 'do not match the SHA-256 recorded'));
+  t.same(h.reads, ['a'], 'one read for five fetches of the same corrupt bytes');
+  t.equal(h.cache.bytes, 0);
+  h.disk.set('a', Buffer.from('the real image'));
+  t.equal((await h.cache.get(a))?.toString(), 'the real image', 'the operator put the right bytes back: served');
+  t.same(h.reads, ['a', 'a']);
+  t.equal((await h.cache.get(a))?.toString(), 'the real image');
+  t.same(h.reads, ['a', 'a'], 'and held from then on');
 });

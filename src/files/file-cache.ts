@@ -16,6 +16,8 @@ export class CorruptFileError extends Error {
 export interface FileCacheDeps {
   /** The whole stored file (FileStore.readAll). */
   readonly load: (storedName: string) => Promise<Buffer>;
+  /** What changes when a stored file's bytes change on disk (FileStore.stamp). */
+  readonly stamp: (storedName: string) => Promise<string>;
   /** Hex SHA-256 of the bytes, computed off the event loop (webcrypto runs it on libuv's pool). */
   readonly sha256: (bytes: Buffer) => Promise<string>;
 }
@@ -26,11 +28,15 @@ export interface FileCacheDeps {
  * it is checked against the size and SHA-256 recorded when the file was added before it is served. A
  * campaign's hundreds of fetches of one image then cost no disk reads (libuv's pool threads would compete
  * with the loop for a pinned core) and no chunk garbage: each response writes parts of the one buffer.
+ * Bytes found corrupt stay refused, for the cost of a `stat` a fetch, until they change on disk (their stamp):
+ * a campaign's fetches of a corrupt image must not each read and hash it again.
  */
 export class FileCache {
   /** In order of use, least recent first; a load in progress is there too, its bytes counted. */
   readonly #entries = new Map<string, Promise<Buffer>>();
   readonly #sizes = new Map<string, number>();
+  /** Stored files found corrupt, with their stamp then (at most one entry per stored file). */
+  readonly #corrupt = new Map<string, { readonly stamp: string; readonly error: CorruptFileError }>();
   #bytes = 0;
 
   constructor(
@@ -57,6 +63,8 @@ export class FileCache {
       return held;
     }
     if (file.size > this.maxBytes) return undefined;
+    const corrupt = this.#corrupt.get(file.storedName);
+    if (corrupt) return this.#recheck(file, corrupt);
     for (const [name] of this.#entries) {
       if (this.#bytes + file.size <= this.maxBytes) break;
       this.#drop(name);
@@ -71,10 +79,24 @@ export class FileCache {
     return loading;
   }
 
+  /** Refused again while the corrupt bytes are unchanged; loaded afresh once they changed. */
+  async #recheck(file: CachedFileKey, corrupt: { readonly stamp: string; readonly error: CorruptFileError }): Promise<Buffer> {
+    if ((await this.d.stamp(file.storedName)) === corrupt.stamp) throw corrupt.error;
+    if (this.#corrupt.get(file.storedName) === corrupt) this.#corrupt.delete(file.storedName);
+    return this.get(file)!;
+  }
+
   async #load(file: CachedFileKey): Promise<Buffer> {
+    // Before the read: bytes changed while it ran are a new stamp, and are looked at again.
+    const stamp = await this.d.stamp(file.storedName);
     const bytes = await this.d.load(file.storedName);
-    if (bytes.length !== file.size) throw new CorruptFileError(file.storedName, `are ${bytes.length} bytes, not the ${file.size} recorded`);
-    if ((await this.d.sha256(bytes)) !== file.sha256) throw new CorruptFileError(file.storedName, 'do not match the SHA-256 recorded');
+    const refuse = (why: string) => {
+      const error = new CorruptFileError(file.storedName, why);
+      this.#corrupt.set(file.storedName, { stamp, error });
+      return error;
+    };
+    if (bytes.length !== file.size) throw refuse(`are ${bytes.length} bytes, not the ${file.size} recorded`);
+    if ((await this.d.sha256(bytes)) !== file.sha256) throw refuse('do not match the SHA-256 recorded');
     return bytes;
   }
 
