@@ -260,7 +260,7 @@ export async function startDaemon({ config, log, clock, timerHost, onFatal }: Da
         : builtinServerTls({ repo: caRepo, box, clock, openCa, endpoint, names: endpointNames(listen) });
     const cwmpTls = c.tls_listen ? await serverTls('cwmp', CWMP_ENDPOINT, c.tls_listen, c) : undefined;
     const management = new ManagementService(
-      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, keepalive, scheduler, clock, log, metrics, listeners: guards, slices },
+      { registry, state: repos.cwmpDevices, tasks: repos.tasks, uploads: repos.uploads, leases: repos.sessionLeases, ...(steering ? { steering } : {}), sealer: box, fingerprintKey: box.derive('provisioning fingerprints'), keepalive, scheduler, clock, log, metrics, listeners: guards, slices },
       {
         listen: c.listen,
         tlsListen: c.tls_listen,

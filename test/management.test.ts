@@ -2,6 +2,7 @@ import t from 'tap';
 import { type InProcessDaemon, startInProcess, until } from './helpers/in-process.js';
 import { faultXml, gpvResponseXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import type { ConfigOverrides } from './helpers/daemon.js';
+import { unkeyed } from '../src/management/provisioning-fingerprints.js';
 
 const IGD = 'InternetGatewayDevice.ManagementServer.';
 
@@ -247,6 +248,33 @@ for (const [root, model] of [
     t.equal((await cpe.post('')).status, 204, 'already ours: not provisioned again');
   });
 }
+
+t.test('what was provisioned is fingerprinted under the master key; a fingerprint an older stbd stored unkeyed provisions nothing again', async (t) => {
+  const { d, cwmpUrl } = await setup(t, { cwmp: { stun_address: 'stun.example.net' } });
+  await addDevice(d, 'stb-1');
+  const cpe = new TestCpe(cwmpUrl, 'stb-1', 'stb-1-pw');
+  const behind = { [`${IGD}ConnectionRequestURL`]: 'http://192.168.1.20:7547/cr' };
+  await cpe.post(informXml({ serial: 'S1', params: behind }));
+  const rpc = await cpe.post('');
+  const sent = [...rpc.body.matchAll(/<Name>([^<]+)<\/Name><Value xsi:type="([^"]+)">([^<]*)</g)].map((m) => ({ name: m[1]!, type: m[2]!, value: m[3]! }));
+  t.equal(sent.length, 9, 'the STUN settings with the connection-request credentials');
+  await cpe.post(responseXml(TestCpe.rpc(rpc.body).id, 'SetParameterValuesResponse', '<Status>0</Status>'));
+  cpe.endSession();
+  const stored = async () => (await d.daemon.management.state.get('stb-1'))!.stunProvisioned;
+  const keyed = await stored();
+  t.not(keyed, unkeyed(sent), 'not a plain hash of values that hold the STUN and connection-request passwords');
+
+  // As an older stbd left it: the same values, fingerprinted without a key.
+  await d.daemon.management.state.setStunProvisioned('stb-1', unkeyed(sent));
+  await cpe.post(informXml({ serial: 'S1', params: behind }));
+  t.equal((await cpe.post('')).status, 204, 'the same values: not provisioned again');
+  cpe.endSession();
+  t.equal(await stored(), keyed, 'and the fingerprint is stored again, keyed');
+
+  await d.daemon.management.state.setStunProvisioned('stb-1', unkeyed(sent.map((v) => (v.name.endsWith('STUNPassword') ? { ...v, value: 'another' } : v))));
+  await cpe.post(informXml({ serial: 'S1', params: behind }));
+  t.equal(TestCpe.rpc((await cpe.post('')).body).method, 'SetParameterValues', 'an unkeyed fingerprint of other values: provisioned again');
+});
 
 t.test('NATDetected=true is enough to call a device behind NAT; a fault on provisioning retries at the next Inform', async (t) => {
   const { d, cwmpUrl } = await setup(t);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 const VERSION = 1;
 const IV_LENGTH = 12;
@@ -23,6 +23,11 @@ export class SealedBox {
   constructor(key: Buffer) {
     if (key.length !== 32) throw new TypeError('an AES-256 key is 32 bytes');
     this.#key = key;
+  }
+
+  /** A 32-byte key for another use of the master key (HKDF-SHA256, `label` its purpose): never the AES key itself. */
+  derive(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, '', `stbd ${label}`, 32));
   }
 
   seal(plaintext: Buffer, context: string): Buffer {

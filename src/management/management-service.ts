@@ -19,6 +19,7 @@ import { LoginThrottle } from './login-throttle.js';
 import { CpeHttpAuth } from './http-auth.js';
 import { httpConnectionRequest } from './http-connection-request.js';
 import { Provisioning } from './provisioning.js';
+import { ProvisioningFingerprints } from './provisioning-fingerprints.js';
 import { FINISHED, type Task } from './task.js';
 import type { StunAdvert } from './nat-detection.js';
 import type { Steering } from '../cluster/steering.js';
@@ -47,6 +48,8 @@ export interface ManagementDeps {
   readonly leases: SessionLeaseRepo;
   /** The master key's sealer: upload URLs carry tokens sealed under it. */
   readonly sealer: Sealer;
+  /** Derived from the master key: what was provisioned on devices (passwords among it) is fingerprinted under it. */
+  readonly fingerprintKey: Buffer;
   readonly keepalive: KeepaliveService;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -147,7 +150,7 @@ export class ManagementService {
     );
     this.uploads = new UploadService({ repo: deps.uploads, tasks: this.tasks, sealer: deps.sealer, clock, log }, opts.uploads);
     const provisioning = (this.#provisioning = new Provisioning(
-      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host, deviceId, fits) => this.#stunAdvert(host, deviceId, fits), log },
+      { tasks: this.tasks, state: this.state, registry, stunAdvert: (host, deviceId, fits) => this.#stunAdvert(host, deviceId, fits), fingerprints: new ProvisioningFingerprints(deps.fingerprintKey), log },
       { maxFailures: opts.provisioningAttempts },
     ));
     const auth = new CpeHttpAuth('stbd', () => clock.now(), { allowRfc2069: opts.digestAllowRfc2069, nonceCapacity: opts.digestNonceCapacity });

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { DeviceCredentials } from '../devices/device.js';
 import type { ParameterValue } from './cwmp-soap.js';
@@ -83,10 +82,3 @@ export function cwmpLoginParameters(root: DataModelRoot, username: string, passw
   ];
 }
 
-/** Tells whether the values last provisioned are still the ones we would send (config or credentials changed). */
-export function fingerprint(values: readonly ParameterValue[]): string {
-  return createHash('sha256')
-    .update(JSON.stringify(values.map((v) => [v.name, v.value])))
-    .digest('base64url')
-    .slice(0, 22);
-}

@@ -3,7 +3,8 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { CwmpDeviceRepo, CwmpDeviceState } from './cwmp-device-repo.js';
 import type { ParameterValue } from './cwmp-soap.js';
-import { connectionRequestParameters, cwmpLoginParameters, fingerprint, keepaliveParameters, type StunAdvert } from './nat-detection.js';
+import { connectionRequestParameters, cwmpLoginParameters, keepaliveParameters, type StunAdvert } from './nat-detection.js';
+import type { ProvisioningFingerprints } from './provisioning-fingerprints.js';
 import { FINISHED, type Task } from './task.js';
 import type { TaskQueue } from './task-queue.js';
 
@@ -16,7 +17,15 @@ export interface ProvisioningDeps {
    * advert would leave the device as it was provisioned (a cluster keeps an STB on its live home node).
    */
   readonly stunAdvert: (host: string, deviceId: string, fits: (advert: StunAdvert) => boolean) => StunAdvert;
+  /** Fingerprints of what was provisioned, keyed under the master key. */
+  readonly fingerprints: ProvisioningFingerprints;
   readonly log: Logger;
+}
+
+/** A fingerprint an older stbd stored unkeyed, to be stored again keyed. */
+interface Rekey {
+  readonly kind: 'stun' | 'credentials';
+  readonly fingerprint: string;
 }
 
 export interface ProvisioningOptions {
@@ -63,7 +72,9 @@ export class Provisioning {
       } else pending = await registry.rotationOf(device.id); // another rotation took its place meanwhile
     }
     // Most Informs need nothing: decide that from memory and the state row before looking at the queue.
-    const values = this.#wanted(device, current, host, pending);
+    const rekeys: Rekey[] = [];
+    const values = this.#wanted(device, current, host, pending, rekeys);
+    await this.#rekey(device.id, rekeys);
     if (values.length === 0 || current.provisioning.stopped || (await this.#pending(device.id))) return;
     log.info({ device: device.id, natId: current.natId, parameters: values.length }, 'provisioning the device');
     await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
@@ -76,26 +87,42 @@ export class Provisioning {
   async rehome(device: DeviceRecord): Promise<boolean> {
     const state = await this.#d.state.get(device.id);
     if (!state?.behindNat || state.provisioning.stopped) return false;
-    const values = this.#wanted(device, state, '', undefined);
+    const rekeys: Rekey[] = [];
+    const values = this.#wanted(device, state, '', undefined, rekeys);
+    await this.#rekey(device.id, rekeys);
     if (!values.some(isStun) || (await this.#pending(device.id))) return false;
     await this.#d.tasks.queue(device.id, { kind: 'setParameterValues', values }, { origin: 'provisioning' });
     return true;
   }
 
-  #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string, rotation: CredentialRotation | undefined): ParameterValue[] {
+  /** `rekeys` gets the fingerprints stored unkeyed that still stand for what would be sent. */
+  #wanted(device: DeviceRecord, state: CwmpDeviceState, host: string, rotation: CredentialRotation | undefined, rekeys: Rekey[]): ParameterValue[] {
     const root = state.dataModel;
     const c = device.credentials;
+    const f = this.#d.fingerprints;
+    const same = (kind: Rekey['kind'], values: readonly ParameterValue[], stored: string | null) => {
+      const match = f.compare(values, stored);
+      if (match === 'unkeyed') rekeys.push({ kind, fingerprint: f.of(values) });
+      return match !== 'changed';
+    };
     const cr = connectionRequestParameters(root, c.crUsername, rotation?.crPassword ?? c.crPassword);
     const values: ParameterValue[] = [];
     if (rotation) values.push(...cwmpLoginParameters(root, c.cwmpUsername, rotation.cwmpPassword));
-    const crWanted = rotation !== undefined || (device.crGenerated && fingerprint(cr) !== state.credentialsProvisioned);
+    const crWanted = rotation !== undefined || (device.crGenerated && !same('credentials', cr, state.credentialsProvisioned));
     // Behind NAT the connection-request credentials belong to the keepalive set: UDP connection requests
     // are signed with them.
     const keepaliveOf = (advert: StunAdvert) => [...keepaliveParameters(root, c, advert), ...cr];
-    const keepalive = state.behindNat ? keepaliveOf(this.#d.stunAdvert(host, device.id, (a) => fingerprint(keepaliveOf(a)) === state.stunProvisioned)) : [];
-    if (keepalive.length > 0 && fingerprint(keepalive) !== state.stunProvisioned) values.push(...keepalive);
+    const keepalive = state.behindNat ? keepaliveOf(this.#d.stunAdvert(host, device.id, (a) => f.compare(keepaliveOf(a), state.stunProvisioned) !== 'changed')) : [];
+    if (keepalive.length > 0 && !same('stun', keepalive, state.stunProvisioned)) values.push(...keepalive);
     else if (crWanted) values.push(...cr);
     return values;
+  }
+
+  async #rekey(deviceId: string, rekeys: readonly Rekey[]): Promise<void> {
+    for (const r of rekeys) {
+      if (r.kind === 'stun') await this.#d.state.setStunProvisioned(deviceId, r.fingerprint);
+      else await this.#d.state.setCredentialsProvisioned(deviceId, r.fingerprint);
+    }
   }
 
   async #pending(deviceId: string): Promise<boolean> {
@@ -105,8 +132,9 @@ export class Provisioning {
   async #accepted(deviceId: string, values: readonly ParameterValue[]): Promise<void> {
     const { state } = this.#d;
     const cr = values.filter(isCr);
-    if (cr.length > 0) await state.setCredentialsProvisioned(deviceId, fingerprint(cr));
-    if (values.some(isStun)) await state.setStunProvisioned(deviceId, fingerprint(values.filter((v) => isStun(v) || isCr(v))));
+    const { fingerprints } = this.#d;
+    if (cr.length > 0) await state.setCredentialsProvisioned(deviceId, fingerprints.of(cr));
+    if (values.some(isStun)) await state.setStunProvisioned(deviceId, fingerprints.of(values.filter((v) => isStun(v) || isCr(v))));
   }
 
   async #finished(t: Task): Promise<void> {
