@@ -93,7 +93,8 @@ t.test('corrupt and unusable files give a StoreError naming the file', async (t)
 
 t.test('stbd exits non-zero with one clear line, no stack trace, on a corrupt database', async (t) => {
   const dir = t.testdir();
-  const config = writeTestConfig(dir);
+  // SQLite's own failures: the store is named, so a run with STBD_TEST_STORE=postgres keeps it (and ends).
+  const config = writeTestConfig(dir, { store: { kind: 'sqlite' } });
   writeFileSync(join(dir, 'stbd.db'), Buffer.alloc(8192, 0x41));
   const r = await run(STBD, ['--config', config]);
   t.equal(r.code, 1);
@@ -102,7 +103,7 @@ t.test('stbd exits non-zero with one clear line, no stack trace, on a corrupt da
 
 t.test('stbd exits non-zero with one clear line when the database cannot be created', async (t) => {
   const dir = t.testdir({ blocker: 'a file where a directory should be' });
-  const config = writeTestConfig(dir, { store: { path: join(dir, 'blocker', 'stbd.db') } });
+  const config = writeTestConfig(dir, { store: { kind: 'sqlite', path: join(dir, 'blocker', 'stbd.db') } });
   const r = await run(STBD, ['--config', config]);
   t.equal(r.code, 1);
   t.match(r.stderr, /^stbd: database .*blocker\/stbd\.db: cannot create its directory .*blocker \((EEXIST|ENOTDIR)\)\n$/);
