@@ -187,7 +187,8 @@ export class CwmpServer {
 /**
  * A CPE's request as the session logic sees it. A class, not a literal with getters: those define their
  * accessors anew on every request. What not every request needs is worked out when read: the body (a 401
- * challenge never reads it), the host and origin (provisioning and uploads only).
+ * challenge never reads it) and the host (provisioning). The origin is not: it may fall back to the socket's
+ * local address, gone once the connection closes, and the session reads it after awaiting the store.
  */
 class HttpCpeRequest implements CpeRequest {
   readonly cookie: string | undefined;
@@ -197,6 +198,7 @@ class HttpCpeRequest implements CpeRequest {
   readonly uri: string;
   readonly sourceAddress: string;
   readonly clientCertificate: string | undefined;
+  readonly origin: string;
   readonly #req: IncomingMessage;
   #chunks: Buffer[] | undefined;
   #body: string | undefined;
@@ -211,6 +213,7 @@ class HttpCpeRequest implements CpeRequest {
     this.uri = req.url ?? '/';
     this.sourceAddress = transport.sourceOf(req);
     this.clientCertificate = transport.clientCertificateOf(req);
+    this.origin = originOf(req);
   }
 
   get body(): string {
@@ -223,9 +226,5 @@ class HttpCpeRequest implements CpeRequest {
 
   get host(): string {
     return hostOf(this.#req.headers.host);
-  }
-
-  get origin(): string {
-    return originOf(this.#req);
   }
 }
