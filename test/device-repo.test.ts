@@ -17,7 +17,12 @@ const device = (id: string, over: Partial<DeviceRecord['credentials']> = {}, at 
   credentialsPushedAt: null,
   crGenerated: true,
 });
-const plain = (d: DeviceRecord | undefined) => d && { ...d, credentials: { ...d.credentials } };
+/** A record as plain data: a stored one's passwords are getters, opened when read. */
+const plain = (d: DeviceRecord | undefined) => {
+  if (!d) return d;
+  const c = d.credentials;
+  return { ...d, credentials: { stunUsername: c.stunUsername, stunPassword: c.stunPassword, crUsername: c.crUsername, crPassword: c.crPassword, cwmpUsername: c.cwmpUsername, cwmpPassword: c.cwmpPassword } };
+};
 const fieldOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof DuplicateDeviceError ? `${e.field}${e.index === undefined ? '' : `@${e.index}`}` : `unexpected: ${String(e)}`));
 
 for (const engine of engines(t)) {

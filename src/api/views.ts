@@ -32,7 +32,16 @@ export function deviceView(d: DeviceRecord, p: PresenceView | undefined, tags: r
 
 export type DeviceView = ReturnType<typeof deviceView>;
 
-export const credentialsView = (d: DeviceRecord): { id: string } & DeviceCredentials => ({ id: d.id, ...d.credentials });
+/** Field by field: a stored record's passwords are getters (opened when read), which a spread would skip. */
+export const credentialsView = ({ id, credentials: c }: DeviceRecord): { id: string } & DeviceCredentials => ({
+  id,
+  stunUsername: c.stunUsername,
+  stunPassword: c.stunPassword,
+  crUsername: c.crUsername,
+  crPassword: c.crPassword,
+  cwmpUsername: c.cwmpUsername,
+  cwmpPassword: c.cwmpPassword,
+});
 
 /**
  * A task as the API shows it: times ISO, why it is still pending. Tasks are stored with their secrets

@@ -81,15 +81,7 @@ export class DeviceSealing {
 
   /** Passwords are opened when first read: a page of devices for a list, or an existence check, opens none. */
   record(r: DeviceRow): DeviceRecord {
-    const lazy = (column: SealedColumn, stored: string): PropertyDescriptor => {
-      let opened: string | undefined;
-      return { enumerable: true, get: () => (opened ??= this.#open(column, r.id, stored)) };
-    };
-    const credentials = Object.defineProperties(
-      { stunUsername: r.stun_username, crUsername: r.cr_username, cwmpUsername: r.cwmp_username },
-      { stunPassword: lazy('devices.stun_password', r.stun_password), crPassword: lazy('devices.cr_password', r.cr_password), cwmpPassword: lazy('devices.cwmp_password', r.cwmp_password) },
-    ) as DeviceCredentials;
-    return { id: r.id, credentials, createdAt: r.created_at, updatedAt: r.updated_at, credentialsPushedAt: r.credentials_pushed_at, crGenerated: r.cr_generated === 1 };
+    return { id: r.id, credentials: new SealedCredentials(r, (column, stored) => this.#open(column, r.id, stored)), createdAt: r.created_at, updatedAt: r.updated_at, credentialsPushedAt: r.credentials_pushed_at, crGenerated: r.cr_generated === 1 };
   }
 
   columns(d: DeviceRecord): DeviceColumns {
@@ -109,9 +101,10 @@ export class DeviceSealing {
   }
 
   login(r: LoginRow): DeviceLogin {
-    const { r_cwmp_password: cwmp, r_cr_password: cr, r_interim: interim, r_interim_password, r_created_at, ...device } = r;
-    const rotation = interim === null ? undefined : this.rotation({ device_id: r.id, cwmp_password: cwmp!, cr_password: cr!, interim, interim_password: r_interim_password, created_at: r_created_at! });
-    return { device: this.record(device), rotation };
+    const interim = r.r_interim;
+    const rotation = interim === null ? undefined : this.rotation({ device_id: r.id, cwmp_password: r.r_cwmp_password!, cr_password: r.r_cr_password!, interim, interim_password: r.r_interim_password, created_at: r.r_created_at! });
+    // The row's r_ columns stay on it unread: the record keeps only the device's own.
+    return { device: this.record(r), rotation };
   }
 
   rotation(r: RotationRow): CredentialRotation {
@@ -134,5 +127,42 @@ export class DeviceSealing {
   /** The values of DEVICE_SQL.applyRotation: the rotation's passwords sealed as the device's own. */
   applied(r: CredentialRotation, at: number): [string, string, number, number, string] {
     return [this.#seal('devices.cwmp_password', r.deviceId, r.cwmpPassword), this.#seal('devices.cr_password', r.deviceId, r.crPassword), at, at, r.deviceId];
+  }
+}
+
+/**
+ * A device's credentials from its row, each password opened when first read (then kept). A class: building
+ * the same with per-record accessor properties cost about 5 µs a record (V8's slow path, and a dictionary-mode
+ * object after), paid on every login and for every device of a listed page. The passwords are getters, not
+ * own properties: spell the fields out (credentialsView) rather than spreading a record's credentials.
+ */
+class SealedCredentials implements DeviceCredentials {
+  readonly stunUsername: string;
+  readonly crUsername: string;
+  readonly cwmpUsername: string;
+  readonly #row: DeviceRow;
+  readonly #open: (column: SealedColumn, stored: string) => string;
+  #stunPassword: string | undefined;
+  #crPassword: string | undefined;
+  #cwmpPassword: string | undefined;
+
+  constructor(row: DeviceRow, open: (column: SealedColumn, stored: string) => string) {
+    this.stunUsername = row.stun_username;
+    this.crUsername = row.cr_username;
+    this.cwmpUsername = row.cwmp_username;
+    this.#row = row;
+    this.#open = open;
+  }
+
+  get stunPassword(): string {
+    return (this.#stunPassword ??= this.#open('devices.stun_password', this.#row.stun_password));
+  }
+
+  get crPassword(): string {
+    return (this.#crPassword ??= this.#open('devices.cr_password', this.#row.cr_password));
+  }
+
+  get cwmpPassword(): string {
+    return (this.#cwmpPassword ??= this.#open('devices.cwmp_password', this.#row.cwmp_password));
   }
 }
