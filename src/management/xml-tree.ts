@@ -19,7 +19,10 @@ export const MAX_DEPTH = 32;
 
 interface Open {
   readonly name: string;
-  readonly attributes: Record<string, string>;
+  /** Its attributes as names and values in turn, named as they go into the tree; undefined: none (most elements). */
+  readonly attributes: string[] | undefined;
+  /** Its local name is one of the list elements. */
+  readonly listed: boolean;
   children: XmlElement | undefined;
   text: string;
 }
@@ -166,20 +169,15 @@ export class XmlTreeReader {
   }
 
   #open(tag: SaxesTagPlain): void {
-    if (this.#stack.length >= MAX_DEPTH) throw new XmlError(`${this.#parser.line}:${this.#parser.column}: elements nested deeper than ${MAX_DEPTH}`);
-    if (this.#stack.length < this.qualifiedDepth) {
-      this.#stack.push({ name: tag.name, attributes: tag.attributes, children: undefined, text: '' });
-      return;
-    }
-    let attributes = tag.attributes;
-    for (const a in attributes) {
-      if (a.includes(':') && !a.startsWith('xmlns:')) {
-        attributes = Object.create(null) as Record<string, string>;
-        for (const [k, v] of Object.entries(tag.attributes)) attributes[k.startsWith('xmlns:') ? k : localName(k)] = v;
-        break;
-      }
-    }
-    this.#stack.push({ name: localName(tag.name), attributes, children: undefined, text: '' });
+    const depth = this.#stack.length;
+    if (depth >= MAX_DEPTH) throw new XmlError(`${this.#parser.line}:${this.#parser.column}: elements nested deeper than ${MAX_DEPTH}`);
+    const local = depth >= this.qualifiedDepth;
+    const name = local ? localName(tag.name) : tag.name;
+    // Names and values in one flat array, built once: the tree gets them at the close, and most elements have none.
+    let attributes: string[] | undefined;
+    const given = tag.attributes;
+    for (const a of Object.keys(given)) (attributes ??= []).push(local && !a.startsWith('xmlns:') ? localName(a) : a, given[a]!);
+    this.#stack.push({ name, attributes, listed: this.lists.has(local ? name : localName(name)), children: undefined, text: '' });
   }
 
   #text(text: string): void {
@@ -190,20 +188,20 @@ export class XmlTreeReader {
   #close(): void {
     const open = this.#stack.pop()!;
     let value: XmlValue;
-    const attributes = Object.keys(open.attributes);
-    if (open.children === undefined && attributes.length === 0) {
+    const attributes = open.attributes;
+    if (open.children === undefined && attributes === undefined) {
       value = open.text;
     } else {
       const node = open.children ?? element();
       if (open.text !== '') node['#text'] = open.text;
-      for (const a of attributes) node[`@${a}`] = open.attributes[a]!;
+      if (attributes !== undefined) for (let i = 0; i < attributes.length; i += 2) node[`@${attributes[i]!}`] = attributes[i + 1]!;
       value = node;
     }
     const parent = this.#stack[this.#stack.length - 1];
     const siblings = parent ? (parent.children ??= element()) : this.#root;
     // Own only: an element named like a member of Object.prototype (constructor, toString) is no repeat.
     const existing = Object.hasOwn(siblings, open.name) ? siblings[open.name] : undefined;
-    if (this.lists.has(localName(open.name))) {
+    if (open.listed) {
       if (Array.isArray(existing)) existing.push(value);
       else setOwn(siblings, open.name, [value]);
     } else if (existing === undefined) {
