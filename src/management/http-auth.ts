@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { HmacSha256 } from '../hmac-sha256.js';
 import { digestResponse, parseAuthParams } from '../http-digest.js';
 import { DigestNonces, type IssuedNonce, type NonceVerdict } from './digest-nonces.js';
 
@@ -26,7 +27,7 @@ export function parseAuthorization(header: string | undefined): Credentials | un
 }
 
 /** Constant-time equality that does not leak the length either (both sides are hashed first): for passwords. */
-const equal = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+const equal = (a: string, b: string) => timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'));
 
 /**
  * Constant-time equality with a value of a length everyone knows (a MAC, an MD5 in hex): only the bytes are
@@ -82,7 +83,8 @@ const NC = /^[0-9a-f]{1,8}$/i;
  * then admit() once one is right (may this nonce be used now with this nc?).
  */
 export class CpeHttpAuth {
-  readonly #key = randomBytes(32);
+  /** Signs this process's nonces (a restart's nonces are new ones). */
+  readonly #hmac = new HmacSha256(randomBytes(32));
   readonly #nonces: DigestNonces;
   readonly #allowRfc2069: boolean;
 
@@ -142,6 +144,6 @@ export class CpeHttpAuth {
   }
 
   #mac(s: string): string {
-    return createHmac('sha256', this.#key).update(s).digest('base64url').slice(0, 22);
+    return this.#hmac.digest(s).toString('base64url').slice(0, 22);
   }
 }

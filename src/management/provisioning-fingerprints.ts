@@ -1,4 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { HmacSha256 } from '../hmac-sha256.js';
 import type { ParameterValue } from './cwmp-soap.js';
 
 /** How stored fingerprints compare with the values stbd would send now. */
@@ -14,10 +15,14 @@ const canonical = (values: readonly ParameterValue[]) => JSON.stringify(values.m
  * stand for (`unkeyed`: the caller stores them again keyed), so an upgrade provisions no device again.
  */
 export class ProvisioningFingerprints {
-  constructor(private readonly key: Buffer) {}
+  readonly #hmac: HmacSha256;
+
+  constructor(key: Buffer) {
+    this.#hmac = new HmacSha256(key);
+  }
 
   of(values: readonly ParameterValue[]): string {
-    return createHmac('sha256', this.key).update(canonical(values)).digest('base64url').slice(0, 22);
+    return this.#hmac.digest(canonical(values)).toString('base64url').slice(0, 22);
   }
 
   compare(values: readonly ParameterValue[], stored: string | null): FingerprintMatch {
@@ -29,5 +34,5 @@ export class ProvisioningFingerprints {
 
 /** The fingerprint stbd stored before they were keyed. */
 export function unkeyed(values: readonly ParameterValue[]): string {
-  return createHash('sha256').update(canonical(values)).digest('base64url').slice(0, 22);
+  return hash('sha256', canonical(values), 'base64url').slice(0, 22);
 }
