@@ -1,3 +1,4 @@
+import pg from 'pg';
 import t from 'tap';
 import { startNode } from './helpers/cluster.js';
 import { freshDatabase, postgresFor } from './helpers/postgres.js';
@@ -46,5 +47,37 @@ if (server) {
     t.not(after.status === 200 ? TestCpe.rpc(after.body).method : 'none', 'Reboot', 'answered: not sent a third time');
     const done = (await a.clients.api('GET', `/v1/tasks/${task.body.id}`)).body;
     t.match(done, { status: 'done', attempts: 2 }, 'done, after two sends in all');
+  });
+
+  t.test('a session that fails to open after its Inform took the lease gives the lease up: another node takes the device at once', async (t) => {
+    const url = await freshDatabase(server);
+    const root = t.testdir();
+    // Leases of two session timeouts (a minute): a lease left behind would refuse the device elsewhere that long.
+    const extra = { cwmp: { session_timeout: '30s' } };
+    const a = await startNode(root, url, 'node-a', '127.0.0.2', { lease: '6s' }, extra);
+    t.teardown(() => a.daemon.stop('SIGKILL'));
+    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
+    const b = await startNode(root, url, 'node-b', '127.0.0.3', { lease: '6s' }, extra);
+    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.teardown(() => db.end());
+
+    // A session on node A with an RPC in flight.
+    const task = await a.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
+    const first = new TestCpe(`http://127.0.0.2:${a.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+    t.equal((await first.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
+    t.same(TestCpe.rpc((await first.post('')).body), { method: 'Reboot', id: String(task.body.id) });
+
+    // The CPE gave that session up and Informs again on a new connection, while the store refuses to put the RPC
+    // in flight back in the queue: replacing the old session fails after the new Inform took the lease.
+    await db.query(`CREATE FUNCTION refuse_task_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tasks are read-only in this test'; END $$`);
+    await db.query('CREATE TRIGGER refuse_task_update BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION refuse_task_update()');
+    const second = new TestCpe(`http://127.0.0.2:${a.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+    t.equal((await second.post(informXml({ serial: 'S1', events: ['1 BOOT'] }))).status, 500, 'the session could not open');
+    await db.query('DROP TRIGGER refuse_task_update ON tasks');
+
+    const viaB = new TestCpe(`http://127.0.0.3:${b.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
+    t.equal((await viaB.post(informXml({ serial: 'S1', events: ['1 BOOT'] }))).status, 200, 'node B opens the next session: no lease of a session that never was stands in its way');
   });
 }

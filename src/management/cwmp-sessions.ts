@@ -393,13 +393,19 @@ export class CwmpSessions {
     );
     if ('otherIdentity' in recorded) return new Refusal('deviceid_mismatch', this.#mismatch(device, recorded.otherIdentity, inform)!, device);
     const state = recorded.recorded;
-    if (previous) await this.#end(previous, 'lost', false);
-    // Looked up after the Inform is recorded: a session the device opened meanwhile (on another connection) is replaced too.
-    // Its lease was this node's, so the claim above took it over; giving it up (by its own token) leaves the new one.
-    const old = this.#byDevice.get(device.id);
-    if (old) {
-      log.info({ device: device.id }, 'new Inform replaces an open session');
-      await this.#end(old, 'lost', false);
+    try {
+      if (previous) await this.#end(previous, 'lost', false);
+      // Looked up after the Inform is recorded: a session the device opened meanwhile (on another connection) is replaced too.
+      // Its lease was this node's, so the claim above took it over; giving it up (by its own token) leaves the new one.
+      const old = this.#byDevice.get(device.id);
+      if (old) {
+        log.info({ device: device.id }, 'new Inform replaces an open session');
+        await this.#end(old, 'lost', false);
+      }
+    } catch (err) {
+      // The claim is of a session that will not be: left, every other node would refuse the device until it ran out.
+      if (recorded.leased) await this.#d.leases.release(device.id, token).catch(() => undefined);
+      throw err;
     }
     if (!recorded.leased) {
       // Its RPC in flight there is that session's until its lease runs out: then a session here sends it again.
