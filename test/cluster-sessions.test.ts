@@ -1,7 +1,8 @@
 import pg from 'pg';
 import t from 'tap';
+import type * as Tap from 'tap';
 import { startNode } from './helpers/cluster.js';
-import { freshDatabase, postgresFor } from './helpers/postgres.js';
+import { freshDatabase, postgresFor, type ThrowawayPostgres } from './helpers/postgres.js';
 import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 
 /**
@@ -10,16 +11,22 @@ import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
  */
 
 const server = postgresFor(t);
+
+/** Two nodes on a fresh database, node A at 127.0.0.2 and node B at 127.0.0.3, and one device, stb-1, registered. */
+async function twoNodes(t: Tap.Test, server: ThrowawayPostgres, sessionTimeout: string) {
+  const url = await freshDatabase(server);
+  const root = t.testdir();
+  const extra = { cwmp: { session_timeout: sessionTimeout } };
+  const a = await startNode(root, url, 'node-a', '127.0.0.2', { lease: '6s' }, extra);
+  t.teardown(() => a.daemon.stop('SIGKILL'));
+  t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
+  const b = await startNode(root, url, 'node-b', '127.0.0.3', { lease: '6s' }, extra);
+  t.teardown(() => b.daemon.stop('SIGKILL'));
+  return { url, a, b };
+}
 if (server) {
   t.test('a node killed after sending an RPC: the device is refused elsewhere while the lease is live, then the RPC goes out once more, through the other node, and completes', async (t) => {
-    const url = await freshDatabase(server);
-    const root = t.testdir();
-    const extra = { cwmp: { session_timeout: '5s' } };
-    const a = await startNode(root, url, 'node-a', '127.0.0.2', { lease: '6s' }, extra);
-    t.teardown(() => a.daemon.stop('SIGKILL'));
-    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
-    const b = await startNode(root, url, 'node-b', '127.0.0.3', { lease: '6s' }, extra);
-    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const { a, b } = await twoNodes(t, server, '5s');
 
     const task = await b.clients.api('POST', '/v1/devices/stb-1/tasks', { kind: 'reboot' });
     const viaB = new TestCpe(`http://127.0.0.3:${b.daemon.cwmpPort}/`, 'stb-1', 'cwmp-pw');
@@ -50,15 +57,8 @@ if (server) {
   });
 
   t.test('a session that fails to open after its Inform took the lease gives the lease up: another node takes the device at once', async (t) => {
-    const url = await freshDatabase(server);
-    const root = t.testdir();
     // Leases of two session timeouts (a minute): a lease left behind would refuse the device elsewhere that long.
-    const extra = { cwmp: { session_timeout: '30s' } };
-    const a = await startNode(root, url, 'node-a', '127.0.0.2', { lease: '6s' }, extra);
-    t.teardown(() => a.daemon.stop('SIGKILL'));
-    t.equal((await a.clients.api('POST', '/v1/devices', { id: 'stb-1', cwmpPassword: 'cwmp-pw' })).status, 201);
-    const b = await startNode(root, url, 'node-b', '127.0.0.3', { lease: '6s' }, extra);
-    t.teardown(() => b.daemon.stop('SIGKILL'));
+    const { url, a, b } = await twoNodes(t, server, '30s');
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     t.teardown(() => db.end());
