@@ -31,4 +31,6 @@ t.test('list elements are arrays even when alone; other repeats become arrays; a
   const reader = new XmlTreeReader(new Set(['Item']), Infinity);
   t.same(reader.read('<r><Item>1</Item><o>a</o><o>b</o><leaf/></r>'), { r: { Item: ['1'], o: ['a', 'b'], leaf: '' } });
   t.same(reader.read('<r><p:Item>1</p:Item><p:Item>2</p:Item></r>'), { r: { 'p:Item': ['1', '2'] } }, 'a list element by its local name, qualified or not');
+  const deep = new XmlTreeReader(new Set(['Item']), 1);
+  t.same(deep.read('<r><a:b:Item>1</a:b:Item></r>'), { r: { 'b:Item': ['1'] } }, 'a name of two prefixes: named by what follows the first, listed by what follows the last');
 });

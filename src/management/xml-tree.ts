@@ -177,7 +177,7 @@ export class XmlTreeReader {
     let attributes: string[] | undefined;
     const given = tag.attributes;
     for (const a of Object.keys(given)) (attributes ??= []).push(local && !a.startsWith('xmlns:') ? localName(a) : a, given[a]!);
-    this.#stack.push({ name, attributes, listed: this.lists.has(local ? name : localName(name)), children: undefined, text: '' });
+    this.#stack.push({ name, attributes, listed: this.lists.has(localName(name)), children: undefined, text: '' });
   }
 
   #text(text: string): void {
