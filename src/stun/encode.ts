@@ -32,16 +32,21 @@ export function encode(msg: OutgoingMessage): Buffer {
 
   // From Node's shared pool, every byte written: Buffer.alloc's own small array would be copied off the heap by
   // the send that follows (0.2 µs of a keepalive's answer).
-  const out = Buffer.allocUnsafe(size).fill(msg.padding ?? 0);
+  const out = Buffer.allocUnsafe(size);
   out.writeUInt16BE(msg.type, 0);
   out.writeUInt16BE(size - HEADER_LENGTH, 2);
-  msg.transactionId.copy(out, 4);
+  // Byte by byte: for 16 bytes, cheaper than a call into Buffer.copy.
+  const id = msg.transactionId;
+  for (let i = 0; i < 16; i++) out[4 + i] = id[i] as number;
+  const padding = msg.padding ?? 0;
   let at = HEADER_LENGTH;
   for (const a of msg.attributes) {
     const length = valueLength(a);
     out.writeUInt16BE(typeOf(a), at);
     out.writeUInt16BE(length, at + 2);
-    writeValue(a, out, at + 4, msg.transactionId);
+    writeValue(a, out, at + 4, id);
+    // Every byte of a pooled buffer is written: the padding too.
+    for (let p = at + 4 + length, end = at + 4 + padded(length); p < end; p++) out[p] = padding;
     at += 4 + padded(length);
   }
   if (msg.integrity) {
