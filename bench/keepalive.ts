@@ -202,8 +202,9 @@ try {
   const ratio = (name: string) => r(name).rps / plainMax.rps;
   const costRatio = (name: string) => usPerRequest(plainMax) / usPerRequest(r(name));
   const perDevice = Math.max(rssStarted, rssLoaded) / DEVICES;
+  // Authenticated: 0.6×, the performance work's target (until 2026-12-08 this printed the first benchmark's 0.75×).
   const targets = [
-    { what: 'authenticated / plain rate', value: ratio('auth-max'), shown: ratio('auth-max').toFixed(2), limit: '>= 0.75', pass: ratio('auth-max') >= 0.75 },
+    { what: 'authenticated / plain rate', value: ratio('auth-max'), shown: ratio('auth-max').toFixed(2), limit: '>= 0.60', pass: ratio('auth-max') >= 0.6 },
     { what: 'trusted keepalive / plain rate', value: ratio('trusted-max'), shown: ratio('trusted-max').toFixed(2), limit: '>= 0.90', pass: ratio('trusted-max') >= 0.9 },
     { what: `stbd p99 at ${RATE / 1000}k req/s`, value: r('trusted-10k').p99Ms, shown: `${r('trusted-10k').p99Ms.toFixed(3)} ms`, limit: '<= 2 ms', pass: r('trusted-10k').p99Ms <= 2 },
     { what: 'RSS per registered device', value: perDevice, shown: `${perDevice.toFixed(0)} B`, limit: '<= 250 B', pass: perDevice <= 250 },
