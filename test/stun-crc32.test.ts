@@ -17,4 +17,7 @@ t.test('equals node:zlib on random messages, and with a replaced length word', a
   t.equal(same, 40_000, 'every sum matches');
   t.equal(crc32(Buffer.from('123456789'), 9), 0xcbf43926, 'the CRC-32 check value');
   t.equal(crc32(Buffer.alloc(0), 0), 0, 'empty input');
+  // Four bytes a step, then the rest one by one: every short length, and every offset of the rest.
+  const bytes = randomBytes(16);
+  t.same(Array.from({ length: 17 }, (_, end) => crc32(bytes, end)), Array.from({ length: 17 }, (_, end) => zlibCrc32(bytes.subarray(0, end))), 'lengths 0–16');
 });
