@@ -6,15 +6,17 @@
  * Pure: the tables are constants.
  */
 const [T0, T1, T2, T3] = (() => {
-  const t = [new Int32Array(256), new Int32Array(256), new Int32Array(256), new Int32Array(256)] as const;
+  const t0 = new Int32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[0][n] = c;
+    t0[n] = c;
   }
-  // Table k: the CRC of a byte followed by k zero bytes.
-  for (let k = 1; k < 4; k++) for (let n = 0; n < 256; n++) t[k][n] = ((t[k - 1][n] as number) >>> 8) ^ (t[0][(t[k - 1][n] as number) & 255] as number);
-  return t;
+  // Each next table: the CRC of a byte followed by one more zero byte.
+  const next = (prev: Int32Array) => prev.map((c) => (c >>> 8) ^ (t0[c & 255] as number));
+  const t1 = next(t0);
+  const t2 = next(t1);
+  return [t0, t1, t2, next(t2)] as const;
 })();
 
 const step = (c: number, byte: number): number => (T0[(c ^ byte) & 255] as number) ^ (c >>> 8);
