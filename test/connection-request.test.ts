@@ -1,11 +1,13 @@
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { CpeHttpAuth, parseAuthorization } from '../src/management/http-auth.js';
 import { parseConnectionRequest, verifySignature } from '../src/management/udp-connection-request.js';
 import { cpeRequest } from './helpers/cpe.js';
 import { startInProcess } from './helpers/in-process.js';
-import { informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
+import { gpvResponseXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import { UdpPeer } from './helpers/udp.js';
 
 async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }) {
@@ -96,4 +98,43 @@ t.test('a device reachable directly gets an HTTP connection request with Digest 
   for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   t.same(seen, ['challenged', 'accepted stb-1']);
   t.match((await d.api('GET', `/v1/tasks/${task.body.id}`)).body.pending, /1 HTTP connection request\(s\) sent/);
+});
+
+t.test('a session the store could not serve (503) is over on both sides: a task queued after it calls the device in at once', async (t) => {
+  const dir = t.testdir();
+  // A short busy timeout: a write gives up quickly while another connection holds SQLite's write lock.
+  const d = await startInProcess(dir, { store: { busy_timeout: '20ms' }, cwmp: { connection_request_retry: '1s', connection_request_timeout: '10s' } });
+  t.teardown(() => d.daemon.stop());
+  const dev = (await d.api('POST', '/v1/devices', { json: { id: 'stb-1', crPassword: 'crpass', cwmpPassword: 'cwmp-pw' } })).body;
+  const peer = await UdpPeer.open();
+  t.teardown(() => peer.close());
+  await peer.send(cpeRequest({ username: dev.credentials.stunUsername, connectionRequestBinding: true, integrity: { password: dev.credentials.stunPassword, variant: 'rfc3489' } }), d.daemon.keepalive.addresses.v4!.port);
+  t.ok(await peer.next(), 'keepalive answered: the binding is known');
+
+  const reboot = (await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot' } })).body;
+  t.ok(await peer.next(), 'a connection request for the first task');
+  const cpe = new TestCpe(`http://127.0.0.1:${d.daemon.management.address!.port}/`, 'stb-1', 'cwmp-pw');
+  t.equal((await cpe.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
+  t.equal(TestCpe.rpc((await cpe.post('')).body).method, 'Reboot');
+
+  // Another connection (a backup tool, an sqlite3 shell) holds the write lock while the CPE answers.
+  const other = new BetterSqlite3(join(dir, 'stbd.db'));
+  t.teardown(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  const refused = await cpe.post(responseXml(String(reboot.id), 'RebootResponse', ''));
+  t.equal(refused.status, 503, 'the store is unavailable: 503, the CPE tries later');
+  other.exec('ROLLBACK');
+  while (await peer.next(50)); // resends of the first connection request, if any
+
+  const read = (await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'getParameterValues', names: ['Device.DeviceInfo.SoftwareVersion'] } })).body;
+  t.ok(await peer.next(1000), 'a connection request at once: the session the CPE saw end is not waited for');
+
+  // The CPE calls in: the unanswered Reboot goes out again, then the read; both end done.
+  const again = new TestCpe(`http://127.0.0.1:${d.daemon.management.address!.port}/`, 'stb-1', 'cwmp-pw');
+  t.equal((await again.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
+  t.equal(TestCpe.rpc((await again.post('')).body).method, 'Reboot', 'the Reboot it did not get an answer to, again');
+  t.equal(TestCpe.rpc((await again.post(responseXml(String(reboot.id), 'RebootResponse', ''))).body).method, 'GetParameterValues');
+  t.equal((await again.post(gpvResponseXml(String(read.id), { 'Device.DeviceInfo.SoftwareVersion': '1.0' }))).status, 204);
+  t.equal((await d.api('GET', `/v1/tasks/${reboot.id}`)).body.status, 'done');
+  t.equal((await d.api('GET', `/v1/tasks/${read.id}`)).body.status, 'done');
 });

@@ -140,6 +140,9 @@ export class CwmpServer {
       .then(
         (reply) => this.#reply(res, reply),
         (err: unknown) => {
+          // A CPE takes an error answer for the end of its session: ours ends too, so that a task queued meanwhile
+          // asks the device to call in rather than waiting for a session that is over (until it times out).
+          this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket);
           // Not a fault of the CPE: it calls again later and its session starts over.
           if (isStoreUnavailable(err)) {
             this.log.warn({ err: (err as Error).message }, 'CWMP request refused: the store is unavailable');

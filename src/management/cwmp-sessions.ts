@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { CredentialRotation, DeviceRecord } from '../devices/device.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Logger } from '../log/logger.js';
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 import type { Scheduler } from '../timer/scheduler.js';
 import type { TimerHandle } from '../timer/wheel.js';
 import type { ConnectionRequester } from './connection-requester.js';
@@ -626,7 +627,11 @@ export class CwmpSessions {
 
   /** #end from a timer or the transport, where no one awaits it: a failure is logged. */
   #endLater(session: Session, result: 'completed' | 'lost'): void {
-    this.#end(session, result).catch((err: unknown) => this.#d.log.error({ err, device: session.device.id }, 'ending the CWMP session failed'));
+    this.#end(session, result).catch((err: unknown) => {
+      // Its RPC in flight then stays sent: the device's next session finds it at the head of its queue, and sends it again.
+      if (isStoreUnavailable(err)) this.#d.log.warn({ device: session.device.id, err: (err as Error).message }, 'ending the CWMP session: the store is unavailable; its RPC goes out again when the device next calls in');
+      else this.#d.log.error({ err, device: session.device.id }, 'ending the CWMP session failed');
+    });
   }
 
   /**
