@@ -135,14 +135,15 @@ export class CwmpServer {
   #handle(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
     // It may have waited for its slice while stbd began to stop.
     if (this.#closing) return this.#send(res, 503, 'text/plain', 'shutting down\n', { connection: 'close' });
+    const request = new HttpCpeRequest(req, chunks, this.transport);
     this.sessions
-      .handle(new HttpCpeRequest(req, chunks, this.transport))
+      .handle(request)
       .then(
         (reply) => this.#reply(res, reply),
         (err: unknown) => {
           // A CPE takes an error answer for the end of its session: ours ends too, so that a task queued meanwhile
           // asks the device to call in rather than waiting for a session that is over (until it times out).
-          this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket);
+          this.sessions.abandon(request.cookie, req.socket, request.sourceAddress);
           // Not a fault of the CPE: it calls again later and its session starts over.
           if (isStoreUnavailable(err)) {
             this.log.warn({ err: (err as Error).message }, 'CWMP request refused: the store is unavailable');
@@ -156,7 +157,7 @@ export class CwmpServer {
 
   #tooLarge(req: IncomingMessage, res: ServerResponse): void {
     this.log.warn({ source: this.transport.sourceOf(req), limit: this.bodyLimit }, 'CWMP body over the limit; session ended');
-    this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket);
+    this.sessions.abandon(sessionCookieOf(req.headers.cookie), req.socket, this.transport.sourceOf(req));
     // The rest of the body is not read: the connection goes with the answer.
     this.#send(res, 413, 'text/plain', `body over the limit of ${this.bodyLimit} bytes\n`, { connection: 'close' });
     res.on('finish', () => req.socket.destroy());

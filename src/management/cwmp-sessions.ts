@@ -192,11 +192,7 @@ export class CwmpSessions {
   }
 
   async #handle(req: CpeRequest): Promise<CpeReply> {
-    const byCookie = req.cookie !== undefined ? this.#byToken.get(req.cookie) : undefined;
-    // A proxy may carry several clients' requests on one connection (their addresses in X-Forwarded-For):
-    // a cookieless session is followed by its connection only for requests from the address it began from.
-    const followed = byCookie ? undefined : this.#byConnection.get(req.connection);
-    const session = byCookie ?? (followed?.source === req.sourceAddress ? followed : undefined);
+    const session = this.#sessionOf(req.cookie, req.connection, req.sourceAddress);
     // A session can only begin with an authenticated Inform: challenge first, read after. Most CPEs send
     // their first Inform without credentials; libcurl's Digest-only clients probe with an empty POST.
     // A certificate is a login only for an Inform: an empty probe gets the challenge it expects.
@@ -210,9 +206,21 @@ export class CwmpSessions {
     return this.#continue(session, message);
   }
 
-  /** Ends the session a refused request belonged to (an oversize body). */
-  abandon(cookie: string | undefined, connection: object): void {
-    const session = (cookie !== undefined ? this.#byToken.get(cookie) : undefined) ?? this.#byConnection.get(connection);
+  /**
+   * The session a request belongs to: by its cookie, else by its connection. A proxy may carry several clients'
+   * requests on one connection (their addresses in X-Forwarded-For): a cookieless session is followed by its
+   * connection only for requests from the address it began from.
+   */
+  #sessionOf(cookie: string | undefined, connection: object, source: string): Session | undefined {
+    const byCookie = cookie !== undefined ? this.#byToken.get(cookie) : undefined;
+    if (byCookie) return byCookie;
+    const followed = this.#byConnection.get(connection);
+    return followed?.source === source ? followed : undefined;
+  }
+
+  /** Ends the session a refused request belonged to (an oversize body, an error answer), by the rule requests follow. */
+  abandon(cookie: string | undefined, connection: object, source: string): void {
+    const session = this.#sessionOf(cookie, connection, source);
     if (session) this.#endLater(session, 'lost');
   }
 
@@ -628,8 +636,8 @@ export class CwmpSessions {
   /** #end from a timer or the transport, where no one awaits it: a failure is logged. */
   #endLater(session: Session, result: 'completed' | 'lost'): void {
     this.#end(session, result).catch((err: unknown) => {
-      // Its RPC in flight then stays sent: the device's next session finds it at the head of its queue, and sends it again.
-      if (isStoreUnavailable(err)) this.#d.log.warn({ device: session.device.id, err: (err as Error).message }, 'ending the CWMP session: the store is unavailable; its RPC goes out again when the device next calls in');
+      // An RPC in flight then stays sent: the device's next session finds it at the head of its queue, and sends it again.
+      if (isStoreUnavailable(err)) this.#d.log.warn({ device: session.device.id, err: (err as Error).message }, 'ending the CWMP session: the store is unavailable; an RPC it had in flight goes out again when the device next calls in');
       else this.#d.log.error({ err, device: session.device.id }, 'ending the CWMP session failed');
     });
   }
