@@ -10,12 +10,13 @@ import { startInProcess } from './helpers/in-process.js';
 import { gpvResponseXml, informXml, responseXml, TestCpe } from './helpers/test-cpe.js';
 import { UdpPeer } from './helpers/udp.js';
 
-async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }) {
-  const d = await startInProcess(t.testdir(), { cwmp: { connection_request_retry: '1s', connection_request_timeout: '10s' } });
+async function setup(t: { testdir(): string; teardown(fn: () => unknown): void }, store: Record<string, string | number | boolean | readonly string[]> = {}) {
+  const dir = t.testdir();
+  const d = await startInProcess(dir, { store, cwmp: { connection_request_retry: '1s', connection_request_timeout: '10s' } });
   t.teardown(() => d.daemon.stop());
   const dev = (await d.api('POST', '/v1/devices', { json: { id: 'stb-1', crPassword: 'crpass', cwmpPassword: 'cwmp-pw' } })).body;
   const cwmpUrl = `http://127.0.0.1:${d.daemon.management.address!.port}/`;
-  return { d, dev, cwmpUrl, stunPort: d.daemon.keepalive.addresses.v4!.port };
+  return { d, dir, dev, cwmpUrl, stunPort: d.daemon.keepalive.addresses.v4!.port };
 }
 
 t.test('UDP connection requests go from the STUN socket to the binding, signed, resent with a strictly newer ts until the session comes', async (t) => {
@@ -101,20 +102,17 @@ t.test('a device reachable directly gets an HTTP connection request with Digest 
 });
 
 t.test('a session the store could not serve (503) is over on both sides: a task queued after it calls the device in at once', async (t) => {
-  const dir = t.testdir();
   // SQLite, named (so the PostgreSQL run keeps it; there cluster-pg-restart covers a restarting server), with a
   // short busy timeout: a write gives up quickly while another connection holds its write lock.
-  const d = await startInProcess(dir, { store: { kind: 'sqlite', busy_timeout: '20ms' }, cwmp: { connection_request_retry: '1s', connection_request_timeout: '10s' } });
-  t.teardown(() => d.daemon.stop());
-  const dev = (await d.api('POST', '/v1/devices', { json: { id: 'stb-1', crPassword: 'crpass', cwmpPassword: 'cwmp-pw' } })).body;
+  const { d, dir, dev, cwmpUrl, stunPort } = await setup(t, { kind: 'sqlite', busy_timeout: '20ms' });
   const peer = await UdpPeer.open();
   t.teardown(() => peer.close());
-  await peer.send(cpeRequest({ username: dev.credentials.stunUsername, connectionRequestBinding: true, integrity: { password: dev.credentials.stunPassword, variant: 'rfc3489' } }), d.daemon.keepalive.addresses.v4!.port);
+  await peer.send(cpeRequest({ username: dev.credentials.stunUsername, connectionRequestBinding: true, integrity: { password: dev.credentials.stunPassword, variant: 'rfc3489' } }), stunPort);
   t.ok(await peer.next(), 'keepalive answered: the binding is known');
 
   const reboot = (await d.api('POST', '/v1/devices/stb-1/tasks', { json: { kind: 'reboot' } })).body;
   t.ok(await peer.next(), 'a connection request for the first task');
-  const cpe = new TestCpe(`http://127.0.0.1:${d.daemon.management.address!.port}/`, 'stb-1', 'cwmp-pw');
+  const cpe = new TestCpe(cwmpUrl, 'stb-1', 'cwmp-pw');
   t.equal((await cpe.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
   t.equal(TestCpe.rpc((await cpe.post('')).body).method, 'Reboot');
 
@@ -132,7 +130,7 @@ t.test('a session the store could not serve (503) is over on both sides: a task 
 
   // The CPE calls in: the Reboot whose answer could not be stored goes out again (an RPC is delivered at least
   // once), then the read; both end done.
-  const again = new TestCpe(`http://127.0.0.1:${d.daemon.management.address!.port}/`, 'stb-1', 'cwmp-pw');
+  const again = new TestCpe(cwmpUrl, 'stb-1', 'cwmp-pw');
   t.equal((await again.post(informXml({ serial: 'S1', events: ['6 CONNECTION REQUEST'] }))).status, 200);
   t.equal(TestCpe.rpc((await again.post('')).body).method, 'Reboot', 'the Reboot again: its answer was not stored');
   t.equal(TestCpe.rpc((await again.post(responseXml(String(reboot.id), 'RebootResponse', ''))).body).method, 'GetParameterValues');
